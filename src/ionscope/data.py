@@ -1,0 +1,358 @@
+"""The ionscope array model: labelled, unit-carrying, provenance-tracking arrays.
+
+Every signal in ionscope is an :class:`xarray.DataArray` whose dims come from a fixed
+vocabulary (:data:`DIMS`), whose coordinates and data carry their physical unit in
+``attrs["units"]``, and whose ``attrs["provenance"]`` is a JSON list of the processing steps
+that made it. Each step is ``{"step", "version", "params", "inputs"}``; ``inputs`` holds a
+``sha256:<hex>`` digest of every input file or array (``dask:<token>`` for lazy arrays, whose
+bytes are not read just to be hashed).
+
+The helpers here are the only place that knows these conventions; wrappers in the technique
+packages call :func:`signal` to build outputs, the ``require_*`` checks to validate inputs and
+:func:`with_provenance` to record what they did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ionscope.errors import (
+    DimensionError,
+    EmptyDataError,
+    NonFiniteError,
+    NonUniformAxisError,
+)
+
+#: The dim vocabulary and each dim's default unit.
+DIMS: dict[str, str] = {
+    "time": "s",
+    "shift": "rad",
+    "y": "nm",
+    "x": "nm",
+    "position": "nm",
+    "energy": "eV",
+    "mass": "m/z",
+}
+#: Auxiliary dims for things that are not physical axes: factor components and log records.
+AUX_DIMS: dict[str, str] = {"component": "1", "record": "1"}
+
+#: Canonical dim order, used to order dims read from files.
+DIM_ORDER: tuple[str, ...] = ("time", "shift", "y", "x", "position", "energy", "mass")
+
+PROVENANCE_KEY = "provenance"
+
+
+def _version() -> str:
+    from ionscope import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------- construction
+
+
+def uniform_coord(size: int, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """Evenly spaced coordinate values ``offset + scale * arange(size)`` (float64)."""
+    return offset + scale * np.arange(int(size), dtype=np.float64)
+
+
+def signal(
+    data: Any,
+    dims: Sequence[str],
+    *,
+    name: str,
+    units: str,
+    coords: Mapping[str, Any] | None = None,
+    coord_units: Mapping[str, str] | None = None,
+    long_name: str | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.DataArray:
+    """Build a DataArray that follows the ionscope array model.
+
+    Parameters
+    ----------
+    data : array_like or dask.array.Array
+        The values; kept as they are (a dask array stays lazy).
+    dims : sequence of str
+        Dim names from :data:`DIMS` (or :data:`AUX_DIMS`).
+    name : str
+        Variable name, e.g. ``"li_fraction"``.
+    units : str
+        Unit of the data values (``"1"`` for dimensionless).
+    coords : mapping, optional
+        Per dim either a 1-D array of coordinate values or a float pixel size (the coordinate
+        then starts at 0). Dims without an entry get pixel indices in unit ``"px"``.
+    coord_units : mapping, optional
+        Unit per dim; defaults to the vocabulary's unit for calibrated dims.
+    long_name : str, optional
+        Human-readable description stored in ``attrs["long_name"]``.
+    attrs : mapping, optional
+        Further metadata (e.g. ``beam_energy_kV``).
+
+    Returns
+    -------
+    xarray.DataArray
+        With an empty provenance list.
+    """
+    dims = tuple(dims)
+    vocab = DIMS | AUX_DIMS
+    unknown = [d for d in dims if d not in vocab]
+    if unknown:
+        raise DimensionError(
+            f"unknown dim(s) {unknown}; use names from the vocabulary {sorted(vocab)}"
+        )
+    if len(set(dims)) != len(dims):
+        raise DimensionError(f"repeated dim in {dims}; every dim name may appear once")
+    ndim = np.ndim(data) if not hasattr(data, "ndim") else data.ndim
+    if ndim != len(dims):
+        raise DimensionError(f"data has {ndim} dimensions but {len(dims)} dims were named: {dims}")
+    coords = dict(coords or {})
+    coord_units = dict(coord_units or {})
+    shape = dict(zip(dims, data.shape if hasattr(data, "shape") else np.shape(data)))
+    built: dict[str, xr.Variable] = {}
+    for dim in dims:
+        value = coords.get(dim)
+        if value is None:
+            values, unit = np.arange(shape[dim], dtype=np.float64), coord_units.get(dim, "px")
+        elif np.ndim(value) == 0:
+            values, unit = uniform_coord(shape[dim], float(value)), coord_units.get(dim, vocab[dim])
+        else:
+            values = np.asarray(value)
+            if values.shape != (shape[dim],):
+                raise DimensionError(
+                    f"coordinate {dim!r} has shape {values.shape}, expected ({shape[dim]},)"
+                )
+            unit = coord_units.get(dim, vocab[dim])
+        built[dim] = xr.Variable(dim, values, attrs={"units": unit})
+    meta = dict(attrs or {})
+    meta["units"] = units
+    if long_name:
+        meta["long_name"] = long_name
+    meta.setdefault(PROVENANCE_KEY, "[]")
+    return xr.DataArray(data, dims=dims, coords=built, name=name, attrs=meta)
+
+
+# --------------------------------------------------------------------------- units and axes
+
+
+def units_of(obj: xr.DataArray | xr.Variable) -> str:
+    """The unit string of an array or coordinate (``"1"`` when none is recorded)."""
+    return str(obj.attrs.get("units", "1"))
+
+
+def axis_calibration(da: xr.DataArray, dim: str, *, rtol: float = 1e-4) -> tuple[float, float, str]:
+    """Offset, step and unit of an evenly spaced coordinate.
+
+    Raises
+    ------
+    NonUniformAxisError
+        If the coordinate's steps differ by more than ``rtol`` of the mean step.
+    """
+    if dim not in da.dims:
+        raise DimensionError(f"array has no dim {dim!r} (dims: {list(da.dims)})")
+    values = np.asarray(da[dim].values, dtype=np.float64)
+    unit = units_of(da[dim])
+    if values.size < 2:
+        return (float(values[0]) if values.size else 0.0), 1.0, unit
+    steps = np.diff(values)
+    step = float(steps.mean())
+    if step == 0 or not np.allclose(steps, step, rtol=rtol, atol=0):
+        raise NonUniformAxisError(
+            f"the {dim!r} axis is not evenly spaced (steps from {steps.min():.6g} to "
+            f"{steps.max():.6g} {unit}); resample it onto a uniform grid first"
+        )
+    return float(values[0]), step, unit
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def require_dims(da: xr.DataArray, *allowed: Sequence[str], what: str = "this operation") -> None:
+    """Raise :class:`DimensionError` unless ``da.dims`` equals one of ``allowed`` (as sets)."""
+    have = set(da.dims)
+    if any(have == set(option) for option in allowed):
+        return
+    options = " or ".join("(" + ", ".join(o) + ")" for o in allowed)
+    raise DimensionError(
+        f"{what} needs an array with dims {options}, got ({', '.join(map(str, da.dims))}) "
+        f"of shape {tuple(da.shape)}; use --dims to name the axes of an uncalibrated file"
+    )
+
+
+def require_nonempty(da: xr.DataArray, what: str = "input") -> None:
+    """Raise :class:`EmptyDataError` if the array has no elements."""
+    if da.size == 0:
+        raise EmptyDataError(
+            f"{what} is empty (shape {tuple(da.shape)}); check the file and the selected region"
+        )
+
+
+def _count_nonfinite(block: np.ndarray) -> np.ndarray:
+    return np.array([np.count_nonzero(~np.isfinite(block))]) if block.size else np.zeros(1, int)
+
+
+def require_finite(da: xr.DataArray, what: str = "input") -> xr.DataArray:
+    """Check that every value is finite.
+
+    For numpy-backed arrays the check runs now and raises :class:`NonFiniteError`. For
+    dask-backed arrays it is inserted into the graph, so the data stay lazy and the error is
+    raised when the blocks are computed. Returns the (possibly wrapped) array.
+    """
+    require_nonempty(da, what)
+    if not np.issubdtype(da.dtype, np.inexact):
+        return da
+    if is_lazy(da):
+        def check(block: np.ndarray) -> np.ndarray:
+            bad = int(_count_nonfinite(block)[0])
+            if bad:
+                raise NonFiniteError(
+                    f"{what} holds {bad} NaN/inf value(s) in a block of shape {block.shape}; "
+                    "mask or interpolate them before processing"
+                )
+            return block
+
+        return da.copy(data=da.data.map_blocks(check, dtype=da.dtype))
+    bad = int(_count_nonfinite(np.asarray(da.values)).sum())
+    if bad:
+        first = np.argwhere(~np.isfinite(np.asarray(da.values)))[0]
+        where = ", ".join(f"{d}={i}" for d, i in zip(da.dims, first))
+        raise NonFiniteError(
+            f"{what} holds {bad} NaN/inf value(s) (first at {where}); mask or interpolate them "
+            "before processing"
+        )
+    return da
+
+
+def is_lazy(obj: xr.DataArray | xr.Dataset) -> bool:
+    """True if the array (or any variable of a Dataset) is backed by dask."""
+    if isinstance(obj, xr.Dataset):
+        return any(is_lazy(v) for v in obj.data_vars.values())
+    return obj.chunks is not None
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def provenance(obj: xr.DataArray | xr.Dataset) -> list[dict[str, Any]]:
+    """The list of processing steps recorded on an array or Dataset."""
+    raw = obj.attrs.get(PROVENANCE_KEY, "[]")
+    if isinstance(raw, list):
+        return list(raw)
+    return list(json.loads(raw))
+
+
+def input_digest(item: Any, *, read_files: bool = True) -> str:
+    """A digest that identifies an input: ``sha256:<hex>`` for files and in-memory arrays,
+    ``dask:<token>`` for lazy arrays (deterministic, computed without reading the data).
+
+    With ``read_files=False`` a file is identified by ``file:<bytes>:<mtime_ns>`` instead of
+    its hash, so opening a file larger than memory lazily does not read it once just to hash it.
+    """
+    if isinstance(item, (str, os.PathLike)):
+        path = Path(item)
+        if not read_files:
+            stat = path.stat()
+            return f"file:{stat.st_size}:{stat.st_mtime_ns}"
+        h = hashlib.sha256()
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            if path.is_dir():
+                h.update(str(f.relative_to(path)).encode())
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        return "sha256:" + h.hexdigest()
+    if isinstance(item, (xr.DataArray, xr.Variable)):
+        if item.chunks is not None:
+            import dask.base
+
+            return "dask:" + dask.base.tokenize(item.data)
+        item = item.values
+    arr = np.ascontiguousarray(np.asarray(item))
+    h = hashlib.sha256()
+    h.update(f"{arr.dtype.str}{arr.shape}".encode())
+    h.update(arr.tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def with_provenance(
+    obj: xr.DataArray | xr.Dataset,
+    step: str,
+    params: Mapping[str, Any] | None = None,
+    inputs: Iterable[Any] = (),
+    history: Iterable[dict[str, Any]] | None = None,
+    read_files: bool = True,
+):
+    """Return a shallow copy of ``obj`` with one provenance step appended.
+
+    Parameters
+    ----------
+    obj : DataArray or Dataset
+        The result of the step.
+    step : str
+        Name of the step, e.g. ``"ionscope.eels.mlls_fit"``.
+    params : mapping, optional
+        The parameters that determine the result (JSON-serialisable after conversion).
+    inputs : iterable
+        Input files or arrays; each is recorded by :func:`input_digest`.
+    history : iterable of dict, optional
+        Steps that precede this one (usually ``provenance(input_array)``); defaults to the
+        steps already on ``obj``.
+    read_files : bool
+        Hash input files (default) or identify them by size and modification time.
+    """
+    steps = list(history) if history is not None else provenance(obj)
+    steps.append(
+        {
+            "step": step,
+            "version": _version(),
+            "params": _jsonable(dict(params or {})),
+            "inputs": [input_digest(i, read_files=read_files) for i in inputs],
+        }
+    )
+    out = obj.copy(deep=False)
+    out.attrs = dict(obj.attrs)
+    out.attrs[PROVENANCE_KEY] = json.dumps(steps)
+    return out
+
+
+__all__ = [
+    "DIMS",
+    "AUX_DIMS",
+    "DIM_ORDER",
+    "uniform_coord",
+    "signal",
+    "units_of",
+    "axis_calibration",
+    "require_dims",
+    "require_nonempty",
+    "require_finite",
+    "is_lazy",
+    "provenance",
+    "input_digest",
+    "with_provenance",
+]

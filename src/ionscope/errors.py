@@ -1,0 +1,66 @@
+"""The ionscope exception family.
+
+Every error that a user can cause derives from :class:`IonscopeError`. Messages say what was
+wrong, where, and what to do; the CLI prints them on one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+
+class IonscopeError(Exception):
+    """Base class of every error ionscope raises on purpose."""
+
+
+class InputError(IonscopeError, ValueError):
+    """An input (file, array or parameter) is unusable as given."""
+
+
+class FileMissingError(InputError, FileNotFoundError):
+    """An input path does not exist."""
+
+
+class FormatError(InputError):
+    """A file exists but cannot be read as the format its name claims (empty, truncated, wrong bytes)."""
+
+
+class DimensionError(InputError):
+    """An array has the wrong dims or dimensionality for the operation."""
+
+
+class NonFiniteError(InputError):
+    """An array holds NaN or infinite values where finite numbers are required."""
+
+
+class EmptyDataError(InputError):
+    """An array has no elements."""
+
+
+class NonUniformAxisError(InputError):
+    """A coordinate that must be evenly spaced is not."""
+
+
+class OutputExistsError(IonscopeError, FileExistsError):
+    """An output path already exists and overwriting was not requested."""
+
+
+class ConfigError(IonscopeError):
+    """A configuration or parameter combination is invalid."""
+
+
+class ConvergenceError(IonscopeError):
+    """An iterative method did not converge."""
+
+
+__all__ = [
+    "IonscopeError",
+    "InputError",
+    "FileMissingError",
+    "FormatError",
+    "DimensionError",
+    "NonFiniteError",
+    "EmptyDataError",
+    "NonUniformAxisError",
+    "OutputExistsError",
+    "ConfigError",
+    "ConvergenceError",
+]

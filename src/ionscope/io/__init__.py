@@ -1,0 +1,298 @@
+"""Reading and writing ionscope data.
+
+- :func:`load` reads one signal as a DataArray from every format RosettaSciIO reads (.hspy,
+  .hdf5, .dm3/.dm4, .emd, .msa, .tif, ...) and from .npy, .zarr and .nc. File axes map to
+  dims by their units and names (see :mod:`ionscope.io._axes`); ``dims=`` overrides that for
+  files without calibration. ``lazy=True`` keeps the data as dask arrays end to end.
+- :func:`open_dataset` reads every variable (e.g. data plus ground truth of a simulation).
+- :func:`save` writes a DataArray or Dataset to Zarr atomically: a temporary store beside the
+  target, renamed into place when complete, so an interrupted write never leaves half a result.
+- :func:`export` writes a DataArray through RosettaSciIO (.hspy for HyperSpy, .msa, .tif).
+
+Inputs are opened read-only and never written.
+
+Examples
+--------
+>>> from ionscope import io
+>>> da = io.load("frames.dm4", lazy=True)          # doctest: +SKIP
+>>> io.save(da, "frames.zarr")                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ionscope.data import PROVENANCE_KEY, axis_calibration, units_of
+from ionscope.errors import FormatError, InputError, OutputExistsError
+from ionscope.io._readers import check_readable, read, supported_extensions
+
+__all__ = [
+    "load", "open_dataset", "save", "export", "supported_extensions", "parse_dims",
+    "check_output", "atomic_path", "write_text", "write_bytes",
+]
+
+
+def parse_dims(text: str | Sequence[str] | None) -> list[str] | None:
+    """Parse a ``--dims`` value such as ``"time,y,x"`` into a list (None stays None)."""
+    if text is None:
+        return None
+    if isinstance(text, str):
+        return [d.strip() for d in text.split(",") if d.strip()]
+    return list(text)
+
+
+def open_dataset(
+    path: str | os.PathLike, *, lazy: bool = False, dims: str | Sequence[str] | None = None
+) -> xr.Dataset:
+    """Read a file into a Dataset; ``attrs["primary"]`` names its main variable.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Input file (or .zarr directory).
+    lazy : bool
+        Keep the data as dask arrays (nothing is read until computed).
+    dims : str or sequence of str, optional
+        Dim names in the file's array order (``"time,y,x"``), for uncalibrated files.
+
+    Raises
+    ------
+    FileMissingError, FormatError, DimensionError
+        Missing, empty, truncated or unreadable files; axes that cannot be named.
+    """
+    path = Path(path)
+    check_readable(path)
+    return read(path, lazy=lazy, dims=parse_dims(dims))
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    lazy: bool = False,
+    dims: str | Sequence[str] | None = None,
+    variable: str | None = None,
+) -> xr.DataArray:
+    """Read one signal from a file as a DataArray.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Input file: any RosettaSciIO format, .npy, .zarr or .nc.
+    lazy : bool
+        Keep the data as dask arrays.
+    dims : str or sequence of str, optional
+        Dim names in array order, overriding the mapping from the file's axes.
+    variable : str, optional
+        Which variable of a multi-variable file (.zarr/.nc) to return; defaults to the file's
+        primary variable, or its only one.
+
+    Returns
+    -------
+    xarray.DataArray
+        With units on data and coordinates and the file's provenance.
+    """
+    ds = open_dataset(path, lazy=lazy, dims=dims)
+    name = variable or ds.attrs.get("primary")
+    if name is None and len(ds.data_vars) == 1:
+        name = next(iter(ds.data_vars))
+    if name not in ds.data_vars:
+        raise InputError(
+            f"{path}: {'no variable ' + repr(name) if name else 'several variables'} "
+            f"(it has {', '.join(map(str, ds.data_vars)) or 'none'}); choose one with "
+            "variable= / --variable"
+        )
+    da = ds[name]
+    if PROVENANCE_KEY not in da.attrs and PROVENANCE_KEY in ds.attrs:
+        da.attrs[PROVENANCE_KEY] = ds.attrs[PROVENANCE_KEY]
+    return da
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool = False, suffix: str | None = None) -> Path:
+    """Validate an output path before any work is done.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is False.
+    InputError
+        The parent folder is missing, or the name does not end in ``suffix``.
+    """
+    path = Path(path)
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise InputError(f"{path}: the output must be a {suffix} path (e.g. result{suffix})")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{path} already exists; choose another output path or pass --overwrite "
+            "(overwrite=True) to replace it"
+        )
+    if not path.parent.exists():
+        raise InputError(f"{path.parent}: the output folder does not exist; create it first")
+    return path
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block succeeds, rename it onto ``path``.
+
+    An exception inside the block removes the temporary output and leaves any old ``path``
+    untouched, so readers see either the old result or the complete new one.
+
+    Examples
+    --------
+    >>> with atomic_path("figure.png", overwrite=True) as tmp:   # doctest: +SKIP
+    ...     fig.savefig(tmp, format="png")
+    """
+    path = check_output(path, overwrite=overwrite)
+    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            _remove(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            _remove(tmp)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write bytes to ``path`` atomically."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str, *, overwrite: bool = False) -> Path:
+    """Write UTF-8 text to ``path`` atomically."""
+    return write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def _as_dataset(obj: xr.DataArray | xr.Dataset) -> xr.Dataset:
+    if isinstance(obj, xr.Dataset):
+        ds = obj.copy(deep=False)
+        ds.attrs = dict(obj.attrs)
+        return ds
+    name = obj.name or "data"
+    ds = obj.to_dataset(name=name)
+    ds.attrs = {"primary": name}
+    if PROVENANCE_KEY in obj.attrs:
+        ds.attrs[PROVENANCE_KEY] = obj.attrs[PROVENANCE_KEY]
+    return ds
+
+
+def _refuse_source(obj: xr.DataArray | xr.Dataset, path: Path) -> None:
+    sources = [obj.attrs.get("source_file")]
+    if isinstance(obj, xr.Dataset):
+        sources += [v.attrs.get("source_file") for v in obj.data_vars.values()]
+    for src in filter(None, sources):
+        if Path(src).resolve() == path.resolve():
+            raise InputError(f"{path} is the raw input this data came from; ionscope never overwrites raw data")
+
+
+def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a DataArray or Dataset to a Zarr store, atomically.
+
+    Values (complex included), coordinates, units and provenance round-trip exactly through
+    :func:`load` / :func:`open_dataset`. Lazy (dask) data are written chunk by chunk without
+    loading them whole.
+
+    Parameters
+    ----------
+    obj : DataArray or Dataset
+        What to write. A DataArray becomes the Dataset's primary variable.
+    path : str or path-like
+        Target, must end in ``.zarr``.
+    overwrite : bool
+        Replace an existing store (the old one is removed only after the new one is complete).
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".zarr":
+        raise InputError(f"{path}: results are written as Zarr stores; name the output *.zarr")
+    check_output(path, overwrite=overwrite)
+    _refuse_source(obj, path)
+    ds = _as_dataset(obj)
+    for var in ds.variables.values():
+        var.encoding = {}
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        ds.to_zarr(tmp, mode="w-", consolidated=True)
+    return path
+
+
+def export(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a DataArray through RosettaSciIO (.hspy for HyperSpy, .msa spectra, .tif images).
+
+    Axes keep their calibration and units; the provenance goes into the file's metadata.
+    The write is atomic like :func:`save`.
+    """
+    import importlib
+
+    from ionscope.io._readers import _rsciio_plugins
+
+    path = Path(path)
+    check_output(path, overwrite=overwrite)
+    _refuse_source(da, path)
+    plugins = [p for p in _rsciio_plugins().get(path.suffix.lower(), [])]
+    writer = None
+    for _, api in plugins:
+        module = importlib.import_module(api)
+        if hasattr(module, "file_writer"):
+            writer = module.file_writer
+            break
+    if writer is None:
+        raise FormatError(f"{path}: RosettaSciIO cannot write {path.suffix!r} files; use .hspy, .msa or .tif")
+    axes = []
+    for dim in da.dims:
+        offset, scale, unit = axis_calibration(da, dim) if da.sizes[dim] > 1 else (float(da[dim][0]), 1.0, units_of(da[dim]))
+        axes.append(
+            {"name": dim, "units": unit, "scale": scale, "offset": offset, "size": int(da.sizes[dim]),
+             "navigate": dim in ("time", "shift") or (dim in ("y", "x") and "energy" in da.dims)}
+        )
+    from ionscope import __version__
+
+    signal_dict: dict[str, Any] = {
+        "data": np.asarray(da.values) if da.chunks is None else da.data,
+        "axes": axes,
+        "metadata": {
+            "General": {"title": str(da.attrs.get("long_name") or da.name or "")},
+            "Signal": {
+                "signal_type": str(da.attrs.get("signal_type", "")),
+                "quantity": f"{da.attrs.get('long_name') or da.name or 'data'} ({units_of(da)})",
+            },
+            "ionscope": {"provenance": str(da.attrs.get(PROVENANCE_KEY, "[]"))},
+        },
+        "original_metadata": {},
+        "tmp_parameters": {},
+        "attributes": {"_lazy": da.chunks is not None},
+        "package_info": {"name": "ionscope", "version": __version__},
+        "learning_results": {},
+        "models": {},
+    }
+    if "beam_energy_kV" in da.attrs:
+        signal_dict["metadata"]["Acquisition_instrument"] = {"TEM": {"beam_energy": float(da.attrs["beam_energy_kV"])}}
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        writer(os.fspath(tmp), signal_dict)
+    return path

@@ -1,0 +1,148 @@
+"""Map calibrated (or uncalibrated) file axes onto ionscope dims and units.
+
+An axis is described the way RosettaSciIO does it: ``{"name", "units", "scale", "offset",
+"size"}``, listed in array order. Energy units map to ``energy``, time units to ``time``, a
+mass-to-charge axis to ``mass``, and the last two length axes to ``y``, ``x`` (a single length
+axis is a ``position`` along a profile). Axes without usable calibration are named from what is
+left, in array order; anything ambiguous asks the user for ``--dims``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ionscope.data import DIMS
+from ionscope.errors import DimensionError
+
+#: Factor that converts a unit into the vocabulary unit of its kind.
+_LENGTH_TO_NM = {
+    "pm": 1e-3, "å": 0.1, "angstrom": 0.1, "a": 0.1, "nm": 1.0, "µm": 1e3, "um": 1e3,
+    "micron": 1e3, "mm": 1e6, "cm": 1e7, "m": 1e9,
+}
+_ENERGY_TO_EV = {"mev": 1e-3, "ev": 1.0, "kev": 1e3}
+_TIME_TO_S = {
+    "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0,
+    "h": 3600.0, "hr": 3600.0,
+}
+_MASS_UNITS = {"m/z", "th", "u", "da", "amu"}
+_UNCALIBRATED = {"", "<undefined>", "undefined", "px", "pixel", "pixels", "none", "1", "a.u."}
+
+_NAME_HINTS = {
+    "energy": "energy", "energy loss": "energy", "e": "energy",
+    "time": "time", "t": "time", "frame": "time", "frames": "time",
+    "mass": "mass", "m/z": "mass",
+    "position": "position",
+    "y": "length", "x": "length", "z": "length",
+    "shift": "shift", "phase step": "shift",
+}
+
+
+def _kind(axis: dict[str, Any]) -> tuple[str | None, float]:
+    """Kind of an axis (energy/time/length/mass or None) and the factor to vocabulary units."""
+    unit = str(axis.get("units") or "").strip()
+    low = unit.lower()
+    if low in _ENERGY_TO_EV:
+        return "energy", _ENERGY_TO_EV[low]
+    if low in _TIME_TO_S:
+        return "time", _TIME_TO_S[low]
+    if low in _MASS_UNITS:
+        return "mass", 1.0
+    if low in _LENGTH_TO_NM or unit in _LENGTH_TO_NM:
+        return "length", _LENGTH_TO_NM.get(low, _LENGTH_TO_NM.get(unit, 1.0))
+    hint = _NAME_HINTS.get(str(axis.get("name") or "").strip().lower())
+    if hint is not None and low in _UNCALIBRATED:
+        return hint, 1.0
+    return None, 1.0
+
+
+def assign_dims(axes: Sequence[dict[str, Any]], dims: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Name each axis with an ionscope dim and convert its calibration to vocabulary units.
+
+    Parameters
+    ----------
+    axes : sequence of dict
+        RosettaSciIO-style axis dicts in array order (``name``, ``units``, ``scale``,
+        ``offset``, ``size``).
+    dims : sequence of str, optional
+        Explicit dim names in array order (the ``--dims`` override). Calibrated axes keep
+        their calibration; the override only decides the names.
+
+    Returns
+    -------
+    list of dict
+        ``{"dim", "scale", "offset", "size", "units", "original_units"}`` per axis.
+    """
+    n = len(axes)
+    kinds = [_kind(a) for a in axes]
+    if dims is not None:
+        dims = [d.strip() for d in dims]
+        if len(dims) != n:
+            raise DimensionError(
+                f"--dims names {len(dims)} axes ({','.join(dims)}) but the data has {n} "
+                f"(shape {tuple(int(a['size']) for a in axes)}); give one name per axis"
+            )
+        unknown = [d for d in dims if d not in DIMS]
+        if unknown or len(set(dims)) != n:
+            raise DimensionError(
+                f"--dims {','.join(dims)} is not a list of distinct names from "
+                f"{', '.join(DIMS)}"
+            )
+        names = list(dims)
+    else:
+        names = _infer_names(axes, kinds)
+    out = []
+    for axis, (kind, factor), dim in zip(axes, kinds, names):
+        unit = str(axis.get("units") or "").strip()
+        expected = "length" if dim in ("y", "x", "position") else dim
+        calibrated = kind == expected and unit.lower() not in _UNCALIBRATED
+        out.append(
+            {
+                "dim": dim,
+                "size": int(axis["size"]),
+                "scale": float(axis.get("scale") or 1.0) * factor if calibrated else 1.0,
+                "offset": float(axis.get("offset") or 0.0) * factor if calibrated else 0.0,
+                "units": DIMS[dim] if calibrated else "px",
+                "original_units": unit,
+            }
+        )
+    return out
+
+
+def _infer_names(axes: Sequence[dict[str, Any]], kinds: Sequence[tuple[str | None, float]]) -> list[str]:
+    n = len(axes)
+    names: list[str | None] = [None] * n
+    for i, (kind, _) in enumerate(kinds):
+        if kind in ("energy", "time", "mass", "position", "shift"):
+            names[i] = kind
+    lengths = [i for i, (kind, _) in enumerate(kinds) if kind == "length"]
+    if len(lengths) > 2:
+        raise DimensionError(
+            f"the file has {len(lengths)} length axes; ionscope maps at most two (y, x): "
+            "name them with --dims"
+        )
+    if len(lengths) == 2:
+        names[lengths[0]], names[lengths[1]] = "y", "x"
+    elif len(lengths) == 1:
+        names[lengths[0]] = "position"
+    taken = [d for d in names if d is not None]
+    if len(set(taken)) != len(taken):
+        raise DimensionError(
+            f"two axes map to the same dim ({', '.join(str(a.get('name')) for a in axes)}); "
+            "name them with --dims"
+        )
+    free = [i for i in range(n) if names[i] is None]
+    if free:
+        # Uncalibrated axes take what is left of (time, y, x), from the end; y and x are
+        # only ever named together, so a lone uncalibrated axis beside a spectrum is refused.
+        pool = ["position"] if n == 1 else [d for d in ("time", "y", "x") if d not in taken]
+        chosen = pool[-len(free):] if len(free) <= len(pool) else None
+        if chosen is None or ("y" in chosen) != ("x" in chosen):
+            raise DimensionError(
+                f"cannot tell what the uncalibrated axis/axes of size "
+                f"{tuple(int(axes[i]['size']) for i in free)} are; name every axis with "
+                "--dims, e.g. --dims time,y,x"
+            )
+        for i, dim in zip(free, chosen):
+            names[i] = dim
+    return [str(d) for d in names]

@@ -1,0 +1,204 @@
+"""Readers: vendor formats through RosettaSciIO, plus .npy, .zarr and .nc.
+
+Each reader returns an :class:`xarray.Dataset` whose attrs name the ``primary`` variable.
+Vendor files become a one-variable Dataset built with :func:`ionscope.data.signal`, with the
+key metadata (title, signal type, beam energy) lifted into attrs and a first provenance step
+that records the source file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ionscope.data import DIM_ORDER, signal, with_provenance
+from ionscope.errors import FormatError, InputError
+from ionscope.io._axes import assign_dims
+
+#: Our own formats (read by xarray / numpy).
+NATIVE = {".zarr": "Zarr", ".nc": "netCDF", ".npy": "NumPy"}
+
+#: Extension -> RosettaSciIO plugins to try, in order (some extensions are shared).
+def _rsciio_plugins() -> dict[str, list[tuple[str, str]]]:
+    import rsciio
+
+    table: dict[str, list[tuple[str, str]]] = {}
+    preferred = {"hspy": 0, "emd": 0, "tiff": 0, "digitalmicrograph": 0, "msa": 0}
+    for plugin in rsciio.IO_PLUGINS:
+        api = plugin["api"]
+        for ext in {e.lower() for e in plugin["file_extensions"]}:
+            table.setdefault("." + ext, []).append((plugin["name"], api))
+    for ext, plugins in table.items():
+        plugins.sort(key=lambda p: preferred.get(p[1].rsplit(".", 1)[-1], 1))
+    for ext in NATIVE:
+        table.pop(ext, None)  # read natively
+    return table
+
+
+def supported_extensions() -> list[str]:
+    """Every file extension :func:`ionscope.io.load` can read."""
+    return sorted(set(_rsciio_plugins()) | set(NATIVE))
+
+
+def read(path: Path, *, lazy: bool, dims: Sequence[str] | None) -> xr.Dataset:
+    """Read ``path`` into a Dataset (validated existence and non-emptiness beforehand)."""
+    ext = path.suffix.lower()
+    if ext == ".zarr":
+        return _read_zarr(path, lazy=lazy)
+    if ext == ".nc":
+        return _read_netcdf(path, lazy=lazy)
+    if ext == ".npy":
+        return _read_npy(path, lazy=lazy, dims=dims)
+    plugins = _rsciio_plugins().get(ext)
+    if not plugins:
+        raise FormatError(
+            f"{path}: unknown file type {ext or '(no extension)'!r}; ionscope reads "
+            f"{', '.join(supported_extensions())}"
+        )
+    return _read_rsciio(path, plugins, lazy=lazy, dims=dims)
+
+
+# --------------------------------------------------------------------------- native formats
+
+
+def _read_zarr(path: Path, *, lazy: bool) -> xr.Dataset:
+    try:
+        ds = xr.open_zarr(path, chunks={} if lazy else None, consolidated=None)
+    except Exception as exc:  # zarr raises many kinds; report one clear line
+        raise FormatError(
+            f"{path}: not a readable Zarr store ({type(exc).__name__}: {_first_line(exc)}); "
+            "was it written completely?"
+        ) from exc
+    return ds if lazy else ds.load()
+
+
+def _read_netcdf(path: Path, *, lazy: bool) -> xr.Dataset:
+    try:
+        ds = xr.open_dataset(path, chunks={} if lazy else None)
+        if not lazy:
+            ds = ds.load()
+            ds.close()
+    except Exception as exc:
+        raise FormatError(
+            f"{path}: not a readable netCDF file ({type(exc).__name__}: {_first_line(exc)}); "
+            "the file may be truncated"
+        ) from exc
+    return ds
+
+
+def _read_npy(path: Path, *, lazy: bool, dims: Sequence[str] | None) -> xr.Dataset:
+    try:
+        data = np.load(path, mmap_mode="r" if lazy else None, allow_pickle=False)
+    except Exception as exc:
+        raise FormatError(
+            f"{path}: not a readable .npy file ({_first_line(exc)}); the file may be truncated"
+        ) from exc
+    if lazy:
+        import dask.array
+
+        data = dask.array.from_array(data, chunks="auto")
+    axes = [{"name": "", "units": "", "scale": 1.0, "offset": 0.0, "size": s} for s in data.shape]
+    return _to_dataset(path, data, axes, {}, dims=dims, fmt="NumPy")
+
+
+# --------------------------------------------------------------------------- RosettaSciIO
+
+
+def _read_rsciio(path: Path, plugins: list[tuple[str, str]], *, lazy: bool, dims) -> xr.Dataset:
+    errors = []
+    for name, api in plugins:
+        try:
+            reader = importlib.import_module(api).file_reader
+            signals = reader(os.fspath(path), lazy=lazy)
+        except Exception as exc:  # each plugin fails in its own way on foreign bytes
+            errors.append(f"{name}: {_first_line(exc)}")
+            continue
+        signals = [s for s in signals if s.get("axes")]
+        if not signals:
+            errors.append(f"{name}: no signal in the file")
+            continue
+        main = signals[0]
+        return _to_dataset(path, main["data"], main["axes"], main.get("metadata", {}), dims=dims, fmt=name)
+    kinds = " or ".join(n for n, _ in plugins)
+    raise FormatError(
+        f"{path}: could not be read as {kinds} ({'; '.join(errors)}); the file may be truncated, "
+        "corrupt or not of the type its extension says"
+    )
+
+
+_QUANTITY = re.compile(r"^\s*(?P<name>.*?)\s*\((?P<units>[^()]*)\)\s*$")
+
+
+def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims, fmt: str) -> xr.Dataset:
+    axes = [dict(a) for a in axes]
+    named = assign_dims(axes, dims)
+    quantity = str(_get(metadata, "Signal", "quantity") or "")
+    match = _QUANTITY.match(quantity)
+    units = match["units"] if match else ("counts" if np.issubdtype(np.dtype(data.dtype), np.integer) else "a.u.")
+    long_name = (match["name"] if match else quantity) or None
+    attrs: dict[str, Any] = {"source_file": os.fspath(path), "source_format": fmt}
+    title = _get(metadata, "General", "title")
+    if title:
+        attrs["title"] = str(title)
+    signal_type = _get(metadata, "Signal", "signal_type")
+    if signal_type:
+        attrs["signal_type"] = str(signal_type)
+    for instrument in ("TEM", "SEM"):
+        kv = _get(metadata, "Acquisition_instrument", instrument, "beam_energy")
+        if kv is not None:
+            attrs["beam_energy_kV"] = float(kv)
+    coords = {a["dim"]: a["offset"] + a["scale"] * np.arange(a["size"], dtype=np.float64) for a in named}
+    coord_units = {a["dim"]: a["units"] for a in named}
+    da = signal(
+        data, [a["dim"] for a in named], name="data", units=units, coords=coords,
+        coord_units=coord_units, long_name=long_name, attrs=attrs,
+    )
+    for a in named:
+        if a["original_units"] and a["original_units"] != a["units"]:
+            da[a["dim"]].attrs["original_units"] = a["original_units"]
+    order = [d for d in DIM_ORDER if d in da.dims]
+    da = da.transpose(*order)
+    history = json.loads(_get(metadata, "ionscope", "provenance") or "[]")  # files ionscope exported
+    da = with_provenance(
+        da, "ionscope.io.load", {"path": os.fspath(path), "format": fmt, "dims": list(da.dims)},
+        inputs=[path], history=history, read_files=da.chunks is None,
+    )
+    ds = da.to_dataset()
+    ds.attrs = {"primary": "data", "provenance": da.attrs["provenance"], **attrs}
+    return ds
+
+
+def _get(tree: dict, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def check_readable(path: Path) -> None:
+    """Raise a clear error for a missing or empty input path."""
+    from ionscope.errors import FileMissingError
+
+    if not path.exists():
+        raise FileMissingError(f"{path}: no such file or directory; check the path and spelling")
+    if path.is_dir():
+        if path.suffix.lower() != ".zarr":
+            raise InputError(f"{path} is a directory; give a data file or a .zarr store")
+        if not any(path.iterdir()):
+            raise FormatError(f"{path}: the Zarr store is empty; was it written completely?")
+    elif path.stat().st_size == 0:
+        raise FormatError(f"{path}: the file is empty (0 bytes); was it copied or written completely?")

@@ -284,3 +284,46 @@ def test_supported_extensions_cover_the_field():
     exts = set(io.supported_extensions())
     assert {".hspy", ".hdf5", ".dm3", ".dm4", ".emd", ".msa", ".tif", ".npy", ".zarr", ".nc"} <= exts
     assert json.dumps(sorted(exts))
+
+
+# ----------------------------------------------------------------------------- DigitalMicrograph
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_dm_spectrum_image_energy_last_in_ev(tmp_path, version):
+    from dmfile import write_dm
+
+    data = np.random.default_rng(version).random((4, 5, 32))
+    axes = [
+        {"name": "y", "units": "nm", "scale": 0.5, "offset": 0.0},
+        {"name": "x", "units": "nm", "scale": 0.5, "offset": 0.0},
+        {"name": "E", "units": "eV", "scale": 0.25, "offset": 40.0},
+    ]
+    path = tmp_path / f"si.dm{version}"
+    write_dm(path, data, version=version, axes=axes, title="LCO SI", beam_energy_kV=200.0, signal_type="EELS")
+    da = io.load(path)
+    assert da.dims == ("y", "x", "energy")
+    np.testing.assert_array_equal(da.values, data)
+    np.testing.assert_allclose(da.energy.values[[0, 1]], [40.0, 40.25], rtol=1e-6)
+    assert da.energy.attrs["units"] == "eV" and da.x.attrs["units"] == "nm"
+    assert da.attrs["beam_energy_kV"] == pytest.approx(200.0)
+    assert da.attrs["source_format"] == "DigitalMicrograph"
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_dm_time_series_of_images(tmp_path, version):
+    from dmfile import write_dm
+
+    data = np.arange(3 * 4 * 6, dtype=np.int32).reshape(3, 4, 6)
+    axes = [
+        {"name": "t", "units": "s", "scale": 60.0, "offset": 0.0},
+        {"name": "y", "units": "µm", "scale": 0.0025, "offset": 0.0},
+        {"name": "x", "units": "µm", "scale": 0.0025, "offset": 0.0},
+    ]
+    path = tmp_path / f"frames.dm{version}"
+    write_dm(path, data, version=version, axes=axes)
+    da = io.load(path, lazy=True)
+    assert da.chunks is not None and da.dims == ("time", "y", "x")
+    np.testing.assert_array_equal(da.values, data)
+    np.testing.assert_allclose(da.y.values[1], 2.5, rtol=1e-6)
+    np.testing.assert_allclose(da.time.values[2], 120.0, rtol=1e-6)

@@ -238,7 +238,7 @@ def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: 
     for var in ds.variables.values():
         var.encoding = {}
     with atomic_path(path, overwrite=overwrite) as tmp:
-        ds.to_zarr(tmp, mode="w-", consolidated=True)
+        ds.to_zarr(tmp, mode="w-", consolidated=False)
     return path
 
 

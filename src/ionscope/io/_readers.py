@@ -8,6 +8,7 @@ that records the source file.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -71,7 +72,7 @@ def read(path: Path, *, lazy: bool, dims: Sequence[str] | None) -> xr.Dataset:
 
 def _read_zarr(path: Path, *, lazy: bool) -> xr.Dataset:
     try:
-        ds = xr.open_zarr(path, chunks={} if lazy else None, consolidated=None)
+        ds = xr.open_zarr(path, chunks={} if lazy else None, consolidated=False)
     except Exception as exc:  # zarr raises many kinds; report one clear line
         raise FormatError(
             f"{path}: not a readable Zarr store ({type(exc).__name__}: {_first_line(exc)}); "
@@ -126,7 +127,8 @@ def _read_rsciio(path: Path, plugins: list[tuple[str, str]], *, lazy: bool, dims
             errors.append(f"{name}: no signal in the file")
             continue
         main = signals[0]
-        return _to_dataset(path, main["data"], main["axes"], main.get("metadata", {}), dims=dims, fmt=name)
+        metadata = _mapped_metadata(main)
+        return _to_dataset(path, main["data"], main["axes"], metadata, dims=dims, fmt=name)
     kinds = " or ".join(n for n, _ in plugins)
     raise FormatError(
         f"{path}: could not be read as {kinds} ({'; '.join(errors)}); the file may be truncated, "
@@ -174,6 +176,34 @@ def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims
     ds = da.to_dataset()
     ds.attrs = {"primary": "data", "provenance": da.attrs["provenance"], **attrs}
     return ds
+
+
+def _mapped_metadata(sig: dict) -> dict:
+    """The signal's metadata completed by the reader's ``mapping`` from original metadata.
+
+    Some readers (e.g. DigitalMicrograph) leave values such as the beam energy in the
+    original metadata and declare how HyperSpy should map them; apply that mapping here.
+    """
+    metadata = copy.deepcopy(sig.get("metadata") or {})
+    original = sig.get("original_metadata") or {}
+    for source, target in (sig.get("mapping") or {}).items():
+        value = _get(original, *source.split("."))
+        if value is None or not target:
+            continue
+        key, func = (target if isinstance(target, tuple) else (target, None))
+        try:
+            value = func(value) if func else value
+        except Exception:  # a mapping that does not apply to this file: skip it
+            continue
+        node = metadata
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node.setdefault(leaf, value)
+    return metadata
 
 
 def _get(tree: dict, *keys: str) -> Any:

@@ -1,0 +1,148 @@
+"""The command line: contracts, and one line on stderr with exit status 2 for every bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ionscope import __version__, io
+from ionscope.data import signal
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def _hspy(path, data, axes):
+    from rsciio.hspy import file_writer
+
+    file_writer(str(path), {
+        "data": data, "axes": [dict(a, size=n) for a, n in zip(axes, data.shape)],
+        "metadata": {"General": {"title": "operando Li"}, "Signal": {"quantity": "Li fraction (1)"},
+                     "Acquisition_instrument": {"TEM": {"beam_energy": 200.0}}},
+        "original_metadata": {}, "tmp_parameters": {}, "attributes": {"_lazy": False},
+        "package_info": {"name": "test", "version": "0"}, "learning_results": {}, "models": {},
+    })
+    return path
+
+
+AXES = [
+    {"name": "time", "units": "s", "scale": 60.0, "offset": 0.0, "navigate": True},
+    {"name": "y", "units": "nm", "scale": 2.5, "offset": 0.0, "navigate": False},
+    {"name": "x", "units": "nm", "scale": 2.5, "offset": 0.0, "navigate": False},
+]
+
+
+def test_version(run_cli):
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"ionscope {__version__}"
+
+
+def test_info_on_hspy_written_by_rosettasciio(run_cli, tmp_path):
+    path = _hspy(tmp_path / "series.hspy", np.zeros((7, 16, 12), np.float32), AXES)
+    result = run_cli("info", path)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "dims (time, y, x), shape (7, 16, 12), dtype float32, units 1" in text
+    assert "time      size 7      s" in text
+    assert "y         size 16     nm" in text and "x         size 12     nm" in text
+    assert "step 60 s" in text and "step 2.5 nm" in text
+    assert "beam energy: 200.0 kV" in text
+    assert "ionscope.io.load" in text
+
+
+def test_info_uncalibrated_file_with_dims_override(run_cli, tmp_path):
+    np.save(tmp_path / "raw.npy", np.zeros((3, 4, 5)))
+    result = run_cli("info", tmp_path / "raw.npy", "--dims", "y,x,energy")
+    assert result.returncode == 0
+    assert "dims (y, x, energy)" in result.stdout and "energy    size 5      px" in result.stdout
+
+
+def test_convert_to_zarr_and_hspy(run_cli, tmp_path):
+    src = _hspy(tmp_path / "s.hspy", np.ones((2, 3, 4), np.float32), AXES)
+    assert run_cli("convert", src, "--out", tmp_path / "s.zarr").returncode == 0
+    da = io.load(tmp_path / "s.zarr")
+    assert da.dims == ("time", "y", "x") and da.x.attrs["units"] == "nm"
+    assert run_cli("convert", tmp_path / "s.zarr", "--out", tmp_path / "back.hspy").returncode == 0
+    assert io.load(tmp_path / "back.hspy").shape == (2, 3, 4)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_missing_file(run_cli, tmp_path):
+    _assert_one_line_error(run_cli("info", tmp_path / "nope.dm4"), "no such file")
+
+
+def test_empty_file(run_cli, tmp_path):
+    (tmp_path / "empty.emd").write_bytes(b"")
+    _assert_one_line_error(run_cli("info", tmp_path / "empty.emd"), "empty")
+
+
+def test_truncated_hspy(run_cli, tmp_path):
+    full = _hspy(tmp_path / "full.hspy", np.zeros((5, 32, 32), np.float32), AXES)
+    cut = tmp_path / "cut.hspy"
+    cut.write_bytes(full.read_bytes()[:3000])
+    _assert_one_line_error(run_cli("info", cut), "cut.hspy", "truncated")
+
+
+def test_random_bytes_named_dm4(run_cli, tmp_path):
+    (tmp_path / "x.dm4").write_bytes(np.random.default_rng(3).bytes(2048))
+    _assert_one_line_error(run_cli("info", tmp_path / "x.dm4"), "DigitalMicrograph")
+
+
+def test_unknown_extension(run_cli, tmp_path):
+    (tmp_path / "x.foo").write_text("hello")
+    _assert_one_line_error(run_cli("info", tmp_path / "x.foo"), "unknown file type", ".hspy")
+
+
+def test_wrong_dimensionality_for_the_command(run_cli, tmp_path):
+    image = io.save(signal(np.zeros((8, 8), np.float32), ("y", "x"), name="m", units="1", coords={"y": 1.0, "x": 1.0}), tmp_path / "image.zarr")
+    _assert_one_line_error(run_cli("movie", image, "--out", tmp_path / "m.gif"), "(time, y, x)", "(y, x)")
+
+
+def test_nan_and_inf_in_data(run_cli, tmp_path):
+    data = np.zeros((3, 8, 8), np.float32)
+    data[1, 2, 3] = np.nan
+    data[2, 0, 0] = np.inf
+    src = _hspy(tmp_path / "nan.hspy", data, AXES)
+    _assert_one_line_error(run_cli("movie", src, "--out", tmp_path / "m.gif"), "2 NaN/inf", "time=1, y=2, x=3")
+
+
+def test_empty_array(run_cli, tmp_path):
+    np.save(tmp_path / "empty.npy", np.zeros((0, 8, 8), np.float32))
+    _assert_one_line_error(run_cli("movie", tmp_path / "empty.npy", "--out", tmp_path / "m.gif"), "empty")
+
+
+def test_non_uniform_axis(run_cli, tmp_path):
+    da = signal(np.zeros((3, 4, 5), np.float32), ("time", "y", "x"), name="li", units="1",
+                coords={"time": 60.0, "y": 2.5, "x": np.array([0.0, 1.0, 2.0, 4.0, 8.0])})
+    src = tmp_path / "bent.nc"
+    da.to_dataset().to_netcdf(src)
+    _assert_one_line_error(run_cli("movie", src, "--out", tmp_path / "m.gif"), "'x' axis is not evenly spaced")
+
+
+@pytest.mark.parametrize("command", ["convert", "simulate"])
+def test_existing_output_is_refused_without_overwrite(run_cli, tmp_path, command):
+    src = _hspy(tmp_path / "s.hspy", np.ones((2, 3, 4), np.float32), AXES)
+    target = tmp_path / "exists.zarr"
+    io.save(io.load(src), target)
+    before = sorted(p.name for p in target.rglob("*"))
+    args = ["convert", src] if command == "convert" else ["simulate", "licoo2", "--param", "ny=8", "--param", "nx=8"]
+    _assert_one_line_error(run_cli(*args, "--out", target), "already exists", "--overwrite")
+    assert sorted(p.name for p in target.rglob("*")) == before
+
+
+def test_usage_errors_are_one_line_too(run_cli):
+    _assert_one_line_error(run_cli("info"), "Missing argument")
+    _assert_one_line_error(run_cli("info", "x.hspy", "--bogus"), "No such option")
+
+
+def test_debug_shows_the_traceback(run_cli, tmp_path):
+    result = run_cli("--debug", "info", tmp_path / "nope.hspy")
+    assert result.returncode != 0 and "Traceback" in result.stderr and "FileMissingError" in result.stderr

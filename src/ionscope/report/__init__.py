@@ -1,0 +1,37 @@
+"""Reports: self-contained HTML (:mod:`~ionscope.report.html`), matplotlib figures
+(:mod:`~ionscope.report.figures`) and movies (:mod:`~ionscope.report.movie`).
+
+The HTML builder is independent of any pipeline::
+
+    from ionscope.report import Report, Section, FigureItem
+    report = Report("My run", metadata={"seed": 0})
+    report.add(Section("Maps", [FigureItem(png_bytes, "Li fraction (1); axes in nm.")]))
+    report.write("report.html", overwrite=True)
+
+:mod:`~ionscope.report.figures` and :mod:`~ionscope.report.movie` import matplotlib, Pillow
+and imageio, so they are imported on demand (``from ionscope.report.figures import ...``).
+"""
+
+from ionscope.report.html import (
+    FigureItem,
+    Item,
+    MovieItem,
+    Report,
+    Section,
+    TableItem,
+    TextItem,
+    data_uri,
+    sniff_mime,
+)
+
+__all__ = [
+    "Report",
+    "Section",
+    "TextItem",
+    "FigureItem",
+    "MovieItem",
+    "TableItem",
+    "Item",
+    "data_uri",
+    "sniff_mime",
+]

@@ -23,7 +23,6 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 
 demo: $(VENV)/.installed-base
 	$(BIN)/ionscope demo --out $(DEMO_OUT) --overwrite
-	@echo "Report: $(abspath $(DEMO_OUT))/report.html"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

@@ -67,6 +67,7 @@ def progress_bar(description: str) -> Iterator:
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+        disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task(description, total=None)
 
@@ -74,6 +75,27 @@ def progress_bar(description: str) -> Iterator:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+@contextlib.contextmanager
+def dask_progress(description: str) -> Iterator[None]:
+    """Show a Rich progress bar for the dask computations run inside the block (e.g. a lazy
+    file written chunk by chunk)."""
+    from dask.callbacks import Callback
+
+    with progress_bar(description) as update:
+        state = {"done": 0, "total": 0}
+
+        def start_state(_dsk, s):
+            state["total"] += sum(len(s[k]) for k in ("ready", "waiting", "running"))
+            update(state["done"], state["total"])
+
+        def posttask(*_args):
+            state["done"] += 1
+            update(state["done"], state["total"])
+
+        with Callback(start_state=start_state, posttask=posttask):
+            yield
 
 
 # --------------------------------------------------------------------------- info
@@ -107,7 +129,7 @@ def info(
 ) -> None:
     """Print dims, sizes, dtype, units, calibration, key metadata and provenance of FILE."""
     from ionscope import io
-    from ionscope.data import provenance, units_of
+    from ionscope.data import DIM_ORDER, provenance, units_of
 
     ds = io.open_dataset(file, lazy=True, dims=dims)
     primary = ds.attrs.get("primary")
@@ -129,7 +151,8 @@ def info(
             f"dtype {da.dtype}, units {units_of(da)}{long_name}"
         )
     out.print("axes:")
-    for dim in ds.dims:
+    order = {d: i for i, d in enumerate(DIM_ORDER)}
+    for dim in sorted(ds.dims, key=lambda d: order.get(str(d), len(order))):
         if dim in ds.coords:
             out.print(_format_axis(ds, str(dim)))
         else:
@@ -230,10 +253,11 @@ def convert(
 
     da = io.load(file, lazy=True, dims=dims, variable=variable)
     require_nonempty(da, str(file))
-    if Path(out_path).suffix.lower() == ".zarr":
-        io.save(da, out_path, overwrite=overwrite)
-    else:
-        io.export(da, out_path, overwrite=overwrite)
+    with dask_progress("convert"):
+        if Path(out_path).suffix.lower() == ".zarr":
+            io.save(da, out_path, overwrite=overwrite)
+        else:
+            io.export(da, out_path, overwrite=overwrite)
     out.print(f"wrote {out_path} ({', '.join(f'{d}: {n}' for d, n in da.sizes.items())})")
 
 

@@ -283,11 +283,13 @@ def input_digest(item: Any, *, read_files: bool = True) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types (numpy scalars and arrays, paths, tuples converted;
+    anything else by its ``repr``)."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -330,7 +332,7 @@ def with_provenance(
         {
             "step": step,
             "version": _version(),
-            "params": _jsonable(dict(params or {})),
+            "params": jsonable(dict(params or {})),
             "inputs": [input_digest(i, read_files=read_files) for i in inputs],
         }
     )
@@ -354,5 +356,6 @@ __all__ = [
     "is_lazy",
     "provenance",
     "input_digest",
+    "jsonable",
     "with_provenance",
 ]

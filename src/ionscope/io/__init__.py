@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import shutil
 import uuid
@@ -293,6 +294,7 @@ def export(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = False
     }
     if "beam_energy_kV" in da.attrs:
         signal_dict["metadata"]["Acquisition_instrument"] = {"TEM": {"beam_energy": float(da.attrs["beam_energy_kV"])}}
+    kwargs = {"show_progressbar": False} if "show_progressbar" in inspect.signature(writer).parameters else {}
     with atomic_path(path, overwrite=overwrite) as tmp:
-        writer(os.fspath(tmp), signal_dict)
+        writer(os.fspath(tmp), signal_dict, **kwargs)
     return path

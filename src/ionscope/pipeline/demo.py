@@ -36,6 +36,7 @@ from typing import Any, Union
 import numpy as np
 import xarray as xr
 
+from ionscope.data import jsonable
 from ionscope.errors import ConfigError
 from ionscope.report.html import FigureItem, MovieItem, Report, Section, TableItem, TextItem
 
@@ -264,20 +265,6 @@ class DemoContext:
 # --------------------------------------------------------------------------- run
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def _version() -> str:
     from ionscope import __version__
 
@@ -393,7 +380,7 @@ def run_demo(
     summary["run_time_s"] = round(time.perf_counter() - t0, 3)
     from ionscope import io
 
-    io.write_text(out_dir / "summary.json", json.dumps(_jsonable(summary), indent=2) + "\n", overwrite=True)
+    io.write_text(out_dir / "summary.json", json.dumps(jsonable(summary), indent=2) + "\n", overwrite=True)
     if progress is not None:
         progress(total, total)
     return summary

@@ -12,26 +12,7 @@ The HTML builder is independent of any pipeline::
 and imageio, so they are imported on demand (``from ionscope.report.figures import ...``).
 """
 
-from ionscope.report.html import (
-    FigureItem,
-    Item,
-    MovieItem,
-    Report,
-    Section,
-    TableItem,
-    TextItem,
-    data_uri,
-    sniff_mime,
-)
+from ionscope.report import html
+from ionscope.report.html import *  # noqa: F403 - the builder's public names
 
-__all__ = [
-    "Report",
-    "Section",
-    "TextItem",
-    "FigureItem",
-    "MovieItem",
-    "TableItem",
-    "Item",
-    "data_uri",
-    "sniff_mime",
-]
+__all__ = list(html.__all__)

@@ -1,0 +1,20 @@
+"""The README's Python example runs as printed."""
+
+from __future__ import annotations
+
+import re
+import runpy
+from pathlib import Path
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    assert len(code.strip().splitlines()) <= 10
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(script))
+    printed = capsys.readouterr().out
+    assert "'time': 157, 'y': 64, 'x': 64" in printed and "ionscope.simulate.licoo2" in printed
+    assert (tmp_path / "licoo2.zarr").is_dir()

@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test clean
+.PHONY: demo test bench-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(VENV)/.installed-base
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
+
+# peers the benchmarks compare against (HyperSpy, exSpy, scikit-learn); not needed to use ionscope
+bench-deps: $(VENV)/.installed-base
+	$(PIP) install -q -c constraints.txt -e ".[test,bench]"
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) build src/*.egg-info .pytest_cache

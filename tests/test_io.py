@@ -327,3 +327,14 @@ def test_dm_time_series_of_images(tmp_path, version):
     np.testing.assert_array_equal(da.values, data)
     np.testing.assert_allclose(da.y.values[1], 2.5, rtol=1e-6)
     np.testing.assert_allclose(da.time.values[2], 120.0, rtol=1e-6)
+
+
+def test_write_result_writes_both_and_refuses_a_second_run(tmp_path, series):
+    out = tmp_path / "run"
+    zarr_path, json_path = io.write_result(out, series.to_dataset(), {"mean": np.float32(0.5), "n": np.int64(3)})
+    assert json.loads(json_path.read_text()) == {"mean": 0.5, "n": 3}
+    xr.testing.assert_identical(io.open_dataset(zarr_path)["li_fraction"], series)
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        io.prepare_out_dir(out)
+    io.write_result(out, series.to_dataset(), {"n": 4}, overwrite=True)
+    assert json.loads(json_path.read_text()) == {"n": 4}

@@ -38,7 +38,7 @@ from ionscope.io._readers import check_readable, read, supported_extensions
 
 __all__ = [
     "load", "open_dataset", "save", "export", "supported_extensions", "parse_dims",
-    "check_output", "atomic_path", "write_text", "write_bytes",
+    "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
 ]
 
 
@@ -298,3 +298,39 @@ def export(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = False
     with atomic_path(path, overwrite=overwrite) as tmp:
         writer(os.fspath(tmp), signal_dict, **kwargs)
     return path
+
+
+def prepare_out_dir(out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Create a command's output folder, refusing one that already holds a result.
+
+    Call it before any work, so a run never ends in an error about its output.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir} exists and is not a folder; give a folder for --out")
+    if out_dir.is_dir():
+        for name in ("result.zarr", "summary.json"):
+            check_output(out_dir / name, overwrite=overwrite)
+    if not out_dir.parent.exists():
+        raise InputError(f"{out_dir.parent}: the parent folder does not exist; create it first")
+    out_dir.mkdir(exist_ok=True)
+    return out_dir
+
+
+def write_result(
+    out_dir: str | os.PathLike, result: xr.Dataset, summary: dict, *, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Write a command's outputs: ``DIR/result.zarr`` (the Dataset) and ``DIR/summary.json``.
+
+    Both are written atomically; the summary is written last, so its presence means the run
+    completed. Returns both paths.
+    """
+    import json
+
+    from ionscope.data import jsonable
+
+    out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
+    zarr_path = save(result, out_dir / "result.zarr", overwrite=overwrite)
+    text = json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n"
+    json_path = write_text(out_dir / "summary.json", text, overwrite=overwrite)
+    return zarr_path, json_path

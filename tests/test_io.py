@@ -338,3 +338,19 @@ def test_write_result_writes_both_and_refuses_a_second_run(tmp_path, series):
         io.prepare_out_dir(out)
     io.write_result(out, series.to_dataset(), {"n": 4}, overwrite=True)
     assert json.loads(json_path.read_text()) == {"n": 4}
+
+
+def test_zarr_round_trip_of_string_labels(tmp_path, series):
+    ds = xr.Dataset(
+        {"coefficients": (("component", "x"), np.ones((2, 5)), {"units": "1"})},
+        coords={"component": ("component", ["li_rich", "co3o4"], {"units": "1"}), "x": series.x},
+    )
+    ds.attrs["provenance"] = "[]"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        io.save(ds, tmp_path / "labels.zarr")
+        back = io.open_dataset(tmp_path / "labels.zarr")
+    xr.testing.assert_identical(back, ds)
+    assert back.component.dtype.kind == "U"

@@ -238,6 +238,11 @@ def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: 
     ds = _as_dataset(obj)
     for var in ds.variables.values():
         var.encoding = {}
+    # Fixed-width strings (labels such as component names) have no Zarr v3 specification;
+    # variable-length strings do. The reader turns them back into fixed-width strings.
+    text = {name: ds[name].astype(object) for name, var in ds.variables.items() if var.dtype.kind == "U"}
+    ds = ds.assign_coords({k: v for k, v in text.items() if k in ds.coords})
+    ds = ds.assign({k: v for k, v in text.items() if k not in ds.coords})
     with atomic_path(path, overwrite=overwrite) as tmp:
         ds.to_zarr(tmp, mode="w-", consolidated=False)
     return path

@@ -78,7 +78,11 @@ def _read_zarr(path: Path, *, lazy: bool) -> xr.Dataset:
             f"{path}: not a readable Zarr store ({type(exc).__name__}: {_first_line(exc)}); "
             "was it written completely?"
         ) from exc
-    return ds if lazy else ds.load()
+    ds = ds if lazy else ds.load()
+    text = {name: ds[name].copy(data=np.array(ds[name].values.tolist(), dtype=str))
+            for name, var in ds.variables.items() if var.dtype.kind == "T"}
+    return ds.assign_coords({k: v for k, v in text.items() if k in ds.coords}).assign(
+        {k: v for k, v in text.items() if k not in ds.coords})
 
 
 def _read_netcdf(path: Path, *, lazy: bool) -> xr.Dataset:

@@ -225,3 +225,4 @@ __all__ = [
 
 # Twins register themselves on import; each new twin module adds one line here.
 from ionscope.simulate import licoo2 as _licoo2  # noqa: E402,F401
+from ionscope.simulate import eels as _eels  # noqa: E402,F401

@@ -1,0 +1,67 @@
+"""Sparse-coding denoising of maps and operando map series (METHODS section 3).
+
+Layers, bottom up (each a set of small numpy kernels, tested directly):
+
+* :mod:`~ionscope.denoise.omp` - Batch-OMP on a precomputed Gram matrix (:func:`batch_omp`,
+  :func:`batch_omp_codes`, :func:`sparse_code`, :class:`SparseCodes`);
+* :mod:`~ionscope.denoise.dictionary` - overcomplete DCT, K-SVD (exact and approximate),
+  online mini-batch learning (:func:`learn_dictionary`);
+* :mod:`~ionscope.denoise.patches` - 2-D and space-time patches, weighted overlap aggregation
+  (:class:`PatchGrid`);
+* :mod:`~ionscope.denoise.noise` - Anscombe / generalised Anscombe with exact unbiased
+  inverses, robust MAD noise estimate;
+* :mod:`~ionscope.denoise.sparse` - :func:`denoise_stack` (numpy kernel) and
+  :func:`sparse_denoise`, the wrapper for labelled arrays (validation, provenance).
+"""
+
+from ionscope.denoise.dictionary import (
+    DictionaryLearningResult,
+    ksvd,
+    learn_dictionary,
+    online_dictionary_learning,
+    overcomplete_dct,
+)
+from ionscope.denoise.noise import (
+    anscombe,
+    estimate_sigma,
+    finest_detail_band,
+    generalized_anscombe,
+    inverse_anscombe,
+    inverse_generalized_anscombe,
+)
+from ionscope.denoise.omp import SparseCodes, batch_omp, batch_omp_codes, sparse_code
+from ionscope.denoise.patches import (
+    PatchGrid,
+    aggregate_patches,
+    extract_patches,
+    patch_positions,
+    remove_patch_mean,
+)
+from ionscope.denoise.sparse import DEFAULT_LAMBDA, NOISE_MODELS, denoise_stack, sparse_denoise
+
+__all__ = [
+    "batch_omp",
+    "batch_omp_codes",
+    "sparse_code",
+    "SparseCodes",
+    "overcomplete_dct",
+    "ksvd",
+    "online_dictionary_learning",
+    "learn_dictionary",
+    "DictionaryLearningResult",
+    "PatchGrid",
+    "patch_positions",
+    "extract_patches",
+    "aggregate_patches",
+    "remove_patch_mean",
+    "anscombe",
+    "inverse_anscombe",
+    "generalized_anscombe",
+    "inverse_generalized_anscombe",
+    "finest_detail_band",
+    "estimate_sigma",
+    "NOISE_MODELS",
+    "DEFAULT_LAMBDA",
+    "denoise_stack",
+    "sparse_denoise",
+]

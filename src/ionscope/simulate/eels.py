@@ -1,0 +1,1136 @@
+r"""EELS twins: operando STEM-EELS spectrum images of LiCoO2 and SR-EELS across Cu / LASGTP.
+
+Digital twins of METHODS section 2. ``eels_licoo2`` renders the Li field of the ``licoo2`` twin
+(:mod:`ionscope.simulate.licoo2`) as low-loss spectrum images (time, y, x, energy), where the
+Li-K edge (onset ~55 eV, near-edge peak ~62 eV) overlaps Co-M2,3 (onset ~59 eV, delayed
+maximum); ``eels_sr`` makes a spatially resolved EELS image (position, energy) across a
+Cu / LASGTP interface with Li enriched in the electrolyte next to the Cu.
+
+Edge shapes
+-----------
+All shapes are functions of the energy loss :math:`E` (eV), built from the smoothed step
+:math:`\Phi(z) = \tfrac12 [1 + \mathrm{erf}(z / \sqrt2)]` and :math:`u = \max(E - E_0, 0)`.
+Each shape is scaled so that its maximum (on a 0.005 eV grid, before the resolution) equals its
+*strength* :math:`h`; strengths are relative to the Co-M2,3 maximum of LiCoO2 (= 1, per Co).
+
+* K edge (Li-K), :func:`k_edge`: a smoothed step with a slowly decaying tail and a near-edge
+  peak,
+
+  .. math::
+
+      K(E) \propto \Phi\!\left(\frac{E - E_0}{w}\right)
+      \left[\left(1 + \frac{u}{\varepsilon}\right)^{-s}
+      + p\, \exp\!\left(-\frac{(E - E_p)^2}{2 \sigma_p^2}\right)\right].
+
+* Delayed edge (M2,3 of Co, Ti, Cu; L2,3 of Al, Si, P), :func:`delayed_edge`: a
+  Hartree-Slater-like onset with a small immediate jump :math:`j`, a broad delayed maximum
+  (at :math:`q = 1` without the tail, about 0.7 :math:`\Delta` above the onset with it) and a
+  slow power-law decay,
+
+  .. math::
+
+      M(E) \propto \Phi\!\left(\frac{E - E_0}{w}\right)
+      \left[j + (1 - j)\, \frac{2 q}{1 + q^2}\right]
+      \left(1 + \frac{u}{U}\right)^{-s}, \qquad q = u / \Delta .
+
+The constants (:data:`EDGES`; also stored as JSON in ``attrs["edges"]``):
+
+============  ==========  =====  ======  =====  ===================================  ======
+edge          E0 (eV)     w      Delta   j      tail / peak                          h
+============  ==========  =====  ======  =====  ===================================  ======
+Li-K          55.0        0.5    -       -      eps 5, s 1.2; p 1.5 at 62.0, sig 2.0 0.30
+Li-K (SE)     55.5        0.5    -       -      eps 5, s 1.2; p 1.3 at 62.0, sig 2.2 0.30
+Co-M Co3+     59.0        0.7    14.0    0.25   U 30, s 1.0                          1.00
+Co-M Co4+     59.6        0.6    13.0    0.35   U 30, s 1.0                          1.05
+Co-M Co8/3+   57.8        1.0    18.0    0.08   U 30, s 1.0                          0.90
+Ti-M2,3       35.0        0.8    12.0    0.20   U 25, s 1.0                          0.60
+Al-L2,3       73.0        0.8    12.0    0.30   U 30, s 1.0                          0.50
+Si-L2,3       99.0        0.8    12.0    0.30   U 30, s 1.0                          0.50
+P-L2,3        132.0       0.8    12.0    0.30   U 30, s 1.0                          0.30
+Cu-M2,3       74.0        1.0    10.0    0.30   U 40, s 1.0                          1.20
+============  ==========  =====  ======  =====  ===================================  ======
+
+With the tail the maxima lie about 0.7 Delta above the onsets: Li-K at 61.9 eV, Co-M at
+68.9 (Co3+), 68.5 (Co4+), 70.6 eV (Co8/3+), Ti-M2,3 at 43.6, Al-L2,3 at 81.6, Cu-M2,3 at 81.9 eV.
+
+Co valence: Co3+ in LiCoO2, Co4+ in the Li-free end member CoO2 (the valence of
+delithiated Li_xCoO2 at x = 0), Co8/3+ in the spinel Co3O4. Higher valence moves the Co-M onset
+up and sharpens it (Co4+ 0.6 eV above Co3+); the mixed-valence Co3O4 edge starts 1.2 eV lower,
+rises more softly and peaks later, which makes the interfacial layer a separate NMF phase.
+Delithiated Li_xCoO2 is modelled as a two-valence mixture: per Co,
+:math:`\mathrm{CoM}(E; x) = x\, \mathrm{CoM}_{3+}(E) + (1 - x)\, \mathrm{CoM}_{4+}(E)`, so the
+valence change is *linear* in x and captured exactly by two references.
+
+Phase references (edge-only, per Co atom, relative thickness 1; :func:`phase_edges`):
+:math:`R_\mathrm{LiCoO2} = \mathrm{LiK} + \mathrm{CoM}_{3+}`,
+:math:`R_\mathrm{CoO2} = \mathrm{CoM}_{4+}`, :math:`R_\mathrm{Co3O4} = \mathrm{CoM}_{8/3+}`;
+the electrolyte :math:`R_\mathrm{SE}` is one formula unit of
+Li1.5Al0.3Ti1.7Si0.2P2.8O12 (LASGTP-like, Ge ignored): 1.5 LiK(SE) + 1.7 TiM + 0.3 AlL + 0.2 SiL
++ 2.8 PL; Cu is one Cu-M2,3 edge.
+
+Spectrum of a pixel (``eels_licoo2``)
+-------------------------------------
+With the licoo2 twin's true Li fraction :math:`x` (Li per Co) and Li-site fraction :math:`s`
+(1 in the film, ``layer_site_fraction`` in the interfacial layer, region 1, whose remaining
+:math:`1 - s` of the Co sits in Co3O4), relative thickness :math:`t`, background :math:`A, r`,
+energy shift :math:`\delta`:
+
+.. math::
+
+    \lambda(E) = D\, \Delta E \left[ A \left(\frac{E - \delta}{E_b}\right)^{-r}
+      + \kappa\, t \left( x R_\mathrm{LiCoO2} + (s - x) R_\mathrm{CoO2}
+      + (1 - s) R_\mathrm{Co3O4} \right)(E - \delta) \right] \ast G_\mathrm{FWHM},
+
+    \mathrm{counts} \sim \mathrm{Poisson}(\lambda),
+
+with dose :math:`D` (incident electrons per pixel per frame), dispersion :math:`\Delta E`,
+:math:`E_b` = 50 eV, :math:`A` the background's scattering probability density (1/eV per
+electron) at 50 eV, :math:`\kappa` = ``edge_scale_per_eV`` the density of the LiCoO2 Co-M
+maximum, and :math:`G` the Gaussian energy resolution (``resolution_eV`` FWHM), applied as a
+discrete convolution on the channel grid with a sampled kernel normalised to 1 (the model is
+evaluated on an axis padded by 5 sigma on both sides, then cropped). For bulk pixels
+(:math:`s = 1`) this is :math:`x R_\mathrm{LiCoO2} + (1 - x) R_\mathrm{CoO2} = x\, \mathrm{LiK}
++ \mathrm{CoM}(E; x)`: the background-subtracted spectrum is exactly
+:math:`a_\mathrm{rich} R_\mathrm{LiCoO2} + a_\mathrm{poor} R_\mathrm{CoO2}` with
+:math:`a_\mathrm{rich} / (a_\mathrm{rich} + a_\mathrm{poor}) = x`. In the layer, three
+references give :math:`x = a_\mathrm{LiCoO2} / (a_\mathrm{LiCoO2} + a_\mathrm{CoO2} +
+a_\mathrm{Co3O4})` exactly (all references are per Co), and its Co3O4 component makes it a
+separate NMF phase; a two-reference fit there gives x only approximately.
+
+Per-pixel structure (fixed in time): :math:`t = 1 + \tau f(y, x)` with ``thickness_variation``
+:math:`\tau` and :math:`f` a random sum of four long-wavelength plane waves scaled to
+:math:`\max |f| = 1`; :math:`A = a\, t\, (1 + \alpha u_1)`, :math:`r = r_0 + \rho u_2` with
+:math:`u_{1,2}` uniform on [-1, 1] per pixel (``background_a``, ``background_a_spread``,
+``background_r``, ``background_r_spread``).
+
+Energy drift: :math:`\delta(k, y, x) = d\, g((k + 1/2) / N) + \sigma_j \xi`, with ``drift_eV``
+:math:`d`, :math:`N` the number of licoo2 frames, :math:`g` a smooth random curve on [0, 1]
+(linear trend plus three sine modes) scaled to :math:`\max |g| = 1`, and per-pixel jitter
+:math:`\xi \sim N(0, 1)` times ``jitter_eV``. A feature at :math:`E_0` appears at
+:math:`E_0 + \delta` (the whole spectrum, background included, moves, as when the zero-loss
+peak drifts); ``energy_shift_true`` stores :math:`\delta`. Shifted spectra take the edge shapes
+from a 0.002 eV table by linear interpolation (relative error below 1e-5 of the edge maximum);
+unshifted spectra evaluate them directly.
+
+References (``ref_*``): the same model for one pure phase with :math:`t = 1`, :math:`A = a`,
+:math:`r = r_0`, no drift, the same resolution, at ``reference_dose``; ``ref_*`` are Poisson
+counts with background (as measured), ``ref_*_edge`` the noiseless expected edge counts without
+background (truth); with ``noise=False`` the ``ref_*`` are noiseless too. So a noiseless,
+background-free, drift-free bulk pixel equals
+:math:`(D / D_\mathrm{ref})\, t\, [x\, \mathrm{ref\_licoo2\_edge} + (1 - x)\,
+\mathrm{ref\_coo2\_edge}]`.
+
+Randomness: the Li field is ``simulate("licoo2", seed=seed, **li_params)`` (noiseless); the
+EELS randomness comes from ``SeedSequence([seed, 0xEE15])``, split into the sample (thickness,
+background, drift curve), the references and one stream per licoo2 frame, so a frame's spectra
+do not depend on which other frames are rendered.
+
+SR-EELS (``eels_sr``)
+---------------------
+Rows at positions :math:`p` (nm) across a Cu / LASGTP interface at :math:`p_i`: electrolyte
+fraction :math:`\varphi(p) = \Phi((p - p_i) / \sigma_i)` (Cu for :math:`p < p_i`), Li relative to
+the bulk electrolyte
+
+.. math::
+
+    \ell(p) = \varphi(p) \left[1 + (f - 1)\, \Phi\!\left(\frac{p_i + W - p}{\sigma_e}\right)\right],
+
+(``li_profile_true``; enrichment factor :math:`f`, width :math:`W` = ``enrichment_width_nm``: the
+excess :math:`\ell - \varphi` falls to half its maximum at :math:`p_i + W`), and
+
+.. math::
+
+    \lambda(p, E) = D\, \Delta E \left[A(p) (E / E_b)^{-r(p)} + \kappa\, t(p)
+    \left((1 - \varphi) R_\mathrm{Cu} + \varphi R_\mathrm{SE,0} + \ell R_\mathrm{Li}\right)\right]
+    \ast G,
+
+where :math:`R_\mathrm{Li}` = 1.5 LiK(SE) (the bulk electrolyte's Li) and
+:math:`R_\mathrm{SE,0} = R_\mathrm{SE} - R_\mathrm{Li}`; :math:`t(p) = 1 + \tau\, g(p)`
+(smooth), :math:`A, r` as above per row.
+
+The edge constants are illustrative [open]: shaped after published low-loss spectra of LiCoO2,
+Co oxides and phosphate electrolytes (onsets and delayed maxima as in METHODS section 2), not
+fitted to any of them.
+
+References
+----------
+Egerton, *Electron Energy-Loss Spectroscopy in the Electron Microscope*, 3rd ed. (Springer,
+2011) (power-law background, delayed M2,3 edges). Kikkawa et al., J. Phys. Chem. C 119, 15823
+(2015) (Li-K / Co-M separation). Nomura et al., Nat. Commun. 11, 2824 (2020) (operando
+STEM-EELS of LiCoO2); Nomura et al., Nano Lett. 18, 5892 (2018) (NMF of STEM-EELS, the Li-poor
+LiCoO2 + Co3O4 interfacial layer); Nomura et al., Angew. Chem. Int. Ed. 58, 5292 (2019) (the
+Li-ion space-charge layer at Cu / LASGTP, SR-EELS Li-K enrichment). Which result is in which
+paper is as summarised in METHODS [open: verify before quoting].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from scipy.special import erf
+
+from ionscope.data import provenance, signal, with_provenance
+from ionscope.errors import ConfigError, InputError
+from ionscope.simulate import check_parameters, register_twin, simulate
+
+STEP_LICOO2 = "ionscope.simulate.eels_licoo2"
+STEP_SR = "ionscope.simulate.eels_sr"
+
+#: Reference energy E_b (eV) of the power-law background ``A (E / E_b)^-r``.
+BACKGROUND_REFERENCE_EV = 50.0
+#: Entropy tag that separates the EELS random streams from the licoo2 twin's.
+_SEED_TAG = 0xEE15
+#: Half-width of the resolution kernel and of the axis padding, in Gaussian sigmas.
+_KERNEL_SIGMAS = 5.0
+#: Step (eV) of the table from which shifted spectra interpolate the edge shapes.
+_TABLE_STEP_EV = 0.002
+#: Spectra per block in :func:`expected_counts` (keeps the work arrays in cache).
+_BLOCK = 512
+
+
+# --------------------------------------------------------------------------- edge shapes
+
+
+@dataclasses.dataclass(frozen=True)
+class KEdge:
+    """A K edge: smoothed step, power-law tail and Gaussian near-edge peak (see module doc)."""
+
+    onset_eV: float
+    width_eV: float
+    tail_eV: float
+    tail_power: float
+    peak_eV: float
+    peak_width_eV: float
+    peak_height: float
+    strength: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DelayedEdge:
+    """A delayed (Hartree-Slater-like) edge: onset jump, broad delayed maximum, slow tail."""
+
+    onset_eV: float
+    width_eV: float
+    delay_eV: float
+    jump: float
+    tail_eV: float
+    tail_power: float
+    strength: float
+
+
+def _step(energy: np.ndarray, onset: float, width: float) -> np.ndarray:
+    return 0.5 * (1.0 + erf((energy - onset) / (width * np.sqrt(2.0))))
+
+
+def _k_profile(energy: np.ndarray, e: KEdge) -> np.ndarray:
+    u = np.maximum(energy - e.onset_eV, 0.0)
+    peak = e.peak_height * np.exp(-0.5 * ((energy - e.peak_eV) / e.peak_width_eV) ** 2)
+    return _step(energy, e.onset_eV, e.width_eV) * ((1.0 + u / e.tail_eV) ** -e.tail_power + peak)
+
+
+def _delayed_profile(energy: np.ndarray, e: DelayedEdge) -> np.ndarray:
+    u = np.maximum(energy - e.onset_eV, 0.0)
+    q = u / e.delay_eV
+    shape = e.jump + (1.0 - e.jump) * 2.0 * q / (1.0 + q * q)
+    return _step(energy, e.onset_eV, e.width_eV) * shape * (1.0 + u / e.tail_eV) ** -e.tail_power
+
+
+@functools.lru_cache(maxsize=None)
+def _profile_max(e: KEdge | DelayedEdge) -> float:
+    grid = np.arange(e.onset_eV - 5.0, e.onset_eV + 200.0, 0.005)
+    profile = _k_profile(grid, e) if isinstance(e, KEdge) else _delayed_profile(grid, e)
+    return float(profile.max())
+
+
+def k_edge(energy: np.ndarray, edge: KEdge) -> np.ndarray:
+    """Evaluate a K-edge shape at ``energy`` (eV, any shape); its maximum is ``edge.strength``.
+
+    ``Phi((E - E0)/w) [(1 + u/eps)^-s + p exp(-(E - Ep)^2 / (2 sig_p^2))]``, ``u = max(E - E0, 0)``,
+    scaled to the maximum.
+
+    Examples
+    --------
+    >>> e = np.arange(40.0, 90.0, 0.05)
+    >>> shape = k_edge(e, EDGES["Li-K"])
+    >>> bool(abs(e[np.argmax(shape)] - 62.0) < 1.0)
+    True
+    """
+    energy = np.asarray(energy, dtype=np.float64)
+    return (edge.strength / _profile_max(edge)) * _k_profile(energy, edge)
+
+
+def delayed_edge(energy: np.ndarray, edge: DelayedEdge) -> np.ndarray:
+    """Evaluate a delayed-edge shape at ``energy`` (eV, any shape); maximum ``edge.strength``.
+
+    ``Phi((E - E0)/w) [j + (1 - j) 2q / (1 + q^2)] (1 + u/U)^-s``, ``q = u / Delta``, scaled to the
+    maximum.
+    """
+    energy = np.asarray(energy, dtype=np.float64)
+    return (edge.strength / _profile_max(edge)) * _delayed_profile(energy, edge)
+
+
+#: The edge constants (see the table in the module docstring).
+EDGES: dict[str, KEdge | DelayedEdge] = {
+    "Li-K": KEdge(55.0, 0.5, 5.0, 1.2, 62.0, 2.0, 1.5, 0.30),
+    "Li-K (SE)": KEdge(55.5, 0.5, 5.0, 1.2, 62.0, 2.2, 1.3, 0.30),
+    "Co-M Co3+": DelayedEdge(59.0, 0.7, 14.0, 0.25, 30.0, 1.0, 1.00),
+    "Co-M Co4+": DelayedEdge(59.6, 0.6, 13.0, 0.35, 30.0, 1.0, 1.05),
+    "Co-M Co8/3+": DelayedEdge(57.8, 1.0, 18.0, 0.08, 30.0, 1.0, 0.90),
+    "Ti-M2,3": DelayedEdge(35.0, 0.8, 12.0, 0.20, 25.0, 1.0, 0.60),
+    "Al-L2,3": DelayedEdge(73.0, 0.8, 12.0, 0.30, 30.0, 1.0, 0.50),
+    "Si-L2,3": DelayedEdge(99.0, 0.8, 12.0, 0.30, 30.0, 1.0, 0.50),
+    "P-L2,3": DelayedEdge(132.0, 0.8, 12.0, 0.30, 30.0, 1.0, 0.30),
+    "Cu-M2,3": DelayedEdge(74.0, 1.0, 10.0, 0.30, 40.0, 1.0, 1.20),
+}
+
+#: Atoms per formula unit of the LASGTP-like electrolyte Li1.5Al0.3Ti1.7Si0.2P2.8O12.
+ELECTROLYTE_COMPOSITION: dict[str, float] = {
+    "Li-K (SE)": 1.5, "Ti-M2,3": 1.7, "Al-L2,3": 0.3, "Si-L2,3": 0.2, "P-L2,3": 2.8,
+}
+
+#: Phases and the edges they are made of (atoms per Co, per electrolyte formula unit, per Cu).
+PHASES: dict[str, dict[str, float]] = {
+    "licoo2": {"Li-K": 1.0, "Co-M Co3+": 1.0},
+    "coo2": {"Co-M Co4+": 1.0},
+    "co3o4": {"Co-M Co8/3+": 1.0},
+    "electrolyte": dict(ELECTROLYTE_COMPOSITION),
+    "electrolyte_no_li": {k: v for k, v in ELECTROLYTE_COMPOSITION.items() if k != "Li-K (SE)"},
+    "electrolyte_li": {"Li-K (SE)": ELECTROLYTE_COMPOSITION["Li-K (SE)"]},
+    "cu": {"Cu-M2,3": 1.0},
+}
+
+
+def edge_shape(energy: np.ndarray, name: str) -> np.ndarray:
+    """One edge of :data:`EDGES` evaluated at ``energy`` (eV), before the resolution."""
+    if name not in EDGES:
+        raise InputError(f"unknown edge {name!r}; known edges: {', '.join(EDGES)}")
+    e = EDGES[name]
+    return k_edge(energy, e) if isinstance(e, KEdge) else delayed_edge(energy, e)
+
+
+def phase_edge(energy: np.ndarray, phase: str) -> np.ndarray:
+    """The edge-only spectrum of one phase of :data:`PHASES` at ``energy`` (eV), no resolution.
+
+    Examples
+    --------
+    >>> e = np.arange(30.0, 100.0, 0.1)
+    >>> np.allclose(phase_edge(e, "licoo2"), edge_shape(e, "Li-K") + edge_shape(e, "Co-M Co3+"))
+    True
+    """
+    if phase not in PHASES:
+        raise InputError(f"unknown phase {phase!r}; known phases: {', '.join(PHASES)}")
+    energy = np.asarray(energy, dtype=np.float64)
+    out = np.zeros(energy.shape)
+    for name, n in PHASES[phase].items():
+        out += n * edge_shape(energy, name)
+    return out
+
+
+def phase_edges(energy: np.ndarray, phases: Sequence[str]) -> np.ndarray:
+    """Edge-only spectra of several phases, shape ``(len(phases),) + energy.shape``."""
+    return np.stack([phase_edge(energy, p) for p in phases])
+
+
+# --------------------------------------------------------------------------- instrument
+
+
+def energy_axis(start_eV: float, dispersion_eV: float, channels: int) -> np.ndarray:
+    """Channel energies ``start + dispersion * arange(channels)`` (eV)."""
+    return start_eV + dispersion_eV * np.arange(int(channels), dtype=np.float64)
+
+
+def resolution_matrix(
+    channels: int, dispersion_eV: float, fwhm_eV: float
+) -> tuple[int, np.ndarray]:
+    """Padding and matrix of the Gaussian energy resolution on the channel grid.
+
+    Returns ``(pad, K)``: a spectrum sampled on the axis extended by ``pad`` channels on both
+    sides, shape ``(..., channels + 2 pad)``, becomes ``spectrum @ K``, shape
+    ``(..., channels)``: a discrete convolution with the Gaussian kernel of FWHM ``fwhm_eV``
+    sampled at the channel spacing out to 5 sigma and normalised to sum 1. ``fwhm_eV = 0`` gives
+    ``pad = 0`` and the identity.
+    """
+    if fwhm_eV <= 0:
+        return 0, np.eye(channels)
+    sigma = fwhm_eV / (2.0 * np.sqrt(2.0 * np.log(2.0))) / dispersion_eV
+    pad = int(np.ceil(_KERNEL_SIGMAS * sigma))
+    offsets = np.arange(-pad, pad + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+    matrix = np.zeros((channels + 2 * pad, channels))
+    cols = np.arange(channels)
+    for o, w in zip(offsets, kernel):
+        matrix[cols + pad + o, cols] = w
+    return pad, matrix
+
+
+def powerlaw_density(energy: np.ndarray, a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``A (E / E_b)^-r`` (1/eV per electron), broadcasting ``a`` and ``r`` against ``energy``."""
+    return a * np.exp(-r * np.log(energy / BACKGROUND_REFERENCE_EV))
+
+
+def expected_counts(
+    energy: np.ndarray,
+    phases: Sequence[str],
+    amounts: np.ndarray,
+    *,
+    background_a: np.ndarray | None,
+    background_r: np.ndarray | None,
+    shift_eV: np.ndarray | None,
+    resolution_eV: float,
+    counts_per_density: float,
+    edge_scale_per_eV: float,
+) -> np.ndarray:
+    """Noiseless expected counts of a batch of spectra (float64), the twins' forward model.
+
+    Parameters
+    ----------
+    energy : ndarray, shape (n,)
+        Evenly spaced channel energies (eV).
+    phases : sequence of str
+        Phase names of :data:`PHASES` (K of them).
+    amounts : ndarray, shape (m, K)
+        Amount of each phase per spectrum (per Co, formula unit or Cu, times relative
+        thickness).
+    background_a, background_r : ndarray, shape (m,), or None
+        Power-law background per spectrum (density at 50 eV, exponent); None for none.
+    shift_eV : ndarray, shape (m,), or None
+        Energy shift per spectrum (a feature at E0 appears at E0 + shift); None for none.
+    resolution_eV : float
+        FWHM of the Gaussian energy resolution (eV), 0 for none.
+    counts_per_density : float
+        Dose times dispersion: converts a density (1/eV per electron) to counts per channel.
+    edge_scale_per_eV : float
+        Density of a strength-1 edge maximum (1/eV per electron).
+
+    Returns
+    -------
+    ndarray, shape (m, n)
+    """
+    energy = np.asarray(energy, dtype=np.float64)
+    amounts = np.atleast_2d(np.asarray(amounts, dtype=np.float64))
+    n = energy.size
+    step = float(energy[1] - energy[0]) if n > 1 else 1.0
+    pad, kernel = resolution_matrix(n, step, resolution_eV)
+    ext = energy[0] + step * np.arange(-pad, n + pad)
+    phases = tuple(phases)
+    edges_scaled = amounts * edge_scale_per_eV
+    shifted = shift_eV is not None and bool(np.any(shift_eV))
+    if not shifted:
+        shapes = phase_edges(ext, phases)
+    else:
+        shift = np.asarray(shift_eV, dtype=np.float64)
+        lo = np.floor(ext[0] - float(shift.max())) - 1.0
+        hi = np.ceil(ext[-1] - float(shift.min())) + 1.0
+        table = _edge_table(phases, float(lo), float(hi))
+    out = np.empty((amounts.shape[0], n))
+    for start in range(0, amounts.shape[0], _BLOCK):
+        rows = slice(start, start + _BLOCK)
+        if not shifted:
+            model = edges_scaled[rows] @ shapes
+            local = ext[None, :]
+        else:
+            # the shapes at the shifted energies, linearly interpolated from a fine table
+            local = ext[None, :] - shift[rows, None]
+            pos = (local - lo) * (1.0 / _TABLE_STEP_EV)
+            i0 = pos.astype(np.intp)
+            w = pos - i0
+            model = np.zeros(local.shape)
+            for k in range(len(phases)):
+                c = edges_scaled[rows, k]
+                if not np.any(c):
+                    continue
+                lower, upper = table[k][i0], table[k][i0 + 1]
+                lower += w * (upper - lower)
+                lower *= c[:, None]
+                model += lower
+        if background_a is not None:
+            model += powerlaw_density(local, background_a[rows, None], background_r[rows, None])
+        np.matmul(model, kernel, out=out[rows])
+    out *= counts_per_density
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _edge_table(phases: tuple[str, ...], lo: float, hi: float) -> np.ndarray:
+    """Phase shapes on a ``_TABLE_STEP_EV`` grid from ``lo`` to beyond ``hi`` (read-only)."""
+    table = phase_edges(lo + _TABLE_STEP_EV * np.arange(int((hi - lo) / _TABLE_STEP_EV) + 3),
+                        phases)
+    table.setflags(write=False)
+    return table
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _p(default, lo, hi, unit="", *, integer=False, allow_none=False):
+    meta = {"range": (lo, hi), "unit": unit, "integer": integer, "allow_none": allow_none}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _check_common(p: Any, twin: str) -> None:
+    check_parameters(p, twin)
+    for f in dataclasses.fields(p):
+        if f.metadata.get("integer"):
+            object.__setattr__(p, f.name, int(getattr(p, f.name)))
+    for name in ("noise", "background"):
+        value = getattr(p, name)
+        if not isinstance(value, (bool, np.bool_)):
+            raise ConfigError(
+                f"parameter {name!r} of twin {twin!r} must be True or False, got {value!r}"
+            )
+        object.__setattr__(p, name, bool(value))
+    if p.background_r - p.background_r_spread < 0.5:
+        raise ConfigError(
+            f"parameters 'background_r' - 'background_r_spread' of twin {twin!r} must be at least "
+            f"0.5, got {p.background_r - p.background_r_spread:g}"
+        )
+    lowest = p.energy_start_eV - _KERNEL_SIGMAS * p.resolution_eV / 2.3548 - p.dispersion_eV
+    lowest -= getattr(p, "drift_eV", 0.0) + 6.0 * getattr(p, "jitter_eV", 0.0)
+    if lowest <= 1.0:
+        raise ConfigError(
+            f"twin {twin!r}: the energy axis starts too low ({p.energy_start_eV:g} eV) for the "
+            "resolution and drift (the padded, shifted axis must stay above 1 eV); raise "
+            "'energy_start_eV'"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class EELSLiCoO2Params:
+    """Parameters of the operando STEM-EELS twin ``eels_licoo2``.
+
+    Attributes
+    ----------
+    energy_start_eV, dispersion_eV, channels : float, float, int
+        Energy axis: first channel (eV), channel width (eV) and number of channels. Default
+        30 eV, 0.25 eV, 256 (30 - 93.75 eV); benchmarks use 0.1 eV x 1024 (30 - 132.3 eV).
+    dose : float
+        Incident electrons per pixel per frame. Default 1e6 (500 background counts per
+        0.25 eV channel at 50 eV; a single pixel's MLLS Li fraction then has a standard
+        deviation of about 0.15-0.2: single frames are noisy).
+    reference_dose : float
+        Electrons per reference spectrum (high S/N). Default 1e8.
+    noise : bool
+        Poisson noise (True) or noiseless expected counts (False). Default True.
+    background : bool
+        Include the power-law background (default True); False gives edge-only spectra.
+    drift_eV : float
+        Amplitude (max |shift|, eV) of the smooth per-frame energy drift. Default 0.
+    jitter_eV : float
+        Standard deviation (eV) of the per-pixel, per-frame energy jitter. Default 0.
+    resolution_eV : float
+        FWHM (eV) of the Gaussian energy resolution; 0 for none. Default 1.0.
+    background_a : float
+        Background density A at 50 eV (1/eV per incident electron) at relative thickness 1.
+        Default 2e-3.
+    background_a_spread : float
+        Relative half-range of the per-pixel variation of A. Default 0.1.
+    background_r, background_r_spread : float
+        Background exponent r and the half-range of its per-pixel variation. Default 3.5, 0.2.
+    edge_scale_per_eV : float
+        Density (1/eV per incident electron) of the LiCoO2 Co-M2,3 maximum at relative
+        thickness 1 (edge strength 1). Default 4e-4.
+    thickness_variation : float
+        Amplitude tau of the relative thickness t = 1 + tau f (max |f| = 1). Default 0.15.
+    li_params : dict
+        Parameters of the ``licoo2`` twin (not ``dose``: it is rendered noiseless). Default
+        ``{"ny": 32, "nx": 32}`` (157 frames).
+    frames : "all" or sequence of int
+        Which licoo2 frames to render (strictly increasing indices). Default "all".
+    """
+
+    energy_start_eV: float = _p(30.0, 2.0, 2000.0, "eV")
+    dispersion_eV: float = _p(0.25, 0.005, 5.0, "eV/channel")
+    channels: int = _p(256, 16, 16384, "channels", integer=True)
+    dose: float = _p(1e6, 1e-3, 1e15, "electrons/px/frame")
+    reference_dose: float = _p(1e8, 1e-3, 1e15, "electrons")
+    noise: bool = True
+    background: bool = True
+    drift_eV: float = _p(0.0, 0.0, 20.0, "eV")
+    jitter_eV: float = _p(0.0, 0.0, 5.0, "eV")
+    resolution_eV: float = _p(1.0, 0.0, 10.0, "eV")
+    background_a: float = _p(2e-3, 0.0, 1.0, "1/eV")
+    background_a_spread: float = _p(0.1, 0.0, 0.9, "")
+    background_r: float = _p(3.5, 0.5, 8.0, "")
+    background_r_spread: float = _p(0.2, 0.0, 2.0, "")
+    edge_scale_per_eV: float = _p(4e-4, 0.0, 1.0, "1/eV")
+    thickness_variation: float = _p(0.15, 0.0, 0.9, "")
+    li_params: dict = dataclasses.field(
+        default_factory=lambda: {"ny": 32, "nx": 32}, hash=False
+    )
+    frames: Any = dataclasses.field(default="all", hash=False)
+
+    def __post_init__(self) -> None:
+        _check_common(self, "eels_licoo2")
+        from ionscope.simulate.licoo2 import LiCoO2Params
+
+        if not isinstance(self.li_params, Mapping):
+            raise ConfigError(
+                f"parameter 'li_params' of twin 'eels_licoo2' must be a dict of licoo2 "
+                f"parameters, got {self.li_params!r}"
+            )
+        li = dict(self.li_params)
+        if "dose" in li:
+            raise ConfigError(
+                "parameter 'li_params' of twin 'eels_licoo2' must not set 'dose': the Li field "
+                "is rendered noiseless; set the EELS 'dose' instead"
+            )
+        names = {f.name for f in dataclasses.fields(LiCoO2Params)}
+        unknown = sorted(set(li) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown licoo2 parameter(s) {unknown} in 'li_params' of twin 'eels_licoo2'; "
+                f"valid: {', '.join(sorted(names - {'dose'}))}"
+            )
+        try:
+            n_total = LiCoO2Params(**li, dose=None).n_frames
+        except ConfigError as exc:
+            raise ConfigError(f"in 'li_params' of twin 'eels_licoo2': {exc}") from None
+        object.__setattr__(self, "li_params", li)
+        frames = self.frames
+        if isinstance(frames, str):
+            if frames != "all":
+                raise ConfigError(
+                    f"parameter 'frames' of twin 'eels_licoo2' must be 'all' or a list of frame "
+                    f"indices, got {frames!r}"
+                )
+            return
+        try:
+            idx = [int(k) for k in frames]
+            ok = all(float(k) == i for k, i in zip(frames, idx)) and not any(
+                isinstance(k, (bool, np.bool_)) for k in frames
+            )
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or not idx:
+            raise ConfigError(
+                f"parameter 'frames' of twin 'eels_licoo2' must be 'all' or a non-empty list of "
+                f"integer frame indices, got {frames!r}"
+            )
+        if any(b <= a for a, b in zip(idx, idx[1:])) or idx[0] < 0 or idx[-1] >= n_total:
+            raise ConfigError(
+                f"parameter 'frames' of twin 'eels_licoo2' must be strictly increasing indices in "
+                f"[0, {n_total - 1}] (the licoo2 series has {n_total} frames), got {idx}"
+            )
+        object.__setattr__(self, "frames", tuple(idx))
+
+    def frame_indices(self, n_total: int) -> np.ndarray:
+        """The licoo2 frame indices to render."""
+        if self.frames == "all":
+            return np.arange(n_total)
+        return np.asarray(self.frames, dtype=np.int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class EELSSRParams:
+    """Parameters of the SR-EELS twin ``eels_sr`` (Cu / LASGTP interface).
+
+    Attributes
+    ----------
+    energy_start_eV, dispersion_eV, channels : float, float, int
+        Energy axis (eV, eV, channels). Default 30, 0.25, 256.
+    position_step_nm : float
+        Row spacing along the profile (nm). Default 0.5.
+    positions : int
+        Number of rows. Default 160 (80 nm).
+    interface_position_nm : float
+        Position p_i of the Cu / electrolyte interface (Cu below). Default 30.
+    interface_width_nm : float
+        Gaussian width sigma_i of the interface step (roughness and probe). Default 1.0.
+    enrichment_width_nm : float
+        Width W of the Li-enriched zone in the electrolyte (nm from the interface to half the
+        excess). Default 13 (the seed result).
+    enrichment_edge_nm : float
+        Gaussian width sigma_e of the enriched zone's far edge. Default 1.0.
+    enrichment : float
+        Li in the enriched zone relative to the bulk electrolyte (1 = none). Default 1.5 [open].
+    dose, reference_dose : float
+        Electrons per row spectrum (a row integrates along the slit, so many probe positions)
+        and per reference spectrum. Default 1e8, 1e9.
+    noise, background, resolution_eV, background_*, edge_scale_per_eV, thickness_variation
+        As for :class:`EELSLiCoO2Params` (thickness varies smoothly along the profile).
+    """
+
+    energy_start_eV: float = _p(30.0, 2.0, 2000.0, "eV")
+    dispersion_eV: float = _p(0.25, 0.005, 5.0, "eV/channel")
+    channels: int = _p(256, 16, 16384, "channels", integer=True)
+    position_step_nm: float = _p(0.5, 0.01, 100.0, "nm")
+    positions: int = _p(160, 8, 100000, "rows", integer=True)
+    interface_position_nm: float = _p(30.0, 0.0, 1e6, "nm")
+    interface_width_nm: float = _p(1.0, 0.01, 1e3, "nm")
+    enrichment_width_nm: float = _p(13.0, 0.0, 1e4, "nm")
+    enrichment_edge_nm: float = _p(1.0, 0.01, 1e3, "nm")
+    enrichment: float = _p(1.5, 0.0, 100.0, "")
+    dose: float = _p(1e8, 1e-3, 1e15, "electrons/row")
+    reference_dose: float = _p(1e9, 1e-3, 1e15, "electrons")
+    noise: bool = True
+    background: bool = True
+    resolution_eV: float = _p(1.0, 0.0, 10.0, "eV")
+    background_a: float = _p(2e-3, 0.0, 1.0, "1/eV")
+    background_a_spread: float = _p(0.05, 0.0, 0.9, "")
+    background_r: float = _p(3.5, 0.5, 8.0, "")
+    background_r_spread: float = _p(0.1, 0.0, 2.0, "")
+    edge_scale_per_eV: float = _p(4e-4, 0.0, 1.0, "1/eV")
+    thickness_variation: float = _p(0.1, 0.0, 0.9, "")
+
+    def __post_init__(self) -> None:
+        _check_common(self, "eels_sr")
+        length = self.positions * self.position_step_nm
+        lo = 3 * self.interface_width_nm
+        hi = self.interface_position_nm + self.enrichment_width_nm + 3 * self.enrichment_edge_nm
+        if not lo <= self.interface_position_nm or hi > length:
+            raise ConfigError(
+                f"twin 'eels_sr': the interface ({self.interface_position_nm:g} nm) and the "
+                f"enriched zone must lie inside the profile: need 3 * interface_width_nm = "
+                f"{lo:g} <= interface_position_nm and interface_position_nm + "
+                f"enrichment_width_nm + 3 * enrichment_edge_nm = {hi:g} <= positions * "
+                f"position_step_nm = {length:g} nm"
+            )
+
+
+# --------------------------------------------------------------------------- helpers
+
+#: Suggested analysis windows (eV) for ``eels_licoo2`` spectra; see ``attrs["windows"]``.
+LICOO2_WINDOWS: dict[str, Any] = {
+    "background": [40.0, 52.0],
+    "fit": [52.0, 90.0],
+    "S_A": [54.0, 60.0],
+    "S_B": [64.0, 85.0],
+    "li_k": [54.0, 60.0],
+    "note": (
+        "background: power-law pre-edge window (no edges below the Li-K onset at 55 eV); fit: "
+        "MLLS window over Li-K and Co-M2,3 (clip to the energy axis); S_A spans the Li-K onset "
+        "before most of the Co-M rise, S_B the delayed Co-M maximum. R = S_A/S_B is not exactly "
+        "linear in x (the Co-M shape changes with valence): calibrate R0 on ref_coo2 and R1 on "
+        "ref_licoo2, or use MLLS with ref_licoo2 and ref_coo2 (exact for bulk pixels)."
+    ),
+}
+
+#: Suggested analysis windows (eV) for ``eels_sr`` spectra.
+SR_WINDOWS: dict[str, Any] = {
+    "background": [48.0, 54.0],
+    "li_k": [55.0, 62.0],
+    "ti_background": [30.0, 34.0],
+    "ti_m": [37.0, 46.0],
+    "cu_m": [74.0, 90.0],
+    "note": (
+        "background: power-law window for li_k, between the Ti-M2,3 maximum and the Li-K onset "
+        "(the Ti-M tail enters it in proportion to the electrolyte, so Li-K window integrals "
+        "are affine in the Li content: compare with the bulk electrolyte, e.g. half-way "
+        "between the enriched plateau and the bulk); ti_background: power-law window for ti_m, "
+        "whose profile marks the Cu / electrolyte interface."
+    ),
+}
+
+
+def _smooth_field(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Sum of four random long-wavelength plane waves, scaled to max |f| = 1."""
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx] + 0.5
+    k = rng.uniform(-1.5, 1.5, size=(4, 2))
+    phase = rng.uniform(0, 2 * np.pi, size=4)
+    amp = rng.uniform(0.5, 1.0, size=4)
+    f = sum(
+        a * np.cos(2 * np.pi * (ky * yy / ny + kx * xx / nx) + ph)
+        for (ky, kx), ph, a in zip(k, phase, amp)
+    )
+    f = f - f.mean()
+    peak = np.abs(f).max()
+    return f / peak if peak > 0 else f
+
+
+def _smooth_curve(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random curve g on [0, 1] sampled at (k + 1/2)/n, scaled to max |g| = 1 on a fine
+    grid (so a sub-series samples the same curve)."""
+    fine = np.linspace(0.0, 1.0, 1025)
+    coef = rng.normal(size=4)
+    phase = rng.uniform(0, 2 * np.pi, size=3)
+    g = coef[0] * (fine - 0.5) * 2 + sum(
+        c * np.sin(np.pi * (m + 1) * fine + ph) for m, (c, ph) in enumerate(zip(coef[1:], phase))
+    )
+    g = g / np.abs(g).max()
+    return np.interp((np.arange(n) + 0.5) / n, fine, g)
+
+
+def _per_pixel_background(
+    t: np.ndarray, p: Any, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    u = rng.uniform(-1.0, 1.0, size=(2,) + t.shape)
+    a = p.background_a * t * (1.0 + p.background_a_spread * u[0])
+    r = p.background_r + p.background_r_spread * u[1]
+    return a, r
+
+
+def _references(
+    p: Any, energy: np.ndarray, phases: Sequence[str], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Measured (Poisson, with background), noiseless edge and noiseless background references."""
+    k = len(phases)
+    common = dict(
+        shift_eV=None, resolution_eV=p.resolution_eV,
+        counts_per_density=p.reference_dose * p.dispersion_eV,
+        edge_scale_per_eV=p.edge_scale_per_eV,
+    )
+    a = np.full(k, p.background_a)
+    r = np.full(k, p.background_r)
+    edge = expected_counts(energy, phases, np.eye(k), background_a=None, background_r=None,
+                           **common)
+    bg = expected_counts(energy, phases, np.zeros((1, k)), background_a=a[:1],
+                         background_r=r[:1], **common)[0]
+    total = edge + bg[None, :]
+    measured = rng.poisson(total).astype(np.float64) if p.noise else total
+    return measured, edge, bg
+
+
+def _dataset_attrs(twin: str, seed: int, p: Any, model: str, windows: dict, **extra) -> dict:
+    return {
+        "primary": "spectra",
+        "twin": twin,
+        "seed": int(seed),
+        "parameters": json.dumps(dataclasses.asdict(p)),
+        "model": model,
+        "dose": float(p.dose),
+        "reference_dose": float(p.reference_dose),
+        "windows": json.dumps(windows),
+        "edges": json.dumps({k: dataclasses.asdict(v) | {"kind": type(v).__name__}
+                             for k, v in EDGES.items()}),
+        "phases": json.dumps(PHASES),
+        **extra,
+    }
+
+
+def spectrum_image(ds: xr.Dataset, frame: int) -> xr.DataArray:
+    """The (y, x, energy) spectrum image of frame ``frame`` of an ``eels_licoo2`` Dataset.
+
+    Equivalent to ``ds["spectra"].isel(time=frame)`` (the ``time`` coordinate is kept as a
+    scalar); raises :class:`InputError` for a Dataset without ``spectra`` or a bad index.
+    """
+    if "spectra" not in ds or "time" not in ds["spectra"].dims:
+        raise InputError(
+            "dataset has no (time, y, x, energy) 'spectra'; expected an eels_licoo2 run"
+        )
+    n = ds.sizes["time"]
+    if isinstance(frame, (bool, np.bool_)) or not isinstance(frame, (int, np.integer)) or not (
+        -n <= frame < n
+    ):
+        raise InputError(f"frame must be an integer in [{-n}, {n - 1}], got {frame!r}")
+    return ds["spectra"].isel(time=int(frame))
+
+
+# --------------------------------------------------------------------------- eels_licoo2
+
+LICOO2_PHASES = ("licoo2", "coo2", "co3o4")
+
+MODEL_LICOO2 = (
+    "Per pixel counts ~ Poisson(D dE [A ((E - d)/50 eV)^-r + k t (x R_LiCoO2 + (s - x) R_CoO2 + "
+    "(1 - s) R_Co3O4)(E - d)] * G_FWHM): licoo2 twin Li fraction x and Li-site fraction s (1 in "
+    "the film, layer_site_fraction in the interfacial layer whose rest is Co3O4); R_LiCoO2 = "
+    "LiK + CoM(Co3+), R_CoO2 = CoM(Co4+), R_Co3O4 = CoM(Co8/3+), all per Co; LiK a smoothed "
+    "step at 55 eV with a (1 + u/5)^-1.2 tail and a near-edge peak at 62 eV; CoM delayed "
+    "Hartree-Slater-like edges (onsets 59.0/59.6/58.3 eV, maxima ~9-11 eV above); relative "
+    "thickness t smooth, background A, r per pixel; shift d = smooth per-frame drift + "
+    "per-pixel jitter; G a Gaussian resolution applied on the channel grid."
+)
+
+
+@register_twin(
+    "eels_licoo2",
+    "operando STEM-EELS spectrum images (time, y, x, energy) of the licoo2 twin's Li field: "
+    "Li-K overlapping Co-M2,3, with references and ground truth",
+    params=EELSLiCoO2Params,
+)
+def simulate_eels_licoo2(
+    params: EELSLiCoO2Params | None = None,
+    *,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> xr.Dataset:
+    """Simulate operando STEM-EELS spectrum images of LiCoO2 (see the module docstring).
+
+    Parameters
+    ----------
+    params : EELSLiCoO2Params, optional
+        Model parameters; defaults to ``EELSLiCoO2Params()``.
+    seed : int
+        Seed of the licoo2 twin and of the EELS noise, structure and drift.
+    progress : callable, optional
+        ``progress(done, total)`` after each rendered frame.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``spectra`` (time, y, x, energy) float32 counts; ``li_fraction_true``,
+        ``energy_shift_true`` (time, y, x); ``region``, ``thickness_true``,
+        ``background_a_true``, ``background_r_true``, ``co3o4_fraction_true`` (y, x);
+        ``voltage``, ``current``, ``charge``, ``state`` (time); references ``ref_licoo2``,
+        ``ref_coo2``, ``ref_co3o4``, ``ref_electrolyte`` (measured, with background),
+        ``ref_*_edge`` (noiseless, background-free) and ``ref_background`` (energy). A single
+        frame is ``ds.isel(time=k)`` or :func:`spectrum_image`.
+
+    Examples
+    --------
+    >>> from ionscope.simulate import simulate
+    >>> ds = simulate("eels_licoo2", seed=0, channels=64, frames=[0],
+    ...               li_params={"ny": 24, "nx": 16})
+    >>> ds["spectra"].dims, ds["spectra"].shape
+    (('time', 'y', 'x', 'energy'), (1, 24, 16, 64))
+    >>> image = spectrum_image(ds, 0)  # the (y, x, energy) spectrum image of frame 0
+    """
+    p = EELSLiCoO2Params() if params is None else params
+    li = simulate("licoo2", seed=seed, dose=None, **p.li_params)
+    li_p = json.loads(li.attrs["parameters"])
+    n_total = li.sizes["time"]
+    sel = p.frame_indices(n_total)
+    root = np.random.SeedSequence([int(seed), _SEED_TAG])
+    seq_sample, seq_refs, seq_frames = root.spawn(3)
+    frame_seqs = seq_frames.spawn(n_total)
+    rng_sample = np.random.default_rng(seq_sample)
+
+    ny, nx = li.sizes["y"], li.sizes["x"]
+    energy = energy_axis(p.energy_start_eV, p.dispersion_eV, p.channels)
+    region = li["region"].values.astype(np.int8)
+    site = np.where(region == 1, float(li_p["layer_site_fraction"]), 1.0)
+    thickness = 1.0 + p.thickness_variation * _smooth_field((ny, nx), rng_sample)
+    bg_a, bg_r = _per_pixel_background(thickness, p, rng_sample)
+    drift = p.drift_eV * _smooth_curve(n_total, rng_sample) + 0.0  # no -0.0
+    x_true = li["li_fraction_true"].values  # float32, (n_total, ny, nx)
+
+    spectra = np.empty((sel.size, ny, nx, p.channels), dtype=np.float32)
+    shifts = np.empty((sel.size, ny, nx), dtype=np.float64)
+    t_flat, s_flat = thickness.ravel(), site.ravel()
+    a_flat = bg_a.ravel() if p.background else None
+    r_flat = bg_r.ravel() if p.background else None
+    counts_per_density = p.dose * p.dispersion_eV
+
+    def render(i: int) -> None:
+        k = int(sel[i])
+        rng = np.random.default_rng(frame_seqs[k])
+        shift = np.full(ny * nx, drift[k])
+        if p.jitter_eV > 0:
+            shift += p.jitter_eV * rng.standard_normal(ny * nx)
+        x = x_true[k].ravel().astype(np.float64)
+        amounts = t_flat[:, None] * np.stack([x, s_flat - x, 1.0 - s_flat], axis=1)
+        lam = expected_counts(
+            energy, LICOO2_PHASES, amounts, background_a=a_flat, background_r=r_flat,
+            shift_eV=shift, resolution_eV=p.resolution_eV,
+            counts_per_density=counts_per_density, edge_scale_per_eV=p.edge_scale_per_eV,
+        )
+        out = rng.poisson(lam) if p.noise else lam
+        spectra[i] = out.reshape(ny, nx, p.channels)
+        shifts[i] = shift.reshape(ny, nx)
+
+    workers = max(1, min(os.cpu_count() or 1, sel.size, 8))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, fut in enumerate([pool.submit(render, i) for i in range(sel.size)], 1):
+            fut.result()
+            if progress is not None:
+                progress(done, sel.size)
+
+    ref_phases = ("licoo2", "coo2", "co3o4", "electrolyte")
+    refs, ref_edges, ref_bg = _references(p, energy, ref_phases, np.random.default_rng(seq_refs))
+
+    sub = li.isel(time=sel)
+    time = sub["time"].values
+    h = float(li_p["pixel_nm"])
+    tyx = {"time": time, "y": h, "x": h}
+    tyxe = {**tyx, "energy": energy}
+    yx = {"y": h, "x": h}
+    e_coord = {"energy": energy}
+    variables = [
+        signal(spectra, ("time", "y", "x", "energy"), name="spectra", units="counts",
+               coords=tyxe, long_name="EELS spectrum images (counts per channel)",
+               attrs={"dose": float(p.dose), "noise": "poisson" if p.noise else "none"}),
+        signal(sub["li_fraction_true"].values, ("time", "y", "x"), name="li_fraction_true",
+               units="1", coords=tyx, long_name="true Li fraction x (Li per Co)"),
+        signal(shifts, ("time", "y", "x"), name="energy_shift_true", units="eV", coords=tyx,
+               long_name="true energy shift (a feature at E0 appears at E0 + shift)"),
+        signal(region, ("y", "x"), name="region", units="1", coords=yx,
+               long_name="region: 0 LiCoO2 bulk, 1 interfacial Li-poor layer (LiCoO2 + Co3O4)",
+               attrs={"flag_values": [0, 1], "flag_meanings": "bulk interfacial_layer"}),
+        signal(1.0 - site, ("y", "x"), name="co3o4_fraction_true", units="1", coords=yx,
+               long_name="fraction of the Co in Co3O4"),
+        signal(thickness, ("y", "x"), name="thickness_true", units="1", coords=yx,
+               long_name="relative thickness t"),
+        signal(bg_a, ("y", "x"), name="background_a_true", units="1/eV", coords=yx,
+               long_name="background density A at 50 eV (per incident electron)"),
+        signal(bg_r, ("y", "x"), name="background_r_true", units="1", coords=yx,
+               long_name="background exponent r"),
+    ]
+    for name in ("voltage", "current", "charge", "state"):
+        v = sub[name]
+        variables.append(signal(v.values, ("time",), name=name, units=v.attrs["units"],
+                                coords={"time": time}, long_name=v.attrs.get("long_name"),
+                                attrs={k: a for k, a in v.attrs.items()
+                                       if k in ("flag_values", "flag_meanings")}))
+    for k, phase in enumerate(ref_phases):
+        variables.append(signal(refs[k], ("energy",), name=f"ref_{phase}", units="counts",
+                                coords=e_coord,
+                                long_name=f"measured {phase} reference (with background)",
+                                attrs={"dose": float(p.reference_dose)}))
+        variables.append(signal(ref_edges[k], ("energy",), name=f"ref_{phase}_edge",
+                                units="counts", coords=e_coord,
+                                long_name=f"noiseless background-free {phase} edges (truth)",
+                                attrs={"dose": float(p.reference_dose)}))
+    variables.append(signal(ref_bg, ("energy",), name="ref_background", units="counts",
+                            coords=e_coord, long_name="noiseless background of the references",
+                            attrs={"dose": float(p.reference_dose)}))
+    ds = xr.Dataset({v.name: v for v in variables})
+    derived = {
+        "layer_site_fraction": float(li_p["layer_site_fraction"]),
+        "licoo2_frames_total": int(n_total),
+        "licoo2_frame_index": sel.tolist(),
+        "background_counts_per_channel_at_50eV": p.dose * p.dispersion_eV * p.background_a,
+        "edge_counts_per_channel_at_co_m_max": p.dose * p.dispersion_eV * p.edge_scale_per_eV,
+        "pixel_edge_over_ref_edge": "(dose / reference_dose) * thickness_true",
+        "li_fraction_from_mlls": "x = a_licoo2 / (a_licoo2 + a_coo2 [+ a_co3o4])",
+    }
+    ds.attrs = _dataset_attrs("eels_licoo2", seed, p, MODEL_LICOO2, LICOO2_WINDOWS,
+                              derived=json.dumps(derived), licoo2_parameters=json.dumps(li_p))
+    step_params = {**dataclasses.asdict(p), "seed": int(seed)}
+    history = provenance(li)
+    for name in ("spectra", "li_fraction_true"):
+        ds[name] = with_provenance(ds[name], STEP_LICOO2, step_params, history=history)
+    return with_provenance(ds, STEP_LICOO2, step_params, history=history)
+
+
+# --------------------------------------------------------------------------- eels_sr
+
+SR_PHASES = ("cu", "electrolyte_no_li", "electrolyte_li")
+
+MODEL_SR = (
+    "SR-EELS rows across Cu / LASGTP: electrolyte fraction phi = Phi((p - p_i)/sigma_i), Li "
+    "relative to bulk l = phi [1 + (f - 1) Phi((p_i + W - p)/sigma_e)]; counts ~ Poisson(D dE "
+    "[A (E/50 eV)^-r + k t ((1 - phi) R_Cu + phi R_SE,noLi + l R_Li)] * G_FWHM), R_Li = 1.5 "
+    "LiK(SE) per formula unit of Li1.5Al0.3Ti1.7Si0.2P2.8O12, R_Cu the Cu-M2,3 delayed edge; "
+    "t smooth along the profile, A and r per row."
+)
+
+
+@register_twin(
+    "eels_sr",
+    "SR-EELS image (position, energy) across a Cu / LASGTP interface with Li enriched in the "
+    "electrolyte near the Cu, with the true Li profile",
+    params=EELSSRParams,
+)
+def simulate_eels_sr(
+    params: EELSSRParams | None = None,
+    *,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> xr.Dataset:
+    """Simulate a spatially resolved EELS image across Cu / LASGTP (see the module docstring).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``spectra`` (position, energy) float32 counts; ``li_profile_true`` (Li relative to the
+        bulk electrolyte), ``electrolyte_fraction_true``, ``thickness_true`` (position);
+        references ``ref_cu``, ``ref_electrolyte`` (measured), ``ref_cu_edge``,
+        ``ref_electrolyte_edge``, ``ref_li_k_edge`` (the bulk electrolyte's Li-K; noiseless),
+        ``ref_background``. Attrs ``interface_position_nm``, ``enrichment_width_nm``,
+        ``enrichment``, ``windows``.
+
+    Examples
+    --------
+    >>> from ionscope.simulate import simulate
+    >>> ds = simulate("eels_sr", seed=0)
+    >>> ds["spectra"].dims, float(ds.attrs["enrichment_width_nm"])
+    (('position', 'energy'), 13.0)
+    """
+    p = EELSSRParams() if params is None else params
+    root = np.random.SeedSequence([int(seed), _SEED_TAG, 1])
+    seq_sample, seq_refs, seq_noise = root.spawn(3)
+    rng_sample = np.random.default_rng(seq_sample)
+    energy = energy_axis(p.energy_start_eV, p.dispersion_eV, p.channels)
+    pos = np.arange(p.positions) * p.position_step_nm
+    phi = 0.5 * (1 + erf((pos - p.interface_position_nm) / (p.interface_width_nm * np.sqrt(2))))
+    zone = 0.5 * (1 + erf((p.interface_position_nm + p.enrichment_width_nm - pos)
+                          / (p.enrichment_edge_nm * np.sqrt(2))))
+    li_profile = phi * (1.0 + (p.enrichment - 1.0) * zone)
+    thickness = 1.0 + p.thickness_variation * _smooth_field((p.positions, 1), rng_sample)[:, 0]
+    bg_a, bg_r = _per_pixel_background(thickness, p, rng_sample)
+    amounts = thickness[:, None] * np.stack([1.0 - phi, phi, li_profile], axis=1)
+    lam = expected_counts(
+        energy, SR_PHASES, amounts,
+        background_a=bg_a if p.background else None,
+        background_r=bg_r if p.background else None,
+        shift_eV=None, resolution_eV=p.resolution_eV,
+        counts_per_density=p.dose * p.dispersion_eV, edge_scale_per_eV=p.edge_scale_per_eV,
+    )
+    spectra = (np.random.default_rng(seq_noise).poisson(lam) if p.noise else lam).astype(np.float32)
+    if progress is not None:
+        progress(1, 1)
+    refs, ref_edges, ref_bg = _references(p, energy, ("cu", "electrolyte", "electrolyte_li"),
+                                          np.random.default_rng(seq_refs))
+
+    pc = {"position": pos}
+    e_coord = {"energy": energy}
+    variables = [
+        signal(spectra, ("position", "energy"), name="spectra", units="counts",
+               coords={"position": pos, "energy": energy},
+               long_name="SR-EELS image (counts per channel)",
+               attrs={"dose": float(p.dose), "noise": "poisson" if p.noise else "none"}),
+        signal(li_profile, ("position",), name="li_profile_true", units="1", coords=pc,
+               long_name="true Li content relative to the bulk electrolyte"),
+        signal(phi, ("position",), name="electrolyte_fraction_true", units="1", coords=pc,
+               long_name="true electrolyte fraction (1 - Cu fraction)"),
+        signal(thickness, ("position",), name="thickness_true", units="1", coords=pc,
+               long_name="relative thickness t"),
+        signal(refs[0], ("energy",), name="ref_cu", units="counts", coords=e_coord,
+               long_name="measured Cu reference (with background)"),
+        signal(refs[1], ("energy",), name="ref_electrolyte", units="counts", coords=e_coord,
+               long_name="measured bulk electrolyte reference (with background)"),
+        signal(ref_edges[0], ("energy",), name="ref_cu_edge", units="counts", coords=e_coord,
+               long_name="noiseless background-free Cu-M2,3 edge (truth)"),
+        signal(ref_edges[1], ("energy",), name="ref_electrolyte_edge", units="counts",
+               coords=e_coord, long_name="noiseless background-free bulk electrolyte edges"),
+        signal(ref_edges[2], ("energy",), name="ref_li_k_edge", units="counts", coords=e_coord,
+               long_name="noiseless Li-K of the bulk electrolyte's Li (part of the above)"),
+        signal(ref_bg, ("energy",), name="ref_background", units="counts", coords=e_coord,
+               long_name="noiseless background of the references"),
+    ]
+    for v in variables[4:]:
+        v.attrs["dose"] = float(p.reference_dose)
+    ds = xr.Dataset({v.name: v for v in variables})
+    ds.attrs = _dataset_attrs(
+        "eels_sr", seed, p, MODEL_SR, SR_WINDOWS,
+        interface_position_nm=float(p.interface_position_nm),
+        enrichment_width_nm=float(p.enrichment_width_nm),
+        enrichment=float(p.enrichment),
+    )
+    step_params = {**dataclasses.asdict(p), "seed": int(seed)}
+    ds["spectra"] = with_provenance(ds["spectra"], STEP_SR, step_params)
+    return with_provenance(ds, STEP_SR, step_params)
+
+
+__all__ = [
+    "KEdge",
+    "DelayedEdge",
+    "EDGES",
+    "PHASES",
+    "ELECTROLYTE_COMPOSITION",
+    "LICOO2_WINDOWS",
+    "SR_WINDOWS",
+    "EELSLiCoO2Params",
+    "EELSSRParams",
+    "k_edge",
+    "delayed_edge",
+    "edge_shape",
+    "phase_edge",
+    "phase_edges",
+    "energy_axis",
+    "resolution_matrix",
+    "powerlaw_density",
+    "expected_counts",
+    "spectrum_image",
+    "simulate_eels_licoo2",
+    "simulate_eels_sr",
+]

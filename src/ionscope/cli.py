@@ -345,6 +345,8 @@ def eels_lithium(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Li-fraction maps: power-law background, then MLLS against references (or S_A/S_B)."""
+    import numpy as np
+
     from ionscope import io
     from ionscope.eels.lithium import li_fraction_map, li_fraction_summary
 
@@ -363,6 +365,15 @@ def eels_lithium(
     )
     with dask_progress("eels lithium"):
         result = result.compute()
+    if not np.isfinite(result["li_fraction"].values).any():
+        from ionscope.errors import EmptyDataError
+
+        codes, counts = np.unique(result["mask"].values, return_counts=True)
+        reasons = ", ".join(f"{n} x {_mask_meaning(result['mask'], c)}" for c, n in zip(codes, counts))
+        raise EmptyDataError(
+            f"no spectrum could be fitted ({reasons}); check that {input_path} holds counts in the "
+            "background and fit windows (all-zero spectra?)"
+        )
     summary = {
         "command": "eels lithium", "input": str(input_path), "method": method,
         "windows": {"background_eV": bg, **{f"{k}_eV": v for k, v in windows.items()}},
@@ -371,6 +382,12 @@ def eels_lithium(
     }
     io.write_result(out_dir, result, summary, overwrite=overwrite)
     out.print(f"li_fraction mean {summary['li_fraction_mean']}, masked pixels {summary['masked_pixels']}; wrote {out_dir}")
+
+
+def _mask_meaning(mask, code) -> str:
+    values = list(mask.attrs.get("flag_values", []))
+    meanings = str(mask.attrs.get("flag_meanings", "")).split()
+    return meanings[values.index(code)] if code in values and len(meanings) == len(values) else f"code {code}"
 
 
 @eels_app.command("nmf")

@@ -72,7 +72,8 @@ def test_nmf_and_profile(run_cli, twin, tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "prof" / "summary.json").read_text())
     assert abs(summary["position_nm"] - 30.0) < 1.0 and summary["position_error_nm"] > 0
-    assert {"width_nm", "w90_nm", "width_error_nm"} <= set(summary)
+    assert abs(summary["width_nm"] - 13.0) < 1.0 and summary["width_error_nm"] > 0
+    assert {"w90_nm", "w90_error_nm", "enrichment", "enrichment_error"} <= set(summary)
 
 
 def test_reference_that_does_not_cover_the_fit_window(run_cli, twin, tmp_path):

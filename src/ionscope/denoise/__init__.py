@@ -65,3 +65,42 @@ __all__ = [
     "denoise_stack",
     "sparse_denoise",
 ]
+
+# Baselines, quality metrics and the one-call dispatcher (appended).
+from ionscope.denoise.baselines import (  # noqa: E402
+    BASELINES,
+    bm3d_available,
+    bm3d_denoise,
+    gaussian_denoise,
+    nlmeans_denoise,
+    pca_denoise,
+    tv_denoise,
+)
+from ionscope.denoise.metrics import (  # noqa: E402
+    denoise_metrics,
+    frame_metrics,
+    li_conservation,
+    psnr,
+    residual_whiteness,
+    ssim,
+)
+from ionscope.denoise.methods import METHODS as DENOISE_METHODS  # noqa: E402
+from ionscope.denoise.methods import denoise  # noqa: E402
+
+__all__ += [
+    "BASELINES",
+    "bm3d_available",
+    "bm3d_denoise",
+    "gaussian_denoise",
+    "nlmeans_denoise",
+    "pca_denoise",
+    "tv_denoise",
+    "denoise_metrics",
+    "frame_metrics",
+    "li_conservation",
+    "psnr",
+    "residual_whiteness",
+    "ssim",
+    "DENOISE_METHODS",
+    "denoise",
+]

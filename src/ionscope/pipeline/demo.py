@@ -56,10 +56,23 @@ DEMO_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
             "charge_frames": 30, "rest1_frames": 10, "discharge_frames": 28, "rest2_frames": 10,
         },
     },
+    # EELS twins (sections in ionscope.pipeline.eels_demo). The demo dose 1e8 e/px/frame is the
+    # lowest of the ladder 1e6, 3e6, ... 1e9 at which the 3-reference MLLS Li fraction has a mean
+    # absolute error <= 0.03 (benchmarks/eels_accuracy.py); references ~100 pixels' worth of it.
+    # Frames: start, end of charge, mid-discharge, end of the licoo2 protocol above.
+    "eels_licoo2": {
+        "full": {"dose": 1e8, "reference_dose": 1e10, "frames": [0, 59, 108, 156],
+                 "li_params": {"ny": 64, "nx": 64}},
+        "quick": {"dose": 1e8, "reference_dose": 1e10, "frames": [0, 29, 54],
+                  "li_params": {"ny": 32, "nx": 32, "pixel_nm": 5.0, "frame_time_s": 120.0,
+                                "charge_frames": 30, "rest1_frames": 10, "discharge_frames": 28,
+                                "rest2_frames": 10}},
+    },
+    "eels_sr": {"full": {}, "quick": {}},
 }
 
 #: Modules whose ``@demo_section`` functions join the demo (imported by :func:`run_demo`).
-SECTION_MODULES: tuple[str, ...] = ("ionscope.pipeline.demo",)
+SECTION_MODULES: tuple[str, ...] = ("ionscope.pipeline.demo", "ionscope.pipeline.eels_demo")
 
 #: Parameter dataclasses of the twins, for units in the parameter table ("module:Class").
 _PARAMETER_CLASSES = {"licoo2": "ionscope.simulate.licoo2:LiCoO2Params"}

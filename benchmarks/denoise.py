@@ -15,7 +15,9 @@ Prints one JSON object (progress goes to stderr). Run:
     End-to-end time ratio (target >= 10) and PSNR / SSIM against the twin's truth.
 (b) GFLOP/s of the engine's coding step (the ``D^T Y`` GEMM plus the Cholesky updates and
     triangular solves of Batch-OMP, counted from the codes actually produced) next to the
-    float32 GEMM rate of numpy (2048^2 matmul) measured in the same run.
+    float32 GEMM rate of numpy measured in the same run, interleaved with the coding step so
+    both see the same machine load: a 2048^2 matmul (the machine's limit) and a GEMM of the
+    coding step's own shape ((8192, 64) @ (64, 256): thin, so memory-bound).
 (c) PSNR / SSIM / MAE / Li conservation / residual whiteness of every method at three doses.
 (d) The "10x faster imaging" check: are maps denoised at 1/10 of the reference dose closer to
     the truth (PSNR, MAE) than raw maps at the full dose?
@@ -69,13 +71,14 @@ def best_of(func, repeat: int):
     return best, result
 
 
-def gemm_rate(n: int = 2048, repeat: int = 10) -> float:
+def gemm_rate(m: int = 2048, k: int = 2048, n: int = 2048, repeat: int = 10) -> float:
+    """Best float32 GEMM rate (GFLOP/s) of numpy for an (m, k) @ (k, n) product."""
     rng = np.random.default_rng(0)
-    a = rng.random((n, n), dtype=np.float32)
-    b = rng.random((n, n), dtype=np.float32)
+    a = rng.random((m, k), dtype=np.float32)
+    b = rng.random((k, n), dtype=np.float32)
     a @ b   # warm up
     t, _ = best_of(lambda: a @ b, repeat)
-    return 2.0 * n**3 / t / 1e9
+    return 2.0 * m * k * n / t / 1e9
 
 
 def twin(dose: float, seed: int):
@@ -123,7 +126,14 @@ def coding_step(da, dose: float, dictionary: np.ndarray, *, tol: float | None, r
     def run():
         return [sparse_code(p, D, n_nonzero=SPARSITY, tol=tol, gram=gram) for p in chunks]
 
-    t, codes = best_of(run, repeat)
+    # interleave the coding step with the machine's GEMM rates, so both see the same load
+    t, codes, square, same = np.inf, None, 0.0, 0.0
+    for _ in range(repeat):
+        square = max(square, gemm_rate(repeat=3))
+        same = max(same, gemm_rate(8192, PATCH * PATCH, D.shape[0], repeat=3))
+        dt, c = best_of(run, 1)
+        if dt < t:
+            t, codes = dt, c
     counts = np.concatenate([c.counts for c in codes])
     flops = coding_flops(counts, D.shape[0], D.shape[1])
     return {
@@ -133,6 +143,12 @@ def coding_step(da, dose: float, dictionary: np.ndarray, *, tol: float | None, r
         "gflop": {k: v / 1e9 for k, v in flops.items()},
         "gflops_gemm_plus_cholesky": (flops["gemm"] + flops["cholesky"]) / t / 1e9,
         "gflops_including_gram_update": sum(flops.values()) / t / 1e9,
+        "machine_gemm_gflops_float32_2048": square,
+        "machine_gemm_gflops_float32_same_shape": same,
+        "same_shape": f"(8192, {PATCH * PATCH}) @ ({PATCH * PATCH}, {D.shape[0]}), the shape "
+                      "of the D^T Y products of the coding step",
+        "fraction_of_gemm_2048_rate": (flops["gemm"] + flops["cholesky"]) / t / 1e9 / square,
+        "fraction_of_same_shape_gemm_rate": (flops["gemm"] + flops["cholesky"]) / t / 1e9 / same,
     }
 
 
@@ -190,7 +206,7 @@ def engine_vs_sklearn(args) -> dict:
     t_engine, (out, info) = best_of(engine, args.repeat)
     log(f"    engine {t_engine:.2f} s; coding step ...")
     tol = PATCH * PATCH * (ERROR_FACTOR * info["sigma"]) ** 2
-    coding = coding_step(da, args.dose, info["dictionary"], tol=tol, repeat=args.repeat)
+    coding = coding_step(da, args.dose, info["dictionary"], tol=tol, repeat=2 * args.repeat)
     log(f"    fixed-4-atom engine (error_factor 1e-6) ...")
     t_fixed, (out_fixed, info_fixed) = best_of(lambda: engine(error_factor=1e-6), args.repeat)
     coding_fixed = coding_step(da, args.dose, info_fixed["dictionary"], tol=None,
@@ -369,10 +385,6 @@ def main() -> None:
     gemm = max(gemm_before, gemm_after)
     result["machine"]["gemm_float32_2048_gflops_after"] = gemm_after
     result["machine"]["gemm_float32_2048_gflops"] = gemm
-    for key in ("coding_step", "coding_step_fixed_4_atoms"):
-        step = result["engine_vs_sklearn"][key]
-        step["machine_gemm_gflops_float32"] = gemm
-        step["fraction_of_gemm_rate"] = step["gflops_gemm_plus_cholesky"] / gemm
     if not args.skip_table:
         table, check = method_table(args)
         result["methods_by_dose"] = table

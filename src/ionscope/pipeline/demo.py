@@ -184,6 +184,12 @@ class DemoContext:
         self._datasets: dict[tuple[str, str], xr.Dataset] = {}
 
     # ---- data
+
+    @property
+    def simulator(self) -> Callable[..., xr.Dataset]:
+        """The function that makes twins (the built-in :func:`ionscope.simulate.simulate`
+        unless a run swapped in its own)."""
+        return self._simulator
     def parameters(self, name: str) -> dict[str, Any]:
         """The demo's simulation parameters of twin ``name`` for this run (quick or full)."""
         table = DEMO_PARAMETERS.get(name, {})

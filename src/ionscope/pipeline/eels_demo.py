@@ -35,9 +35,6 @@ WINDOW_B = (64.0, 85.0)
 LI_K_WINDOW = (54.0, 60.0)
 NMF_WINDOW = (52.0, 90.0)
 NMF_COMPONENTS = 3
-#: The far edge of the SR-EELS enriched zone is fitted beyond the interface plus this many
-#: Gaussian widths of the interface step (so the step itself stays out of that fit).
-_FAR_EDGE_MARGIN_SIGMAS = 4.0
 
 
 def _can_simulate(ctx: DemoContext, name: str) -> bool:
@@ -49,7 +46,7 @@ def _can_simulate(ctx: DemoContext, name: str) -> bool:
     """
     from ionscope.pipeline import demo
 
-    simulator = getattr(ctx, "_simulator", demo._simulate)
+    simulator = ctx.simulator
     return simulator is demo._simulate or name in getattr(simulator, "twins", ())
 
 
@@ -326,37 +323,30 @@ def sr_eels_section(ctx: DemoContext) -> Section | None:
     ds = ctx.dataset(_SR_TWIN)
     win = json.loads(ds.attrs["windows"])
     li_window, li_bg = tuple(win["li_k"]), tuple(win["background"])
-    ti_window, ti_bg = tuple(win["ti_m"]), tuple(win["ti_background"])
     li = sr_profile(ds["spectra"], li_window, li_bg)
-    ti = sr_profile(ds["spectra"], ti_window, ti_bg)
+    layer = interface_and_width(li)  # the enriched-layer model
     expo = interface_and_width(li, model="exponential")
-    step = interface_and_width(ti, model="erf")
-    s0, s0_err = float(step["interface"]), float(step["interface_error"])
-    margin = _FAR_EDGE_MARGIN_SIGMAS * float(step["width"])
-    far = interface_and_width(li.where(li["position"] > s0 + margin, drop=True), model="erf")
-    edge, edge_err = float(far["interface"]), float(far["interface_error"])
-    width, width_err = edge - s0, float(np.hypot(edge_err, s0_err))
+    value = {k: (float(layer[k]), float(layer[f"{k}_error"])) for k in ("interface", "width", "enrichment", "w90")}
+    (s0, s0_err), (width, width_err) = value["interface"], value["width"]
     truth_s0 = float(ds.attrs.get("interface_position_nm", np.nan))
     truth_w = float(ds.attrs.get("enrichment_width_nm", np.nan))
+    truth_f = float(ds.attrs.get("enrichment", np.nan))
     lam, lam_err = float(expo["width"]), float(expo["width_error"])
+    chi2_layer, chi2_expo = float(layer.attrs["chi2_reduced"]), float(expo.attrs["chi2_reduced"])
     _eels(ctx)["sr"] = {
         "interface_nm": s0, "interface_error_nm": s0_err,
         "width_nm": width, "width_error_nm": width_err,
-        "far_edge_nm": edge, "far_edge_error_nm": edge_err,
-        "exponential": {"interface_nm": float(expo["interface"]),
-                        "interface_error_nm": float(expo["interface_error"]),
-                        "decay_length_nm": lam, "decay_length_error_nm": lam_err,
-                        "w90_nm": float(expo["w90"]), "w90_error_nm": float(expo["w90_error"]),
-                        "chi2_reduced": float(expo.attrs["chi2_reduced"])},
-        "truth": {"interface_nm": truth_s0, "enrichment_width_nm": truth_w},
+        "enrichment": value["enrichment"][0], "enrichment_error": value["enrichment"][1],
+        "chi2_reduced": chi2_layer,
+        "exponential": {"decay_length_nm": lam, "decay_length_error_nm": lam_err, "chi2_reduced": chi2_expo},
+        "truth": {"interface_nm": truth_s0, "enrichment_width_nm": truth_w, "enrichment": truth_f},
     }
     fig = sr_profile_figure(
         ds["spectra"], li,
-        fits=[(expo["fit"], f"exponential model: λ = {lam:.1f} ± {lam_err:.1f} nm, "
-                            f"χ²ᵥ = {expo.attrs['chi2_reduced']:.1f}"),
-              (far["fit"], f"erf step at the far edge, χ²ᵥ = {far.attrs['chi2_reduced']:.1f}")],
-        markers=[(s0, s0_err, f"interface (Ti-M step) {s0:.2f} ± {s0_err:.2f} nm"),
-                 (edge, edge_err, f"far edge of the enriched zone {edge:.1f} ± {edge_err:.1f} nm")],
+        fits=[(layer["fit"], f"enriched-layer model: W = {width:.1f} ± {width_err:.1f} nm, χ²ᵥ = {chi2_layer:.2f}"),
+              (expo["fit"], f"exponential model: λ = {lam:.1f} ± {lam_err:.1f} nm, χ²ᵥ = {chi2_expo:.1f}")],
+        markers=[(s0, s0_err, f"interface {s0:.2f} ± {s0_err:.2f} nm"),
+                 (s0 + width, width_err, f"half-excess point {s0 + width:.1f} ± {width_err:.1f} nm")],
         truth=ds["li_profile_true"], truth_label="true Li / bulk electrolyte",
         window=li_window,
     )
@@ -364,29 +354,23 @@ def sr_eels_section(ctx: DemoContext) -> Section | None:
         fig, "sr_eels_profile",
         f"Simulated SR-EELS across a Cu / LASGTP interface ({ds.sizes['position']} rows × "
         f"{float(ds['position'].values[1] - ds['position'].values[0]):g} nm). Top: counts per "
-        "channel (log scale) against position (nm) and energy loss (eV); blue dashed lines: the "
+        "channel (log scale) against position (nm) and energy loss (eV); dashed lines: the "
         f"Li-K window {li_window[0]:g}-{li_window[1]:g} eV. Bottom: the background-subtracted "
-        f"Li-K window integral (10³ counts; power law fitted at {li_bg[0]:g}-{li_bg[1]:g} eV; "
-        "error bars ±1σ Poisson), the library's exponential enrichment model and an erf step "
-        "fitted beyond the interface; vertical lines with ±1σ bands: the interface (erf fit of "
-        f"the Ti-M₂,₃ window {ti_window[0]:g}-{ti_window[1]:g} eV) and the far edge of the Li-"
-        "enriched zone; dashed orange (right axis): the twin's true Li content relative to the "
-        f"bulk electrolyte. Enrichment width (far edge − interface) {width:.1f} ± {width_err:.1f} "
-        f"nm; truth {truth_w:g} nm. The zone is flat-topped, so the exponential model "
-        f"(decay length {lam:.1f} ± {lam_err:.1f} nm) does not describe it (χ²ᵥ "
-        f"{expo.attrs['chi2_reduced']:.1f}) and its width is not the zone's.",
+        f"Li-K window integral (counts; power law fitted at {li_bg[0]:g}-{li_bg[1]:g} eV; error "
+        "bars ±1σ Poisson) with the enriched-layer fit (a blurred step at the interface times "
+        "an enriched zone of width W) and, for contrast, an exponential decay; vertical lines "
+        "with ±1σ bands: the interface and the point where the Li excess has fallen to half; "
+        "dashed (right axis): the twin's true Li content relative to the bulk electrolyte.",
     )
     table = TableItem(
         [["interface position (nm)", f"{s0:.2f} ± {s0_err:.2f}", f"{truth_s0:g}"],
          ["enrichment width W (nm)", f"{width:.2f} ± {width_err:.2f}", f"{truth_w:g}"],
-         ["exponential model: interface (nm)",
-          f"{float(expo['interface']):.2f} ± {float(expo['interface_error']):.2f}", f"{truth_s0:g}"],
-         ["exponential model: decay length λ (nm)", f"{lam:.2f} ± {lam_err:.2f}", "(not exponential)"],
-         ["exponential model: w90 = λ ln 10 (nm)",
-          f"{float(expo['w90']):.2f} ± {float(expo['w90_error']):.2f}", "(not exponential)"]],
+         ["enrichment f (Li / bulk)", f"{value['enrichment'][0]:.3f} ± {value['enrichment'][1]:.3f}", f"{truth_f:g}"],
+         ["exponential model: decay length λ (nm)", f"{lam:.2f} ± {lam_err:.2f}", "(flat-topped zone)"]],
         ["quantity", "fitted ± standard error", "truth"],
-        caption="SR-EELS fits (standard errors from the fit covariance, Poisson-weighted). W is "
-        "the distance from the interface to where the Li excess has fallen to half.",
+        caption=f"SR-EELS fits (standard errors from the fit covariance). The layer model fits with "
+        f"χ²ᵥ = {chi2_layer:.2f}, the exponential with χ²ᵥ = {chi2_expo:.1f}: the enriched zone is "
+        "flat-topped, so only the layer model's W is the zone's width.",
     )
     return Section(
         "SR-EELS profile",

@@ -160,3 +160,23 @@ def test_usage_errors_are_one_line_too(run_cli):
 def test_debug_shows_the_traceback(run_cli, tmp_path):
     result = run_cli("--debug", "info", tmp_path / "nope.hspy")
     assert result.returncode != 0 and "Traceback" in result.stderr and "FileMissingError" in result.stderr
+
+
+def test_denoise_keeps_dims_and_beats_raw(run_cli, tmp_path):
+    import json
+
+    from ionscope.simulate import simulate
+
+    ds = simulate("licoo2", seed=4, ny=32, nx=32, charge_frames=6, rest1_frames=2, discharge_frames=6,
+                  rest2_frames=2, dose=20.0)
+    src = io.save(ds, tmp_path / "maps.zarr")
+    result = run_cli("denoise", f"{src}:li_fraction", "--method", "sparse", "--patch", "6", "--atoms", "64", "--out", tmp_path / "d")
+    assert result.returncode == 0, result.stderr
+    den = io.open_dataset(tmp_path / "d" / "result.zarr")["denoised"]
+    assert den.dims == ("time", "y", "x") and np.array_equal(den.y.values, ds.y.values)
+    truth = ds.li_fraction_true.values
+    assert np.mean((den.values - truth) ** 2) < 0.25 * np.mean((ds.li_fraction.values - truth) ** 2)
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["method"] == "sparse" and summary["parameters"]["patch"] == 6 and summary["run_time_s"] > 0
+    bad = run_cli("denoise", src, "--method", "median", "--out", tmp_path / "e")
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "sparse3d" in bad.stderr

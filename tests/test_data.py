@@ -111,3 +111,12 @@ def test_input_digest_is_content_based_and_lazy_safe(series):
     lazy = xr.DataArray(dask.array.ones((4, 4), chunks=2), dims=("y", "x"))
     assert input_digest(lazy).startswith("dask:")
     assert input_digest(lazy) == input_digest(lazy)
+
+
+def test_processed_arrays_are_identified_by_lineage_not_rehashed(series):
+    step = with_provenance(series, "ionscope.test.load", {"path": "a.dm4"})
+    other = with_provenance(series, "ionscope.test.load", {"path": "b.dm4"})
+    assert input_digest(step).startswith("lineage-sha256:")
+    assert input_digest(step) != input_digest(other)
+    assert input_digest(step) == input_digest(step.copy(deep=True))
+    assert input_digest(step) != input_digest(step.astype("float64"))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ionscope.data import provenance, signal
+from ionscope.data import input_digest, provenance, signal
 from ionscope.denoise import denoise_stack, sparse_denoise
 from ionscope.denoise.sparse import STEP
 from ionscope.errors import (
@@ -143,7 +143,7 @@ def test_twin_output_follows_the_array_model(twin, twin_results):
         steps = provenance(out)
         assert steps[:-1] == provenance(noisy)
         assert steps[-1]["step"] == STEP
-        assert steps[-1]["inputs"][0].startswith("sha256:")
+        assert steps[-1]["inputs"] == [input_digest(noisy)] and steps[-1]["inputs"][0].startswith("lineage-sha256:")
     assert provenance(space_time)[-1]["params"]["temporal"] == 3
     json.dumps(provenance(flat))
     assert info3["patch_shape"] == (3, 6, 6)

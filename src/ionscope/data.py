@@ -251,7 +251,9 @@ def provenance(obj: xr.DataArray | xr.Dataset) -> list[dict[str, Any]]:
 
 def input_digest(item: Any, *, read_files: bool = True) -> str:
     """A digest that identifies an input: ``sha256:<hex>`` for files and in-memory arrays,
-    ``dask:<token>`` for lazy arrays (deterministic, computed without reading the data).
+    ``lineage-sha256:<hex>`` for arrays that carry provenance (the digest of that history,
+    which starts from the raw files' sha256, with shape and dtype), ``dask:<token>`` for lazy
+    arrays without one (deterministic, computed without reading the data).
 
     With ``read_files=False`` a file is identified by ``file:<bytes>:<mtime_ns>`` instead of
     its hash, so opening a file larger than memory lazily does not read it once just to hash it.
@@ -270,6 +272,14 @@ def input_digest(item: Any, *, read_files: bool = True) -> str:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
         return "sha256:" + h.hexdigest()
+    if isinstance(item, xr.DataArray) and provenance(item):
+        # A processed array is identified by its lineage: the steps that made it, which start
+        # from sha256 digests of the raw files, plus its shape and dtype. Hashing the values of
+        # every intermediate array again would cost more than the processing itself.
+        h = hashlib.sha256()
+        h.update(f"{item.dtype.str}{tuple(item.shape)}{tuple(item.dims)}".encode())
+        h.update(str(item.attrs[PROVENANCE_KEY]).encode())
+        return "lineage-sha256:" + h.hexdigest()
     if isinstance(item, (xr.DataArray, xr.Variable)):
         if item.chunks is not None:
             import dask.base

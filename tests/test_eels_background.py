@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
+from daskcount import CountingScheduler
+
 from ionscope.data import provenance, signal
 from ionscope.eels.background import (
     MASK_FIT_FAILED,
@@ -25,19 +27,6 @@ from ionscope.errors import InputError, NonFiniteError
 E = 30 + 0.1 * np.arange(400)  # 30-69.9 eV
 WINDOW = (40.0, 52.0)
 A0, R0 = 5e8, 3.4  # ~1800 counts/channel at 40 eV, ~730 at 52 eV
-
-
-class CountingScheduler:
-    """Fail if dask computes more than ``max_computes`` times (xarray's raise_if_dask_computes)."""
-
-    def __init__(self, max_computes: int = 0):
-        self.total, self.max_computes = 0, max_computes
-
-    def __call__(self, dsk, keys, **kwargs):
-        self.total += 1
-        if self.total > self.max_computes:
-            raise RuntimeError(f"too many dask computes: {self.total} > {self.max_computes}")
-        return dask.get(dsk, keys, **kwargs)
 
 
 def powerlaw(A=A0, r=R0):

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
+from daskcount import CountingScheduler
+
 from ionscope.data import provenance, signal
 from ionscope.eels.energy import align_energy, apply_shifts, energy_axis, estimate_shifts
 from ionscope.errors import (
@@ -20,19 +22,6 @@ from ionscope.errors import (
 
 D = 0.25
 E = 40 + D * np.arange(160)
-
-
-class CountingScheduler:
-    """Fail if dask computes more than ``max_computes`` times (xarray's raise_if_dask_computes)."""
-
-    def __init__(self, max_computes: int = 0):
-        self.total, self.max_computes = 0, max_computes
-
-    def __call__(self, dsk, keys, **kwargs):
-        self.total += 1
-        if self.total > self.max_computes:
-            raise RuntimeError(f"too many dask computes: {self.total} > {self.max_computes}")
-        return dask.get(dsk, keys, **kwargs)
 
 
 def edge_spectrum(shift: float = 0.0, scale: float = 1.0, k: float = 2e4) -> np.ndarray:

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
+from daskcount import CountingScheduler
+
 from ionscope.data import provenance, signal
 from ionscope.eels.background import MASK_NONPOSITIVE
 from ionscope.eels.srprofile import (
@@ -25,19 +27,6 @@ E = 40 + 0.2 * np.arange(200)  # 40-79.8 eV
 POS = np.arange(0, 80, 0.5)  # nm
 WINDOW, BACKGROUND = (54.0, 66.0), (45.0, 53.0)
 S0, LAMBDA, BLUR = 30.0, 13.0, 1.0
-
-
-class CountingScheduler:
-    """Fail if dask computes more than ``max_computes`` times (xarray's raise_if_dask_computes)."""
-
-    def __init__(self, max_computes: int = 0):
-        self.total, self.max_computes = 0, max_computes
-
-    def __call__(self, dsk, keys, **kwargs):
-        self.total += 1
-        if self.total > self.max_computes:
-            raise RuntimeError(f"too many dask computes: {self.total} > {self.max_computes}")
-        return dask.get(dsk, keys, **kwargs)
 
 
 def li_fraction(side: str = "right"):

@@ -11,6 +11,8 @@ import pytest
 import xarray as xr
 from scipy.special import erf
 
+from daskcount import CountingScheduler
+
 from ionscope.data import provenance, signal
 from ionscope.eels.background import MASK_NONPOSITIVE, MASK_OK, MASK_RATIO_UNDEFINED
 from ionscope.eels.windows import (
@@ -27,19 +29,6 @@ from ionscope.errors import InputError
 
 E = 35 + 0.1 * np.arange(500)  # 35-84.9 eV
 WA, WB, BG = (55.0, 62.0), (68.0, 82.0), (44.0, 53.0)
-
-
-class CountingScheduler:
-    """Fail if dask computes more than ``max_computes`` times (xarray's raise_if_dask_computes)."""
-
-    def __init__(self, max_computes: int = 0):
-        self.total, self.max_computes = 0, max_computes
-
-    def __call__(self, dsk, keys, **kwargs):
-        self.total += 1
-        if self.total > self.max_computes:
-            raise RuntimeError(f"too many dask computes: {self.total} > {self.max_computes}")
-        return dask.get(dsk, keys, **kwargs)
 
 
 def components(dose: float = 1.0):

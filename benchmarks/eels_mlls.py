@@ -295,8 +295,8 @@ def main() -> None:
             "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
             "blas": blas_info(),
             "kernel": "float32 sgemm (numpy's OpenBLAS) + one float32 refinement step, blocks of "
-                      "~0.5 MB, 1 BLAS thread per block x "
-                      f"{len(os.sched_getaffinity(0))} block threads",
+                      "~0.5 MB, 1 BLAS thread per block; "
+                      f"{len(os.sched_getaffinity(0))} block threads for data > 128 MB, else 1",
         },
         "spectrum_image": _quiet(bench_spectrum_image, args.repeat, args.iterative_rows),
         "series": bench_series(args.frames, args.repeat),

@@ -289,7 +289,7 @@ def input_digest(item: Any, *, read_files: bool = True) -> str:
     arr = np.ascontiguousarray(np.asarray(item))
     h = hashlib.sha256()
     h.update(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(arr.tobytes())
+    h.update(memoryview(arr).cast("B"))
     return "sha256:" + h.hexdigest()
 
 

@@ -44,8 +44,8 @@ matrix product per block of spectra:
   :func:`scipy.optimize.nnls` fallback runs on the violating pixels only.
 
 Blocks of ~0.5 MB of spectra (block and residual stay in a core's L2 cache; 2 MB blocks cost
-~1.6x the CPU time) run on a thread per CPU with single-threaded BLAS (numpy's GEMMs and ufuncs
-release the GIL); inside dask blocks (lazy data) the kernels run on one thread and dask supplies
+~1.6x the CPU time) run, for data above ~128 MB, on a thread per CPU with single-threaded BLAS
+(numpy's GEMMs and ufuncs release the GIL); inside dask blocks (lazy data) the kernels run on one thread and dask supplies
 the parallelism.
 
 Reduced :math:`\chi^2` is reported per spectrum (:math:`\chi^2 / (E_w - K)`; for unweighted fits
@@ -92,6 +92,9 @@ LEADING_DIMS: tuple[str, ...] = ("time", "y", "x", "position")
 _ENERGY_UNITS_TO_EV = {"ev": 1.0, "kev": 1e3, "mev": 1e-3}
 #: Spectra per block: about this many bytes of data, so a block stays in cache between passes.
 _BLOCK_BYTES = 512 << 10
+#: Below about this much data, a single thread is as fast as several (thread hand-offs and a
+#: shared memory bus); above it, blocks run on a thread per CPU.
+_THREADS_FROM_BYTES = 128 << 20
 #: A reference's dispersion may differ from the data's by at most this factor.
 _MAX_DISPERSION_RATIO = 2.0
 #: Largest number of non-negative terms solved by enumerating active sets.
@@ -343,7 +346,9 @@ def _run_blocks(func: Callable[[slice], None], n_rows: int, block_rows: int, wor
     """Call ``func`` on consecutive row slices, on ``workers`` threads (numpy and BLAS release
     the GIL; each thread runs single-threaded BLAS so blocks stay in their core's cache)."""
     slices = [slice(i, min(i + block_rows, n_rows)) for i in range(0, n_rows, block_rows)]
-    workers = _n_cpus() if workers is None else int(workers)
+    if workers is None:  # threads pay off only for large data (measured: equal at ~64 MB)
+        workers = _n_cpus() if len(slices) * _BLOCK_BYTES >= _THREADS_FROM_BYTES else 1
+    workers = int(workers)
     workers = max(1, min(workers, len(slices)))
 
     with _SingleThreadedBLAS():
@@ -468,8 +473,8 @@ def mlls_unweighted(
     return_covariance : bool
         Also return the (N, K, K) covariance of the coefficients.
     workers : int, optional
-        Threads that process blocks of spectra (default: the CPUs available). Use 1 inside an
-        already parallel caller (e.g. dask blocks).
+        Threads that process blocks of spectra (default: one per CPU for data above ~128 MB,
+        else one). Use 1 inside an already parallel caller (e.g. dask blocks).
 
     Returns
     -------

@@ -37,6 +37,8 @@ import warnings
 
 import numpy as np
 
+from _timing import timed_best
+
 from ionscope.denoise import (
     PatchGrid,
     anscombe,
@@ -60,24 +62,13 @@ def log(*args) -> None:
     print(*args, file=sys.stderr, flush=True)
 
 
-def best_of(func, repeat: int):
-    best, result = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = func()
-        dt = time.perf_counter() - t0
-        if dt < best:
-            best, result = dt, out
-    return best, result
-
-
 def gemm_rate(m: int = 2048, k: int = 2048, n: int = 2048, repeat: int = 10) -> float:
     """Best float32 GEMM rate (GFLOP/s) of numpy for an (m, k) @ (k, n) product."""
     rng = np.random.default_rng(0)
     a = rng.random((m, k), dtype=np.float32)
     b = rng.random((k, n), dtype=np.float32)
     a @ b   # warm up
-    t, _ = best_of(lambda: a @ b, repeat)
+    t, _ = timed_best(lambda: a @ b, repeat)
     return 2.0 * m * k * n / t / 1e9
 
 
@@ -131,7 +122,7 @@ def coding_step(da, dose: float, dictionary: np.ndarray, *, tol: float | None, r
     for _ in range(repeat):
         square = max(square, gemm_rate(repeat=3))
         same = max(same, gemm_rate(8192, PATCH * PATCH, D.shape[0], repeat=3))
-        dt, c = best_of(run, 1)
+        dt, c = timed_best(run, 1)
         if dt < t:
             t, codes = dt, c
     counts = np.concatenate([c.counts for c in codes])
@@ -203,12 +194,12 @@ def engine_vs_sklearn(args) -> dict:
         return sparse_denoise(da, patch=PATCH, atoms=ATOMS, sparsity=SPARSITY, temporal=1,
                               noise="poisson", dose=args.dose, seed=args.seed, **kw)
 
-    t_engine, (out, info) = best_of(engine, args.repeat)
+    t_engine, (out, info) = timed_best(engine, args.repeat)
     log(f"    engine {t_engine:.2f} s; coding step ...")
     tol = PATCH * PATCH * (ERROR_FACTOR * info["sigma"]) ** 2
     coding = coding_step(da, args.dose, info["dictionary"], tol=tol, repeat=2 * args.repeat)
     log(f"    fixed-4-atom engine (error_factor 1e-6) ...")
-    t_fixed, (out_fixed, info_fixed) = best_of(lambda: engine(error_factor=1e-6), args.repeat)
+    t_fixed, (out_fixed, info_fixed) = timed_best(lambda: engine(error_factor=1e-6), args.repeat)
     coding_fixed = coding_step(da, args.dose, info_fixed["dictionary"], tol=None,
                                repeat=args.repeat)
 

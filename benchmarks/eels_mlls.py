@@ -31,6 +31,8 @@ import dask.array
 import numpy as np
 import xarray as xr
 
+from _timing import best_of
+
 from ionscope.data import input_digest, signal
 from ionscope.eels.mlls import factor_design, mlls_fit, mlls_unweighted, mlls_weighted
 
@@ -41,21 +43,7 @@ NAMES = ("LiCoO2", "Co3O4", "Ti", "Al")
 def cpu_of(func, repeat: int = 3) -> float:
     """Least process CPU time (all threads) of ``repeat`` runs: less sensitive than wall time to
     other processes on a shared machine."""
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        func()
-        times.append(time.process_time() - start)
-    return min(times)
-
-
-def best_of(func, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of(func, repeat, clock=time.process_time)
 
 
 def references(energy: np.ndarray) -> np.ndarray:

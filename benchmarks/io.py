@@ -13,17 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from _timing import best_of
+
 from ionscope import io
 from ionscope.data import signal
-
-
-def best_of(func, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

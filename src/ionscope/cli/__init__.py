@@ -1,0 +1,61 @@
+"""The ``ionscope`` command line: argument parsing, progress and exit codes - nothing else.
+
+Every error a user can cause is an :class:`~ionscope.errors.IonscopeError`; it is printed as one
+line ``error: ...`` on stderr and the command exits with status 2 (``--debug`` shows the
+traceback instead). One module per technique registers its sub-commands on the shared app.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ionscope.cli import core, eels, denoise  # noqa: F401, I001  (register the commands, in help order)
+from ionscope.cli._app import (  # noqa: F401  (public helpers)
+    EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UsageError, _one_line, app, dask_progress, err, load_input, out,
+    parse_window, progress_bar,
+)
+from ionscope.errors import IonscopeError
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app and turn errors into one line and an exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    debug = "--debug" in argv
+    try:
+        result = app(args=argv, prog_name="ionscope", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except IonscopeError as exc:
+        if debug:
+            raise
+        err.print(f"error: {_one_line(exc)}", markup=False)
+        code = EXIT_USER_ERROR
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        err.print("error: aborted", markup=False)
+        code = 130
+    except UsageError as exc:  # usage errors: bad options, missing arguments
+        if debug:
+            raise
+        hint = f"; see 'ionscope {exc.ctx.info_name} --help'" if getattr(exc, "ctx", None) and exc.ctx.info_name != "ionscope" else "; see 'ionscope --help'"
+        err.print(f"error: {_one_line(exc.format_message()).rstrip('.')}{hint}", markup=False)
+        code = EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        err.print("error: interrupted", markup=False)
+        code = 130
+    except Exception as exc:  # a bug: still one line, with a way to see more
+        if debug:
+            raise
+        err.print(
+            f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); rerun with --debug "
+            "and report the traceback",
+            markup=False,
+        )
+        code = EXIT_INTERNAL_ERROR
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

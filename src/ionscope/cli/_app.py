@@ -1,0 +1,139 @@
+"""The shared parts of the command line: the Typer app, consoles, progress bars, option parsers.
+
+Every error a user can cause is an :class:`~ionscope.errors.IonscopeError`; it is printed as one
+line ``error: ...`` on stderr and the command exits with status 2 (``--debug`` shows the
+traceback instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ionscope import __version__
+
+# Typer vendors its own click; take its exception base from a public class.
+UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+app = typer.Typer(
+    name="ionscope",
+    help="Operando lithium and potential maps of all-solid-state batteries.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DimsOption = Annotated[
+    Optional[str],
+    typer.Option("--dims", help="Dim names in the file's axis order, e.g. time,y,x (for uncalibrated files)."),
+]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"ionscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    """ionscope: operando lithium and potential maps of all-solid-state batteries."""
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator:
+    """A Rich progress bar on stderr; yields a ``progress(done, total)`` callback."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextlib.contextmanager
+def dask_progress(description: str) -> Iterator[None]:
+    """Show a Rich progress bar for the dask computations run inside the block (e.g. a lazy
+    file written chunk by chunk)."""
+    from dask.callbacks import Callback
+
+    with progress_bar(description) as update:
+        state = {"done": 0, "total": 0}
+
+        def start_state(_dsk, s):
+            state["total"] += sum(len(s[k]) for k in ("ready", "waiting", "running"))
+            update(state["done"], state["total"])
+
+        def posttask(*_args):
+            state["done"] += 1
+            update(state["done"], state["total"])
+
+        with Callback(start_state=start_state, posttask=posttask):
+            yield
+
+
+
+WindowOption = Optional[str]
+
+
+def parse_window(text: str | None, option: str) -> tuple[float, float] | None:
+    """Parse ``LO:HI`` (eV) into a tuple; None stays None."""
+    from ionscope.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not LO:HI in eV (e.g. {option} 40:52)") from None
+    if not lo < hi:
+        raise ConfigError(f"{option} {text!r}: LO must be below HI (eV)")
+    return lo, hi
+
+
+def load_input(spec: Path | str, *, lazy: bool = False, dims: str | None = None, what: str = "input"):
+    """Load ``PATH`` or ``PATH:VARIABLE`` (a variable of a multi-variable .zarr/.nc file)."""
+    from ionscope import io
+
+    text = str(spec)
+    path, variable = Path(text), None
+    if not path.exists() and ":" in text:
+        head, tail = text.rsplit(":", 1)
+        if Path(head).exists():
+            path, variable = Path(head), tail
+    return io.load(path, lazy=lazy, dims=dims, variable=variable)
+
+
+def _timer():
+    import time
+
+    start = time.perf_counter()
+    return lambda: round(time.perf_counter() - start, 3)
+
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())

@@ -1,0 +1,194 @@
+"""General commands: info, simulate, demo, convert, movie."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ionscope.cli._app import DimsOption, OverwriteOption, app, dask_progress, out, progress_bar
+
+
+# --------------------------------------------------------------------------- info
+
+
+def _format_axis(ds, dim: str) -> str:
+    import numpy as np
+
+    from ionscope.data import axis_calibration, units_of
+    from ionscope.errors import NonUniformAxisError
+
+    coord = ds[dim]
+    unit = units_of(coord)
+    values = np.asarray(coord.values)
+    if values.size == 0:
+        return f"  {dim:<9} size 0"
+    try:
+        offset, step, _ = axis_calibration(ds, dim)
+        cal = f"offset {offset:.6g} {unit}, step {step:.6g} {unit}"
+    except NonUniformAxisError:
+        cal = "non-uniform"
+    return (
+        f"  {dim:<9} size {values.size:<6} {unit:<5} {values.min():.6g} .. {values.max():.6g}   ({cal})"
+    )
+
+
+@app.command()
+def info(
+    file: Annotated[Path, typer.Argument(help="Any file ionscope reads (.hspy, .dm4, .emd, .msa, .tif, .npy, .zarr, .nc, ...).")],
+    dims: DimsOption = None,
+) -> None:
+    """Print dims, sizes, dtype, units, calibration, key metadata and provenance of FILE."""
+    from ionscope import io
+    from ionscope.data import DIM_ORDER, provenance, units_of
+
+    ds = io.open_dataset(file, lazy=True, dims=dims)
+    primary = ds.attrs.get("primary")
+    out.print(f"file: {file}")
+    if "source_format" in ds.attrs:
+        out.print(f"format: {ds.attrs['source_format']}")
+    for key in ("title", "signal_type", "twin", "seed", "beam_energy_kV"):
+        if key in ds.attrs:
+            label = "beam energy" if key == "beam_energy_kV" else key.replace("_", " ")
+            unit = " kV" if key == "beam_energy_kV" else ""
+            out.print(f"{label}: {ds.attrs[key]}{unit}")
+    names = sorted(ds.data_vars, key=lambda n: (n != primary, str(n)))
+    for name in names:
+        da = ds[name]
+        tag = " (primary)" if name == primary and len(names) > 1 else ""
+        long_name = f"  [{da.attrs['long_name']}]" if da.attrs.get("long_name") else ""
+        out.print(
+            f"variable {name}{tag}: dims ({', '.join(map(str, da.dims))}), shape {tuple(da.shape)}, "
+            f"dtype {da.dtype}, units {units_of(da)}{long_name}"
+        )
+    out.print("axes:")
+    order = {d: i for i, d in enumerate(DIM_ORDER)}
+    for dim in sorted(ds.dims, key=lambda d: order.get(str(d), len(order))):
+        if dim in ds.coords:
+            out.print(_format_axis(ds, str(dim)))
+        else:
+            out.print(f"  {dim:<9} size {ds.sizes[dim]}")
+    steps = provenance(ds[primary]) if primary in ds else provenance(ds)
+    if not steps:
+        steps = provenance(ds)
+    out.print(f"provenance: {len(steps)} step(s)")
+    for i, step in enumerate(steps, 1):
+        params = json.dumps(step.get("params", {}), sort_keys=True)
+        if len(params) > 160:
+            params = params[:157] + "..."
+        out.print(f"  {i}. {step.get('step')} (ionscope {step.get('version')}) {params}")
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+def _parse_params(items: list[str]) -> dict:
+    from ionscope.errors import ConfigError
+
+    params = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--param {item!r} is not KEY=VALUE (e.g. --param ny=48)")
+        key, value = item.split("=", 1)
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+@app.command()
+def simulate(
+    name: Annotated[str, typer.Argument(help="Which simulator twin, e.g. licoo2.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Output Zarr store (.zarr).")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (microstructure and noise).")] = 0,
+    param: Annotated[list[str], typer.Option("--param", help="Twin parameter KEY=VALUE, repeatable.")] = [],  # noqa: B006
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Simulate a twin with ground truth and write it (plus its cycler log as CSV) to --out."""
+    from ionscope import io, simulate as sim
+
+    params = _parse_params(param)
+    out_path = Path(out_path)
+    io.check_output(out_path, overwrite=overwrite, suffix=".zarr")
+    with progress_bar(f"simulate {name}") as update:
+        ds = sim.simulate(name, seed=seed, progress=update, **params)
+    io.save(ds, out_path, overwrite=overwrite)
+    written = [out_path]
+    if "cycler_voltage" in ds:
+        csv = out_path.with_name(out_path.stem + "_cycler.csv")
+        io.write_text(csv, sim.cycler_table(ds), overwrite=True)
+        written.append(csv)
+    for path in written:
+        out.print(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for report.html, figures, movie and summary.json.")] = Path("demo-output"),
+    quick: Annotated[bool, typer.Option("--quick", help="A smaller, faster run.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Simulate an operando cell and write a self-contained HTML report with figures and a movie."""
+    from ionscope import io
+    from ionscope.pipeline.demo import run_demo
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        io.check_output(out_dir, overwrite=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with progress_bar("demo") as update:
+        summary = run_demo(out_dir, quick=quick, seed=seed, progress=update)
+    out.print(f"report: {(out_dir / 'report.html').resolve()}")
+    out.print(f"summary: {(out_dir / 'summary.json').resolve()} ({summary.get('run_time_s', 0):.1f} s)")
+
+
+# --------------------------------------------------------------------------- convert, movie
+
+
+@app.command()
+def convert(
+    file: Annotated[Path, typer.Argument(help="Input file in any format ionscope reads.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Output: .zarr (ionscope), or .hspy/.msa/.tif via RosettaSciIO.")],
+    dims: DimsOption = None,
+    variable: Annotated[Optional[str], typer.Option("--variable", help="Variable of a multi-variable input.")] = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Convert FILE to a Zarr store (calibration, units and provenance kept) or to .hspy/.msa/.tif."""
+    from ionscope import io
+    from ionscope.data import require_nonempty
+
+    da = io.load(file, lazy=True, dims=dims, variable=variable)
+    require_nonempty(da, str(file))
+    with dask_progress("convert"):
+        if Path(out_path).suffix.lower() == ".zarr":
+            io.save(da, out_path, overwrite=overwrite)
+        else:
+            io.export(da, out_path, overwrite=overwrite)
+    out.print(f"wrote {out_path} ({', '.join(f'{d}: {n}' for d, n in da.sizes.items())})")
+
+
+@app.command()
+def movie(
+    file: Annotated[Path, typer.Argument(help="A map series with dims (time, y, x).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Movie file: .mp4, .webp or .gif.")],
+    dims: DimsOption = None,
+    variable: Annotated[Optional[str], typer.Option("--variable", help="Variable of a multi-variable input.")] = None,
+    fps: Annotated[float, typer.Option("--fps", help="Frames per second.")] = 10.0,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Render a (time, y, x) map series as a movie with time and a scale bar on every frame."""
+    from ionscope import io
+    from ionscope.report.movie import map_series_movie
+
+    io.check_output(Path(out_path), overwrite=overwrite)
+    da = io.load(file, dims=dims, variable=variable)
+    with progress_bar("movie") as update:
+        map_series_movie(da, out_path, fps=fps, overwrite=overwrite, progress=update)
+    out.print(f"wrote {out_path}")

@@ -1,0 +1,153 @@
+"""``ionscope eels``: STEM-EELS lithium mapping commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ionscope.cli._app import (
+    DimsOption, OverwriteOption, WindowOption, _timer, app, dask_progress, load_input, out, parse_window,
+)
+
+
+# --------------------------------------------------------------------------- eels
+
+eels_app = typer.Typer(
+    help="STEM-EELS lithium mapping: Li-K / Co-M2,3 background, MLLS, S_A/S_B, NMF, SR-EELS.",
+    no_args_is_help=True, rich_markup_mode=None,
+)
+app.add_typer(eels_app, name="eels")
+
+
+@eels_app.command("lithium")
+def eels_lithium(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Spectrum image or series, energy (eV) last.")],
+    li_rich: Annotated[str, typer.Option("--li-rich", help="Li-rich reference spectrum (LiCoO2): FILE or FILE:VARIABLE.")],
+    li_poor: Annotated[str, typer.Option("--li-poor", help="Li-poor reference spectrum (Li-free Co oxide).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (result.zarr, summary.json).")],
+    extra: Annotated[list[str], typer.Option("--extra", help="Further reference without Co (repeatable).")] = [],  # noqa: B006
+    co_extra: Annotated[list[str], typer.Option("--co-extra", help="Further Co-bearing reference, counted in the Co total (repeatable).")] = [],  # noqa: B006
+    background: Annotated[WindowOption, typer.Option("--background", help="Pre-edge power-law window LO:HI (eV); 'none' if already subtracted.")] = "40:52",
+    fit_window: Annotated[WindowOption, typer.Option("--fit-window", help="MLLS fit window LO:HI (eV).")] = None,
+    method: Annotated[str, typer.Option("--method", help="mlls or sasb.")] = "mlls",
+    window_a: Annotated[WindowOption, typer.Option("--window-a", help="S_A window LO:HI (eV).")] = None,
+    window_b: Annotated[WindowOption, typer.Option("--window-b", help="S_B window LO:HI (eV).")] = None,
+    background_method: Annotated[str, typer.Option("--background-method", help="fit or two-window.")] = "fit",
+    dims: DimsOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Li-fraction maps: power-law background, then MLLS against references (or S_A/S_B)."""
+    import numpy as np
+
+    from ionscope import io
+    from ionscope.eels.lithium import li_fraction_map, li_fraction_summary
+
+    elapsed = _timer()
+    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    bg = None if str(background).lower() == "none" else parse_window(background, "--background")
+    windows = {"fit_window": parse_window(fit_window, "--fit-window"), "window_a": parse_window(window_a, "--window-a"),
+               "window_b": parse_window(window_b, "--window-b")}
+    spectra = load_input(input_path, lazy=True, dims=dims)
+    refs = {name: load_input(spec, what=name) for name, spec in (("li_rich", li_rich), ("li_poor", li_poor))}
+    extras = {f"extra{i}": load_input(spec) for i, spec in enumerate(extra, 1)}
+    co_extras = {f"co_extra{i}": load_input(spec) for i, spec in enumerate(co_extra, 1)}
+    result = li_fraction_map(
+        spectra, refs["li_rich"], refs["li_poor"], extras, co_extra=co_extras, method=method,
+        background=bg, background_method=background_method, **windows,
+    )
+    with dask_progress("eels lithium"):
+        result = result.compute()
+    if not np.isfinite(result["li_fraction"].values).any():
+        from ionscope.errors import EmptyDataError
+
+        codes, counts = np.unique(result["mask"].values, return_counts=True)
+        reasons = ", ".join(f"{n} x {_mask_meaning(result['mask'], c)}" for c, n in zip(codes, counts))
+        raise EmptyDataError(
+            f"no spectrum could be fitted ({reasons}); check that {input_path} holds counts in the "
+            "background and fit windows (all-zero spectra?)"
+        )
+    summary = {
+        "command": "eels lithium", "input": str(input_path), "method": method,
+        "windows": {"background_eV": bg, **{f"{k}_eV": v for k, v in windows.items()}},
+        "references": {"li_rich": li_rich, "li_poor": li_poor, "extra": extra, "co_extra": co_extra},
+        **li_fraction_summary(result), "run_time_s": elapsed(),
+    }
+    io.write_result(out_dir, result, summary, overwrite=overwrite)
+    out.print(f"li_fraction mean {summary['li_fraction_mean']}, masked pixels {summary['masked_pixels']}; wrote {out_dir}")
+
+
+def _mask_meaning(mask, code) -> str:
+    values = list(mask.attrs.get("flag_values", []))
+    meanings = str(mask.attrs.get("flag_meanings", "")).split()
+    return meanings[values.index(code)] if code in values and len(meanings) == len(values) else f"code {code}"
+
+
+@eels_app.command("nmf")
+def eels_nmf(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Spectrum image or series, energy (eV) last.")],
+    components: Annotated[int, typer.Option("--components", help="Number of NMF components.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    window: Annotated[WindowOption, typer.Option("--window", help="Energy window LO:HI (eV) to decompose.")] = None,
+    background: Annotated[WindowOption, typer.Option("--background", help="Subtract a power law fitted in LO:HI (eV) first.")] = None,
+    orthogonality: Annotated[float, typer.Option("--orthogonality", help="Soft orthogonality weight on the maps (Shiga et al. 2016), e.g. 0.1.")] = 0.0,
+    normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="Scale every spectrum to unit sum in the window (removes thickness contrast).")] = True,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    dims: DimsOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """NMF phase maps and component spectra (HALS)."""
+    from ionscope import io
+    from ionscope.eels.decomposition import nmf
+    from ionscope.eels.phases import prepare_for_nmf
+
+    elapsed = _timer()
+    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    win = parse_window(window, "--window")
+    bg = parse_window(background, "--background")
+    spectra = prepare_for_nmf(load_input(input_path, dims=dims), window=win, background=bg, normalize=normalize)
+    result = nmf(spectra, components, window=win, orthogonality=orthogonality, seed=seed)
+    summary = {
+        "command": "eels nmf", "input": str(input_path), "components": components, "window_eV": win,
+        "background_eV": bg, "normalize": normalize, "orthogonality": orthogonality, "seed": seed,
+        "reconstruction_error": float(result["reconstruction_error"]), "run_time_s": elapsed(),
+    }
+    io.write_result(out_dir, result, summary, overwrite=overwrite)
+    out.print(f"{components} components, relative reconstruction error {summary['reconstruction_error']:.4g}; wrote {out_dir}")
+
+
+@eels_app.command("profile")
+def eels_profile(
+    image: Annotated[Path, typer.Argument(metavar="SR_IMAGE", help="SR-EELS image (position, energy).")],
+    window: Annotated[str, typer.Option("--window", help="Edge window LO:HI (eV), e.g. the Li-K edge.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    background: Annotated[WindowOption, typer.Option("--background", help="Pre-edge power-law window LO:HI (eV).")] = None,
+    model: Annotated[str, typer.Option("--model", help="layer (an enriched/depleted layer of width W), exponential or erf.")] = "layer",
+    dims: DimsOption = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Edge-window profile along position, interface position and enrichment width with errors."""
+    import xarray as xr
+
+    from ionscope import io
+    from ionscope.eels.srprofile import interface_and_width, sr_profile
+
+    elapsed = _timer()
+    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    win = parse_window(window, "--window")
+    bg = parse_window(background, "--background")
+    profile = sr_profile(load_input(image, dims=dims), win, bg)
+    fit = interface_and_width(profile, model=model)
+    result = xr.merge([profile.reset_coords().rename({profile.name: "profile"}), fit], combine_attrs="drop_conflicts")
+    result.attrs["provenance"] = fit.attrs.get("provenance", profile.attrs.get("provenance", "[]"))
+    summary = {"command": "eels profile", "input": str(image), "window_eV": win, "background_eV": bg,
+               "model": model, "run_time_s": elapsed()}
+    for key, name in (("interface", "position_nm"), ("width", "width_nm"), ("w90", "w90_nm"),
+                      ("enrichment", "enrichment")):
+        if key in fit:
+            summary[name] = float(fit[key])
+            summary[name.replace("_nm", "") + "_error" + ("_nm" if name.endswith("_nm") else "")] = float(fit[f"{key}_error"])
+    io.write_result(out_dir, result, summary, overwrite=overwrite)
+    out.print(f"interface at {summary['position_nm']:.2f} +/- {summary['position_error_nm']:.2f} nm, "
+              f"width {summary['width_nm']:.2f} +/- {summary['width_error_nm']:.2f} nm; wrote {out_dir}")

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+import xxhash
 
 from ionscope.errors import (
     DimensionError,
@@ -158,8 +159,11 @@ def axis_calibration(da: xr.DataArray, dim: str, *, rtol: float = 1e-4) -> tuple
     """
     if dim not in da.dims:
         raise DimensionError(f"array has no dim {dim!r} (dims: {list(da.dims)})")
-    values = np.asarray(da[dim].values, dtype=np.float64)
-    unit = units_of(da[dim])
+    coord = da.coords.variables.get(dim)  # a Variable: cheaper than building da[dim]
+    if coord is None:
+        coord = da[dim].variable
+    values = np.asarray(coord.values, dtype=np.float64)
+    unit = units_of(coord)
     if values.size < 2:
         return (float(values[0]) if values.size else 0.0), 1.0, unit
     steps = np.diff(values)
@@ -250,10 +254,13 @@ def provenance(obj: xr.DataArray | xr.Dataset) -> list[dict[str, Any]]:
 
 
 def input_digest(item: Any, *, read_files: bool = True) -> str:
-    """A digest that identifies an input: ``sha256:<hex>`` for files and in-memory arrays,
-    ``lineage-sha256:<hex>`` for arrays that carry provenance (the digest of that history,
-    which starts from the raw files' sha256, with shape and dtype), ``dask:<token>`` for lazy
-    arrays without one (deterministic, computed without reading the data).
+    """A digest that identifies an input: ``sha256:<hex>`` for files (``sha256sum`` can check
+    it), ``xxh3-128:<hex>`` for in-memory arrays without provenance (XXH3, 128 bit, over dtype,
+    shape and values: ~50x faster than sha256, so recording an input never costs more than
+    reading it; it identifies data, it is not a security seal), ``lineage-sha256:<hex>`` for
+    arrays that carry provenance (the digest of that history, which starts from the raw files'
+    sha256, with shape and dtype), ``dask:<token>`` for lazy arrays without one (deterministic,
+    computed without reading the data).
 
     With ``read_files=False`` a file is identified by ``file:<bytes>:<mtime_ns>`` instead of
     its hash, so opening a file larger than memory lazily does not read it once just to hash it.
@@ -287,10 +294,10 @@ def input_digest(item: Any, *, read_files: bool = True) -> str:
             return "dask:" + dask.base.tokenize(item.data)
         item = item.values
     arr = np.ascontiguousarray(np.asarray(item))
-    h = hashlib.sha256()
+    h = xxhash.xxh3_128()
     h.update(f"{arr.dtype.str}{arr.shape}".encode())
     h.update(memoryview(arr).cast("B"))
-    return "sha256:" + h.hexdigest()
+    return "xxh3-128:" + h.hexdigest()
 
 
 def jsonable(value: Any) -> Any:

@@ -237,8 +237,8 @@ class _Replacer:
 
     def atom(self, residual: np.ndarray) -> np.ndarray | None:
         if self.order is None:
-            energy = np.einsum("ij,ij->i", residual, residual)
-            norms = np.einsum("ij,ij->i", self.signals, self.signals)
+            energy = np.vecdot(residual, residual)
+            norms = np.vecdot(self.signals, self.signals)
             candidates = np.flatnonzero(norms > 0)
             self.order = candidates[np.argsort(-energy[candidates], kind="stable")]
         if self.next >= self.order.size:

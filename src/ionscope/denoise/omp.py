@@ -422,7 +422,7 @@ def sparse_code(
         yty = None
         tol_b = None
         if tol_all is not None:
-            yty = np.einsum("ij,ij->i", block, block)
+            yty = np.vecdot(block, block)
             tol_b = tol_all[start:start + chunk_size]
         parts.append(batch_omp_codes(gram, dty, n_nonzero=n_nonzero, tol=tol_b, yty=yty))
     return SparseCodes.concatenate(parts, n_atoms=dictionary.shape[0], dtype=dtype)

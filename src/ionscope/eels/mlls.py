@@ -522,7 +522,7 @@ def mlls_unweighted(
             if any_constrained:
                 a = _nnls_unweighted(c, a, f, constrained, subsets)
             _residual(sb, a, design_t, resid)
-            chi[sl] = np.einsum("ij,ij->i", resid, resid)
+            chi[sl] = np.vecdot(resid, resid)
             coef[sl] = a
             return
         # float32: a first solution a0 in float32, then one step of iterative refinement. The
@@ -531,7 +531,7 @@ def mlls_unweighted(
         # its own rounding is negligible.
         a0 = np.matmul(sb, q) @ r_inv_t_w
         _residual(sb, a0, design_t, resid)
-        rr = np.einsum("ij,ij->i", resid, resid)
+        rr = np.vecdot(resid, resid)
         dc = np.matmul(resid, q).astype(np.float64)
         if not any_constrained:  # a = a0 + T^-1 dc; chi2 = |r|^2 - |dc|^2 (dc is small: no cancellation)
             coef[sl] = a0 + dc @ r_inv_t
@@ -657,13 +657,13 @@ def mlls_weighted(
                 a = _nnls_weighted(r_mat.T @ g_q @ r_mat, b_q @ r_mat, a, constrained)
             _residual(sb, a, design_t, resid)
             np.multiply(resid, resid, out=resid)
-            chi[sl] = np.einsum("ij,ij->i", resid, w)
+            chi[sl] = np.vecdot(resid, w)
         else:
             # float32: one step of iterative refinement with the weighted residual (see
             # mlls_unweighted); Q^T W S = Q^T W r + G_q T a0 exactly, and Q^T W r is small.
             _residual(sb, a, design_t, resid)
             np.multiply(w, resid, out=w)  # w * r
-            rr = np.einsum("ij,ij->i", w, resid)
+            rr = np.vecdot(w, resid)
             dq = np.matmul(w, q).astype(np.float64)
             y = np.einsum("nij,nj->ni", g_q_inv, dq)
             if not any_constrained:  # chi2_w = rr - dq^T G_q^-1 dq

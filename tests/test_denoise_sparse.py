@@ -9,7 +9,7 @@ import pytest
 
 from ionscope.data import input_digest, provenance, signal
 from ionscope.denoise import denoise_stack, sparse_denoise
-from ionscope.denoise.sparse import STEP
+from ionscope.denoise.sparse import STEP, default_error_factor
 from ionscope.errors import (
     ConfigError,
     DimensionError,
@@ -189,7 +189,18 @@ def test_denoise_stack_kernel_on_gaussian_noise():
     noisy = clean + rng.normal(0.0, 0.3, clean.shape)
     out, info = denoise_stack(noisy, sigma=0.3, patch_shape=(1, 6, 6), atoms=64, iterations=2)
     assert np.mean((out - clean) ** 2) < 0.15 * np.mean((noisy - clean) ** 2)
-    assert info["tol"] == pytest.approx(36 * (1.15 * 0.3) ** 2)
+    # the stopping rule sits NOISE_MARGIN standard deviations of the chi-square(36) noise
+    # energy above its mean: 36 sigma^2 + 1.824 sqrt(72) sigma^2
+    assert info["tol"] == pytest.approx((36 + 1.824 * np.sqrt(72)) * 0.3**2)
+    assert info["error_factor"] == pytest.approx(default_error_factor(36))
+
+
+def test_default_error_factor_is_elad_aharon_on_8x8_and_tends_to_one():
+    assert default_error_factor(64) == pytest.approx(1.15, abs=5e-4)
+    sizes = [16, 64, 192, 320, 4096]
+    factors = [default_error_factor(n) for n in sizes]
+    assert all(a > b for a, b in zip(factors, factors[1:]))
+    assert factors[-1] == pytest.approx(1.0, abs=0.02)
 
 
 def test_invalid_inputs_raise_clear_errors():

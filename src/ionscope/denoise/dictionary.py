@@ -33,15 +33,14 @@ ICML 2009; J. Mach. Learn. Res. 11, 19 (2010).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
 import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.linalg
 
+from ionscope.blocks import single_threaded_blas
 from ionscope.denoise.omp import DEFAULT_CHUNK, SparseCodes, sparse_code
 from ionscope.errors import ConfigError, DimensionError, EmptyDataError, NonFiniteError
 
@@ -193,32 +192,6 @@ def _normalise_rows(dictionary: np.ndarray) -> np.ndarray:
     return np.divide(dictionary, norms, out=dictionary, where=norms > 0)
 
 
-def _single_thread_blas():
-    """Context that runs BLAS/LAPACK single-threaded, if ``threadpoolctl`` is installed.
-
-    Dictionary learning is hundreds of small BLAS/LAPACK calls per sweep (one rank-1 update
-    per atom, GEMMs on a training set of ~1e4 patches); on a shared machine multi-threaded
-    OpenBLAS spends more time waking and spinning threads than computing (measured 3-15x
-    slower on two busy cores). Without ``threadpoolctl`` this is a no-op.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: only an optimisation
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _blas_single_threaded(func):
-    """Decorator: run ``func`` inside :func:`_single_thread_blas`."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with _single_thread_blas():
-            return func(*args, **kwargs)
-
-    return wrapper
-
-
 def _rms(residual_energy: float, size: int) -> float:
     return float(np.sqrt(max(residual_energy, 0.0) / max(size, 1)))
 
@@ -252,7 +225,7 @@ class _Replacer:
 # --------------------------------------------------------------------------- K-SVD
 
 
-@_blas_single_threaded
+@single_threaded_blas()
 def ksvd(
     signals: np.ndarray,
     dictionary: np.ndarray,
@@ -458,7 +431,7 @@ def _clear_coherent(D: np.ndarray, max_coherence: float, replacer: _Replacer,
 # --------------------------------------------------------------------------- online
 
 
-@_blas_single_threaded
+@single_threaded_blas()
 def online_dictionary_learning(
     signals: np.ndarray,
     dictionary: np.ndarray,

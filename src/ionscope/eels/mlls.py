@@ -44,7 +44,7 @@ matrix product per block of spectra:
   :func:`scipy.optimize.nnls` fallback runs on the violating pixels only.
 
 Blocks of ~0.5 MB of spectra (block and residual stay in a core's L2 cache; 2 MB blocks cost
-~1.6x the CPU time) run, for data above ~128 MB, on a thread per CPU with single-threaded BLAS
+~1.6x the CPU time) run, for data above ~12 MB, on a thread per CPU with single-threaded BLAS
 (numpy's GEMMs and ufuncs release the GIL); inside dask blocks (lazy data) the kernels run on one thread and dask supplies
 the parallelism.
 
@@ -64,10 +64,7 @@ C. L. Lawson, R. J. Hanson, *Solving Least Squares Problems*, Prentice-Hall (197
 from __future__ import annotations
 
 import itertools
-import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -75,6 +72,7 @@ import numpy as np
 import scipy.optimize
 import xarray as xr
 
+from ionscope.blocks import Scratch, n_cpus, run_blocks
 from ionscope.data import (
     axis_calibration,
     is_lazy,
@@ -271,103 +269,13 @@ def _block_rows(n_channels: int, dtype: np.dtype) -> int:
     return max(16, _BLOCK_BYTES // max(1, n_channels * dtype.itemsize))
 
 
-class _Scratch(threading.local):
-    """Per-thread (rows, E) work buffers, reused across blocks (no page faults per block)."""
-
-    def __init__(self, rows: int, n_channels: int, dtype: np.dtype):
-        self.shape, self.dtype, self.buffers = (rows, n_channels), dtype, {}
-
-    def get(self, slot: int, rows: int) -> np.ndarray:
-        buf = self.buffers.get(slot)
-        if buf is None:
-            buf = self.buffers[slot] = np.empty(self.shape, self.dtype)
-        return buf[:rows]
-
-
-class _SingleThreadedBLAS:
-    """Context manager: BLAS runs single-threaded while any MLLS kernel is inside it.
-
-    Parallelism comes from our block threads (eager) or from dask (lazy blocks); multi-threaded
-    BLAS on top of that only oversubscribes the cores (tiny GEMMs, spin-waiting threads).
-    threadpoolctl limits are process-wide, so nested and concurrent entries are reference-counted:
-    the first entry sets the limit and the last exit restores the original one.
-    """
-
-    _lock = threading.Lock()
-    _depth = 0
-    _limiter: Any = None
-    _controller: Any = None
-
-    def __enter__(self) -> None:
-        cls = type(self)
-        with cls._lock:
-            if cls._depth == 0:
-                try:
-                    from threadpoolctl import ThreadpoolController
-                except ImportError:  # pragma: no cover - shipped with the scipy/sklearn stack
-                    cls._limiter = None
-                else:
-                    if cls._controller is None:
-                        cls._controller = ThreadpoolController()
-                    cls._limiter = cls._controller.limit(limits=1, user_api="blas")
-            cls._depth += 1
-
-    def __exit__(self, *exc: Any) -> None:
-        cls = type(self)
-        with cls._lock:
-            cls._depth -= 1
-            if cls._depth == 0 and cls._limiter is not None:
-                cls._limiter.restore_original_limits()
-                cls._limiter = None
-
-
-def _n_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """A persistent thread pool (creating one per call costs more than a small fit)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:
-            if _POOL is not None:
-                _POOL.shutdown(wait=False)
-            _POOL = ThreadPoolExecutor(max(workers, _n_cpus()), thread_name_prefix="ionscope-mlls")
-        return _POOL
-
-
 def _run_blocks(func: Callable[[slice], None], n_rows: int, block_rows: int, workers: int | None) -> None:
-    """Call ``func`` on consecutive row slices, on ``workers`` threads (numpy and BLAS release
-    the GIL; each thread runs single-threaded BLAS so blocks stay in their core's cache)."""
-    slices = [slice(i, min(i + block_rows, n_rows)) for i in range(0, n_rows, block_rows)]
-    if workers is None:  # threads pay off only for large data (measured: equal at ~64 MB)
-        workers = _n_cpus() if len(slices) * _BLOCK_BYTES >= _THREADS_FROM_BYTES else 1
-    workers = int(workers)
-    workers = max(1, min(workers, len(slices)))
-
-    with _SingleThreadedBLAS():
-        if workers == 1:
-            for sl in slices:
-                func(sl)
-            return
-        # runs of consecutive blocks handed out dynamically: few tasks (the executor costs
-        # ~20 us per task), yet balanced when another process takes a core
-        group = max(1, min(16, len(slices) // (4 * workers)))
-        runs = [slices[i:i + group] for i in range(0, len(slices), group)]
-
-        def run(part: list[slice]) -> None:
-            for sl in part:
-                func(sl)
-
-        for _ in _pool(workers).map(run, runs):
-            pass
+    """:func:`ionscope.blocks.run_blocks`, by default on a thread per CPU for data above
+    :data:`_THREADS_FROM_BYTES` and on one thread below."""
+    if workers is None:
+        n_blocks = -(-n_rows // block_rows)
+        workers = n_cpus() if n_blocks * _BLOCK_BYTES >= _THREADS_FROM_BYTES else 1
+    run_blocks(func, n_rows, block_rows, workers)
 
 
 def _residual(spectra: np.ndarray, coef: np.ndarray, design_t: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -474,7 +382,7 @@ def mlls_unweighted(
     return_covariance : bool
         Also return the (N, K, K) covariance of the coefficients.
     workers : int, optional
-        Threads that process blocks of spectra (default: one per CPU for data above ~128 MB,
+        Threads that process blocks of spectra (default: one per CPU for data above ~12 MB,
         else one). Use 1 inside an already parallel caller (e.g. dask blocks).
 
     Returns
@@ -504,7 +412,7 @@ def mlls_unweighted(
     coef = np.empty((n, k))
     chi = np.empty(n)
     rows = _block_rows(e, dtype)
-    scratch = _Scratch(rows, e, dtype)
+    scratch = Scratch(rows, e, dtype)
 
     refine = dtype == np.float32
     r_t = np.ascontiguousarray(f.r.T)
@@ -630,7 +538,7 @@ def mlls_weighted(
     var = np.empty((n, k))
     cov = np.empty((n, k, k)) if return_covariance else None
     rows = _block_rows(e, dtype)
-    scratch = _Scratch(rows, e, dtype)
+    scratch = Scratch(rows, e, dtype)
 
     refine = dtype == np.float32
     r_mat, r_t = f.r, np.ascontiguousarray(f.r.T)

@@ -1,0 +1,146 @@
+"""Block-parallel execution of numpy kernels on a few cores.
+
+Kernels that stream over many rows (spectra, patches) run fastest when a block of rows stays in
+a core's cache between the passes over it, the blocks run on a thread per CPU (numpy's GEMMs
+and ufuncs release the GIL), and BLAS itself runs single-threaded (a multi-threaded BLAS on top
+of our threads, or on tiny GEMMs, only oversubscribes the cores and spin-waits).
+
+* :func:`single_threaded_blas` - context manager (and decorator) limiting BLAS to one thread,
+  safe to nest and to enter from several threads.
+* :func:`run_blocks` - call a function on consecutive row slices, on a persistent thread pool.
+* :class:`Scratch` - per-thread work buffers reused across blocks.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+
+def n_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class _SingleThreadedBLAS:
+    """BLAS runs single-threaded while any caller is inside.
+
+    threadpoolctl limits are process-wide, so nested and concurrent entries are
+    reference-counted: the first entry sets the limit and the last exit restores the original.
+    """
+
+    _lock = threading.Lock()
+    _depth = 0
+    _limiter: Any = None
+    _controller: ThreadpoolController | None = None
+
+    def __enter__(self) -> None:
+        cls = type(self)
+        with cls._lock:
+            if cls._depth == 0:
+                if cls._controller is None:
+                    cls._controller = ThreadpoolController()
+                cls._limiter = cls._controller.limit(limits=1, user_api="blas")
+            cls._depth += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        cls = type(self)
+        with cls._lock:
+            cls._depth -= 1
+            if cls._depth == 0 and cls._limiter is not None:
+                cls._limiter.restore_original_limits()
+                cls._limiter = None
+
+    def __call__(self, func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+def single_threaded_blas() -> _SingleThreadedBLAS:
+    """Context manager or decorator: BLAS/LAPACK run on one thread inside it.
+
+    Examples
+    --------
+    >>> with single_threaded_blas():
+    ...     _ = np.ones((4, 4)) @ np.ones((4, 4))
+    """
+    return _SingleThreadedBLAS()
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def thread_pool(workers: int) -> ThreadPoolExecutor:
+    """A persistent thread pool with at least ``workers`` threads (creating one per call costs
+    more than a small kernel)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(max(workers, n_cpus()), thread_name_prefix="ionscope-blocks")
+        return _POOL
+
+
+def run_blocks(func: Callable[[slice], None], n_rows: int, block_rows: int, workers: int = 1) -> None:
+    """Call ``func`` on consecutive row slices of ``block_rows`` rows.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(slice)``; writes its results itself (e.g. into preallocated outputs).
+    n_rows, block_rows : int
+        Rows in all and per block.
+    workers : int
+        Threads (capped at the number of blocks). BLAS runs single-threaded throughout.
+    """
+    slices = [slice(i, min(i + block_rows, n_rows)) for i in range(0, n_rows, block_rows)]
+    workers = max(1, min(int(workers), len(slices)))
+    with single_threaded_blas():
+        if workers == 1:
+            for sl in slices:
+                func(sl)
+            return
+        # runs of consecutive blocks handed out dynamically: few tasks (the executor costs
+        # ~20 us per task), yet balanced when another process takes a core
+        group = max(1, min(16, len(slices) // (4 * workers)))
+        runs = [slices[i:i + group] for i in range(0, len(slices), group)]
+
+        def run(part: list[slice]) -> None:
+            for sl in part:
+                func(sl)
+
+        for _ in thread_pool(workers).map(run, runs):
+            pass
+
+
+class Scratch(threading.local):
+    """Per-thread ``(rows, columns)`` work buffers, reused across blocks (no page faults per
+    block). ``get(slot, rows)`` returns the first ``rows`` rows of buffer ``slot``."""
+
+    def __init__(self, rows: int, columns: int, dtype: Any):
+        self.shape, self.dtype, self.buffers = (rows, columns), np.dtype(dtype), {}
+
+    def get(self, slot: int, rows: int) -> np.ndarray:
+        buf = self.buffers.get(slot)
+        if buf is None:
+            buf = self.buffers[slot] = np.empty(self.shape, self.dtype)
+        return buf[:rows]
+
+
+__all__ = ["Scratch", "n_cpus", "run_blocks", "single_threaded_blas", "thread_pool"]

@@ -104,3 +104,8 @@ __all__ += [
     "DENOISE_METHODS",
     "denoise",
 ]
+
+# Super-resolution with coupled dictionaries (appended).
+from ionscope.denoise.superres import CoupledDictionaries, downsample, super_resolve  # noqa: E402
+
+__all__ += ["CoupledDictionaries", "downsample", "super_resolve"]

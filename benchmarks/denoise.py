@@ -198,7 +198,7 @@ def engine_vs_sklearn(args) -> dict:
     log(f"    engine {t_engine:.2f} s; coding step ...")
     tol = PATCH * PATCH * (ERROR_FACTOR * info["sigma"]) ** 2
     coding = coding_step(da, args.dose, info["dictionary"], tol=tol, repeat=2 * args.repeat)
-    log(f"    fixed-4-atom engine (error_factor 1e-6) ...")
+    log("    fixed-4-atom engine (error_factor 1e-6) ...")
     t_fixed, (out_fixed, info_fixed) = timed_best(lambda: engine(error_factor=1e-6), args.repeat)
     coding_fixed = coding_step(da, args.dose, info_fixed["dictionary"], tol=None,
                                repeat=args.repeat)

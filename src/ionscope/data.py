@@ -28,6 +28,7 @@ import xxhash
 from ionscope.errors import (
     DimensionError,
     EmptyDataError,
+    InputError,
     NonFiniteError,
     NonUniformAxisError,
 )
@@ -189,6 +190,19 @@ def require_dims(da: xr.DataArray, *allowed: Sequence[str], what: str = "this op
         f"{what} needs an array with dims {options}, got ({', '.join(map(str, da.dims))}) "
         f"of shape {tuple(da.shape)}; use --dims to name the axes of an uncalibrated file"
     )
+
+
+def map_series(da: Any, what: str = "input") -> xr.DataArray:
+    """``da`` checked as a map series ``(time, y, x)`` or one map ``(y, x)`` with finite values,
+    and transposed to that order (errors name ``what``)."""
+    if not isinstance(da, xr.DataArray):
+        raise InputError(
+            f"{what} must be an xarray.DataArray with dims (time, y, x) or (y, x), got "
+            f"{type(da).__name__}"
+        )
+    require_dims(da, ("time", "y", "x"), ("y", "x"), what=what)
+    da = require_finite(da, what)
+    return da.transpose(*(("time", "y", "x") if "time" in da.dims else ("y", "x")))
 
 
 def require_nonempty(da: xr.DataArray, what: str = "input") -> None:
@@ -369,6 +383,7 @@ __all__ = [
     "axis_calibration",
     "require_dims",
     "require_nonempty",
+    "map_series",
     "require_finite",
     "is_lazy",
     "provenance",

@@ -59,7 +59,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from ionscope.data import provenance, require_dims, require_finite, with_provenance
+from ionscope.data import map_series, provenance, with_provenance
 from ionscope.denoise.noise import (
     anscombe,
     estimate_sigma,
@@ -393,14 +393,6 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
 
 
-def _canonical(da: xr.DataArray, what: str) -> xr.DataArray:
-    if not isinstance(da, xr.DataArray):
-        raise InputError(f"{what} needs an xarray.DataArray with dims (time, y, x) or (y, x)")
-    require_dims(da, ("time", "y", "x"), ("y", "x"), what=what)
-    da = require_finite(da, "input")
-    return da.transpose(*(("time", "y", "x") if "time" in da.dims else ("y", "x")))
-
-
 def run_stabilised(
     da: xr.DataArray,
     method: str,
@@ -423,7 +415,7 @@ def run_stabilised(
     """
     t_start = time.perf_counter()
     what = f"denoise (method {method!r})"
-    da_c = _canonical(da, what)
+    da_c = map_series(da, what)
     is_series = "time" in da_c.dims
     if needs_series and (not is_series or da_c.sizes["time"] < 2):
         raise ConfigError(

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import provenance, require_dims, require_finite, with_provenance
+from ionscope.data import map_series, provenance, with_provenance
 from ionscope.denoise.dictionary import METHODS, learn_dictionary, overcomplete_dct
 from ionscope.denoise.noise import (
     anscombe,
@@ -244,15 +244,6 @@ def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _canonical(da: xr.DataArray, what: str) -> xr.DataArray:
-    if not isinstance(da, xr.DataArray):
-        raise InputError(f"{what} must be an xarray.DataArray with dims (time, y, x) or (y, x)")
-    require_dims(da, ("time", "y", "x"), ("y", "x"), what=f"sparse_denoise ({what})")
-    da = require_finite(da, what)
-    order = ("time", "y", "x") if "time" in da.dims else ("y", "x")
-    return da.transpose(*order)
-
-
 def _resolve_noise(
     da: xr.DataArray, noise: str, dose: float | None
 ) -> tuple[str, float | None, str]:
@@ -393,7 +384,7 @@ def sparse_denoise(
     True
     """
     t_start = time.perf_counter()
-    da_c = _canonical(da, "input")
+    da_c = map_series(da, "sparse_denoise (input)")
     patch = _positive_int(patch, "patch")
     atoms = _positive_int(atoms, "atoms")
     sparsity = _positive_int(sparsity, "sparsity")
@@ -455,7 +446,7 @@ def sparse_denoise(
     train_stack = None
     if train is not None:
         if isinstance(train, xr.DataArray):
-            t_da = _canonical(train, "train")
+            t_da = map_series(train, "sparse_denoise (train)")
             train_arr = np.asarray(t_da.values, dtype=np.float64)
             if "time" not in t_da.dims:
                 train_arr = train_arr[None]

@@ -88,11 +88,10 @@ from ionscope.blocks import single_threaded_blas
 from ionscope.data import (
     axis_calibration,
     provenance,
-    require_finite,
+    map_series,
     units_of,
     with_provenance,
 )
-from ionscope.denoise.baselines import _canonical as _canonical_maps
 from ionscope.denoise.dictionary import learn_dictionary
 from ionscope.denoise.omp import sparse_code
 from ionscope.denoise.patches import PatchGrid, remove_patch_mean
@@ -659,13 +658,6 @@ def superres_stack(
 # --------------------------------------------------------------------------- wrappers
 
 
-def _canonical(da: Any, what: str) -> xr.DataArray:
-    """``da`` checked (dims, finite values, named ``what`` in errors) as (time, y, x) / (y, x)."""
-    if isinstance(da, xr.DataArray) and set(da.dims) in ({"time", "y", "x"}, {"y", "x"}):
-        require_finite(da, what)   # first, so that the message names ``what``
-    return _canonical_maps(da, f"super-resolution ({what})")
-
-
 def _fine_axis(da: xr.DataArray, dim: str, factor: int, size: int) -> xr.Variable:
     """Coordinate of ``dim`` with ``factor`` times finer pixels (same lower edge, same attrs)."""
     offset, step, _ = axis_calibration(da, dim)
@@ -690,7 +682,7 @@ def downsample(da: xr.DataArray, factor: int) -> xr.DataArray:
         factor < 1
     ):
         raise ConfigError(f"factor must be an integer >= 1, got {factor!r}")
-    da_c = _canonical(da, "input")
+    da_c = map_series(da, "super-resolution (input)")
     values = block_average(np.asarray(da_c.values, dtype=np.float64), int(factor))
     coords = {dim: da_c[dim].variable for dim in da_c.dims if dim not in ("y", "x")}
     for dim in ("y", "x"):
@@ -712,7 +704,7 @@ def _check_training_maps(da: xr.DataArray, train: Any, factor: int,
     """Training maps as a float64 stack, checked against the input's units and pixel size."""
     meta: dict[str, Any] = {}
     if isinstance(train, xr.DataArray):
-        t_da = _canonical(train, "training maps")
+        t_da = map_series(train, "super-resolution (training maps)")
         if units_of(t_da) != units_of(da):
             raise InputError(
                 f"training maps are in {units_of(t_da)!r} but the input is in {units_of(da)!r}; "
@@ -828,7 +820,7 @@ def super_resolve(
     """
     t_start = time.perf_counter()
     factor = _check_factor(factor)
-    da_c = _canonical(da, "input")
+    da_c = map_series(da, "super-resolution (input)")
     for name, value in (("iterations", iterations), ("train_iterations", train_iterations)):
         _positive_int(value, name, minimum=0)
     max_train = _positive_int(max_train, "max_train")

@@ -78,7 +78,6 @@ from ionscope.data import (
     is_lazy,
     provenance,
     require_nonempty,
-    signal,
     units_of,
     with_provenance,
 )

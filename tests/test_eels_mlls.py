@@ -10,7 +10,7 @@ import pytest
 import scipy.optimize
 
 from ionscope.data import signal
-from ionscope.eels import mlls
+from ionscope.eels import mlls_kernels
 from ionscope.eels.mlls import factor_design, li_fraction, mlls_fit, mlls_unweighted, mlls_weighted
 from ionscope.errors import DimensionError, EmptyDataError, InputError, NonFiniteError
 
@@ -120,7 +120,7 @@ def _nnls_problem(n=200, seed=4):
 @pytest.mark.parametrize("enumerate_sets", [True, False], ids=["active-set-enumeration", "scipy-fallback"])
 def test_nonnegative_matches_scipy_nnls_per_pixel(monkeypatch, enumerate_sets):
     if not enumerate_sets:
-        monkeypatch.setattr(mlls, "_MAX_ENUMERATED", 0)
+        monkeypatch.setattr(mlls_kernels, "_MAX_ENUMERATED", 0)
     refs, spectra = _nnls_problem()
     free = mlls_unweighted(spectra, refs)
     assert np.mean(np.any(free.coefficients < 0, axis=1)) > 0.3  # the constraint matters
@@ -134,7 +134,7 @@ def test_nonnegative_matches_scipy_nnls_per_pixel(monkeypatch, enumerate_sets):
 @pytest.mark.parametrize("enumerate_sets", [True, False], ids=["active-set-enumeration", "scipy-fallback"])
 def test_weighted_nonnegative_matches_scipy_nnls_per_pixel(monkeypatch, enumerate_sets):
     if not enumerate_sets:
-        monkeypatch.setattr(mlls, "_MAX_ENUMERATED", 0)
+        monkeypatch.setattr(mlls_kernels, "_MAX_ENUMERATED", 0)
     refs, spectra = _nnls_problem(n=100, seed=5)
     spectra = np.maximum(spectra + 20.0, 0.0)
     fit = mlls_weighted(spectra, refs, nonnegative=True)
@@ -205,7 +205,7 @@ def test_factor_reused_and_blocking_and_threads_do_not_change_results(monkeypatc
     spectra = _coefficients((500,)) @ refs.T + np.random.default_rng(9).standard_normal((500, 400))
     f = factor_design(refs)
     whole = mlls_unweighted(spectra, f, workers=1)
-    monkeypatch.setattr(mlls, "_BLOCK_BYTES", 7 * 400 * 8)  # 7-row blocks on 2 threads
+    monkeypatch.setattr(mlls_kernels, "_BLOCK_BYTES", 7 * 400 * 8)  # 7-row blocks on 2 threads
     blocked = mlls_unweighted(spectra, f, workers=2)
     np.testing.assert_allclose(blocked.coefficients, whole.coefficients, rtol=1e-12)
     np.testing.assert_allclose(blocked.chi2, whole.chi2, rtol=1e-10)

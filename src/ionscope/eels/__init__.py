@@ -3,7 +3,8 @@
 - :mod:`~ionscope.eels.energy`: energy calibration and sub-channel alignment.
 - :mod:`~ionscope.eels.background`: power-law background (fit and two-window), masks.
 - :mod:`~ionscope.eels.windows`: edge-window integrals and the S_A/S_B ratio method.
-- :mod:`~ionscope.eels.mlls`: batched multiple linear least squares against references.
+- :mod:`~ionscope.eels.mlls`: batched multiple linear least squares against references
+  (the xarray wrapper; its numpy kernels are in :mod:`~ionscope.eels.mlls_kernels`).
 - :mod:`~ionscope.eels.decomposition`: NMF (HALS) and PCA phase mapping.
 - :mod:`~ionscope.eels.srprofile`: SR-EELS profiles across an interface.
 - :mod:`~ionscope.eels.lithium`: the whole Li-fraction map in one call.

@@ -46,6 +46,7 @@ from ionscope.eels.energy import (
     finish,
     float_dtype,
     lift,
+    spectra_array,
     spectrum_image,
     window_channels,
 )
@@ -97,9 +98,7 @@ class PowerLaw(NamedTuple):
 
 def _window_block(energy: Any, spectra: Any, window: Sequence[float], min_channels: int):
     e, _ = energy_vector(energy)
-    x = np.asarray(spectra)
-    if x.shape[-1] != e.size:
-        raise InputError(f"spectra have {x.shape[-1]} channels but the energy vector has {e.size}")
+    x = spectra_array(spectra, e.size)
     sel = window_channels(e, window, what="background window")
     n = sel.stop - sel.start
     if n < min_channels:

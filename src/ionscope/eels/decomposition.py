@@ -48,9 +48,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import is_lazy, provenance, require_finite, require_nonempty, signal, units_of, with_provenance
-from ionscope.eels.mlls import LEADING_DIMS, _energy_ev, _window
-from ionscope.errors import DimensionError, EmptyDataError, InputError
+from ionscope.data import is_lazy, provenance, require_finite, signal, units_of, with_provenance
+from ionscope.eels.energy import energy_ev, require_spectra, window_slice
+from ionscope.errors import EmptyDataError, InputError
 
 _INITS = ("nndsvd", "nndsvda", "random")
 #: HALS keeps every entry >= this fraction of the factor's maximum instead of exactly 0, so a
@@ -420,16 +420,9 @@ def nmf_hals(
 
 def _spectra_matrix(da: xr.DataArray, window: Sequence[float] | None, what: str):
     """Validate, cut the window, load, and flatten to (N, E); returns the pieces to rebuild."""
-    if not isinstance(da, xr.DataArray):
-        raise InputError(f"{what} needs an xarray.DataArray with an 'energy' dim, got {type(da).__name__}")
-    if "energy" not in da.dims:
-        raise DimensionError(f"{what}: the spectra have dims {tuple(da.dims)} but no 'energy' dim")
-    extra = [d for d in da.dims if d != "energy" and d not in LEADING_DIMS]
-    if extra:
-        raise DimensionError(f"{what}: unknown dim(s) {extra}; allowed in front of 'energy' are {LEADING_DIMS}")
-    require_nonempty(da, "the spectra")
-    energy, disp = _energy_ev(da, "the spectra")
-    win = _window(energy, disp, window)
+    require_spectra(da, f"{what} input")
+    energy, disp = energy_ev(da, "the spectra")
+    win = window_slice(energy, disp, window, what="fit_window")
     if win.stop - win.start < 2:
         raise InputError(f"{what}: the window holds {win.stop - win.start} channel(s); widen it")
     cut = da.transpose(..., "energy").isel(energy=win)
@@ -438,9 +431,7 @@ def _spectra_matrix(da: xr.DataArray, window: Sequence[float] | None, what: str)
     cut = require_finite(cut, "the spectra")
     lead_dims = tuple(d for d in cut.dims if d != "energy")
     x = np.asarray(cut.values)
-    x = x.reshape(-1, x.shape[-1])
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
+    x = _float(x.reshape(-1, x.shape[-1]))
     return cut, x, lead_dims, energy[win]
 
 

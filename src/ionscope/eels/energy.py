@@ -82,19 +82,53 @@ def energy_axis(da: xr.DataArray) -> tuple[float, float]:
     >>> [round(v, 6) for v in energy_axis(da)]
     [50.0, 0.5]
     """
+    offset, dispersion, _ = _calibration(da)
+    return offset, dispersion
+
+
+def _calibration(da: xr.DataArray, what: str | None = None) -> tuple[float, float, float]:
+    """Offset (eV), dispersion (eV) and unit-to-eV factor of ``da``'s energy axis (see
+    :func:`energy_axis`); error messages name ``what`` if given."""
     offset, step, unit = axis_calibration(da, "energy")
+    axis = "the energy axis" if what is None else f"the energy axis of {what}"
     factor = ENERGY_UNITS_TO_EV.get(unit.strip().lower())
     if factor is None:
         raise InputError(
-            f"the energy axis is in {unit!r}, not an energy unit; calibrate it in eV "
+            f"{axis} is in {unit!r}, not an energy unit; calibrate it in eV "
             "(offset and dispersion) before EELS processing"
         )
     if step <= 0:
         raise NonUniformAxisError(
-            f"the energy axis decreases (dispersion {step * factor:.6g} eV); reverse it with "
+            f"{axis} decreases (dispersion {step * factor:.6g} eV); reverse it with "
             "da.isel(energy=slice(None, None, -1)) first"
         )
-    return offset * factor, step * factor
+    return offset * factor, step * factor, factor
+
+
+def energy_ev(da: xr.DataArray, what: str | None = None) -> tuple[np.ndarray, float]:
+    """Channel energies and dispersion of ``da``'s energy-loss axis, in eV.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Array with an evenly spaced, increasing ``energy`` coordinate in eV, keV or meV.
+    what : str, optional
+        What ``da`` is, for the error messages (e.g. ``"the spectra"``).
+
+    Returns
+    -------
+    energy : numpy.ndarray, shape (E,)
+        Channel centres, eV, float64.
+    dispersion_eV : float
+        Channel width, eV per channel.
+
+    Raises
+    ------
+    DimensionError, NonUniformAxisError, InputError
+        As :func:`energy_axis`.
+    """
+    _, dispersion, factor = _calibration(da, what)
+    return np.asarray(da["energy"].values, dtype=np.float64) * factor, dispersion
 
 
 def energy_vector(energy: Any) -> tuple[np.ndarray, float]:
@@ -116,20 +150,11 @@ def energy_vector(energy: Any) -> tuple[np.ndarray, float]:
     return e, d
 
 
-def check_window(
-    energy: Any, window: Sequence[float], *, what: str = "window"
+def _window_bounds(
+    e: np.ndarray, d: float, window: Sequence[float], what: str
 ) -> tuple[float, float]:
-    """Validate an energy window ``(lo, hi)`` in eV against an energy vector.
-
-    The window must be finite, increasing, lie within the recorded range
-    ``[E_0 - d/2, E_last + d/2]`` and be at least two channels (``2 d``) wide.
-
-    Returns
-    -------
-    (lo, hi) : tuple of float
-        The window in eV.
-    """
-    e, d = energy_vector(energy)
+    """``(lo, hi)`` of ``window`` (eV), checked to be finite, increasing and inside the range
+    ``[E_0 - d/2, E_last + d/2]`` recorded by the uniform axis ``e`` of dispersion ``d``."""
     try:
         lo, hi = (float(v) for v in window)
     except (TypeError, ValueError):
@@ -145,6 +170,33 @@ def check_window(
             f"{what} {lo:g}-{hi:g} eV lies outside the data, which cover {first:g}-{last:g} eV; "
             "choose a window inside the recorded energy range"
         )
+    return lo, hi
+
+
+def _channels_inside(e: np.ndarray, d: float, lo: float, hi: float) -> slice:
+    """Slice of the channels of ``e`` whose centres lie in ``[lo, hi]`` (up to 1e-6 channel)."""
+    tol = 1e-6 * d
+    i0 = int(np.searchsorted(e, lo - tol, side="left"))
+    i1 = int(np.searchsorted(e, hi + tol, side="right"))
+    return slice(i0, i1)
+
+
+def check_window(
+    energy: Any, window: Sequence[float], *, what: str = "window"
+) -> tuple[float, float]:
+    """Validate an energy window ``(lo, hi)`` in eV against an energy vector.
+
+    The window must be finite, increasing, lie within the recorded range
+    ``[E_0 - d/2, E_last + d/2]`` and be at least two channels (``2 d``) wide.
+
+    Returns
+    -------
+    (lo, hi) : tuple of float
+        The window in eV.
+    """
+    e, d = energy_vector(energy)
+    lo, hi = _window_bounds(e, d, window, what)
+    tol = 1e-6 * d
     if hi - lo < 2 * d - tol:
         raise InputError(
             f"{what} {lo:g}-{hi:g} eV spans {(hi - lo) / d:.2f} channel(s) of {d:g} eV; "
@@ -157,15 +209,43 @@ def window_channels(energy: Any, window: Sequence[float], *, what: str = "window
     """Slice of the channels whose centres lie inside ``window`` (closed interval, eV)."""
     e, d = energy_vector(energy)
     lo, hi = check_window(e, window, what=what)
-    tol = 1e-6 * d
-    i0 = int(np.searchsorted(e, lo - tol, side="left"))
-    i1 = int(np.searchsorted(e, hi + tol, side="right"))
-    if i1 - i0 < 2:
+    sel = _channels_inside(e, d, lo, hi)
+    if sel.stop - sel.start < 2:
         raise InputError(
-            f"{what} {lo:g}-{hi:g} eV holds {i1 - i0} channel centre(s); it needs at least 2 - "
-            "widen it"
+            f"{what} {lo:g}-{hi:g} eV holds {sel.stop - sel.start} channel centre(s); it needs "
+            "at least 2 - widen it"
         )
-    return slice(i0, i1)
+    return sel
+
+
+def window_slice(
+    energy: np.ndarray, dispersion: float, window: Sequence[float] | None, *, what: str = "window"
+) -> slice:
+    """Slice of the channels whose centres lie inside ``window`` (closed interval, eV).
+
+    Unlike :func:`window_channels` it sets no minimum width (callers check the channel count
+    they need) and takes an axis already checked to be uniform and increasing, e.g. from
+    :func:`energy_ev`.
+
+    Parameters
+    ----------
+    energy : numpy.ndarray, shape (E,)
+        Channel centres, eV (uniform, increasing).
+    dispersion : float
+        Channel width, eV.
+    window : (float, float) or None
+        Energy range, eV, inside the recorded range; None selects every channel.
+    what : str
+        Name of the window in error messages.
+
+    Returns
+    -------
+    slice
+    """
+    if window is None:
+        return slice(0, energy.size)
+    lo, hi = _window_bounds(energy, dispersion, window, what)
+    return _channels_inside(energy, dispersion, lo, hi)
 
 
 def float_dtype(dtype: Any) -> np.dtype:
@@ -175,6 +255,49 @@ def float_dtype(dtype: Any) -> np.dtype:
 
 
 # --------------------------------------------------------------------------- wrapper helpers
+
+
+def require_spectra(da: Any, what: str = "input") -> None:
+    """Check that ``da`` holds spectra: a non-empty DataArray with an ``energy`` dim.
+
+    The other dims must be among :data:`LEADING_DIMS`. The values and the energy calibration
+    are not checked (see :func:`spectrum_image` and :func:`energy_ev`).
+
+    Raises
+    ------
+    InputError
+        If ``da`` is not an :class:`xarray.DataArray`.
+    DimensionError
+        If it has no ``energy`` dim or an unknown one.
+    EmptyDataError
+        If it has no elements.
+    """
+    if not isinstance(da, xr.DataArray):
+        raise InputError(
+            f"{what} must be an xarray.DataArray with an 'energy' dim, got {type(da).__name__}"
+        )
+    if "energy" not in da.dims:
+        raise DimensionError(
+            f"{what}: dims {tuple(da.dims)} include no 'energy' dim; name the spectral axis "
+            "'energy' (eV) (use --dims for uncalibrated files)"
+        )
+    extra = [d for d in da.dims if d != "energy" and d not in LEADING_DIMS]
+    if extra:
+        raise DimensionError(
+            f"{what}: EELS processing does not know the dim(s) {extra}; allowed in front of "
+            f"'energy' are {LEADING_DIMS}"
+        )
+    require_nonempty(da, what)
+
+
+def spectra_array(spectra: Any, n_channels: int) -> np.ndarray:
+    """``numpy.asarray(spectra)``, checked to have ``n_channels`` channels on its last axis."""
+    x = np.asarray(spectra)
+    if x.shape[-1] != n_channels:
+        raise InputError(
+            f"spectra have {x.shape[-1]} channels but the energy vector has {n_channels}"
+        )
+    return x
 
 
 def spectrum_image(da: xr.DataArray, what: str = "input") -> tuple[xr.DataArray, np.ndarray]:
@@ -192,24 +315,8 @@ def spectrum_image(da: xr.DataArray, what: str = "input") -> tuple[xr.DataArray,
     energy : numpy.ndarray
         Channel centres, eV, float64.
     """
-    if not isinstance(da, xr.DataArray):
-        raise InputError(
-            f"{what} must be an xarray.DataArray with an 'energy' dim, got {type(da).__name__}"
-        )
-    if "energy" not in da.dims:
-        raise DimensionError(
-            f"{what} has dims {tuple(da.dims)} but no 'energy' dim; name the spectral axis "
-            "'energy' (eV) (use --dims for uncalibrated files)"
-        )
-    extra = [d for d in da.dims if d != "energy" and d not in LEADING_DIMS]
-    if extra:
-        raise DimensionError(
-            f"{what} has dim(s) {extra} that EELS processing does not know; allowed in front of "
-            f"'energy' are {LEADING_DIMS}"
-        )
-    require_nonempty(da, what)
-    offset, disp = energy_axis(da)
-    factor = ENERGY_UNITS_TO_EV[units_of(da["energy"]).strip().lower()]
+    require_spectra(da, what)
+    _, _, factor = _calibration(da)
     energy = np.asarray(da["energy"].values, dtype=np.float64) * factor
     da = da.transpose(..., "energy")
     if factor != 1.0:
@@ -401,9 +508,7 @@ def estimate_shifts(
     """
     e, d = energy_vector(energy)
     sel = window_channels(e, window, what="alignment window")
-    x = np.asarray(spectra)
-    if x.shape[-1] != e.size:
-        raise InputError(f"spectra have {x.shape[-1]} channels but the energy vector has {e.size}")
+    x = spectra_array(spectra, e.size)
     if int(upsample) < 1:
         raise InputError(f"upsample must be a positive integer, got {upsample!r}")
     if sel.stop - sel.start < 4:

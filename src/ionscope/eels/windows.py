@@ -58,7 +58,14 @@ from ionscope.eels.background import (
     mask_flags,
     powerlaw_model,
 )
-from ionscope.eels.energy import energy_vector, check_window, finish, lift, spectrum_image
+from ionscope.eels.energy import (
+    check_window,
+    energy_vector,
+    finish,
+    lift,
+    spectra_array,
+    spectrum_image,
+)
 from ionscope.errors import InputError
 
 Window = Sequence[float]
@@ -100,9 +107,7 @@ def window_integral(energy: Any, spectra: Any, window: Window) -> np.ndarray:
     2.75
     """
     w = window_weights(energy, window)
-    x = np.asarray(spectra)
-    if x.shape[-1] != w.size:
-        raise InputError(f"spectra have {x.shape[-1]} channels but the energy vector has {w.size}")
+    x = spectra_array(spectra, w.size)
     return x.astype(np.float64, copy=False) @ w
 
 
@@ -160,9 +165,7 @@ def edge_integrals(
         where masked).
     """
     e, _ = energy_vector(energy)
-    x = np.asarray(spectra)
-    if x.shape[-1] != e.size:
-        raise InputError(f"spectra have {x.shape[-1]} channels but the energy vector has {e.size}")
+    x = spectra_array(spectra, e.size)
     names = [f"window {k + 1}" for k in range(len(windows))]
     f = np.stack([window_weights(e, w, what=n) for w, n in zip(windows, names)], axis=-1)  # (E, K)
     _check_disjoint(background, windows, names)

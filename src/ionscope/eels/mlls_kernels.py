@@ -14,35 +14,34 @@ All spectra share the design matrix :math:`R` (:math:`E_w \times K`), so it is f
 (thin QR, :math:`R = QT`, :class:`DesignFactor`) and the whole data set is fitted with one
 matrix product per block of spectra:
 
-* **unweighted** (:func:`mlls_unweighted`): coordinates :math:`c = S Q` (a float32 GEMM for
-  float32 data), :math:`a = c\,T^{-T}` in float64. :math:`\chi^2` is computed from the residual
-  :math:`r = S - Ra` itself, block by block while the block is still in cache, not as
-  :math:`\lVert S\rVert^2 - \lVert c\rVert^2`, which loses all digits in float32 when the fit is
-  good. For float32 data the same residual also drives one step of iterative refinement:
-  :math:`Q^T S = Q^T r + T a` exactly, and :math:`Q^T r` is small, so its float32 rounding is
-  negligible - the coefficients come out as accurate as a float64 fit (~1e-7 instead of ~1e-5
-  relative) for one more small GEMM. Standard errors
+* **unweighted** (:func:`mlls_unweighted`): coordinates :math:`c = Q^T S` and
+  :math:`\lVert S\rVert^2`, accumulated in float64 in one pass over each spectrum
+  (:func:`ionscope.eels.mlls_sums.project_rows`, compiled), then :math:`a = T^{-1} c` and
+  :math:`\chi^2 = \lVert S\rVert^2 - \lVert c\rVert^2` (plus :math:`\lVert c - Ta\rVert^2` for a
+  constrained solution). In float64 the subtraction keeps ~16 - log10(S/noise) digits; the
+  rare spectra the model fits almost exactly (:math:`\chi^2 < 10^{-8} \lVert S\rVert^2`) get
+  :math:`\chi^2` from their explicit residual instead. Standard errors
   :math:`\sigma_k = \sqrt{\hat\sigma^2 (R^T R)^{-1}_{kk}}` with
   :math:`\hat\sigma^2 = \chi^2 / (E_w - K)`.
 * **Poisson-weighted** (:func:`mlls_weighted`, weights :math:`w = 1/\max(S, 1)`): the normal
-  matrix differs per spectrum. In the orthonormal basis it is
-  :math:`G^Q_n = Q^T W_n Q`, computed for all spectra at once as one GEMM of the weights
-  (:math:`N \times E_w`) with the :math:`E_w \times K(K+1)/2` matrix of products
-  :math:`Q_i Q_j`; the right-hand side is :math:`Q^T W_n S_n = Q^T \min(S_n, 1)`. Working in the
-  :math:`Q` basis keeps :math:`G^Q_n` as well conditioned as the weights' dynamic range (forming
-  :math:`R^T W R` directly would square the references' condition number). Batched
-  :math:`K \times K` solves follow; :math:`(R^T W R)^{-1} = T^{-1} (G^Q)^{-1} T^{-T}`; float32
-  data get the same refinement step with the weighted residual.
+  matrix differs per spectrum. In the orthonormal basis it is :math:`G^Q_n = Q^T W_n Q`, with
+  right-hand side :math:`Q^T W_n S_n`; both, :math:`S^T W S`, the Cholesky solve and
+  :math:`(G^Q_n)^{-1}` are formed per spectrum in one pass
+  (:func:`ionscope.eels.mlls_sums.poisson_weighted_rows`). Working in the :math:`Q` basis keeps
+  :math:`G^Q_n` as well conditioned as the weights' dynamic range (forming :math:`R^T W R`
+  directly would square the references' condition number);
+  :math:`(R^T W R)^{-1} = T^{-1} (G^Q)^{-1} T^{-T}` and
+  :math:`\chi^2_w = S^T W S - a_Q^T Q^T W S`.
 * **non-negativity** (``nonnegative``): pixels whose unconstrained solution is feasible keep
   it; for the others every active set of the constrained coefficients is solved in a
   vectorised way and the feasible one with the smallest :math:`\chi^2` is taken - the exact
   NNLS solution (Lawson & Hanson 1974), for up to 8 constrained terms; beyond that a per-pixel
   :func:`scipy.optimize.nnls` fallback runs on the violating pixels only.
 
-Blocks of ~0.5 MB of spectra (block and residual stay in a core's L2 cache; 2 MB blocks cost
-~1.6x the CPU time) run, for data above ~12 MB, on a thread per CPU with single-threaded BLAS
-(numpy's GEMMs and ufuncs release the GIL); inside dask blocks (lazy data) the kernels run on
-one thread (``workers=1``) and dask supplies the parallelism.
+Each spectrum is read from memory once whatever its dtype (float32 stays float32 in memory;
+the sums are float64). Blocks of ~0.5 MB of spectra run, for data above ~12 MB, on a thread per
+CPU (the compiled sums release the GIL); inside dask blocks (lazy data) the kernels run on one
+thread (``workers=1``) and dask supplies the parallelism.
 
 Reduced :math:`\chi^2` is reported per spectrum (:math:`\chi^2 / (E_w - K)`; for unweighted fits
 this is the residual variance in the data's units squared). Standard errors scale the
@@ -65,8 +64,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.optimize
 
-from ionscope.blocks import Scratch, n_cpus, run_blocks
+from ionscope.blocks import n_cpus, run_blocks
 from ionscope.eels.energy import float_dtype
+from ionscope.eels.mlls_sums import poisson_weighted_rows, project_rows, upper_products
 from ionscope.errors import InputError
 
 #: Spectra per block: about this many bytes of data, so a block stays in cache between passes.
@@ -249,12 +249,37 @@ def _run_blocks(func: Callable[[slice], None], n_rows: int, block_rows: int, wor
     run_blocks(func, n_rows, block_rows, workers)
 
 
-def _residual(spectra: np.ndarray, coef: np.ndarray, design_t: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[:] = spectra - coef @ design.T`` (``design_t`` is the (K, E) transposed design in
-    the spectra's dtype). numpy's matmul and subtract release the GIL, so blocks run in parallel."""
-    np.matmul(coef.astype(out.dtype), design_t, out=out)
-    np.subtract(spectra, out, out=out)
-    return out
+#: Below this fraction of |S|^2 (unweighted) or S^T W S (weighted), chi^2 from the difference
+#: of sums has lost more than ~8 of float64's 16 digits: it is recomputed from the residual.
+_CANCELLATION = 1e-8
+
+
+def _sum_ready(block: np.ndarray) -> np.ndarray:
+    """A block as the compiled sums take it: float32 or float64 (others converted to float64)."""
+    if block.dtype == np.float32 or block.dtype == np.float64:
+        return block
+    return block.astype(np.float64)
+
+
+def _exact_where_cancelled(chi: np.ndarray, sq: np.ndarray | None, spectra: np.ndarray,
+                           coef: np.ndarray, design: np.ndarray, weighted: bool | None) -> None:
+    """Replace, in place, the chi^2 of spectra fitted almost exactly (where the difference of
+    sums cancels) by the sum of their squared (weighted) residuals."""
+    if sq is None:  # weighted: compare with S^T W S, recomputed only for the candidates
+        cand = np.flatnonzero(chi <= _CANCELLATION * np.abs(spectra).sum(axis=1))
+    else:
+        cand = np.flatnonzero(chi <= _CANCELLATION * sq)
+    if cand.size == 0:
+        return
+    s = spectra[cand].astype(np.float64)
+    r = s - coef[cand] @ design.T
+    if weighted:
+        total = np.vecdot(s * s, 1.0 / np.maximum(s, 1.0))
+        w_r2 = np.vecdot(r * r, 1.0 / np.maximum(s, 1.0))
+        keep = chi[cand] <= _CANCELLATION * total
+        chi[cand[keep]] = w_r2[keep]
+    else:
+        chi[cand] = np.vecdot(r, r)
 
 
 def _subsets(constrained: np.ndarray) -> list[np.ndarray]:
@@ -342,9 +367,9 @@ def mlls_unweighted(
     Parameters
     ----------
     spectra : array_like, shape (N, E)
-        One spectrum per row, already cut to the fit window (counts). float32 data are fitted
-        with float32 GEMMs (coefficients and chi-square finished in float64); any other dtype in
-        float64. Read block by block; never copied whole.
+        One spectrum per row, already cut to the fit window (counts). float32 and float64 rows
+        are read as they are (other dtypes converted block by block) and summed in float64.
+        Read block by block; never copied whole.
     design : array_like, shape (E, K), or DesignFactor
         Reference spectra (and derivative terms) as columns, or their :func:`factor_design`
         (pass the factor to reuse it across calls).
@@ -374,53 +399,29 @@ def mlls_unweighted(
     s = _check_spectra(spectra, f.n_channels)
     n, e = s.shape
     k = f.n_terms
-    dtype = float_dtype(s.dtype)
     constrained = _constraint_mask(nonnegative, k)
-    q = np.ascontiguousarray(f.q, dtype=dtype)
-    design_t = np.ascontiguousarray(f.design.T, dtype=dtype)
+    any_constrained = bool(constrained.any())
+    subsets = _unweighted_subsets(f, constrained) if any_constrained else None
+    q_t = np.ascontiguousarray(f.q.T)
+    r_t = np.ascontiguousarray(f.r.T)
     r_inv_t = np.ascontiguousarray(f.r_inv.T)
-    subsets = _unweighted_subsets(f, constrained) if constrained.any() else None
     coef = np.empty((n, k))
     chi = np.empty(n)
-    rows = _block_rows(e, dtype)
-    scratch = Scratch(rows, e, dtype)
-
-    refine = dtype == np.float32
-    r_t = np.ascontiguousarray(f.r.T)
-    r_inv_t_w = r_inv_t.astype(dtype)
-    any_constrained = bool(constrained.any())
+    rows = _block_rows(e, float_dtype(s.dtype))
 
     def block(sl: slice) -> None:
-        sb = s[sl]
-        if sb.dtype != dtype:
-            sb = sb.astype(dtype)
-        resid = scratch.get(0, sb.shape[0])
-        if not refine:  # float64: the GEMM is accurate as it is
-            c = np.matmul(sb, q)
-            a = c @ r_inv_t
-            if any_constrained:
-                a = _nnls_unweighted(c, a, f, constrained, subsets)
-            _residual(sb, a, design_t, resid)
-            chi[sl] = np.vecdot(resid, resid)
-            coef[sl] = a
-            return
-        # float32: a first solution a0 in float32, then one step of iterative refinement. The
-        # float32 GEMM's rounding (~1e-5 in the coefficients) is undone with the accurately
-        # computed residual r = S - R a0: Q^T S = Q^T r + T a0 exactly, and Q^T r is small, so
-        # its own rounding is negligible.
-        a0 = np.matmul(sb, q) @ r_inv_t_w
-        _residual(sb, a0, design_t, resid)
-        rr = np.vecdot(resid, resid)
-        dc = np.matmul(resid, q).astype(np.float64)
-        if not any_constrained:  # a = a0 + T^-1 dc; chi2 = |r|^2 - |dc|^2 (dc is small: no cancellation)
-            coef[sl] = a0 + dc @ r_inv_t
-            chi[sl] = rr - np.einsum("ij,ij->i", dc, dc)
-            return
-        a0 = a0.astype(np.float64)
-        c = dc + a0 @ r_t
-        a = _nnls_unweighted(c, c @ r_inv_t, f, constrained, subsets)
-        u = (a - a0) @ r_t  # chi2(a) = |r - R (a - a0)|^2 = rr - 2 u.dc + u.u
-        chi[sl] = rr - 2.0 * np.einsum("ij,ij->i", u, dc) + np.einsum("ij,ij->i", u, u)
+        sb = _sum_ready(s[sl])
+        m = sb.shape[0]
+        c, sq = np.empty((m, k)), np.empty(m)
+        project_rows(sb, q_t, c, sq)
+        a = c @ r_inv_t
+        chi_b = sq - np.vecdot(c, c)
+        if any_constrained:
+            a = _nnls_unweighted(c, a, f, constrained, subsets)
+            u = c - a @ r_t  # chi2(a) = chi2(a*) + |c - T a|^2
+            chi_b += np.vecdot(u, u)
+        _exact_where_cancelled(chi_b, sq, sb, a, f.design, None)
+        chi[sl] = chi_b
         coef[sl] = a
 
     if n:
@@ -497,64 +498,34 @@ def mlls_weighted(
     s = _check_spectra(spectra, f.n_channels)
     n, e = s.shape
     k = f.n_terms
-    dtype = float_dtype(s.dtype)
     constrained = _constraint_mask(nonnegative, k)
-    iu, ju = np.triu_indices(k)
-    q = np.ascontiguousarray(f.q, dtype=dtype)
-    qprod = np.ascontiguousarray(f.q[:, iu] * f.q[:, ju], dtype=dtype)
-    design_t = np.ascontiguousarray(f.design.T, dtype=dtype)
+    any_constrained = bool(constrained.any())
+    q_t = np.ascontiguousarray(f.q.T)
+    qprod_t, iu, ju = upper_products(f.q)
+    r_mat, r_t = f.r, np.ascontiguousarray(f.r.T)
     r_inv, r_inv_t = f.r_inv, np.ascontiguousarray(f.r_inv.T)
     coef = np.empty((n, k))
     chi = np.empty(n)
     var = np.empty((n, k))
     cov = np.empty((n, k, k)) if return_covariance else None
-    rows = _block_rows(e, dtype)
-    scratch = Scratch(rows, e, dtype)
-
-    refine = dtype == np.float32
-    r_mat, r_t = f.r, np.ascontiguousarray(f.r.T)
-    any_constrained = bool(constrained.any())
+    rows = _block_rows(e, float_dtype(s.dtype))
 
     def block(sl: slice) -> None:
-        sb = s[sl]
-        if sb.dtype != dtype:
-            sb = sb.astype(dtype)
+        sb = _sum_ready(s[sl])
         m = sb.shape[0]
-        w, resid = scratch.get(0, m), scratch.get(1, m)
-        np.minimum(sb, 1, out=resid)
-        b_q = np.matmul(resid, q).astype(np.float64)  # Q^T W S, as w * S = min(S, 1)
-        np.maximum(sb, 1, out=w)
-        np.reciprocal(w, out=w)
-        g_flat = np.matmul(w, qprod).astype(np.float64)
-        g_q = np.empty((m, k, k))
-        g_q[:, iu, ju] = g_flat
-        g_q[:, ju, iu] = g_flat
-        g_q_inv = np.linalg.inv(g_q)
-        a = np.einsum("nij,nj->ni", g_q_inv, b_q) @ r_inv_t
-        if not refine:
-            if any_constrained:
-                a = _nnls_weighted(r_mat.T @ g_q @ r_mat, b_q @ r_mat, a, constrained)
-            _residual(sb, a, design_t, resid)
-            np.multiply(resid, resid, out=resid)
-            chi[sl] = np.vecdot(resid, w)
-        else:
-            # float32: one step of iterative refinement with the weighted residual (see
-            # mlls_unweighted); Q^T W S = Q^T W r + G_q T a0 exactly, and Q^T W r is small.
-            _residual(sb, a, design_t, resid)
-            np.multiply(w, resid, out=w)  # w * r
-            rr = np.vecdot(w, resid)
-            dq = np.matmul(w, q).astype(np.float64)
-            y = np.einsum("nij,nj->ni", g_q_inv, dq)
-            if not any_constrained:  # chi2_w = rr - dq^T G_q^-1 dq
-                a = a + y @ r_inv_t
-                chi[sl] = rr - np.einsum("ij,ij->i", y, dq)
-            else:
-                a0 = a
-                b_ref = dq + np.einsum("nij,nj->ni", g_q, a0 @ r_t)
-                a = _nnls_weighted(r_mat.T @ g_q @ r_mat, b_ref @ r_mat, a0 + y @ r_inv_t, constrained)
-                v = (a - a0) @ r_t  # chi2_w(a) = rr - 2 v.dq + v^T G_q v
-                chi[sl] = (rr - 2.0 * np.einsum("ij,ij->i", v, dq)
-                           + np.einsum("ni,nij,nj->n", v, g_q, v))
+        a_q, g_q_inv, chi_b = np.empty((m, k)), np.empty((m, k, k)), np.empty(m)
+        poisson_weighted_rows(sb, q_t, qprod_t, iu, ju, a_q, g_q_inv, chi_b)
+        a = a_q @ r_inv_t
+        if any_constrained:
+            bad = np.flatnonzero(np.any(a[:, constrained] < 0, axis=1))
+            if bad.size:
+                g_q = np.linalg.inv(g_q_inv[bad])
+                b_q = np.einsum("nij,nj->ni", g_q, a_q[bad])
+                a[bad] = _nnls_weighted(r_mat.T @ g_q @ r_mat, b_q @ r_mat, a[bad], constrained)
+                d = a[bad] @ r_t - a_q[bad]  # chi2_w(a) = chi2_w(a*) + d^T G d
+                chi_b[bad] += np.einsum("ni,nij,nj->n", d, g_q, d)
+        _exact_where_cancelled(chi_b, None, sb, a, f.design, True)
+        chi[sl] = chi_b
         coef[sl] = a
         right = g_q_inv @ r_inv_t  # (R^T W R)^-1 = T^-1 G_q^-1 T^-T
         if cov is not None:

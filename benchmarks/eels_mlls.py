@@ -282,9 +282,9 @@ def main() -> None:
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
             "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
             "blas": blas_info(),
-            "kernel": "float32 sgemm (numpy's OpenBLAS) + one float32 refinement step, blocks of "
-                      "~0.5 MB, 1 BLAS thread per block; "
-                      f"{len(os.sched_getaffinity(0))} block threads for data > 128 MB, else 1",
+            "kernel": "one pass per spectrum, float64 sums (ionscope.eels.mlls_sums, numba), blocks "
+                      f"of ~0.5 MB; {len(os.sched_getaffinity(0))} block threads for data > 12 MB, "
+                      "else 1",
         },
         "spectrum_image": _quiet(bench_spectrum_image, args.repeat, args.iterative_rows),
         "series": bench_series(args.frames, args.repeat),

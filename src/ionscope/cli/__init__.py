@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from ionscope.cli import core, eels, denoise, superres  # noqa: F401, I001  (register the commands, in help order)
+from ionscope.cli import core, eels, denoise, superres, spacecharge, holo  # noqa: F401, I001  (register the commands, in help order)
 from ionscope.cli._app import (  # noqa: F401  (public helpers)
     EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UsageError, _one_line, app, dask_progress, err, load_input, out,
     parse_window, progress_bar,

@@ -69,10 +69,14 @@ DEMO_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
                                 "rest2_frames": 10}},
     },
     "eels_sr": {"full": {}, "quick": {}},
+    # Holography twins (section in ionscope.pipeline.holography_demo): the quick run images the
+    # same lamella on a smaller field of view; the phase-shifting stack has half the frames.
+    "holography": {"full": {}, "quick": {"ny": 192, "nx": 192}},
+    "holography_ps": {"full": {}, "quick": {"ny": 192, "nx": 192, "frames": 8}},
 }
 
 #: Modules whose ``@demo_section`` functions join the demo (imported by :func:`run_demo`).
-SECTION_MODULES: tuple[str, ...] = ("ionscope.pipeline.demo", "ionscope.pipeline.eels_demo", "ionscope.pipeline.denoise_demo")
+SECTION_MODULES: tuple[str, ...] = ("ionscope.pipeline.demo", "ionscope.pipeline.eels_demo", "ionscope.pipeline.denoise_demo", "ionscope.pipeline.spacecharge_demo", "ionscope.pipeline.holography_demo")
 
 #: Parameter dataclasses of the twins, for units in the parameter table ("module:Class").
 _PARAMETER_CLASSES = {"licoo2": "ionscope.simulate.licoo2:LiCoO2Params"}

@@ -83,6 +83,14 @@ def register_twin(name: str, description: str, *, params: type | None = None):
     return decorator
 
 
+def parameter(default: Any, lo: float, hi: float, unit: str = "", *, integer: bool = False,
+              allow_none: bool = False) -> Any:
+    """A parameter-dataclass field with the ``metadata`` :func:`check_parameters` enforces:
+    inclusive range ``[lo, hi]`` in ``unit``, optionally integer and/or allowed to be None."""
+    meta = {"range": (lo, hi), "unit": unit, "integer": integer, "allow_none": allow_none}
+    return dataclasses.field(default=default, metadata=meta)
+
+
 def check_parameters(obj: Any, twin: str) -> None:
     """Check every field of a parameter dataclass against its declared ``metadata``.
 
@@ -214,6 +222,7 @@ def cycler_table(ds: xr.Dataset) -> str:
 
 
 __all__ = [
+    "parameter",
     "TWINS",
     "ProgressCallback",
     "register_twin",
@@ -226,3 +235,4 @@ __all__ = [
 # Twins register themselves on import; each new twin module adds one line here.
 from ionscope.simulate import licoo2 as _licoo2  # noqa: E402,F401
 from ionscope.simulate import eels as _eels  # noqa: E402,F401
+from ionscope.simulate import holography as _holography  # noqa: E402,F401

@@ -119,7 +119,7 @@ import xarray as xr
 
 from ionscope.data import provenance, signal, with_provenance
 from ionscope.errors import ConfigError, InputError
-from ionscope.simulate import check_parameters, register_twin, simulate
+from ionscope.simulate import check_parameters, parameter, register_twin, simulate
 from ionscope.simulate.eels_spectra import (
     BACKGROUND_REFERENCE_EV,
     EDGES,
@@ -149,11 +149,6 @@ _SEED_TAG = 0xEE15
 
 
 # --------------------------------------------------------------------------- parameters
-
-
-def _p(default, lo, hi, unit="", *, integer=False, allow_none=False):
-    meta = {"range": (lo, hi), "unit": unit, "integer": integer, "allow_none": allow_none}
-    return dataclasses.field(default=default, metadata=meta)
 
 
 def _check_common(p: Any, twin: str) -> None:
@@ -227,22 +222,22 @@ class EELSLiCoO2Params:
         Which licoo2 frames to render (strictly increasing indices). Default "all".
     """
 
-    energy_start_eV: float = _p(30.0, 2.0, 2000.0, "eV")
-    dispersion_eV: float = _p(0.25, 0.005, 5.0, "eV/channel")
-    channels: int = _p(256, 16, 16384, "channels", integer=True)
-    dose: float = _p(1e6, 1e-3, 1e15, "electrons/px/frame")
-    reference_dose: float = _p(1e8, 1e-3, 1e15, "electrons")
+    energy_start_eV: float = parameter(30.0, 2.0, 2000.0, "eV")
+    dispersion_eV: float = parameter(0.25, 0.005, 5.0, "eV/channel")
+    channels: int = parameter(256, 16, 16384, "channels", integer=True)
+    dose: float = parameter(1e6, 1e-3, 1e15, "electrons/px/frame")
+    reference_dose: float = parameter(1e8, 1e-3, 1e15, "electrons")
     noise: bool = True
     background: bool = True
-    drift_eV: float = _p(0.0, 0.0, 20.0, "eV")
-    jitter_eV: float = _p(0.0, 0.0, 5.0, "eV")
-    resolution_eV: float = _p(1.0, 0.0, 10.0, "eV")
-    background_a: float = _p(2e-3, 0.0, 1.0, "1/eV")
-    background_a_spread: float = _p(0.1, 0.0, 0.9, "")
-    background_r: float = _p(3.5, 0.5, 8.0, "")
-    background_r_spread: float = _p(0.2, 0.0, 2.0, "")
-    edge_scale_per_eV: float = _p(4e-4, 0.0, 1.0, "1/eV")
-    thickness_variation: float = _p(0.15, 0.0, 0.9, "")
+    drift_eV: float = parameter(0.0, 0.0, 20.0, "eV")
+    jitter_eV: float = parameter(0.0, 0.0, 5.0, "eV")
+    resolution_eV: float = parameter(1.0, 0.0, 10.0, "eV")
+    background_a: float = parameter(2e-3, 0.0, 1.0, "1/eV")
+    background_a_spread: float = parameter(0.1, 0.0, 0.9, "")
+    background_r: float = parameter(3.5, 0.5, 8.0, "")
+    background_r_spread: float = parameter(0.2, 0.0, 2.0, "")
+    edge_scale_per_eV: float = parameter(4e-4, 0.0, 1.0, "1/eV")
+    thickness_variation: float = parameter(0.15, 0.0, 0.9, "")
     li_params: dict = dataclasses.field(
         default_factory=lambda: {"ny": 32, "nx": 32}, hash=False
     )
@@ -339,27 +334,27 @@ class EELSSRParams:
         As for :class:`EELSLiCoO2Params` (thickness varies smoothly along the profile).
     """
 
-    energy_start_eV: float = _p(30.0, 2.0, 2000.0, "eV")
-    dispersion_eV: float = _p(0.25, 0.005, 5.0, "eV/channel")
-    channels: int = _p(256, 16, 16384, "channels", integer=True)
-    position_step_nm: float = _p(0.5, 0.01, 100.0, "nm")
-    positions: int = _p(160, 8, 100000, "rows", integer=True)
-    interface_position_nm: float = _p(30.0, 0.0, 1e6, "nm")
-    interface_width_nm: float = _p(1.0, 0.01, 1e3, "nm")
-    enrichment_width_nm: float = _p(13.0, 0.0, 1e4, "nm")
-    enrichment_edge_nm: float = _p(1.0, 0.01, 1e3, "nm")
-    enrichment: float = _p(1.5, 0.0, 100.0, "")
-    dose: float = _p(1e8, 1e-3, 1e15, "electrons/row")
-    reference_dose: float = _p(1e9, 1e-3, 1e15, "electrons")
+    energy_start_eV: float = parameter(30.0, 2.0, 2000.0, "eV")
+    dispersion_eV: float = parameter(0.25, 0.005, 5.0, "eV/channel")
+    channels: int = parameter(256, 16, 16384, "channels", integer=True)
+    position_step_nm: float = parameter(0.5, 0.01, 100.0, "nm")
+    positions: int = parameter(160, 8, 100000, "rows", integer=True)
+    interface_position_nm: float = parameter(30.0, 0.0, 1e6, "nm")
+    interface_width_nm: float = parameter(1.0, 0.01, 1e3, "nm")
+    enrichment_width_nm: float = parameter(13.0, 0.0, 1e4, "nm")
+    enrichment_edge_nm: float = parameter(1.0, 0.01, 1e3, "nm")
+    enrichment: float = parameter(1.5, 0.0, 100.0, "")
+    dose: float = parameter(1e8, 1e-3, 1e15, "electrons/row")
+    reference_dose: float = parameter(1e9, 1e-3, 1e15, "electrons")
     noise: bool = True
     background: bool = True
-    resolution_eV: float = _p(1.0, 0.0, 10.0, "eV")
-    background_a: float = _p(2e-3, 0.0, 1.0, "1/eV")
-    background_a_spread: float = _p(0.05, 0.0, 0.9, "")
-    background_r: float = _p(3.5, 0.5, 8.0, "")
-    background_r_spread: float = _p(0.1, 0.0, 2.0, "")
-    edge_scale_per_eV: float = _p(4e-4, 0.0, 1.0, "1/eV")
-    thickness_variation: float = _p(0.1, 0.0, 0.9, "")
+    resolution_eV: float = parameter(1.0, 0.0, 10.0, "eV")
+    background_a: float = parameter(2e-3, 0.0, 1.0, "1/eV")
+    background_a_spread: float = parameter(0.05, 0.0, 0.9, "")
+    background_r: float = parameter(3.5, 0.5, 8.0, "")
+    background_r_spread: float = parameter(0.1, 0.0, 2.0, "")
+    edge_scale_per_eV: float = parameter(4e-4, 0.0, 1.0, "1/eV")
+    thickness_variation: float = parameter(0.1, 0.0, 0.9, "")
 
     def __post_init__(self) -> None:
         _check_common(self, "eels_sr")

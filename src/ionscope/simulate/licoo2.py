@@ -100,7 +100,7 @@ import xarray as xr
 from ionscope.constants import FARADAY
 from ionscope.data import signal, with_provenance
 from ionscope.errors import ConfigError
-from ionscope.simulate import check_parameters, register_twin
+from ionscope.simulate import check_parameters, parameter, register_twin
 
 STEP = "ionscope.simulate.licoo2"
 
@@ -126,11 +126,6 @@ MODEL = (
     "OCV(mean theta at the electrolyte face) + I R. Observed maps are Poisson counts at the "
     "stated dose divided by the dose."
 )
-
-
-def _p(default, lo, hi, unit="", *, integer=False, allow_none=False):
-    meta = {"range": (lo, hi), "unit": unit, "integer": integer, "allow_none": allow_none}
-    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,29 +183,29 @@ class LiCoO2Params:
         Default 200.
     """
 
-    ny: int = _p(64, 8, 2048, "px", integer=True)
-    nx: int = _p(64, 8, 2048, "px", integer=True)
-    pixel_nm: float = _p(2.5, 0.01, 1000.0, "nm")
-    thickness_nm: float = _p(100.0, 1.0, 1e5, "nm")
-    frame_time_s: float = _p(60.0, 1e-3, 1e6, "s")
-    steps_per_frame: int = _p(6, 2, 1000, "steps", integer=True)
-    charge_frames: int = _p(60, 0, 100000, "frames", integer=True)
-    rest1_frames: int = _p(20, 0, 100000, "frames", integer=True)
-    discharge_frames: int = _p(57, 0, 100000, "frames", integer=True)
-    rest2_frames: int = _p(20, 0, 100000, "frames", integer=True)
-    c_rate_per_h: float = _p(0.3, 0.0, 100.0, "1/h")
-    d_bulk_nm2_s: float = _p(1.0, 1e-6, 1e8, "nm^2/s")
-    d_boundary_nm2_s: float = _p(40.0, 1e-6, 1e8, "nm^2/s")
-    d_layer_nm2_s: float = _p(1.0, 1e-6, 1e8, "nm^2/s")
-    n_domains: int = _p(12, 1, 100000, "domains", integer=True)
-    layer_thickness_nm: float = _p(20.0, 0.0, 1e6, "nm")
-    layer_roughness_nm: float = _p(2.0, 0.0, 1e6, "nm")
-    layer_site_fraction: float = _p(0.4, 0.01, 1.0, "")
-    initial_occupancy: float = _p(1.0, 0.0, 1.0, "")
-    insertion_length_nm: float = _p(25.0, 0.01, 1e6, "nm")
-    site_density_mol_m3: float = _p(5.17e4, 1.0, 1e7, "mol/m^3")
-    r_internal_ohm_cm2: float = _p(5000.0, 0.0, 1e9, "ohm cm^2")
-    dose: float | None = _p(200.0, 1e-3, 1e12, "counts/px/frame", allow_none=True)
+    ny: int = parameter(64, 8, 2048, "px", integer=True)
+    nx: int = parameter(64, 8, 2048, "px", integer=True)
+    pixel_nm: float = parameter(2.5, 0.01, 1000.0, "nm")
+    thickness_nm: float = parameter(100.0, 1.0, 1e5, "nm")
+    frame_time_s: float = parameter(60.0, 1e-3, 1e6, "s")
+    steps_per_frame: int = parameter(6, 2, 1000, "steps", integer=True)
+    charge_frames: int = parameter(60, 0, 100000, "frames", integer=True)
+    rest1_frames: int = parameter(20, 0, 100000, "frames", integer=True)
+    discharge_frames: int = parameter(57, 0, 100000, "frames", integer=True)
+    rest2_frames: int = parameter(20, 0, 100000, "frames", integer=True)
+    c_rate_per_h: float = parameter(0.3, 0.0, 100.0, "1/h")
+    d_bulk_nm2_s: float = parameter(1.0, 1e-6, 1e8, "nm^2/s")
+    d_boundary_nm2_s: float = parameter(40.0, 1e-6, 1e8, "nm^2/s")
+    d_layer_nm2_s: float = parameter(1.0, 1e-6, 1e8, "nm^2/s")
+    n_domains: int = parameter(12, 1, 100000, "domains", integer=True)
+    layer_thickness_nm: float = parameter(20.0, 0.0, 1e6, "nm")
+    layer_roughness_nm: float = parameter(2.0, 0.0, 1e6, "nm")
+    layer_site_fraction: float = parameter(0.4, 0.01, 1.0, "")
+    initial_occupancy: float = parameter(1.0, 0.0, 1.0, "")
+    insertion_length_nm: float = parameter(25.0, 0.01, 1e6, "nm")
+    site_density_mol_m3: float = parameter(5.17e4, 1.0, 1e7, "mol/m^3")
+    r_internal_ohm_cm2: float = parameter(5000.0, 0.0, 1e9, "ohm cm^2")
+    dose: float | None = parameter(200.0, 1e-3, 1e12, "counts/px/frame", allow_none=True)
 
     def __post_init__(self) -> None:
         check_parameters(self, "licoo2")

@@ -1,0 +1,562 @@
+r"""Leakage (stray) fields in holographic phase maps: vacuum flatness and a harmonic model.
+
+A biased (or charged) lamella leaks electric field into the surrounding vacuum, which adds a
+phase to every electron that passes it - in the vacuum beside the specimen and in the vacuum
+above and below it. Where a beam path crosses no charge (the vacuum region of the map), the
+projected potential is a solution of the two-dimensional Laplace equation: integrating
+:math:`\nabla^2 V = 0` along the beam,
+
+.. math:: (\partial_x^2 + \partial_y^2) \int V\,dz = -\big[\partial_z V\big]_{-\infty}^{\infty} = 0,
+
+because the field vanishes far above and below the specimen. So the stray phase in vacuum is a
+harmonic function of :math:`(x, y)`, and is modelled here as a linear combination of harmonic
+functions of :math:`z = x + iy`:
+
+- interior harmonics :math:`\mathrm{Re}\,\zeta^n, \mathrm{Im}\,\zeta^n` (:math:`\zeta` the
+  centred, scaled position; :math:`n \le` ``degree``) for sources outside the field of view
+  (the biasing electrodes, the holder); degree 1 is a plane (a uniform field, or a residual
+  carrier tilt), degree 2 adds the saddle terms;
+- optionally the fields of line charges :math:`\ln|z - z_k|` at known ``sources`` :math:`z_k`
+  outside the vacuum (a biasing tip or electrode edge just beyond the map), as in the method of
+  fundamental solutions.
+
+What this removes is the field of charges *outside* the map (and the smooth, long-range
+part of any field): the harmonic continuation into the specimen is only defined for sources
+beyond the map. Fields of charges inside the map - the interface charges the measurement is
+after, or charges on the specimen edge - have no such continuation; they are not leakage in
+this sense, and a high-degree model would only fit them in the vacuum and extrapolate badly
+(the cross-validated degree stays low for that reason). Hardware shielding (a grounded film on
+the specimen, as in the seed work) remains the remedy for strong near fields.
+
+The coefficients are fitted by linear least squares on vacuum pixels (eroded away from the
+specimen edge, whose reconstructed phase the aperture smears into the vacuum), the degree
+chosen by spatial cross-validation, and the model - a harmonic continuation of the vacuum
+field - is subtracted everywhere. Its residual in vacuum, its value range over the specimen and
+a plane / curvature check of the vacuum (:func:`vacuum_flatness`) are reported.
+
+References
+----------
+G. Matteucci, G.F. Missiroli, G. Pozzi, Adv. Imaging Electron Phys. 122, 173 (2002) (projected
+potential of fields outside specimens). M.R. McCartney, D.J. Smith, Annu. Rev. Mater. Res. 37,
+729 (2007) (stray fields in biased holography). Y. Aizawa et al., Ultramicroscopy 178, 20
+(2017) (phase shifts of leakage fields around a biased Li-ion battery specimen).
+A. Karageorghis, G. Fairweather, Comput. Methods Appl. Mech. Eng. 140 (1997)
+(method of fundamental solutions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ionscope.data import axis_calibration, provenance, require_dims, units_of, with_provenance
+from ionscope.errors import ConfigError, DimensionError, InputError
+
+_LENGTH_TO_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "å": 0.1, "a": 0.1, "angstrom": 0.1,
+                 "pm": 1e-3}
+
+
+# --------------------------------------------------------------------------- geometry helpers
+
+
+def pixel_grid(shape: tuple[int, int], spacing: tuple[float, float] = (1.0, 1.0),
+               origin: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+    """``(y, x)`` coordinate grids (nm) of a map."""
+    ny, nx = shape
+    y = origin[0] + spacing[0] * np.arange(ny)
+    x = origin[1] + spacing[1] * np.arange(nx)
+    return np.meshgrid(y, x, indexing="ij")
+
+
+def _geometry(da: xr.DataArray) -> tuple[tuple[float, float], tuple[float, float], str]:
+    offs, steps, unit = [], [], "nm"
+    for dim in ("y", "x"):
+        off, step, u = axis_calibration(da, dim)
+        f = _LENGTH_TO_NM.get(u.strip().lower())
+        if f is None:
+            f, unit = 1.0, "px"
+        offs.append(off * f)
+        steps.append(step * f)
+    return tuple(offs), tuple(steps), unit
+
+
+def _as_map(obj: Any, what: str) -> xr.DataArray:
+    if not isinstance(obj, xr.DataArray):
+        raise InputError(f"{what} must be an xarray DataArray with dims (y, x), got {type(obj).__name__}")
+    require_dims(obj, ("y", "x"), what=what)
+    return obj.transpose("y", "x")
+
+
+def _mask(mask: Any, shape: tuple[int, int], what: str = "vacuum mask") -> np.ndarray:
+    m = np.asarray(mask.values if isinstance(mask, xr.DataArray) else mask)
+    if m.shape != shape:
+        raise DimensionError(f"{what} shape {m.shape} differs from the map's {shape}")
+    return m.astype(bool)
+
+
+# --------------------------------------------------------------------------- vacuum detection
+
+
+def detect_vacuum(amplitude: xr.DataArray | np.ndarray, *, smooth_px: float = 3.0,
+                  erode_px: int = 0, min_separation: float = 4.0,
+                  border_px: int | None = None) -> np.ndarray | None:
+    """Vacuum pixels from the amplitude: the brighter class of a two-class (Otsu) split.
+
+    The amplitude is clipped to its 1-99 % percentiles (isolated outliers, e.g. at the
+    apodised borders), smoothed (Gaussian, ``smooth_px``) and split at Otsu's threshold
+    (computed away from the borders); the bright class is vacuum if it is distinct - class
+    medians more than ``min_separation`` pooled robust (MAD) standard deviations apart; a
+    unimodal Gaussian gives 2.3, a uniform ramp 2.7 - and covers 3-97 % of the map. Only
+    connected parts of the bright class larger than 1 % of the map are kept.
+
+    Parameters
+    ----------
+    amplitude : DataArray or ndarray (y, x)
+        Reconstructed amplitude.
+    smooth_px : float
+        Smoothing before the split, px.
+    erode_px : int
+        Erode the mask by this many pixels (keep clear of the specimen edge).
+    min_separation : float
+        Least contrast between the classes, in pooled robust standard deviations.
+    border_px : int, optional
+        Border left out of the threshold (:func:`border_mask`).
+
+    Returns
+    -------
+    ndarray of bool or None
+        The mask, or None when no distinct vacuum region is found.
+    """
+    from scipy.ndimage import binary_erosion, gaussian_filter, label
+    from skimage.filters import threshold_otsu
+
+    a = np.asarray(amplitude.values if isinstance(amplitude, xr.DataArray) else amplitude, dtype=np.float64)
+    if a.ndim != 2:
+        raise DimensionError(f"detect_vacuum needs a 2-D amplitude map, got shape {a.shape}")
+    finite = np.isfinite(a)
+    if finite.sum() < 64:
+        return None
+    lo, hi = np.nanpercentile(a, [1.0, 99.0])
+    a = np.clip(np.where(finite, a, np.nanmedian(a)), lo, hi)  # outliers (e.g. at the borders)
+    sm = gaussian_filter(a, smooth_px) if smooth_px > 0 else a
+    if np.ptp(sm) == 0:
+        return None
+    inner = border_mask(a.shape, border_px)
+    vals = sm[inner] if inner.sum() >= 64 else sm.ravel()
+    thr = threshold_otsu(vals)
+    hi, lo = vals[vals > thr], vals[vals <= thr]
+    frac = hi.size / vals.size
+    if not (0.03 <= frac <= 0.97):
+        return None
+
+    def mad(v: np.ndarray) -> float:
+        return float(1.4826 * np.median(np.abs(v - np.median(v))))
+
+    pooled = np.sqrt(0.5 * (mad(hi) ** 2 + mad(lo) ** 2))
+    if pooled > 0 and (np.median(hi) - np.median(lo)) / pooled < min_separation:
+        return None
+    bright = sm > thr
+    lab, n = label(bright)
+    sizes = np.bincount(lab.ravel())
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[1:] = sizes[1:] >= 0.01 * a.size
+    mask = keep[lab] & finite
+    if erode_px > 0:
+        mask = binary_erosion(mask, iterations=int(erode_px))
+    return mask if mask.sum() >= 16 else None
+
+
+# --------------------------------------------------------------------------- flatness
+
+
+def _poly_design(yc: np.ndarray, xc: np.ndarray, order: int) -> np.ndarray:
+    cols = [np.ones_like(yc)]
+    if order >= 1:
+        cols += [yc, xc]
+    if order >= 2:
+        cols += [yc * yc, yc * xc, xc * xc]
+    return np.stack(cols, axis=-1)
+
+
+def flatness_kernel(phase: np.ndarray, mask: np.ndarray, y_nm: np.ndarray, x_nm: np.ndarray) -> dict[str, float]:
+    """Plane and quadratic fits of the phase over ``mask`` (see :func:`vacuum_flatness`)."""
+    sel = mask & np.isfinite(phase)
+    if sel.sum() < 6:
+        raise InputError(f"the vacuum region holds {int(sel.sum())} valid pixels; at least 6 are needed")
+    yc, xc = y_nm[sel] - y_nm[sel].mean(), x_nm[sel] - x_nm[sel].mean()
+    v = phase[sel].astype(np.float64)
+    out: dict[str, float] = {"vacuum_pixels": int(sel.sum())}
+    a1, *_ = np.linalg.lstsq(_poly_design(yc, xc, 1), v, rcond=None)
+    r1 = v - _poly_design(yc, xc, 1) @ a1
+    out["offset_rad"] = float(a1[0])
+    out["slope_y_rad_per_nm"] = float(a1[1])
+    out["slope_x_rad_per_nm"] = float(a1[2])
+    out["slope_rad_per_nm"] = float(np.hypot(a1[1], a1[2]))
+    out["slope_direction_deg"] = float(np.degrees(np.arctan2(a1[1], a1[2])))
+    out["rms_about_mean_rad"] = float(np.std(v))
+    out["rms_about_plane_rad"] = float(np.sqrt(np.mean(r1**2)))
+    out["peak_to_valley_rad"] = float(np.ptp(v))
+    design2 = _poly_design(yc, xc, 2)
+    if sel.sum() >= 12:
+        a2, *_ = np.linalg.lstsq(design2, v, rcond=None)
+        r2 = v - design2 @ a2
+        hess = np.array([[2 * a2[3], a2[4]], [a2[4], 2 * a2[5]]])
+        eig = np.linalg.eigvalsh(hess)
+        out["curvature_min_rad_per_nm2"] = float(eig[0])
+        out["curvature_max_rad_per_nm2"] = float(eig[1])
+        out["laplacian_rad_per_nm2"] = float(np.trace(hess))
+        out["rms_about_quadratic_rad"] = float(np.sqrt(np.mean(r2**2)))
+        extent = float(max(np.ptp(yc), np.ptp(xc)))
+        out["curvature_phase_over_extent_rad"] = float(np.max(np.abs(eig)) * extent**2 / 8)
+    return out
+
+
+def border_mask(shape: tuple[int, int], border_px: int | None = None) -> np.ndarray:
+    """True away from the image borders (``border_px``; default 5 % of the smaller size, the
+    order of a reconstruction's apodisation taper, where the phase is unreliable)."""
+    ny, nx = shape
+    b = int(round(0.05 * min(ny, nx))) if border_px is None else int(border_px)
+    if b < 0:
+        raise ConfigError(f"border_px must be non-negative, got {border_px!r}")
+    keep = np.zeros(shape, dtype=bool)
+    if 2 * b < ny and 2 * b < nx:
+        keep[b : ny - b, b : nx - b] = True
+    return keep
+
+
+def vacuum_flatness(phase: xr.DataArray, vacuum: Any, *, border_px: int | None = None) -> dict[str, float]:
+    """How flat the vacuum phase is: plane (slope) and quadratic (curvature) fits.
+
+    Parameters
+    ----------
+    phase : xarray.DataArray
+        Unwrapped phase (rad), dims ``(y, x)``, coordinates in nm (pixels otherwise).
+    vacuum : ndarray or DataArray of bool
+        Vacuum pixels.
+    border_px : int, optional
+        Pixels at the image borders left out (:func:`border_mask`).
+
+    Returns
+    -------
+    dict
+        ``slope_rad_per_nm`` (magnitude of the fitted plane's gradient), ``slope_y/x``,
+        ``slope_direction_deg`` (of the up-hill direction, from +x towards +y),
+        ``curvature_min/max_rad_per_nm2`` (eigenvalues of the quadratic's Hessian),
+        ``laplacian_rad_per_nm2`` (trace of the Hessian: zero for a harmonic stray field, so a
+        non-zero value points to other causes such as reference distortions),
+        ``curvature_phase_over_extent_rad`` (the phase the curvature adds over the vacuum's
+        extent), ``rms_about_mean/plane/quadratic_rad``, ``peak_to_valley_rad``,
+        ``vacuum_pixels``. Lengths are in nm (px for uncalibrated maps; keys keep their names).
+    """
+    phase = _as_map(phase, "phase")
+    mask = _mask(vacuum, phase.shape) & border_mask(phase.shape, border_px)
+    (oy, ox), (dy, dx), _ = _geometry(phase)
+    yy, xx = pixel_grid(phase.shape, (dy, dx), (oy, ox))
+    return flatness_kernel(np.asarray(phase.values, dtype=np.float64), mask, yy, xx)
+
+
+# --------------------------------------------------------------------------- harmonic model
+
+
+def harmonic_basis(y_nm: np.ndarray, x_nm: np.ndarray, *, degree: int, center: tuple[float, float],
+                   scale: float, sources: Sequence[tuple[float, float]] = (),
+                   multipole_center: tuple[float, float] | None = None,
+                   multipole_order: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Harmonic functions of position for the stray-field model.
+
+    Parameters
+    ----------
+    y_nm, x_nm : ndarray
+        Positions (nm), any shape.
+    degree : int
+        Highest power of the interior harmonics ``Re/Im ((z - c) / scale)**n``, ``z = x + iy``.
+    center : (float, float)
+        ``c`` as (y, x), nm.
+    scale : float
+        Length (nm) that makes ``|z - c| / scale`` of order 1 over the map.
+    sources : sequence of (y, x)
+        Positions (nm) of line charges ``ln(|z - z_k| / scale)`` (outside the vacuum).
+    multipole_center : (y, x), optional
+        Centre ``m`` (nm) of an exterior (multipole) series: ``ln|z - m|`` and
+        ``Re/Im (scale / (z - m))**n`` for ``n <= multipole_order`` - the field of a charge
+        distribution around ``m`` (e.g. inside the specimen), valid outside it.
+    multipole_order : int
+        Highest multipole order (0 = none).
+
+    Returns
+    -------
+    design : ndarray (..., n_terms)
+    names : list of str
+    """
+    zeta = ((x_nm - center[1]) + 1j * (y_nm - center[0])) / scale
+    cols, names = [np.ones(zeta.shape)], ["1"]
+    power = np.ones(zeta.shape, dtype=complex)
+    for n in range(1, degree + 1):
+        power = power * zeta
+        cols += [power.real, power.imag]
+        names += [f"Re z^{n}", f"Im z^{n}"]
+    for k, (sy, sx) in enumerate(sources):
+        r = np.hypot(x_nm - sx, y_nm - sy) / scale
+        cols.append(np.log(np.maximum(r, 1e-12)))
+        names.append(f"ln|z - s{k}|")
+    if multipole_order > 0 and multipole_center is not None:
+        w = ((x_nm - multipole_center[1]) + 1j * (y_nm - multipole_center[0])) / scale
+        w = np.where(np.abs(w) < 1e-9, 1e-9, w)
+        cols.append(np.log(np.abs(w)))
+        names.append("ln|z - m|")
+        inv = np.ones(w.shape, dtype=complex)
+        for n in range(1, multipole_order + 1):
+            inv = inv / w
+            cols += [inv.real, inv.imag]
+            names += [f"Re (z - m)^-{n}", f"Im (z - m)^-{n}"]
+    return np.stack(cols, axis=-1), names
+
+
+def _solve_gram(gram: np.ndarray, rhs: np.ndarray, ridge: float) -> np.ndarray:
+    """Solve the (scaled) normal equations with a relative Tikhonov term."""
+    d = np.sqrt(np.clip(np.diag(gram), 1e-300, None))
+    g = gram / np.outer(d, d)
+    if ridge > 0:
+        g = g + (ridge * np.linalg.norm(g, 2)) * np.eye(g.shape[0])
+    try:
+        sol = np.linalg.solve(g, rhs / d)
+    except np.linalg.LinAlgError:
+        sol = np.linalg.lstsq(g, rhs / d, rcond=None)[0]
+    return sol / d
+
+
+def fit_harmonic_kernel(
+    phase: np.ndarray,
+    mask: np.ndarray,
+    y_nm: np.ndarray,
+    x_nm: np.ndarray,
+    *,
+    degree: int | str = "auto",
+    max_degree: int = 8,
+    sources: Sequence[tuple[float, float]] = (),
+    ridge: float = 0.0,
+    folds: int = 6,
+    tolerance: float = 0.02,
+    multipole_center: tuple[float, float] | None = None,
+    multipole_order: int = 0,
+) -> dict[str, Any]:
+    """Fit the harmonic stray-field model on ``mask`` pixels (kernel of :func:`fit_stray_field`).
+
+    ``degree="auto"`` picks, among degrees 1..``max_degree``, the lowest whose spatial
+    cross-validation error (``folds`` sectors of the vacuum around its centroid, so a held-out
+    block must be predicted from its neighbours) is within ``tolerance`` (relative) of the
+    best: a parsimonious model extrapolates into the specimen more safely. The fits solve the
+    normal equations of the column-scaled design (the Gram matrix of the highest degree is
+    built once; lower degrees and folds use its sub-blocks).
+
+    Returns
+    -------
+    dict
+        ``model`` (the model on the whole grid, rad), ``degree``, ``coefficients``, ``names``,
+        ``center_nm``, ``scale_nm``, ``sources_nm``, ``cv_rms_rad`` (per degree tried),
+        ``residual_rms_rad`` (vacuum rms after subtraction), ``vacuum_rms_before_rad``,
+        ``vacuum_pixels``.
+    """
+    sel = mask & np.isfinite(phase)
+    if sel.sum() < 20:
+        raise InputError(f"the vacuum region holds {int(sel.sum())} valid pixels; at least 20 are needed to fit a stray field")
+    if isinstance(max_degree, bool) or not isinstance(max_degree, (int, np.integer)) or max_degree < 1:
+        raise ConfigError(f"max_degree must be a positive integer, got {max_degree!r}")
+    yv, xv, v = y_nm[sel], x_nm[sel], phase[sel].astype(np.float64)
+    # expand about the vacuum's centroid: the interior harmonics converge in the largest disc
+    # around it free of sources, which lie outside the vacuum
+    center = (float(np.mean(yv)), float(np.mean(xv)))
+    scale = float(max(np.max(np.hypot(yv - center[0], xv - center[1])), 1e-9))
+    extra = dict(sources=sources, multipole_center=multipole_center, multipole_order=int(multipole_order))
+    n_src = len(sources) + (2 * int(multipole_order) + 1 if multipole_order > 0 and multipole_center is not None else 0)
+    if degree == "auto":
+        top = int(max_degree)
+    else:
+        if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 0:
+            raise ConfigError(f"degree must be a non-negative integer or 'auto', got {degree!r}")
+        top = int(degree)
+    a, names = harmonic_basis(yv, xv, degree=top, center=center, scale=scale, **extra)
+
+    def columns(d: int) -> np.ndarray:  # interior harmonics up to degree d, then the sources
+        return np.r_[np.arange(1 + 2 * d), np.arange(1 + 2 * top, 1 + 2 * top + n_src)]
+
+    cv: dict[int, float] = {}
+    if degree == "auto":
+        ang = np.arctan2(yv - yv.mean(), xv - xv.mean())
+        fold_id = np.floor((ang + np.pi) / (2 * np.pi) * folds).astype(int) % folds
+        grams = [(a[fold_id == f].T @ a[fold_id == f], a[fold_id == f].T @ v[fold_id == f]) for f in range(folds)]
+        gram_all = sum(g for g, _ in grams)
+        rhs_all = sum(r for _, r in grams)
+        for d in range(1, top + 1):
+            cols = columns(d)
+            if cols.size >= 0.5 * v.size:
+                break
+            sse = 0.0
+            for f, (g, r) in enumerate(grams):
+                test = fold_id == f
+                if not test.any():
+                    continue
+                coef = _solve_gram((gram_all - g)[np.ix_(cols, cols)], (rhs_all - r)[cols], ridge)
+                sse += float(np.sum((v[test] - a[test][:, cols] @ coef) ** 2))
+            cv[d] = float(np.sqrt(sse / v.size))
+        best = min(cv.values())
+        chosen = min(d for d, e in cv.items() if e <= (1.0 + tolerance) * best)
+    else:
+        chosen = top
+    cols = columns(chosen)
+    if cols.size >= v.size:
+        raise InputError(f"{cols.size} model terms for {v.size} vacuum pixels; lower the degree")
+    coef = _solve_gram(a[:, cols].T @ a[:, cols], a[:, cols].T @ v, ridge)
+    full, _ = harmonic_basis(y_nm, x_nm, degree=top, center=center, scale=scale, **extra)
+    model = full[..., cols] @ coef
+    resid = v - a[:, cols] @ coef
+    return {"model": model, "degree": chosen, "coefficients": coef, "names": [names[i] for i in cols],
+            "center_nm": center, "scale_nm": scale, "sources_nm": [list(s) for s in sources],
+            "cv_rms_rad": {str(k): val for k, val in cv.items()},
+            "residual_rms_rad": float(np.sqrt(np.mean(resid**2))),
+            "vacuum_rms_before_rad": float(np.std(v)), "vacuum_pixels": int(sel.sum())}
+
+
+def fit_stray_field(
+    phase: xr.DataArray,
+    vacuum: Any,
+    *,
+    degree: int | str = "auto",
+    max_degree: int = 8,
+    sources: Sequence[tuple[float, float]] = (),
+    multipole_order: int = 0,
+    multipole_center: tuple[float, float] | None = None,
+    erode_px: int = 4,
+    border_px: int | None = None,
+    ridge: float = 0.0,
+) -> xr.Dataset:
+    """Fit a harmonic (Laplace) model of the stray-field phase in vacuum and subtract it.
+
+    Parameters
+    ----------
+    phase : xarray.DataArray
+        Unwrapped phase (rad), dims ``(y, x)`` (coordinates in nm, or pixels).
+    vacuum : ndarray or DataArray of bool
+        Vacuum pixels (e.g. :func:`detect_vacuum`); eroded by ``erode_px`` before the fit.
+    degree : int or "auto"
+        Degree of the interior harmonics (1 = plane); ``auto`` by spatial cross-validation.
+    max_degree : int
+        Highest degree tried by ``auto``.
+    sources : sequence of (y, x) nm
+        Positions of known localised sources outside the vacuum, e.g. a biasing tip or an
+        electrode edge just beyond the map, modelled as line charges ``ln|z - z_k|`` (their
+        strengths are fitted). The model is singular at a source, so place them outside the
+        map or where the corrected phase is not needed.
+    multipole_order : int
+        Add an exterior multipole series (``ln|z - m|``, ``(z - m)^-n``, n up to this order)
+        about ``multipole_center`` (default: the centroid of the non-vacuum pixels) for charges
+        inside the specimen; 0 = none. It diverges at ``m``, so the corrected phase close to
+        it is not meaningful.
+    multipole_center : (y, x) nm, optional
+        Centre of the multipole series.
+    erode_px : int
+        Erosion of the vacuum mask, px: keeps the fit clear of the specimen edge, which the
+        reconstruction aperture smears over about one resolution length.
+    border_px : int, optional
+        Pixels at the image borders left out of the fit (:func:`border_mask`; default 5 % of
+        the smaller size).
+    ridge : float
+        Relative Tikhonov regularisation (useful with many sources), e.g. 1e-6.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``phase_corrected`` (rad; input minus model, vacuum mean zero), ``stray_phase`` (the
+        model, rad) and ``vacuum`` (the mask used); attrs ``degree``, ``terms``,
+        ``residual_rms_rad`` (vacuum, after), ``vacuum_rms_before_rad``, ``removed_fraction``
+        (1 - residual rms / rms before), ``model_range_specimen_rad``, ``cv_rms_rad``,
+        ``flatness_before`` / ``flatness_after`` (:func:`vacuum_flatness` dicts), provenance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ionscope.data import signal
+    >>> yy, xx = np.mgrid[0:64, 0:64] * 1.0
+    >>> phi = 0.02 * (xx - 32) + 1e-4 * ((xx - 32) ** 2 - (yy - 32) ** 2)  # harmonic
+    >>> da = signal(phi, ("y", "x"), name="phase", units="rad", coords={"y": 1.0, "x": 1.0})
+    >>> res = fit_stray_field(da, yy < 30, degree=2)
+    >>> bool(res.attrs["removed_fraction"] > 0.999)
+    True
+    """
+    from scipy.ndimage import binary_erosion
+
+    phase = _as_map(phase, "phase")
+    if units_of(phase) != "rad":
+        raise InputError(f"phase must be in rad, got {units_of(phase)!r}")
+    mask = _mask(vacuum, phase.shape)
+    fit_mask = binary_erosion(mask, iterations=int(erode_px)) if erode_px > 0 else mask
+    fit_mask &= border_mask(phase.shape, border_px)
+    if fit_mask.sum() < 20:
+        raise InputError(
+            f"the vacuum mask has {int(fit_mask.sum())} pixels after eroding by {erode_px} px; "
+            "give a larger vacuum region or a smaller erode_px"
+        )
+    (oy, ox), (dy, dx), _ = _geometry(phase)
+    yy, xx = pixel_grid(phase.shape, (dy, dx), (oy, ox))
+    phi = np.asarray(phase.values, dtype=np.float64)
+    try:
+        src = [(float(a), float(b)) for a, b in sources]
+    except (TypeError, ValueError):
+        raise ConfigError(f"sources must be a list of (y, x) positions in nm, got {sources!r}") from None
+    if isinstance(multipole_order, bool) or not isinstance(multipole_order, (int, np.integer)) or multipole_order < 0:
+        raise ConfigError(f"multipole_order must be a non-negative integer, got {multipole_order!r}")
+    m_center = None
+    if multipole_order > 0:
+        if multipole_center is not None:
+            m_center = (float(multipole_center[0]), float(multipole_center[1]))
+        elif (~mask).any():
+            m_center = (float(yy[~mask].mean()), float(xx[~mask].mean()))
+        else:
+            raise ConfigError("multipole_order > 0 needs a multipole_center (the map is all vacuum)")
+    fit = fit_harmonic_kernel(phi, fit_mask, yy, xx, degree=degree, max_degree=max_degree,
+                              sources=src, ridge=ridge, multipole_center=m_center,
+                              multipole_order=int(multipole_order))
+    model = fit["model"]
+    corrected = phi - model  # least squares with a constant term: vacuum mean zero
+    before = flatness_kernel(phi, fit_mask, yy, xx)
+    after = flatness_kernel(corrected, fit_mask, yy, xx)
+    specimen = ~mask
+    rng = float(np.ptp(model[specimen])) if specimen.any() else 0.0
+    coords = {d: phase[d] for d in ("y", "x")}
+    base = {"provenance": phase.attrs.get("provenance", "[]")}
+    ds = xr.Dataset({
+        "phase_corrected": xr.DataArray(corrected, dims=("y", "x"), coords=coords,
+                                        attrs={**base, "units": "rad", "long_name": "phase minus the stray-field model"}),
+        "stray_phase": xr.DataArray(model, dims=("y", "x"), coords=coords,
+                                    attrs={"units": "rad", "long_name": "harmonic stray-field model"}),
+        "vacuum": xr.DataArray(fit_mask, dims=("y", "x"), coords=coords,
+                               attrs={"units": "1", "long_name": "vacuum pixels used for the fit"}),
+    })
+    before_rms = fit["vacuum_rms_before_rad"]
+    ds.attrs = {
+        "degree": fit["degree"], "terms": fit["names"], "sources_nm": fit["sources_nm"],
+        "residual_rms_rad": fit["residual_rms_rad"], "vacuum_rms_before_rad": before_rms,
+        "removed_fraction": float(1.0 - fit["residual_rms_rad"] / before_rms) if before_rms > 0 else 0.0,
+        "model_range_specimen_rad": rng, "cv_rms_rad": fit["cv_rms_rad"],
+        "flatness_before": before, "flatness_after": after, "primary": "phase_corrected",
+    }
+    params = {"degree": degree, "max_degree": max_degree, "sources": fit["sources_nm"],
+              "multipole_order": int(multipole_order), "multipole_center_nm": m_center,
+              "erode_px": erode_px, "border_px": border_px, "ridge": ridge}
+    return with_provenance(ds, "ionscope.holography.fit_stray_field", params, [phase],
+                           history=provenance(phase))
+
+
+__all__ = [
+    "detect_vacuum",
+    "vacuum_flatness",
+    "flatness_kernel",
+    "harmonic_basis",
+    "fit_harmonic_kernel",
+    "fit_stray_field",
+    "pixel_grid",
+    "border_mask",
+]

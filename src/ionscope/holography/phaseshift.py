@@ -1,0 +1,690 @@
+r"""Phase-shifting (fringe-scanning) electron holography.
+
+N holograms whose fringes are shifted by unknown steps :math:`\delta_n` (and whose specimen
+drifts, and whose dose fluctuates) give, per pixel,
+
+.. math::
+
+    I_n(\mathbf r) = g_n \left[a_0(\mathbf r) + a_1(\mathbf r) e^{i\delta_n}
+        + \bar a_1(\mathbf r) e^{-i\delta_n}\right],
+
+with :math:`a_1 = (\mu A_r A / 2)\, e^{i(2\pi\mathbf q_c\cdot\mathbf r + \varphi)}`
+(METHODS section 1, after Ru et al. 1994). The reconstruction:
+
+1. **Carrier**: the sideband of frame 0 (detected as in :mod:`~ionscope.holography.offaxis`,
+   sub-pixel), giving :math:`\mathbf q_c` and the hologram statistics.
+2. **Drift**: every frame is registered onto frame 0 by the sub-pixel cross-correlation
+   magnitude of its complex sideband wave (blind to the fringe shift;
+   :mod:`~ionscope.holography.align`) and shifted there (FFT phase ramp). Its precision is
+   limited by the frame's noise (a few hundredths of a pixel at high dose, 0.2-0.3 px at
+   100 e/px per frame on the twin) and by the specimen's features: a field with a single
+   straight edge pins the shift only across it. (A Gauss-Newton refinement against the fitted
+   model was tried and rejected: detector-fixed patterns - biprism Fresnel fringes,
+   distortions - pull it off the specimen.)
+3. **Steps, measured** (nominal steps are never used): a first estimate from the carrier
+   Fourier component of each frame over the vacuum region (Hann-weighted box, or the mask)
+   or, without one, over the whole frame, :math:`c_n = \sum w (I_n - \bar I)
+   e^{-2\pi i\mathbf q_c\cdot\mathbf r}`, :math:`\delta_n = \arg(c_n \bar c_0)`; with six or
+   more frames replaced by the closed-form solution from the rank-3 structure of the frames
+   (:func:`algebraic_steps`; the Fourier estimate only picks its orientation); then
+   alternating least squares over the same pixels (after Wang & Han 2004): per pixel
+   :math:`(a_0, a_1)` given the steps, per frame the step that best fits given
+   :math:`(a_0, a_1)`, normalised to :math:`\delta_0 = 0`, until the steps change by less than
+   1e-7 rad. The gains :math:`g_n` are the frames' (window-weighted) mean intensities over the
+   same region relative to their mean - not fitted, since with free per-pixel
+   :math:`(a_0, a_1)` a gain change along :math:`(\cos\delta_n, \sin\delta_n)` is
+   indistinguishable from a change of the fringe term. Each frame is divided by its gain.
+4. **Per-pixel least squares**: with :math:`\mathbf g_n = (1, \cos\delta_n, \sin\delta_n)`
+   the 3x3 normal matrix :math:`\sum_n \mathbf g_n \mathbf g_n^T` depends only on the steps,
+   so it is inverted once and applied to the per-pixel sums :math:`\sum_n I_n \mathbf g_n`
+   (one matrix product over all pixels, in cache-sized blocks):
+   :math:`a_0 = c_0`, :math:`a_1 = (c_1 - i c_2)/2`; ``contrast`` :math:`\mu = 2|a_1|/a_0`;
+   ``r2`` :math:`= 1 - \sum_n (I_n - \hat I_n)^2 / \sum_n (I_n - \bar I)^2`.
+5. **Normalisation**: divided by the vacuum reference stack reconstructed the same way
+   (removes the carrier and distortions; its own steps are measured on all its pixels), or
+   without one the carrier ramp :math:`2\pi\mathbf q_c\cdot\mathbf r` is removed. With a
+   vacuum region its mean phase is set to zero and its median amplitude to one (the object
+   and reference stacks' doses need not match). With a reference the carrier and the
+   fringe statistics come from its first frame.
+6. The phase is unwrapped (:mod:`~ionscope.holography.unwrap`).
+
+Resolution is the pixel, not the fringe spacing; at equal total dose the phase noise per pixel
+is :math:`\sqrt{2 / (\mu^2 N_\mathrm{total})}`.
+
+References
+----------
+Q. Ru, G. Lai, K. Aoyama, J. Endo, A. Tonomura, Ultramicroscopy 55, 209 (1994); Q. Ru,
+J. Endo, T. Tanji, A. Tonomura, Appl. Phys. Lett. 59, 2372 (1991); Z. Wang, B. Han, Opt. Lett.
+29, 1671 (2004) (advanced iterative algorithm for unknown steps); K. Yamamoto et al.,
+J. Electron Microsc. 49, 31 (2000).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ionscope.data import (
+    axis_calibration,
+    jsonable,
+    provenance,
+    require_dims,
+    require_finite,
+    signal,
+    with_provenance,
+)
+from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.holography.align import align_frames
+from ionscope.holography.offaxis import (
+    _LENGTH_UNITS,
+    default_taper,
+    statistics_kernel,
+)
+from ionscope.holography.unwrap import unwrap_kernel, wrap
+
+STEP = "ionscope.holography.reconstruct_phase_shifting"
+#: Pixels per block of the per-pixel solve (keeps a block of the stack in cache).
+_BLOCK = 16384
+#: Most pixels used to measure the steps (per-frame step noise ~ 1 / sqrt(pixels)).
+_MAX_STEP_SAMPLES = 32768
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def design_matrix(steps: np.ndarray) -> np.ndarray:
+    """Rows ``(1, cos delta_n, sin delta_n)`` (n x 3, float64)."""
+    steps = np.asarray(steps, dtype=np.float64)
+    return np.stack([np.ones_like(steps), np.cos(steps), np.sin(steps)], axis=1)
+
+
+def solve_pixels(
+    frames: np.ndarray, steps: np.ndarray, *, gains: np.ndarray | None = None, r2: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per-pixel least squares of ``I_n / g_n = a0 + a1 e^{i d_n} + conj(a1) e^{-i d_n}``.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        (n, ...) intensities; any trailing shape (pixels).
+    steps : numpy.ndarray
+        (n,) phase steps (rad).
+    gains : numpy.ndarray, optional
+        (n,) relative frame doses; the frames are divided by them.
+    r2 : bool
+        Also return the coefficient of determination per pixel.
+
+    Returns
+    -------
+    a0 : numpy.ndarray
+        float32, trailing shape.
+    a1 : numpy.ndarray
+        complex64, trailing shape.
+    r2 : numpy.ndarray or None
+        float32 ``1 - SS_res / SS_tot`` (NaN where the pixel is constant).
+    """
+    frames = np.asarray(frames)
+    n = frames.shape[0]
+    if n < 3:
+        raise DimensionError(f"phase-shifting needs at least 3 frames, got {n}")
+    trailing = frames.shape[1:]
+    flat = frames.reshape(n, -1)
+    P = flat.shape[1]
+    G = design_matrix(steps)
+    normal = G.T @ G
+    if np.linalg.cond(normal) > 1e8:
+        raise InputError(
+            "the measured phase steps do not span the fringe phase (the 3x3 normal matrix is "
+            "singular): the frames have (nearly) the same step; record frames with different "
+            "fringe positions"
+        )
+    inv = np.linalg.inv(normal)
+    scale = np.ones(n) if gains is None else 1.0 / np.asarray(gains, dtype=np.float64)
+    Gs = (G * scale[:, None]).T.astype(np.float32)  # (3, n): rows weight the raw frames
+    coef_map = inv.astype(np.float32)
+    a0 = np.empty(P, dtype=np.float32)
+    a1 = np.empty(P, dtype=np.complex64)
+    out_r2 = np.empty(P, dtype=np.float32) if r2 else None
+    s2 = (scale**2).astype(np.float32)
+    for start in range(0, P, _BLOCK):
+        block = flat[:, start:start + _BLOCK].astype(np.float32, copy=False)
+        rhs = Gs @ block  # (3, b) per-pixel sums of I_n g_n / gain_n
+        coef = coef_map @ rhs
+        a0[start:start + _BLOCK] = coef[0]
+        a1[start:start + _BLOCK].real = 0.5 * coef[1]
+        a1[start:start + _BLOCK].imag = -0.5 * coef[2]
+        if r2:
+            sumsq = s2 @ (block * block)
+            ss_res = sumsq - np.einsum("ij,ij->j", coef, rhs)
+            ss_tot = sumsq - rhs[0] * rhs[0] / n
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out_r2[start:start + _BLOCK] = 1.0 - np.maximum(ss_res, 0.0) / ss_tot
+    return (a0.reshape(trailing), a1.reshape(trailing),
+            out_r2.reshape(trailing) if r2 else None)
+
+
+def fourier_steps(
+    frames: np.ndarray, weights: np.ndarray, carrier: tuple[float, float], origin=(0, 0)
+) -> np.ndarray:
+    """First estimate of the steps from the carrier Fourier component of each frame.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        (n, h, w) region of the (aligned) frames.
+    weights : numpy.ndarray
+        (h, w) weights (Hann window of a box, or a 0/1 mask).
+    carrier : tuple of float
+        Carrier frequency (cycles per px, y and x) of the sideband used.
+    origin : tuple of int
+        Pixel position of the region's first row and column (for the carrier phase).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) steps relative to frame 0, wrapped to [0, 2 pi).
+    """
+    n, h, w = frames.shape
+    y = origin[0] + np.arange(h)
+    x = origin[1] + np.arange(w)
+    ramp = np.exp(-2j * np.pi * carrier[0] * y)[:, None] * np.exp(-2j * np.pi * carrier[1] * x)[None, :]
+    kernel = (weights * ramp).ravel()
+    data = frames.reshape(n, -1).astype(np.float64)
+    data = data - data.mean(axis=0)
+    c = data @ kernel
+    return np.mod(np.angle(c * np.conj(c[0])), 2 * np.pi)
+
+
+def _best_steps(r_u: np.ndarray, r_v: np.ndarray, uu: float, uv: float, vv: float) -> np.ndarray:
+    """Per frame, the step d minimising ``|r_n - u cos d - v sin d|^2`` given the inner products
+    ``r_u = <r_n, u>``, ``r_v = <r_n, v>`` (n,) and ``<u,u>, <u,v>, <v,v>``: a 0.5 degree grid,
+    then two finer grids around the best, with a parabolic last step."""
+
+    def score(d):  # larger is better (negative cost without the constant)
+        c, s_ = np.cos(d), np.sin(d)
+        return 2 * (c * r_u + s_ * r_v) - (c * c * uu + 2 * c * s_ * uv + s_ * s_ * vv)
+
+    n = r_u.size
+    cols = np.arange(n)
+    grid = np.linspace(0, 2 * np.pi, 720, endpoint=False)[:, None] + np.zeros(n)
+    best = grid[np.argmax(score(grid), axis=0), cols]
+    for width in (2 * np.pi / 720, 2 * np.pi / 720 / 50):
+        local = best + np.linspace(-width, width, 101)[:, None]
+        sc = score(local)
+        i = np.clip(np.argmax(sc, axis=0), 1, 99)
+        y0, y1, y2 = sc[i - 1, cols], sc[i, cols], sc[i + 1, cols]
+        denom = y0 - 2 * y1 + y2
+        frac = np.where(denom != 0, 0.5 * (y0 - y2) / np.where(denom == 0, 1, denom), 0.0)
+        best = local[i, cols] + np.clip(frac, -1, 1) * (local[1, 0] - local[0, 0])
+    return best
+
+
+def algebraic_steps(samples: np.ndarray, gains: np.ndarray | None = None) -> np.ndarray | None:
+    """Closed-form steps from the rank-3 structure of the frames (needs 6 or more frames).
+
+    With gains divided out, the (n, P) data is ``F P`` with frame rows ``F_n = (1, cos d_n,
+    sin d_n)``. The leading three left singular vectors ``U`` span the columns of F, so
+    ``F = U T``; the unknown T obeys ``|u_n^T t_2|^2 + |u_n^T t_3|^2 = 1`` for every frame,
+    and, with ``t_1`` from ``U t_1 = 1``, ``u_n^T (Q - t_1 t_1^T) u_n = 0``: homogeneous and
+    linear in the 6 entries of the symmetric ``R = Q - t_1 t_1^T``, so R is the null vector of
+    that system (5 or more frames; least squares with noise); its scale is fixed by
+    ``Q = kappa R + t_1 t_1^T`` having rank 2 (``kappa = -t_1^T R^{-1} t_1``). The two leading
+    eigenpairs of Q give ``t_2, t_3`` up to a rotation (the global step offset) and a
+    reflection (resolved by the caller), and ``d_n = atan2(u_n.t_3, u_n.t_2)``.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Steps relative to frame 0 in [0, 2 pi), or None with fewer than 6 frames or a
+        degenerate system.
+    """
+    data = np.asarray(samples, dtype=np.float64)
+    n = data.shape[0]
+    if n < 6:
+        return None
+    if gains is not None:
+        data = data / np.asarray(gains, dtype=np.float64)[:, None]
+    gram = data @ data.T
+    w, vecs = np.linalg.eigh(gram)
+    U = vecs[:, ::-1][:, :3]
+    if w[-3] <= 1e-12 * w[-1]:
+        return None
+    t1, *_ = np.linalg.lstsq(U, np.ones(n), rcond=None)  # U t1 = 1 (the constant column)
+    i, j = np.triu_indices(3)
+    A = U[:, i] * U[:, j] * np.where(i == j, 1.0, 2.0)
+    # u^T R u = 0 for R = Q - t1 t1^T: R is the null vector of A (up to scale) ...
+    r = np.linalg.svd(A)[2][-1]
+    R = np.zeros((3, 3))
+    R[i, j] = r
+    R[j, i] = r
+    try:
+        kappa = -float(t1 @ np.linalg.solve(R, t1))
+    except np.linalg.LinAlgError:
+        return None
+    # ... and the scale is the one that makes Q = kappa R + t1 t1^T rank 2 (det = 0)
+    Q = kappa * R + np.outer(t1, t1)
+    lam, vec = np.linalg.eigh(Q)
+    if lam[-2] <= 0:
+        return None
+    t2 = np.sqrt(lam[-1]) * vec[:, -1]
+    t3 = np.sqrt(lam[-2]) * vec[:, -2]
+    d = np.arctan2(U @ t3, U @ t2)
+    return np.mod(d - d[0], 2 * np.pi)
+
+
+def refine_steps(
+    samples: np.ndarray,
+    steps: np.ndarray,
+    gains: np.ndarray | None = None,
+    iterations: int = 20,
+    tol: float = 1e-7,
+) -> np.ndarray:
+    """Alternating least squares for the steps (module docstring, step 3).
+
+    Per pixel, ``(a0, u, v)`` from ``I_n / g_n = a0 + u cos d_n + v sin d_n``; per frame,
+    the step minimising ``|I_n / g_n - a0 - u cos d_n - v sin d_n|^2`` (a one-dimensional
+    search, so the step stays on the unit circle). The gains are inputs (measured from the
+    frames' mean intensities): with free per-pixel ``a0`` and ``a1`` a gain variation along
+    ``(cos d_n, sin d_n)`` cannot be told from a change of the fringe term, so they are not
+    fitted here.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        (n, P) intensities of the pixels used (vacuum or a subsample of the field).
+    steps : numpy.ndarray
+        (n,) starting steps (rad).
+    gains : numpy.ndarray, optional
+        (n,) relative frame doses (default 1).
+    iterations : int
+        Maximum number of alternations.
+    tol : float
+        Stop when no step changes by more than ``tol`` rad.
+
+    Returns
+    -------
+    numpy.ndarray
+        Refined steps, ``steps[0] = 0``, wrapped to [0, 2 pi).
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    n = samples.shape[0]
+    steps = np.asarray(steps, dtype=np.float64).copy()
+    gains = np.ones(n) if gains is None else np.asarray(gains, dtype=np.float64)
+    data = samples / gains[:, None]
+    for _ in range(int(iterations)):
+        G = design_matrix(steps)
+        a0, u, v = np.linalg.solve(G.T @ G, G.T @ data)  # per-pixel fit, normal equations
+        r_u = data @ u - a0 @ u  # <I_n - a0, u> per frame
+        r_v = data @ v - a0 @ v
+        new = _best_steps(r_u, r_v, float(u @ u), float(u @ v), float(v @ v))
+        new = np.mod(new - new[0], 2 * np.pi)
+        change = np.abs(np.angle(np.exp(1j * (new - steps)))).max()
+        steps = new
+        if change < tol:
+            break
+    return steps
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _stack_input(obj: Any, what: str) -> tuple[np.ndarray, dict[str, Any]]:
+    if isinstance(obj, xr.DataArray):
+        require_dims(obj, ("shift", "y", "x"), what=what)
+        da = obj.transpose("shift", "y", "x")
+        require_finite(da, what)
+        cal: dict[str, Any] = {"calibrated": True}
+        for dim in ("y", "x"):
+            offset, step, unit = axis_calibration(da, dim)
+            factor = _LENGTH_UNITS.get(unit)
+            if factor is None:
+                cal["calibrated"] = False
+                factor = 1.0
+            cal["d" + dim] = abs(step) * factor
+            cal[dim + "0"] = offset * factor
+        if not cal["calibrated"]:
+            cal.update(dy=1.0, dx=1.0, y0=0.0, x0=0.0)
+        values = np.asarray(da.values)
+    elif isinstance(obj, np.ndarray):
+        if obj.ndim != 3:
+            raise DimensionError(f"{what} must be 3-D (shift, y, x), got shape {obj.shape}")
+        if not np.isfinite(obj).all():
+            raise InputError(f"{what} holds NaN/inf values; mask or interpolate them first")
+        values = obj
+        cal = {"dy": 1.0, "dx": 1.0, "y0": 0.0, "x0": 0.0, "calibrated": False}
+    else:
+        raise InputError(
+            f"{what} must be an xarray.DataArray with dims (shift, y, x) or a 3-D numpy array, "
+            f"got {type(obj).__name__}"
+        )
+    if values.shape[0] < 3:
+        raise DimensionError(f"{what} has {values.shape[0]} frames; phase-shifting needs at least 3")
+    if min(values.shape[1:]) < 16:
+        raise DimensionError(f"{what} frames are too small ({values.shape[1:]}); need 16 x 16 or more")
+    return np.ascontiguousarray(values, dtype=np.float32), cal
+
+
+def _vacuum_region(
+    vacuum: Any, shape: tuple[int, int]
+) -> tuple[tuple[int, int, int, int] | None, np.ndarray | None]:
+    """A (y0, y1, x0, x1) box or a boolean mask (True = vacuum) from the ``vacuum`` argument."""
+    if vacuum is None:
+        return None, None
+    if isinstance(vacuum, xr.DataArray) or isinstance(vacuum, np.ndarray):
+        mask = np.asarray(vacuum.values if isinstance(vacuum, xr.DataArray) else vacuum)
+        if mask.shape != shape:
+            raise DimensionError(f"vacuum mask shape {mask.shape} differs from the frames' {shape}")
+        mask = mask.astype(bool)
+        if mask.sum() < 64:
+            raise ConfigError(f"the vacuum mask holds {int(mask.sum())} pixels; give at least 64")
+        return None, mask
+    try:
+        y0, y1, x0, x1 = (int(v) for v in vacuum)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"vacuum must be a boolean mask or a (y0, y1, x0, x1) box in pixels, got {vacuum!r}"
+        ) from None
+    if not (0 <= y0 < y1 <= shape[0] and 0 <= x0 < x1 <= shape[1]):
+        raise ConfigError(
+            f"vacuum box {(y0, y1, x0, x1)} must satisfy 0 <= y0 < y1 <= {shape[0]} and "
+            f"0 <= x0 < x1 <= {shape[1]} (pixel indices, half-open)"
+        )
+    if (y1 - y0) * (x1 - x0) < 64:
+        raise ConfigError(f"vacuum box {(y0, y1, x0, x1)} is too small; give at least 64 pixels")
+    return (y0, y1, x0, x1), None
+
+
+def _measure(
+    frames: np.ndarray,
+    carrier: tuple[float, float],
+    box: tuple[int, int, int, int] | None,
+    mask: np.ndarray | None,
+    border: int,
+    iterations: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and gains from a box, a mask or (subsampled) the whole frame."""
+    n, ny, nx = frames.shape
+    if box is not None:
+        y0, y1, x0, x1 = box
+        region = frames[:, y0:y1, x0:x1]
+        weights = np.outer(np.hanning(y1 - y0 + 2)[1:-1], np.hanning(x1 - x0 + 2)[1:-1])
+        steps = fourier_steps(region, weights, carrier, (y0, x0))
+        samples = region.reshape(n, -1)
+        mean_region, mean_weights = region, weights
+    elif mask is not None:
+        ys, xs = np.nonzero(mask)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        region = frames[:, y0:y1, x0:x1]
+        steps = fourier_steps(region, mask[y0:y1, x0:x1].astype(float), carrier, (y0, x0))
+        samples = frames[:, mask]
+        mean_region, mean_weights = region, mask[y0:y1, x0:x1].astype(float)
+    else:
+        b = max(border, 1)
+        region = frames[:, b:ny - b, b:nx - b]
+        h, w = region.shape[1:]
+        weights = np.outer(np.hanning(h + 2)[1:-1], np.hanning(w + 2)[1:-1])
+        steps = fourier_steps(region, weights, carrier, (b, b))
+        step = max(1, int(math.sqrt(h * w / 65536)))
+        samples = region[:, ::step, ::step].reshape(n, -1)
+        mean_region, mean_weights = region, weights
+    gains = np.einsum("nhw,hw->n", mean_region.astype(np.float64), mean_weights)
+    gains = gains / gains.mean()
+    if samples.shape[1] > _MAX_STEP_SAMPLES:  # a regular subsample is plenty for n steps
+        samples = samples[:, :: int(math.ceil(samples.shape[1] / _MAX_STEP_SAMPLES))]
+    closed = algebraic_steps(samples, gains)
+    if closed is not None:
+        # the closed form is fixed up to a reflection: keep the sign of the Fourier estimate
+        flipped = np.mod(-closed, 2 * np.pi)
+        if np.abs(wrap(flipped - steps)).sum() < np.abs(wrap(closed - steps)).sum():
+            closed = flipped
+        steps = closed
+    if iterations > 0:
+        steps = refine_steps(samples, steps, gains, iterations)
+    return steps, gains
+
+
+def _carrier_ramp(shape: tuple[int, int], carrier: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    ey = np.exp(-2j * np.pi * carrier[0] * np.arange(shape[0])).astype(np.complex64)
+    ex = np.exp(-2j * np.pi * carrier[1] * np.arange(shape[1])).astype(np.complex64)
+    return ey, ex
+
+
+def phase_shifting_kernel(
+    frames: np.ndarray,
+    cal: dict[str, Any],
+    *,
+    sideband: Any = "auto",
+    box: tuple[int, int, int, int] | None = None,
+    mask: np.ndarray | None = None,
+    align: bool = True,
+    iterations: int = 20,
+    upsample: int = 20,
+) -> dict[str, Any]:
+    """Reconstruct one phase-shifting stack (numpy level); see :func:`reconstruct_phase_shifting`.
+
+    Returns
+    -------
+    dict
+        ``a0``, ``a1`` (carrier included), ``r2``, ``steps``, ``gains``, ``shifts`` (px applied),
+        ``carrier`` (cycles/px), ``statistics`` (of frame 0), ``border`` (px affected by the
+        periodic shift).
+    """
+    n, ny, nx = frames.shape
+    stats = statistics_kernel(frames[0], cal, sideband=sideband)
+    pos = stats["sideband_offset_px"]
+    carrier = (pos[0] / ny, pos[1] / nx)
+    shifts = np.zeros((n, 2))
+    if align:
+        frames, shifts = align_frames(frames, sideband=(pos[0], pos[1]),
+                                      radius_px=stats["aperture_px"], upsample=upsample,
+                                      taper=default_taper((ny, nx)))
+    border = int(math.ceil(np.abs(shifts).max())) + 1 if align else 0
+    steps, gains = _measure(frames, carrier, box, mask, border, iterations)
+    a0, a1, r2 = solve_pixels(frames, steps, gains=gains)
+    return {"a0": a0, "a1": a1, "r2": r2, "steps": steps, "gains": gains, "shifts": shifts,
+            "carrier": carrier, "statistics": stats, "border": border}
+
+
+def reconstruct_phase_shifting(
+    stack: Any,
+    reference: Any = None,
+    *,
+    vacuum: Any = None,
+    align: bool = True,
+    sideband: Any = "auto",
+    iterations: int = 20,
+    unwrap: bool | str = True,
+) -> xr.Dataset:
+    """Reconstruct phase and amplitude from a phase-shifting hologram stack.
+
+    Parameters
+    ----------
+    stack : xarray.DataArray
+        Holograms with dims (shift, y, x), y/x in nm (the ``shift`` coordinate, nominal steps,
+        is ignored); or a 3-D numpy array (uncalibrated).
+    reference : xarray.DataArray, optional
+        Vacuum reference stack (any number of frames, same frame shape); the object wave is
+        divided by its wave. Without one the carrier ramp is removed instead.
+    vacuum : xarray.DataArray or numpy.ndarray of bool, or (y0, y1, x0, x1), optional
+        Vacuum region of the object stack used to measure the steps and gains: a mask (True =
+        vacuum) or a box of pixel indices (half-open). Default: the whole frame. With one, the
+        mean phase over it is set to zero and the median amplitude to one.
+    align : bool
+        Register the frames onto frame 0 (sub-pixel, centre band only) before solving.
+    sideband : {"auto", "lower", "upper"} or (y, x)
+        Which carrier sign defines the phase (as in
+        :func:`~ionscope.holography.reconstruct_offaxis`).
+    iterations : int
+        Alternating least-squares refinements of the measured steps and gains (0 keeps the
+        carrier Fourier-component estimate).
+    unwrap : bool or {"quality", "fft"}
+        Unwrap the phase (default quality-guided).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``phase`` (rad), ``amplitude`` (relative to the reference, or counts), ``r2``,
+        ``contrast`` (mu = 2 |a1| / a0 of the object stack), ``valid`` (False within the border
+        the drift correction wrapped around), all (y, x); ``steps`` (rad, measured, relative to
+        frame 0, after alignment), ``gain``, ``drift_y``, ``drift_x`` (nm, specimen
+        displacement relative to frame 0) along ``shift``; with a reference also
+        ``reference_steps`` and ``reference_gain`` (along ``reference_shift``). ``attrs``: the
+        statistics of frame 0 (``sideband_position_px``, ``fringe_spacing_nm``,
+        ``fringe_sampling_px``, ``fringe_contrast``, ``carrier_frequency_per_nm``, ...; with a
+        reference the carrier values are the reference's), ``method`` = "phase_shifting",
+        ``resolution`` = "pixel" (``aperture_px`` is only the aperture used to register the
+        frames, not a resolution limit), ``frames``, ``vacuum``, ``provenance``.
+
+    Raises
+    ------
+    DimensionError, NonFiniteError, InputError
+        Wrong dims, fewer than 3 frames, NaN/inf, mismatched reference, steps that do not
+        span the fringe phase.
+    ConfigError
+        Invalid vacuum region, sideband, iterations or unwrap option.
+
+    Examples
+    --------
+    >>> from ionscope.simulate import simulate
+    >>> ds = simulate("holography_ps", seed=0, noise=False, ny=128, nx=128, frames=8)
+    >>> rec = reconstruct_phase_shifting(ds["stack"], ds["reference_stack"],
+    ...                                  vacuum=ds.attrs["vacuum_box"])
+    >>> rec["steps"].dims
+    ('shift',)
+    """
+    frames, cal = _stack_input(stack, "phase-shifting stack")
+    ref_frames = None
+    if reference is not None:
+        ref_frames, _ = _stack_input(reference, "reference stack")
+        if ref_frames.shape[1:] != frames.shape[1:]:
+            raise DimensionError(
+                f"reference frames {ref_frames.shape[1:]} differ from the stack's frames "
+                f"{frames.shape[1:]}"
+            )
+    box, mask = _vacuum_region(vacuum, frames.shape[1:])
+    if (not isinstance(iterations, (int, np.integer)) or isinstance(iterations, bool)
+            or not 0 <= iterations <= 100):
+        raise ConfigError(f"iterations must be an integer from 0 to 100, got {iterations!r}")
+    if unwrap not in (True, False, "quality", "fft"):
+        raise ConfigError(f"unwrap must be True, False, 'quality' or 'fft', got {unwrap!r}")
+
+    ref_stats = None
+    if ref_frames is not None:
+        # the vacuum reference defines the carrier (no specimen phase gradients)
+        ref_stats = statistics_kernel(ref_frames[0], cal, sideband=sideband)
+        sideband_used: Any = tuple(ref_stats["sideband_offset_px"])
+    else:
+        sideband_used = sideband
+    obj = phase_shifting_kernel(frames, cal, sideband=sideband_used, box=box, mask=mask,
+                                align=align, iterations=int(iterations))
+    ny, nx = frames.shape[1:]
+    wave = obj["a1"]
+    ref = None
+    if ref_frames is not None:
+        ref = phase_shifting_kernel(ref_frames, cal, sideband=sideband_used, align=False,
+                                    iterations=int(iterations))
+        r = ref["a1"]
+        mag2 = r.real * r.real + r.imag * r.imag
+        wave = wave * np.conj(r) / np.maximum(mag2, np.float32(np.finfo(np.float32).tiny))
+    else:
+        ey, ex = _carrier_ramp((ny, nx), obj["carrier"])
+        wave = wave * ey[:, None] * ex[None, :]
+    region = None
+    if box is not None:
+        region = np.zeros((ny, nx), bool)
+        region[box[0]:box[1], box[2]:box[3]] = True
+    elif mask is not None:
+        region = mask
+    if region is not None:
+        wave = wave * np.exp(-1j * np.angle(np.sum(wave[region]))).astype(np.complex64)
+    wrapped = np.angle(wave)
+    amplitude = np.abs(wave)
+    if region is not None:
+        amplitude /= np.median(amplitude[region])
+    b = obj["border"]
+    valid = np.zeros((ny, nx), bool)
+    valid[b:ny - b or None, b:nx - b or None] = True
+    if unwrap:
+        phase = unwrap_kernel(wrapped, method="quality" if unwrap is True else unwrap)
+        if region is not None:
+            phase -= np.nanmean(phase[region])
+    else:
+        phase = wrapped
+    with np.errstate(invalid="ignore", divide="ignore"):
+        contrast = 2.0 * np.abs(obj["a1"]) / obj["a0"]
+
+    coords = {"y": cal["y0"] + np.arange(ny) * cal["dy"], "x": cal["x0"] + np.arange(nx) * cal["dx"]}
+    units = {"y": "nm", "x": "nm"} if cal["calibrated"] else {"y": "px", "x": "px"}
+    n = frames.shape[0]
+    shift_coord = {"shift": np.asarray(stack["shift"].values, float)} if isinstance(stack, xr.DataArray) \
+        and "shift" in stack.coords else None
+    sc = shift_coord
+    drift = -obj["shifts"] * np.array([cal["dy"], cal["dx"]])
+    dunit = "nm" if cal["calibrated"] else "px"
+    variables = [
+        signal(phase.astype(np.float32), ("y", "x"), name="phase", units="rad", coords=coords,
+               coord_units=units, long_name="unwrapped phase" if unwrap else "wrapped phase"),
+        signal(amplitude.astype(np.float32), ("y", "x"), name="amplitude",
+               units="1" if ref is not None else "counts", coords=coords, coord_units=units,
+               long_name="amplitude relative to the reference" if ref is not None
+               else "fringe amplitude |a1|"),
+        signal(obj["r2"], ("y", "x"), name="r2", units="1", coords=coords, coord_units=units,
+               long_name="coefficient of determination of the per-pixel fit"),
+        signal(contrast.astype(np.float32), ("y", "x"), name="contrast", units="1", coords=coords,
+               coord_units=units, long_name="fringe contrast 2|a1|/a0"),
+        signal(valid, ("y", "x"), name="valid", units="1", coords=coords, coord_units=units,
+               long_name="outside the border wrapped by the drift correction"),
+        signal(obj["steps"], ("shift",), name="steps", units="rad", coords=sc,
+               long_name="measured phase steps (relative to frame 0, after alignment)"),
+        signal(obj["gains"], ("shift",), name="gain", units="1", coords=sc,
+               long_name="measured relative frame dose"),
+        signal(drift[:, 0], ("shift",), name="drift_y", units=dunit, coords=sc,
+               long_name="specimen displacement along y relative to frame 0"),
+        signal(drift[:, 1], ("shift",), name="drift_x", units=dunit, coords=sc,
+               long_name="specimen displacement along x relative to frame 0"),
+    ]
+    ds = xr.Dataset({v.name: v for v in variables})
+    if ref is not None:
+        ds["reference_steps"] = xr.DataArray(
+            ref["steps"], dims=("reference_shift",),
+            attrs={"units": "rad", "long_name": "measured steps of the reference stack"})
+        ds["reference_gain"] = xr.DataArray(
+            ref["gains"], dims=("reference_shift",),
+            attrs={"units": "1", "long_name": "measured relative dose of the reference frames"})
+    attrs = dict(obj["statistics"])
+    if ref_stats is not None:
+        # carrier and fringe spacing from the vacuum reference; contrast of the object stack
+        for key in ("sideband_position_px", "sideband_offset_px", "fringe_sampling_px",
+                    "fringe_spacing_nm", "carrier_frequency_per_nm", "carrier_frequency_per_px",
+                    "carrier_angle_deg", "aperture_px", "aperture_per_nm"):
+            attrs[key] = ref_stats[key]
+        attrs["reference_fringe_contrast"] = ref_stats["fringe_contrast"]
+    vac_desc = list(box) if box is not None else ("mask" if mask is not None else None)
+    attrs.update(method="phase_shifting", resolution="pixel", frames=int(n), vacuum=vac_desc, reference=ref is not None, aligned=bool(align),
+                 iterations=int(iterations), border_px=int(b),
+                 unwrap=unwrap if isinstance(unwrap, str) else bool(unwrap))
+    if isinstance(stack, xr.DataArray) and "beam_energy_kV" in stack.attrs:
+        attrs["beam_energy_kV"] = stack.attrs["beam_energy_kV"]
+    ds.attrs = jsonable(attrs)
+    params = {"vacuum": vac_desc, "align": bool(align), "iterations": int(iterations),
+              "sideband": sideband if isinstance(sideband, str) else [float(v) for v in sideband],
+              "unwrap": ds.attrs["unwrap"]}
+    inputs = [stack] + ([reference] if reference is not None else [])
+    history = provenance(stack) if isinstance(stack, xr.DataArray) else []
+    for name in ("phase", "amplitude", "r2"):
+        ds[name] = with_provenance(ds[name], STEP, params, inputs, history=history)
+    return with_provenance(ds, STEP, params, inputs, history=history)
+
+
+__all__ = [
+    "reconstruct_phase_shifting",
+    "phase_shifting_kernel",
+    "solve_pixels",
+    "fourier_steps",
+    "refine_steps",
+    "algebraic_steps",
+    "design_matrix",
+]

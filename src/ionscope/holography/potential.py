@@ -1,0 +1,518 @@
+r"""Holographic phase to electrostatic potential, thickness and biased-minus-0 V differences.
+
+The phase of a fast electron crossing a specimen is (METHODS section 1)
+
+.. math:: \varphi(x, y) = C_E \int V(x, y, z)\,dz,
+
+with the relativistic interaction constant :math:`C_E` of
+:func:`ionscope.constants.electron_interaction_constant` (7.29e-3 rad/(V nm) at 200 kV,
+6.53e-3 at 300 kV, 1.009e-2 at 80 kV). For a uniform thickness :math:`t` the projected-mean
+potential is :math:`V = \varphi / (C_E t)`.
+
+- :func:`phase_to_potential`: :math:`V = \varphi / (C_E t)` for a thickness in nm (a number or a
+  map).
+- :func:`thickness_from_amplitude`: :math:`t / \lambda_\mathrm{in} = -2 \ln(A / A_\mathrm{vac})`
+  (the amplitude of the elastically filtered wave falls as :math:`e^{-t / 2\lambda_\mathrm{in}}`,
+  :math:`\lambda_\mathrm{in}` the inelastic mean free path); in nm when
+  :math:`\lambda_\mathrm{in}` is given.
+- :func:`thickness_from_phase`: :math:`t = \varphi_0 / (C_E V_0)` from the phase of the
+  unbiased specimen and its known mean inner potential :math:`V_0`.
+- :func:`phase_difference`: biased minus 0 V phase; the mean inner potential and the thickness
+  contrast cancel, leaving the potential the bias (or the charge it moved) adds. Both images
+  can be aligned first (sub-pixel, on the amplitude).
+- :func:`potential_map`: the three routes of ``ionscope holo potential`` in one call.
+
+Vacuum (where the specimen is absent) is the phase reference: its phase is set to zero when a
+vacuum mask is known (:func:`ionscope.holography.leakage.detect_vacuum`).
+
+References
+----------
+H. Lichte, M. Lehmann, Rep. Prog. Phys. 71, 016102 (2008) (phase, thickness from amplitude).
+M.R. McCartney, M. Gajdardziska-Josifovska, Ultramicroscopy 53, 283 (1994) (t / lambda_in from
+the amplitude, mean inner potential from phase / thickness). Y. Aizawa, K. Yamamoto et al.,
+Ultramicroscopy 178, 20 (2017) and K. Yamamoto et al., Angew. Chem. Int. Ed. 49, 4414 (2010)
+(biased-minus-0 V differences for Li-ion battery interfaces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ionscope.constants import electron_interaction_constant
+from ionscope.data import provenance, require_dims, units_of, with_provenance
+from ionscope.errors import ConfigError, DimensionError, InputError
+
+#: Thickness (t / lambda_in) below which a pixel counts as vacuum for the potential (NaN there).
+MIN_RELATIVE_THICKNESS = 0.02
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def potential_from_phase(phase: np.ndarray, c_e: float, thickness_nm: np.ndarray | float) -> np.ndarray:
+    """``V = phase / (c_e * t)`` in V (NaN where the thickness is not positive).
+
+    Parameters
+    ----------
+    phase : ndarray
+        Phase, rad.
+    c_e : float
+        Interaction constant, rad / (V nm).
+    thickness_nm : float or ndarray
+        Specimen thickness, nm (broadcast against ``phase``).
+    """
+    t = np.asarray(thickness_nm, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(t > 0, np.asarray(phase, dtype=np.float64) / (c_e * t), np.nan)
+
+
+def relative_thickness(amplitude: np.ndarray, amplitude_vacuum: float | np.ndarray) -> np.ndarray:
+    """``t / lambda_in = -2 ln(A / A_vac)`` (dimensionless; NaN where ``A <= 0``)."""
+    a = np.asarray(amplitude, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(a > 0, -2.0 * np.log(a / amplitude_vacuum), np.nan)
+
+
+def thickness_kernel(phase: np.ndarray, c_e: float, mip_v: float) -> np.ndarray:
+    """``t = phase / (c_e * V0)`` in nm."""
+    return np.asarray(phase, dtype=np.float64) / (c_e * mip_v)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _map(obj: Any, what: str) -> xr.DataArray:
+    if isinstance(obj, xr.Dataset):
+        raise InputError(f"{what} must be a single (y, x) map, got a Dataset; pick a variable")
+    if not isinstance(obj, xr.DataArray):
+        raise InputError(f"{what} must be an xarray DataArray with dims (y, x), got {type(obj).__name__}")
+    require_dims(obj, ("y", "x"), what=what)
+    return obj.transpose("y", "x")
+
+
+def _check_kv(kv: float) -> float:
+    try:
+        kv = float(kv)
+    except (TypeError, ValueError):
+        raise ConfigError(f"the accelerating voltage must be a number of kV, got {kv!r}") from None
+    if not (np.isfinite(kv) and 1.0 <= kv <= 3000.0):
+        raise ConfigError(f"the accelerating voltage must lie in 1-3000 kV, got {kv!r}")
+    return kv
+
+
+def _vacuum_values(da: xr.DataArray, vacuum: Any) -> np.ndarray | None:
+    """Boolean (y, x) vacuum mask from a DataArray / ndarray, or None."""
+    if vacuum is None:
+        return None
+    mask = np.asarray(vacuum.values if isinstance(vacuum, xr.DataArray) else vacuum).astype(bool)
+    if mask.shape != da.shape:
+        raise DimensionError(f"vacuum mask shape {mask.shape} differs from the map's {da.shape}")
+    if mask.sum() < 16:
+        raise InputError(f"the vacuum mask holds {int(mask.sum())} pixels; at least 16 are needed")
+    return mask
+
+
+def _like(da: xr.DataArray, values: np.ndarray, name: str, units: str, long_name: str,
+          **attrs: Any) -> xr.DataArray:
+    keep = {k: v for k, v in da.attrs.items() if k in ("beam_energy_kV",)}
+    out = xr.DataArray(values, dims=da.dims, coords={d: da[d] for d in da.dims}, name=name,
+                       attrs={**keep, **attrs, "units": units, "long_name": long_name,
+                              "provenance": da.attrs.get("provenance", "[]")})
+    return out
+
+
+# --------------------------------------------------------------------------- wrappers
+
+
+def phase_to_potential(phase: xr.DataArray, kv: float, thickness_nm: float | xr.DataArray) -> xr.DataArray:
+    """Projected-mean potential ``V = phase / (C_E t)`` of a phase map.
+
+    Parameters
+    ----------
+    phase : xarray.DataArray
+        Unwrapped phase (rad), dims ``(y, x)`` (a phase difference works the same way).
+    kv : float
+        Accelerating voltage, kV.
+    thickness_nm : float or xarray.DataArray
+        Specimen thickness in nm: one number, or a ``(y, x)`` map (NaN / non-positive pixels
+        give NaN potential).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``potential`` in V with attrs ``interaction_constant_rad_per_V_nm`` and ``beam_energy_kV``.
+
+    Examples
+    --------
+    >>> from ionscope.data import signal
+    >>> import numpy as np
+    >>> phi = signal(np.full((4, 4), 7.29e-3 * 50 * 2.0), ("y", "x"), name="phase", units="rad")
+    >>> round(float(phase_to_potential(phi, 200, 50.0).mean()), 3)
+    2.0
+    """
+    phase = _map(phase, "phase")
+    if units_of(phase) != "rad":
+        raise InputError(f"phase must be in rad, got {units_of(phase)!r}")
+    kv = _check_kv(kv)
+    c_e = electron_interaction_constant(kv)
+    if isinstance(thickness_nm, xr.DataArray):
+        t_da = _map(thickness_nm, "thickness map")
+        if t_da.shape != phase.shape:
+            raise DimensionError(f"thickness map shape {t_da.shape} differs from the phase's {phase.shape}")
+        if units_of(t_da) != "nm":
+            raise InputError(f"the thickness map must be in nm, got {units_of(t_da)!r} (t/lambda_in needs a mean free path)")
+        t = np.asarray(t_da.values, dtype=np.float64)
+        t_param: Any = "map"
+    else:
+        try:
+            t = float(thickness_nm)
+        except (TypeError, ValueError):
+            raise ConfigError(f"thickness must be a number of nm or a map, got {thickness_nm!r}") from None
+        if not (np.isfinite(t) and t > 0):
+            raise ConfigError(f"thickness must be a positive number of nm, got {thickness_nm!r}")
+        t_param = t
+    values = potential_from_phase(np.asarray(phase.values, dtype=np.float64), c_e, t)
+    out = _like(phase, values, "potential", "V", "projected mean electrostatic potential",
+                interaction_constant_rad_per_V_nm=c_e, beam_energy_kV=kv)
+    params = {"kv": kv, "thickness_nm": t_param, "interaction_constant": c_e}
+    inputs = [phase] + ([thickness_nm] if isinstance(thickness_nm, xr.DataArray) else [])
+    return with_provenance(out, "ionscope.holography.phase_to_potential", params, inputs,
+                           history=provenance(phase))
+
+
+def thickness_from_amplitude(
+    amplitude: xr.DataArray,
+    *,
+    vacuum: Any = None,
+    amplitude_vacuum: float | None = None,
+    mean_free_path_nm: float | None = None,
+) -> xr.DataArray:
+    """Thickness map from the reconstructed amplitude: ``t / lambda_in = -2 ln(A / A_vac)``.
+
+    Parameters
+    ----------
+    amplitude : xarray.DataArray
+        Amplitude, dims ``(y, x)`` (relative to a vacuum reference or not).
+    vacuum : ndarray or DataArray of bool, optional
+        Vacuum pixels; ``A_vac`` is their median amplitude.
+    amplitude_vacuum : float, optional
+        ``A_vac`` directly (1 for an amplitude normalised by a vacuum reference). With neither
+        ``vacuum`` nor ``amplitude_vacuum``, 1 is used if the amplitude is relative to a
+        reference (units "1"), else an error is raised.
+    mean_free_path_nm : float, optional
+        Inelastic mean free path :math:`\\lambda_\\mathrm{in}` (nm); the map is then ``t`` in nm,
+        otherwise the dimensionless ``t / lambda_in``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``thickness`` (nm) or ``relative_thickness`` (1), attrs ``amplitude_vacuum``.
+    """
+    amplitude = _map(amplitude, "amplitude")
+    mask = _vacuum_values(amplitude, vacuum)
+    a = np.asarray(amplitude.values, dtype=np.float64)
+    if amplitude_vacuum is None:
+        if mask is not None:
+            amplitude_vacuum = float(np.nanmedian(a[mask]))
+        elif units_of(amplitude) == "1":
+            amplitude_vacuum = 1.0
+        else:
+            raise InputError(
+                "the vacuum amplitude is unknown: give a vacuum mask or amplitude_vacuum (the "
+                "amplitude is not normalised by a reference hologram)"
+            )
+    if not (np.isfinite(amplitude_vacuum) and amplitude_vacuum > 0):
+        raise InputError(f"the vacuum amplitude must be positive, got {amplitude_vacuum!r}")
+    rel = relative_thickness(a, amplitude_vacuum)
+    if mean_free_path_nm is not None:
+        if not (np.isfinite(mean_free_path_nm) and mean_free_path_nm > 0):
+            raise ConfigError(f"mean_free_path_nm must be positive, got {mean_free_path_nm!r}")
+        out = _like(amplitude, rel * mean_free_path_nm, "thickness", "nm",
+                    "thickness from the amplitude", amplitude_vacuum=float(amplitude_vacuum),
+                    mean_free_path_nm=float(mean_free_path_nm))
+    else:
+        out = _like(amplitude, rel, "relative_thickness", "1",
+                    "thickness / inelastic mean free path, from the amplitude",
+                    amplitude_vacuum=float(amplitude_vacuum))
+    params = {"amplitude_vacuum": float(amplitude_vacuum), "mean_free_path_nm": mean_free_path_nm,
+              "vacuum_mask": mask is not None}
+    return with_provenance(out, "ionscope.holography.thickness_from_amplitude", params, [amplitude],
+                           history=provenance(amplitude))
+
+
+def thickness_from_phase(phase: xr.DataArray, kv: float, mip_v: float, *,
+                         min_thickness_nm: float = 0.0) -> xr.DataArray:
+    """Thickness map ``t = phase / (C_E V0)`` from an unbiased phase and the mean inner potential.
+
+    Parameters
+    ----------
+    phase : xarray.DataArray
+        Unwrapped phase (rad, vacuum at 0), dims ``(y, x)``: the 0 V image of the specimen.
+    kv : float
+        Accelerating voltage, kV.
+    mip_v : float
+        Mean inner potential of the specimen, V (e.g. ~15-20 V for oxides; positive).
+    min_thickness_nm : float
+        Pixels thinner than this are NaN (vacuum and noise).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``thickness`` in nm.
+    """
+    phase = _map(phase, "phase")
+    kv = _check_kv(kv)
+    if not (np.isfinite(mip_v) and mip_v > 0):
+        raise ConfigError(f"the mean inner potential must be a positive number of V, got {mip_v!r}")
+    c_e = electron_interaction_constant(kv)
+    t = thickness_kernel(np.asarray(phase.values, dtype=np.float64), c_e, float(mip_v))
+    t = np.where(t > min_thickness_nm, t, np.nan)
+    out = _like(phase, t, "thickness", "nm", "thickness from the phase and the mean inner potential",
+                mip_V=float(mip_v), beam_energy_kV=kv)
+    return with_provenance(out, "ionscope.holography.thickness_from_phase",
+                           {"kv": kv, "mip_V": float(mip_v), "min_thickness_nm": min_thickness_nm},
+                           [phase], history=provenance(phase))
+
+
+def align_to(moving: np.ndarray, fixed: np.ndarray, *, iterations: int = 30) -> tuple[np.ndarray, tuple[float, float]]:
+    """Shift ``moving`` onto ``fixed``: integer start from the cross-correlation peak, then
+    Gauss-Newton least squares on the image gradients (sub-pixel, with a gain and an offset
+    between the images; the borders the shift exposes are left out).
+
+    Returns the shifted image (cubic spline) and the shift (dy, dx) px applied
+    (``scipy.ndimage.shift`` convention: content moves by +shift).
+    """
+    from scipy.ndimage import shift as nd_shift
+    from skimage.registration import phase_cross_correlation
+
+    a = np.nan_to_num(np.asarray(fixed, dtype=np.float64))
+    b = np.nan_to_num(np.asarray(moving, dtype=np.float64))
+    d = np.asarray(phase_cross_correlation(a - a.mean(), b - b.mean(), normalization=None)[0], dtype=np.float64)
+    ny, nx = a.shape
+    for _ in range(iterations):
+        m = nd_shift(b, d, order=3, mode="nearest")
+        margin = int(np.ceil(np.max(np.abs(d)))) + 3
+        inner = (slice(margin, ny - margin), slice(margin, nx - margin))
+        gy, gx = np.gradient(m)
+        cols = np.stack([-gy[inner].ravel(), -gx[inner].ravel(), m[inner].ravel(), np.ones(m[inner].size)], axis=1)
+        step = np.linalg.lstsq(cols, (a - m)[inner].ravel(), rcond=None)[0]
+        d = d + step[:2]
+        if np.max(np.abs(step[:2])) < 1e-5:
+            break
+    return nd_shift(b, d, order=3, mode="nearest"), (float(d[0]), float(d[1]))
+
+
+def phase_difference(
+    phase: xr.DataArray,
+    phase_zero: xr.DataArray,
+    *,
+    vacuum: Any = None,
+    align: xr.DataArray | tuple[xr.DataArray, xr.DataArray] | None = None,
+) -> xr.DataArray:
+    """Biased-minus-0 V phase difference, with the vacuum set to zero.
+
+    Parameters
+    ----------
+    phase, phase_zero : xarray.DataArray
+        Unwrapped phases (rad, dims ``(y, x)``, same shape) of the biased and the unbiased
+        specimen.
+    vacuum : ndarray or DataArray of bool, optional
+        Vacuum pixels; the median difference there is subtracted (the phase reference). Without
+        it the difference keeps the arbitrary offset of the two unwrappings, and only
+        differences within the map are meaningful.
+    align : (amplitude, amplitude_zero), optional
+        Amplitudes of both images: ``phase_zero`` is shifted onto ``phase`` by the sub-pixel
+        cross-correlation of the amplitudes (specimen drift between the recordings).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``phase_difference`` (rad), attrs ``vacuum_offset_rad`` and ``alignment_shift_px``.
+    """
+    phase = _map(phase, "phase")
+    phase_zero = _map(phase_zero, "0 V phase")
+    if phase.shape != phase_zero.shape:
+        raise DimensionError(
+            f"the 0 V phase has shape {phase_zero.shape} but the biased phase {phase.shape}; "
+            "reconstruct both from holograms of the same area and size"
+        )
+    for name, da in (("phase", phase), ("0 V phase", phase_zero)):
+        if units_of(da) != "rad":
+            raise InputError(f"{name} must be in rad, got {units_of(da)!r}")
+    p0 = np.asarray(phase_zero.values, dtype=np.float64)
+    shift = (0.0, 0.0)
+    if align is not None:
+        if not (isinstance(align, (tuple, list)) and len(align) == 2):
+            raise InputError("align must be the pair (amplitude, amplitude_zero)")
+        a1, a0 = (np.asarray(_map(a, "amplitude").values, dtype=np.float64) for a in align)
+        if a1.shape != phase.shape or a0.shape != phase.shape:
+            raise DimensionError("the amplitudes for alignment must have the phase maps' shape")
+        from scipy.ndimage import shift as nd_shift
+
+        _, shift = align_to(a0, a1)
+        p0 = nd_shift(p0, shift, order=3, mode="nearest")
+    diff = np.asarray(phase.values, dtype=np.float64) - p0
+    mask = _vacuum_values(phase, vacuum)
+    offset = 0.0
+    if mask is not None:
+        offset = float(np.nanmedian(diff[mask]))
+        diff = diff - offset
+    out = _like(phase, diff, "phase_difference", "rad", "biased minus 0 V phase",
+                vacuum_offset_rad=offset, alignment_shift_px=list(shift))
+    params = {"vacuum_reference": mask is not None, "align": align is not None, "shift_px": list(shift)}
+    return with_provenance(out, "ionscope.holography.phase_difference", params, [phase, phase_zero],
+                           history=provenance(phase))
+
+
+def potential_map(
+    phase: xr.DataArray,
+    kv: float,
+    *,
+    thickness_nm: float | None = None,
+    mip_v: float | None = None,
+    phase_zero: xr.DataArray | None = None,
+    amplitude: xr.DataArray | None = None,
+    amplitude_zero: xr.DataArray | None = None,
+    vacuum: Any = None,
+    align: bool = False,
+) -> xr.Dataset:
+    """Potential map by one of the three routes of ``ionscope holo potential``.
+
+    - ``thickness_nm`` given: ``V = dphi / (C_E t)``, ``dphi`` = ``phase - phase_zero`` if a 0 V
+      phase is given, else ``phase`` (then ``V`` includes the mean inner potential).
+    - ``mip_v`` and ``phase_zero``: the thickness map ``t = phase_zero / (C_E V0)`` (vacuum
+      phase at zero), then ``V = (phase - phase_zero) / (C_E t)``: the bias-induced potential.
+    - ``mip_v`` without ``phase_zero``: the relative thickness ``t / lambda_in`` from the
+      amplitude, scaled by the mean free path that makes the median potential of the specimen
+      equal ``V0`` (``lambda_in = median(phase / (C_E V0 t/lambda_in))``); ``V`` then shows
+      where the potential departs from the mean inner potential. Needs the vacuum.
+
+    Parameters
+    ----------
+    phase : xarray.DataArray
+        Unwrapped phase (rad), dims ``(y, x)``.
+    kv : float
+        Accelerating voltage, kV.
+    thickness_nm, mip_v : float
+        Exactly one: a uniform thickness (nm) or the mean inner potential (V).
+    phase_zero : xarray.DataArray, optional
+        Phase of the same area at 0 V.
+    amplitude, amplitude_zero : xarray.DataArray, optional
+        Amplitudes (the first for the thickness route without ``phase_zero``; both for ``align``).
+    vacuum : ndarray or DataArray of bool, optional
+        Vacuum pixels: phase reference (set to zero) and thickness reference.
+    align : bool
+        Align the 0 V image onto the biased one by the amplitudes first.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``potential`` (V, NaN where the thickness is not positive); ``thickness`` (nm) for the
+        mean-inner-potential routes; ``phase_difference`` (rad) when ``phase_zero`` is given;
+        attrs ``route``, ``interaction_constant_rad_per_V_nm`` [, ``mean_free_path_nm``].
+    """
+    if (thickness_nm is None) == (mip_v is None):
+        raise ConfigError("give exactly one of thickness_nm (--thickness) and mip_v (--mip)")
+    phase = _map(phase, "phase")
+    kv = _check_kv(kv)
+    c_e = electron_interaction_constant(kv)
+    mask = _vacuum_values(phase, vacuum)
+    phi = np.asarray(phase.values, dtype=np.float64)
+    out: dict[str, xr.DataArray] = {}
+    attrs: dict[str, Any] = {"interaction_constant_rad_per_V_nm": c_e, "beam_energy_kV": kv}
+    if phase_zero is not None:
+        pair = (amplitude, amplitude_zero) if align else None
+        if align and (amplitude is None or amplitude_zero is None):
+            raise ConfigError("align needs the amplitudes of both images")
+        diff = phase_difference(phase, phase_zero, vacuum=mask, align=pair)
+        out["phase_difference"] = diff
+        dphi = np.asarray(diff.values, dtype=np.float64)
+        zero = np.asarray(phase_zero.transpose("y", "x").values, dtype=np.float64)
+        if align:
+            from scipy.ndimage import shift as nd_shift
+
+            zero = nd_shift(zero, diff.attrs["alignment_shift_px"], order=3, mode="nearest")
+        if mask is not None:
+            zero = zero - float(np.nanmedian(zero[mask]))
+        attrs["alignment_shift_px"] = diff.attrs["alignment_shift_px"]
+    else:
+        dphi = phi - (float(np.nanmedian(phi[mask])) if mask is not None else 0.0)
+        zero = None
+    if thickness_nm is not None:
+        route = "difference / uniform thickness" if phase_zero is not None else "phase / uniform thickness"
+        t: Any = float(thickness_nm)
+        if not (np.isfinite(t) and t > 0):
+            raise ConfigError(f"thickness must be a positive number of nm, got {thickness_nm!r}")
+        attrs["thickness_nm"] = t
+    elif zero is not None:
+        route = "difference / thickness from the 0 V phase and the mean inner potential"
+        if not (np.isfinite(mip_v) and mip_v > 0):
+            raise ConfigError(f"the mean inner potential must be positive, got {mip_v!r}")
+        t = thickness_kernel(zero, c_e, float(mip_v))
+        t = np.where(t > 0.02 * np.nanmax(t), t, np.nan)
+        if mask is not None:
+            t[mask] = np.nan
+        out["thickness"] = _like(phase, t, "thickness", "nm", "thickness from the 0 V phase and the mean inner potential")
+        attrs["mip_V"] = float(mip_v)
+    else:
+        route = "phase / thickness from the amplitude, scaled by the mean inner potential"
+        if amplitude is None or mask is None:
+            raise ConfigError(
+                "--mip without --zero needs the amplitude and a vacuum region (to scale the "
+                "amplitude thickness); give a 0 V result with --zero or a thickness"
+            )
+        if not (np.isfinite(mip_v) and mip_v > 0):
+            raise ConfigError(f"the mean inner potential must be positive, got {mip_v!r}")
+        amp = _map(amplitude, "amplitude")
+        rel = relative_thickness(np.asarray(amp.values, dtype=np.float64), float(np.nanmedian(np.asarray(amp.values)[mask])))
+        specimen = (~mask) & np.isfinite(rel) & (rel > MIN_RELATIVE_THICKNESS * 5)
+        if specimen.sum() < 16:
+            raise InputError("no specimen pixels with a measurable amplitude thickness (t / lambda_in > 0.1)")
+        mfp = float(np.nanmedian(dphi[specimen] / (c_e * float(mip_v) * rel[specimen])))
+        if not (np.isfinite(mfp) and mfp > 0):
+            raise InputError(
+                f"the mean free path scaled by the mean inner potential is {mfp:.3g} nm; the "
+                "phase is not positive in the specimen (vacuum offset or sign?)"
+            )
+        t = np.where(rel > MIN_RELATIVE_THICKNESS, rel * mfp, np.nan)
+        t[mask] = np.nan
+        out["thickness"] = _like(phase, t, "thickness", "nm", "thickness from the amplitude (mean free path from the mean inner potential)")
+        attrs["mip_V"] = float(mip_v)
+        attrs["mean_free_path_nm"] = mfp
+    v = potential_from_phase(dphi, c_e, t)
+    out["potential"] = _like(phase, v, "potential", "V",
+                             "bias-induced potential" if phase_zero is not None else "projected mean potential",
+                             beam_energy_kV=kv)
+    ds = xr.Dataset({k: out[k] for k in ("potential", *[k for k in out if k != "potential"])})
+    attrs["route"] = route
+    attrs["vacuum_reference"] = mask is not None
+    attrs["primary"] = "potential"
+    ds.attrs = attrs
+    params = {"kv": kv, "thickness_nm": thickness_nm, "mip_V": mip_v, "zero": phase_zero is not None,
+              "align": bool(align), "vacuum": mask is not None}
+    inputs = [phase] + ([phase_zero] if phase_zero is not None else [])
+    return with_provenance(ds, "ionscope.holography.potential_map", params, inputs, history=provenance(phase))
+
+
+def interaction_constant_table(kvs: Mapping[str, float] | None = None) -> dict[str, float]:
+    """``C_E`` (rad / (V nm)) at common voltages, for reports: {"80 kV": ..., ...}."""
+    kvs = kvs or {"80 kV": 80.0, "200 kV": 200.0, "300 kV": 300.0}
+    return {k: electron_interaction_constant(v) for k, v in kvs.items()}
+
+
+__all__ = [
+    "potential_from_phase",
+    "relative_thickness",
+    "thickness_kernel",
+    "phase_to_potential",
+    "thickness_from_amplitude",
+    "thickness_from_phase",
+    "phase_difference",
+    "potential_map",
+    "align_to",
+    "interaction_constant_table",
+]

@@ -1,0 +1,686 @@
+r"""Electron-holography twins: off-axis holograms and phase-shifting stacks of a biased
+electrode | solid-electrolyte lamella with a space-charge layer, and their vacuum references.
+
+Digital twins of METHODS section 1 (``holography``: one off-axis hologram; ``holography_ps``:
+a phase-shifting stack with specimen drift and unknown, uneven phase steps).
+
+Specimen (coordinates ``y, x`` in nm, pixel ``j`` at ``j h``)
+-------------------------------------------------------------
+* Vacuum for :math:`y < y_e` (``vacuum_height_nm``); the lamella below, thickness
+  :math:`t = t_0 \min(1, (y - y_e)/r) + w (y - y_e)` (``thickness_nm``, ``edge_ramp_nm`` r,
+  wedge ``wedge_nm_per_nm``), its edge anti-aliased over one pixel.
+* An interface line through :math:`(y_e, x_i)` (``interface_position_nm``), tilted by
+  ``interface_angle_deg`` from the y axis; signed distance :math:`d` (electrolyte at
+  :math:`d > 0`), electrolyte fraction :math:`g = \Phi(d / \sigma_i)` (``interface_width_nm``).
+* Mean inner potentials :math:`V_\mathrm{MIP}` = ``mip_electrode_V`` / ``mip_electrolyte_V``
+  and inelastic mean free paths (amplitude :math:`A = e^{-t / 2\lambda}`, so
+  :math:`t/\lambda = -2 \ln A`, METHODS section 1).
+* Electrostatic potential: electrode at the bias :math:`U` (``bias_V``); electrolyte
+  :math:`U - \psi_0 + \psi(d) - (1 - f) U\, d / d_\mathrm{max}`, with the lattice-gas
+  space-charge profile :math:`\psi(d)` of :func:`ionscope.spacecharge.lattice_gas_potential`
+  (``psi0_V`` + ``f U``, ``theta``, ``eps_r``, ``c0_m3``, ``temperature_K``; f =
+  ``bias_interface_fraction``): continuous at the interface, the bulk :math:`\psi_0` below it,
+  90 % of the drop within ``w90_nm`` (attrs). :math:`d_\mathrm{max}` is the largest
+  electrolyte distance in the field of view (the counter electrode lies beyond it).
+* ``potential_true`` is the mean potential through the thickness (V), 0 in vacuum, and
+  ``phase_object`` :math:`= C_E\, t\, V + \varphi_s(\mathbf r)` with the interaction constant
+  :math:`C_E` of :func:`ionscope.constants.electron_interaction_constant`.
+* Stray (leakage) field of the biased lamella [open model]: the projected potential of two
+  opposite line charges inside the lamella at :math:`(y_e + a, x_i \mp a)`, :math:`a` =
+  ``stray_depth_nm``: :math:`\varphi_s = \kappa U \ln(|\mathbf r - \mathbf r_-| /
+  |\mathbf r - \mathbf r_+|)`, :math:`\kappa` = ``stray_rad_per_V`` - harmonic (a Laplace
+  solution) outside the charges, as a leakage fit assumes. The reference wave passes the
+  specimen at ``overlap_nm`` along :math:`-\hat{\mathbf q}_c` (in vacuum) and picks up
+  :math:`\varphi_s(\mathbf r - D\hat{\mathbf q}_c)`.
+
+Hologram
+--------
+With the carrier :math:`\mathbf q_c` (1 / ``fringe_spacing_nm``, angle ``fringe_angle_deg``
+from the x axis), contrast :math:`\mu` (``contrast``), biprism Fresnel factors :math:`F_{1,2}`
+and camera distortion :math:`\varepsilon(\mathbf r)` (``distortion_rad``, a smooth random
+field fixed to the detector):
+
+.. math::
+
+    I = \frac{D}{2}\left[|F_2|^2 + A^2 |F_1|^2 + 2\mu A\,
+        \mathrm{Re}\!\left(F_1 \bar F_2\, e^{i(2\pi \mathbf q_c\cdot\mathbf r + \varphi
+        + \varepsilon + \delta)}\right)\right] \ast \mathrm{PSF},
+    \qquad \varphi = \varphi_\mathrm{object} - \varphi_s(\mathbf r - D\hat{\mathbf q}_c),
+
+``phase_true`` = :math:`\varphi` (what a reconstruction divided by the vacuum reference
+returns, for the sideband at :math:`+\mathbf q_c` = ``attrs["sideband_true_px"]``),
+``amplitude_true`` = A. :math:`D` = ``dose`` (electrons per pixel in vacuum). The biprism
+factors model the Fresnel fringes of the filament edges bounding the overlap region, each wave
+diffracted at its own edge: :math:`F_j = 1 + b\, e^{-s_j / L} e^{i\pi s_j^2 / u_F^2}` with the
+distance :math:`s_j` from edge j along :math:`\hat{\mathbf q}_c` (edges 4 nm outside the
+field of view), ``biprism_fringe_amplitude`` b, ``biprism_fringe_scale_nm`` :math:`u_F`,
+``biprism_fringe_decay_nm`` L; the chirp is cut off smoothly where its local frequency
+:math:`s / u_F^2` passes 0.8 of the Nyquist frequency (no aliasing).
+Detector: MTF :math:`\mathrm{sinc}(f_y)\mathrm{sinc}(f_x) / (1 + (f /
+f_c)^2)` (f in cycles/px, ``mtf_cutoff`` :math:`f_c`; None = ideal), then Poisson noise
+(``noise``). The fringe contrast seen on the detector is ``attrs["effective_contrast"]`` =
+:math:`\mu\,\mathrm{MTF}(\mathbf q_c)`. The vacuum reference has no specimen and no bias field
+but the same biprism, distortion and detector, at ``reference_dose``.
+
+Phase-shifting stack (``holography_ps``)
+---------------------------------------
+Frame n: fringe shift :math:`\delta_n = 2\pi n / N + \sigma_\delta \xi_n` (``step_jitter_rad``,
+:math:`\delta_0 = 0`), the specimen drifted by :math:`\mathbf d_n` (a linear drift of
+``drift_y_nm``/``drift_x_nm`` per frame plus a random walk of ``drift_jitter_nm``;
+:math:`\mathbf d_0 = 0`; fringes, distortion and biprism stay fixed to the detector), the dose
+scaled by :math:`1 + \sigma_g \xi` (``intensity_jitter``). After aligning frame n back onto
+frame 0 the effective step is :math:`\delta_n + 2\pi\mathbf q_c\cdot\mathbf d_n`
+(``steps_effective_true``). The reference stack: vacuum, its own random steps, no drift.
+Truth is given for frame 0. ``attrs["vacuum_box"]`` = ``[y0, y1, x0, x1]`` (pixel indices,
+half-open) stays in vacuum in every frame.
+
+The constants (MIPs, mean free paths, stray-field geometry) are illustrative [open].
+
+References
+----------
+H. Lichte, M. Lehmann, Rep. Prog. Phys. 71, 016102 (2008); Q. Ru, J. Endo, T. Tanji,
+A. Tonomura, Appl. Phys. Lett. 59, 2372 (1991) and Ru et al. (1994) (phase-shifting electron
+holography); Yamamoto et al., J. Electron Microsc. 49, 31 (2000); Nomura et al., Angew. Chem.
+Int. Ed. 58, 5292 (2019) (the 1.3 V drop at Cu / LASGTP).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.fft
+import xarray as xr
+from scipy.special import erf
+
+from ionscope.constants import electron_interaction_constant
+from ionscope.data import signal, with_provenance
+from ionscope.errors import ConfigError
+from ionscope.simulate import check_parameters, parameter, register_twin
+
+STEP = "ionscope.simulate.holography"
+STEP_PS = "ionscope.simulate.holography_ps"
+_SEED_TAG = 0x401
+REGION_CODES = {0: "vacuum", 1: "electrode", 2: "electrolyte"}
+
+
+@dataclasses.dataclass(frozen=True)
+class HolographyParams:
+    """Parameters of the off-axis hologram twin ``holography`` (see the module docstring).
+
+    Attributes
+    ----------
+    ny, nx, pixel_nm : int, int, float
+        Image size (px) and pixel size (nm). Default 256 x 256 at 0.5 nm.
+    kv : float
+        Accelerating voltage (kV), 60-300. Default 300.
+    fringe_spacing_nm, fringe_angle_deg : float
+        Fringe spacing (nm, at least 2.5 px) and carrier direction (degrees from +x; the
+        default 80 puts the sideband in the 'lower' half with fringes nearly parallel to the
+        specimen edge). Default 2.0 nm (4 px).
+    contrast : float
+        Fringe contrast mu before the detector MTF. Default 0.3.
+    dose, reference_dose : float or None
+        Electrons per pixel in vacuum (hologram; reference, None = same). Default 1000.
+    noise : bool
+        Poisson noise on or off.
+    mtf_cutoff : float or None
+        Lorentzian cut-off f_c of the detector MTF (cycles/px); None for an ideal detector.
+        Default 0.5.
+    biprism_fringe_amplitude, biprism_fringe_scale_nm, biprism_fringe_decay_nm : float
+        Fresnel-fringe amplitude b (0 = none), chirp scale u_F (nm; the local fringe period at
+        distance s from the edge is u_F^2 / 2s) and decay length L (nm). Default 0.05, 15, 60.
+    distortion_rad : float
+        Amplitude of the smooth camera/projector phase distortion (rad). Default 0.3.
+    thickness_nm, edge_ramp_nm, wedge_nm_per_nm : float
+        Lamella thickness (nm) at the end of the edge ramp, the width of the ramp over which
+        it rises from 0 at the edge (nm; keeps the edge phase resolvable), and the further
+        increase per nm away from the edge (wedge). Default 80, 10, 0.05.
+    vacuum_height_nm : float
+        Height of the vacuum band at the top (nm). Default 32.
+    interface_position_nm, interface_angle_deg, interface_width_nm : float
+        Interface x at the lamella edge (nm), tilt from the y axis (degrees), roughness sigma
+        (nm). Default 48, 0, 0.25.
+    mip_electrode_V, mip_electrolyte_V : float
+        Mean inner potentials (V). Default 19.0 (metal-like), 14.0 (phosphate-like) [open];
+        with the default thickness the phase step at the interface (2.6 rad at 300 kV) stays
+        below pi, so it unwraps without ambiguity (real Cu has a larger MIP, ~20-30 V).
+    mfp_electrode_nm, mfp_electrolyte_nm : float
+        Inelastic mean free paths (nm). Default 90, 150 [open].
+    psi0_V, theta, eps_r, c0_m3, temperature_K : float
+        Lattice-gas space-charge layer in the electrolyte: interface potential relative to the
+        bulk (V), site occupancy, permittivity, mobile-carrier density (m^-3), temperature (K).
+        Default 1.3 V, 0.99, 50, 1e26, 298.15 (w90 = 7.2 nm).
+    bias_V, bias_interface_fraction : float
+        Electrode bias (V) and the part of it that adds to the interface drop. Default 0, 0.5.
+    stray_rad_per_V, stray_depth_nm, overlap_nm : float
+        Leakage-field strength (rad per V of bias), depth of its line charges (nm) and the
+        object-reference distance (nm). Default 0.5, 40, 150.
+    """
+
+    ny: int = parameter(256, 32, 8192, "px", integer=True)
+    nx: int = parameter(256, 32, 8192, "px", integer=True)
+    pixel_nm: float = parameter(0.5, 1e-3, 100.0, "nm")
+    kv: float = parameter(300.0, 60.0, 300.0, "kV")
+    fringe_spacing_nm: float = parameter(2.0, 1e-3, 1e3, "nm")
+    fringe_angle_deg: float = parameter(80.0, -180.0, 180.0, "deg")
+    contrast: float = parameter(0.3, 0.0, 1.0, "")
+    dose: float = parameter(1000.0, 1e-2, 1e9, "e/px")
+    reference_dose: float | None = parameter(None, 1e-2, 1e9, "e/px", allow_none=True)
+    noise: bool = True
+    mtf_cutoff: float | None = parameter(0.5, 0.01, 100.0, "cycles/px", allow_none=True)
+    biprism_fringe_amplitude: float = parameter(0.05, 0.0, 0.5, "")
+    biprism_fringe_scale_nm: float = parameter(15.0, 0.01, 1e4, "nm")
+    biprism_fringe_decay_nm: float = parameter(60.0, 0.01, 1e6, "nm")
+    distortion_rad: float = parameter(0.3, 0.0, 10.0, "rad")
+    thickness_nm: float = parameter(80.0, 0.0, 1e4, "nm")
+    edge_ramp_nm: float = parameter(10.0, 0.0, 1e4, "nm")
+    wedge_nm_per_nm: float = parameter(0.05, -1.0, 10.0, "nm/nm")
+    vacuum_height_nm: float = parameter(32.0, 0.0, 1e6, "nm")
+    interface_position_nm: float = parameter(48.0, -1e6, 1e6, "nm")
+    interface_angle_deg: float = parameter(0.0, -60.0, 60.0, "deg")
+    interface_width_nm: float = parameter(0.25, 0.0, 100.0, "nm")
+    mip_electrode_V: float = parameter(19.0, 0.0, 100.0, "V")
+    mip_electrolyte_V: float = parameter(14.0, 0.0, 100.0, "V")
+    mfp_electrode_nm: float = parameter(90.0, 1.0, 1e5, "nm")
+    mfp_electrolyte_nm: float = parameter(150.0, 1.0, 1e5, "nm")
+    psi0_V: float = parameter(1.3, -5.0, 5.0, "V")
+    theta: float = parameter(0.99, 1e-4, 1 - 1e-6, "")
+    eps_r: float = parameter(50.0, 1.0, 1e4, "")
+    c0_m3: float = parameter(1e26, 1e20, 1e30, "m^-3")
+    temperature_K: float = parameter(298.15, 1.0, 2000.0, "K")
+    bias_V: float = parameter(0.0, -20.0, 20.0, "V")
+    bias_interface_fraction: float = parameter(0.5, 0.0, 1.0, "")
+    stray_rad_per_V: float = parameter(0.5, 0.0, 100.0, "rad/V")
+    stray_depth_nm: float = parameter(40.0, 0.1, 1e5, "nm")
+    overlap_nm: float = parameter(150.0, 0.0, 1e6, "nm")
+
+    def __post_init__(self) -> None:
+        _check(self, "holography")
+
+
+def _check(p: Any, twin: str) -> None:
+    check_parameters(p, twin)
+    for f in dataclasses.fields(p):
+        if f.metadata.get("integer"):
+            object.__setattr__(p, f.name, int(getattr(p, f.name)))
+    if not isinstance(p.noise, (bool, np.bool_)):
+        raise ConfigError(f"parameter 'noise' of twin {twin!r} must be True or False, got {p.noise!r}")
+    object.__setattr__(p, "noise", bool(p.noise))
+    if p.fringe_spacing_nm < 2.5 * p.pixel_nm:
+        raise ConfigError(
+            f"twin {twin!r}: fringe_spacing_nm = {p.fringe_spacing_nm:g} nm is below 2.5 pixels "
+            f"({2.5 * p.pixel_nm:g} nm); the fringes would not be resolved - raise it or lower "
+            "pixel_nm"
+        )
+    if p.fringe_spacing_nm > min(p.ny, p.nx) * p.pixel_nm / 8:
+        raise ConfigError(
+            f"twin {twin!r}: fringe_spacing_nm = {p.fringe_spacing_nm:g} nm leaves fewer than 8 "
+            "fringes in the field of view; lower it or enlarge the image"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class HolographyPSParams(HolographyParams):
+    """Parameters of the phase-shifting twin ``holography_ps``: those of
+    :class:`HolographyParams` (``dose`` = electrons per pixel per frame, default 100) plus
+
+    Attributes
+    ----------
+    frames : int
+        Number of holograms N (nominal steps 2 pi n / N). Default 16.
+    step_jitter_rad : float
+        Standard deviation of the deviation of each step from nominal (rad). Default 0.3.
+    drift_y_nm, drift_x_nm, drift_jitter_nm : float
+        Linear specimen drift per frame (nm) and random-walk step (nm). Default 0.15, 0.1, 0.05.
+    intensity_jitter : float
+        Relative standard deviation of the per-frame dose. Default 0.02.
+    """
+
+    dose: float = parameter(100.0, 1e-2, 1e9, "e/px/frame")
+    frames: int = parameter(16, 3, 1024, "frames", integer=True)
+    step_jitter_rad: float = parameter(0.3, 0.0, 3.0, "rad")
+    drift_y_nm: float = parameter(0.15, -100.0, 100.0, "nm/frame")
+    drift_x_nm: float = parameter(0.1, -100.0, 100.0, "nm/frame")
+    drift_jitter_nm: float = parameter(0.05, 0.0, 100.0, "nm")
+    intensity_jitter: float = parameter(0.02, 0.0, 0.5, "")
+
+    def __post_init__(self) -> None:
+        _check(self, "holography_ps")
+
+
+# --------------------------------------------------------------------------- model pieces
+
+
+def _carrier(p: HolographyParams) -> tuple[float, float]:
+    """Carrier (qy, qx) in cycles per nm."""
+    a = math.radians(p.fringe_angle_deg)
+    return math.sin(a) / p.fringe_spacing_nm, math.cos(a) / p.fringe_spacing_nm
+
+
+def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, cycles: float = 1.5) -> np.ndarray:
+    """Sum of four random long-wavelength plane waves, scaled to max |f| = 1."""
+    ny, nx = shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    k = rng.uniform(-cycles, cycles, size=(4, 2))
+    ph = rng.uniform(0, 2 * np.pi, size=4)
+    f = sum(np.cos(2 * np.pi * (k[i, 0] * yy / ny + k[i, 1] * xx / nx) + ph[i]) for i in range(4))
+    return f / max(np.abs(f).max(), 1e-12)
+
+
+def _psi_table(p: HolographyParams, dmax: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Space-charge potential on a fine distance grid (for interpolation) and its drop."""
+    psi0 = p.psi0_V + p.bias_interface_fraction * p.bias_V
+    grid = np.linspace(0.0, max(dmax, 1.0) + 1.0, 4001)
+    if psi0 == 0:
+        return grid, np.zeros_like(grid), 0.0
+    from ionscope.spacecharge import lattice_gas_potential
+
+    psi = lattice_gas_potential(grid, psi0, p.theta, p.eps_r, p.c0_m3, p.temperature_K)
+    return grid, psi, psi0
+
+
+def _stray(p: HolographyParams, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Projected leakage potential phase (rad) of the biased lamella at (y, x) nm."""
+    if p.bias_V == 0 or p.stray_rad_per_V == 0:
+        return np.zeros(np.broadcast(y, x).shape)
+    a = p.stray_depth_nm
+    yc = p.vacuum_height_nm + a
+    r_plus = np.hypot(y - yc, x - (p.interface_position_nm - a))
+    r_minus = np.hypot(y - yc, x - (p.interface_position_nm + a))
+    eps = 1e-6
+    return p.stray_rad_per_V * p.bias_V * np.log((r_minus + eps) / (r_plus + eps))
+
+
+def _specimen(p: HolographyParams, table, y: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Specimen fields at positions (y, x) (nm, broadcastable 2-D grids)."""
+    h = p.pixel_nm
+    ye, xi = p.vacuum_height_nm, p.interface_position_nm
+    inside = np.clip((y - ye) / h + 0.5, 0.0, 1.0)
+    depth = y - ye
+    ramp = np.clip(depth / p.edge_ramp_nm, 0.0, 1.0) if p.edge_ramp_nm > 0 else 1.0
+    thickness = np.maximum(p.thickness_nm * ramp + p.wedge_nm_per_nm * np.maximum(depth, 0.0),
+                           0.0) * inside
+    a = math.radians(p.interface_angle_deg)
+    d = (x - xi) * math.cos(a) - (y - ye) * math.sin(a)
+    if p.interface_width_nm > 0:
+        g = 0.5 * (1.0 + erf(d / (p.interface_width_nm * math.sqrt(2.0))))
+    else:
+        g = (d > 0).astype(float)
+    grid, psi_grid, psi0 = table
+    dpos = np.maximum(d, 0.0)
+    psi = np.interp(dpos, grid, psi_grid)
+    dmax = grid[-1] - 1.0
+    ramp = (1.0 - p.bias_interface_fraction) * p.bias_V * dpos / max(dmax, 1e-9)
+    v_es = (1.0 - g) * p.bias_V + g * (p.bias_V - psi0 + psi - ramp)
+    mip = (1.0 - g) * p.mip_electrode_V + g * p.mip_electrolyte_V
+    inv_mfp = (1.0 - g) / p.mfp_electrode_nm + g / p.mfp_electrolyte_nm
+    potential = (mip + v_es) * (inside > 0)
+    ce = electron_interaction_constant(p.kv)
+    stray = _stray(p, y, x)
+    phase_obj = ce * thickness * (mip + v_es) + stray
+    amplitude = np.exp(-0.5 * thickness * inv_mfp)
+    region = np.where(inside < 0.5, 0, np.where(g < 0.5, 1, 2)).astype(np.int8)
+    return {
+        "thickness": thickness, "potential": potential, "electrostatic": v_es * (inside > 0),
+        "phase_object": phase_obj, "stray": stray, "amplitude": amplitude, "region": region,
+        "distance": d,
+    }
+
+
+def _biprism(p: HolographyParams, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fresnel factors F1 (object wave) and F2 (reference wave) at (y, x) nm."""
+    if p.biprism_fringe_amplitude == 0:
+        one = np.ones(np.broadcast(y, x).shape, dtype=complex)
+        return one, one
+    qy, qx = _carrier(p)
+    qn = math.hypot(qy, qx)
+    u = (y * qy + x * qx) / qn
+    corners = np.array([0.0, (p.ny - 1) * p.pixel_nm])[:, None] * qy / qn + \
+        np.array([0.0, (p.nx - 1) * p.pixel_nm])[None, :] * qx / qn
+    lo, hi = corners.min() - 4.0, corners.max() + 4.0
+    b, uf = p.biprism_fringe_amplitude, p.biprism_fringe_scale_nm
+    s_max = 0.8 * uf**2 / (2 * p.pixel_nm)  # local frequency s / uf^2 at 0.8 Nyquist
+    out = []
+    for s in (u - lo, hi - u):
+        cut = 0.5 * (1 + np.cos(np.pi * np.clip((s - 0.8 * s_max) / (0.2 * s_max), 0, 1)))
+        out.append(1.0 + b * cut * np.exp(-s / p.biprism_fringe_decay_nm)
+                   * np.exp(1j * np.pi * (s / uf) ** 2))
+    return out[0], out[1]
+
+
+def mtf(p: HolographyParams, shape: tuple[int, int]) -> np.ndarray | None:
+    """Detector MTF on the FFT grid of ``shape`` (None for an ideal detector)."""
+    if p.mtf_cutoff is None:
+        return None
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
+    f = np.hypot(fy, fx)
+    return np.sinc(fy) * np.sinc(fx) / (1.0 + (f / p.mtf_cutoff) ** 2)
+
+
+def mtf_at_carrier(p: HolographyParams) -> float:
+    """MTF value at the carrier frequency (the factor on the fringe contrast)."""
+    if p.mtf_cutoff is None:
+        return 1.0
+    qy, qx = _carrier(p)
+    fy, fx = qy * p.pixel_nm, qx * p.pixel_nm
+    return float(np.sinc(fy) * np.sinc(fx) / (1.0 + (math.hypot(fy, fx) / p.mtf_cutoff) ** 2))
+
+
+def _detector(p: HolographyParams, intensity: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """Apply the MTF (reflect-padded FFT convolution) and Poisson noise."""
+    if p.mtf_cutoff is not None:
+        pad = 16
+        padded = np.pad(intensity, pad, mode="reflect")
+        m = mtf(p, padded.shape)
+        blurred = scipy.fft.irfft2(scipy.fft.rfft2(padded, workers=-1) * m, s=padded.shape, workers=-1)
+        intensity = np.maximum(blurred[pad:-pad, pad:-pad], 0.0)
+    if rng is not None:
+        return rng.poisson(intensity).astype(np.float32)
+    return intensity.astype(np.float32)
+
+
+def _hologram(
+    p: HolographyParams,
+    yy: np.ndarray,
+    xx: np.ndarray,
+    phase: np.ndarray,
+    amplitude: np.ndarray,
+    distortion: np.ndarray,
+    dose: float,
+    step: float = 0.0,
+) -> np.ndarray:
+    """Noiseless hologram intensity before the detector (module docstring formula)."""
+    qy, qx = _carrier(p)
+    f1, f2 = _biprism(p, yy, xx)
+    carrier = 2 * np.pi * (qy * yy + qx * xx) + phase + distortion + step
+    inter = (f1 * np.conj(f2) * np.exp(1j * carrier)).real
+    return 0.5 * dose * (np.abs(f2) ** 2 + amplitude**2 * np.abs(f1) ** 2
+                         + 2 * p.contrast * amplitude * inter)
+
+
+def _grid(p: HolographyParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    y = np.arange(p.ny) * p.pixel_nm
+    x = np.arange(p.nx) * p.pixel_nm
+    yy, xx = np.meshgrid(y, x, indexing="ij")
+    return y, x, yy, xx
+
+
+def _truth(p: HolographyParams, table, yy, xx, shift=(0.0, 0.0)) -> dict[str, np.ndarray]:
+    """Specimen fields with the specimen displaced by ``shift`` (nm) and the phase the
+    reference-divided reconstruction returns (object phase minus the reference wave's stray
+    phase)."""
+    spec = _specimen(p, table, yy - shift[0], xx - shift[1])
+    qy, qx = _carrier(p)
+    qn = math.hypot(qy, qx)
+    dy, dx = -p.overlap_nm * qy / qn, -p.overlap_nm * qx / qn
+    ref_stray = _stray(p, yy + dy - shift[0], xx + dx - shift[1])
+    spec["phase"] = spec["phase_object"] - ref_stray
+    spec["phase_stray"] = spec["stray"] - ref_stray
+    return spec
+
+
+def _sideband_px(p: HolographyParams) -> list[float]:
+    qy, qx = _carrier(p)
+    return [float((qy * p.pixel_nm * p.ny) % p.ny), float((qx * p.pixel_nm * p.nx) % p.nx)]
+
+
+def _common_attrs(p: HolographyParams, table, twin: str, seed: int, primary: str) -> dict[str, Any]:
+    from ionscope.spacecharge import w90_nm
+
+    psi0 = table[2]
+    qy, qx = _carrier(p)
+    ky = qy * p.pixel_nm * p.ny
+    a = math.radians(p.interface_angle_deg)
+    y_end = (p.ny - 1) * p.pixel_nm
+    x_end = p.interface_position_nm + (y_end - p.vacuum_height_nm) * math.tan(a)
+    return {
+        "primary": primary,
+        "twin": twin,
+        "seed": int(seed),
+        "parameters": json.dumps(dataclasses.asdict(p)),
+        "model": "electrode | electrolyte lamella with a lattice-gas space-charge layer, "
+                 "mean inner potentials, thickness wedge, biprism Fresnel fringes, detector "
+                 "MTF and Poisson noise (see ionscope.simulate.holography)",
+        "kV": float(p.kv),
+        "beam_energy_kV": float(p.kv),
+        "interaction_constant_rad_per_V_nm": electron_interaction_constant(p.kv),
+        "pixel_size_nm": float(p.pixel_nm),
+        "fringe_spacing_nm": float(p.fringe_spacing_nm),
+        "fringe_sampling_px": float(p.fringe_spacing_nm / p.pixel_nm),
+        "fringe_angle_deg": float(p.fringe_angle_deg),
+        "carrier_frequency_per_nm": 1.0 / p.fringe_spacing_nm,
+        "sideband_true_px": _sideband_px(p),
+        "sideband_side": "lower" if (ky > 0 or (ky == 0 and qx > 0)) else "upper",
+        "contrast": float(p.contrast),
+        "effective_contrast": float(p.contrast * mtf_at_carrier(p)),
+        "dose": float(p.dose),
+        "reference_dose": float(p.reference_dose if p.reference_dose is not None else p.dose),
+        "vacuum_edge_nm": float(p.vacuum_height_nm),
+        "interface_position_nm": float(p.interface_position_nm),
+        "interface_angle_deg": float(p.interface_angle_deg),
+        "interface_line_nm": [[float(p.vacuum_height_nm), float(p.interface_position_nm)],
+                              [float(y_end), float(x_end)]],
+        "psi0_V": float(psi0),
+        "w90_nm": float(w90_nm(psi0, p.theta, p.eps_r, p.c0_m3, p.temperature_K)) if psi0 else 0.0,
+        "bias_V": float(p.bias_V),
+        "thickness_nm": float(p.thickness_nm),
+        "mip_electrode_V": float(p.mip_electrode_V),
+        "mip_electrolyte_V": float(p.mip_electrolyte_V),
+        "noise": "poisson" if p.noise else "none",
+    }
+
+
+def _truth_variables(p: HolographyParams, spec: dict[str, np.ndarray], coords) -> list[xr.DataArray]:
+    return [
+        signal(spec["phase"].astype(np.float32), ("y", "x"), name="phase_true", units="rad",
+               coords=coords, long_name="true phase (object minus reference wave)"),
+        signal(spec["amplitude"].astype(np.float32), ("y", "x"), name="amplitude_true",
+               units="1", coords=coords, long_name="true amplitude relative to vacuum"),
+        signal(spec["potential"].astype(np.float32), ("y", "x"), name="potential_true", units="V",
+               coords=coords, long_name="mean potential through the thickness (MIP + electrostatic)"),
+        signal(spec["electrostatic"].astype(np.float32), ("y", "x"), name="electrostatic_true",
+               units="V", coords=coords, long_name="electrostatic potential (without MIP)"),
+        signal(spec["thickness"].astype(np.float32), ("y", "x"), name="thickness_nm", units="nm",
+               coords=coords, long_name="specimen thickness"),
+        signal(spec["phase_stray"].astype(np.float32), ("y", "x"), name="phase_stray", units="rad",
+               coords=coords, long_name="leakage-field part of phase_true"),
+        signal(spec["region"], ("y", "x"), name="region", units="1", coords=coords,
+               long_name="region code",
+               attrs={"flag_values": list(REGION_CODES), "flag_meanings": " ".join(REGION_CODES.values())}),
+    ]
+
+
+def _streams(seed: int, n: int) -> list[np.random.Generator]:
+    root = np.random.SeedSequence([int(seed), _SEED_TAG])
+    return [np.random.default_rng(s) for s in root.spawn(n)]
+
+
+# --------------------------------------------------------------------------- twins
+
+
+@register_twin(
+    "holography",
+    "off-axis electron hologram of a biased electrode | electrolyte lamella with a space-charge "
+    "layer, its vacuum reference and the true phase, amplitude and potential",
+    params=HolographyParams,
+)
+def simulate_holography(
+    params: HolographyParams | None = None,
+    *,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> xr.Dataset:
+    """Simulate an off-axis hologram and its vacuum reference (see the module docstring).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``hologram`` (y, x; counts, primary), ``reference`` (vacuum hologram), truth
+        ``phase_true``, ``amplitude_true``, ``potential_true``, ``electrostatic_true``,
+        ``thickness_nm``, ``phase_stray``, ``region`` (0 vacuum, 1 electrode, 2 electrolyte);
+        attrs with kV, fringe spacing, contrast, dose, interface line, ``psi0_V``, ``w90_nm``.
+
+    Examples
+    --------
+    >>> from ionscope.simulate import simulate
+    >>> ds = simulate("holography", seed=0)
+    >>> ds["hologram"].dims, round(ds.attrs["w90_nm"], 1)
+    (('y', 'x'), 7.2)
+    """
+    p = HolographyParams() if params is None else params
+    rng_struct, rng_obj, rng_ref = _streams(seed, 3)
+    y, x, yy, xx = _grid(p)
+    table = _psi_table(p, float(np.hypot(y[-1], x[-1])) + abs(p.interface_position_nm))
+    spec = _truth(p, table, yy, xx)
+    distortion = p.distortion_rad * _smooth_field((p.ny, p.nx), rng_struct)
+    ref_dose = p.reference_dose if p.reference_dose is not None else p.dose
+    holo = _hologram(p, yy, xx, spec["phase"], spec["amplitude"], distortion, p.dose)
+    ref = _hologram(p, yy, xx, np.zeros_like(yy), np.ones_like(yy), distortion, ref_dose)
+    holo = _detector(p, holo, rng_obj if p.noise else None)
+    ref = _detector(p, ref, rng_ref if p.noise else None)
+    if progress is not None:
+        progress(1, 1)
+    coords = {"y": y, "x": x}
+    variables = [
+        signal(holo, ("y", "x"), name="hologram", units="counts", coords=coords,
+               long_name="off-axis hologram", attrs={"beam_energy_kV": float(p.kv)}),
+        signal(ref, ("y", "x"), name="reference", units="counts", coords=coords,
+               long_name="vacuum reference hologram", attrs={"beam_energy_kV": float(p.kv)}),
+        *_truth_variables(p, spec, coords),
+    ]
+    ds = xr.Dataset({v.name: v for v in variables})
+    ds.attrs = _common_attrs(p, table, "holography", seed, "hologram")
+    step_params = {**dataclasses.asdict(p), "seed": int(seed)}
+    ds["hologram"] = with_provenance(ds["hologram"], STEP, step_params)
+    ds["reference"] = with_provenance(ds["reference"], STEP, step_params)
+    return with_provenance(ds, STEP, step_params)
+
+
+@register_twin(
+    "holography_ps",
+    "phase-shifting electron-hologram stack (drift, unknown uneven steps, dose jitter) of the "
+    "holography twin's lamella, with a vacuum reference stack and the truth",
+    params=HolographyPSParams,
+)
+def simulate_holography_ps(
+    params: HolographyPSParams | None = None,
+    *,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> xr.Dataset:
+    """Simulate a phase-shifting hologram stack and a vacuum reference stack.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``stack`` (shift, y, x; counts, primary; the ``shift`` coordinate holds the nominal
+        steps, rad), ``reference_stack``; ``steps_true``, ``steps_effective_true`` (after
+        alignment to frame 0), ``reference_steps_true`` (rad), ``drift_y_true``,
+        ``drift_x_true`` (nm), ``gain_true`` (shift); truth maps of frame 0 as in
+        :func:`simulate_holography`; attrs as there plus ``vacuum_box``, ``frames``.
+
+    Examples
+    --------
+    >>> from ionscope.simulate import simulate
+    >>> ds = simulate("holography_ps", seed=0, ny=64, nx=64, frames=4, pixel_nm=1.0,
+    ...               fringe_spacing_nm=4.0, vacuum_height_nm=20, interface_position_nm=30)
+    >>> ds["stack"].dims
+    ('shift', 'y', 'x')
+    """
+    p = HolographyPSParams() if params is None else params
+    n = p.frames
+    streams = _streams(seed, 4 + 2 * n)
+    rng_struct, rng_steps, rng_drift, rng_gain = streams[:4]
+    y, x, yy, xx = _grid(p)
+    table = _psi_table(p, float(np.hypot(y[-1], x[-1])) + abs(p.interface_position_nm))
+    distortion = p.distortion_rad * _smooth_field((p.ny, p.nx), rng_struct)
+    nominal = 2 * np.pi * np.arange(n) / n
+    steps = nominal + p.step_jitter_rad * rng_steps.standard_normal(n)
+    steps[0] = 0.0
+    ref_steps = nominal + p.step_jitter_rad * rng_steps.standard_normal(n)
+    ref_steps[0] = 0.0
+    walk = np.cumsum(p.drift_jitter_nm * rng_drift.standard_normal((n, 2)), axis=0)
+    walk -= walk[0]
+    drift = np.arange(n)[:, None] * np.array([p.drift_y_nm, p.drift_x_nm]) + walk
+    gain = 1.0 + p.intensity_jitter * rng_gain.standard_normal(n)
+    gain[0] = 1.0
+    gain = np.clip(gain, 0.1, None)
+    ref_gain = np.clip(1.0 + p.intensity_jitter * rng_gain.standard_normal(n), 0.1, None)
+    # vacuum box: rows that stay vacuum for every drift, away from the borders
+    max_dy = float(np.max(np.abs(drift[:, 0]))) + 2 * p.interface_width_nm
+    y1 = int(math.floor((p.vacuum_height_nm - max_dy) / p.pixel_nm)) - 2
+    margin = max(2, int(math.ceil(float(np.max(np.abs(drift))) / p.pixel_nm)) + 2)
+    box = [margin, max(y1, margin + 1), margin, p.nx - margin]
+    if y1 - margin < 4:
+        raise ConfigError(
+            "twin 'holography_ps': the vacuum band is too thin for the drift (fewer than 4 rows "
+            "of vacuum stay free in every frame); raise vacuum_height_nm or lower the drift"
+        )
+    ref_dose = p.reference_dose if p.reference_dose is not None else p.dose
+    stack = np.empty((n, p.ny, p.nx), dtype=np.float32)
+    ref_stack = np.empty_like(stack)
+    ones, zeros = np.ones_like(yy), np.zeros_like(yy)
+    spec0 = None
+    for i in range(n):
+        spec = _truth(p, table, yy, xx, shift=(drift[i, 0], drift[i, 1]))
+        if i == 0:
+            spec0 = spec
+        holo = _hologram(p, yy, xx, spec["phase"], spec["amplitude"], distortion,
+                         p.dose * gain[i], steps[i])
+        stack[i] = _detector(p, holo, streams[4 + i] if p.noise else None)
+        ref = _hologram(p, yy, xx, zeros, ones, distortion, ref_dose * ref_gain[i], ref_steps[i])
+        ref_stack[i] = _detector(p, ref, streams[4 + n + i] if p.noise else None)
+        if progress is not None:
+            progress(i + 1, n)
+    qy, qx = _carrier(p)
+    effective = np.angle(np.exp(1j * (steps + 2 * np.pi * (qy * drift[:, 0] + qx * drift[:, 1]))))
+    effective = np.mod(effective - effective[0], 2 * np.pi)
+    coords = {"y": y, "x": x}
+    scoords = {"shift": nominal, "y": y, "x": x}
+    sh = {"shift": nominal}
+    variables = [
+        signal(stack, ("shift", "y", "x"), name="stack", units="counts", coords=scoords,
+               long_name="phase-shifting hologram stack (shift coordinate = nominal steps)",
+               attrs={"beam_energy_kV": float(p.kv)}),
+        signal(ref_stack, ("shift", "y", "x"), name="reference_stack", units="counts",
+               coords=scoords, long_name="vacuum reference stack",
+               attrs={"beam_energy_kV": float(p.kv)}),
+        signal(steps, ("shift",), name="steps_true", units="rad", coords=sh,
+               long_name="true fringe shifts (relative to frame 0)"),
+        signal(effective, ("shift",), name="steps_effective_true", units="rad", coords=sh,
+               long_name="true steps after aligning the drift back onto frame 0, mod 2 pi"),
+        signal(ref_steps, ("shift",), name="reference_steps_true", units="rad", coords=sh,
+               long_name="true fringe shifts of the reference stack"),
+        signal(drift[:, 0], ("shift",), name="drift_y_true", units="nm", coords=sh,
+               long_name="specimen displacement along y relative to frame 0"),
+        signal(drift[:, 1], ("shift",), name="drift_x_true", units="nm", coords=sh,
+               long_name="specimen displacement along x relative to frame 0"),
+        signal(gain, ("shift",), name="gain_true", units="1", coords=sh,
+               long_name="relative dose of each frame"),
+        *_truth_variables(p, spec0, coords),
+    ]
+    ds = xr.Dataset({v.name: v for v in variables})
+    attrs = _common_attrs(p, table, "holography_ps", seed, "stack")
+    attrs.update(frames=int(n), vacuum_box=box, dose_total=float(p.dose * n))
+    ds.attrs = attrs
+    step_params = {**dataclasses.asdict(p), "seed": int(seed)}
+    ds["stack"] = with_provenance(ds["stack"], STEP_PS, step_params)
+    ds["reference_stack"] = with_provenance(ds["reference_stack"], STEP_PS, step_params)
+    return with_provenance(ds, STEP_PS, step_params)
+
+
+__all__ = [
+    "HolographyParams",
+    "HolographyPSParams",
+    "REGION_CODES",
+    "simulate_holography",
+    "simulate_holography_ps",
+    "mtf",
+    "mtf_at_carrier",
+]

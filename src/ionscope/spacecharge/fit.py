@@ -1,0 +1,830 @@
+r"""Joint weighted fit of a measured potential profile and a Li profile to the lattice-gas model.
+
+Forward model (:func:`interface_profile`). The interface sits at ``x0``; the electrolyte lies on
+one ``side`` of it (``"right"``: :math:`x > x_0`), the electrode on the other. With
+:math:`d = \pm(x - x_0)` the distance into the electrolyte and :math:`\psi(d)` the lattice-gas
+layer (:func:`~ionscope.spacecharge.lattice_gas_potential`),
+
+.. math::
+
+    V(x) &= V_\mathrm{off} + \big[G_\sigma * \{\psi_0 + s\ \text{(electrode)},\
+            \psi(d) + g\,d\ \text{(electrolyte)}\}\big](x), \\
+    L(x) &= L_\mathrm{off} + L_\mathrm{scale}\,\big[G_{\sigma_L} * \{\ell_e\
+            \text{(electrode)},\ c(\psi(d))/c_0\ \text{(electrolyte)}\}\big](x - \delta_L),
+
+:math:`G_\sigma` a normalised Gaussian point-spread function (instrument resolution, interface
+roughness), :math:`s` an optional sharp step at the interface (e.g. a mean-inner-potential
+difference; fixed at 0 by default), :math:`g` an optional bulk gradient
+(``bulk_slope_V_per_nm``: an IR drop or a biased cell's bulk field; fixed at 0 by default) and
+:math:`\ell_e` the electrode's Li level in units of the bulk (``li_electrode_level``, default
+0). The convolution is exact for the jump at the interface: the electrode part is
+:math:`\ell_e \Phi(-d/\sigma)` in closed form, the layer part a trapezoid sum on a grid that
+starts at the interface (step ``min(0.05 nm, sigma/5)``) with the Euler-Maclaurin end
+correction, FFT-convolved and cubic-spline interpolated to the data (error ~1e-6 of the drop).
+
+Li data come in one of three ``li_mode`` s: ``"relative"`` (any unit; :math:`L_\mathrm{off}`,
+:math:`L_\mathrm{scale}` free), ``"absolute"`` (m^-3; :math:`L_\mathrm{off} = 0`,
+:math:`L_\mathrm{scale} = c_0`) or ``"occupancy"`` (Li per site; :math:`L_\mathrm{off} = 0`,
+:math:`L_\mathrm{scale} = \theta`).
+
+Identifiability. The potential depends on :math:`\varepsilon_r` and :math:`c_0` only through
+:math:`\ell^2 = \varepsilon_0\varepsilon_r V_T\theta/(e c_0)`, and a relative Li profile does
+not change that - so :math:`\varepsilon_r` and :math:`c_0` can both be fitted only from an
+absolute Li profile. In general the column-scaled Jacobian of the weighted residuals is checked
+before and after the fit; a singular value below ``1e-4`` of the largest (a parameter
+combination the data do not constrain) raises :class:`IdentifiabilityError`, which names the
+combination and says what to fix or add. Two degeneracies are structural: :math:`\varepsilon_r`
+with :math:`c_0` (above), and, in a strongly depleted (Mott-Schottky, parabolic) layer, a free
+interface step :math:`s` with :math:`\psi_0` and :math:`x_0` - a larger drop is the same
+parabola started earlier - so fix ``step_V`` (known mean inner potentials, or subtract a 0 V
+reference) when fitting a holography profile.
+
+Parameters are fitted in transformed coordinates (:math:`\mathrm{logit}\,\theta`,
+:math:`\ln\varepsilon_r`, :math:`\ln c_0`) by trust-region least squares; standard errors come
+from :math:`(J^T W J)^{-1}` by the delta method, scaled by the reduced chi-squared when no
+standard errors of the data were given (then each profile's noise is first estimated from its
+second differences so both profiles are weighted sensibly).
+
+References
+----------
+J.J. Bikerman, Phil. Mag. 33 (1942) 384. P.R. Bevington, D.K. Robinson, *Data Reduction and
+Error Analysis for the Physical Sciences*, 3rd ed. (2003), ch. 8 (weighted least squares,
+covariance). A. Raue et al., Bioinformatics 25 (2009) 1923 (structural and practical
+identifiability).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.fft
+import xarray as xr
+from scipy.interpolate import CubicSpline
+from scipy.optimize import brentq, least_squares
+from scipy.special import expit, logit, ndtr
+
+from ionscope.data import provenance, units_of, with_provenance
+from ionscope.errors import ConfigError, ConvergenceError, InputError
+from ionscope.spacecharge.model import (
+    _check_scalar,
+    _occupancy,
+    _system,
+    _u_of_xi,
+    debye_length_nm,
+    surface_charge,
+    w90_nm,
+)
+
+__all__ = [
+    "PARAMETERS",
+    "IdentifiabilityError",
+    "SpaceChargeFit",
+    "interface_profile",
+    "fit_spacecharge",
+    "fit_profiles",
+]
+
+#: Every model parameter with its unit, default start value and transform.
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "psi0_V": {"unit": "V", "transform": "linear"},
+    "theta": {"unit": "1", "default": 0.9, "transform": "logit"},
+    "eps_r": {"unit": "1", "default": 50.0, "transform": "log"},
+    "c0_m3": {"unit": "m^-3", "default": 6e27, "transform": "log"},
+    "x0_nm": {"unit": "nm", "transform": "linear"},
+    "psf_nm": {"unit": "nm", "transform": "nonneg"},
+    "v_offset_V": {"unit": "V", "transform": "linear"},
+    "step_V": {"unit": "V", "default": 0.0, "transform": "linear"},
+    "bulk_slope_V_per_nm": {"unit": "V/nm", "default": 0.0, "transform": "linear"},
+    "li_offset": {"unit": "li", "transform": "linear"},
+    "li_scale": {"unit": "li", "transform": "linear"},
+    "li_psf_nm": {"unit": "nm", "transform": "nonneg"},
+    "li_shift_nm": {"unit": "nm", "default": 0.0, "transform": "linear"},
+}
+_POTENTIAL_FREE = ("psi0_V", "theta", "x0_nm", "psf_nm", "v_offset_V")
+_LI_FREE = ("li_offset", "li_scale", "li_psf_nm")
+_LI_MODES = ("relative", "absolute", "occupancy")
+#: Smallest allowed singular value of the column-scaled Jacobian, relative to the largest.
+SINGULAR_TOLERANCE = 1e-4
+#: Reduced chi-squared above which the fit is restarted from other theta values.
+_RETRY_ABOVE = 1.5
+_H_MAX = 0.05  # nm, largest grid step of the convolution
+_STEPS_PER_SIGMA = 5.0  # grid steps per PSF sigma
+
+
+class IdentifiabilityError(ConfigError):
+    """The data do not determine a combination of the free parameters."""
+
+
+# --------------------------------------------------------------------------- forward model
+
+
+def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Full linear convolution of two real 1-D arrays by FFT."""
+    n = a.size + b.size - 1
+    size = scipy.fft.next_fast_len(n, real=True)
+    return scipy.fft.irfft(scipy.fft.rfft(a, size) * scipy.fft.rfft(b, size), size)[:n]
+
+
+def _blurred(d: np.ndarray, layer, electrode_level: float, psf: float) -> np.ndarray:
+    """Gaussian-blurred ``{electrode_level (d < 0), layer(d) (d >= 0)}`` at distances ``d``.
+
+    ``layer`` maps an array of distances >= 0 (nm) to values.
+    """
+    d = np.asarray(d, dtype=np.float64)
+    if psf <= 4 * 1e-3:  # no blur to speak of: sample the profile itself
+        out = np.full(d.shape, float(electrode_level))
+        pos = d >= 0
+        if pos.any():
+            out[pos] = layer(d[pos])
+        return out
+    h = min(_H_MAX, psf / _STEPS_PER_SIGMA)
+    reach = 6.0 * psf
+    k_max = int(np.ceil((max(float(d.max()), 0.0) + reach) / h)) + 2
+    s = np.arange(k_max + 1) * h
+    f = layer(s)
+    f0, slope0 = f[0], (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h)
+    f[0] *= 0.5  # trapezoid weight at the jump
+    m = int(np.ceil(reach / h))
+    t = np.arange(-m, m + 1) * h
+    gauss = np.exp(-0.5 * (t / psf) ** 2) / (psf * np.sqrt(2 * np.pi))
+    conv = _convolve(f, gauss * h)  # conv[j] at d = (j - m) h, j = 0 .. k_max + 2m
+    grid = (np.arange(conv.size) - m) * h
+    # Euler-Maclaurin end correction at s = 0: + h^2/12 * d/ds[f(s) G(d - s)] at s = 0
+    g_d = np.exp(-0.5 * (grid / psf) ** 2) / (psf * np.sqrt(2 * np.pi))
+    conv += (h * h / 12.0) * (slope0 + f0 * grid / psf ** 2) * g_d
+    valid = grid <= s[-1] - reach  # beyond that the truncated tail would be missing
+    total = conv[valid] + electrode_level * ndtr(-grid[valid] / psf)
+    spline = CubicSpline(grid[valid], total)
+    out = np.full(d.shape, float(electrode_level))
+    inside = d >= grid[0]
+    out[inside] = spline(d[inside])
+    return out
+
+
+def interface_profile(
+    x_nm, psi0_V: float, theta: float, eps_r: float, c0_m3: float, *, x0_nm: float = 0.0,
+    psf_nm: float = 0.0, side: str = "right", quantity: str = "potential",
+    offset: float = 0.0, scale: float = 1.0, step_V: float = 0.0,
+    bulk_slope_V_per_nm: float = 0.0, electrode_level: float = 0.0,
+    temperature_K: float = 298.15,
+) -> np.ndarray:
+    r"""The lattice-gas layer at an electrode / electrolyte interface as an instrument sees it.
+
+    Parameters
+    ----------
+    x_nm : array_like
+        Positions along the profile (nm), either side of the interface.
+    psi0_V, theta, eps_r, c0_m3 : float
+        Layer parameters (see :func:`~ionscope.spacecharge.lattice_gas_potential`).
+    x0_nm : float
+        Interface position (nm).
+    psf_nm : float
+        Gaussian sigma of the point-spread function (nm); 0 for none.
+    side : {"right", "left"}
+        Where the electrolyte is.
+    quantity : {"potential", "li"}
+        ``"potential"``: ``offset + G * {psi0 + step_V | psi(d)}`` (V); ``"li"``:
+        ``offset + scale * G * {electrode_level | c(d) / c0}``.
+    offset, scale, step_V, electrode_level : float
+        See above.
+    bulk_slope_V_per_nm : float
+        A linear potential gradient in the electrolyte, ``+ slope * d`` for ``d > 0`` (an IR
+        drop or the bulk field of a biased cell; V/nm).
+    temperature_K : float
+        Temperature (K).
+
+    Returns
+    -------
+    numpy.ndarray
+        Model values at ``x_nm`` (float64).
+
+    Examples
+    --------
+    >>> v = interface_profile([-5.0, 40.0], 1.3, 0.99, 50, 6e27, psf_nm=0.5)
+    >>> bool(abs(v[0] - 1.3) < 1e-6 and abs(v[1]) < 1e-6)
+    True
+    """
+    x = np.asarray(x_nm, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise InputError("x_nm holds NaN/inf positions")
+    if side not in ("right", "left"):
+        raise InputError(f"side = {side!r}: use 'right' or 'left' (where the electrolyte is)")
+    if quantity not in ("potential", "li"):
+        raise InputError(f"quantity = {quantity!r}: use 'potential' or 'li'")
+    psf_nm = _check_scalar(psf_nm, "psf_nm")
+    if psf_nm < 0:
+        raise InputError(f"psf_nm = {psf_nm} must be >= 0")
+    psi0_V = _check_scalar(psi0_V, "psi0_V")
+    d = (x - float(x0_nm)) * (1.0 if side == "right" else -1.0)
+    sy = _system(theta, eps_r, c0_m3, temperature_K)
+    u0 = psi0_V / sy.vt
+
+    if quantity == "potential":
+        def layer(s):
+            return sy.vt * _u_of_xi(s / sy.ell_nm, u0, sy) + bulk_slope_V_per_nm * s
+
+        return offset + _blurred(d, layer, psi0_V + step_V, psf_nm)
+
+    def layer_li(s):
+        return _occupancy(_u_of_xi(s / sy.ell_nm, u0, sy), theta) / theta
+
+    return offset + scale * _blurred(d, layer_li, electrode_level, psf_nm)
+
+
+# --------------------------------------------------------------------------- fit machinery
+
+
+def _to_internal(name: str, value: float) -> float:
+    kind = PARAMETERS[name]["transform"]
+    if kind == "logit":
+        return float(logit(value))
+    if kind == "log":
+        return float(np.log(value))
+    return float(value)
+
+
+def _to_natural(name: str, z: float) -> float:
+    kind = PARAMETERS[name]["transform"]
+    if kind == "logit":
+        return float(np.clip(expit(z), 1e-12, 1 - 1e-12))
+    if kind == "log":
+        return float(np.exp(z))
+    return float(z)
+
+
+def _derivative(name: str, value: float) -> float:
+    """d natural / d internal at ``value``."""
+    kind = PARAMETERS[name]["transform"]
+    if kind == "logit":
+        return value * (1 - value)
+    if kind == "log":
+        return value
+    return 1.0
+
+
+def _noise_estimate(y: np.ndarray) -> float:
+    """Robust noise sigma from second differences (MAD), for data without standard errors."""
+    if y.size < 5:
+        return float(np.std(y)) or 1.0
+    d2 = y[2:] - 2 * y[1:-1] + y[:-2]
+    mad = 1.4826 * np.median(np.abs(d2 - np.median(d2)))
+    sigma = mad / np.sqrt(6.0)
+    if not np.isfinite(sigma) or sigma <= 0:
+        sigma = 1e-6 * max(float(np.ptp(y)), 1e-300)
+    return float(sigma)
+
+
+@dataclass
+class _Problem:
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray  # 1 / sigma
+    xl: np.ndarray | None
+    yl: np.ndarray | None
+    wl: np.ndarray | None
+    li_mode: str
+    li_level: float
+    side: str
+    temperature_K: float
+    free: tuple[str, ...]
+    fixed: dict[str, float]
+
+    def values(self, z: np.ndarray) -> dict[str, float]:
+        out = dict(self.fixed)
+        for name, zi in zip(self.free, z):
+            out[name] = _to_natural(name, zi)
+        return out
+
+    _cache: dict = field(default_factory=dict)
+
+    def _cached(self, key: tuple, compute) -> np.ndarray:
+        # the finite-difference Jacobian changes one parameter at a time: a profile whose own
+        # parameters did not change (offsets, the other profile's PSF) is reused
+        value = self._cache.get(key)
+        if value is None:
+            if len(self._cache) > 32:
+                self._cache.clear()
+            value = self._cache[key] = compute()
+        return value
+
+    def models(self, p: dict[str, float]) -> tuple[np.ndarray, np.ndarray | None]:
+        common = dict(psi0_V=p["psi0_V"], theta=p["theta"], eps_r=p["eps_r"],
+                      c0_m3=p["c0_m3"], side=self.side, temperature_K=self.temperature_K)
+        layer = (p["psi0_V"], p["theta"], p["eps_r"], p["c0_m3"])
+        v = self._cached(
+            ("v", *layer, p["x0_nm"], p["psf_nm"], p["step_V"], p["bulk_slope_V_per_nm"]),
+            lambda: interface_profile(self.x, x0_nm=p["x0_nm"], psf_nm=max(p["psf_nm"], 0.0),
+                                      step_V=p["step_V"],
+                                      bulk_slope_V_per_nm=p["bulk_slope_V_per_nm"], **common),
+        ) + p["v_offset_V"]
+        if self.xl is None:
+            return v, None
+        if self.li_mode == "relative":
+            scale, offset = p["li_scale"], p["li_offset"]
+        elif self.li_mode == "absolute":
+            scale, offset = p["c0_m3"], 0.0
+        else:
+            scale, offset = p["theta"], 0.0
+        li = self._cached(
+            ("li", *layer, p["x0_nm"] + p["li_shift_nm"], p["li_psf_nm"]),
+            lambda: interface_profile(self.xl, x0_nm=p["x0_nm"] + p["li_shift_nm"],
+                                      psf_nm=max(p["li_psf_nm"], 0.0), quantity="li",
+                                      electrode_level=self.li_level, **common),
+        )
+        return v, offset + scale * li
+
+    def residual(self, z: np.ndarray) -> np.ndarray:
+        v, li = self.models(self.values(z))
+        r = (v - self.y) * self.w
+        if li is None:
+            return r
+        return np.concatenate([r, (li - self.yl) * self.wl])
+
+
+def _jacobian(problem: _Problem, z: np.ndarray) -> np.ndarray:
+    """Central-difference Jacobian of the weighted residuals in internal coordinates."""
+    cols = []
+    for i, name in enumerate(problem.free):
+        h = 1e-5 * max(1.0, abs(z[i])) if PARAMETERS[name]["transform"] != "nonneg" else 1e-4
+        if PARAMETERS[name]["transform"] == "nonneg" and z[i] < h:
+            zp = z.copy()
+            zp[i] += h
+            zpp = z.copy()
+            zpp[i] += 2 * h
+            cols.append((-3 * problem.residual(z) + 4 * problem.residual(zp)
+                         - problem.residual(zpp)) / (2 * h))
+            continue
+        zp, zm = z.copy(), z.copy()
+        zp[i] += h
+        zm[i] -= h
+        cols.append((problem.residual(zp) - problem.residual(zm)) / (2 * h))
+    return np.column_stack(cols)
+
+
+def _check_identifiable(jac: np.ndarray, free: tuple[str, ...], has_li: bool, where: str) -> None:
+    norms = np.linalg.norm(jac, axis=0)
+    dead = [free[i] for i in np.nonzero(norms <= 1e-12 * max(norms.max(), 1e-300))[0]]
+    if dead:
+        raise IdentifiabilityError(
+            f"the data do not depend on {', '.join(dead)} ({where}); fix "
+            f"{'it' if len(dead) == 1 else 'them'} or give data that constrain "
+            f"{'it' if len(dead) == 1 else 'them'}"
+        )
+    scaled = jac / norms
+    _, s, vt = np.linalg.svd(scaled, full_matrices=False)
+    ratio = s[-1] / s[0]
+    if ratio >= SINGULAR_TOLERANCE:
+        return
+    vec = vt[-1]
+    order = np.argsort(-np.abs(vec))
+    parts = [free[i] for i in order if abs(vec[i]) > 0.2]
+    hint = ""
+    if {"eps_r", "c0_m3"} <= set(parts):
+        hint = (" - eps_r and c0 enter the potential (and a relative Li profile) only through "
+                "the Debye length; fix one of them (e.g. c0 from the composition) or give an "
+                "absolute Li profile (li_mode='absolute', m^-3)")
+    elif not has_li:
+        hint = " - give a Li profile (--li) or fix one of them"
+    raise IdentifiabilityError(
+        f"parameters {', '.join(parts)} are not identifiable from the data given ({where}: "
+        f"singular value ratio {ratio:.2g} < {SINGULAR_TOLERANCE:g}){hint}"
+    )
+
+
+# --------------------------------------------------------------------------- starting values
+
+
+def _ends(x: np.ndarray, y: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
+    n = max(3, x.size // 10)
+    order = np.argsort(x)
+    lo, hi = y[order[:n]], y[order[-n:]]
+    return (lo, hi) if side == "right" else (hi, lo)
+
+
+def _start(problem: _Problem, initial: dict[str, float]) -> dict[str, float]:
+    x, y, side = problem.x, problem.y, problem.side
+    electrode, bulk = _ends(x, y, side)
+    p: dict[str, float] = {}
+    for name, spec in PARAMETERS.items():
+        if "default" in spec:
+            p[name] = spec["default"]
+    v_off = float(np.median(bulk))
+    psi0 = float(np.median(electrode)) - v_off - p["step_V"]
+    step = float(np.median(np.diff(np.sort(x)))) if x.size > 1 else 0.1
+    p.update(v_offset_V=v_off, psi0_V=psi0 if psi0 != 0 else 1e-3,
+             psf_nm=max(2 * step, 0.2), li_psf_nm=max(2 * step, 0.2))
+    # interface: where the profile leaves the electrode plateau by 5 % of the drop
+    order = np.argsort(x) if side == "right" else np.argsort(-x)
+    xs, ys = x[order], y[order]
+    dev = np.abs(ys - (v_off + psi0 + p["step_V"]))
+    past = np.nonzero(dev > 0.05 * abs(psi0))[0]
+    p["x0_nm"] = float(xs[past[0]]) if past.size else float(np.median(x))
+    p.update({k: v for k, v in initial.items() if k in PARAMETERS})
+    p.update(problem.fixed)
+    # width: adjust the first free width-setting parameter to the data's w90
+    sgn = 1.0 if side == "right" else -1.0
+    rel = (ys - v_off) / p["psi0_V"]
+    d = (xs - p["x0_nm"]) * sgn
+    beyond = np.nonzero((d > 0) & (rel < 0.1))[0]
+    if beyond.size and "psi0_V" not in initial:
+        w_data = max(float(d[beyond[0]]), 0.05)
+
+        def w_model(theta=None, eps_r=None, c0=None):
+            return w90_nm(p["psi0_V"], theta or p["theta"], eps_r or p["eps_r"],
+                          c0 or p["c0_m3"], problem.temperature_K)
+
+        try:
+            if "theta" in problem.free and "theta" not in initial:
+                f = lambda q: w_model(theta=expit(q)) - w_data  # noqa: E731
+                lo, hi = logit(0.3), logit(0.9999)
+                if f(lo) * f(hi) < 0:
+                    p["theta"] = float(expit(brentq(f, lo, hi, xtol=1e-3)))
+                else:
+                    p["theta"] = 0.3 if abs(f(lo)) < abs(f(hi)) else 0.9999
+            elif "eps_r" in problem.free and "eps_r" not in initial:
+                p["eps_r"] = float(np.clip(p["eps_r"] * (w_data / w_model()) ** 2, 1, 1e4))
+            elif "c0_m3" in problem.free and "c0_m3" not in initial:
+                p["c0_m3"] = float(p["c0_m3"] * (w_model() / w_data) ** 2)
+        except (InputError, ValueError):
+            pass
+    if problem.xl is not None:
+        e_li, b_li = _ends(problem.xl, problem.yl, side)
+        e_li, b_li = float(np.median(e_li)), float(np.median(b_li))
+        level = problem.li_level
+        scale = (b_li - e_li) / (1.0 - level) if level != 1.0 else b_li
+        p.setdefault("li_scale", scale if scale != 0 else 1.0)
+        p.setdefault("li_offset", b_li - p["li_scale"])
+        p.update({k: v for k, v in initial.items() if k in ("li_scale", "li_offset")})
+    p.setdefault("li_scale", 1.0)
+    p.setdefault("li_offset", 0.0)
+    p.update(problem.fixed)
+    return p
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class SpaceChargeFit:
+    """Result of :func:`fit_spacecharge`."""
+
+    values: dict[str, float]  #: every parameter (fitted and fixed), natural units
+    stderr: dict[str, float]  #: standard errors of the fitted parameters
+    free: tuple[str, ...]  #: the fitted parameters, in the order of ``correlation``
+    correlation: np.ndarray  #: correlation matrix of the fitted parameters
+    chi2: float  #: weighted sum of squared residuals
+    dof: int  #: degrees of freedom (points - free parameters)
+    absolute_sigma: bool  #: True if the data's standard errors were given (not estimated)
+    side: str  #: where the electrolyte is ("right": x > x0)
+    potential_fit: np.ndarray  #: model at the potential profile's positions (V)
+    li_fit: np.ndarray | None  #: model at the Li profile's positions
+    derived: dict[str, float] = field(default_factory=dict)  #: w90, Debye length, ...
+    nfev: int = 0  #: model evaluations of the final least-squares run
+
+    @property
+    def reduced_chi2(self) -> float:
+        return self.chi2 / max(self.dof, 1)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready dict: parameters, standard errors, correlations, chi2, derived values."""
+        corr = {a: {b: float(self.correlation[i, j]) for j, b in enumerate(self.free)}
+                for i, a in enumerate(self.free)}
+        return {
+            "parameters": {k: float(v) for k, v in self.values.items()},
+            "standard_errors": {k: float(v) for k, v in self.stderr.items()},
+            "free": list(self.free),
+            "fixed": sorted(k for k in self.values if k not in self.free),
+            "correlation": corr,
+            "chi2": float(self.chi2), "dof": int(self.dof),
+            "reduced_chi2": float(self.reduced_chi2),
+            "absolute_sigma": bool(self.absolute_sigma), "side": self.side,
+            **{k: float(v) for k, v in self.derived.items()},
+        }
+
+
+def _as_profile(x, y, sigma, what: str):
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise InputError(f"{what}: {x.size} positions but {y.size} values")
+    if x.size < 8:
+        raise InputError(f"{what}: {x.size} points are too few to fit a layer (need >= 8)")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise InputError(f"{what} holds NaN/inf values; drop or interpolate them first")
+    if sigma is None:
+        return x, y, None
+    s = np.broadcast_to(np.asarray(sigma, dtype=np.float64), y.shape).astype(np.float64)
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise InputError(f"{what}: standard errors must be positive and finite")
+    return x, y, s
+
+
+def fit_spacecharge(
+    position_nm, potential_V, sigma_V=None, *, li_position_nm=None, li=None, li_sigma=None,
+    li_mode: str = "relative", li_electrode_level: float = 0.0, free=None,
+    fixed: dict[str, float] | None = None, initial: dict[str, float] | None = None,
+    side: str = "auto", temperature_K: float = 298.15, max_nfev: int = 400,
+) -> SpaceChargeFit:
+    r"""Fit the lattice-gas layer to a potential profile and, optionally, a Li profile.
+
+    Parameters
+    ----------
+    position_nm, potential_V : array_like
+        The potential profile (nm, V), e.g. from holography or KPFM.
+    sigma_V : array_like or float, optional
+        Standard errors of the potential (V); estimated from the data when omitted.
+    li_position_nm, li, li_sigma : array_like, optional
+        The Li profile (e.g. EELS) on its own positions, and its standard errors.
+    li_mode : {"relative", "absolute", "occupancy"}
+        How the Li values relate to the concentration (module docstring).
+    li_electrode_level : float
+        Li level of the electrode in units of the electrolyte's bulk (fixed; 0 for a Li-free
+        current collector).
+    free : iterable of str, optional
+        Parameters to fit; default ``psi0_V, theta, x0_nm, psf_nm, v_offset_V`` plus
+        ``li_offset, li_scale`` (relative mode) and ``li_psf_nm`` with a Li profile.
+    fixed : dict, optional
+        Values of parameters that are not fitted (default ``eps_r=50, c0_m3=6e27, step_V=0,
+        li_shift_nm=0``); a name in both ``free`` and ``fixed`` is an error.
+    initial : dict, optional
+        Start values of fitted parameters (otherwise estimated from the data).
+    side : {"auto", "right", "left"}
+        Where the electrolyte lies; ``"auto"`` fits both and keeps the lower chi-squared.
+    temperature_K : float
+        Temperature (K).
+    max_nfev : int
+        Limit on model evaluations per least-squares run.
+
+    Returns
+    -------
+    SpaceChargeFit
+
+    Raises
+    ------
+    IdentifiabilityError
+        If the free parameters are not identifiable from the data given.
+    ConvergenceError
+        If the least-squares fit fails.
+    """
+    x, y, s = _as_profile(position_nm, potential_V, sigma_V, "potential profile")
+    has_li = li is not None
+    if has_li:
+        if li_position_nm is None:
+            li_position_nm = x
+        xl, yl, sl = _as_profile(li_position_nm, li, li_sigma, "Li profile")
+    else:
+        xl = yl = sl = None
+    if li_mode not in _LI_MODES:
+        raise InputError(f"li_mode = {li_mode!r}: use one of {_LI_MODES}")
+    if side not in ("auto", "right", "left"):
+        raise InputError(f"side = {side!r}: use 'auto', 'right' or 'left'")
+    li_electrode_level = _check_scalar(li_electrode_level, "li_electrode_level")
+    fixed = dict(fixed or {})
+    initial = dict(initial or {})
+    if free is None:
+        free_list = list(_POTENTIAL_FREE)
+        if has_li:
+            free_list += ["li_offset", "li_scale"] if li_mode == "relative" else []
+            free_list += ["li_psf_nm"]
+        free_list = [f for f in free_list if f not in fixed]
+    else:
+        free_list = [str(f) for f in free]
+    unknown = [n for n in list(free_list) + list(fixed) + list(initial) if n not in PARAMETERS]
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown}; known: {sorted(PARAMETERS)}")
+    both = sorted(set(free_list) & set(fixed))
+    if both:
+        raise ConfigError(f"parameter(s) {both} are both free and fixed; choose one")
+    if len(set(free_list)) != len(free_list):
+        raise ConfigError(f"repeated names in free = {free_list}")
+    li_params = [n for n in free_list if n.startswith("li_")]
+    if li_params and not has_li:
+        raise ConfigError(f"{li_params} need a Li profile; give one or do not fit them")
+    if li_mode != "relative" and {"li_offset", "li_scale"} & set(free_list):
+        raise ConfigError(
+            f"li_mode = {li_mode!r} ties the Li scale and offset to the model; do not fit "
+            "li_offset / li_scale"
+        )
+    for name, value in list(fixed.items()) + list(initial.items()):
+        value = _check_scalar(value, name)
+        kind = PARAMETERS[name]["transform"]
+        if kind == "logit" and not 0 < value < 1:
+            raise InputError(f"{name} = {value} must lie strictly between 0 and 1")
+        if kind == "log" and value <= 0:
+            raise InputError(f"{name} = {value} must be positive")
+        if kind == "nonneg" and value < 0:
+            raise InputError(f"{name} = {value} must be >= 0")
+    for name in PARAMETERS:
+        if name not in free_list and name not in fixed and "default" in PARAMETERS[name]:
+            fixed[name] = PARAMETERS[name]["default"]
+    absolute = s is not None and (not has_li or sl is not None)
+    w = 1.0 / (s if s is not None else np.full_like(y, _noise_estimate(y[np.argsort(x)])))
+    wl = None
+    if has_li:
+        wl = 1.0 / (sl if sl is not None else np.full_like(yl, _noise_estimate(yl[np.argsort(xl)])))
+    sides = ("right", "left") if side == "auto" else (side,)
+    best = None
+    errors = []
+    for sd in sides:
+        problem = _Problem(x, y, w, xl, yl, wl, li_mode, li_electrode_level, sd,
+                           float(temperature_K), tuple(free_list), dict(fixed))
+        try:
+            result = _fit_one(problem, initial, int(max_nfev), retry=False)
+        except (ConvergenceError, InputError) as exc:
+            errors.append(f"{sd}: {exc}")
+            continue
+        if best is None or result.cost < best[1].cost:
+            best = (problem, result)
+    if best is None:
+        raise ConvergenceError("the space-charge fit failed: " + "; ".join(errors))
+    problem, res = best
+    dof = max(res.fun.size - len(problem.free), 1)
+    if 2 * res.cost / dof > _RETRY_ABOVE and "theta" in problem.free and "theta" not in initial:
+        # a poor fit may be a local minimum in theta: restart from both ends of its range
+        retry = _fit_one(problem, initial, int(max_nfev), retry=True)
+        if retry.cost < res.cost:
+            res = retry
+    return _finish(problem, res, absolute)
+
+
+def _fit_one(problem: _Problem, initial: dict[str, float], max_nfev: int, retry: bool):
+    start = _start(problem, initial)
+    starts = [start]
+    if retry:
+        starts = [{**start, "theta": th} for th in (0.5, 0.99, 0.999)
+                  if abs(logit(th) - logit(start["theta"])) > 1.0]
+        if not starts:
+            starts = [start]
+    lower = np.array([0.0 if PARAMETERS[n]["transform"] == "nonneg" else -np.inf
+                      for n in problem.free])
+    best = None
+    for p0 in starts:
+        z0 = np.array([_to_internal(n, p0[n]) for n in problem.free])
+        z0 = np.maximum(z0, lower)
+        if best is None and not retry:  # structural check once, at the first start
+            _check_identifiable(_jacobian(problem, z0), problem.free, problem.xl is not None,
+                                "at the starting values")
+        try:
+            res = least_squares(problem.residual, z0, method="trf", x_scale="jac",
+                                bounds=(lower, np.full_like(lower, np.inf)),
+                                max_nfev=max_nfev, xtol=1e-10, ftol=1e-10)
+        except (InputError, ValueError) as exc:
+            raise ConvergenceError(f"the model failed during the fit ({exc})") from None
+        if not np.all(np.isfinite(res.fun)):
+            continue
+        if best is None or res.cost < best.cost:
+            best = res
+    if best is None:
+        raise ConvergenceError("no start value gave a finite model")
+    return best
+
+
+def _finish(problem: _Problem, res, absolute: bool) -> SpaceChargeFit:
+    z = res.x
+    jac = _jacobian(problem, z)
+    _check_identifiable(jac, problem.free, problem.xl is not None, "at the best fit")
+    chi2 = float(np.sum(res.fun ** 2))
+    n = res.fun.size
+    dof = n - len(problem.free)
+    try:
+        cov_z = np.linalg.inv(jac.T @ jac)
+    except np.linalg.LinAlgError:
+        raise IdentifiabilityError("the fit's normal matrix is singular; fix some parameters") from None
+    if not absolute:
+        cov_z = cov_z * (chi2 / max(dof, 1))
+    values = problem.values(z)
+    deriv = np.array([_derivative(nm, values[nm]) for nm in problem.free])
+    cov = cov_z * np.outer(deriv, deriv)
+    err = np.sqrt(np.clip(np.diag(cov), 0, None))
+    denom = np.sqrt(np.outer(np.diag(cov_z), np.diag(cov_z)))
+    corr = np.clip(cov_z / denom, -1.0, 1.0)
+    v, li = problem.models(values)
+    derived = _derived(values, problem.temperature_K)
+    return SpaceChargeFit(
+        values=values, stderr=dict(zip(problem.free, err.tolist())), free=problem.free,
+        correlation=corr, chi2=chi2, dof=dof, absolute_sigma=absolute, side=problem.side,
+        potential_fit=v, li_fit=li, derived=derived, nfev=int(res.nfev),
+    )
+
+
+def _derived(p: dict[str, float], temperature_K: float) -> dict[str, float]:
+    args = (p["theta"], p["eps_r"], p["c0_m3"], temperature_K)
+    out = {
+        "debye_length_nm": debye_length_nm(*args),
+        "vacancy_density_m3": p["c0_m3"] * (1 - p["theta"]) / p["theta"],
+        "effective_carrier_density_m3": (p["c0_m3"] if p["psi0_V"] > 0
+                                         else p["c0_m3"] * (1 - p["theta"]) / p["theta"]),
+    }
+    if p["psi0_V"] != 0:
+        out["w90_nm"] = w90_nm(p["psi0_V"], *args)
+        out["surface_charge_C_per_m2"] = surface_charge(p["psi0_V"], *args)
+    return out
+
+
+# --------------------------------------------------------------------------- xarray wrapper
+
+
+def _profile_arrays(da: xr.DataArray, what: str):
+    if not isinstance(da, xr.DataArray):
+        raise InputError(f"{what} must be an xarray.DataArray along 'position'")
+    if da.dims != ("position",):
+        raise InputError(
+            f"{what} must be 1-D along 'position' (nm), got dims {da.dims}; extract a line "
+            "profile first (ionscope holo profile / ionscope eels profile)"
+        )
+    unit = units_of(da["position"])
+    factor = {"nm": 1.0, "A": 0.1, "Å": 0.1, "um": 1e3, "µm": 1e3, "m": 1e9, "px": None}
+    if factor.get(unit, None) is None:
+        raise InputError(f"{what}: position unit {unit!r} is not a length; calibrate it in nm")
+    return np.asarray(da["position"].values, dtype=np.float64) * factor[unit], \
+        np.asarray(da.values, dtype=np.float64)
+
+
+def fit_profiles(
+    potential: xr.DataArray, li: xr.DataArray | None = None, *,
+    potential_sigma: xr.DataArray | None = None, li_sigma: xr.DataArray | None = None,
+    **kwargs,
+) -> xr.Dataset:
+    """Labelled wrapper of :func:`fit_spacecharge`.
+
+    Parameters
+    ----------
+    potential : xarray.DataArray
+        Potential along ``position`` (nm), units ``"V"`` or ``"mV"``.
+    li : xarray.DataArray, optional
+        Li profile along ``position`` (nm); units ``"m^-3"`` select ``li_mode="absolute"``
+        unless ``li_mode`` is given.
+    potential_sigma, li_sigma : xarray.DataArray, optional
+        Standard errors on the same positions.
+    **kwargs
+        Passed to :func:`fit_spacecharge`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Along ``position`` (the union of both profiles' positions, NaN where a profile has no
+        point): ``potential``, ``potential_fit``, ``potential_residual`` (V) [, ``li``,
+        ``li_fit``, ``li_residual``]; for every fitted parameter a scalar variable and
+        ``<name>_stderr``; ``correlation`` (``parameter`` x ``parameter_j``); the summary as
+        JSON in ``attrs["fit"]``; one provenance step.
+    """
+    x, y = _profile_arrays(potential, "potential profile")
+    unit = units_of(potential)
+    if unit not in ("V", "mV"):
+        raise InputError(
+            f"the potential profile is in {unit!r}; the fit needs volts - convert a phase "
+            "profile to potential first (ionscope holo potential, then ionscope holo profile)"
+        )
+    scale = 1e-3 if unit == "mV" else 1.0
+    y = y * scale
+    sv = None if potential_sigma is None else np.asarray(potential_sigma.values) * scale
+    xl = yl = sl = None
+    if li is not None:
+        xl, yl = _profile_arrays(li, "Li profile")
+        sl = None if li_sigma is None else np.asarray(li_sigma.values, dtype=np.float64)
+        if units_of(li) in ("m^-3", "1/m^3", "m-3") and "li_mode" not in kwargs:
+            kwargs["li_mode"] = "absolute"
+    fit = fit_spacecharge(x, y, sv, li_position_nm=xl, li=yl, li_sigma=sl, **kwargs)
+    grid = np.unique(np.concatenate([x] + ([xl] if xl is not None else [])))
+
+    def on_grid(pos, values):
+        out = np.full(grid.shape, np.nan)
+        out[np.searchsorted(grid, pos)] = values
+        return xr.DataArray(out, dims=("position",))
+
+    ds = xr.Dataset(coords={"position": ("position", grid, {"units": "nm"})})
+    ds["potential"] = on_grid(x, y)
+    ds["potential_fit"] = on_grid(x, fit.potential_fit)
+    ds["potential_residual"] = on_grid(x, y - fit.potential_fit)
+    for name in ("potential", "potential_fit", "potential_residual"):
+        ds[name].attrs["units"] = "V"
+    if xl is not None:
+        li_unit = units_of(li)
+        ds["li"] = on_grid(xl, yl)
+        ds["li_fit"] = on_grid(xl, fit.li_fit)
+        ds["li_residual"] = on_grid(xl, yl - fit.li_fit)
+        for name in ("li", "li_fit", "li_residual"):
+            ds[name].attrs["units"] = li_unit
+    for name, value in fit.values.items():
+        unit = PARAMETERS[name]["unit"]
+        ds[name] = xr.DataArray(value, attrs={"units": unit, "fitted": int(name in fit.free)})
+        if name in fit.free:
+            ds[name + "_stderr"] = xr.DataArray(fit.stderr[name], attrs={"units": unit})
+    ds["correlation"] = xr.DataArray(
+        fit.correlation, dims=("parameter", "parameter_j"),
+        coords={"parameter": list(fit.free), "parameter_j": list(fit.free)}, attrs={"units": "1"},
+    )
+    derived_units = {"debye_length_nm": "nm", "w90_nm": "nm", "vacancy_density_m3": "m^-3",
+                     "effective_carrier_density_m3": "m^-3", "surface_charge_C_per_m2": "C/m^2"}
+    for name, value in fit.derived.items():
+        ds[name] = xr.DataArray(value, attrs={"units": derived_units[name]})
+    summary = fit.summary()
+    ds.attrs["fit"] = json.dumps(summary)
+    params = {k: v for k, v in kwargs.items() if k not in ("initial",)}
+    history = provenance(potential) + (provenance(li) if li is not None else [])
+    inputs = [potential] + ([li] if li is not None else [])
+    return with_provenance(ds, "ionscope.spacecharge.fit_profiles", params, inputs=inputs,
+                           history=history)

@@ -1,0 +1,177 @@
+"""`ionscope holo ...`: output contracts, numbers against the twins, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ionscope import io
+from ionscope.simulate import simulate
+
+SMALL = dict(ny=160, nx=160, pixel_nm=0.5, vacuum_height_nm=20.0, interface_position_nm=36.0)
+STATS = ("sideband_position_px", "aperture_px", "fringe_spacing_nm", "fringe_sampling_px",
+         "fringe_contrast", "carrier_frequency_per_nm")
+
+
+def _error_line(result):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    return lines[0]
+
+
+def _summary(path):
+    return json.loads((path / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """A small unbiased twin, reconstructed, converted and profiled by the CLI once."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("holo")
+    ds = simulate("holography", seed=4, **SMALL)
+    io.save(ds, root / "twin.zarr")
+
+    def run(*args):
+        res = subprocess.run([sys.executable, "-m", "ionscope", *map(str, args)], capture_output=True,
+                             text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        return res
+
+    run("holo", "reconstruct", f"{root}/twin.zarr:hologram", "--reference", f"{root}/twin.zarr:reference",
+        "--out", root / "rec")
+    row = 100  # y = 50 nm, beyond the edge ramp
+    t_nm = float(ds["thickness_nm"].values[row, 60])
+    run("holo", "potential", root / "rec", "--kv", "300", "--thickness", f"{t_nm}", "--out", root / "pot")
+    run("holo", "profile", root / "pot", "--from", f"{row},12", "--to", f"{row},148", "--width", "24",
+        "--model", "erfc", "--step", "--side", "end", "--eps-r", "50", "--out", root / "prof")
+    return root, ds, t_nm
+
+
+def test_reconstruct_summary_matches_the_twin(chain):
+    root, ds, _ = chain
+    s = _summary(root / "rec")
+    assert set(STATS) <= set(s)
+    assert np.allclose(s["sideband_position_px"], ds.attrs["sideband_true_px"], atol=0.05)
+    assert s["fringe_spacing_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=2e-3)
+    assert s["fringe_sampling_px"] == pytest.approx(ds.attrs["fringe_sampling_px"], rel=2e-3)
+    assert s["carrier_frequency_per_nm"] == pytest.approx(ds.attrs["carrier_frequency_per_nm"], rel=2e-3)
+    assert s["fringe_contrast"] == pytest.approx(ds.attrs["effective_contrast"], rel=0.1)
+    ky, kx = ((v + 80) % 160 - 80 for v in s["sideband_position_px"])  # signed FFT frequencies
+    assert s["aperture_px"] == pytest.approx(np.hypot(ky, kx) / 3, rel=0.02)  # default: 1/3 of the carrier
+    res = io.open_dataset(root / "rec" / "result.zarr")
+    assert res["phase"].attrs["units"] == "rad" and res["phase"].dims == ("y", "x")
+    assert "amplitude" in res
+    err = res["phase"].values - ds["phase_true"].values
+    inner = (slice(20, 140), slice(20, 140))
+    assert np.std(err[inner]) < 0.25  # unwrapped, reference-divided phase
+
+
+def test_potential_with_uniform_thickness(chain):
+    root, ds, t_nm = chain
+    s = _summary(root / "pot")
+    res = io.open_dataset(root / "pot" / "result.zarr")
+    pot = res["potential"]
+    assert pot.attrs["units"] == "V"
+    electrode = np.zeros(pot.shape, bool)
+    electrode[95:105, 15:55] = True  # x 7.5-27.5 nm, left of the interface at 36 nm
+    assert float(np.median(pot.values[electrode])) == pytest.approx(19.0, rel=0.03)  # the MIP
+    assert s["vacuum"].startswith("detected") and s["vacuum_pixels"] > 1000
+    flat = s["vacuum_flatness"]
+    assert flat["slope_rad_per_nm"] < 2e-3 and flat["rms_about_plane_rad"] < 0.15  # unbiased: flat
+    assert s["interaction_constant_rad_per_V_nm"] == pytest.approx(6.53e-3, rel=2e-3)
+    assert res.attrs["resolution_cutoff_per_nm"] > 0 and res.attrs["phase_per_volt_rad"] == pytest.approx(
+        s["interaction_constant_rad_per_V_nm"] * t_nm)
+
+
+def test_profile_outputs_and_the_space_charge_drop(chain):
+    root, ds, _ = chain
+    s = _summary(root / "prof")
+    for key in ("drop_V", "w90_nm", "position_nm", "drop_V_error", "w90_nm_error", "position_nm_error"):
+        assert np.isfinite(s[key]) and (not key.endswith("error") or s[key] > 0)
+    # interface at x = 36 nm, i.e. 30 nm from the start at x = 6 nm
+    assert abs(s["position_nm"] - 30.0) < max(3 * s["position_nm_error"], 0.3)
+    assert abs(s["drop_V"] - ds.attrs["psi0_V"]) < 3 * s["drop_V_error"] + 0.1
+    assert abs(s["w90_nm"] - ds.attrs["w90_nm"]) < 3 * s["w90_nm_error"] + 0.5
+    assert s["jump"] == pytest.approx(19.0 - 14.0, abs=0.6)  # the mean-inner-potential step
+    assert s["blur"].startswith("low-pass")  # the reconstruction aperture, wave-filtered
+    assert s["areal_charge_C_per_m2"] > 0
+    res = io.open_dataset(root / "prof" / "result.zarr")
+    for name in ("profile", "profile_sigma", "fit"):
+        assert res[name].dims == ("position",)
+    assert res["position"].attrs["units"] == "nm" and res["profile"].attrs["units"] == "V"
+    assert np.all(res["profile_sigma"].values > 0)
+    assert len(res["profile_sigma"].attrs["noise_correlation"]) >= 1
+    assert np.nanstd(res["profile"].values - res["fit"].values) < 0.3
+
+
+def test_profile_across_a_detected_interface(chain, run_cli, tmp_path):
+    root, ds, _ = chain
+    out = tmp_path / "auto"
+    r = run_cli("holo", "profile", root / "pot", "--width", "16", "--half-length", "50", "--blur", "none",
+                "--out", out)
+    assert r.returncode == 0, r.stderr
+    s = _summary(out)
+    assert s["endpoints"] == "detected"
+    # the strongest straight edge is the vacuum edge or the interface; either way the profile
+    # is normal to it and the fitted position lies on it
+    iy, ix = s["interface_px"]
+    on_interface = abs(ix * 0.5 - 36.0) < 2.0
+    on_edge = abs(iy * 0.5 - 20.0) < 3.0
+    assert on_interface or on_edge
+
+
+def test_phase_shifting_writes_phase_amplitude_and_r2(run_cli, tmp_path):
+    ds = simulate("holography_ps", seed=0, ny=96, nx=96, frames=6, pixel_nm=0.5,
+                  vacuum_height_nm=16.0, interface_position_nm=24.0, dose=1000.0)
+    io.save(ds, tmp_path / "ps.zarr")
+    out = tmp_path / "ps"
+    r = run_cli("holo", "phase-shifting", f"{tmp_path}/ps.zarr:stack", "--reference",
+                f"{tmp_path}/ps.zarr:reference_stack", "--out", out)
+    assert r.returncode == 0, r.stderr
+    s = _summary(out)
+    assert set(STATS) <= set(s) and s["frames"] == 6
+    assert s["vacuum_box"] == [int(v) for v in ds.attrs["vacuum_box"]]
+    assert s["fringe_spacing_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=5e-3)
+    assert 0.5 < s["r2_median"] <= 1.0
+    res = io.open_dataset(out / "result.zarr")
+    assert {"phase", "amplitude", "r2"} <= set(res.data_vars)
+    err = res["phase"].values - ds["phase_true"].values
+    inner = (slice(10, 86), slice(10, 86))
+    err = err[inner] - np.median(err[inner])
+    assert np.median(np.abs(err)) < 0.2
+
+
+def test_potential_with_leakage_subtraction_on_a_biased_twin(run_cli, tmp_path):
+    ds = simulate("holography", seed=5, bias_V=4.0, **SMALL)
+    io.save(ds, tmp_path / "b.zarr")
+    assert run_cli("holo", "reconstruct", f"{tmp_path}/b.zarr:hologram", "--reference",
+                   f"{tmp_path}/b.zarr:reference", "--out", tmp_path / "rec").returncode == 0
+    # rows 0-39 are vacuum (20 nm); the strong stray gradients defeat the amplitude detection
+    r = run_cli("holo", "potential", tmp_path / "rec", "--kv", "300", "--thickness", "80", "--leakage",
+                "--vacuum", "4:30,8:152", "--out", tmp_path / "pot")
+    assert r.returncode == 0, r.stderr
+    s = _summary(tmp_path / "pot")
+    leak = s["leakage"]
+    assert leak["degree"] >= 1 and leak["removed_fraction"] > 0.8
+    before, after = s["vacuum_flatness"], s["vacuum_flatness_after_leakage"]
+    assert after["rms_about_mean_rad"] < 0.3 * before["rms_about_mean_rad"]
+    res = io.open_dataset(tmp_path / "pot" / "result.zarr")
+    assert "stray_phase" in res and "vacuum" in res
+
+
+def test_one_line_errors(run_cli, tmp_path, chain):
+    root, _, _ = chain
+    assert "exactly one of --thickness" in _error_line(
+        run_cli("holo", "potential", root / "rec", "--kv", "300", "--out", tmp_path / "a"))
+    assert "Y,X" in _error_line(
+        run_cli("holo", "profile", root / "pot", "--from", "1;2", "--to", "3,4", "--out", tmp_path / "b"))
+    assert "leaves" in _error_line(
+        run_cli("holo", "profile", root / "pot", "--from", "5,5", "--to", "5,150", "--width", "40",
+                "--out", tmp_path / "d"))
+    assert "sideband" in _error_line(
+        run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram", "--sideband", "up", "--out", tmp_path / "e")).lower()

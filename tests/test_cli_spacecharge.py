@@ -1,0 +1,128 @@
+"""`ionscope spacecharge ...`: output contracts (CONTRACTS.md) and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ionscope import io
+from ionscope.data import signal
+from ionscope.spacecharge.fit import interface_profile
+
+C0 = 6e27
+
+
+def _error_line(result):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
+    return lines[0]
+
+
+def _profiles(theta=0.95, psi0=-1.3, seed=0):
+    x = np.arange(-10.0, 30.0, 0.1)
+    rng = np.random.default_rng(seed)
+    kw = dict(psi0_V=psi0, theta=theta, eps_r=50.0, c0_m3=C0)
+    v = interface_profile(x, x0_nm=0.3, psf_nm=0.5, offset=0.1, **kw) + rng.normal(0, 0.01, x.size)
+    li = interface_profile(x, x0_nm=0.3, psf_nm=0.7, quantity="li", offset=0.05, scale=0.8, **kw)
+    return x, v, li + rng.normal(0, 0.01, x.size)
+
+
+def _write_csv(path, x, v, sigma=None):
+    with open(path, "w") as fh:
+        fh.write("position_nm,value" + (",sigma" if sigma is not None else "") + "\n")
+        for i in range(x.size):
+            fh.write(f"{x[i]:.6f},{v[i]:.8f}" + (f",{sigma:.6f}" if sigma is not None else "") + "\n")
+    return path
+
+
+def test_profile_command_reproduces_the_methods_table(run_cli, tmp_path):
+    out = tmp_path / "p"
+    result = run_cli("spacecharge", "profile", "--psi0", "-1.3", "--theta", "0.99", "--eps-r", "50",
+                     "--c0", "6e27", "--temperature", "298", "--length", "40", "--out", out)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["w90_nm"] == pytest.approx(7.7, rel=0.03)
+    assert summary["debye_length_nm"] == pytest.approx(1.09, rel=0.03)
+    assert summary["surface_charge_C_per_m2"] < 0
+    ds = io.open_dataset(out / "result.zarr")
+    assert ds["psi"].attrs["units"] == "V" and ds["c_li"].attrs["units"] == "m^-3"
+    assert ds["position"].values[-1] == pytest.approx(40.0)
+    assert float(ds["psi"][0]) == pytest.approx(-1.3)
+
+
+def test_bias_command_reports_both_interfaces(run_cli, tmp_path):
+    out = tmp_path / "b"
+    result = run_cli("spacecharge", "bias", "--bias", "2.0", "--thickness", "200", "--theta", "0.99",
+                     "--eps-r", "50", "--c0", "6e27", "--out", out)
+    assert result.returncode == 0, result.stderr
+    s = json.loads((out / "summary.json").read_text())
+    left, right = s["left"], s["right"]
+    assert left["interface_potential_V"] - right["interface_potential_V"] == pytest.approx(2.0)
+    assert left["surface_charge_C_per_m2"] == pytest.approx(-right["surface_charge_C_per_m2"], rel=1e-9)
+    assert right["w90_nm"] > 3 * left["w90_nm"]  # the wide layer is at the negative electrode
+    assert s["positive_electrode"] == "left" and abs(s["space_charge_C_per_m2"]) < 1e-9
+
+
+def test_fit_command_on_csv_profiles(run_cli, tmp_path):
+    x, v, li = _profiles()
+    pot = _write_csv(tmp_path / "v.csv", x, v, 0.01)
+    li_csv = _write_csv(tmp_path / "li.csv", x, li, 0.01)
+    out = tmp_path / "fit"
+    result = run_cli("spacecharge", "fit", pot, "--li", li_csv, "--side", "right", "--out", out)
+    assert result.returncode == 0, result.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["parameters"]["psi0_V"] == pytest.approx(-1.3, rel=0.05)
+    assert abs(s["parameters"]["theta"] - 0.95) < 0.01
+    assert set(s["standard_errors"]) == set(s["free"])
+    assert s["correlation"]["theta"]["theta"] == pytest.approx(1.0)
+    assert "w90_nm" in s and s["absolute_sigma"] is True
+    ds = io.open_dataset(out / "result.zarr")
+    assert {"potential", "potential_fit", "li", "li_fit", "correlation"} <= set(ds.data_vars)
+
+
+def test_fit_command_reads_a_holo_profile_result(run_cli, tmp_path):
+    x, v, _ = _profiles(theta=0.99, seed=1)
+    ds = signal(v, ("position",), name="profile", units="V", coords={"position": x}).to_dataset()
+    ds["profile_sigma"] = signal(np.full_like(v, 0.01), ("position",), name="profile_sigma",
+                                 units="V", coords={"position": x})
+    ds["fit"] = ds["profile"] * 0
+    holo = tmp_path / "holo"
+    io.write_result(holo, ds, {"drop_V": 1.3, "w90_nm": 7.0, "position_nm": 0.3})
+    out = tmp_path / "fit"
+    result = run_cli("spacecharge", "fit", holo, "--side", "right", "--out", out)
+    assert result.returncode == 0, result.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["parameters"]["psi0_V"] == pytest.approx(-1.3, rel=0.05)
+    assert abs(s["parameters"]["theta"] - 0.99) < 0.01
+    assert s["absolute_sigma"] is True
+
+
+def test_fit_command_refuses_unidentifiable_parameters(run_cli, tmp_path):
+    x, v, _ = _profiles()
+    pot = _write_csv(tmp_path / "v.csv", x, v)
+    line = _error_line(run_cli("spacecharge", "fit", pot, "--side", "right", "--free",
+                               "psi0_V,theta,eps_r,c0_m3,x0_nm,psf_nm,v_offset_V",
+                               "--out", tmp_path / "o"))
+    assert "not identifiable" in line and "eps_r" in line
+
+
+@pytest.mark.parametrize("args, match", [
+    (("spacecharge", "profile", "--psi0", "1", "--theta", "1.2", "--eps-r", "50", "--c0", "6e27"),
+     "between 0 and 1"),
+    (("spacecharge", "bias", "--bias", "1", "--thickness", "1", "--theta", "0.9", "--eps-r", "50",
+      "--c0", "6e27", "--stern", "0.6"), "no electrolyte"),
+    (("spacecharge", "fit", "missing.csv"), "does not exist"),
+])
+def test_bad_input_is_one_line(run_cli, tmp_path, args, match):
+    line = _error_line(run_cli(*args, "--out", tmp_path / "o"))
+    assert match in line
+
+
+def test_bad_csv_header(run_cli, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n0,1\n")
+    line = _error_line(run_cli("spacecharge", "fit", bad, "--out", tmp_path / "o"))
+    assert "position_nm,value" in line

@@ -1,0 +1,304 @@
+"""Off-axis reconstruction and hologram statistics, checked against the holography twin."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from ionscope.data import provenance
+from ionscope.errors import ConfigError, DimensionError, InputError, NonFiniteError
+from ionscope.holography import hologram_statistics, reconstruct_offaxis
+from ionscope.holography.offaxis import lag_one_frequency, taper_profile
+from ionscope.holography.unwrap import wrap
+from ionscope.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def clean():
+    """Noiseless twin hologram (default specimen, no biprism fringes)."""
+    return simulate("holography", seed=1, noise=False, biprism_fringe_amplitude=0.0)
+
+
+@pytest.fixture(scope="module")
+def vacuum():
+    """Vacuum-only noiseless hologram without camera distortion (carrier removal checks)."""
+    return simulate("holography", seed=2, noise=False, vacuum_height_nm=1e3,
+                    distortion_rad=0.0, biprism_fringe_amplitude=0.0)
+
+
+def _interior(ds, margin_nm=8.0):
+    """Pixels at least ``margin_nm`` from the lamella edge, the interface and the borders."""
+    y = ds.y.values[:, None]
+    x = ds.x.values[None, :]
+    edge = abs(y - ds.attrs["vacuum_edge_nm"]) > margin_nm
+    inter = abs(x - ds.attrs["interface_position_nm"]) > margin_nm
+    size = ds.y.values[-1]
+    border = (y > 16) & (y < size - 16) & (x > 16) & (x < size - 16)
+    return edge & inter & border
+
+
+def _aperture_filtered(ds, radius_px):
+    """The true wave A exp(i phi) seen through a centred soft aperture of ``radius_px`` (raised
+    cosine edge of 5 % of the radius): what an ideal Fourier reconstruction returns."""
+    wave = ds["amplitude_true"].values * np.exp(1j * ds["phase_true"].values)
+    ky = np.fft.fftfreq(wave.shape[0], 1 / wave.shape[0])[:, None]
+    kx = np.fft.fftfreq(wave.shape[1], 1 / wave.shape[1])[None, :]
+    r = np.hypot(ky, kx)
+    e = 0.05 * radius_px
+    t = np.clip((r - (radius_px - e / 2)) / e, 0, 1)
+    return np.fft.ifft2(np.fft.fft2(wave) * 0.5 * (1 + np.cos(np.pi * t)))
+
+
+def test_noiseless_twin_phase_and_amplitude_match_truth(clean):
+    rec = reconstruct_offaxis(clean["hologram"], clean["reference"])
+    keep = _interior(clean, margin_nm=3.0)
+    keep &= clean.y.values[:, None] > clean.attrs["vacuum_edge_nm"] + 16  # past the edge ramp
+    ideal = _aperture_filtered(clean, rec.attrs["aperture_px"])
+    diff = rec["phase"].values - clean["phase_true"].values
+    offset = np.median(diff[keep])
+    # one unwrapped map: the constant between truth and result is a whole number of cycles
+    assert abs(offset / (2 * np.pi) - round(offset / (2 * np.pi))) < 0.01
+    # equal to the aperture-filtered truth (Gibbs ringing of the interface step included)
+    # (residuals: the test's periodic filter vs the apodised reconstruction, detector MTF)
+    err = wrap(rec["phase"].values - np.angle(ideal))[keep]
+    assert np.sqrt(np.mean(err**2)) < 0.02 and np.abs(err).max() < 0.08
+    # ... while the ringing separates it from the unfiltered truth
+    assert np.abs(diff[keep] - offset).max() > 0.1
+    amp = rec["amplitude"].values / np.abs(ideal)
+    assert np.sqrt(np.mean((amp[keep] - 1) ** 2)) < 0.03 and np.abs(amp[keep] - 1).max() < 0.12
+    assert rec["phase"].dims == ("y", "x")
+    assert rec["phase"].attrs["units"] == "rad"
+    np.testing.assert_allclose(rec["x"].values, clean["x"].values)
+    assert rec["x"].attrs["units"] == "nm"
+
+
+def test_space_charge_profile_survives_reconstruction(clean):
+    """The electrolyte's space-charge drop (1.3 V, w90 7.2 nm) is reproduced next to the
+    interface, where the truth's own profile varies by more than 0.3 rad."""
+    rec = reconstruct_offaxis(clean["hologram"], clean["reference"])
+    ideal = np.angle(_aperture_filtered(clean, rec.attrs["aperture_px"]))
+    rows = slice(120, 200)
+    x = clean.x.values
+    xi = clean.attrs["interface_position_nm"]
+    sel = (x > xi + 1) & (x < xi + 25)
+    got = rec["phase"].values[rows].mean(axis=0)[sel]
+    want = ideal[rows].mean(axis=0)[sel]
+    truth = clean["phase_true"].values[rows].mean(axis=0)[sel]
+    assert truth.max() - truth.min() > 0.3
+    diff = got - want
+    assert np.abs(diff - diff.mean()).max() < 0.02
+
+
+def test_statistics_match_twin(vacuum):
+    stats = hologram_statistics(vacuum["reference"])
+    a = vacuum.attrs
+    assert stats["fringe_spacing_nm"] == pytest.approx(a["fringe_spacing_nm"], rel=2e-4)
+    assert stats["fringe_sampling_px"] == pytest.approx(a["fringe_sampling_px"], rel=2e-4)
+    assert stats["carrier_frequency_per_nm"] == pytest.approx(a["carrier_frequency_per_nm"], rel=2e-4)
+    assert stats["fringe_contrast"] == pytest.approx(a["effective_contrast"], rel=0.01)
+    np.testing.assert_allclose(stats["sideband_position_px"], a["sideband_true_px"], atol=0.02)
+    assert stats["carrier_angle_deg"] == pytest.approx(a["fringe_angle_deg"], abs=0.05)
+    assert stats["aperture_px"] == pytest.approx(np.hypot(*stats["sideband_offset_px"]) / 3)
+    json.dumps(stats)  # JSON-able
+
+
+def test_statistics_contrast_is_noise_corrected():
+    noisy = simulate("holography", seed=3, vacuum_height_nm=1e3, dose=20.0)
+    stats = hologram_statistics(noisy["reference"])
+    assert stats["fringe_contrast"] == pytest.approx(noisy.attrs["effective_contrast"], rel=0.05)
+
+
+def test_statistics_for_an_uncalibrated_array(vacuum):
+    stats = hologram_statistics(vacuum["reference"].values)
+    assert stats["fringe_spacing_nm"] is None
+    assert stats["fringe_sampling_px"] == pytest.approx(vacuum.attrs["fringe_sampling_px"], rel=2e-4)
+
+
+def test_phase_noise_is_at_the_shot_noise_limit():
+    """sigma_phi = sqrt(2 / (mu^2 N)), N = electrons per resolution element 1 / (pi rho^2)."""
+    dose = 200.0
+    ratios = []
+    for seed in (10, 11):
+        ds = simulate("holography", seed=seed, vacuum_height_nm=1e3, dose=dose,
+                      reference_dose=100 * dose)
+        rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
+        phase = rec["phase"].values[24:-24, 24:-24]
+        rho = rec.attrs["aperture_px"] / ds.sizes["x"]  # aperture radius, cycles per pixel
+        n_e = dose / (np.pi * rho**2)
+        limit = np.sqrt(2.0 / (ds.attrs["effective_contrast"] ** 2 * n_e))
+        ratios.append(phase.std() / limit)
+    assert 0.8 < np.mean(ratios) < 1.5
+
+
+def test_without_reference_the_subpixel_carrier_is_removed(vacuum):
+    rec = reconstruct_offaxis(vacuum["hologram"])
+    phase = rec["phase"].values[20:-20, 20:-20]
+    assert phase.std() < 0.01
+    amp = rec["amplitude"].values[20:-20, 20:-20]
+    # hologram units: D/2 * 2 mu_eff for a vacuum wave of amplitude 1
+    expected = vacuum.attrs["dose"] * vacuum.attrs["effective_contrast"] / 2
+    assert np.median(amp) == pytest.approx(expected, rel=0.01)
+    assert rec["amplitude"].attrs["units"] == "counts"
+
+
+def test_upper_sideband_gives_the_conjugate_phase(clean):
+    lower = reconstruct_offaxis(clean["hologram"], clean["reference"], unwrap=False)
+    upper = reconstruct_offaxis(clean["hologram"], clean["reference"], sideband="upper",
+                                unwrap=False)
+    keep = _interior(clean)
+    assert np.abs(wrap(lower["phase"].values + upper["phase"].values)[keep]).max() < 1e-3
+    pos = np.array(lower.attrs["sideband_position_px"])
+    assert np.allclose((np.array(upper.attrs["sideband_position_px"]) + pos) % 256, 0, atol=1e-3) or \
+        np.allclose(np.array(upper.attrs["sideband_position_px"]) + pos, [256, 256], atol=1e-3)
+
+
+def test_explicit_sideband_equals_auto(clean):
+    auto = reconstruct_offaxis(clean["hologram"], clean["reference"], unwrap=False)
+    given = reconstruct_offaxis(clean["hologram"], clean["reference"], unwrap=False,
+                                sideband=auto.attrs["sideband_used_px"])
+    np.testing.assert_allclose(given["phase"].values, auto["phase"].values, atol=1e-4)
+    signed_pos = [p - 256 if p >= 128 else p for p in auto.attrs["sideband_used_px"]]
+    negative = reconstruct_offaxis(clean["hologram"], clean["reference"], unwrap=False,
+                                   sideband=signed_pos)
+    np.testing.assert_allclose(negative["phase"].values, auto["phase"].values, atol=1e-4)
+
+
+def test_aperture_units_agree(clean):
+    a = reconstruct_offaxis(clean["hologram"], clean["reference"], aperture=15.0)
+    per_nm = a.attrs["aperture_per_nm"]
+    b = reconstruct_offaxis(clean["hologram"], clean["reference"], aperture=per_nm,
+                            aperture_unit="1/nm")
+    frac = 15.0 / np.hypot(*[p - 256 if p >= 128 else p for p in a.attrs["sideband_used_px"]])
+    c = reconstruct_offaxis(clean["hologram"], clean["reference"], aperture=frac,
+                            aperture_unit="fraction")
+    assert a.attrs["aperture_px"] == pytest.approx(15.0)
+    assert b.attrs["aperture_px"] == pytest.approx(15.0)
+    assert c.attrs["aperture_px"] == pytest.approx(15.0)
+    np.testing.assert_allclose(b["phase"].values, a["phase"].values, atol=1e-4)
+    default = reconstruct_offaxis(clean["hologram"], clean["reference"])
+    assert default.attrs["aperture_edge_px"] == pytest.approx(0.05 * default.attrs["aperture_px"])
+
+
+def _step_width(rec, xi):
+    """10-90 % width (nm) of the phase step down across the interface at ``xi``."""
+    prof = rec["phase"].isel(y=slice(140, 200)).mean("y").values
+    x = rec.x.values
+    left = prof[(x > xi - 18) & (x < xi - 12)].mean()
+    right = prof[(x > xi + 12) & (x < xi + 18)].mean()
+    f = (prof - right) / (left - right)
+    x10 = x[(x > xi - 1) & (f < 0.1)].min()
+    x90 = x[(x < xi + 1) & (f > 0.9)].max()
+    return x10 - x90
+
+
+def test_smaller_aperture_blurs_the_interface_more():
+    # a small step (0.84 rad): the phase of a blurred wave follows the blur nearly linearly
+    ds = simulate("holography", seed=5, noise=False, psi0_V=0.0, biprism_fringe_amplitude=0.0,
+                  mip_electrolyte_V=17.0)
+    xi = ds.attrs["interface_position_nm"]
+    wide = reconstruct_offaxis(ds["hologram"], ds["reference"])
+    narrow = reconstruct_offaxis(ds["hologram"], ds["reference"], aperture=1 / 6,
+                                 aperture_unit="fraction")
+    w_wide, w_narrow = _step_width(wide, xi), _step_width(narrow, xi)
+    # resolution ~ 1 / aperture radius: 6 and 12 nm here (spacing 2 nm)
+    assert 1.5 < w_wide < 6.0
+    assert w_narrow > 1.6 * w_wide
+
+
+def test_output_shape_resamples(clean):
+    full = reconstruct_offaxis(clean["hologram"], clean["reference"])
+    half = reconstruct_offaxis(clean["hologram"], clean["reference"], output_shape=(128, 128))
+    assert half["phase"].shape == (128, 128)
+    assert float(half.x[1] - half.x[0]) == pytest.approx(2 * float(clean.x[1] - clean.x[0]))
+    keep = _interior(clean)[::2, ::2]
+    diff = half["phase"].values - full["phase"].values[::2, ::2]
+    diff -= np.median(diff[keep])
+    assert np.abs(diff[keep]).max() < 0.02
+    assert half.attrs["output_shape"] == [128, 128]
+
+
+def test_line_filter_removes_biprism_fringe_error():
+    ds = simulate("holography", seed=4, noise=False, vacuum_height_nm=1e3, distortion_rad=0.0,
+                  biprism_fringe_amplitude=0.3)
+    plain = reconstruct_offaxis(ds["hologram"])
+    filtered = reconstruct_offaxis(ds["hologram"], line_filter=True)
+    sl = (slice(60, -60), slice(60, -60))
+    err_plain = plain["phase"].values[sl].std()
+    err_filtered = filtered["phase"].values[sl].std()
+    # the streak's energy on the line goes; leakage of the truncated chirp off the line stays
+    assert err_plain > 0.2
+    assert err_filtered < 0.7 * err_plain
+    assert filtered.attrs["line_filter_px"] == 3.0
+    # with the matching reference the Fresnel fringes cancel anyway
+    divided = reconstruct_offaxis(ds["hologram"], ds["reference"])
+    assert divided["phase"].values[sl].std() < 1e-2
+
+
+def test_taper_profile_and_lag_one_estimator():
+    w = taper_profile(64, 8)
+    assert w[0] > 0 and w[-1] > 0 and np.all(w[8:56] == 1) and np.allclose(w, w[::-1])
+    y, x = np.mgrid[0:40, 0:50]
+    wave = np.exp(2j * np.pi * (0.013 * y - 0.021 * x))
+    fy, fx = lag_one_frequency(wave)
+    assert fy == pytest.approx(0.013) and fx == pytest.approx(-0.021)
+
+
+def test_provenance_and_attrs(clean):
+    rec = reconstruct_offaxis(clean["hologram"], clean["reference"], line_filter=2.5)
+    steps = provenance(rec)
+    assert steps[-1]["step"] == "ionscope.holography.reconstruct_offaxis"
+    assert steps[0]["step"] == "ionscope.simulate.holography"
+    assert steps[-1]["params"]["line_filter"] == 2.5
+    for key in ("sideband_position_px", "aperture_px", "fringe_spacing_nm", "fringe_sampling_px",
+                "fringe_contrast", "carrier_frequency_per_nm", "reference_fringe_contrast"):
+        assert key in rec.attrs
+    json.dumps({k: v for k, v in rec.attrs.items()})
+
+
+def test_numpy_input_is_uncalibrated(vacuum):
+    rec = reconstruct_offaxis(vacuum["hologram"].values, vacuum["reference"].values)
+    assert rec.x.attrs["units"] == "px"
+    assert rec.attrs["fringe_spacing_nm"] is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"sideband": "left"}, ConfigError),
+        ({"sideband": (0, 0)}, ConfigError),
+        ({"sideband": "1,2"}, ConfigError),
+        ({"aperture": 70.0}, ConfigError),  # reaches the centre band (carrier at 64 px)
+        ({"aperture": -1.0}, ConfigError),
+        ({"aperture_unit": "mrad"}, ConfigError),
+        ({"output_shape": (20, 20)}, ConfigError),
+        ({"output_shape": (512, 512)}, ConfigError),
+        ({"apodize": 1000}, ConfigError),
+        ({"line_filter": -2}, ConfigError),
+        ({"unwrap": "magic"}, ConfigError),
+    ],
+)
+def test_bad_parameters_raise(clean, kwargs, error):
+    with pytest.raises(error):
+        reconstruct_offaxis(clean["hologram"], clean["reference"], **kwargs)
+
+
+def test_bad_inputs_raise(clean):
+    holo = clean["hologram"]
+    with pytest.raises(DimensionError):
+        reconstruct_offaxis(holo.rename(y="energy"))
+    with pytest.raises(DimensionError):
+        reconstruct_offaxis(holo, clean["reference"].isel(x=slice(0, 200)))
+    bad = holo.copy(data=holo.values.copy())
+    bad.values[3, 4] = np.nan
+    with pytest.raises(NonFiniteError):
+        reconstruct_offaxis(bad)
+    with pytest.raises(DimensionError):
+        reconstruct_offaxis(holo.isel(y=slice(0, 8)))
+    with pytest.raises(InputError):
+        reconstruct_offaxis([[1, 2], [3, 4]])
+    flat = xr.zeros_like(holo) + 100.0
+    with pytest.raises(InputError):
+        hologram_statistics(flat)

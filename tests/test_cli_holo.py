@@ -57,10 +57,13 @@ def test_reconstruct_summary_matches_the_twin(chain):
     s = _summary(root / "rec")
     assert set(STATS) <= set(s)
     assert np.allclose(s["sideband_position_px"], ds.attrs["sideband_true_px"], atol=0.05)
-    assert s["fringe_spacing_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=2e-3)
-    assert s["fringe_sampling_px"] == pytest.approx(ds.attrs["fringe_sampling_px"], rel=2e-3)
-    assert s["carrier_frequency_per_nm"] == pytest.approx(ds.attrs["carrier_frequency_per_nm"], rel=2e-3)
-    assert s["fringe_contrast"] == pytest.approx(ds.attrs["effective_contrast"], rel=0.1)
+    assert s["fringe_spacing_subpixel_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=2e-3)
+    assert s["fringe_sampling_subpixel_px"] == pytest.approx(ds.attrs["fringe_sampling_px"], rel=2e-3)
+    assert s["carrier_frequency_subpixel_per_nm"] == pytest.approx(ds.attrs["carrier_frequency_per_nm"], rel=2e-3)
+    # FFT-pixel convention (HoloWorks, holospy): within half an FFT pixel of the carrier
+    assert s["fringe_spacing_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=0.02)
+    assert s["fringe_visibility"] == pytest.approx(ds.attrs["effective_contrast"], rel=0.1)
+    assert s["fringe_contrast"] == pytest.approx(ds.attrs["effective_contrast"] / np.sqrt(2), rel=0.1)
     ky, kx = ((v + 80) % 160 - 80 for v in s["sideband_position_px"])  # signed FFT frequencies
     assert s["aperture_px"] == pytest.approx(np.hypot(ky, kx) / 3, rel=0.02)  # default: 1/3 of the carrier
     res = io.open_dataset(root / "rec" / "result.zarr")
@@ -136,7 +139,7 @@ def test_phase_shifting_writes_phase_amplitude_and_r2(run_cli, tmp_path):
     s = _summary(out)
     assert set(STATS) <= set(s) and s["frames"] == 6
     assert s["vacuum_box"] == [int(v) for v in ds.attrs["vacuum_box"]]
-    assert s["fringe_spacing_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=5e-3)
+    assert s["fringe_spacing_subpixel_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=5e-3)
     assert 0.5 < s["r2_median"] <= 1.0
     res = io.open_dataset(out / "result.zarr")
     assert {"phase", "amplitude", "r2"} <= set(res.data_vars)

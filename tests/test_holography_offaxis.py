@@ -95,10 +95,19 @@ def test_space_charge_profile_survives_reconstruction(clean):
 def test_statistics_match_twin(vacuum):
     stats = hologram_statistics(vacuum["reference"])
     a = vacuum.attrs
-    assert stats["fringe_spacing_nm"] == pytest.approx(a["fringe_spacing_nm"], rel=2e-4)
-    assert stats["fringe_sampling_px"] == pytest.approx(a["fringe_sampling_px"], rel=2e-4)
-    assert stats["carrier_frequency_per_nm"] == pytest.approx(a["carrier_frequency_per_nm"], rel=2e-4)
-    assert stats["fringe_contrast"] == pytest.approx(a["effective_contrast"], rel=0.01)
+    assert stats["fringe_spacing_subpixel_nm"] == pytest.approx(a["fringe_spacing_nm"], rel=2e-4)
+    assert stats["fringe_sampling_subpixel_px"] == pytest.approx(a["fringe_sampling_px"], rel=2e-4)
+    assert stats["carrier_frequency_subpixel_per_nm"] == pytest.approx(a["carrier_frequency_per_nm"], rel=2e-4)
+    assert stats["fringe_visibility"] == pytest.approx(a["effective_contrast"], rel=0.01)
+    # the HoloWorks / holospy convention: the FFT pixel of the peak (within half a pixel)
+    ny, nx = vacuum["reference"].shape
+    k_int = np.round(stats["sideband_offset_px"])
+    assert stats["fringe_sampling_px"] == pytest.approx(1 / np.hypot(k_int[0] / ny, k_int[1] / nx))
+    assert stats["fringe_spacing_nm"] == pytest.approx(a["fringe_spacing_nm"], rel=0.5 / np.hypot(*k_int))
+    # and the contrast as std / mean: mu / sqrt(2) for noise-free cosine fringes
+    ref = vacuum["reference"].values.astype(float)
+    assert stats["fringe_contrast"] == pytest.approx(ref.std() / ref.mean())
+    assert stats["fringe_contrast"] == pytest.approx(a["effective_contrast"] / np.sqrt(2), rel=0.03)
     np.testing.assert_allclose(stats["sideband_position_px"], a["sideband_true_px"], atol=0.02)
     assert stats["carrier_angle_deg"] == pytest.approx(a["fringe_angle_deg"], abs=0.05)
     assert stats["aperture_px"] == pytest.approx(np.hypot(*stats["sideband_offset_px"]) / 3)
@@ -108,13 +117,13 @@ def test_statistics_match_twin(vacuum):
 def test_statistics_contrast_is_noise_corrected():
     noisy = simulate("holography", seed=3, vacuum_height_nm=1e3, dose=20.0)
     stats = hologram_statistics(noisy["reference"])
-    assert stats["fringe_contrast"] == pytest.approx(noisy.attrs["effective_contrast"], rel=0.05)
+    assert stats["fringe_visibility"] == pytest.approx(noisy.attrs["effective_contrast"], rel=0.05)
 
 
 def test_statistics_for_an_uncalibrated_array(vacuum):
     stats = hologram_statistics(vacuum["reference"].values)
-    assert stats["fringe_spacing_nm"] is None
-    assert stats["fringe_sampling_px"] == pytest.approx(vacuum.attrs["fringe_sampling_px"], rel=2e-4)
+    assert stats["fringe_spacing_nm"] is None and stats["fringe_spacing_subpixel_nm"] is None
+    assert stats["fringe_sampling_subpixel_px"] == pytest.approx(vacuum.attrs["fringe_sampling_px"], rel=2e-4)
 
 
 def test_phase_noise_is_at_the_shot_noise_limit():
@@ -253,7 +262,8 @@ def test_provenance_and_attrs(clean):
     assert steps[0]["step"] == "ionscope.simulate.holography"
     assert steps[-1]["params"]["line_filter"] == 2.5
     for key in ("sideband_position_px", "aperture_px", "fringe_spacing_nm", "fringe_sampling_px",
-                "fringe_contrast", "carrier_frequency_per_nm", "reference_fringe_contrast"):
+                "fringe_contrast", "fringe_visibility", "carrier_frequency_per_nm",
+                "reference_fringe_visibility"):
         assert key in rec.attrs
     json.dumps({k: v for k, v in rec.attrs.items()})
 

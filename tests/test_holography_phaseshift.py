@@ -204,7 +204,7 @@ def test_outputs_and_provenance(clean, clean_rec):
     for key in ("sideband_position_px", "fringe_spacing_nm", "fringe_sampling_px",
                 "fringe_contrast", "carrier_frequency_per_nm", "frames", "vacuum"):
         assert key in rec.attrs
-    assert rec.attrs["fringe_spacing_nm"] == pytest.approx(2.0, rel=2e-3)
+    assert rec.attrs["fringe_spacing_subpixel_nm"] == pytest.approx(2.0, rel=2e-3)
     assert provenance(rec)[-1]["step"] == "ionscope.holography.reconstruct_phase_shifting"
     assert provenance(rec)[0]["step"] == "ionscope.simulate.holography_ps"
 

@@ -21,6 +21,11 @@ OutOption = Annotated[Path, typer.Option("--out", help="Output folder (result.za
 #: Hologram statistics every reconstruction summary carries (CONTRACTS.md).
 STAT_KEYS = ("sideband_position_px", "aperture_px", "fringe_spacing_nm", "fringe_sampling_px",
              "fringe_contrast", "carrier_frequency_per_nm")
+#: More statistics the summary carries when the reconstruction has them: the sub-pixel carrier
+#: and the visibility mu (the contract keys follow the HoloWorks / holospy conventions).
+EXTRA_STAT_KEYS = ("fringe_spacing_subpixel_nm", "fringe_sampling_subpixel_px",
+                   "carrier_frequency_subpixel_per_nm", "fringe_visibility", "carrier_angle_deg",
+                   "reference_fringe_visibility")
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -81,7 +86,7 @@ def _stats_summary(attrs: dict) -> dict:
     missing = [k for k in STAT_KEYS if k not in attrs]
     if missing:
         raise InputError(f"the reconstruction returned no {missing}; cannot write the summary")
-    return {k: attrs[k] for k in STAT_KEYS}
+    return {k: attrs[k] for k in STAT_KEYS + EXTRA_STAT_KEYS if k in attrs}
 
 
 def _erosion_px(attrs: dict, image) -> int:

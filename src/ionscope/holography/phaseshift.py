@@ -656,12 +656,15 @@ def reconstruct_phase_shifting(
             attrs={"units": "1", "long_name": "measured relative dose of the reference frames"})
     attrs = dict(obj["statistics"])
     if ref_stats is not None:
-        # carrier and fringe spacing from the vacuum reference; contrast of the object stack
+        # carrier, fringe spacing and (std / mean) contrast from the vacuum reference;
+        # visibility of the object stack
         for key in ("sideband_position_px", "sideband_offset_px", "fringe_sampling_px",
                     "fringe_spacing_nm", "carrier_frequency_per_nm", "carrier_frequency_per_px",
+                    "fringe_sampling_subpixel_px", "fringe_spacing_subpixel_nm",
+                    "carrier_frequency_subpixel_per_nm", "fringe_contrast",
                     "carrier_angle_deg", "aperture_px", "aperture_per_nm"):
             attrs[key] = ref_stats[key]
-        attrs["reference_fringe_contrast"] = ref_stats["fringe_contrast"]
+        attrs["reference_fringe_visibility"] = ref_stats["fringe_visibility"]
     vac_desc = list(box) if box is not None else ("mask" if mask is not None else None)
     attrs.update(method="phase_shifting", resolution="pixel", frames=int(n), vacuum=vac_desc, reference=ref is not None, aligned=bool(align),
                  iterations=int(iterations), border_px=int(b),

@@ -120,3 +120,14 @@ def test_processed_arrays_are_identified_by_lineage_not_rehashed(series):
     assert input_digest(step) != input_digest(other)
     assert input_digest(step) == input_digest(step.copy(deep=True))
     assert input_digest(step) != input_digest(step.astype("float64"))
+
+
+def test_provenance_on_a_dataset_can_be_shared_with_its_variables(series):
+    ds = xr.Dataset({"a": series, "b": series * 2})
+    out = with_provenance(ds, "ionscope.test.step", {"k": 1}, inputs=[series], variables=("a",))
+    assert provenance(out)[-1]["step"] == "ionscope.test.step"
+    assert provenance(out["a"]) == provenance(out)
+    assert provenance(out["b"]) == provenance(series)  # not named: untouched
+    every = with_provenance(ds, "ionscope.test.step", variables=True)
+    assert all(provenance(every[n]) == provenance(every) for n in every.data_vars)
+    assert provenance(ds["a"]) == provenance(series)  # the input is not modified

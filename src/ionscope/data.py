@@ -339,6 +339,7 @@ def with_provenance(
     inputs: Iterable[Any] = (),
     history: Iterable[dict[str, Any]] | None = None,
     read_files: bool = True,
+    variables: Iterable[str] | bool = (),
 ):
     """Return a shallow copy of ``obj`` with one provenance step appended.
 
@@ -357,6 +358,9 @@ def with_provenance(
         steps already on ``obj``.
     read_files : bool
         Hash input files (default) or identify them by size and modification time.
+    variables : iterable of str or bool
+        For a Dataset: data variables that get the same provenance (``True``: all), so each
+        one saved or passed on alone still says how it was made.
     """
     steps = list(history) if history is not None else provenance(obj)
     steps.append(
@@ -367,9 +371,16 @@ def with_provenance(
             "inputs": [input_digest(i, read_files=read_files) for i in inputs],
         }
     )
+    text = json.dumps(steps)
     out = obj.copy(deep=False)
     out.attrs = dict(obj.attrs)
-    out.attrs[PROVENANCE_KEY] = json.dumps(steps)
+    out.attrs[PROVENANCE_KEY] = text
+    if isinstance(out, xr.Dataset) and variables is not False:
+        names = list(out.data_vars) if variables is True else list(variables)
+        for name in names:
+            var = out[name].variable.copy(deep=False)
+            var.attrs = {**var.attrs, PROVENANCE_KEY: text}
+            out[name] = var
     return out
 
 

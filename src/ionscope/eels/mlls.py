@@ -353,11 +353,7 @@ def mlls_fit(
     ds = xr.Dataset(variables, coords=coords)
     ds.attrs = {"fit_window_eV": params["fit_window_eV"], "n_channels": params["n_channels"],
                 "condition_number": factor.condition}
-    ds = with_provenance(ds, STEP, params, inputs=inputs, history=history)
-    prov = ds.attrs["provenance"]
-    for name in ds.data_vars:
-        ds[name].attrs["provenance"] = prov
-    return ds
+    return with_provenance(ds, STEP, params, inputs=inputs, history=history, variables=True)
 
 
 __all__ = [

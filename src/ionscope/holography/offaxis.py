@@ -934,9 +934,7 @@ def reconstruct_offaxis(
     }
     inputs = [hologram] + ([reference] if reference is not None else [])
     history = provenance(hologram) if isinstance(hologram, xr.DataArray) else []
-    for name in ("phase", "amplitude"):
-        ds[name] = with_provenance(ds[name], STEP, params, inputs, history=history)
-    return with_provenance(ds, STEP, params, inputs, history=history)
+    return with_provenance(ds, STEP, params, inputs, history=history, variables=("phase", "amplitude"))
 
 
 __all__ = [

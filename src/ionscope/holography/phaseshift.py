@@ -677,9 +677,8 @@ def reconstruct_phase_shifting(
               "unwrap": ds.attrs["unwrap"]}
     inputs = [stack] + ([reference] if reference is not None else [])
     history = provenance(stack) if isinstance(stack, xr.DataArray) else []
-    for name in ("phase", "amplitude", "r2"):
-        ds[name] = with_provenance(ds[name], STEP, params, inputs, history=history)
-    return with_provenance(ds, STEP, params, inputs, history=history)
+    return with_provenance(ds, STEP, params, inputs, history=history,
+                           variables=("phase", "amplitude", "r2"))
 
 
 __all__ = [

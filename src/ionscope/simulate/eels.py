@@ -662,9 +662,8 @@ def simulate_eels_licoo2(
                               derived=json.dumps(derived), licoo2_parameters=json.dumps(li_p))
     step_params = {**dataclasses.asdict(p), "seed": int(seed)}
     history = provenance(li)
-    for name in ("spectra", "li_fraction_true"):
-        ds[name] = with_provenance(ds[name], STEP_LICOO2, step_params, history=history)
-    return with_provenance(ds, STEP_LICOO2, step_params, history=history)
+    return with_provenance(ds, STEP_LICOO2, step_params, history=history,
+                           variables=("spectra", "li_fraction_true"))
 
 
 # --------------------------------------------------------------------------- eels_sr

@@ -563,9 +563,7 @@ def simulate_licoo2(
         ),
     }
     step_params = {**all_params, "seed": int(seed)}
-    for name in ("li_fraction", "li_fraction_true"):
-        ds[name] = with_provenance(ds[name], STEP, step_params)
-    return with_provenance(ds, STEP, step_params)
+    return with_provenance(ds, STEP, step_params, variables=("li_fraction", "li_fraction_true"))
 
 
 __all__ = [

@@ -377,10 +377,9 @@ def with_provenance(
     out.attrs[PROVENANCE_KEY] = text
     if isinstance(out, xr.Dataset) and variables is not False:
         names = list(out.data_vars) if variables is True else list(variables)
-        for name in names:
-            var = out[name].variable.copy(deep=False)
+        for name in names:  # the shallow copy has its own Variable objects: obj is untouched
+            var = out.variables[name]
             var.attrs = {**var.attrs, PROVENANCE_KEY: text}
-            out[name] = var
     return out
 
 

@@ -15,6 +15,7 @@ from ionscope.errors import DimensionError, InputError
 from ionscope.profiles import (
     MODELS,
     LowPass,
+    StepFit,
     band_profile,
     detect_interface,
     fit_step,
@@ -182,6 +183,87 @@ def test_lowpass_resolution_of_a_fourier_reconstruction_is_modelled(kappa):
     assert float(res["interface"]) == pytest.approx(28.0, abs=0.02)
     # without the resolution model the width is the blurred one
     assert float(fit_step(_profile(y), "erf")["width"]) > 1.3
+
+
+XH = np.arange(0.0, 84.01, 0.5)  # a holography profile: 0.5 nm pixels, interface at 42 nm
+HOLO = dict(level=12.7, drop=1.3, x0=42.0, w=4.0, jump=5.0)  # erfc layer beside a 5 V MIP step
+CUT, EDGE, KAPPA = 1 / 6.0, 1 / 120.0, 0.53  # the twin's aperture, C_E t (rad/V)
+
+
+def _aperture_reference(width, ratio=1.0, kappa=KAPPA, h=0.01, half=400.0):
+    """The erfc + step profile (interface Gaussian-graded by ``width`` nm, amplitude ``ratio``
+    on the start side, mixing like the phase) seen through the aperture, on a fine and long
+    grid by plain FFTs (independent of profiles' implementation)."""
+    grid = np.arange(-half, half, h) + h / 2
+    u = grid - HOLO["x0"]
+    s = ndtr(-u / width) if width > 0 else (u < 0).astype(float)
+    f = MODELS["erfc"].evaluate(u, HOLO["w"])
+    near = np.abs(u) < 40.0
+    if width > 0:
+        f[near] = MODELS["erfc"].evaluate(u[near], HOLO["w"], width)
+    v = HOLO["level"] + HOLO["drop"] * f + HOLO["jump"] * s
+    ext = np.concatenate([v, v[::-1]])
+    transfer = LowPass(CUT, EDGE).transfer(np.fft.fftfreq(ext.size, h))
+    if kappa is None:
+        seen = np.fft.ifft(np.fft.fft(ext) * transfer).real[: grid.size]
+    else:
+        amp = np.exp(np.log(ratio) * s)
+        wave = np.fft.ifft(np.fft.fft(np.concatenate([amp, amp[::-1]]) * np.exp(1j * kappa * ext)) * transfer)
+        phase = np.unwrap(np.angle(wave[: grid.size]))
+        phase += 2 * np.pi * np.round((kappa * v[0] - phase[0]) / (2 * np.pi))
+        seen = phase / kappa
+    return np.interp(XH, grid, seen)
+
+
+@pytest.mark.parametrize("width", [0.0, 0.1, 0.25, 0.6])
+@pytest.mark.parametrize("kappa,ratio", [(KAPPA, 1.0), (KAPPA, 0.8), (None, 1.0)])
+def test_lowpass_model_of_a_large_phase_step_matches_a_fine_reference(width, kappa, ratio):
+    """A 2.65 rad step: the filtered wave depends on the step's sub-resolution grading (chord
+    versus arc), up to 0.5 V here; the model follows it within 0.015 V at every width."""
+    ref = _aperture_reference(width, ratio, kappa)
+    lp = LowPass(CUT, EDGE, kappa, None if ratio == 1.0 else ratio, width)
+    names = ["level_end", "drop", "position", "width", "jump"]
+    truth = np.array([HOLO["level"], HOLO["drop"], HOLO["x0"], HOLO["w"], HOLO["jump"]])
+    model = StepFit("erfc", "end", names, truth, np.zeros(5), np.zeros((5, 5)), lp, 1.0, 1).curve(XH)
+    assert np.abs(model - ref).max() < 0.015
+
+
+def test_lowpass_amplitude_contrast_and_interface_width_matter():
+    ref = _aperture_reference(0.25, ratio=0.8)
+    right = fit_step_arrays(XH, ref, model="erfc", side="end", step=True,
+                            blur=LowPass(CUT, EDGE, KAPPA, 0.8, 0.25))
+    no_amplitude = fit_step_arrays(XH, ref, model="erfc", side="end", step=True,
+                                   blur=LowPass(CUT, EDGE, KAPPA, None, 0.25))
+    sharp = fit_step_arrays(XH, ref, model="erfc", side="end", step=True,
+                            blur=LowPass(CUT, EDGE, KAPPA, 0.8, 0.0))
+    assert right.value("drop") == pytest.approx(1.3, rel=0.01)
+    assert right.value("width") == pytest.approx(4.0, rel=0.01)
+    assert right.value("jump") == pytest.approx(5.0, abs=0.01)
+    assert no_amplitude.value("drop") - 1.3 > 0.03  # the amplitude step reads as extra drop
+    assert sharp.value("drop") - 1.3 > 0.3  # a graded step fitted as a sharp one
+    # None: half the sample spacing (0.25 nm here)
+    default = LowPass(CUT, EDGE, KAPPA, 0.8)
+    as_default = StepFit(right.model, right.side, right.names, right.values, right.errors, right.cov,
+                         default, right.chi2_reduced, right.dof)
+    assert np.allclose(right.curve(XH), as_default.curve(XH), atol=1e-9)
+    for bad in (dict(amplitude_ratio=0.8), dict(phase_per_unit=KAPPA, amplitude_ratio=-1.0),
+                dict(phase_per_unit=KAPPA, blur_nm=-0.1), dict(phase_per_unit=KAPPA, blur_nm=7.0)):
+        with pytest.raises(InputError):
+            LowPass(CUT, EDGE, **bad)
+
+
+@pytest.mark.parametrize("model,x0,w", [("erfc", 28.0, 3.0), ("erfc", 28.1, 3.0), ("exp", 28.0, 3.0),
+                                        ("depletion", 28.0, 6.0)])
+def test_sharp_step_next_to_a_layer_is_fitted_exactly(model, x0, w):
+    """Unblurred data: the jump moves in whole samples, which used to stall the fit (drop 4 V
+    instead of 1.3 V for a layer beside a 5 V step)."""
+    u = X - x0
+    y = 0.2 + 1.3 * MODELS[model].evaluate(u, w) + 5.0 * np.where(u < 0, 1.0, np.where(u == 0, 0.5, 0.0))
+    fit = fit_step_arrays(X, y, model=model, side="end", step=True)
+    assert fit.value("drop") == pytest.approx(1.3, rel=1e-5)
+    assert fit.value("jump") == pytest.approx(5.0, rel=1e-5)
+    assert fit.value("width") == pytest.approx(w, rel=1e-5)
+    assert fit.value("position") == pytest.approx(x0, abs=1e-4)
 
 
 def test_field_and_charge_follow_from_the_fitted_model():

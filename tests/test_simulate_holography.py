@@ -67,16 +67,59 @@ def test_phase_is_interaction_constant_times_projected_potential():
     np.testing.assert_allclose(ds["electrostatic_true"].values[electrode], 1.5, atol=1e-9)
 
 
-def test_stray_field_is_harmonic_in_vacuum():
+def _laplacian(f):
+    return f[:-2, 1:-1] + f[2:, 1:-1] + f[1:-1, :-2] + f[1:-1, 2:] - 4 * f[1:-1, 1:-1]
+
+
+def test_stray_field_is_harmonic_over_the_whole_map():
+    """The leaking charges sit beyond the map's borders: the stray phase is a Laplace solution
+    in the vacuum and continues harmonically through the specimen; strips moved into the map
+    (negative gap) leave the vacuum harmonic but not the specimen below them."""
     ds = simulate("holography", seed=0, noise=False, bias_V=2.0, stray_rad_per_V=0.5)
     stray = ds["phase_stray"].values.astype(np.float64)
     vac = ds["region"].values == 0
-    assert np.ptp(stray[vac]) > 0.1
-    lap = stray[:-2, 1:-1] + stray[2:, 1:-1] + stray[1:-1, :-2] + stray[1:-1, 2:] - 4 * stray[1:-1, 1:-1]
+    assert np.ptp(stray[vac]) > 0.5
+    lap = _laplacian(stray)
+    assert np.abs(lap).max() < 1e-4 * np.abs(stray).max()  # everywhere, specimen included
+    inside = simulate("holography", seed=0, noise=False, bias_V=2.0, stray_gap_nm=-40.0)
+    s_in = inside["phase_stray"].values.astype(np.float64)
+    lap_in = _laplacian(s_in)
     inner = vac[1:-1, 1:-1] & vac[:-2, 1:-1] & vac[2:, 1:-1]
-    assert np.abs(lap[inner]).max() < 1e-3 * np.abs(stray[vac]).max()
+    assert np.abs(lap_in[inner]).max() < 1e-4 * np.abs(s_in).max()
+    assert np.abs(lap_in).max() > 1e-2 * np.abs(s_in).max()  # the charged strip in the specimen
     none = simulate("holography", seed=0, noise=False, bias_V=0.0)
     assert np.abs(none["phase_stray"].values).max() == 0.0
+
+
+def test_stray_field_is_the_projected_potential_of_the_charged_electrode_strips():
+    """phase_stray = s(r) - s(r + d): s the potential of uniformly charged strips (+ left,
+    - right, beyond the map) by direct quadrature, d the object-reference offset."""
+    kw = dict(bias_V=3.0, stray_rad_per_V=0.7, stray_gap_nm=15.0, stray_length_nm=120.0,
+              stray_depth_nm=6.0, overlap_nm=150.0)
+    ds = simulate("holography", seed=0, noise=False, **kw)
+    h, ye = 0.5, ds.attrs["vacuum_edge_nm"]
+    x_max = (ds.sizes["x"] - 1) * h
+    y0 = ye + kw["stray_depth_nm"]
+    g, length = kw["stray_gap_nm"], kw["stray_length_nm"]
+    biased = np.linspace(-g - length, -g, 24001)
+    counter = np.linspace(x_max + g, x_max + g + length, 24001)
+
+    def s(y, x):
+        def mean_log(xs):
+            return np.trapezoid(np.log(np.hypot(y - y0, x - xs)), xs) / length
+        return kw["stray_rad_per_V"] * kw["bias_V"] * (mean_log(counter) - mean_log(biased))
+
+    a = np.radians(ds.attrs["fringe_angle_deg"])
+    dy, dx = -kw["overlap_nm"] * np.sin(a), -kw["overlap_nm"] * np.cos(a)
+    for iy, ix in [(10, 5), (40, 128), (63, 250), (100, 20), (200, 200), (255, 0)]:
+        y, x = iy * h, ix * h
+        want = s(y, x) - s(y + dy, x + dx)
+        assert ds["phase_stray"].values[iy, ix] == pytest.approx(want, abs=2e-5)
+    # the biased electrode (left) raises the phase, linearly in the bias
+    st = ds["phase_stray"].values
+    assert st[20, :40].mean() > st[20, -40:].mean() + 0.3
+    neg = simulate("holography", seed=0, noise=False, **{**kw, "bias_V": -1.5})
+    np.testing.assert_allclose(neg["phase_stray"].values, -0.5 * st, atol=1e-5)
 
 
 def test_hologram_formation_mean_contrast_and_fringe_period():
@@ -146,7 +189,8 @@ def test_phase_shifting_twin():
 @pytest.mark.parametrize(
     "kwargs",
     [{"kv": 50.0}, {"fringe_spacing_nm": 1.0}, {"fringe_spacing_nm": 20.0}, {"contrast": 1.5},
-     {"noise": "yes"}, {"colour": "red"}, {"ny": 10}],
+     {"noise": "yes"}, {"colour": "red"}, {"ny": 10}, {"stray_length_nm": 0.0},
+     {"stray_depth_nm": 0.0}],
 )
 def test_bad_parameters(kwargs):
     with pytest.raises(ConfigError):

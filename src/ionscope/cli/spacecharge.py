@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -142,12 +143,23 @@ def spacecharge_bias(
 # --------------------------------------------------------------------------- fit input
 
 
-def read_profile(spec: str | Path, what: str):
+@dataclass
+class ProfileInput:
+    """A 1-D profile read by :func:`read_profile`."""
+
+    values: Any  #: DataArray along ``position`` (nm)
+    sigma: Any  #: its standard errors (DataArray) or None; attrs may hold ``noise_correlation``
+    kind: str  #: "csv" or "result"
+    attrs: dict = field(default_factory=dict)  #: the result Dataset's attrs (resolution, provenance)
+    jump: float | None = None  #: the sharp step an ``ionscope holo profile --step`` fit found
+
+
+def read_profile(spec: str | Path, what: str) -> ProfileInput:
     """A 1-D profile from a CSV (``position_nm,value[,sigma]``) or an ionscope result.
 
-    Returns ``(values, sigma)``: DataArrays along ``position`` (nm); ``sigma`` may be None. A
-    result is a folder holding ``result.zarr`` (or the ``.zarr`` itself) with a ``profile``
-    variable along ``position`` and optionally ``profile_sigma``.
+    A result is a folder holding ``result.zarr`` (or the ``.zarr`` itself) with a ``profile``
+    variable along ``position`` and optionally ``profile_sigma`` (an ``ionscope holo profile``
+    / ``ionscope eels profile`` result).
     """
     import numpy as np
 
@@ -187,7 +199,7 @@ def read_profile(spec: str | Path, what: str):
         if table.shape[1] == 3:
             sigma = signal(table[:, 2], ("position",), name="profile_sigma", units="",
                            coords={"position": table[:, 0]})
-        return values, sigma, "csv"
+        return ProfileInput(values, sigma, "csv")
     ds = io.open_dataset(path)
     if "profile" not in ds:
         raise InputError(
@@ -198,7 +210,8 @@ def read_profile(spec: str | Path, what: str):
     sigma = ds["profile_sigma"].load() if "profile_sigma" in ds else None
     if values.dims != ("position",):
         raise InputError(f"{what} {path}: 'profile' must be 1-D along 'position', got {values.dims}")
-    return values, sigma, "result"
+    jump = float(ds["jump"]) if "jump" in ds and ds["jump"].ndim == 0 else None
+    return ProfileInput(values, sigma, "result", dict(ds.attrs), jump)
 
 
 def _parse_fix(text: str | None) -> dict[str, float]:
@@ -216,6 +229,71 @@ def _parse_fix(text: str | None) -> dict[str, float]:
     return fixed
 
 
+def _resolution(text: str, prof: ProfileInput, amplitude_ratio: float | None):
+    """``--blur`` -> (LowPass or None, fixed Gaussian PSF in nm or None for a fitted one, text)."""
+    import dataclasses
+
+    from ionscope.errors import ConfigError
+    from ionscope.profiles import LowPass
+    from ionscope.spacecharge.fit import recorded_lowpass
+
+    key = text.strip().lower()
+    lowpass = None
+    if key == "auto":
+        lowpass = recorded_lowpass(prof.attrs)
+        how = "recorded aperture" if lowpass is not None else "no aperture recorded"
+    elif key.startswith("lowpass:"):
+        parts = key.split(":")[1:]
+        try:
+            nums = [float(v) for v in parts]
+            if not 1 <= len(nums) <= 3:
+                raise ValueError
+            lowpass = LowPass(nums[0], nums[1] if len(nums) > 1 else 0.0, nums[2] if len(nums) > 2 else None)
+        except ValueError:
+            raise ConfigError(f"--blur {text!r}: give lowpass:CUTOFF[:EDGE[:KAPPA]] (1/nm, 1/nm, rad/V)") from None
+        how = "given aperture"
+    if key in ("auto",) or key.startswith("lowpass:"):
+        if lowpass is not None and amplitude_ratio is not None:
+            if not lowpass.phase_per_unit:
+                raise ConfigError("--amplitude-ratio needs a wave-filtering low-pass (with KAPPA, rad/V)")
+            lowpass = dataclasses.replace(lowpass, amplitude_ratio=float(amplitude_ratio))
+        if lowpass is None:
+            return None, None, "fitted Gaussian PSF (" + how + ")"
+        return lowpass, None, f"{lowpass.describe()} ({how}) + fitted Gaussian PSF"
+    if amplitude_ratio is not None:
+        raise ConfigError("--amplitude-ratio applies to a low-pass resolution only (--blur auto or lowpass:...)")
+    if key == "fit":
+        return None, None, "fitted Gaussian PSF"
+    if key == "none":
+        return None, 0.0, "none"
+    try:
+        sigma = float(key)
+    except ValueError:
+        raise ConfigError(f"--blur {text!r}: use auto, fit, none, a Gaussian sigma in nm or lowpass:CUTOFF[:EDGE[:KAPPA]]") from None
+    if not sigma >= 0:
+        raise ConfigError(f"--blur {text!r}: a Gaussian sigma must be >= 0 nm")
+    return None, sigma, f"Gaussian PSF sigma {sigma:g} nm"
+
+
+def _step(text: str, prof: ProfileInput) -> tuple[float | None, str]:
+    """``--step`` -> (fixed value in V, or None to fit it; how it was chosen)."""
+    from ionscope.errors import ConfigError
+
+    key = text.strip().lower()
+    if key == "auto":
+        if prof.jump is not None:
+            return None, (f"fitted (auto: the holo profile fit found a sharp step of "
+                          f"{prof.jump:.4g} V; give --step V with the known mean inner potentials "
+                          "for a firmer psi0)")
+        return 0.0, "fixed at 0 (auto: no step recorded)"
+    if key == "fit":
+        return None, "fitted"
+    try:
+        return float(key), "fixed (given)"
+    except ValueError:
+        raise ConfigError(f"--step {text!r}: use auto, fit or the step in V (electrode minus electrolyte mean inner potential)") from None
+
+
 @spacecharge_app.command("fit")
 def spacecharge_fit(
     profile: Annotated[Path, typer.Argument(metavar="PROFILE", help="Potential profile: CSV position_nm,value[,sigma] (V) or an 'ionscope holo profile' result.")],
@@ -223,7 +301,7 @@ def spacecharge_fit(
     li: Annotated[Optional[Path], typer.Option("--li", help="Li profile: CSV or an 'ionscope eels profile' result.")] = None,
     li_mode: Annotated[Optional[str], typer.Option("--li-mode", help="relative (free scale/offset), absolute (m^-3) or occupancy (Li per site); default from the units.")] = None,
     free: Annotated[Optional[str], typer.Option("--free", help="Comma-separated parameters to fit (default psi0_V,theta,x0_nm,psf_nm,v_offset_V + Li scale/offset/psf).")] = None,
-    fix: Annotated[Optional[str], typer.Option("--fix", help="NAME=VALUE,... for fixed parameters, e.g. step_V=0.")] = None,
+    fix: Annotated[Optional[str], typer.Option("--fix", help="NAME=VALUE,... for fixed parameters, e.g. theta=0.99.")] = None,
     eps_r: Annotated[float, typer.Option("--eps-r", help="Relative permittivity (fixed unless in --free).")] = 50.0,
     c0: Annotated[float, typer.Option("--c0", help="Bulk mobile-Li+ concentration, m^-3 (fixed unless in --free).")] = 6e27,
     theta: Annotated[Optional[float], typer.Option("--theta", help="Start value of theta.")] = None,
@@ -231,30 +309,45 @@ def spacecharge_fit(
     units: Annotated[str, typer.Option("--units", help="Unit of a CSV potential profile: V or mV.")] = "V",
     temperature: TempOption = 298.15,
     li_electrode_level: Annotated[float, typer.Option("--li-electrode-level", help="Li level of the electrode relative to the electrolyte bulk.")] = 0.0,
+    step: Annotated[str, typer.Option("--step", help="Sharp step at the interface: the electrode's minus the electrolyte's mean inner potential in V (e.g. 5.0), 'fit', or 'auto' (fitted if the holo profile fitted one, else 0).")] = "auto",
+    blur: Annotated[str, typer.Option("--blur", help="Resolution of the potential profile: auto (the aperture low-pass recorded by holo potential / holo profile plus a fitted Gaussian, else a fitted Gaussian), fit, none, SIGMA_NM or lowpass:CUTOFF[:EDGE[:KAPPA]].")] = "auto",
+    amplitude_ratio: Annotated[Optional[float], typer.Option("--amplitude-ratio", help="Wave amplitude on the profile's start side over its end side (low-pass resolution only), e.g. from the reconstructed amplitude.")] = None,
+    noise: Annotated[str, typer.Option("--noise", help="Noise correlation of the profile (profile_sigma's noise_correlation): auto (= sandwich), sandwich, ess, gls or diagonal (ignore it).")] = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
     """Joint weighted fit of a potential profile (and a Li profile) to the lattice-gas model."""
     from ionscope import io
     from ionscope.errors import ConfigError
-    from ionscope.spacecharge.fit import _LI_FREE, _POTENTIAL_FREE, fit_profiles
+    from ionscope.spacecharge.fit import _LI_FREE, _POTENTIAL_FREE, NOISE_MODELS, fit_profiles
 
     elapsed = _timer()
     io.prepare_out_dir(out_dir, overwrite=overwrite)
     if units not in ("V", "mV"):
         raise ConfigError(f"--units {units!r}: use V or mV")
-    pot, pot_sigma, kind = read_profile(profile, "PROFILE")
-    if kind == "csv":
+    if noise not in NOISE_MODELS:
+        raise ConfigError(f"--noise {noise!r}: use one of {', '.join(NOISE_MODELS)}")
+    prof = read_profile(profile, "PROFILE")
+    pot, pot_sigma = prof.values, prof.sigma
+    if prof.kind == "csv":
         pot.attrs["units"] = units
     li_da = li_sigma = None
     if li is not None:
-        li_da, li_sigma, li_kind = read_profile(li, "--li")
-        if li_kind == "csv":
+        li_prof = read_profile(li, "--li")
+        li_da, li_sigma = li_prof.values, li_prof.sigma
+        if li_prof.kind == "csv":
             li_da.attrs["units"] = "m^-3" if li_mode == "absolute" else "1"
+    user_fixed = _parse_fix(fix)
+    if "step_V" in user_fixed and step.strip().lower() != "auto":
+        raise ConfigError("give the step either as --step or as --fix step_V=..., not both")
+    lowpass, psf, resolution = _resolution(blur, prof, amplitude_ratio)
+    step_value, step_how = (user_fixed["step_V"], "fixed (--fix)") if "step_V" in user_fixed else _step(step, prof)
     fixed = {"eps_r": eps_r, "c0_m3": c0}
-    fixed.update(_parse_fix(fix))
-    kwargs = {"side": side, "temperature_K": temperature, "li_electrode_level": li_electrode_level}
+    fixed.update(user_fixed)
+    kwargs = {"side": side, "temperature_K": temperature, "li_electrode_level": li_electrode_level,
+              "noise_model": noise, "lowpass": lowpass}
     if li_mode is not None:
         kwargs["li_mode"] = li_mode
+    initial = {"theta": theta} if theta is not None else {}
     if free is not None:
         free_list = [f.strip() for f in free.split(",") if f.strip()]
     else:
@@ -262,17 +355,38 @@ def spacecharge_fit(
         if li_da is not None:
             mode = li_mode or ("absolute" if li_da.attrs.get("units") in ("m^-3", "1/m^3") else "relative")
             free_list += [n for n in _LI_FREE if mode == "relative" or n == "li_psf_nm"]
+        free_list = [n for n in free_list if n not in user_fixed]
+    if psf is not None:  # --blur none / SIGMA: the Gaussian PSF is fixed
+        if "psf_nm" in free_list and free is not None:
+            raise ConfigError(f"--blur {blur} fixes the PSF; do not list psf_nm in --free")
+        free_list = [n for n in free_list if n != "psf_nm"]
+        fixed["psf_nm"] = psf
+    if "step_V" in free_list:  # listed in --free
+        if step.strip().lower() not in ("auto", "fit"):
+            raise ConfigError("--step gives a value but --free lists step_V; choose one")
+        step_value, step_how = None, "fitted (--free)"
+    elif step_value is None:
+        free_list.append("step_V")
+    else:
+        fixed["step_V"] = step_value
+    if step_value is None and prof.jump is not None:
+        initial.setdefault("step_V", prof.jump)
     for name in free_list:
         fixed.pop(name, None)
-    initial = {"theta": theta} if theta is not None else {}
     result = fit_profiles(pot, li_da, potential_sigma=pot_sigma, li_sigma=li_sigma, free=free_list,
                           fixed=fixed, initial=initial, **kwargs)
     import json
 
     fit = json.loads(result.attrs["fit"])
     summary = {"command": "spacecharge fit", "profile": str(profile), "li": None if li is None else str(li),
-               **fit, "run_time_s": elapsed()}
+               **fit, "step": step_how, "blur": resolution, "run_time_s": elapsed()}
     io.write_result(out_dir, result, summary, overwrite=overwrite)
     p, e = fit["parameters"], fit["standard_errors"]
-    out.print(f"psi0 {p['psi0_V']:.4g} +/- {e.get('psi0_V', 0):.2g} V, theta {p['theta']:.4g} +/- "
-              f"{e.get('theta', 0):.2g}, reduced chi2 {fit['reduced_chi2']:.3g}; wrote {out_dir}")
+
+    def show(name: str, unit: str = "") -> str:
+        if name in e:
+            return f"{p[name]:.4g} +/- {e[name]:.2g}{unit}"
+        return f"{p[name]:.4g}{unit} (fixed)"
+
+    out.print(f"psi0 {show('psi0_V', ' V')}, theta {show('theta')}, step {show('step_V', ' V')}, "
+              f"reduced chi2 {fit['reduced_chi2']:.3g} ({fit['noise_model']} errors); wrote {out_dir}")

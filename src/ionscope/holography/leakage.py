@@ -29,10 +29,31 @@ this sense, and a high-degree model would only fit them in the vacuum and extrap
 the specimen, as in the seed work) remains the remedy for strong near fields.
 
 The coefficients are fitted by linear least squares on vacuum pixels (eroded away from the
-specimen edge, whose reconstructed phase the aperture smears into the vacuum), the degree
-chosen by spatial cross-validation, and the model - a harmonic continuation of the vacuum
-field - is subtracted everywhere. Its residual in vacuum, its value range over the specimen and
-a plane / curvature check of the vacuum (:func:`vacuum_flatness`) are reported.
+specimen edge, whose reconstructed phase the aperture smears into the vacuum - by about one
+resolution length, the inverse aperture radius), the degree chosen by spatial (block)
+cross-validation, and the model - a harmonic continuation of the vacuum field - is subtracted
+everywhere. Its residual in vacuum, its value range over the specimen and a plane / curvature
+check of the vacuum (:func:`vacuum_flatness`) are reported. Against a known (simulated) stray
+phase, :func:`stray_removal_scores` gives the fraction removed in the vacuum and the change of
+the specimen's phase compared with the noise.
+
+Accuracy on the ``holography`` twin (256 x 256 px at 0.5 nm, 32 nm of vacuum, 1000 e/px, biased
+to 4 V: a leakage phase of 3.8 rad peak to valley, 0.9 rad rms over the fit mask; vacuum eroded
+by the 6 nm resolution; seeds 0-7). On the true phase plus the reconstruction's shot noise
+(the model alone) 99.0-99.3 % of the stray phase is removed over the fit mask (median 99.2 %,
+one seed of eight at 98.99 %; 98.5-98.8 % over the whole vacuum, where the model extrapolates
+to the borders and the edge); the error, 0.007 rad, is mostly the shot noise (0.04 rad per
+pixel, correlated over the resolution) projected onto the 7 terms of degree 3, plus ~0.004
+rad from truncating the field at degree 3. The
+specimen phase changes by less than its noise (0.05 rad) within ~15 nm of the edge; deeper,
+the continuation from a 20 nm thick vacuum band amplifies that error (0.05-0.09 rad 15-30 nm
+deep, 0.2-0.5 rad 50-100 nm deep). Through the full reconstruction 97.4-98.4 % is removed: the
+reconstruction's own smooth vacuum error is 0.015 rad there, mostly the biprism's Fresnel
+fringes, whose chirp crosses the aperture edge in the vacuum band at a place the leakage
+field's gradient shifts in the object wave but not in the reference (it scales with the
+field; without Fresnel fringes it is 0.004 rad and the fit reaches 98.7-99.3 %), while the
+aperture's ringing at the specimen edge projects to only ~0.004 rad once the mask is eroded by
+the resolution.
 
 References
 ----------
@@ -42,6 +63,7 @@ potential of fields outside specimens). M.R. McCartney, D.J. Smith, Annu. Rev. M
 (2017) (phase shifts of leakage fields around a biased Li-ion battery specimen).
 A. Karageorghis, G. Fairweather, Comput. Methods Appl. Mech. Eng. 140 (1997)
 (method of fundamental solutions).
+D.R. Roberts et al., Ecography 40, 913 (2017) (spatial block cross-validation).
 """
 
 from __future__ import annotations
@@ -328,6 +350,26 @@ def _solve_gram(gram: np.ndarray, rhs: np.ndarray, ridge: float) -> np.ndarray:
     return sol / d
 
 
+def _cv_folds(yv: np.ndarray, xv: np.ndarray, y_nm: np.ndarray, x_nm: np.ndarray, folds: int,
+              cv: str) -> np.ndarray:
+    """Fold index of each vacuum pixel for the spatial cross-validation (see
+    :func:`fit_harmonic_kernel`)."""
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise ConfigError(f"folds must be an integer >= 2, got {folds!r}")
+    if cv == "sectors":
+        ang = np.arctan2(yv - yv.mean(), xv - xv.mean())
+        return np.floor((ang + np.pi) / (2 * np.pi) * folds).astype(int) % folds
+    if cv != "blocks":
+        raise ConfigError(f"cv must be 'blocks' or 'sectors', got {cv!r}")
+    # pixel area from the grid spacing, block side so that about four blocks fall in each fold
+    dy = float(np.abs(np.diff(y_nm, axis=0)).max()) if y_nm.ndim == 2 and y_nm.shape[0] > 1 else 1.0
+    dx = float(np.abs(np.diff(x_nm, axis=1)).max()) if x_nm.ndim == 2 and x_nm.shape[1] > 1 else 1.0
+    side = max(np.sqrt(yv.size * dy * dx / (4.0 * folds)), 1e-12)
+    iy = np.floor((yv - yv.min()) / side).astype(int)
+    ix = np.floor((xv - xv.min()) / side).astype(int)
+    return (ix + 2 * iy) % folds
+
+
 def fit_harmonic_kernel(
     phase: np.ndarray,
     mask: np.ndarray,
@@ -338,19 +380,27 @@ def fit_harmonic_kernel(
     max_degree: int = 8,
     sources: Sequence[tuple[float, float]] = (),
     ridge: float = 0.0,
-    folds: int = 6,
+    folds: int = 10,
     tolerance: float = 0.02,
     multipole_center: tuple[float, float] | None = None,
     multipole_order: int = 0,
+    cv: str = "blocks",
 ) -> dict[str, Any]:
-    """Fit the harmonic stray-field model on ``mask`` pixels (kernel of :func:`fit_stray_field`).
+    r"""Fit the harmonic stray-field model on ``mask`` pixels (kernel of :func:`fit_stray_field`).
 
     ``degree="auto"`` picks, among degrees 1..``max_degree``, the lowest whose spatial
-    cross-validation error (``folds`` sectors of the vacuum around its centroid, so a held-out
-    block must be predicted from its neighbours) is within ``tolerance`` (relative) of the
-    best: a parsimonious model extrapolates into the specimen more safely. The fits solve the
-    normal equations of the column-scaled design (the Gram matrix of the highest degree is
-    built once; lower degrees and folds use its sub-blocks).
+    cross-validation error is within ``tolerance`` (relative) of the best: a parsimonious
+    model extrapolates into the specimen more safely. The folds are spatial, so that a
+    held-out part must be predicted from its neighbours and the noise's spatial correlation
+    does not leak into the test: ``cv="blocks"`` (default) tiles the vacuum into square
+    blocks of side :math:`\sqrt{A / (4 k)}` (A the vacuum area, k = ``folds``, so about four
+    blocks per fold; much larger than a reconstruction's resolution) dealt to the folds in a
+    staggered pattern, each fold spread over the whole vacuum (spatial block
+    cross-validation, Roberts et al. 2017); ``cv="sectors"`` uses ``folds`` angular sectors
+    around the vacuum's centroid (each fold predicted by extrapolation from the others - a
+    stricter test that favours lower degrees, and a noisier one on thin vacuum bands). The
+    fits solve the normal equations of the column-scaled design (the Gram matrix of the
+    highest degree is built once; lower degrees and folds use its sub-blocks).
 
     Returns
     -------
@@ -360,6 +410,8 @@ def fit_harmonic_kernel(
         ``residual_rms_rad`` (vacuum rms after subtraction), ``vacuum_rms_before_rad``,
         ``vacuum_pixels``.
     """
+    if cv not in ("blocks", "sectors"):
+        raise ConfigError(f"cv must be 'blocks' or 'sectors', got {cv!r}")
     sel = mask & np.isfinite(phase)
     if sel.sum() < 20:
         raise InputError(f"the vacuum region holds {int(sel.sum())} valid pixels; at least 20 are needed to fit a stray field")
@@ -383,10 +435,9 @@ def fit_harmonic_kernel(
     def columns(d: int) -> np.ndarray:  # interior harmonics up to degree d, then the sources
         return np.r_[np.arange(1 + 2 * d), np.arange(1 + 2 * top, 1 + 2 * top + n_src)]
 
-    cv: dict[int, float] = {}
+    cv_rms: dict[int, float] = {}
     if degree == "auto":
-        ang = np.arctan2(yv - yv.mean(), xv - xv.mean())
-        fold_id = np.floor((ang + np.pi) / (2 * np.pi) * folds).astype(int) % folds
+        fold_id = _cv_folds(yv, xv, y_nm, x_nm, folds, cv)
         grams = [(a[fold_id == f].T @ a[fold_id == f], a[fold_id == f].T @ v[fold_id == f]) for f in range(folds)]
         gram_all = sum(g for g, _ in grams)
         rhs_all = sum(r for _, r in grams)
@@ -401,9 +452,9 @@ def fit_harmonic_kernel(
                     continue
                 coef = _solve_gram((gram_all - g)[np.ix_(cols, cols)], (rhs_all - r)[cols], ridge)
                 sse += float(np.sum((v[test] - a[test][:, cols] @ coef) ** 2))
-            cv[d] = float(np.sqrt(sse / v.size))
-        best = min(cv.values())
-        chosen = min(d for d, e in cv.items() if e <= (1.0 + tolerance) * best)
+            cv_rms[d] = float(np.sqrt(sse / v.size))
+        best = min(cv_rms.values())
+        chosen = min(d for d, e in cv_rms.items() if e <= (1.0 + tolerance) * best)
     else:
         chosen = top
     cols = columns(chosen)
@@ -415,7 +466,7 @@ def fit_harmonic_kernel(
     resid = v - a[:, cols] @ coef
     return {"model": model, "degree": chosen, "coefficients": coef, "names": [names[i] for i in cols],
             "center_nm": center, "scale_nm": scale, "sources_nm": [list(s) for s in sources],
-            "cv_rms_rad": {str(k): val for k, val in cv.items()},
+            "cv_rms_rad": {str(k): val for k, val in cv_rms.items()}, "cv": cv,
             "residual_rms_rad": float(np.sqrt(np.mean(resid**2))),
             "vacuum_rms_before_rad": float(np.std(v)), "vacuum_pixels": int(sel.sum())}
 
@@ -432,6 +483,7 @@ def fit_stray_field(
     erode_px: int = 4,
     border_px: int | None = None,
     ridge: float = 0.0,
+    cv: str = "blocks",
 ) -> xr.Dataset:
     """Fit a harmonic (Laplace) model of the stray-field phase in vacuum and subtract it.
 
@@ -465,6 +517,9 @@ def fit_stray_field(
         the smaller size).
     ridge : float
         Relative Tikhonov regularisation (useful with many sources), e.g. 1e-6.
+    cv : {"blocks", "sectors"}
+        Spatial cross-validation of ``degree="auto"`` (:func:`fit_harmonic_kernel`): square
+        blocks spread over the vacuum (default) or angular sectors around its centroid.
 
     Returns
     -------
@@ -518,7 +573,7 @@ def fit_stray_field(
             raise ConfigError("multipole_order > 0 needs a multipole_center (the map is all vacuum)")
     fit = fit_harmonic_kernel(phi, fit_mask, yy, xx, degree=degree, max_degree=max_degree,
                               sources=src, ridge=ridge, multipole_center=m_center,
-                              multipole_order=int(multipole_order))
+                              multipole_order=int(multipole_order), cv=cv)
     model = fit["model"]
     corrected = phi - model  # least squares with a constant term: vacuum mean zero
     before = flatness_kernel(phi, fit_mask, yy, xx)
@@ -545,9 +600,114 @@ def fit_stray_field(
     }
     params = {"degree": degree, "max_degree": max_degree, "sources": fit["sources_nm"],
               "multipole_order": int(multipole_order), "multipole_center_nm": m_center,
-              "erode_px": erode_px, "border_px": border_px, "ridge": ridge}
+              "erode_px": erode_px, "border_px": border_px, "ridge": ridge, "cv": cv}
     return with_provenance(ds, "ionscope.holography.fit_stray_field", params, [phase],
                            history=provenance(phase))
+
+
+# --------------------------------------------------------------------------- scores vs. truth
+
+
+def _robust_std(v: np.ndarray) -> float:
+    """1.4826 x median absolute deviation: the standard deviation of the Gaussian part,
+    not inflated by rare outliers (e.g. unwrapping jumps of 2 pi)."""
+    return float(1.4826 * np.median(np.abs(v - np.median(v)))) if v.size else float("nan")
+
+
+def stray_removal_scores(
+    model: Any,
+    truth: Any,
+    fit_mask: Any,
+    vacuum: Any,
+    *,
+    regions: dict[str, Any] | None = None,
+    noise: Any = None,
+) -> dict[str, Any]:
+    r"""How much of a known (simulated) stray phase a model removes, and how much it changes
+    the specimen.
+
+    With the model error :math:`e = \varphi_\mathrm{model} - \varphi_s` and the true stray
+    phase :math:`\varphi_s`, over a mask M
+
+    .. math:: f_M = 1 - \frac{\mathrm{rms}_M(e - \bar e_M)}{\mathrm{rms}_M(\varphi_s -
+              \bar\varphi_{s,M})},
+
+    the fraction of the stray phase removed (1 = all; constants are left out of both, a
+    phase offset being no field). Subtracting the model changes the specimen's own phase by
+    :math:`-(e - \bar e_\mathrm{fit})` (relative to the vacuum, which the subtraction sets to
+    mean zero over the fit mask); its rms over each of ``regions`` is compared with the phase
+    noise there.
+
+    Parameters
+    ----------
+    model, truth : ndarray or DataArray (y, x)
+        Fitted and true stray phase (rad).
+    fit_mask : ndarray of bool
+        Vacuum pixels the model was fitted on (``fit_stray_field(...)["vacuum"]``).
+    vacuum : ndarray of bool
+        The whole vacuum.
+    regions : dict of str to ndarray of bool, optional
+        Specimen regions for the phase change (e.g. the whole specimen, a profile band).
+    noise : ndarray or DataArray (y, x), optional
+        The map's phase noise (rad), e.g. a noisy minus a noise-free reconstruction; its
+        robust standard deviation (1.4826 MAD, not inflated by rare 2 pi unwrapping jumps) is
+        reported over the fit mask and each region.
+
+    Returns
+    -------
+    dict
+        ``removed_fraction_fit``, ``removed_fraction_vacuum``, ``model_error_rms_fit_rad``,
+        ``model_error_rms_vacuum_rad``, ``stray_rms_fit_rad``, ``stray_rms_vacuum_rad``
+        (about the mean), ``specimen_change_rms_rad`` (dict per region); with ``noise``:
+        ``phase_noise_rad`` (dict: ``fit`` and each region) and ``change_over_noise``
+        (dict per region).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[0:32, 0:32] * 1.0
+    >>> truth = 0.1 * xx  # a uniform field
+    >>> vac = yy < 12
+    >>> s = stray_removal_scores(1.1 * truth, truth, vac, vac, regions={"specimen": ~vac})
+    >>> round(s["removed_fraction_fit"], 3)  # the model overestimates the field by 10 %
+    0.9
+    """
+    m = np.asarray(getattr(model, "values", model), dtype=np.float64)
+    t = np.asarray(getattr(truth, "values", truth), dtype=np.float64)
+    if m.ndim != 2 or m.shape != t.shape:
+        raise DimensionError(f"model {m.shape} and truth {t.shape} must be 2-D maps of the same shape")
+    fit = _mask(fit_mask, m.shape, "fit mask")
+    vac = _mask(vacuum, m.shape, "vacuum mask")
+    regions = dict(regions or {})
+    masks = {name: _mask(r, m.shape, f"region {name!r}") for name, r in regions.items()}
+    for name, mk in (("fit mask", fit), ("vacuum mask", vac), *masks.items()):
+        if mk.sum() < 2:
+            raise InputError(f"the {name} holds {int(mk.sum())} pixels; at least 2 are needed")
+    e = m - t
+    if not (np.isfinite(e[fit]).all() and np.isfinite(e[vac]).all()):
+        raise InputError("model or truth holds NaN/inf values in the vacuum; give finite maps")
+
+    def centred_rms(v: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((v - v.mean()) ** 2)))
+
+    out: dict[str, Any] = {}
+    for key, mk in (("fit", fit), ("vacuum", vac)):
+        err, ref = centred_rms(e[mk]), centred_rms(t[mk])
+        out[f"model_error_rms_{key}_rad"] = err
+        out[f"stray_rms_{key}_rad"] = ref
+        out[f"removed_fraction_{key}"] = float(1.0 - err / ref) if ref > 0 else float("nan")
+    change = e - e[fit].mean()
+    out["specimen_change_rms_rad"] = {name: float(np.sqrt(np.nanmean(change[mk] ** 2))) for name, mk in masks.items()}
+    if noise is not None:
+        n = np.asarray(getattr(noise, "values", noise), dtype=np.float64)
+        if n.shape != m.shape:
+            raise DimensionError(f"noise map {n.shape} differs from the model's {m.shape}")
+        level = {"fit": _robust_std(n[fit & np.isfinite(n)])}
+        level.update({name: _robust_std(n[mk & np.isfinite(n)]) for name, mk in masks.items()})
+        out["phase_noise_rad"] = level
+        out["change_over_noise"] = {name: out["specimen_change_rms_rad"][name] / level[name]
+                                    if level[name] > 0 else float("inf") for name in masks}
+    return out
 
 
 __all__ = [
@@ -557,6 +717,7 @@ __all__ = [
     "harmonic_basis",
     "fit_harmonic_kernel",
     "fit_stray_field",
+    "stray_removal_scores",
     "pixel_grid",
     "border_mask",
 ]

@@ -1,4 +1,4 @@
-"""Figures of the space-charge demo section: biased cells and the joint profile fit.
+"""Figures of the space-charge demo section: biased cells and the profile fits.
 
 Plain functions from result arrays to a :class:`matplotlib.figure.Figure` (no I/O); the demo
 section (:mod:`ionscope.pipeline.spacecharge_demo`) saves them through its context.
@@ -69,30 +69,52 @@ def bias_asymmetry_figure(cells: Mapping[float, xr.Dataset], *, window_positive_
 
 def profile_fit_figure(position: np.ndarray, potential: np.ndarray, potential_fit: np.ndarray,
                        li: np.ndarray | None, li_fit: np.ndarray | None, *,
-                       truth: Sequence[np.ndarray] | None = None, x0_nm: float | None = None,
-                       width: float = 9.5) -> Figure:
-    """Measured (simulated) profiles with the joint fit and the weighted residuals.
+                       truth: Sequence[np.ndarray | None] | None = None, x0_nm: float | None = None,
+                       potential_sigma: np.ndarray | None = None,
+                       window: tuple[float, float] | None = None,
+                       labels: Mapping[str, str] | None = None, width: float = 9.5) -> Figure:
+    """Measured profiles with the fit (as the instrument sees it) and the residuals.
 
-    ``truth`` optionally holds the noise-free ``(potential, li)`` before the PSF for reference.
+    Parameters
+    ----------
+    position, potential, potential_fit : ndarray
+        Positions (nm), the potential profile and the fitted model there (V; NaN where the
+        fit has no point).
+    li, li_fit : ndarray or None
+        The Li profile and its fit (None for a potential-only fit: two panels instead of three).
+    truth : (ndarray or None, ndarray or None), optional
+        The true potential and Li profiles (e.g. of a twin) for reference.
+    x0_nm : float, optional
+        Fitted interface position, drawn as a dotted line.
+    potential_sigma : ndarray, optional
+        Standard errors of the potential, shaded around the points.
+    window : (float, float), optional
+        Range of positions to show (nm); default all.
+    labels : mapping, optional
+        Legend texts for ``"data"``, ``"fit"`` and ``"truth"``.
     """
+    text = {"data": "potential profile", "fit": "joint fit (PSF-blurred)", "truth": "true layer (no PSF)"}
+    text.update(labels or {})
     with style():
         rows = 2 if li is None else 3
         fig = new_figure(width, 2.1 * rows + 0.6)
         axes = fig.subplots(rows, 1, sharex=True,
                             gridspec_kw={"height_ratios": [3, 3, 1.4][:rows - 1] + [1.4]})
         ax = axes[0]
-        ax.plot(position, potential, ".", ms=2.5, color="#8a8f98", label="potential profile")
-        ax.plot(position, potential_fit, color="#e66100", lw=1.6, label="joint fit (PSF-blurred)")
-        if truth is not None:
-            ax.plot(position, truth[0], color="#1a1a1a", lw=0.9, ls="--",
-                    label="true layer (no PSF)")
+        if potential_sigma is not None:
+            ax.fill_between(position, potential - potential_sigma, potential + potential_sigma,
+                            color="#8a8f98", alpha=0.3, lw=0)
+        ax.plot(position, potential, ".", ms=2.5, color="#8a8f98", label=text["data"])
+        ax.plot(position, potential_fit, color="#e66100", lw=1.6, label=text["fit"])
+        if truth is not None and truth[0] is not None:
+            ax.plot(position, truth[0], color="#1a1a1a", lw=0.9, ls="--", label=text["truth"])
         ax.set_ylabel("potential (V)")
         ax.legend(loc="best")
         if li is not None:
             ax = axes[1]
             ax.plot(position, li, ".", ms=2.5, color="#8a8f98", label="Li profile")
             ax.plot(position, li_fit, color="#5d3a9b", lw=1.6, label="joint fit")
-            if truth is not None and truth[1] is not None:
+            if truth is not None and len(truth) > 1 and truth[1] is not None:
                 ax.plot(position, truth[1], color="#1a1a1a", lw=0.9, ls="--", label="true (no PSF)")
             ax.set_ylabel("Li signal (rel.)")
             ax.legend(loc="best")
@@ -107,4 +129,14 @@ def profile_fit_figure(position: np.ndarray, potential: np.ndarray, potential_fi
         if x0_nm is not None:
             for a in axes:
                 a.axvline(x0_nm, color="#1a85ff", lw=0.8, ls=":")
+        if window is not None:
+            axes[0].set_xlim(*window)
+            inside = (position >= window[0]) & (position <= window[1])
+            for a, values in ((axes[0], [potential, potential_fit]),
+                              (axes[-1], [potential - potential_fit])):
+                vals = np.concatenate([np.asarray(v)[inside] for v in values])
+                vals = vals[np.isfinite(vals)]
+                if vals.size:
+                    pad = 0.06 * max(float(np.ptp(vals)), 1e-12)
+                    a.set_ylim(float(vals.min()) - pad, float(vals.max()) + pad)
     return fig

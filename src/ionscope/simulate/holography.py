@@ -25,13 +25,40 @@ Specimen (coordinates ``y, x`` in nm, pixel ``j`` at ``j h``)
 * ``potential_true`` is the mean potential through the thickness (V), 0 in vacuum, and
   ``phase_object`` :math:`= C_E\, t\, V + \varphi_s(\mathbf r)` with the interaction constant
   :math:`C_E` of :func:`ionscope.constants.electron_interaction_constant`.
-* Stray (leakage) field of the biased lamella [open model]: the projected potential of two
-  opposite line charges inside the lamella at :math:`(y_e + a, x_i \mp a)`, :math:`a` =
-  ``stray_depth_nm``: :math:`\varphi_s = \kappa U \ln(|\mathbf r - \mathbf r_-| /
-  |\mathbf r - \mathbf r_+|)`, :math:`\kappa` = ``stray_rad_per_V`` - harmonic (a Laplace
-  solution) outside the charges, as a leakage fit assumes. The reference wave passes the
-  specimen at ``overlap_nm`` along :math:`-\hat{\mathbf q}_c` (in vacuum) and picks up
-  :math:`\varphi_s(\mathbf r - D\hat{\mathbf q}_c)`.
+* Stray (leakage) field of the biased lamella [open model]: the projected potential of the
+  charges on the biased electrode and on the grounded counter electrode, both *beyond the field
+  of view*. Each electrode's charge (:math:`\pm Q`) is spread uniformly along a strip of
+  length :math:`L` (``stray_length_nm``) on the lamella edge line, :math:`a`
+  (``stray_depth_nm``) inside the specimen (:math:`y = y_e + a`): the biased electrode's from
+  :math:`x = -g - L` to :math:`-g` (left of the map, the electrode side), the counter
+  electrode's from :math:`x = x_\mathrm{max} + g` to :math:`x_\mathrm{max} + g + L` (right of
+  the map, beyond the electrolyte), :math:`g` = ``stray_gap_nm`` from the map's border
+  (:math:`x_\mathrm{max} = (n_x - 1) h`). The projected potential of a line charge is
+  logarithmic, so
+
+  .. math::
+
+      \varphi_s(\mathbf r) = \kappa U \left[\langle \ln|\mathbf r - \mathbf r'|
+          \rangle_\mathrm{counter} - \langle \ln|\mathbf r - \mathbf r'|
+          \rangle_\mathrm{biased}\right],
+
+  :math:`\langle\cdot\rangle` the mean over the strip (closed form), :math:`\kappa` =
+  ``stray_rad_per_V`` (rad/V; for :math:`L \to 0` the two-line-charge field
+  :math:`\kappa U \ln(r_- / r_+)`). Physically :math:`\kappa = C_E Q / (2\pi\varepsilon_0 U)
+  = 2 C_E R_C` with the electrode's self-capacitance radius :math:`R_C = Q / (4\pi
+  \varepsilon_0 U)`: the default 1.0 rad/V at 300 kV is :math:`R_C` = 77 nm, about that of an
+  electrode block 200 nm long, 100 nm deep and 80 nm thick (a cube's is 0.66 times its side).
+  At 4 V the defaults give 3.8 rad peak to valley across the vacuum band (0.9 rad rms over it
+  eroded by 6 nm), mostly a ramp with some curvature near the left and right borders. All
+  charges lie outside the vacuum and outside the map, so :math:`\varphi_s` is harmonic (a
+  Laplace solution) over the whole map: in the vacuum, as a leakage fit assumes, and
+  continued into the specimen (the fields
+  of charges inside the map - the interface's own space charge - belong to the specimen and
+  are not part of :math:`\varphi_s`). A negative :math:`g` moves the strips into the map (the
+  vacuum field stays harmonic, but no longer continues into the specimen). The reference
+  wave passes the specimen at ``overlap_nm`` along :math:`-\hat{\mathbf q}_c` (in vacuum)
+  and picks up :math:`\varphi_s(\mathbf r - D\hat{\mathbf q}_c)`; ``phase_stray`` is the
+  difference of the two.
 
 Hologram
 --------
@@ -157,9 +184,15 @@ class HolographyParams:
         Default 1.3 V, 0.99, 50, 1e26, 298.15 (w90 = 7.2 nm).
     bias_V, bias_interface_fraction : float
         Electrode bias (V) and the part of it that adds to the interface drop. Default 0, 0.5.
-    stray_rad_per_V, stray_depth_nm, overlap_nm : float
-        Leakage-field strength (rad per V of bias), depth of its line charges (nm) and the
-        object-reference distance (nm). Default 0.5, 40, 150.
+    stray_rad_per_V, stray_gap_nm, stray_length_nm, stray_depth_nm : float
+        Leakage field (module docstring): strength kappa (rad per V of bias and per unit of
+        ln-distance; 2 C_E R_C), distance of the charged electrode strips beyond the left and
+        right borders of the map (nm; negative moves them into the map), their length (nm)
+        and their depth below the lamella edge (nm, > 0: inside the specimen). Default 1.0,
+        20, 200, 10.
+    overlap_nm : float
+        Object-reference distance (nm); the reference wave picks up the stray field there.
+        Default 150.
     """
 
     ny: int = parameter(256, 32, 8192, "px", integer=True)
@@ -195,8 +228,10 @@ class HolographyParams:
     temperature_K: float = parameter(298.15, 1.0, 2000.0, "K")
     bias_V: float = parameter(0.0, -20.0, 20.0, "V")
     bias_interface_fraction: float = parameter(0.5, 0.0, 1.0, "")
-    stray_rad_per_V: float = parameter(0.5, 0.0, 100.0, "rad/V")
-    stray_depth_nm: float = parameter(40.0, 0.1, 1e5, "nm")
+    stray_rad_per_V: float = parameter(1.0, 0.0, 100.0, "rad/V")
+    stray_gap_nm: float = parameter(20.0, -1e5, 1e6, "nm")
+    stray_length_nm: float = parameter(200.0, 0.1, 1e6, "nm")
+    stray_depth_nm: float = parameter(10.0, 0.1, 1e5, "nm")
     overlap_nm: float = parameter(150.0, 0.0, 1e6, "nm")
 
     def __post_init__(self) -> None:
@@ -284,16 +319,30 @@ def _psi_table(p: HolographyParams, dmax: float) -> tuple[np.ndarray, np.ndarray
     return grid, psi, psi0
 
 
+def _strip_log_mean(y: np.ndarray, x: np.ndarray, y0: float, x1: float, x2: float) -> np.ndarray:
+    r"""Mean of ``ln|r - r'|`` (r in nm) over the segment ``r' = (y0, x')``, ``x1 < x' < x2``:
+    the projected potential of a uniform line charge, up to its factor (closed form,
+    :math:`\int \ln\sqrt{u^2 + v^2}\,du = u \ln\sqrt{u^2 + v^2} - u + v \arctan(u / v)`)."""
+    v = np.abs(y - y0)
+
+    def primitive(u: np.ndarray) -> np.ndarray:
+        r2 = u * u + v * v
+        return 0.5 * u * np.log(np.where(r2 > 0, r2, 1.0)) - u + v * np.arctan2(u, v)
+
+    return (primitive(x - x1) - primitive(x - x2)) / (x2 - x1)
+
+
 def _stray(p: HolographyParams, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Projected leakage potential phase (rad) of the biased lamella at (y, x) nm."""
+    """Projected leakage potential phase (rad) of the biased lamella at (y, x) nm: charged
+    strips of the biased (left) and counter (right) electrode beyond the map's borders."""
     if p.bias_V == 0 or p.stray_rad_per_V == 0:
         return np.zeros(np.broadcast(y, x).shape)
-    a = p.stray_depth_nm
-    yc = p.vacuum_height_nm + a
-    r_plus = np.hypot(y - yc, x - (p.interface_position_nm - a))
-    r_minus = np.hypot(y - yc, x - (p.interface_position_nm + a))
-    eps = 1e-6
-    return p.stray_rad_per_V * p.bias_V * np.log((r_minus + eps) / (r_plus + eps))
+    g, length = p.stray_gap_nm, p.stray_length_nm
+    y0 = p.vacuum_height_nm + p.stray_depth_nm
+    x_max = (p.nx - 1) * p.pixel_nm
+    biased = _strip_log_mean(y, x, y0, -g - length, -g)
+    counter = _strip_log_mean(y, x, y0, x_max + g, x_max + g + length)
+    return p.stray_rad_per_V * p.bias_V * (counter - biased)
 
 
 def _specimen(p: HolographyParams, table, y: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:

@@ -4,10 +4,12 @@ Registered with :func:`~ionscope.pipeline.demo.demo_section` and imported by
 :func:`~ionscope.pipeline.demo.run_demo` through :data:`~ionscope.pipeline.demo.SECTION_MODULES`.
 It reads the ``holography`` and ``holography_ps`` twins (parameters in
 :data:`~ionscope.pipeline.demo.DEMO_PARAMETERS`), reconstructs them (Fourier and
-phase-shifting), converts the phase to a potential map with the known thickness, fits the
-interface profile (``erfc`` step with the mean-inner-potential jump; the Fourier map's aperture
-as a wave low-pass, the phase-shifting map's blur fitted), removes the leakage field of a biased
-twin with the harmonic model, and records the numbers in ``ctx.summary["holography"]``.
+phase-shifting), converts the phase to a potential map with the known thickness map, fits the
+interface profile over a band up to :data:`BAND_PX` wide (``erfc`` step with the
+mean-inner-potential jump; the Fourier map's aperture as a wave low-pass with the measured
+amplitude contrast and the twin's interface width, the phase-shifting map's blur fitted),
+removes the leakage field of a biased twin with the harmonic model, and records the numbers in
+``ctx.summary["holography"]``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ from ionscope.report.html import Section, TableItem
 
 _TWIN = "holography"
 _PS_TWIN = "holography_ps"
-#: Band width of the interface profile (px); the band starts 4 nm below the edge ramp.
-BAND_PX = 30
+#: Widest band of the interface profile (px); the band starts 4 nm below the edge ramp and is
+#: narrowed to end 8 px above the bottom of a smaller map. The twin's interface is a straight
+#: line, so a wider band averages more pixels (benchmarks/holography_precision.py: at 30 px the
+#: Fourier drop reads ~+6 % noise-free, the fit's own error exceeds 5 % at the default dose).
+BAND_PX = 120
+#: Amplitude-ratio windows: distance (nm) from the interface on either side (away from the
+#: aperture's ringing and inside the profile).
+AMPLITUDE_WINDOW_NM = (8.0, 40.0)
 MODEL = "erfc"
 #: Bias of the leakage example (V).
 LEAKAGE_BIAS_V = 4.0
@@ -40,18 +48,43 @@ def _can_simulate(ctx: DemoContext, name: str) -> bool:
 
 
 def _geometry(ds: xr.Dataset) -> dict[str, Any]:
-    """Profile row, end points (px) and the thickness there (nm), from the twin's attrs: the
-    band lies 4 nm below the end of the edge ramp (uniform thickness apart from the wedge)."""
+    """Band rows, profile end points (px) and the thickness there (nm), from the twin's attrs:
+    the band starts 4 nm below the end of the edge ramp (uniform thickness apart from the
+    wedge) and is :data:`BAND_PX` rows wide, or as wide as the map allows (down to 8 px above
+    its bottom); the profile spans the interface +-(x_if - 12 px), at most 112 px."""
+    from ionscope.errors import ConfigError
+
     ny, nx = ds.sizes["y"], ds.sizes["x"]
     pixel = float(ds.attrs["pixel_size_nm"])
     ramp = float(json.loads(ds.attrs["parameters"])["edge_ramp_nm"])
-    row_nm = float(ds.attrs["vacuum_edge_nm"]) + ramp + 4.0 + 0.5 * BAND_PX * pixel
-    row = int(min(round(row_nm / pixel), ny - BAND_PX // 2 - 2))
+    y0 = int(np.ceil((float(ds.attrs["vacuum_edge_nm"]) + ramp + 4.0) / pixel))
+    width = min(BAND_PX, ny - 8 - y0)
+    if width < 8:
+        raise ConfigError(f"the holography twin's lamella ({ny} px high, edge ramp ending at row {y0 - 8}) "
+                          "leaves no room for the profile band; use a taller map (ny) or a smaller vacuum_height_nm")
+    row = y0 + 0.5 * (width - 1)  # band_profile's centre line: rows y0 .. y0 + width - 1
     x_if = float(ds.attrs["interface_position_nm"]) / pixel
     half = min(x_if - 12, nx - 12 - x_if, 112)
     start, end = (row, x_if - half), (row, x_if + half)
-    t_nm = float(np.median(ds["thickness_nm"].values[row - BAND_PX // 2 : row + BAND_PX // 2, int(x_if)]))
-    return {"row": row, "start": start, "end": end, "thickness_nm": t_nm, "pixel_nm": pixel}
+    t_nm = float(np.median(ds["thickness_nm"].values[y0:y0 + width, int(x_if)]))
+    return {"row": row, "rows": (y0, y0 + width), "width": width, "start": start, "end": end,
+            "x_if_px": x_if, "thickness_nm": t_nm, "pixel_nm": pixel}
+
+
+def _amplitude_ratio(amplitude: xr.DataArray, geom: dict[str, Any]) -> float:
+    """Reconstructed wave amplitude on the start (electrode) side over the end (electrolyte)
+    side of the interface: medians over the band rows, :data:`AMPLITUDE_WINDOW_NM` from it."""
+    from ionscope.errors import ConfigError
+
+    y0, y1 = geom["rows"]
+    a = np.asarray(amplitude.values[y0:y1], dtype=np.float64)
+    d = (np.arange(a.shape[1]) - geom["x_if_px"]) * geom["pixel_nm"]
+    near, far = AMPLITUDE_WINDOW_NM
+    left, right = a[:, (d < -near) & (d > -far)], a[:, (d > near) & (d < far)]
+    if left.size == 0 or right.size == 0:
+        raise ConfigError("the holography map has no room either side of the interface to measure the "
+                          f"amplitude ratio ({near:g}-{far:g} nm); centre the interface or widen the map")
+    return float(np.median(left) / np.median(right))
 
 
 def _vacuum_reference(phase: xr.DataArray, region: np.ndarray) -> xr.DataArray:
@@ -75,12 +108,15 @@ def _fit_numbers(fit: xr.Dataset) -> dict[str, float]:
     return out
 
 
-def _profile_and_fit(phase, geom, kv, blur, eps_r):
+def _profile_and_fit(phase, thickness, geom, kv, blur, eps_r):
+    """Potential map (phase over C_E times the twin's thickness map, NaN in vacuum: across a
+    wide band the wedge would otherwise spread the rows by +-2 % of the ~17 V level, swamping
+    the noise in the band's standard errors), its band profile and the step fit."""
     from ionscope.holography.potential import phase_to_potential
     from ionscope.profiles import band_profile, fit_step
 
-    potential = phase_to_potential(phase, kv, geom["thickness_nm"])
-    prof = band_profile(potential, geom["start"], geom["end"], width=BAND_PX)
+    potential = phase_to_potential(phase, kv, thickness.where(thickness > 0))
+    prof = band_profile(potential, geom["start"], geom["end"], width=geom["width"])
     fit = fit_step(prof, MODEL, side="end", step=True, blur=blur, eps_r=eps_r)
     return potential, prof, fit
 
@@ -103,7 +139,8 @@ def holography_section(ctx: DemoContext) -> Section | None:
     ds = ctx.dataset(_TWIN)
     kv = float(ds.attrs["kV"])
     c_e = float(ds.attrs["interaction_constant_rad_per_V_nm"])
-    eps_r = float(json.loads(ds.attrs["parameters"])["eps_r"])
+    params = json.loads(ds.attrs["parameters"])
+    eps_r = float(params["eps_r"])
     geom = _geometry(ds)
     region = ds["region"].values
 
@@ -111,9 +148,13 @@ def holography_section(ctx: DemoContext) -> Section | None:
     rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
     phase_f = _vacuum_reference(rec["phase"], region)
     cut = float(rec.attrs["aperture_per_nm"])
+    # the aperture filters the wave: its amplitude contrast across the interface (measured on the
+    # reconstruction) and the interface width ahead of the aperture (the twin's, as if known from
+    # a high-resolution image) both shape the filtered profile (profiles.LowPass)
     lowpass = LowPass(cut, cut * float(rec.attrs["aperture_edge_px"]) / float(rec.attrs["aperture_px"]),
-                      c_e * geom["thickness_nm"])
-    pot_f, prof_f, fit_f = _profile_and_fit(phase_f, geom, kv, lowpass, eps_r)
+                      c_e * geom["thickness_nm"], amplitude_ratio=_amplitude_ratio(rec["amplitude"], geom),
+                      blur_nm=float(params["interface_width_nm"]))
+    pot_f, prof_f, fit_f = _profile_and_fit(phase_f, ds["thickness_nm"], geom, kv, lowpass, eps_r)
     # the Fourier profile as 'ionscope holo profile' writes it, for the space-charge section
     ctx.save_dataset(xr.merge([prof_f, fit_f[["fit"]]], combine_attrs="override").assign_attrs(
         {f"resolution_{k}": v for k, v in vars(lowpass).items() if v is not None}), "holography_profile.zarr")
@@ -122,9 +163,9 @@ def holography_section(ctx: DemoContext) -> Section | None:
     ps = ctx.dataset(_PS_TWIN)
     rec_ps = reconstruct_phase_shifting(ps["stack"], ps["reference_stack"], vacuum=ps.attrs["vacuum_box"])
     phase_ps = _vacuum_reference(rec_ps["phase"], ps["region"].values)
-    pot_ps, prof_ps, fit_ps = _profile_and_fit(phase_ps, geom, kv, "fit", eps_r)
+    pot_ps, prof_ps, fit_ps = _profile_and_fit(phase_ps, ps["thickness_nm"], geom, kv, "fit", eps_r)
 
-    truth = band_profile(ds["potential_true"], geom["start"], geom["end"], width=BAND_PX)["profile"]
+    truth = band_profile(ds["potential_true"], geom["start"], geom["end"], width=geom["width"])["profile"]
     truth_drop, truth_w90 = float(ds.attrs["psi0_V"]), float(ds.attrs["w90_nm"])
     x_if_nm = float(ds.attrs["interface_position_nm"]) - geom["start"][1] * geom["pixel_nm"]
 
@@ -146,7 +187,7 @@ def holography_section(ctx: DemoContext) -> Section | None:
     vac_b = biased["region"].values == 0
     depth_b = distance_transform_edt(~vac_b) * geom["pixel_nm"]
     band_b = np.zeros_like(vac_b)
-    band_b[geom["row"] - BAND_PX // 2: geom["row"] + BAND_PX // 2,
+    band_b[geom["rows"][0]: geom["rows"][1],
            int(np.ceil(geom["start"][1])): int(geom["end"][1]) + 1] = True
     regions_b = {"edge_15nm": ~vac_b & (depth_b <= 15.0), "profile_band": ~vac_b & band_b, "specimen": ~vac_b}
     vac = binary_erosion(vac_b, iterations=resolution_px)
@@ -166,7 +207,8 @@ def holography_section(ctx: DemoContext) -> Section | None:
                                         "fringe_sampling_px", "fringe_contrast", "carrier_frequency_per_nm")}
     summary: dict[str, Any] = {
         "kv": kv, "interaction_constant_rad_per_V_nm": c_e, "thickness_at_profile_nm": geom["thickness_nm"],
-        "profile": {"from_px": list(geom["start"]), "to_px": list(geom["end"]), "width_px": BAND_PX, "model": MODEL},
+        "profile": {"from_px": list(geom["start"]), "to_px": list(geom["end"]), "width_px": geom["width"],
+                    "model": MODEL, "amplitude_ratio": lowpass.amplitude_ratio, "interface_width_nm": lowpass.blur_nm},
         "truth": {"drop_V": truth_drop, "w90_nm": truth_w90, "position_nm": x_if_nm},
         "fourier": {**stats, "resolution": lowpass.describe(), **_fit_numbers(fit_f)},
         "phase_shifting": {"frames": int(ps.sizes["shift"]), "r2_median": float(np.nanmedian(rec_ps["r2"].values)),
@@ -191,7 +233,7 @@ def holography_section(ctx: DemoContext) -> Section | None:
     f, p, tr = summary["fourier"], summary["phase_shifting"], summary["truth"]
     overview = ctx.figure(
         hologram_overview_figure(ds["hologram"], phase_f, pot_f, sideband_px=stats["sideband_position_px"],
-                                 aperture_px=stats["aperture_px"], band=(geom["start"], geom["end"], BAND_PX)),
+                                 aperture_px=stats["aperture_px"], band=(geom["start"], geom["end"], geom["width"])),
         "holography_overview",
         f"Simulated off-axis hologram of a Cu-like electrode (left) | phosphate electrolyte (right) "
         f"lamella below vacuum (top), {ds.sizes['y']} × {ds.sizes['x']} px at {geom['pixel_nm']:g} nm, "
@@ -202,8 +244,8 @@ def holography_section(ctx: DemoContext) -> Section | None:
         f"(radius {stats['aperture_px']:.1f} px, a third of the carrier) cut out around the sideband "
         "(solid circle; dashed: its conjugate). Bottom left: the phase (rad) after division by the "
         "vacuum reference and unwrapping, vacuum at zero. Bottom right: the potential map "
-        f"φ / (C_E t) in V (C_E = {c_e:.4g} rad/(V nm), t = {geom['thickness_nm']:.1f} nm, the "
-        "thickness at the profile; the wedge makes it over- or underestimate away from that row); "
+        f"φ / (C_E t) in V (C_E = {c_e:.4g} rad/(V nm), t the twin's thickness map - edge ramp "
+        f"and wedge, {geom['thickness_nm']:.1f} nm at the interface in the profile band; blank: vacuum); "
         "dashed box: the profile band. Axes in nm.",
     )
     profiles = ctx.figure(
@@ -212,12 +254,15 @@ def holography_section(ctx: DemoContext) -> Section | None:
              {"profile": prof_ps, "fit": fit_ps, "label": "phase-shifting"}],
             truth=truth, window=(x_if_nm - 20.0, x_if_nm + 30.0)),
         "holography_profile",
-        f"Top: potential (V) along the profile band ({BAND_PX} px wide) across the interface "
+        f"Top: potential (V) along the profile band ({geom['width']} px = "
+        f"{geom['width'] * geom['pixel_nm']:g} nm wide, parallel to the straight interface) across it "
         "(shown 20 nm either side; the fits use the whole band length), band "
         "means (dots) with their standard errors (shaded; from the spread across the band, corrected "
         "for correlated noise), and the fits of a one-sided erfc space-charge decay plus a sharp "
         "mean-inner-potential step (solid: as fitted, i.e. including the resolution - the Fourier "
-        "map's aperture as a low-pass on the wave, the phase-shifting map's fitted Gaussian blur; "
+        "map's aperture as a low-pass on the wave with the measured amplitude ratio "
+        f"{lowpass.amplitude_ratio:.3f} across the interface and its {lowpass.blur_nm:g} nm width, "
+        "the phase-shifting map's fitted Gaussian blur; "
         "dotted: the fitted model without blur). Green dashed: the twin's true potential. Shaded "
         "spans: the interface and w90 of each fit. Bottom: field E = -dV/dx (V/nm, solid) and "
         f"charge density ρ/e = -ε₀ε_r V''/e (per nm³, dashed; ε_r = {eps_r:g}) of the fitted models.",

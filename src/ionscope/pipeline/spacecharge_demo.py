@@ -175,7 +175,10 @@ def _holography_fit_part(ctx: DemoContext, store: dict) -> list:
     p, e, e_ind = fit["parameters"], fit["standard_errors"], independent["standard_errors"]
     truth_values = {"psi0_V": float(twin.attrs["psi0_V"]), "x0_nm": x0_true,
                     "v_offset_V": float(twin.attrs["mip_electrolyte_V"]) - float(twin.attrs["psi0_V"]),
-                    "psf_nm": float(params["interface_width_nm"]),
+                    # the Gaussian the fit adds beyond the interface width the aperture model
+                    # already carries (LowPass.blur_nm): 0 when that width is recorded
+                    "psf_nm": float(np.sqrt(max(float(params["interface_width_nm"]) ** 2
+                                                - float(getattr(lowpass, "blur_nm", None) or 0.0) ** 2, 0.0))),
                     "w90_nm": float(twin.attrs["w90_nm"])}
     store["fit"] = {
         "source": "holography", "profile_file": HOLOGRAPHY_PROFILE, "truth": truth_values,
@@ -199,7 +202,7 @@ def _holography_fit_part(ctx: DemoContext, store: dict) -> list:
         labels={"data": "holography profile (Fourier)", "fit": "lattice-gas fit (aperture low-pass)",
                 "truth": "twin's true potential"})
     names = {"psi0_V": "ψ₀ (V)", "x0_nm": "x0, interface (nm)", "v_offset_V": "v_offset (V)",
-             "psf_nm": "Gaussian ahead of the aperture (nm; true: roughness)"}
+             "psf_nm": "extra Gaussian blur (nm) beyond the recorded interface width"}
     rows = [[names[name], truth_values[name], p[name], e[name], e_ind[name],
              gauss["parameters"][name]] for name in _SHOWN]
     rows.append(["w90 (nm, derived)", truth_values["w90_nm"], fit["w90_nm"], "-", "-", gauss["w90_nm"]])
@@ -216,7 +219,8 @@ def _holography_fit_part(ctx: DemoContext, store: dict) -> list:
         f"ε_r = {known['eps_r']:g}, c₀ = {known['c0_m3']:.0e} m⁻³ and θ = {params['theta']:g} are "
         f"the twin's ({theta_text}). Resolution: the reconstruction aperture as a low-pass on "
         f"the electron wave, amplitude ratio {getattr(lowpass, 'amplitude_ratio', float('nan')):.3f} "
-        f"({ratio_source}), plus a fitted Gaussian for the interface roughness. Fitted ψ₀ = "
+        f"({ratio_source}), interface width {getattr(lowpass, 'blur_nm', None) or 0.0:g} nm, plus a fitted "
+        "Gaussian for any further blur. Fitted ψ₀ = "
         f"{p['psi0_V']:.3f} ± {e['psi0_V']:.3f} V (true {truth_values['psi0_V']:g} V), w90 = "
         f"{fit['w90_nm']:.2f} nm (true {truth_values['w90_nm']:.2f} nm); the standard errors "
         "carry the profile's noise correlation (sandwich covariance), "

@@ -169,7 +169,7 @@ def axis_calibration(da: xr.DataArray, dim: str, *, rtol: float = 1e-4) -> tuple
         return (float(values[0]) if values.size else 0.0), 1.0, unit
     steps = np.diff(values)
     step = float(steps.mean())
-    if step == 0 or not np.allclose(steps, step, rtol=rtol, atol=0):
+    if step == 0 or float(np.max(np.abs(steps - step))) > rtol * abs(step):
         raise NonUniformAxisError(
             f"the {dim!r} axis is not evenly spaced (steps from {steps.min():.6g} to "
             f"{steps.max():.6g} {unit}); resample it onto a uniform grid first"
@@ -317,6 +317,8 @@ def input_digest(item: Any, *, read_files: bool = True) -> str:
 def jsonable(value: Any) -> Any:
     """``value`` as plain JSON types (numpy scalars and arrays, paths, tuples converted;
     anything else by its ``repr``)."""
+    if value is None or isinstance(value, (bool, int, float, str)):  # the common case first
+        return value
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -327,8 +329,6 @@ def jsonable(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
     return repr(value)
 
 

@@ -128,7 +128,7 @@ def energy_ev(da: xr.DataArray, what: str | None = None) -> tuple[np.ndarray, fl
         As :func:`energy_axis`.
     """
     _, dispersion, factor = _calibration(da, what)
-    return np.asarray(da["energy"].values, dtype=np.float64) * factor, dispersion
+    return np.asarray(da.coords.variables["energy"].values, dtype=np.float64) * factor, dispersion
 
 
 def energy_vector(energy: Any) -> tuple[np.ndarray, float]:

@@ -324,9 +324,10 @@ def mlls_fit(
 
     # One Dataset from plain Variables: the coordinates (and their indexes) are built once,
     # not once per output variable - for a single spectrum image this is most of the wrapper.
+    have = da.coords.variables
     coords: dict[str, Any] = {
-        d: xr.Variable((d,), np.asarray(da[d].values), {"units": units_of(da[d])})
-        for d in lead_dims if d in da.coords
+        d: xr.Variable((d,), np.asarray(have[d].values), {"units": units_of(have[d])})
+        for d in lead_dims if d in have
     }
     coords["component"] = xr.Variable(("component",), np.asarray(names), {"units": "1"})
     coords.update(

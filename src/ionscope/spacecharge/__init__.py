@@ -6,9 +6,10 @@
   Stern / core layer and an optional second mobile defect.
 - :mod:`~ionscope.spacecharge.bias`: a finite electrolyte between two blocking electrodes under
   an applied bias (Li number and charge conserved).
-- :mod:`~ionscope.spacecharge.fit`: the layer as an instrument sees it (Gaussian PSF) and a joint
-  weighted fit of a potential profile and a Li profile, with standard errors, correlations and
-  an identifiability check.
+- :mod:`~ionscope.spacecharge.interface`: the layer as an instrument sees it (a Gaussian PSF,
+  or a Fourier-holography aperture as a low-pass on the electron wave).
+- :mod:`~ionscope.spacecharge.fit`: a joint weighted fit of a potential profile and a Li
+  profile (correlated noise), with standard errors, correlations and an identifiability check.
 
 Example
 -------
@@ -23,8 +24,8 @@ from ionscope.spacecharge.fit import (
     SpaceChargeFit,
     fit_profiles,
     fit_spacecharge,
-    interface_profile,
 )
+from ionscope.spacecharge.interface import interface_profile
 from ionscope.spacecharge.model import (
     MobileDefect,
     accumulation_width_nm,

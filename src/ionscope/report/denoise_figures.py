@@ -100,7 +100,7 @@ def dictionary_atoms_figure(
             canvas[y0:y0 + py, x0:x0 + px] = atom[k] / scale
     with style():
         fig = new_figure(width, width * canvas.shape[0] / canvas.shape[1] + 0.3)
-        ax = fig.add_axes([0.01, 0.01, 0.98, 0.94])
+        ax = fig.subplots()
         ax.imshow(canvas, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_axis_off()
         ax.set_title(f"{n} of {np.asarray(dictionary).shape[0]} atoms, {t} × {py} × {px} "

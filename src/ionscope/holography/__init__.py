@@ -2,6 +2,8 @@
 
 - :mod:`~ionscope.holography.offaxis`: Fourier (sideband) reconstruction and hologram
   statistics (fringe spacing, sampling, contrast, carrier frequency).
+- :mod:`~ionscope.holography.sideband`: its Fourier-domain kernels (sideband detection and
+  refinement, aperture, line filter, visibility).
 - :mod:`~ionscope.holography.phaseshift`: phase-shifting (fringe-scanning) reconstruction with
   drift alignment and measured phase steps.
 - :mod:`~ionscope.holography.unwrap`: quality-guided and least-squares phase unwrapping.

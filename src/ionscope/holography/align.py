@@ -152,7 +152,7 @@ def wave_gradient_spectra(box: np.ndarray, taper_fraction: float = 0.125) -> lis
     so the fixed field borders (where the periodic continuation of a step would sit) do not pull
     the registration towards zero shift.
     """
-    from ionscope.holography.offaxis import taper_profile
+    from ionscope.holography.sideband import taper_profile
 
     wave = scipy.fft.ifft2(scipy.fft.ifftshift(box))
     my, mx = wave.shape
@@ -234,7 +234,7 @@ def align_frames(
     shifts : numpy.ndarray
         (n, 2) shifts applied (px); the specimen displacement is ``-shifts``.
     """
-    from ionscope.holography.offaxis import gather_full, taper_profile
+    from ionscope.holography.sideband import gather_full, taper_profile
 
     frames = np.asarray(frames)
     if frames.ndim != 3:

@@ -78,11 +78,8 @@ from ionscope.data import (
 )
 from ionscope.errors import ConfigError, DimensionError, InputError
 from ionscope.holography.align import align_frames
-from ionscope.holography.offaxis import (
-    _LENGTH_UNITS,
-    default_taper,
-    statistics_kernel,
-)
+from ionscope.holography.offaxis import statistics_kernel
+from ionscope.holography.sideband import _LENGTH_UNITS, default_taper
 from ionscope.holography.unwrap import unwrap_kernel, wrap
 
 STEP = "ionscope.holography.reconstruct_phase_shifting"

@@ -13,7 +13,6 @@ electrolyte at the top (row 0), ``x`` in nm; Li fractions are dimensionless on 0
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -27,6 +26,7 @@ from ionscope.report.figures import (
     _time_minutes,
     _units,
     new_figure,
+    robust_range,
     state_names,
     style,
 )
@@ -86,16 +86,6 @@ def _map_axes(ax) -> None:
         ax.spines[side].set_visible(True)
 
 
-def _robust_range(values: Any, lo: float = 1.0, hi: float = 99.0) -> tuple[float, float]:
-    """Display range from percentiles of the finite values (a colour scale, not a result)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if not v.size:
-        return 0.0, 1.0
-    a, b = np.percentile(v, [lo, hi])
-    return (float(a), float(b)) if b > a else (float(a) - 0.5, float(a) + 0.5)
-
-
 def eels_method_maps_figure(
     ds: xr.Dataset,
     frames: Mapping[str, int],
@@ -138,7 +128,7 @@ def eels_method_maps_figure(
         li_image, li_axes = None, []
         for i, (var, row_label) in enumerate(rows):
             is_counts = var in counts_rows
-            vmin, vmax = _robust_range(ds[var].isel(time=list(frames.values())).values) if is_counts else (0.0, 1.0)
+            vmin, vmax = robust_range(ds[var].isel(time=list(frames.values())).values) if is_counts else (0.0, 1.0)
             image = None
             for j, idx in enumerate(frames.values()):
                 ax = axes[i, j]
@@ -193,7 +183,7 @@ def chi2_maps_figure(
     extent = _extent(first)  # reads only the x and y coordinates
     units = (_units(first["x"], "nm"), _units(first["y"], "nm"))
     allv = np.concatenate([np.ravel(m.values) for m, _ in maps])
-    lo, hi = _robust_range(allv, 0.5, 99.5)
+    lo, hi = robust_range(allv, 0.5, 99.5)
     vmax = vmax if vmax is not None else hi
     wx, wy = abs(extent[1] - extent[0]), abs(extent[2] - extent[3])
     with style():
@@ -275,7 +265,7 @@ def nmf_components_figure(
             ax = fig.add_subplot(gs[0, c])
             values = np.asarray(maps.isel(component=c).values)
             image = ax.imshow(values, extent=extent, origin="upper", cmap="cividis",
-                              vmin=0.0, vmax=_robust_range(values, 0.5, 99.5)[1],
+                              vmin=0.0, vmax=robust_range(values, 0.5, 99.5)[1],
                               interpolation="nearest", aspect="equal")
             _outline(ax, outline, extent, color="#ff6e54")
             _map_axes(ax)

@@ -81,6 +81,17 @@ def figure_to_png(fig: Figure, *, dpi: int = DPI) -> bytes:
     return buf.getvalue()
 
 
+def robust_range(values: Any, lo: float = 1.0, hi: float = 99.0) -> tuple[float, float]:
+    """Display range from percentiles ``lo``, ``hi`` of the finite values (a colour scale, not a
+    result); a constant map gets a unit-wide range around its value."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return 0.0, 1.0
+    a, b = np.percentile(v, [lo, hi])
+    return (float(a), float(b)) if b > a else (float(a) - 0.5, float(a) + 0.5)
+
+
 def si_scale(values: Any, unit: str) -> tuple[float, str]:
     """A factor and prefixed unit so that ``values * factor`` reads as 1 ... 999.
 
@@ -401,6 +412,7 @@ __all__ = [
     "new_figure",
     "style",
     "figure_to_png",
+    "robust_range",
     "si_scale",
     "state_names",
     "phase_runs",

@@ -21,7 +21,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Polygon
 
-from ionscope.report.figures import _extent, _units, new_figure, style
+from ionscope.report.figures import _extent, _units, new_figure, robust_range, style
 
 #: Colour maps: phase (cyclic-free sequential), potential (diverging around its median), counts.
 PHASE_CMAP = "cividis"
@@ -31,18 +31,9 @@ COUNTS_CMAP = "gray"
 DATA_COLOR, FIT_COLOR, TRUTH_COLOR, ALT_COLOR = "#243b53", "#d55e00", "#009e73", "#0072b2"
 
 
-def _robust(values: Any, lo: float = 1.0, hi: float = 99.0) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if not v.size:
-        return 0.0, 1.0
-    a, b = np.percentile(v, [lo, hi])
-    return (float(a), float(b)) if b > a else (float(a) - 0.5, float(a) + 0.5)
-
-
 def _map(ax, fig, da: xr.DataArray, cmap: str, label: str, *, vrange=None, title: str = "") -> None:
     extent = _extent(xr.Dataset({"v": da}))
-    vmin, vmax = vrange if vrange is not None else _robust(da.values)
+    vmin, vmax = vrange if vrange is not None else robust_range(da.values)
     im = ax.imshow(np.asarray(da.values, dtype=float), extent=extent, origin="upper", cmap=cmap,
                    vmin=vmin, vmax=vmax, interpolation="nearest", aspect="equal")
     cb = fig.colorbar(im, ax=ax, shrink=0.82, pad=0.02, aspect=18)
@@ -128,7 +119,7 @@ def hologram_overview_figure(
         ax.set_title("|FFT| (log scale, centred)", fontsize=10)
         ax.tick_params(labelsize=8)
         _map(axes[1, 0], fig, phase, PHASE_CMAP, "phase (rad)", title="Reconstructed phase (unwrapped)")
-        vmin, vmax = _robust(potential.values, 2, 98)
+        vmin, vmax = robust_range(potential.values, 2, 98)
         _map(axes[1, 1], fig, potential, POTENTIAL_CMAP, "potential (V)", vrange=(vmin, vmax),
              title="Potential map  φ / (C$_E$ t)")
         if band is not None:
@@ -228,8 +219,8 @@ def method_comparison_figure(
     with style():
         fig = new_figure(width, width * 0.42)
         axes = np.atleast_1d(fig.subplots(1, len(maps)))
-        lo = min(_robust(m.values)[0] for m, _ in maps)
-        hi = max(_robust(m.values)[1] for m, _ in maps)
+        lo = min(robust_range(m.values)[0] for m, _ in maps)
+        hi = max(robust_range(m.values)[1] for m, _ in maps)
         for ax, (m, title) in zip(axes, maps):
             _map(ax, fig, m, PHASE_CMAP, "phase (rad)", vrange=(lo, hi), title=title)
     return fig

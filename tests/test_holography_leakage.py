@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.ndimage import binary_erosion, distance_transform_edt, gaussian_filter
+from scipy.ndimage import binary_erosion, gaussian_filter
 
 from ionscope.data import provenance, signal
 from ionscope.errors import ConfigError, DimensionError, InputError
@@ -103,86 +103,80 @@ def test_multipole_series_option_adds_exterior_terms():
     assert res.attrs["residual_rms_rad"] < 0.5 * plain.attrs["residual_rms_rad"]
 
 
-def leakage_scores_on_the_twin(seed=0, **twin):
-    """Leakage removal on the biased ``holography`` twin (default 256 x 256 px, 4 V), measured
-    against its true stray phase on two paths with the same fit mask (vacuum eroded by the
-    resolution, the inverse aperture radius): ``model`` - the twin's true phase plus the
-    reconstruction's shot noise (noisy minus noise-free reconstruction), isolating the model;
-    ``reconstruction`` - the reconstructed phase (the demo's path). Returns both
-    :func:`~ionscope.holography.leakage.stray_removal_scores` dicts (plus the fitted degree,
-    the reconstruction's own vacuum error rms and the erosion). Seed sweep::
-
-        .venv/bin/python -c "import sys; sys.path.insert(0, 'tests'); \\
-            from test_holography_leakage import leakage_scores_on_the_twin as f; \\
-            [print(k, f(k)) for k in range(8)]"
-    """
+def _offaxis_leakage(seed=0, fringes=True, **twin):
+    """Leakage scores on the biased ``holography`` twin (4 V): the reconstruction and, isolating
+    the model, the twin's true phase plus the reconstruction's shot noise (noisy minus
+    noise-free reconstruction); vacuum eroded by the resolution (the inverse aperture radius).
+    The seed-averaged numbers: ``benchmarks/holography_leakage.py``."""
     from ionscope.holography import reconstruct_offaxis
-    from ionscope.holography.leakage import stray_removal_scores
+    from ionscope.holography.leakage import twin_leakage_scores
     from ionscope.simulate import simulate
 
-    twin = {"bias_V": 4.0, **twin}
+    twin = {"bias_V": 4.0, **twin, **({} if fringes else {"biprism_fringe_amplitude": 0.0})}
     ds = simulate("holography", seed=seed, **twin)
     clean = simulate("holography", seed=seed, **{**twin, "noise": False})
     rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
     rec_clean = reconstruct_offaxis(clean["hologram"], clean["reference"])
     noise = rec["phase"].values.astype(float) - rec_clean["phase"].values
-    h = float(ds.attrs["pixel_size_nm"])
-    resolution_px = int(round(1.0 / (rec.attrs["aperture_per_nm"] * h)))  # 12 px = 6 nm
-    vac = ds["region"].values == 0
-    specimen = ~vac
-    depth = distance_transform_edt(specimen) * h  # nm below the vacuum
-    regions = {"edge_15nm": specimen & (depth <= 15), "band_15_30nm": specimen & (depth > 15) & (depth <= 30),
-               "specimen": specimen}
-    stray = ds["phase_stray"].values.astype(float)
-    mask = binary_erosion(vac, iterations=resolution_px)
-    out = {"erosion_px": resolution_px}
-    for path, phase in (("model", ds["phase_true"].values + noise), ("reconstruction", rec["phase"].values)):
-        res = fit_stray_field(signal(np.asarray(phase, float), ("y", "x"), name="phase", units="rad",
-                                     coords={"y": ds.y.values, "x": ds.x.values}), mask, erode_px=0)
-        fit = res["vacuum"].values
-        out[path] = {"degree": int(res.attrs["degree"]),
-                     **stray_removal_scores(res["stray_phase"].values, stray, fit, vac, regions=regions, noise=noise)}
-    own = rec_clean["phase"].values - ds["phase_true"].values
-    out["reconstruction_own_error_rms_rad"] = float(np.std(own[fit]))
-    return out
+    erode = int(round(1.0 / (rec.attrs["aperture_per_nm"] * float(ds.attrs["pixel_size_nm"]))))
+    return {"erosion_px": erode,
+            "model": twin_leakage_scores(ds["phase_true"].values + noise, ds, erode_px=erode, noise=noise)[0],
+            "reconstruction": twin_leakage_scores(rec["phase"], ds, erode_px=erode, noise=noise)[0]}
 
 
-def test_leakage_target_on_the_biased_twin():
-    """Issue 5 target on the demo's twin (256 x 256 px, 4 V, seed 0): >= 99 % of the stray
-    phase removed in vacuum without changing the specimen phase by more than the noise.
+def test_leakage_target_on_the_phase_shifting_chain():
+    """Issue 5 target through the seed work's method: a biased (4 V) phase-shifting stack of 16
+    frames at the realistic 2000 e/px per frame (drift, uneven steps, biprism Fresnel fringes),
+    reconstructed with its drifting reference matched; >= 99 % of the stray phase removed in
+    vacuum, the specimen changed by less than the noise near the edge. Seeds 0-7
+    (benchmarks/holography_leakage.py): 0.9978-0.9984, change 0.15-0.26x the noise within 15 nm;
+    at equal total dose (16 x 125 e/px) 0.9906-0.9945."""
+    from ionscope.holography import reconstruct_phase_shifting
+    from ionscope.holography.leakage import twin_leakage_scores
+    from ionscope.simulate import simulate
 
-    Seeds 0-7 (``leakage_scores_on_the_twin``): the model alone removes 0.990-0.993 over the
-    fit mask (7 of 8 seeds >= 0.99; the shot-noise limit) and 0.985-0.988 over the whole
-    vacuum, changing the specimen phase by 0.3-0.65x its noise within 15 nm of the edge and
-    0.8-1.8x 15-30 nm deep; the full reconstruction removes 0.974-0.984 (its own smooth vacuum
-    error is ~1.7 % of the stray phase, see the next test) and changes the specimen by
-    0.95-1.6x the noise within 15 nm."""
-    out = leakage_scores_on_the_twin(seed=0)
+    twin = {"bias_V": 4.0, "dose": 2000.0, "frames": 16}
+    ds = simulate("holography_ps", seed=0, **twin)
+    clean = simulate("holography_ps", seed=0, noise=False, **twin)
+    rec, rec_clean = (reconstruct_phase_shifting(d["stack"], d["reference_stack"], vacuum=d.attrs["vacuum_box"])
+                      for d in (ds, clean))
+    noise = rec["phase"].values.astype(float) - rec_clean["phase"].values
+    s, fit = twin_leakage_scores(rec["phase"], ds, erode_px=4, noise=noise)
+    assert s["stray_rms_fit_rad"] == pytest.approx(0.95, abs=0.05)  # 3.8 rad peak to valley
+    assert s["removed_fraction_fit"] >= 0.99  # measured 0.9980
+    assert s["removed_fraction_vacuum"] >= 0.99  # measured 0.9962
+    assert s["change_over_noise"]["edge_15nm"] < 1.0  # measured 0.18
+    assert s["change_over_noise"]["band_15_30nm"] < 1.0  # measured 0.53
+    assert fit.attrs["degree"] == s["degree"] >= 3
+    assert provenance(fit)[-1]["step"] == "ionscope.holography.fit_stray_field"
+
+
+def test_leakage_on_the_offaxis_twin():
+    """The off-axis chain (256 x 256 px, 4 V, seed 0). The model alone (true phase plus the
+    shot noise) meets the target from the realistic 2000 e/px; the reconstruction of one
+    single-biprism hologram stops at ~98 %: the centre band's Fresnel streak (next test).
+    Seeds 0-7 at 2000 e/px: model 0.9930-0.9951, reconstruction 0.9799-0.9840; at the twin's
+    default 1000 e/px the model gives 0.9899-0.9932."""
+    out = _offaxis_leakage(seed=0, dose=2000.0)
     s, s2 = out["model"], out["reconstruction"]
     assert out["erosion_px"] == 12
-    # the model alone: the twin's true phase plus the reconstruction's shot noise
-    assert s["degree"] == 3
-    assert s["stray_rms_fit_rad"] == pytest.approx(0.90, abs=0.01)  # 3.8 rad peak to valley
-    assert s["removed_fraction_fit"] >= 0.99  # measured 0.9920
-    assert s["removed_fraction_vacuum"] >= 0.98  # measured 0.9856 (extrapolated to borders, edge)
-    assert s["model_error_rms_fit_rad"] < 0.2 * s["phase_noise_rad"]["fit"]  # 0.0072 vs 0.042 rad
-    # the specimen phase changes by less than its noise next to the edge ...
-    assert s["change_over_noise"]["edge_15nm"] < 0.8  # measured 0.53 (0.032 vs 0.061 rad)
-    # ... and by about the noise 15-30 nm deep: the continuation from the 20 nm vacuum band
-    # amplifies the fit's noise with depth
-    assert s["change_over_noise"]["band_15_30nm"] < 1.5  # measured 1.25 (0.066 vs 0.053 rad)
+    assert s["removed_fraction_fit"] >= 0.99  # measured 0.9942
+    assert s["model_error_rms_fit_rad"] < 0.2 * s["phase_noise_rad"]["fit"]  # 0.005 vs 0.03 rad
+    assert s["change_over_noise"]["edge_15nm"] < 0.8  # measured 0.52
+    # the continuation from the 20 nm vacuum band amplifies the fit's error with depth
     assert s["specimen_change_rms_rad"]["specimen"] > s["specimen_change_rms_rad"]["band_15_30nm"]
-    # the full reconstruction (the demo's path), same mask
     assert 0.975 <= s2["removed_fraction_fit"] < 0.99  # measured 0.9840
-    assert s2["model_error_rms_fit_rad"] < 0.5 * out["reconstruction_own_error_rms_rad"]  # 0.0144 vs 0.035 rad
-    assert s2["change_over_noise"]["edge_15nm"] < 1.2  # measured 0.95 (0.059 vs 0.061 rad)
 
 
-def test_reconstruction_floor_in_vacuum_is_the_biprism_fringes_not_the_edge_ringing():
+def test_offaxis_leakage_floor_is_the_centre_band_fresnel_streak():
     """The smooth part (degree-3 harmonic projection over the eroded vacuum) of a noise-free
-    reconstruction's vacuum error: 0.015 rad with the 4 V leakage field, 0.004 rad without it
-    or without the biprism's Fresnel fringes - the aperture's ringing at the specimen edge is
-    not what limits the leakage fit once the mask is eroded by the resolution."""
+    off-axis reconstruction's vacuum error: 0.015 rad with the 4 V leakage field, 0.004 rad
+    without the field or without the biprism's Fresnel fringes. The fringes of the centre band
+    (|F1|^2, |F2|^2) streak along the carrier through the sideband; the part inside the
+    aperture is not multiplied by the object wave, so the reference division cancels it only
+    where the object phase is zero - the error Im[c (exp(-i phi) - 1)] grows with the leakage
+    phase phi. (Removing the centre-band fringes from the twin's holograms alone brings it to
+    0.004 rad; removing those of the sideband factor F1 conj(F2) alone changes nothing.)"""
     from ionscope.holography import reconstruct_offaxis
     from ionscope.holography.leakage import border_mask, fit_harmonic_kernel
     from ionscope.simulate import simulate
@@ -200,6 +194,24 @@ def test_reconstruction_floor_in_vacuum_is_the_biprism_fringes_not_the_edge_ring
     assert smooth["leakage"] == pytest.approx(0.015, abs=0.004)
     assert smooth["no_leakage"] < 0.35 * smooth["leakage"]  # 0.0044
     assert smooth["no_fringes"] < 0.35 * smooth["leakage"]  # 0.0043
+
+
+def test_degree_selection_resists_strong_white_noise():
+    """The one-standard-error rule on paired fold differences: under white noise of 0.3 rad per
+    pixel (a phase-shifting map at low dose) a mostly linear field with weak degree-2 and -3
+    parts (4 % of its rms left by a plane) is still fitted to degree 3-4, removing 99 % of it;
+    a rule relative to the total cross-validation error (within 2 % of the best, the previous
+    default) took the plane and removed 96 %. Pure noise gives a plane."""
+    zeta = ((XX - 96) + 1j * (YY - 50)) / 100.0
+    field = (1.5 * zeta + 0.1 * zeta**2 + 0.1 * zeta**3).real
+    for seed in range(3):
+        noise = np.random.default_rng(seed).normal(0.0, 0.3, (N, N))
+        res = fit_stray_field(_phase(field + noise), VACUUM, erode_px=0, border_px=0)
+        assert res.attrs["degree"] in (3, 4)
+        err = res["stray_phase"].values - field
+        fit = res["vacuum"].values
+        assert 1 - np.std(err[fit]) / np.std(field[fit]) > 0.99  # measured 0.993-0.995
+        assert fit_stray_field(_phase(noise), VACUUM, erode_px=0, border_px=0).attrs["degree"] == 1
 
 
 def test_stray_removal_scores():
@@ -250,3 +262,27 @@ def test_fit_stray_field_errors():
         fit_stray_field(_phase(np.zeros((N, N))), VACUUM, multipole_order=-2)
     with pytest.raises(ConfigError, match="cv"):
         fit_stray_field(_phase(np.zeros((N, N))), VACUUM, cv="random")
+
+
+def test_unwrapping_jumps_in_the_vacuum_are_left_out():
+    """A patch of 2 pi unwrapping errors (1 % of the vacuum) pulls a plain least-squares fit by
+    0.12 rad rms; the pixels beyond 5 robust standard deviations of a preliminary fit are left
+    out and the field is recovered as without the patch (0.0025 vs 0.0023 rad)."""
+    zeta = ((XX - 96) + 1j * (YY - 50)) / 100.0
+    field = (1.5 * zeta + 0.2 * zeta**2).real
+    noisy = field + _noise(7, 0.05)
+    jumped = noisy.copy()
+    patch = (np.abs(YY - 30) < 6) & (np.abs(XX - 150) < 8)
+    jumped[patch] += 2 * np.pi
+    errs = {}
+    for label, phase, kw in (("clean", noisy, {}), ("robust", jumped, {}), ("plain", jumped, {"outlier_sigma": None})):
+        res = fit_stray_field(_phase(phase), VACUUM, erode_px=0, degree=2, **kw)
+        e = res["stray_phase"].values - field
+        fit = res["vacuum"].values & ~patch
+        errs[label] = float(np.std(e[fit]))
+        if label == "robust":
+            assert res.attrs["outlier_pixels"] >= patch.sum() * 0.9
+    assert errs["robust"] < 1.2 * errs["clean"]
+    assert errs["plain"] > 3 * errs["clean"]
+    with pytest.raises(ConfigError, match="outlier_sigma"):
+        fit_stray_field(_phase(noisy), VACUUM, outlier_sigma=-1)

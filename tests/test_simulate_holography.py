@@ -156,6 +156,28 @@ def test_seed_reproducibility():
     assert not np.array_equal(a["hologram"].values, c["hologram"].values)
 
 
+def test_exposures_of_one_specimen():
+    """Another exposure re-draws the noise (and the phase-shifting drift and steps) of the same
+    specimen, camera and biprism: a bias series."""
+    small = dict(ny=64, nx=64, pixel_nm=1.0, fringe_spacing_nm=4.0, vacuum_height_nm=16,
+                 interface_position_nm=30)
+    a, a0 = simulate("holography", seed=5, **small), simulate("holography", seed=5, exposure=0, **small)
+    b = simulate("holography", seed=5, exposure=1, **small)
+    np.testing.assert_array_equal(a["hologram"].values, a0["hologram"].values)  # 0 is the default
+    assert not np.array_equal(a["hologram"].values, b["hologram"].values)
+    assert not np.array_equal(a["reference"].values, b["reference"].values)
+    clean = [simulate("holography", seed=5, exposure=e, noise=False, **small) for e in (0, 1)]
+    np.testing.assert_array_equal(clean[0]["hologram"].values, clean[1]["hologram"].values)
+    np.testing.assert_array_equal(a["phase_true"].values, b["phase_true"].values)
+    ps = [simulate("holography_ps", seed=5, exposure=e, noise=False, frames=4, **small) for e in (0, 1)]
+    assert not np.allclose(ps[0]["steps_true"].values, ps[1]["steps_true"].values)
+    assert not np.allclose(ps[0]["drift_x_true"].values, ps[1]["drift_x_true"].values)
+    # frame 0 is undrifted with step 0 in both: same specimen, camera and biprism
+    np.testing.assert_array_equal(ps[0]["stack"].values[0], ps[1]["stack"].values[0])
+    with pytest.raises(ConfigError):
+        simulate("holography", exposure=-1)
+
+
 def test_region_codes_and_interface_line():
     ds = simulate("holography", seed=0, noise=False, interface_angle_deg=10.0)
     region = ds["region"]

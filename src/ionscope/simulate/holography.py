@@ -193,6 +193,12 @@ class HolographyParams:
     overlap_nm : float
         Object-reference distance (nm); the reference wave picks up the stray field there.
         Default 150.
+    exposure : int
+        Index of the exposure of the same specimen: another value re-draws the Poisson noise
+        of the hologram and its reference (and, for ``holography_ps``, the drift, the steps
+        and the dose jitter), while the specimen, the camera distortion and the biprism stay -
+        e.g. a 0 V and a biased exposure of a bias series (``seed`` makes another specimen).
+        Default 0.
     """
 
     ny: int = parameter(256, 32, 8192, "px", integer=True)
@@ -233,6 +239,7 @@ class HolographyParams:
     stray_length_nm: float = parameter(200.0, 0.1, 1e6, "nm")
     stray_depth_nm: float = parameter(10.0, 0.1, 1e5, "nm")
     overlap_nm: float = parameter(150.0, 0.0, 1e6, "nm")
+    exposure: int = parameter(0, 0, 2**31 - 1, "", integer=True)
 
     def __post_init__(self) -> None:
         _check(self, "holography")
@@ -545,9 +552,15 @@ def _truth_variables(p: HolographyParams, spec: dict[str, np.ndarray], coords) -
     ]
 
 
-def _streams(seed: int, n: int) -> list[np.random.Generator]:
+def _streams(seed: int, n: int, exposure: int = 0) -> list[np.random.Generator]:
+    """``n`` independent generators of a specimen (``seed``); the first (the specimen's
+    structure) is the same for every exposure, the others are drawn anew for ``exposure > 0``."""
     root = np.random.SeedSequence([int(seed), _SEED_TAG])
-    return [np.random.default_rng(s) for s in root.spawn(n)]
+    streams = [np.random.default_rng(s) for s in root.spawn(n)]
+    if exposure:
+        again = np.random.SeedSequence([int(seed), _SEED_TAG, int(exposure)])
+        streams[1:] = [np.random.default_rng(s) for s in again.spawn(n - 1)]
+    return streams
 
 
 # --------------------------------------------------------------------------- twins
@@ -583,7 +596,7 @@ def simulate_holography(
     (('y', 'x'), 7.2)
     """
     p = HolographyParams() if params is None else params
-    rng_struct, rng_obj, rng_ref = _streams(seed, 3)
+    rng_struct, rng_obj, rng_ref = _streams(seed, 3, p.exposure)
     y, x, yy, xx = _grid(p)
     table = _psi_table(p, float(np.hypot(y[-1], x[-1])) + abs(p.interface_position_nm))
     spec = _truth(p, table, yy, xx)
@@ -644,7 +657,7 @@ def simulate_holography_ps(
     """
     p = HolographyPSParams() if params is None else params
     n = p.frames
-    streams = _streams(seed, 4 + 2 * n)
+    streams = _streams(seed, 4 + 2 * n, p.exposure)
     rng_struct, rng_steps, rng_drift, rng_gain = streams[:4]
     y, x, yy, xx = _grid(p)
     table = _psi_table(p, float(np.hypot(y[-1], x[-1])) + abs(p.interface_position_nm))

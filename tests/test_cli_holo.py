@@ -141,6 +141,8 @@ def test_phase_shifting_writes_phase_amplitude_and_r2(run_cli, tmp_path):
     assert s["vacuum_box"] == [int(v) for v in ds.attrs["vacuum_box"]]
     assert s["fringe_spacing_subpixel_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=5e-3)
     assert 0.5 < s["r2_median"] <= 1.0
+    assert s["drift_matched_reference"] is True
+    np.testing.assert_allclose(s["drift_nm"]["x"], ds["drift_x_true"].values, atol=0.1)
     res = io.open_dataset(out / "result.zarr")
     assert {"phase", "amplitude", "r2"} <= set(res.data_vars)
     err = res["phase"].values - ds["phase_true"].values

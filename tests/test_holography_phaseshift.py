@@ -147,6 +147,9 @@ def test_drift_matching_removes_the_moving_detector_patterns():
         yy, xx = pixel_grid(err.shape, (0.5, 0.5))
         assert np.std(err[mask]) < 0.009
         assert np.std(fit_harmonic_kernel(err, mask, yy, xx, degree=3)["model"][mask]) < 0.001
+        assert rec.attrs["drift_matched_reference"] is True
+    unaligned = reconstruct_phase_shifting(ds["stack"][:4], ds["reference_stack"][:4], align=False)
+    assert unaligned.attrs["drift_matched_reference"] is False
 
 
 def test_drift_is_measured(clean, clean_rec):

@@ -215,6 +215,8 @@ def holo_phase_shifting(
         **_stats_summary(result.attrs),
         "frames": int(frames.sizes.get("shift", frames.shape[0])),
         "vacuum_box": box, "align": align,
+        "drift_nm": {"y": [float(v) for v in result["drift_y"].values], "x": [float(v) for v in result["drift_x"].values]},
+        "drift_matched_reference": bool(result.attrs.get("drift_matched_reference", False)),
         "r2_median": float(np.nanmedian(r2)), "r2_p5": float(np.nanpercentile(r2, 5)),
         "steps_rad": [float(v) for v in np.asarray(result["steps"].values)] if "steps" in result else None,
         "phase_range_rad": [float(np.nanmin(result["phase"].values)), float(np.nanmax(result["phase"].values))],

@@ -620,7 +620,9 @@ def reconstruct_phase_shifting(
         ``fringe_sampling_px``, ``fringe_contrast``, ``carrier_frequency_per_nm``, ...; with a
         reference the carrier values are the reference's), ``method`` = "phase_shifting",
         ``resolution`` = "pixel" (``aperture_px`` is only the aperture used to register the
-        frames, not a resolution limit), ``frames``, ``vacuum``, ``provenance``.
+        frames, not a resolution limit), ``frames``, ``vacuum``, ``drift_matched_reference``
+        (True when the reference was shifted with the drift, :func:`drift_matched_reference`),
+        ``provenance``.
 
     Raises
     ------
@@ -667,6 +669,7 @@ def reconstruct_phase_shifting(
     ny, nx = frames.shape[1:]
     wave = obj["a1"]
     ref = None
+    matched = False
     if ref_frames is not None:
         ref = phase_shifting_kernel(ref_frames, cal, sideband=sideband_used, align=False,
                                     iterations=int(iterations))
@@ -681,6 +684,7 @@ def reconstruct_phase_shifting(
                 scale = np.where(c_mean > 0, obj["a0"] / c_mean, 0.0)
             wave = (wave - scale * c_eff).astype(np.complex64)
             r = g_eff.astype(np.complex64)
+            matched = True
         mag2 = r.real * r.real + r.imag * r.imag
         wave = wave * np.conj(r) / np.maximum(mag2, np.float32(np.finfo(np.float32).tiny))
     else:
@@ -761,7 +765,7 @@ def reconstruct_phase_shifting(
         attrs["reference_fringe_visibility"] = ref_stats["fringe_visibility"]
     vac_desc = list(box) if box is not None else ("mask" if mask is not None else None)
     attrs.update(method="phase_shifting", resolution="pixel", frames=int(n), vacuum=vac_desc, reference=ref is not None, aligned=bool(align),
-                 iterations=int(iterations), border_px=int(b),
+                 iterations=int(iterations), border_px=int(b), drift_matched_reference=matched,
                  unwrap=unwrap if isinstance(unwrap, str) else bool(unwrap))
     if isinstance(stack, xr.DataArray) and "beam_energy_kV" in stack.attrs:
         attrs["beam_energy_kV"] = stack.attrs["beam_energy_kV"]

@@ -92,10 +92,17 @@ from ionscope.holography.sideband import (  # noqa: F401  (re-exported)
     refine_sideband,
     taper_profile,
 )
+from ionscope.holography.passes import mean_and_std, scale_outer
 from ionscope.holography.unwrap import unwrap_kernel
 
 STEP = "ionscope.holography.reconstruct_offaxis"
 STEP_STATS = "ionscope.holography.hologram_statistics"
+def _std_over_mean(image: np.ndarray) -> float:
+    """Standard deviation over mean (the conventional fringe contrast of a vacuum hologram)."""
+    mean, std = mean_and_std(np.ascontiguousarray(image))
+    return float(std / mean)
+
+
 def _stats_dict(
     shape: tuple[int, int],
     cal: dict[str, Any],
@@ -127,8 +134,7 @@ def _stats_dict(
         "fringe_sampling_subpixel_px": 1.0 / s_px,
         "fringe_spacing_subpixel_nm": (1.0 / s_nm) if cal["calibrated"] else None,
         "carrier_frequency_subpixel_per_nm": s_nm if cal["calibrated"] else None,
-        "fringe_contrast": None if image is None else
-        float(image.std(dtype=np.float64) / image.mean(dtype=np.float64)),
+        "fringe_contrast": None if image is None else _std_over_mean(image),
         "fringe_visibility": float(visibility),
         "carrier_angle_deg": math.degrees(math.atan2(fy_nm, fx_nm)),
         "pixel_size_nm": [cal["dy"], cal["dx"]] if cal["calibrated"] else None,
@@ -338,8 +344,7 @@ def offaxis_wave(
         if taper > 0:
             ey = ey / np.maximum(taper_profile(shape[0], taper, oy), 1e-3).astype(np.float32)
             ex = ex / np.maximum(taper_profile(shape[1], taper, ox), 1e-3).astype(np.float32)
-        wave *= ey[:, None]
-        wave *= ex[None, :]
+        scale_outer(wave, ey, ex)
     return wave, info
 
 

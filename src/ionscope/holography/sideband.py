@@ -20,6 +20,7 @@ import xarray as xr
 
 from ionscope.data import axis_calibration, require_dims, require_finite
 from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.holography.passes import apodised, power_minus_leak
 
 APERTURE_UNITS = ("px", "1/nm", "fraction")
 SIDEBANDS = ("auto", "lower", "upper")
@@ -102,9 +103,7 @@ def half_spectrum(image: np.ndarray, taper: float) -> tuple[np.ndarray, np.ndarr
     ny, nx = image.shape
     wy = taper_profile(ny, taper).astype(np.float32)
     wx = taper_profile(nx, taper).astype(np.float32)
-    windowed = image * wy[:, None] if taper > 0 else image
-    if taper > 0:
-        windowed = windowed * wx[None, :]
+    windowed = apodised(image, wy, wx) if taper > 0 else image
     return scipy.fft.rfft2(windowed, workers=-1), wy, wx
 
 
@@ -170,11 +169,9 @@ def find_sideband_peak(
         Wy = np.fft.fft(wy.astype(np.float64))
         Wx = np.fft.rfft(wx.astype(np.float64))
         mean = R[0, 0].real / (Wy[0].real * Wx[0].real)
-        leak = (mean * Wy)[:, None].astype(np.complex64) * Wx[None, :].astype(np.complex64)
-        S = R - leak
+        power = power_minus_leak(R, (mean * Wy).astype(np.complex64), Wx.astype(np.complex64))
     else:
-        S = R
-    power = S.real * S.real + S.imag * S.imag
+        power = R.real * R.real + R.imag * R.imag
     e = int(math.ceil(exclude))
     ky = np.arange(-e, e + 1)
     kx = np.arange(0, e + 1)
@@ -267,10 +264,15 @@ def aperture_weights(
     Raised-cosine edge: 1 inside ``R - e/2``, 0 beyond ``R + e/2`` (e = 5 % of R), 0.5 at R.
     """
     fy, fx = geom["fy"], geom["fx"]
-    r = np.hypot(offsets_y[:, None] * fy, offsets_x[None, :] * fx)
     R, e = geom["radius_per_nm"], geom["edge_per_nm"]
-    t = np.clip((r - (R - 0.5 * e)) / e, 0.0, 1.0)
-    return (0.5 * (1.0 + np.cos(np.pi * t))).astype(np.float32)
+    # distances in units of the edge width from the inner edge: 0 inside, 1 at the outer edge
+    oy = (np.asarray(offsets_y, dtype=np.float64) * (fy / e)) ** 2
+    ox = (np.asarray(offsets_x, dtype=np.float64) * (fx / e)) ** 2
+    t = np.sqrt(oy[:, None] + ox[None, :]) - (R / e - 0.5)
+    out = (t <= 0.0).astype(np.float32)
+    ring = (t > 0.0) & (t < 1.0)
+    out[ring] = 0.5 * (1.0 + np.cos(np.pi * t[ring]))
+    return out
 
 
 def line_filter_weights(
@@ -354,10 +356,8 @@ def box_to_wave(box: np.ndarray, out_shape: tuple[int, int], n_in: int) -> np.nd
     Z = np.zeros(out_shape, dtype=np.complex64)
     iy = np.mod(np.arange(-hy, hy + 1), ny)
     ix = np.mod(np.arange(-hx, hx + 1), nx)
-    Z[np.ix_(iy, ix)] = box
-    wave = scipy.fft.ifft2(Z, workers=-1, overwrite_x=True)
-    wave *= np.float32(ny * nx / n_in)
-    return wave
+    Z[np.ix_(iy, ix)] = box * np.float32(ny * nx / n_in)
+    return scipy.fft.ifft2(Z, workers=-1, overwrite_x=True)
 
 
 def lag_one_frequency(wave: np.ndarray) -> tuple[float, float]:

@@ -180,8 +180,12 @@ def fit_harmonic_kernel(
     r"""Fit the harmonic stray-field model on ``mask`` pixels (kernel of :func:`fit_stray_field`).
 
     ``degree="auto"`` picks, among degrees 1..``max_degree``, the lowest whose spatial
-    cross-validation error is within ``tolerance`` (relative) of the best: a parsimonious
-    model extrapolates into the specimen more safely. The folds are spatial, so that a
+    cross-validation error exceeds the best one's by no more than one standard error of their
+    fold-wise paired difference (plus ``tolerance`` times the best error, default 0): a
+    parsimonious model extrapolates into the specimen more safely, and the paired difference
+    cancels the held-out noise common to both fits, so a lack of fit shows even under white
+    noise as large as the field (a rule relative to the whole cross-validation error would
+    take the plane there). The folds are spatial, so that a
     held-out part must be predicted from its neighbours and the noise's spatial correlation
     does not leak into the test: ``cv="blocks"`` (default) tiles the vacuum into square
     blocks of side :math:`\sqrt{A / (4 k)}` (A the vacuum area, k = ``folds``, so about four

@@ -97,6 +97,8 @@ from ionscope.holography.unwrap import unwrap_kernel
 
 STEP = "ionscope.holography.reconstruct_offaxis"
 STEP_STATS = "ionscope.holography.hologram_statistics"
+
+
 def _std_over_mean(image: np.ndarray) -> float:
     """Standard deviation over mean (the conventional fringe contrast of a vacuum hologram)."""
     mean, std = mean_and_std(np.ascontiguousarray(image))

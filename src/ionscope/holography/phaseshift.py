@@ -48,10 +48,10 @@ with :math:`a_1 = (\mu A_r A / 2)\, e^{i(2\pi\mathbf q_c\cdot\mathbf r + \varphi
    reference; the reference is therefore shifted frame by frame as the object frames were and
    combined with the solve's own weights, and the centre band's share that leaks into
    :math:`a_1` is removed (:func:`drift_matched_reference`; on the twin the vacuum phase
-   error falls from 0.022 to 0.005 rad rms, its smooth part from 0.004-0.010 to < 0.0003 rad). With a
-   vacuum region its mean phase is set to zero and its median amplitude to one (the object
-   and reference stacks' doses need not match). With a reference the carrier and the
-   fringe statistics come from its first frame.
+   error falls from 0.022 to 0.005 rad rms, its smooth part from 0.004-0.010 to < 0.0003
+   rad). With a vacuum region its mean phase is set to zero and its median amplitude to one
+   (the object and reference stacks' doses need not match). With a reference the carrier and
+   the fringe statistics come from its first frame.
 6. The phase is unwrapped (:mod:`~ionscope.holography.unwrap`).
 
 Resolution is the pixel, not the fringe spacing; at equal total dose the phase noise per pixel
@@ -171,7 +171,8 @@ def solve_pixels(
 
 def pixel_weights(steps: np.ndarray) -> np.ndarray:
     """Complex weights ``k_n`` with ``a1 = sum_n k_n I_n / g_n`` in :func:`solve_pixels` (the
-    same for every pixel): ``sum k_n = 0``, ``sum k_n e^{i d_n} = 1``, ``sum k_n e^{-i d_n} = 0``."""
+    same for every pixel): ``sum k_n = 0``, ``sum k_n exp(i steps_n) = 1`` and
+    ``sum k_n exp(-i steps_n) = 0``."""
     G = design_matrix(steps)
     rows = np.linalg.solve(G.T @ G, G.T)  # (3, n): the least-squares operator
     return 0.5 * (rows[1] - 1j * rows[2])

@@ -286,3 +286,17 @@ def test_unwrapping_jumps_in_the_vacuum_are_left_out():
     assert errs["plain"] > 3 * errs["clean"]
     with pytest.raises(ConfigError, match="outlier_sigma"):
         fit_stray_field(_phase(noisy), VACUUM, outlier_sigma=-1)
+
+
+def test_twin_leakage_scores_errors():
+    from ionscope.holography.leakage import twin_leakage_scores
+    from ionscope.simulate import simulate
+
+    with pytest.raises(InputError, match="holography twin"):
+        twin_leakage_scores(np.zeros((N, N)), {"region": None}, erode_px=2)
+    ds = simulate("holography", seed=0, ny=64, nx=64, pixel_nm=1.0, fringe_spacing_nm=4.0,
+                  vacuum_height_nm=16, interface_position_nm=30, noise=False, bias_V=2.0)
+    with pytest.raises(DimensionError):
+        twin_leakage_scores(np.zeros((32, 32)), ds, erode_px=2)
+    s, fit = twin_leakage_scores(ds["phase_true"], ds, erode_px=2, degree=3)
+    assert s["degree"] == 3 and s["removed_fraction_fit"] > 0.99  # the true phase: only the field

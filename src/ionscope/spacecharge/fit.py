@@ -37,7 +37,8 @@ is correlated between neighbouring points (``profile_sigma.attrs["noise_correlat
 as independent understates the errors (on the holography twin at its default dose by a factor
 ~2: the psi0 scatter over 16 seeds is 0.023 V, the independent-point error 0.011 V). With
 ``correlation`` given, the noise covariance :math:`C_{ij} = \sigma_i\sigma_j\rho_{|i-j|}`
-(:func:`ionscope.profiles.profile_covariance`) enters in one of three ways (``noise_model``):
+(:func:`ionscope.profiles.profile_covariance`) enters in one of three ways (``noise_model``;
+the weights are built in :mod:`ionscope.spacecharge.noise`):
 
 - ``"sandwich"`` (the default): weighted least squares - the estimates as for independent
   points - with the covariance :math:`A^{-1} J^T W C W J A^{-1}`, :math:`A = J^T W J`,
@@ -55,7 +56,7 @@ as independent understates the errors (on the holography twin at its default dos
   holography profile is band-limited (sampled finer than the aperture resolves), so its
   correlation matrix is nearly singular and whitening it amplifies any small model error (on
   the holography twin GLS ran to psi0 of -900 V); it is refused when the correlation
-  matrix's condition number may exceed :data:`GLS_MAX_CONDITION` (bounded by the extremes of
+  matrix's condition number may exceed :data:`~ionscope.spacecharge.noise.GLS_MAX_CONDITION` (bounded by the extremes of
   :math:`1 + 2\sum_k\rho_k\cos k\omega`; Grenander & Szego 1958).
 
 ``"diagonal"`` ignores the correlation. On the holography twin (``ionscope holo
@@ -85,20 +86,18 @@ lattice-gas model).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import xarray as xr
-from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import brentq, least_squares
 from scipy.special import expit, logit
 
 from ionscope.data import provenance, units_of, with_provenance
 from ionscope.errors import ConfigError, ConvergenceError, InputError
-from ionscope.profiles import LowPass, profile_covariance
+from ionscope.profiles import LowPass
 from ionscope.spacecharge.interface import (
     PARAMETERS,
     _derivative,
@@ -108,6 +107,13 @@ from ionscope.spacecharge.interface import (
     recorded_lowpass,
 )
 from ionscope.spacecharge.model import _check_scalar, debye_length_nm, surface_charge, w90_nm
+from ionscope.spacecharge.noise import (  # noqa: F401  (NOISE_MODELS, integrated_time re-exported)
+    NOISE_MODELS,
+    _noise,
+    _Noise,
+    _noise_estimate,
+    integrated_time,
+)
 
 __all__ = [
     "PARAMETERS",
@@ -124,10 +130,6 @@ __all__ = [
 _POTENTIAL_FREE = ("psi0_V", "theta", "x0_nm", "psf_nm", "v_offset_V")
 _LI_FREE = ("li_offset", "li_scale", "li_psf_nm")
 _LI_MODES = ("relative", "absolute", "occupancy")
-#: Ways to use a profile's noise correlation (module docstring).
-NOISE_MODELS = ("auto", "sandwich", "ess", "gls", "diagonal")
-#: Largest condition number of a noise correlation matrix that GLS whitens.
-GLS_MAX_CONDITION = 1e4
 #: Smallest allowed singular value of the column-scaled Jacobian, relative to the largest.
 SINGULAR_TOLERANCE = 1e-4
 #: Reduced chi-squared above which the fit is restarted from other theta values.
@@ -141,99 +143,6 @@ class IdentifiabilityError(ConfigError):
 
 
 # --------------------------------------------------------------------------- fit machinery
-
-
-def _noise_estimate(y: np.ndarray) -> float:
-    """Robust noise sigma from second differences (MAD), for data without standard errors."""
-    if y.size < 5:
-        return float(np.std(y)) or 1.0
-    d2 = y[2:] - 2 * y[1:-1] + y[:-2]
-    mad = 1.4826 * np.median(np.abs(d2 - np.median(d2)))
-    sigma = mad / np.sqrt(6.0)
-    if not np.isfinite(sigma) or sigma <= 0:
-        sigma = 1e-6 * max(float(np.ptp(y)), 1e-300)
-    return float(sigma)
-
-
-@dataclass
-class _Noise:
-    """How one profile's residuals are weighted: ``w`` (1 / sigma) or a whitening matrix
-    ``white`` (:math:`L^{-1}`, GLS), and the noise correlation matrix for a sandwich covariance."""
-
-    w: np.ndarray
-    white: np.ndarray | None = None
-    corr: np.ndarray | None = None
-
-    def weigh(self, r: np.ndarray) -> np.ndarray:
-        return self.white @ r if self.white is not None else r * self.w
-
-
-def _lag_ok(x: np.ndarray, what: str) -> None:
-    step = np.diff(x)
-    if x.size > 1 and not (np.all(step > 0) and np.ptp(step) <= 1e-3 * float(np.median(step))):
-        raise InputError(
-            f"{what}: a noise correlation by lag needs evenly spaced, increasing positions; "
-            "give the profile as sampled (or drop the correlation: noise_model='diagonal')"
-        )
-
-
-def _noise(x: np.ndarray, sigma: np.ndarray, correlation, mode: str, what: str) -> _Noise:
-    """Weights of one profile under ``mode`` (``gls``, ``sandwich`` or ``diagonal``)."""
-    w = 1.0 / sigma
-    if correlation is None or mode == "diagonal":
-        return _Noise(w)
-    rho = np.asarray(correlation, dtype=np.float64).ravel()
-    if rho.size == 0 or not np.all(np.isfinite(rho)) or rho[0] != 1 or np.any(np.abs(rho) > 1):
-        raise InputError(
-            f"{what}: the noise correlation must start with 1 and hold values in [-1, 1] "
-            f"(rho[k] for lags k = 0, 1, ...), got {rho[:4].tolist()}..."
-        )
-    if mode == "ess":  # one factor for all points: gaps in the profile do not matter
-        return _Noise(w / np.sqrt(integrated_time(rho, sigma.size)))
-    _lag_ok(x, what)
-    corr = _correlation_matrix(sigma.size, tuple(rho.tolist()))
-    if mode == "sandwich":
-        return _Noise(w, corr=corr)
-    # the eigenvalues of a Toeplitz correlation matrix lie between the extremes of its symbol
-    # S(w) = 1 + 2 sum_k rho_k cos(k w) (Grenander & Szego 1958): a cheap bound on the condition
-    k = np.arange(1, min(rho.size, sigma.size))
-    symbol = 1.0 + 2.0 * np.cos(np.outer(np.linspace(0, np.pi, 2049), k)) @ rho[1 : k.size + 1]
-    if symbol.min() * GLS_MAX_CONDITION < symbol.max():
-        bound = symbol.max() / symbol.min() if symbol.min() > 0 else np.inf
-        raise ConfigError(
-            f"{what}: the noise correlation matrix is nearly singular (condition number up to "
-            f"{bound:.2g} > {GLS_MAX_CONDITION:g}; band-limited noise, e.g. of a holography "
-            "reconstruction): whitening it (GLS) would amplify small model errors; use "
-            "noise_model='sandwich' (--noise sandwich) or 'ess'"
-        )
-    try:
-        chol = cholesky(corr * np.outer(sigma, sigma), lower=True)
-    except LinAlgError:  # pragma: no cover - profile_covariance returns a positive-definite matrix
-        raise InputError(f"{what}: the noise covariance is not positive definite") from None
-    return _Noise(w, white=solve_triangular(chol, np.eye(sigma.size), lower=True))
-
-
-@functools.lru_cache(maxsize=8)
-def _correlation_matrix(n: int, rho: tuple[float, ...]) -> np.ndarray:
-    """Positive-definite correlation matrix of ``n`` points with lag correlations ``rho``
-    (cached: refits of one profile share it; read-only)."""
-    corr = profile_covariance(np.ones(n), rho)
-    corr.setflags(write=False)
-    return corr
-
-
-def integrated_time(correlation, n: int) -> float:
-    """Integrated autocorrelation time ``1 + 2 sum_k (1 - k/n) rho_k`` of ``n`` correlated
-    points (at least 1): ``n / tau`` points are worth as much as independent ones.
-
-    Examples
-    --------
-    >>> integrated_time([1.0, 0.5, 0.25], 1000)
-    2.498
-    """
-    rho = np.asarray(correlation, dtype=np.float64).ravel()[1:n]
-    k = np.arange(1, rho.size + 1)
-    return float(max(1.0, 1.0 + 2.0 * np.sum((1.0 - k / n) * rho)))
 
 
 @dataclass

@@ -56,7 +56,8 @@ the weights are built in :mod:`ionscope.spacecharge.noise`):
   holography profile is band-limited (sampled finer than the aperture resolves), so its
   correlation matrix is nearly singular and whitening it amplifies any small model error (on
   the holography twin GLS ran to psi0 of -900 V); it is refused when the correlation
-  matrix's condition number may exceed :data:`~ionscope.spacecharge.noise.GLS_MAX_CONDITION` (bounded by the extremes of
+  matrix's condition number may exceed
+  :data:`~ionscope.spacecharge.noise.GLS_MAX_CONDITION` (bounded by the extremes of
   :math:`1 + 2\sum_k\rho_k\cos k\omega`; Grenander & Szego 1958).
 
 ``"diagonal"`` ignores the correlation. On the holography twin (``ionscope holo

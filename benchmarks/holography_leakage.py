@@ -23,7 +23,9 @@ map's resolution and scored against the twin's true stray phase
 - ``change_over_noise``: the rms change of the specimen's phase (the model error continued
   into the specimen) over the phase noise of the map (robust standard deviation of a noisy
   minus a noise-free reconstruction), per pixel, within 15 nm of the edge, 15-30 nm deep and
-  over the whole specimen (up to 100 nm deep).
+  over the whole specimen (up to 100 nm deep);
+- ``change_over_predicted``: that change over the fit's own ``stray_phase_error`` (block
+  jackknife plus the next degree's change), the calibration of the uncertainty it reports.
 
 A condition holds when every seed removes >= 99 % over the fitted vacuum and changes the
 specimen within 15 nm of the edge by less than the noise.
@@ -159,6 +161,11 @@ def summary(runs: list[dict]) -> dict:
             "max": max(col(lambda r: r["change_over_noise"]["band_15_30nm"]))},
         "change_over_noise_specimen_median": float(np.median(col(lambda r: r["change_over_noise"]["specimen"]))),
         "degrees": [int(r["degree"]) for r in runs],
+        # calibration of the fit's stray_phase_error: actual over predicted change of the specimen
+        "change_over_predicted": {
+            region: {"min": min(col(lambda r: r["specimen_change_rms_rad"][region] / r["predicted_change_rms_rad"][region])),
+                     "max": max(col(lambda r: r["specimen_change_rms_rad"][region] / r["predicted_change_rms_rad"][region]))}
+            for region in ("edge_15nm", "band_15_30nm", "specimen")},
     }
     out["holds"] = bool(min(fit) >= 0.99 and max(edge) < 1.0)
     return out

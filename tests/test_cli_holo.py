@@ -167,6 +167,10 @@ def test_potential_with_leakage_subtraction_on_a_biased_twin(run_cli, tmp_path):
     assert after["rms_about_mean_rad"] < 0.3 * before["rms_about_mean_rad"]
     res = io.open_dataset(tmp_path / "pot" / "result.zarr")
     assert "stray_phase" in res and "vacuum" in res
+    # the model's uncertainty grows away from the fitted vacuum
+    err = res["stray_phase_error"].values
+    assert np.median(err[10:25, 20:140]) < np.median(err[60:, 20:140]) and np.isfinite(err).all()
+    assert 0 < leak["specimen_error_rad"]["median"] <= leak["specimen_error_rad"]["max"]
 
 
 def test_one_line_errors(run_cli, tmp_path, chain):

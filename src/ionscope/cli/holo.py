@@ -298,7 +298,9 @@ def holo_potential(
         leak = fit_stray_field(target, mask, degree=degree)
         summary["leakage"] = {k: leak.attrs[k] for k in ("degree", "removed_fraction", "residual_rms_rad",
                                                           "vacuum_rms_before_rad", "model_range_specimen_rad",
-                                                          "cv_rms_rad")}
+                                                          "cv_rms_rad", "outlier_pixels")}
+        err = leak["stray_phase_error"].values[~mask]
+        summary["leakage"]["specimen_error_rad"] = {"median": float(np.median(err)), "max": float(np.max(err))}
         summary["vacuum_flatness"] = leak.attrs["flatness_before"]
         summary["vacuum_flatness_after_leakage"] = leak.attrs["flatness_after"]
         work_phase = phase - leak["stray_phase"].values
@@ -319,6 +321,7 @@ def holo_potential(
                                     attrs={"units": "1", "long_name": f"vacuum ({how})"})
     if leak is not None:
         ds["stray_phase"] = leak["stray_phase"]
+        ds["stray_phase_error"] = leak["stray_phase_error"]
     ds.attrs.update(_resolution_attrs(dict(rec.attrs)))
     if thickness is not None and rec0 is None:
         ds.attrs["phase_per_volt_rad"] = electron_interaction_constant(kv) * float(thickness)

@@ -357,7 +357,11 @@ def fit_stray_field(
     -------
     xarray.Dataset
         ``phase_corrected`` (rad; input minus model, vacuum mean zero), ``stray_phase`` (the
-        model, rad) and ``vacuum`` (the mask used); attrs ``degree``, ``terms``,
+        model, rad), ``stray_phase_error`` (rad: the model's standard error relative to the
+        vacuum - how much the correction may change the specimen's phase where it is
+        extrapolated; it grows with the distance from the vacuum, see
+        :func:`~ionscope.holography.harmonic.fit_harmonic_kernel`) and ``vacuum`` (the mask
+        used); attrs ``degree``, ``terms``,
         ``residual_rms_rad`` (vacuum, after), ``vacuum_rms_before_rad``, ``removed_fraction``
         (1 - residual rms / rms before), ``model_range_specimen_rad``, ``cv_rms_rad``,
         ``flatness_before`` / ``flatness_after`` (:func:`vacuum_flatness` dicts), provenance.
@@ -419,6 +423,10 @@ def fit_stray_field(
                                         attrs={**base, "units": "rad", "long_name": "phase minus the stray-field model"}),
         "stray_phase": xr.DataArray(model, dims=("y", "x"), coords=coords,
                                     attrs={"units": "rad", "long_name": "harmonic stray-field model"}),
+        "stray_phase_error": xr.DataArray(
+            fit["model_error"], dims=("y", "x"), coords=coords,
+            attrs={"units": "rad", "long_name": "standard error of the stray-field model relative to the vacuum "
+                   "(block jackknife plus the change one more degree makes)"}),
         "vacuum": xr.DataArray(fit_mask, dims=("y", "x"), coords=coords,
                                attrs={"units": "1", "long_name": "vacuum pixels used for the fit"}),
     })
@@ -586,7 +594,9 @@ def twin_leakage_scores(
     Returns
     -------
     scores : dict
-        :func:`stray_removal_scores` plus ``degree`` and ``erosion_px``.
+        :func:`stray_removal_scores` plus ``degree``, ``erosion_px`` and
+        ``predicted_change_rms_rad`` (per region: the rms of the fit's ``stray_phase_error``,
+        to compare with ``specimen_change_rms_rad``).
     fit : xarray.Dataset
         The :func:`fit_stray_field` result.
     """
@@ -607,6 +617,9 @@ def twin_leakage_scores(
     res = fit_stray_field(da, mask, erode_px=0, **fit)
     scores = stray_removal_scores(res["stray_phase"].values, twin["phase_stray"].values, res["vacuum"].values,
                                   vac, regions=masks, noise=noise)
+    predicted = res["stray_phase_error"].values
+    scores["predicted_change_rms_rad"] = {name: float(np.sqrt(np.mean(predicted[mk] ** 2)))
+                                          for name, mk in masks.items()}
     return {"degree": int(res.attrs["degree"]), "erosion_px": int(erode_px), **scores}, res
 
 

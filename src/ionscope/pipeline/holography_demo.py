@@ -311,6 +311,8 @@ def holography_section(ctx: DemoContext) -> Section | None:
          row("model error over the fit mask (rad rms)", lambda s: f"{s['model_error_rms_fit_rad']:.4f}"),
          row("specimen phase change / noise within 15 nm of the edge (rad rms)", change("edge_15nm")),
          row("specimen phase change / noise in the profile band (rad rms)", change("profile_band")),
+         row("the fit's own error estimate in the profile band (stray_phase_error, rad rms)",
+             lambda s: f"{s['predicted_change_rms_rad']['profile_band']:.3f}"),
          ["vacuum phase slope before → after (rad/nm)",
           f"{leak_d['vacuum_slope_before_rad_per_nm']:.2e} → {leak_d['vacuum_slope_after_rad_per_nm']:.2e}", "", ""],
          ["unbiased twin: vacuum slope (rad/nm), rms about a plane (rad)",
@@ -326,7 +328,9 @@ def holography_section(ctx: DemoContext) -> Section | None:
         "subtracted. Scored against the twin's true stray phase (1 - rms of the model error / rms of "
         "the stray phase, constants left out) on the off-axis and the phase-shifting reconstruction "
         "and, isolating the model, on the true phase plus the off-axis shot noise; the specimen's "
-        "change is compared with its phase noise (robust standard deviation, per pixel). The "
+        "change is compared with its phase noise (robust standard deviation, per pixel) and with "
+        "the error the fit reports for its model (a block jackknife of the coefficients plus the "
+        "change one more degree makes). The "
         "model alone is limited by the shot noise. The off-axis reconstruction adds its own smooth "
         "vacuum error: the centre band's biprism Fresnel fringes streak through the sideband and are "
         "not multiplied by the object wave, so the reference division leaves an error that grows "

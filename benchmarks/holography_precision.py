@@ -73,6 +73,10 @@ demo's aperture model (``LowPass(cutoff, edge, C_E t)``) and the same with the a
 contrast (``amplitude_ratio`` from the reconstructed amplitude), both with the twin's interface
 width (``blur_nm`` = 0.25 nm). A condition holds when every seed is within 5 % and 1 nm.
 
+Every Fourier condition of (2) and (2b) is also run with the detector MTF divided out of the
+sideband (``reconstruct_offaxis(..., mtf=0.5)``, the twin's camera model - in the lab, the
+camera's measured MTF): labels ending in ``_mtf_corrected``.
+
 ``bias_budget_noise_free`` separates the systematic errors from the noise (seed 0, no
 Poisson noise): erfc / depletion / exp fits of the twin's true potential map (the shape
 model's floor, with and without a fitted Gaussian blur), the Fourier chain with the twin's
@@ -120,6 +124,9 @@ DROP_TOL, W90_TOL_NM = 0.05, 1.0
 SC_DOSES = (1000.0, REALISTIC_DOSE)
 SC_PS_DOSES = (100.0, REALISTIC_DOSE)
 PIXEL_NM = 0.5  # the twins' pixel: the phase-shifting resolution limit
+#: The twins' detector MTF cut-off (cycles/px): the MTF a lab measures for its camera and gives
+#: ``reconstruct_offaxis(..., mtf=)`` ("_mtf_corrected" conditions).
+TWIN_MTF_CUTOFF = 0.5
 
 
 # --------------------------------------------------------------------------- chain pieces
@@ -180,12 +187,13 @@ def potential_of(phase, ds):
     return pot
 
 
-def offaxis_fits(ds, bands=BANDS, amplitude=(False, True), width_nm: float | None = None) -> dict:
+def offaxis_fits(ds, bands=BANDS, amplitude=(False, True), width_nm: float | None = None, mtf=None) -> dict:
     """Fourier chain on a ``holography`` twin: one reconstruction, fits for each band and with
     / without the amplitude contrast in the aperture model (``LowPass.amplitude_ratio``, from
     the reconstructed amplitude). ``width_nm``: the interface width given to the aperture model
-    (``LowPass.blur_nm``; None = half a pixel, which is the twin's 0.25 nm here)."""
-    rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
+    (``LowPass.blur_nm``; None = half a pixel, which is the twin's 0.25 nm here). ``mtf``: the
+    detector MTF divided out of the sideband (``reconstruct_offaxis(..., mtf=)``)."""
+    rec = reconstruct_offaxis(ds["hologram"], ds["reference"], mtf=mtf)
     pot = potential_of(vacuum_zero(rec["phase"], ds["region"].values), ds)
     c_e = float(ds.attrs["interaction_constant_rad_per_V_nm"])
     cut = float(rec.attrs["aperture_per_nm"])
@@ -244,10 +252,11 @@ def fit_band_spacecharge(potential, geom: dict, lowpass: LowPass | None, known: 
             "chi2": float(json.loads(res.attrs["fit"])["reduced_chi2"])}
 
 
-def offaxis_sc_fits(ds, bands=BANDS, width_nm: float | None = None) -> dict:
+def offaxis_sc_fits(ds, bands=BANDS, width_nm: float | None = None, mtf=None) -> dict:
     """(2b) Fourier chain: the lattice-gas fit of each band with the aperture low-pass
-    (amplitude ratio from the reconstructed amplitude, interface width ``width_nm``)."""
-    rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
+    (amplitude ratio from the reconstructed amplitude, interface width ``width_nm``; ``mtf`` as
+    in :func:`offaxis_fits`)."""
+    rec = reconstruct_offaxis(ds["hologram"], ds["reference"], mtf=mtf)
     pot = potential_of(vacuum_zero(rec["phase"], ds["region"].values), ds)
     known = known_parameters(ds)
     out = {}
@@ -389,13 +398,15 @@ def bench_drop(seeds: list[int], doses=DOSES, ps_doses=PS_DOSES) -> dict:
                            "mip_step_V": float(probe.attrs["mip_electrode_V"] - probe.attrs["mip_electrolyte_V"])},
                  "fourier": {}, "phase_shifting": {}}
     for dose in doses:
-        per: dict = {}
-        for seed in seeds:
-            for key, fit in offaxis_fits(simulate("holography", seed=seed, dose=dose), width_nm=width).items():
-                per.setdefault(key, []).append(fit)
-        for (band, amp), fits in per.items():
-            label = f"dose_{dose:g}_band_{band}px_" + ("amplitude_model" if amp else "demo_aperture_model")
-            out["fourier"][label] = drop_summary(fits, truth_drop, truth_w90)
+        for mtf, tag in ((None, ""), (TWIN_MTF_CUTOFF, "_mtf_corrected")):
+            per: dict = {}
+            for seed in seeds:
+                twin = simulate("holography", seed=seed, dose=dose)
+                for key, fit in offaxis_fits(twin, width_nm=width, mtf=mtf).items():
+                    per.setdefault(key, []).append(fit)
+            for (band, amp), fits in per.items():
+                label = f"dose_{dose:g}_band_{band}px_" + ("amplitude_model" if amp else "demo_aperture_model") + tag
+                out["fourier"][label] = drop_summary(fits, truth_drop, truth_w90)
     for dose in ps_doses:
         per = {}
         for seed in seeds:
@@ -437,12 +448,14 @@ def bench_spacecharge_model(seeds: list[int], doses=SC_DOSES, ps_doses=SC_PS_DOS
         "known": {k: known[k] for k in ("step_V", "eps_r", "c0_m3", "temperature_K")},
         "interface_width_nm": width, "fourier": {}, "phase_shifting": {}}
     for dose in doses:
-        per: dict = {}
-        for seed in seeds:
-            for band, fit in offaxis_sc_fits(simulate("holography", seed=seed, dose=dose), bands, width).items():
-                per.setdefault(band, []).append(fit)
-        for band, fits in per.items():
-            out["fourier"][f"dose_{dose:g}_band_{band}px"] = sc_summary(fits, truth_drop, truth_w90)
+        for mtf, tag in ((None, ""), (TWIN_MTF_CUTOFF, "_mtf_corrected")):
+            per: dict = {}
+            for seed in seeds:
+                twin = simulate("holography", seed=seed, dose=dose)
+                for band, fit in offaxis_sc_fits(twin, bands, width, mtf=mtf).items():
+                    per.setdefault(band, []).append(fit)
+            for band, fits in per.items():
+                out["fourier"][f"dose_{dose:g}_band_{band}px{tag}"] = sc_summary(fits, truth_drop, truth_w90)
     for dose in ps_doses:
         per = {}
         for seed in seeds:
@@ -472,8 +485,10 @@ def bias_budget() -> dict:
             f = fit_band(truth, geom, blur, model)
             out[f"true_potential_{model}_blur_{'fitted' if blur else 'none'}"] = {
                 "drop_V": f["drop"], "w90_nm": f["w90"], "blur_note": "twin interface roughness 0.25 nm"}
-    for label, kw in (("fourier_chain", {}), ("fourier_chain_ideal_detector", {"mtf_cutoff": None})):
-        fits = offaxis_fits(simulate("holography", seed=0, noise=False, **kw), bands=(30, 120), width_nm=width)
+    for label, kw, mtf in (("fourier_chain", {}, None), ("fourier_chain_ideal_detector", {"mtf_cutoff": None}, None),
+                           ("fourier_chain_mtf_corrected", {}, TWIN_MTF_CUTOFF)):
+        fits = offaxis_fits(simulate("holography", seed=0, noise=False, **kw), bands=(30, 120), width_nm=width,
+                            mtf=mtf)
         for (band, amp), f in fits.items():
             out[f"{label}_band_{band}px_{'amplitude_model' if amp else 'demo_aperture_model'}"] = {
                 "drop_V": f["drop"], "w90_nm": f["w90"]}

@@ -184,3 +184,34 @@ def test_one_line_errors(run_cli, tmp_path, chain):
                 "--out", tmp_path / "d"))
     assert "sideband" in _error_line(
         run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram", "--sideband", "up", "--out", tmp_path / "e")).lower()
+    for spec, msg in (("lorentzian:x", "lorentzian:FC"), (str(tmp_path / "none.csv"), "does not exist"),
+                      ("lorentzian:-1", "positive")):
+        assert msg in _error_line(run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram", "--mtf", spec,
+                                          "--out", tmp_path / "f"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("f,m\n0,1\n0.5,0.5\n")
+    assert "frequency_per_px,mtf" in _error_line(run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram",
+                                                         "--mtf", bad, "--out", tmp_path / "g"))
+
+
+def test_reconstruct_with_the_detector_mtf_divided_out(chain, run_cli, tmp_path):
+    """``--mtf lorentzian:0.5`` (the twin's detector) and the same MTF as a measured radial table
+    give the same phase; the summary records the correction."""
+    from ionscope.holography.detector import lorentzian_mtf
+
+    root, _, _ = chain
+    f = np.linspace(0, 0.75, 400)
+    table = tmp_path / "mtf.csv"
+    # the twin's MTF along the carrier direction (radial tables cannot hold the sinc's anisotropy)
+    m = lorentzian_mtf(0.5)(f * np.sin(np.radians(80)), f * np.cos(np.radians(80)))
+    table.write_text("frequency_per_px,mtf\n" + "".join(f"{a:.6f},{b:.8f}\n" for a, b in zip(f, m)))
+    phases = []
+    for spec, name in (("lorentzian:0.5", "m1"), (str(table), "m2")):
+        r = run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram", "--reference", f"{root}/twin.zarr:reference",
+                    "--mtf", spec, "--out", tmp_path / name)
+        assert r.returncode == 0, r.stderr
+        assert _summary(tmp_path / name)["mtf_corrected"] is True
+        phases.append(io.open_dataset(tmp_path / name / "result.zarr")["phase"].values)
+    d = (phases[0] - phases[1])[16:-16, 16:-16]
+    assert np.std(d - np.median(d)) < 0.01
+    assert _summary(root / "rec")["mtf_corrected"] is False

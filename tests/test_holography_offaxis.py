@@ -312,3 +312,42 @@ def test_bad_inputs_raise(clean):
     flat = xr.zeros_like(holo) + 100.0
     with pytest.raises(InputError):
         hologram_statistics(flat)
+
+
+def test_detector_mtf_correction_gives_the_ideal_detector_phase():
+    """The twin's detector MTF weights the sideband by MTF(q_c + k) / MTF(q_c) after the
+    reference division; dividing it out gives the phase an ideal detector records (noise-free:
+    0.0126 -> 0.0002 rad rms apart), by model, callable or radial table alike."""
+    from ionscope.holography.detector import lorentzian_mtf, radial_mtf
+
+    ds = simulate("holography", seed=0, noise=False, biprism_fringe_amplitude=0.0)
+    ideal = simulate("holography", seed=0, noise=False, biprism_fringe_amplitude=0.0, mtf_cutoff=None)
+    ref = reconstruct_offaxis(ideal["hologram"], ideal["reference"])["phase"].values
+    inner = (slice(24, -24), slice(24, -24))
+
+    def rms_apart(rec):
+        d = (rec["phase"].values - ref)[inner]
+        return float(np.std(d - np.median(d)))
+
+    plain = reconstruct_offaxis(ds["hologram"], ds["reference"])
+    corrected = reconstruct_offaxis(ds["hologram"], ds["reference"], mtf=0.5)
+    assert rms_apart(plain) > 0.01
+    assert rms_apart(corrected) < 0.001
+    assert corrected.attrs["mtf_corrected"] and not plain.attrs["mtf_corrected"]
+    assert provenance(corrected)[-1]["params"]["mtf"]["cutoff_per_px"] == 0.5
+    same = reconstruct_offaxis(ds["hologram"], ds["reference"], mtf=lorentzian_mtf(0.5))
+    np.testing.assert_allclose(same["phase"].values, corrected["phase"].values, atol=1e-6)
+    # a measured radial curve (the model along the carrier; a radial table cannot hold the pixel
+    # sinc's anisotropy) corrects most of it; the Lorentzian alone, without the sinc, about 60 %
+    f = np.linspace(0, 0.75, 300)
+    along = lorentzian_mtf(0.5)(f * np.sin(np.radians(80)), f * np.cos(np.radians(80)))
+    table = reconstruct_offaxis(ds["hologram"], ds["reference"], mtf=(f, along))
+    assert rms_apart(table) < 0.2 * rms_apart(plain)
+    lorentz = reconstruct_offaxis(ds["hologram"], ds["reference"], mtf=(f, 1 / (1 + (f / 0.5) ** 2)))
+    assert rms_apart(table) < rms_apart(lorentz) < 0.5 * rms_apart(plain)
+    with pytest.raises(InputError, match="positive"):
+        radial_mtf([0, 0.5], [1.0, 0.0])
+    with pytest.raises(ConfigError, match="falls to"):  # an MTF that vanishes inside the aperture
+        reconstruct_offaxis(ds["hologram"], ds["reference"], mtf=lambda fy, fx: np.exp(-(np.hypot(fy, fx) / 0.05) ** 2))
+    with pytest.raises(ConfigError, match="mtf must be"):
+        reconstruct_offaxis(ds["hologram"], ds["reference"], mtf="yes")

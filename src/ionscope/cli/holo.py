@@ -51,6 +51,39 @@ def parse_sideband(text: str) -> Any:
     return parse_point(text, "--sideband")
 
 
+def parse_mtf(text: str | None) -> Any:
+    """``--mtf``: ``lorentzian:FC`` (the pixel sinc times a Lorentzian of cut-off FC, cycles per
+    pixel) or a CSV with the header ``frequency_per_px,mtf`` (a measured radial MTF)."""
+    import csv
+
+    import numpy as np
+
+    from ionscope.errors import ConfigError, FileMissingError, FormatError
+
+    if text is None:
+        return None
+    if text.strip().lower().startswith("lorentzian:"):
+        try:
+            return float(text.split(":", 1)[1])
+        except ValueError:
+            raise ConfigError(f"--mtf {text!r}: give lorentzian:FC with FC the cut-off in cycles per pixel, "
+                              "e.g. lorentzian:0.5") from None
+    path = Path(text)
+    if not path.exists():
+        raise FileMissingError(f"--mtf {path} does not exist (give lorentzian:FC or a CSV frequency_per_px,mtf)")
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
+    if not rows or [h.strip().lower() for h in rows[0]] != ["frequency_per_px", "mtf"]:
+        raise FormatError(f"--mtf {path}: the header must be frequency_per_px,mtf")
+    try:
+        table = np.array([[float(v) for v in r] for r in rows[1:]], dtype=np.float64)
+    except ValueError as exc:
+        raise FormatError(f"--mtf {path}: a value is not a number ({exc})") from None
+    if table.ndim != 2 or table.shape[0] < 2 or table.shape[1] != 2:
+        raise FormatError(f"--mtf {path}: need at least two rows of two numbers")
+    return table[:, 0], table[:, 1]
+
+
 def parse_box(text: str, option: str) -> list[int]:
     """``Y0:Y1,X0:X1`` (pixel indices, half-open) -> [y0, y1, x0, x1]."""
     from ionscope.errors import ConfigError
@@ -140,6 +173,7 @@ def holo_reconstruct(
     aperture: Annotated[Optional[float], typer.Option("--aperture", help="Aperture radius (default 1/3 of the carrier distance).")] = None,
     aperture_unit: Annotated[str, typer.Option("--aperture-unit", help="px (FFT pixels), 1/nm or fraction (of the carrier).")] = "px",
     line_filter: Annotated[bool, typer.Option("--line-filter/--no-line-filter", help="Remove the biprism Fresnel streak.")] = False,
+    mtf: Annotated[Optional[str], typer.Option("--mtf", help="Divide the detector MTF out of the sideband: lorentzian:FC (cut-off in cycles/px) or a CSV frequency_per_px,mtf.")] = None,
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -154,7 +188,7 @@ def holo_reconstruct(
     holo = load_input(hologram, dims=dims, what="HOLOGRAM")
     ref = load_input(reference, dims=dims, what="--reference") if reference else None
     result = reconstruct_offaxis(holo, ref, sideband=parse_sideband(sideband), aperture=aperture,
-                                 aperture_unit=aperture_unit, line_filter=line_filter)
+                                 aperture_unit=aperture_unit, line_filter=line_filter, mtf=parse_mtf(mtf))
     phase = np.asarray(result["phase"].values, dtype=np.float64)
     summary = {
         "command": "holo reconstruct", "input": str(hologram), "reference": reference,
@@ -162,6 +196,7 @@ def holo_reconstruct(
         "aperture_per_nm": result.attrs.get("aperture_per_nm"),
         "sideband_used_px": result.attrs.get("sideband_used_px"),
         "output_shape": result.attrs.get("output_shape"),
+        "mtf_corrected": bool(result.attrs.get("mtf_corrected", False)),
         "phase_range_rad": [float(np.nanmin(phase)), float(np.nanmax(phase))],
         "amplitude_median": float(np.nanmedian(result["amplitude"].values)),
         "run_time_s": elapsed(),

@@ -15,6 +15,8 @@ e^{i\varphi}` shifted by the carrier. Reconstruction (METHODS section 1):
    images), optionally with a line filter that removes the biprism Fresnel-fringe streak (a
    strip through the origin along the carrier direction, keeping a small disc at the sideband
    centre), re-centre it and inverse-FFT onto the output grid;
+   optionally divided by the detector MTF relative to its value at the carrier
+   (:mod:`ionscope.holography.detector`; the camera's blur weights the sideband unevenly);
 4. divide by the vacuum reference hologram reconstructed the same way (removes the carrier,
    camera distortions and the apodisation window); without one, remove the sub-pixel carrier
    ramp and divide the amplitude by the window instead;
@@ -92,6 +94,7 @@ from ionscope.holography.sideband import (  # noqa: F401  (re-exported)
     refine_sideband,
     taper_profile,
 )
+from ionscope.holography.detector import as_mtf, describe_mtf
 from ionscope.holography.passes import mean_and_std, scale_outer
 from ionscope.holography.unwrap import unwrap_kernel
 
@@ -272,6 +275,7 @@ def offaxis_wave(
     taper: float = 0.0,
     output_shape: tuple[int, int] | None = None,
     reference: np.ndarray | None = None,
+    mtf: Any = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Complex image wave from an off-axis hologram (numpy kernel).
 
@@ -291,6 +295,9 @@ def offaxis_wave(
         Output grid; default the hologram's shape.
     reference : numpy.ndarray, optional
         Vacuum reference hologram of the same shape.
+    mtf : callable, optional
+        Detector MTF ``mtf(fy, fx)`` (cycles/px) to divide out of the sideband
+        (:mod:`ionscope.holography.detector`).
 
     Returns
     -------
@@ -315,7 +322,7 @@ def offaxis_wave(
     if detected:
         pos = refined
         geom = aperture_geometry(shape, cal, pos, aperture, aperture_unit)
-    box, (cy, cx) = cut_sideband(R, shape, pos, geom, line_width_px=line_width_px, carrier=pos)
+    box, (cy, cx) = cut_sideband(R, shape, pos, geom, line_width_px=line_width_px, carrier=pos, mtf=mtf)
     wave = box_to_wave(box, out_shape, shape[0] * shape[1])
     info: dict[str, Any] = {
         "sideband_used_px": [float(pos[0]) % shape[0], float(pos[1]) % shape[1]],
@@ -330,7 +337,7 @@ def offaxis_wave(
     oy = np.arange(out_shape[0]) * (shape[0] / out_shape[0])
     ox = np.arange(out_shape[1]) * (shape[1] / out_shape[1])
     if R_ref is not None:
-        box_r, _ = cut_sideband(R_ref, shape, pos, geom, line_width_px=line_width_px, carrier=pos)
+        box_r, _ = cut_sideband(R_ref, shape, pos, geom, line_width_px=line_width_px, carrier=pos, mtf=mtf)
         wave_r = box_to_wave(box_r, out_shape, shape[0] * shape[1])
         info["reference_contrast"] = contrast_from_spectrum(R_ref, shape, refined, geom, wy, wx)
         # object / reference = o * conj(r) / |r|^2 (carrier, distortions and window cancel)
@@ -361,6 +368,7 @@ def reconstruct_offaxis(
     apodize: bool | int = True,
     output_shape: Any = None,
     unwrap: bool | str = True,
+    mtf: Any = None,
 ) -> xr.Dataset:
     """Reconstruct phase and amplitude from an off-axis electron hologram.
 
@@ -391,6 +399,11 @@ def reconstruct_offaxis(
         coordinates are scaled accordingly.
     unwrap : bool or {"quality", "fft"}
         Unwrap the phase (default quality-guided); False returns it wrapped to [-pi, pi).
+    mtf : callable, float or (frequency, values), optional
+        Detector MTF to divide out of the sideband (:mod:`ionscope.holography.detector`): a
+        callable ``mtf(fy, fx)`` of cycles per pixel, a Lorentzian cut-off (cycles/px,
+        :func:`~ionscope.holography.detector.lorentzian_mtf`) or a measured radial curve
+        (:func:`~ionscope.holography.detector.radial_mtf`). Default: no correction.
 
     Returns
     -------
@@ -457,9 +470,10 @@ def reconstruct_offaxis(
     if unwrap not in (True, False, "quality", "fft"):
         raise ConfigError(f"unwrap must be True, False, 'quality' or 'fft', got {unwrap!r}")
 
+    mtf_fn = as_mtf(mtf)
     wave, info = offaxis_wave(
         image, cal, sideband=sideband, aperture=aperture, aperture_unit=aperture_unit,
-        line_width_px=line_width, taper=taper, output_shape=out_shape, reference=ref_img,
+        line_width_px=line_width, taper=taper, output_shape=out_shape, reference=ref_img, mtf=mtf_fn,
     )
     wrapped = np.angle(wave)
     amplitude = np.abs(wave)
@@ -498,6 +512,7 @@ def reconstruct_offaxis(
         output_shape=[int(out_shape[0]), int(out_shape[1])],
         reference=ref_img is not None,
         unwrap=unwrap if isinstance(unwrap, str) else bool(unwrap),
+        mtf_corrected=mtf_fn is not None,
     )
     if "reference_contrast" in info:
         attrs["reference_fringe_visibility"] = float(info["reference_contrast"])
@@ -508,6 +523,7 @@ def reconstruct_offaxis(
         "sideband": sideband if isinstance(sideband, str) else [float(v) for v in sideband],
         "aperture": aperture, "aperture_unit": aperture_unit, "line_filter": line_width,
         "apodize": taper, "output_shape": list(out_shape), "unwrap": ds.attrs["unwrap"],
+        "mtf": describe_mtf(mtf_fn),
     }
     inputs = [hologram] + ([reference] if reference is not None else [])
     history = provenance(hologram) if isinstance(hologram, xr.DataArray) else []

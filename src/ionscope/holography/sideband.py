@@ -20,6 +20,7 @@ import xarray as xr
 
 from ionscope.data import axis_calibration, require_dims, require_finite
 from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.holography.detector import sideband_mtf_correction
 from ionscope.holography.passes import apodised, power_minus_leak
 
 APERTURE_UNITS = ("px", "1/nm", "fraction")
@@ -316,12 +317,15 @@ def cut_sideband(
     *,
     line_width_px: float | None = None,
     carrier: tuple[float, float] | None = None,
+    mtf: Any = None,
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """Aperture-weighted box of the spectrum around ``centre`` (signed, sub-pixel FFT px).
 
     Returns ``(box, (cy, cx))``: the box (complex64, odd sizes, its middle bin at the integer
     frequency ``(cy, cx)`` = ``round(centre)``) multiplied by the aperture centred at
-    ``centre`` (and the line filter when ``line_width_px`` is given).
+    ``centre`` (and the line filter when ``line_width_px`` is given, and the detector-MTF
+    correction :func:`~ionscope.holography.detector.sideband_mtf_correction` for an ``mtf``
+    callable).
     """
     cy, cx = int(round(centre[0])), int(round(centre[1]))
     hy = int(math.ceil(geom["ry"] * (1 + 0.5 * DEFAULT_EDGE_FRACTION) + abs(centre[0] - cy))) + 1
@@ -336,6 +340,10 @@ def cut_sideband(
         weights = weights * line_filter_weights(
             cy + oy, cx + ox, carrier if carrier is not None else centre, geom, line_width_px
         )
+    if mtf is not None:
+        weights = weights * sideband_mtf_correction(mtf, cy + oy, cx + ox, shape,
+                                                    carrier if carrier is not None else centre,
+                                                    support=weights > 0)
     return (box * weights).astype(np.complex64), (cy, cx)
 
 

@@ -410,22 +410,24 @@ def _biprism(p: HolographyParams, y: np.ndarray, x: np.ndarray) -> tuple[np.ndar
 
 
 def mtf(p: HolographyParams, shape: tuple[int, int]) -> np.ndarray | None:
-    """Detector MTF on the FFT grid of ``shape`` (None for an ideal detector)."""
+    """Detector MTF on the (real-FFT) grid of ``shape`` (None for an ideal detector):
+    :func:`ionscope.holography.detector.lorentzian_mtf` of ``mtf_cutoff`` - the model a
+    reconstruction can divide out (``reconstruct_offaxis(..., mtf=mtf_cutoff)``)."""
+    from ionscope.holography.detector import lorentzian_mtf
+
     if p.mtf_cutoff is None:
         return None
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.rfftfreq(shape[1])[None, :]
-    f = np.hypot(fy, fx)
-    return np.sinc(fy) * np.sinc(fx) / (1.0 + (f / p.mtf_cutoff) ** 2)
+    return lorentzian_mtf(p.mtf_cutoff)(np.fft.fftfreq(shape[0])[:, None], np.fft.rfftfreq(shape[1])[None, :])
 
 
 def mtf_at_carrier(p: HolographyParams) -> float:
     """MTF value at the carrier frequency (the factor on the fringe contrast)."""
+    from ionscope.holography.detector import lorentzian_mtf
+
     if p.mtf_cutoff is None:
         return 1.0
     qy, qx = _carrier(p)
-    fy, fx = qy * p.pixel_nm, qx * p.pixel_nm
-    return float(np.sinc(fy) * np.sinc(fx) / (1.0 + (math.hypot(fy, fx) / p.mtf_cutoff) ** 2))
+    return float(lorentzian_mtf(p.mtf_cutoff)(np.array(qy * p.pixel_nm), np.array(qx * p.pixel_nm)))
 
 
 def _detector(p: HolographyParams, intensity: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:

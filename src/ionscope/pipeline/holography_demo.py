@@ -147,7 +147,10 @@ def holography_section(ctx: DemoContext) -> Section | None:
     region = ds["region"].values
 
     # --- Fourier (sideband) reconstruction
-    rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
+    # the camera's MTF (the twin's detector model, as a lab measures it for its camera) divided
+    # out of the sideband
+    mtf = params.get("mtf_cutoff")
+    rec = reconstruct_offaxis(ds["hologram"], ds["reference"], mtf=mtf)
     phase_f = _vacuum_reference(rec["phase"], region)
     cut = float(rec.attrs["aperture_per_nm"])
     # the aperture filters the wave: its amplitude contrast across the interface (measured on the
@@ -210,7 +213,7 @@ def holography_section(ctx: DemoContext) -> Section | None:
         "profile": {"from_px": list(geom["start"]), "to_px": list(geom["end"]), "width_px": geom["width"],
                     "model": MODEL, "amplitude_ratio": lowpass.amplitude_ratio, "interface_width_nm": lowpass.blur_nm},
         "truth": {"drop_V": truth_drop, "w90_nm": truth_w90, "position_nm": x_if_nm},
-        "fourier": {**stats, "resolution": lowpass.describe(), **_fit_numbers(fit_f)},
+        "fourier": {**stats, "resolution": lowpass.describe(), "mtf_cutoff_per_px": mtf, **_fit_numbers(fit_f)},
         "phase_shifting": {"frames": int(ps.sizes["shift"]), "r2_median": float(np.nanmedian(rec_ps["r2"].values)),
                            "blur_nm": float(fit_ps["blur"]), **_fit_numbers(fit_ps)},
         "leakage": {
@@ -243,8 +246,8 @@ def holography_section(ctx: DemoContext) -> Section | None:
         f"contrast {stats['fringe_contrast']:.2f}). Top right: modulus of the FFT (log scale, centred; "
         f"axes in FFT pixels) with the centre band, the two sidebands and the soft aperture "
         f"(radius {stats['aperture_px']:.1f} px, a third of the carrier) cut out around the sideband "
-        "(solid circle; dashed: its conjugate). Bottom left: the phase (rad) after division by the "
-        "vacuum reference and unwrapping, vacuum at zero. Bottom right: the potential map "
+        "(solid circle; dashed: its conjugate). Bottom left: the phase (rad) after dividing the camera's "
+        "MTF out of the sideband, division by the vacuum reference and unwrapping, vacuum at zero. Bottom right: the potential map "
         f"φ / (C_E t) in V (C_E = {c_e:.4g} rad/(V nm), t the twin's thickness map - edge ramp "
         f"and wedge, {geom['thickness_nm']:.1f} nm at the interface in the profile band; blank: vacuum); "
         "dashed box: the profile band. Axes in nm.",
@@ -292,8 +295,9 @@ def holography_section(ctx: DemoContext) -> Section | None:
         caption="Step fits of the interface profile (standard errors from the fit covariance with "
         "the profile's correlated noise; w90 is the distance holding 90 % of the drop). The erfc "
         "shape approximates the lattice-gas layer of the twin (on noise-free lattice-gas profiles "
-        "it recovers the drop within 5 % and w90 within 0.4 nm); 'ionscope spacecharge fit' fits "
-        "the physical model to the same profile.",
+        "it recovers the drop within 5 % and w90 within 0.4 nm; next to the 5 V mean-inner-potential "
+        "step it reads the drop 1-4 % low); 'ionscope spacecharge fit' fits the physical model to "
+        "the same profile (the space-charge section).",
     )
     leak_d = summary["leakage"]
     paths = [leak_d["reconstruction"], leak_d["phase_shifting"], leak_d["true_phase_plus_noise"]]

@@ -163,6 +163,7 @@ def test_potential_with_leakage_subtraction_on_a_biased_twin(run_cli, tmp_path):
     s = _summary(tmp_path / "pot")
     leak = s["leakage"]
     assert leak["degree"] >= 1 and leak["removed_fraction"] > 0.8
+    assert leak["erode_px"] == 4  # the given box, eroded by the default 4 px
     before, after = s["vacuum_flatness"], s["vacuum_flatness_after_leakage"]
     assert after["rms_about_mean_rad"] < 0.3 * before["rms_about_mean_rad"]
     res = io.open_dataset(tmp_path / "pot" / "result.zarr")
@@ -188,6 +189,9 @@ def test_one_line_errors(run_cli, tmp_path, chain):
                       ("lorentzian:-1", "positive")):
         assert msg in _error_line(run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram", "--mtf", spec,
                                           "--out", tmp_path / "f"))
+    assert "--leakage-erode" in _error_line(run_cli("holo", "potential", root / "rec", "--kv", "300", "--thickness", "80",
+                                                   "--leakage", "--vacuum", "4:30,8:152", "--leakage-erode", "-1",
+                                                   "--out", tmp_path / "h"))
     bad = tmp_path / "bad.csv"
     bad.write_text("f,m\n0,1\n0.5,0.5\n")
     assert "frequency_per_px,mtf" in _error_line(run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram",

@@ -265,6 +265,7 @@ def holo_phase_shifting(
 # --------------------------------------------------------------------------- potential
 
 
+
 def _resolution_attrs(rec_attrs: dict) -> dict:
     """The reconstruction's aperture as a low-pass resolution (for ``holo profile --blur auto``)."""
     cut = rec_attrs.get("aperture_per_nm")
@@ -287,6 +288,7 @@ def holo_potential(
     vacuum: Annotated[str, typer.Option("--vacuum", help="Vacuum region: auto (detected on the amplitude), none, Y0:Y1,X0:X1 or FILE:VARIABLE (a mask).")] = "auto",
     leakage: Annotated[bool, typer.Option("--leakage/--no-leakage", help="Fit a harmonic (Laplace) stray-field model in the vacuum and subtract it.")] = False,
     leakage_degree: Annotated[str, typer.Option("--leakage-degree", help="Degree of the stray-field model: auto (cross-validated) or a number (1 = plane).")] = "auto",
+    leakage_erode: Annotated[int, typer.Option("--leakage-erode", help="Erode the vacuum by PX more before the stray-field fit (a detected vacuum is already eroded by the map's resolution).")] = 4,
     align: Annotated[bool, typer.Option("--align/--no-align", help="Align the 0 V result onto RESULT (amplitude cross-correlation) first.")] = False,
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -330,10 +332,13 @@ def holo_potential(
             pair = (amplitude, rec0["amplitude"]) if align and amplitude is not None and "amplitude" in rec0 else None
             target = phase_difference(phase, rec0["phase"], vacuum=mask, align=pair)
             target.attrs["units"] = "rad"
-        leak = fit_stray_field(target, mask, degree=degree)
-        summary["leakage"] = {k: leak.attrs[k] for k in ("degree", "removed_fraction", "residual_rms_rad",
+        if leakage_erode < 0:
+            raise ConfigError(f"--leakage-erode must be 0 or more pixels, got {leakage_erode}")
+        leak = fit_stray_field(target, mask, degree=degree, erode_px=leakage_erode)
+        summary["leakage"] = {"erode_px": leakage_erode}
+        summary["leakage"].update({k: leak.attrs[k] for k in ("degree", "removed_fraction", "residual_rms_rad",
                                                           "vacuum_rms_before_rad", "model_range_specimen_rad",
-                                                          "cv_rms_rad", "outlier_pixels")}
+                                                          "cv_rms_rad", "outlier_pixels")})
         err = leak["stray_phase_error"].values[~mask]
         summary["leakage"]["specimen_error_rad"] = {"median": float(np.median(err)), "max": float(np.max(err))}
         summary["vacuum_flatness"] = leak.attrs["flatness_before"]

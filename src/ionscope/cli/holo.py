@@ -265,7 +265,6 @@ def holo_phase_shifting(
 # --------------------------------------------------------------------------- potential
 
 
-
 def _resolution_attrs(rec_attrs: dict) -> dict:
     """The reconstruction's aperture as a low-pass resolution (for ``holo profile --blur auto``)."""
     cut = rec_attrs.get("aperture_per_nm")

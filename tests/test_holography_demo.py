@@ -21,7 +21,8 @@ from ionscope.pipeline.demo import run_demo
 
 SECTIONS = ["ionscope.pipeline.holography_demo.holography_section",
             "ionscope.pipeline.spacecharge_demo.spacecharge_section"]
-FIGURES = ["holography_overview.png", "holography_profile.png", "holography_fourier_vs_phase_shifting.png"]
+FIGURES = ["holography_overview.png", "holography_profile.png", "holography_fourier_vs_phase_shifting.png",
+           "holography_leakage.png"]
 
 
 @pytest.fixture(scope="module")

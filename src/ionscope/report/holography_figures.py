@@ -1,5 +1,6 @@
 """Matplotlib figures of the holography analyses: hologram and its FFT, phase and potential
-maps, interface profiles with their fits, Fourier versus phase-shifting reconstruction.
+maps, interface profiles with their fits, Fourier versus phase-shifting reconstruction,
+leakage-field removal.
 
 Same rules as :mod:`ionscope.report.figures`: every function takes results computed elsewhere
 (:mod:`ionscope.holography`, :mod:`ionscope.profiles`), draws on the Agg canvas with the
@@ -226,8 +227,45 @@ def method_comparison_figure(
     return fig
 
 
+def leakage_figure(
+    phase: xr.DataArray,
+    fit: xr.Dataset,
+    *,
+    width: float = 11.0,
+) -> Figure:
+    """Leakage-field removal (:func:`ionscope.holography.fit_stray_field`): the phase with the
+    fitted vacuum outlined, the harmonic model, the corrected phase and the model's standard
+    error (log scale), which grows with the distance from the fitted vacuum."""
+    from matplotlib.colors import LogNorm
+
+    with style():
+        fig = new_figure(width * 0.8, width * 0.72)
+        axes = fig.subplots(2, 2).ravel()
+        lo, hi = robust_range(phase.values)
+        _map(axes[0], fig, phase, PHASE_CMAP, "phase (rad)", vrange=(lo, hi), title="biased phase, fitted vacuum")
+        vac = np.asarray(fit["vacuum"].values, dtype=float)
+        axes[0].contour(fit["x"].values, fit["y"].values, vac, levels=[0.5], colors="white", linewidths=0.9)
+        _map(axes[1], fig, fit["stray_phase"], PHASE_CMAP, "phase (rad)", title="harmonic stray-field model")
+        _map(axes[2], fig, fit["phase_corrected"], PHASE_CMAP, "phase (rad)", title="phase minus the model")
+        err = np.asarray(fit["stray_phase_error"].values, dtype=float)
+        vmin = max(float(np.nanpercentile(err, 1)), 1e-4)
+        vmax = max(float(np.nanpercentile(err, 99.5)), 10 * vmin)
+        im = axes[3].imshow(np.clip(err, vmin, None), extent=_extent(xr.Dataset({"v": fit["stray_phase_error"]})),
+                            origin="upper", cmap="magma", norm=LogNorm(vmin, vmax), aspect="equal")
+        axes[3].contour(fit["x"].values, fit["y"].values, vac, levels=[0.5], colors="white", linewidths=0.9)
+        cb = fig.colorbar(im, ax=axes[3], shrink=0.82, pad=0.02, aspect=18)
+        cb.set_label("standard error (rad)", fontsize=8.5)
+        cb.ax.tick_params(labelsize=7.5)
+        axes[3].set_title("the model's standard error", fontsize=10)
+        axes[3].set_xlabel(f"x ({_units(fit['x'], 'nm')})")
+        axes[3].set_ylabel(f"y ({_units(fit['y'], 'nm')})")
+        axes[3].tick_params(labelsize=8)
+    return fig
+
+
 __all__ = [
     "hologram_overview_figure",
     "interface_profile_figure",
     "method_comparison_figure",
+    "leakage_figure",
 ]

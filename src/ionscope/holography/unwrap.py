@@ -5,13 +5,13 @@ reliability sorter of scikit-image issue #3831):
 
 * ``"quality"`` (default) - quality-guided path following. A quality-guided flood fill that
   always adds the best-quality neighbour next is Prim's algorithm on the pixel grid, so the
-  integration paths form the maximum-quality spanning tree; here that tree is built with
-  :func:`scipy.sparse.csgraph.minimum_spanning_tree` (edge cost decreasing with quality), the
-  integer number of cycles is propagated from a root along the tree by pointer jumping (at most
-  ``ceil(log2(pixels))`` vectorised passes). The default quality is the reliability of Herraez
-  et al. (2002), the inverse of the second-difference magnitude of the wrapped phase; any map
-  (amplitude, fringe contrast, R^2) can be passed instead. Every separate region of valid pixels
-  starts at its best pixel, which keeps its wrapped value.
+  integration paths form the maximum-quality spanning tree; here that tree is built edge by
+  edge in order of decreasing quality (Kruskal) in a weighted union-find that carries the
+  integer number of cycles between joined groups (:mod:`ionscope.holography.unwrap_tree`,
+  numba; linear in the pixels). The default quality is the reliability of Herraez et al.
+  (2002), the inverse of the second-difference magnitude of the wrapped phase; any map
+  (amplitude, fringe contrast, R^2) can be passed instead. Every separate region of valid
+  pixels starts at its best pixel, which keeps its wrapped value.
 * ``"fft"`` - least-squares unwrapping (Ghiglia & Romero 1994): the Poisson equation of the
   wrapped phase gradients solved with a discrete cosine transform; with invalid pixels, a
   weighted least-squares solution by preconditioned conjugate gradients (a fixed maximum number
@@ -38,22 +38,26 @@ from typing import Any
 
 import numpy as np
 import scipy.fft
-from scipy import ndimage
-import scipy.sparse
-import scipy.sparse.csgraph as csgraph
 import xarray as xr
 
 from ionscope.data import provenance, with_provenance
 from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.holography.unwrap_tree import MAX_PIXELS, reliability, unwrap_tree
 
 TWO_PI = 2.0 * np.pi
 METHODS = ("quality", "fft")
 
 
 def wrap(phase: Any) -> np.ndarray:
-    """Wrap a phase (rad) into [-pi, pi)."""
+    """Wrap a phase (rad) into [-pi, pi) (``x - 2 pi floor((x + pi) / 2 pi)``; a floor is
+    several times faster than numpy's floating-point modulo)."""
     phase = np.asarray(phase)
-    return (phase + np.pi) % TWO_PI - np.pi
+    out = phase - TWO_PI * np.floor((phase + np.pi) * (1.0 / TWO_PI))
+    if out.ndim:
+        out[out >= np.pi] -= TWO_PI  # rounding can land exactly on +pi
+    elif out >= np.pi:
+        out = out - TWO_PI
+    return out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -95,42 +99,6 @@ def _integrate_residue_free(psi: np.ndarray) -> np.ndarray:
     return psi + TWO_PI * np.rint((out - psi) / TWO_PI)
 
 
-def _reliability(psi: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Herraez reliability quality ``-D``: D is the root sum of squares of the wrapped second
-    differences (horizontal, vertical and both diagonals); border and invalid neighbours
-    count as the worst second difference (pi each)."""
-    filled = np.where(valid, psi, 0.0)
-    p = np.pad(filled, 1, mode="edge")
-    v = np.pad(valid, 1, mode="constant", constant_values=False)
-    c = p[1:-1, 1:-1]
-    d2 = np.zeros(psi.shape)
-    bad = np.zeros(psi.shape, dtype=bool)
-    pairs = (
-        ((1, 0), (1, 2)),  # horizontal: left, right (rows, cols offsets into p)
-        ((0, 1), (2, 1)),  # vertical
-        ((0, 0), (2, 2)),  # diagonal
-        ((0, 2), (2, 0)),  # anti-diagonal
-    )
-    ny, nx = psi.shape
-    for (a0, a1), (b0, b1) in pairs:
-        pa = p[a0:a0 + ny, a1:a1 + nx]
-        pb = p[b0:b0 + ny, b1:b1 + nx]
-        term = wrap(pa - c) - wrap(c - pb)
-        d2 += term * term
-        bad |= ~(v[a0:a0 + ny, a1:a1 + nx] & v[b0:b0 + ny, b1:b1 + nx])
-    d = np.sqrt(d2)
-    d[bad] = 2.0 * np.pi  # worst case: never trusted more than an interior pixel
-    return -d
-
-
-def _edge_costs(quality: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Positive edge costs in [1, 2], decreasing with the mean quality of the two pixels."""
-    q = 0.5 * (quality[i] + quality[j])
-    lo, hi = float(q.min()), float(q.max())
-    span = hi - lo if hi > lo else 1.0
-    return 1.0 + (hi - q) / span
-
-
 def unwrap_quality_kernel(
     psi: np.ndarray, valid: np.ndarray, quality: np.ndarray | None = None
 ) -> np.ndarray:
@@ -151,69 +119,23 @@ def unwrap_quality_kernel(
     numpy.ndarray
         float64 unwrapped phase, congruent with ``psi`` (``psi + 2 pi k``).
     """
-    ny, nx = psi.shape
     out = np.full(psi.shape, np.nan)
-    n_valid = int(valid.sum())
-    if n_valid == 0:
+    if not valid.any():
         return out
     psi64 = np.where(valid, psi, 0.0).astype(np.float64)
     if quality is None:
-        q_img = _reliability(psi64, valid)
+        q_img = reliability(psi64, valid)
     else:
         q_img = np.where(valid, np.asarray(quality, dtype=np.float64), -np.inf)
-    # Nodes: flat indices of valid pixels, relabelled 0..n-1.
-    label = np.full(ny * nx, -1, dtype=np.int64)
-    flat_valid = valid.ravel()
-    label[flat_valid] = np.arange(n_valid)
-    psi_v = psi64.ravel()[flat_valid]
-    q_v = q_img.ravel()[flat_valid]
-    idx = np.arange(ny * nx).reshape(ny, nx)
-    edges_i, edges_j = [], []
-    for a, b in ((idx[:, :-1], idx[:, 1:]), (idx[:-1, :], idx[1:, :])):
-        keep = flat_valid[a.ravel()] & flat_valid[b.ravel()]
-        edges_i.append(label[a.ravel()[keep]])
-        edges_j.append(label[b.ravel()[keep]])
-    ei = np.concatenate(edges_i)
-    ej = np.concatenate(edges_j)
-    # Root of every connected region (4-connected valid pixels): its best pixel, joined to a
-    # virtual super-root (node n) by zero-offset edges, so one breadth-first pass covers all.
-    n = n_valid
-    regions, n_comp = ndimage.label(valid)
-    if n_comp == 1:
-        roots = np.array([int(np.argmax(q_v))])
-    else:
-        comp = regions.ravel()[flat_valid] - 1
-        order = np.lexsort((-q_v, comp))
-        first = np.ones(order.size, dtype=bool)
-        first[1:] = comp[order[1:]] != comp[order[:-1]]
-        roots = order[first]
-    if ei.size:
-        cost = _edge_costs(q_v, ei, ej)
-        tree = csgraph.minimum_spanning_tree(
-            scipy.sparse.coo_matrix((cost, (ei, ej)), shape=(n + 1, n + 1)).tocsr()
-        ).tocoo()
-        ti, tj = tree.row, tree.col
-    else:
-        ti = tj = np.zeros(0, dtype=np.int64)
-    ti = np.concatenate([ti, np.full(roots.size, n)])
-    tj = np.concatenate([tj, roots])
-    forest = scipy.sparse.coo_matrix((np.ones(ti.size), (ti, tj)), shape=(n + 1, n + 1)).tocsr()
-    _, pred = csgraph.breadth_first_order(forest, n, directed=False, return_predecessors=True)
-    parent = pred.astype(np.int64)
-    parent[n] = n
-    psi_ext = np.append(psi_v, 0.0)
-    # Cycles gained on the edge parent -> node; zero for the virtual edges from the super-root.
-    step = np.rint((psi_ext[parent] - psi_ext) / TWO_PI).astype(np.int64)
-    step[roots] = 0
-    step[n] = 0
-    # Pointer jumping: after pass p every node knows the cycle sum over 2**p ancestors.
-    for _ in range(int(np.ceil(np.log2(n + 2))) + 1):
-        if np.all(parent == n):
-            break
-        step = step + step[parent]
-        parent = parent[parent]
-        step[n] = 0
-    out.ravel()[flat_valid] = psi_v + TWO_PI * step[:n]
+    bad = valid & ~np.isfinite(q_img)
+    if bad.any():  # NaN/inf quality on valid pixels: the worst finite quality there
+        good = q_img[valid & ~bad]
+        q_img = np.where(bad, good.min() if good.size else 0.0, q_img)
+    if psi.size > MAX_PIXELS:
+        raise DimensionError(f"quality-guided unwrapping takes at most {MAX_PIXELS} pixels, got {psi.size}; "
+                             "unwrap tiles or use method='fft'")
+    cycles = unwrap_tree(psi64, valid, q_img)
+    out[valid] = psi64[valid] + TWO_PI * cycles[valid]
     return out
 
 

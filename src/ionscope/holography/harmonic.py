@@ -179,22 +179,40 @@ def _jackknife_covariance(a: np.ndarray, v: np.ndarray, fold_id: np.ndarray, rid
     return (k - 1) / k * (dev.T @ dev)
 
 
-def _model_error(full: np.ndarray, a_next: np.ndarray, sub: np.ndarray, v: np.ndarray, coef: np.ndarray,
-                 fold_id: np.ndarray, ridge: float) -> np.ndarray:
-    """Standard error of the fitted model relative to its mean over the fitted pixels, on the
-    grid of ``full`` (the basis one degree higher; the model uses columns ``sub``): the
-    block-jackknife variance of the coefficients propagated to each pixel, plus the square of
-    the change a fit one degree higher makes there (the truncation, which dominates the
-    error deep in the specimen and which the jackknife cannot see)."""
+#: Grid points per block when the model and its error are evaluated over the whole map.
+_EVAL_BLOCK = 1 << 18
+
+
+def _model_and_error(basis, y_nm: np.ndarray, x_nm: np.ndarray, a_next: np.ndarray, sub: np.ndarray,
+                     v: np.ndarray, coef: np.ndarray, fold_id: np.ndarray, ridge: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted model on the grid ``(y_nm, x_nm)`` and its standard error relative to its
+    mean over the fitted pixels: the block-jackknife variance of the coefficients propagated to
+    each point, plus the square of the change a fit one degree higher makes there (the
+    truncation, which dominates the error deep in the specimen and which the jackknife cannot
+    see). ``basis(y, x)`` gives the design one degree higher, whose columns ``sub`` the model
+    uses (``a_next`` on the fitted pixels); evaluated in blocks of grid points."""
     a = a_next[:, sub]
     cov = _jackknife_covariance(a, v, fold_id, ridge)
-    centred = full[..., sub] - a.mean(axis=0)  # relative to the fitted vacuum's mean
-    var = np.sum((centred @ cov) * centred, axis=-1)
+    mean_sub = a.mean(axis=0)  # relative to the fitted vacuum's mean
+    coef_next = None
     if a_next.shape[1] < 0.5 * v.size:
         coef_next = _solve_gram(a_next.T @ a_next, a_next.T @ v, ridge)
-        step = (full - a_next.mean(axis=0)) @ coef_next - centred @ coef
-        var = var + step**2
-    return np.sqrt(np.maximum(var, 0.0))
+        offset_next = a_next.mean(axis=0) @ coef_next - mean_sub @ coef
+    yf, xf = np.ravel(y_nm), np.ravel(x_nm)
+    model = np.empty(yf.size)
+    error = np.empty(yf.size)
+    for start in range(0, yf.size, _EVAL_BLOCK):
+        part = slice(start, start + _EVAL_BLOCK)
+        full = basis(yf[part], xf[part])
+        m = full[:, sub] @ coef
+        centred = full[:, sub] - mean_sub
+        var = np.sum((centred @ cov) * centred, axis=1)
+        if coef_next is not None:
+            var += (full @ coef_next - m - offset_next) ** 2
+        model[part] = m
+        error[part] = np.sqrt(np.maximum(var, 0.0))
+    return model.reshape(np.shape(y_nm)), error.reshape(np.shape(y_nm))
 
 
 def fit_harmonic_kernel(
@@ -317,11 +335,13 @@ def fit_harmonic_kernel(
     resid = v - a[:, cols] @ coef
     # the model on the whole grid from a basis one degree higher (for the truncation estimate)
     nd = chosen + 1
-    full, _ = harmonic_basis(y_nm, x_nm, degree=nd, center=center, scale=scale, **extra)
-    a_next, _ = harmonic_basis(yv, xv, degree=nd, center=center, scale=scale, **extra)
+
+    def basis(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return harmonic_basis(y, x, degree=nd, center=center, scale=scale, **extra)[0]
+
     sub = np.r_[np.arange(1 + 2 * chosen), np.arange(1 + 2 * nd, 1 + 2 * nd + n_src)]
-    model = full[..., sub] @ coef
-    model_error = _model_error(full, a_next, sub, v, coef, _cv_folds(yv, xv, y_nm, x_nm, folds, "blocks"), ridge)
+    model, model_error = _model_and_error(basis, y_nm, x_nm, basis(yv, xv), sub, v, coef,
+                                          _cv_folds(yv, xv, y_nm, x_nm, folds, "blocks"), ridge)
     return {"model": model, "model_error": model_error, "degree": chosen, "coefficients": coef, "names": [names[i] for i in cols],
             "center_nm": center, "scale_nm": scale, "sources_nm": [list(s) for s in sources],
             "cv_rms_rad": {str(k): val for k, val in cv_rms.items()}, "cv": cv,

@@ -36,6 +36,10 @@ around it):
 - ``offaxis``: one off-axis hologram and a vacuum reference (the twin's default biprism, its
   Fresnel fringes of amplitude 0.05), default aperture (resolution 6 nm), fit on the vacuum
   eroded by 12 px;
+- ``offaxis_reference_stack``: the same hologram with a stack of 8 vacuum references at
+  shifted fringes instead of one, which separates the reference's centre band and removes the
+  centre band's Fresnel fringes from the hologram
+  (:func:`ionscope.holography.offaxis.reference_stack_terms`);
 - ``offaxis_double_biprism``: the same without biprism Fresnel fringes - the double-biprism
   set-up, whose upper biprism shadows the fringes of the lower one (Harada et al. 2004);
 - ``phase_shifting``: a 16-frame stack (drift, uneven steps) and a reference stack, the
@@ -61,8 +65,8 @@ cancels it only where the object's phase is that of the reference; under a leaka
 :math:`\\hat c` the streak's share of the reference sideband (0.015 rad of smooth vacuum error
 at 4 V, none at 0 V; none without the centre-band fringes, while the sideband's own Fresnel
 factor cancels). One hologram and one reference cannot separate the streak from the sideband
-(same frequencies); phase-shifting separates the centre band per pixel, and a double biprism
-removes the fringes.
+(same frequencies); references at shifted fringes separate it (``offaxis_reference_stack``),
+phase-shifting separates the centre band per pixel, and a double biprism removes the fringes.
 
 References
 ----------
@@ -95,6 +99,8 @@ PS_FRAMES = 16
 #: Erosion of the vacuum (px) for maps without the specimen's mean inner potential (the
 #: biased-minus-0 V difference) and for phase-shifting maps (no aperture ringing).
 SMALL_ERODE_PX = 4
+#: Vacuum references at shifted fringes for ``offaxis_reference_stack``.
+REFERENCE_FRAMES = 8
 #: Drift of the 0 V phase-shifting stack (nm per frame; the biased one has the twin's 0.15, 0.1).
 ZERO_V_DRIFT = {"drift_y_nm": -0.1, "drift_x_nm": 0.2}
 
@@ -102,8 +108,8 @@ ZERO_V_DRIFT = {"drift_y_nm": -0.1, "drift_x_nm": 0.2}
 def _offaxis(twin: dict, seed: int, exposure: int) -> tuple:
     ds = simulate("holography", seed=seed, exposure=exposure, **twin)
     clean = simulate("holography", seed=seed, exposure=exposure, noise=False, **twin)
-    return ds, reconstruct_offaxis(ds["hologram"], ds["reference"]), \
-        reconstruct_offaxis(clean["hologram"], clean["reference"])
+    ref = "reference_stack" if twin.get("reference_frames", 1) > 1 else "reference"
+    return ds, reconstruct_offaxis(ds["hologram"], ds[ref]), reconstruct_offaxis(clean["hologram"], clean[ref])
 
 
 def _ps(twin: dict, seed: int, exposure: int) -> tuple:
@@ -121,7 +127,8 @@ def chain(kind: str, seed: int, dose: float) -> dict:
     if kind == "phase_shifting":
         twin, run = {"dose": dose, "frames": PS_FRAMES}, _ps
     else:
-        twin = {"dose": dose, **({"biprism_fringe_amplitude": 0.0} if kind == "offaxis_double_biprism" else {})}
+        twin = {"dose": dose, **({"biprism_fringe_amplitude": 0.0} if kind == "offaxis_double_biprism" else {}),
+                **({"reference_frames": REFERENCE_FRAMES} if kind == "offaxis_reference_stack" else {})}
         run = _offaxis
     ds, rec, rec_clean = run({**twin, "bias_V": BIAS_V}, seed, 0)
     # the 0 V stack drifts another way (its drift-matched reference differs from the biased one's)
@@ -179,7 +186,7 @@ def main() -> None:
     seeds = list(range(3 if args.quick else args.seeds))
     t0 = time.perf_counter()
     conditions: dict[str, list[dict]] = {}
-    runs = [(kind, dose) for kind in ("offaxis", "offaxis_double_biprism")
+    runs = [(kind, dose) for kind in ("offaxis", "offaxis_reference_stack", "offaxis_double_biprism")
             for dose in ((REALISTIC_DOSE,) if args.quick else OFFAXIS_DOSES)]
     runs += [("phase_shifting", d) for d in ((REALISTIC_DOSE,) if args.quick else PS_FRAME_DOSES)]
     for kind, dose in runs:

@@ -219,3 +219,21 @@ def test_reconstruct_with_the_detector_mtf_divided_out(chain, run_cli, tmp_path)
     d = (phases[0] - phases[1])[16:-16, 16:-16]
     assert np.std(d - np.median(d)) < 0.01
     assert _summary(root / "rec")["mtf_corrected"] is False
+
+
+def test_reconstruct_with_a_reference_stack(run_cli, tmp_path):
+    """``--reference FILE:reference_stack`` (shift, y, x): the stack mode, recorded in the summary."""
+    ds = simulate("holography", seed=6, reference_frames=4, **SMALL)
+    io.save(ds, tmp_path / "t.zarr")
+    r = run_cli("holo", "reconstruct", f"{tmp_path}/t.zarr:hologram", "--reference", f"{tmp_path}/t.zarr:reference_stack",
+                "--out", tmp_path / "rec")
+    assert r.returncode == 0, r.stderr
+    s = _summary(tmp_path / "rec")
+    assert s["reference_frames"] == 4 and set(STATS) <= set(s)
+    res = io.open_dataset(tmp_path / "rec" / "result.zarr")
+    err = (res["phase"].values - ds["phase_true"].values)[16:-16, 16:-16]
+    assert np.median(np.abs(err - np.median(err))) < 0.2
+    two = tmp_path / "two.zarr"
+    io.save(ds.isel(shift=slice(0, 2)), two)
+    assert "frames" in _error_line(run_cli("holo", "reconstruct", f"{tmp_path}/t.zarr:hologram", "--reference",
+                                           f"{two}:reference_stack", "--out", tmp_path / "bad"))

@@ -103,7 +103,7 @@ def test_multipole_series_option_adds_exterior_terms():
     assert res.attrs["residual_rms_rad"] < 0.5 * plain.attrs["residual_rms_rad"]
 
 
-def _offaxis_leakage(seed=0, fringes=True, **twin):
+def _offaxis_leakage(seed=0, fringes=True, reference_frames=1, **twin):
     """Leakage scores on the biased ``holography`` twin (4 V): the reconstruction and, isolating
     the model, the twin's true phase plus the reconstruction's shot noise (noisy minus
     noise-free reconstruction); vacuum eroded by the resolution (the inverse aperture radius).
@@ -112,11 +112,13 @@ def _offaxis_leakage(seed=0, fringes=True, **twin):
     from ionscope.holography.leakage import twin_leakage_scores
     from ionscope.simulate import simulate
 
-    twin = {"bias_V": 4.0, **twin, **({} if fringes else {"biprism_fringe_amplitude": 0.0})}
+    twin = {"bias_V": 4.0, "reference_frames": reference_frames, **twin,
+            **({} if fringes else {"biprism_fringe_amplitude": 0.0})}
+    ref = "reference_stack" if reference_frames > 1 else "reference"
     ds = simulate("holography", seed=seed, **twin)
     clean = simulate("holography", seed=seed, **{**twin, "noise": False})
-    rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
-    rec_clean = reconstruct_offaxis(clean["hologram"], clean["reference"])
+    rec = reconstruct_offaxis(ds["hologram"], ds[ref])
+    rec_clean = reconstruct_offaxis(clean["hologram"], clean[ref])
     noise = rec["phase"].values.astype(float) - rec_clean["phase"].values
     erode = int(round(1.0 / (rec.attrs["aperture_per_nm"] * float(ds.attrs["pixel_size_nm"]))))
     return {"erosion_px": erode,
@@ -172,6 +174,17 @@ def test_leakage_on_the_offaxis_twin():
     # the continuation from the 20 nm vacuum band amplifies the fit's error with depth
     assert s["specimen_change_rms_rad"]["specimen"] > s["specimen_change_rms_rad"]["band_15_30nm"]
     assert 0.975 <= s2["removed_fraction_fit"] < 0.99  # measured 0.9840
+
+
+def test_leakage_target_on_the_offaxis_chain_with_a_reference_stack():
+    """One single-biprism hologram at the realistic 2000 e/px with 8 vacuum references at
+    shifted fringes (the centre band's Fresnel fringes removed, reference_stack_terms; the
+    stack also averages the reference's noise): the target holds through the reconstruction.
+    Seeds 0-7: 0.9911-0.9942 removed, change <= 0.98x the noise within 15 nm of the edge."""
+    out = _offaxis_leakage(seed=0, dose=2000.0, reference_frames=8)
+    s = out["reconstruction"]
+    assert s["removed_fraction_fit"] >= 0.99  # measured 0.9933
+    assert s["change_over_noise"]["edge_15nm"] < 1.0  # measured 0.84
 
 
 def test_offaxis_leakage_floor_is_the_centre_band_fresnel_streak():

@@ -168,7 +168,7 @@ def _mask_from(spec: str | None, amplitude, shape, *, box_ok: bool = True, erode
 def holo_reconstruct(
     hologram: Annotated[Path, typer.Argument(metavar="HOLOGRAM", help="Off-axis hologram (y, x): FILE or FILE:VARIABLE.")],
     out_dir: OutOption,
-    reference: Annotated[Optional[str], typer.Option("--reference", help="Vacuum reference hologram: FILE or FILE:VARIABLE.")] = None,
+    reference: Annotated[Optional[str], typer.Option("--reference", help="Vacuum reference hologram, or a stack (shift, y, x) of references at shifted fringes (removes the biprism's centre-band Fresnel fringes): FILE or FILE:VARIABLE.")] = None,
     sideband: Annotated[str, typer.Option("--sideband", help="auto, upper, lower or Y,X (pixels of the unshifted FFT).")] = "auto",
     aperture: Annotated[Optional[float], typer.Option("--aperture", help="Aperture radius (default 1/3 of the carrier distance).")] = None,
     aperture_unit: Annotated[str, typer.Option("--aperture-unit", help="px (FFT pixels), 1/nm or fraction (of the carrier).")] = "px",
@@ -197,6 +197,7 @@ def holo_reconstruct(
         "sideband_used_px": result.attrs.get("sideband_used_px"),
         "output_shape": result.attrs.get("output_shape"),
         "mtf_corrected": bool(result.attrs.get("mtf_corrected", False)),
+        "reference_frames": int(result.attrs.get("reference_frames", 0)),
         "phase_range_rad": [float(np.nanmin(phase)), float(np.nanmax(phase))],
         "amplitude_median": float(np.nanmedian(result["amplitude"].values)),
         "run_time_s": elapsed(),

@@ -357,6 +357,70 @@ def offaxis_wave(
     return wave, info
 
 
+def _check_reference(ref_shape, ref_cal: dict, shape, cal: dict) -> None:
+    if tuple(ref_shape) != tuple(shape):
+        raise DimensionError(
+            f"reference hologram shape {tuple(ref_shape)} differs from the hologram's "
+            f"{tuple(shape)}; record (or crop) both on the same area of the detector"
+        )
+    if cal["calibrated"] and ref_cal["calibrated"] and not np.allclose(
+        [cal["dy"], cal["dx"]], [ref_cal["dy"], ref_cal["dx"]], rtol=1e-3
+    ):
+        raise DimensionError(
+            f"reference pixel size {ref_cal['dy']:g} x {ref_cal['dx']:g} nm differs from the "
+            f"hologram's {cal['dy']:g} x {cal['dx']:g} nm"
+        )
+
+
+def reference_stack_terms(
+    image: np.ndarray, frames: np.ndarray, cal: dict[str, Any], sideband: Any = "auto"
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    r"""Separate a vacuum reference's centre band from its fringes with a stack of references
+    at different fringe positions, and remove the centre band's fringes from the hologram.
+
+    The biprism's Fresnel fringes sit in the centre band of every hologram (the intensities
+    :math:`|F_1|^2 + |F_2|^2` of the two waves); their streak along the carrier reaches into
+    the sideband aperture and is not multiplied by the object wave, so dividing by one reference
+    leaves an error that grows with the object's phase (:mod:`ionscope.holography.leakage`).
+    Three or more references with shifted fringes separate the centre band :math:`a_0` from
+    the fringe term :math:`a_1` pixel by pixel (the phase-shifting solve,
+    :func:`~ionscope.holography.phaseshift.phase_shifting_kernel`, steps measured). The
+    hologram's centre band equals :math:`s\,a_0` in vacuum (``s`` the dose ratio, estimated
+    where the fringe-averaged hologram is brightest relative to :math:`a_0`: the 98th
+    percentile of their ratio, vacuum with amplitude 1), so :math:`s\,(a_0 - ar a_0)` is
+    subtracted from it - exactly in vacuum, and in the specimen up to the part of the first
+    wave's fringes scaled by :math:`A^2 - 1`. The reference becomes :math:`ar a_0 + 2\,
+    \mathrm{Re}\,a_1`: its fringes without its centre band.
+
+    Returns
+    -------
+    image : ndarray
+        The hologram without the reference's centre-band fringes (float32).
+    reference : ndarray
+        The reference's fringe term on a flat centre band (float32).
+    info : dict
+        ``reference_frames``, ``reference_steps_rad`` (measured), ``reference_dose_ratio``
+        (``s``), ``reference_contrast`` (std / mean of the first frame).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    from ionscope.holography.phaseshift import phase_shifting_kernel
+
+    stats = statistics_kernel(frames[0], cal, sideband=sideband)
+    solved = phase_shifting_kernel(frames, cal, sideband=tuple(stats["sideband_offset_px"]), align=False)
+    a0 = solved["a0"].astype(np.float64)
+    period = float(stats["fringe_sampling_px"])  # a Gaussian of one period averages the fringes out
+    ratio = gaussian_filter(image.astype(np.float64), period) / np.maximum(gaussian_filter(a0, period), 1e-12)
+    s = float(np.percentile(ratio, 98))
+    mean = float(a0.mean())
+    corrected = (image - s * (a0 - mean)).astype(np.float32)
+    reference = (mean + 2.0 * solved["a1"].real).astype(np.float32)
+    info = {"reference_frames": int(frames.shape[0]),
+            "reference_steps_rad": [float(v) for v in solved["steps"]],
+            "reference_dose_ratio": s, "reference_contrast": _std_over_mean(frames[0])}
+    return corrected, reference, info
+
+
 def reconstruct_offaxis(
     hologram: Any,
     reference: Any = None,
@@ -379,6 +443,9 @@ def reconstruct_offaxis(
     reference : xarray.DataArray, optional
         Vacuum reference hologram of the same shape; the object wave is divided by its wave
         (carrier, camera distortions and apodisation cancel; sideband detection runs on it).
+        A stack of references with dims ``(shift, y, x)`` (at least 3, fringes at different
+        positions) also removes the biprism's Fresnel fringes of the centre band from the
+        hologram (:func:`reference_stack_terms`).
     sideband : {"auto", "upper", "lower"} or (y, x)
         Sideband to cut out: detected (``"auto"`` = ``"lower"``, refined to sub-pixel) or a
         position in pixels of the unshifted FFT, used as given (holospy's ``sb_position=p``
@@ -436,20 +503,16 @@ def reconstruct_offaxis(
     """
     image, cal = image_input(hologram, "hologram")
     ref_img = None
-    if reference is not None:
+    stack = None
+    if reference is not None and np.ndim(reference) == 3:
+        from ionscope.holography.phaseshift import _stack_input
+
+        frames, ref_cal = _stack_input(reference, "reference stack")
+        _check_reference(frames.shape[1:], ref_cal, image.shape, cal)
+        image, ref_img, stack = reference_stack_terms(image, frames, cal, sideband)
+    elif reference is not None:
         ref_img, ref_cal = image_input(reference, "reference hologram")
-        if ref_img.shape != image.shape:
-            raise DimensionError(
-                f"reference hologram shape {ref_img.shape} differs from the hologram's "
-                f"{image.shape}; record (or crop) both on the same area of the detector"
-            )
-        if cal["calibrated"] and ref_cal["calibrated"] and not np.allclose(
-            [cal["dy"], cal["dx"]], [ref_cal["dy"], ref_cal["dx"]], rtol=1e-3
-        ):
-            raise DimensionError(
-                f"reference pixel size {ref_cal['dy']:g} x {ref_cal['dx']:g} nm differs from the "
-                f"hologram's {cal['dy']:g} x {cal['dx']:g} nm"
-            )
+        _check_reference(ref_img.shape, ref_cal, image.shape, cal)
     if aperture_unit not in APERTURE_UNITS:
         raise ConfigError(f"aperture_unit must be one of {APERTURE_UNITS}, got {aperture_unit!r}")
     if aperture_unit == "1/nm" and not cal["calibrated"]:
@@ -513,7 +576,13 @@ def reconstruct_offaxis(
         reference=ref_img is not None,
         unwrap=unwrap if isinstance(unwrap, str) else bool(unwrap),
         mtf_corrected=mtf_fn is not None,
+        reference_frames=stack["reference_frames"] if stack else (1 if ref_img is not None else 0),
     )
+    if stack:
+        # the conventional contrast of a recorded reference frame, not of the solved fringes
+        attrs["fringe_contrast"] = stack["reference_contrast"]
+        attrs["reference_steps_rad"] = stack["reference_steps_rad"]
+        attrs["reference_dose_ratio"] = stack["reference_dose_ratio"]
     if "reference_contrast" in info:
         attrs["reference_fringe_visibility"] = float(info["reference_contrast"])
     if isinstance(hologram, xr.DataArray) and "beam_energy_kV" in hologram.attrs:
@@ -541,6 +610,7 @@ __all__ = [
     "aperture_geometry",
     "aperture_weights",
     "line_filter_weights",
+    "reference_stack_terms",
     "cut_sideband",
     "box_to_wave",
     "half_spectrum",

@@ -339,7 +339,8 @@ def holography_section(ctx: DemoContext) -> Section | None:
         "model alone is limited by the shot noise. The off-axis reconstruction adds its own smooth "
         "vacuum error: the centre band's biprism Fresnel fringes streak through the sideband and are "
         "not multiplied by the object wave, so the reference division leaves an error that grows "
-        "with the leakage phase (a double biprism removes the fringes); the phase-shifting solve "
+        "with the leakage phase (references at shifted fringes separate it, a double biprism removes "
+        "the fringes); the phase-shifting solve "
         "separates the centre band per pixel, and its reference is matched to the stack's drift. "
         "The continuation into the specimen amplifies the fit's error with the distance from the "
         "vacuum. Seed-averaged numbers: benchmarks/holography_leakage.py.",

@@ -193,6 +193,11 @@ class HolographyParams:
     overlap_nm : float
         Object-reference distance (nm); the reference wave picks up the stray field there.
         Default 150.
+    reference_frames : int
+        Vacuum reference holograms recorded (default 1). With more, ``reference_stack`` (shift,
+        y, x) holds them at fringe steps 2 pi n / N plus 0.3 rad of scatter (frame 0 is
+        ``reference``), e.g. for :func:`ionscope.holography.reconstruct_offaxis` to separate the
+        reference's centre band from its fringes.
     exposure : int
         Index of the exposure of the same specimen: another value re-draws the Poisson noise
         of the hologram and its reference (and, for ``holography_ps``, the drift, the steps
@@ -239,6 +244,7 @@ class HolographyParams:
     stray_length_nm: float = parameter(200.0, 0.1, 1e6, "nm")
     stray_depth_nm: float = parameter(10.0, 0.1, 1e5, "nm")
     overlap_nm: float = parameter(150.0, 0.0, 1e6, "nm")
+    reference_frames: int = parameter(1, 1, 256, "frames", integer=True)
     exposure: int = parameter(0, 0, 2**31 - 1, "", integer=True)
 
     def __post_init__(self) -> None:
@@ -598,7 +604,8 @@ def simulate_holography(
     (('y', 'x'), 7.2)
     """
     p = HolographyParams() if params is None else params
-    rng_struct, rng_obj, rng_ref = _streams(seed, 3, p.exposure)
+    streams = _streams(seed, 4 + p.reference_frames, p.exposure)
+    rng_struct, rng_obj, rng_ref, rng_steps = streams[:4]
     y, x, yy, xx = _grid(p)
     table = _psi_table(p, float(np.hypot(y[-1], x[-1])) + abs(p.interface_position_nm))
     spec = _truth(p, table, yy, xx)
@@ -618,6 +625,25 @@ def simulate_holography(
                long_name="vacuum reference hologram", attrs={"beam_energy_kV": float(p.kv)}),
         *_truth_variables(p, spec, coords),
     ]
+    if p.reference_frames > 1:
+        n = p.reference_frames
+        steps = 2 * np.pi * np.arange(n) / n + 0.3 * rng_steps.standard_normal(n)
+        steps[0] = 0.0
+        stack = np.empty((n, p.ny, p.nx), dtype=np.float32)
+        stack[0] = ref
+        zeros, ones = np.zeros_like(yy), np.ones_like(yy)
+        for i in range(1, n):
+            frame = _hologram(p, yy, xx, zeros, ones, distortion, ref_dose, steps[i])
+            stack[i] = _detector(p, frame, streams[4 + i] if p.noise else None)
+        sh = {"shift": steps}
+        variables += [
+            signal(stack, ("shift", "y", "x"), name="reference_stack", units="counts",
+                   coords={"shift": steps, "y": y, "x": x},
+                   long_name="vacuum reference holograms at shifted fringes (shift = true step, rad)",
+                   attrs={"beam_energy_kV": float(p.kv)}),
+            signal(steps, ("shift",), name="reference_steps_true", units="rad", coords=sh,
+                   long_name="true fringe shifts of the reference holograms"),
+        ]
     ds = xr.Dataset({v.name: v for v in variables})
     ds.attrs = _common_attrs(p, table, "holography", seed, "hologram")
     step_params = {**dataclasses.asdict(p), "seed": int(seed)}

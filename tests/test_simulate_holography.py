@@ -224,3 +224,22 @@ def test_bad_ps_parameters():
         simulate("holography_ps", frames=2)
     with pytest.raises(ConfigError):
         simulate("holography_ps", vacuum_height_nm=2.0)
+
+
+def test_reference_stack_of_the_offaxis_twin():
+    small = dict(ny=64, nx=64, pixel_nm=1.0, fringe_spacing_nm=4.0, vacuum_height_nm=16,
+                 interface_position_nm=30, noise=False)
+    one = simulate("holography", seed=2, **small)
+    ds = simulate("holography", seed=2, reference_frames=5, **small)
+    assert "reference_stack" not in one
+    assert ds["reference_stack"].dims == ("shift", "y", "x") and ds.sizes["shift"] == 5
+    np.testing.assert_array_equal(ds["reference_stack"].values[0], ds["reference"].values)
+    np.testing.assert_array_equal(ds["reference"].values, one["reference"].values)  # unchanged
+    steps = ds["reference_steps_true"].values
+    assert steps[0] == 0 and np.abs(steps - 2 * np.pi * np.arange(5) / 5)[1:].max() > 0.05
+    # a vacuum frame at step d is frame 0 with the fringes shifted by d
+    y0 = 2
+    row0, row1 = ds["reference_stack"].values[0, y0], ds["reference_stack"].values[1, y0]
+    assert not np.allclose(row0, row1)
+    with pytest.raises(ConfigError):
+        simulate("holography", reference_frames=0)

@@ -340,7 +340,10 @@ def fit_harmonic_kernel(
         return harmonic_basis(y, x, degree=nd, center=center, scale=scale, **extra)[0]
 
     sub = np.r_[np.arange(1 + 2 * chosen), np.arange(1 + 2 * nd, 1 + 2 * nd + n_src)]
-    model, model_error = _model_and_error(basis, y_nm, x_nm, basis(yv, xv), sub, v, coef,
+    # on the fitted pixels the design one degree higher is a column subset of ``a`` when the
+    # degree below the highest tried was chosen
+    a_next = a[:, columns(nd)] if nd <= top else basis(yv, xv)
+    model, model_error = _model_and_error(basis, y_nm, x_nm, a_next, sub, v, coef,
                                           _cv_folds(yv, xv, y_nm, x_nm, folds, "blocks"), ridge)
     return {"model": model, "model_error": model_error, "degree": chosen, "coefficients": coef, "names": [names[i] for i in cols],
             "center_nm": center, "scale_nm": scale, "sources_nm": [list(s) for s in sources],

@@ -343,7 +343,7 @@ def run_demo(
         chosen = [s for s in chosen if s.name in set(sections)]
     total = len(chosen) + 1
     ctx = DemoContext(out_dir, quick=quick, seed=int(seed), simulator=simulator)
-    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    created = _dt.datetime.now(_dt.UTC).replace(microsecond=0)
     built: list[Section] = []
     timings: list[dict[str, Any]] = []
     for done, spec in enumerate(chosen, start=1):

@@ -194,7 +194,7 @@ def _delayed_profile(energy: np.ndarray, e: DelayedEdge) -> np.ndarray:
     return smooth_step(energy, e.onset_eV, e.width_eV) * shape * (1.0 + u / e.tail_eV) ** -e.tail_power
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _profile_max(e: KEdge | DelayedEdge) -> float:
     grid = np.arange(e.onset_eV - 5.0, e.onset_eV + 200.0, 0.005)
     profile = _k_profile(grid, e) if isinstance(e, KEdge) else _delayed_profile(grid, e)

@@ -43,8 +43,10 @@ class OutputExistsError(IonscopeError, FileExistsError):
     """An output path already exists and overwriting was not requested."""
 
 
-class ConfigError(IonscopeError):
-    """A configuration or parameter combination is invalid."""
+class ConfigError(IonscopeError, ValueError):
+    """A parameter, option or combination of them is invalid (also a ``ValueError``, as numpy and
+    scikit-learn raise for bad parameters). Bad data - files, arrays, their dims, units or
+    values - raise :class:`InputError` instead."""
 
 
 class ConvergenceError(IonscopeError):

@@ -14,19 +14,7 @@ from typing import Any
 
 from ionscope.data import DIMS
 from ionscope.errors import DimensionError
-
-#: Factor that converts a unit into the vocabulary unit of its kind.
-_LENGTH_TO_NM = {
-    "pm": 1e-3, "å": 0.1, "angstrom": 0.1, "a": 0.1, "nm": 1.0, "µm": 1e3, "um": 1e3,
-    "micron": 1e3, "mm": 1e6, "cm": 1e7, "m": 1e9,
-}
-_ENERGY_TO_EV = {"mev": 1e-3, "ev": 1.0, "kev": 1e3}
-_TIME_TO_S = {
-    "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0,
-    "h": 3600.0, "hr": 3600.0,
-}
-_MASS_UNITS = {"m/z", "th", "u", "da", "amu"}
-_UNCALIBRATED = {"", "<undefined>", "undefined", "px", "pixel", "pixels", "none", "1", "a.u."}
+from ionscope.units import UNCALIBRATED, energy_to_ev, length_to_nm, time_to_s, unit_kind
 
 _NAME_HINTS = {
     "energy": "energy", "energy loss": "energy", "e": "energy",
@@ -41,17 +29,12 @@ _NAME_HINTS = {
 def _kind(axis: dict[str, Any]) -> tuple[str | None, float]:
     """Kind of an axis (energy/time/length/mass or None) and the factor to vocabulary units."""
     unit = str(axis.get("units") or "").strip()
-    low = unit.lower()
-    if low in _ENERGY_TO_EV:
-        return "energy", _ENERGY_TO_EV[low]
-    if low in _TIME_TO_S:
-        return "time", _TIME_TO_S[low]
-    if low in _MASS_UNITS:
-        return "mass", 1.0
-    if low in _LENGTH_TO_NM or unit in _LENGTH_TO_NM:
-        return "length", _LENGTH_TO_NM.get(low, _LENGTH_TO_NM.get(unit, 1.0))
+    kind = unit_kind(unit)
+    if kind is not None:
+        factor = {"length": length_to_nm, "energy": energy_to_ev, "time": time_to_s}.get(kind)
+        return kind, factor(unit) if factor else 1.0
     hint = _NAME_HINTS.get(str(axis.get("name") or "").strip().lower())
-    if hint is not None and low in _UNCALIBRATED:
+    if hint is not None and unit.lower() in UNCALIBRATED:
         return hint, 1.0
     return None, 1.0
 
@@ -95,7 +78,7 @@ def assign_dims(axes: Sequence[dict[str, Any]], dims: Sequence[str] | None = Non
     for axis, (kind, factor), dim in zip(axes, kinds, names):
         unit = str(axis.get("units") or "").strip()
         expected = "length" if dim in ("y", "x", "position") else dim
-        calibrated = kind == expected and unit.lower() not in _UNCALIBRATED
+        calibrated = kind == expected and unit.lower() not in UNCALIBRATED
         out.append(
             {
                 "dim": dim,

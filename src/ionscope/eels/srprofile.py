@@ -86,11 +86,10 @@ from ionscope.data import provenance, units_of, with_provenance
 from ionscope.eels.background import MASK_OK
 from ionscope.eels.windows import window_map
 from ionscope.errors import ConvergenceError, DimensionError, InputError
+from ionscope.units import require_length_to_nm
 
 MODELS = ("exponential", "erf", "layer")
 SIDES = ("auto", "left", "right")
-_LENGTH_TO_NM = {"nm": 1.0, "å": 0.1, "a": 0.1, "angstrom": 0.1, "pm": 1e-3, "um": 1e3, "µm": 1e3,
-                 "μm": 1e3, "micron": 1e3}
 _W90_ERF = 2 * 1.2815515655446004
 #: Least chi2 drop from a smooth polynomial to the best step-and-layer shape for a profile to
 #: count as having a step (``"layer"``); noise alone gives up to ~25 (40-1000 points).
@@ -596,12 +595,7 @@ def interface_and_width(
             f"interface_and_width needs a 1-D profile over 'position', got dims "
             f"{getattr(profile, 'dims', None)}; select one profile first (e.g. .isel(time=0))"
         )
-    unit = units_of(profile["position"]).strip()
-    factor = _LENGTH_TO_NM.get(unit.lower(), _LENGTH_TO_NM.get(unit))
-    if factor is None:
-        raise InputError(
-            f"the position axis is in {unit!r}, not a length; calibrate it in nm first"
-        )
+    factor = require_length_to_nm(units_of(profile["position"]), "the position axis")
     s = np.asarray(profile["position"].values, dtype=np.float64) * factor
     y = np.asarray(profile.values, dtype=np.float64)
     keep = np.isfinite(y)

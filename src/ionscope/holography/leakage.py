@@ -92,10 +92,9 @@ import xarray as xr
 
 from ionscope.data import axis_calibration, provenance, require_dims, signal, units_of, with_provenance
 from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.units import length_to_nm
 from ionscope.holography.harmonic import fit_harmonic_kernel, harmonic_basis  # noqa: F401  (re-exported)
 
-_LENGTH_TO_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "å": 0.1, "a": 0.1, "angstrom": 0.1,
-                 "pm": 1e-3}
 
 
 # --------------------------------------------------------------------------- geometry helpers
@@ -114,7 +113,7 @@ def _geometry(da: xr.DataArray) -> tuple[tuple[float, float], tuple[float, float
     offs, steps, unit = [], [], "nm"
     for dim in ("y", "x"):
         off, step, u = axis_calibration(da, dim)
-        f = _LENGTH_TO_NM.get(u.strip().lower())
+        f = length_to_nm(u)
         if f is None:
             f, unit = 1.0, "px"
         offs.append(off * f)

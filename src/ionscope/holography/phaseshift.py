@@ -83,9 +83,10 @@ from ionscope.data import (
     with_provenance,
 )
 from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.units import length_to_nm
 from ionscope.holography.align import align_frames
 from ionscope.holography.offaxis import statistics_kernel
-from ionscope.holography.sideband import _LENGTH_UNITS, default_taper
+from ionscope.holography.sideband import default_taper
 from ionscope.holography.unwrap import unwrap_kernel, wrap
 
 STEP = "ionscope.holography.reconstruct_phase_shifting"
@@ -424,7 +425,7 @@ def _stack_input(obj: Any, what: str) -> tuple[np.ndarray, dict[str, Any]]:
         cal: dict[str, Any] = {"calibrated": True}
         for dim in ("y", "x"):
             offset, step, unit = axis_calibration(da, dim)
-            factor = _LENGTH_UNITS.get(unit)
+            factor = length_to_nm(unit)
             if factor is None:
                 cal["calibrated"] = False
                 factor = 1.0

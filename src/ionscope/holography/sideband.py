@@ -20,6 +20,7 @@ import xarray as xr
 
 from ionscope.data import axis_calibration, require_dims, require_finite
 from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.units import length_to_nm
 from ionscope.holography.detector import sideband_mtf_correction
 from ionscope.holography.passes import apodised, power_minus_leak
 
@@ -31,8 +32,6 @@ DEFAULT_APERTURE_FRACTION = 1.0 / 3.0
 DEFAULT_EDGE_FRACTION = 0.05
 #: Centre-band exclusion radius for sideband detection, as a fraction of the smaller size.
 CENTRE_EXCLUSION = 0.025
-_LENGTH_UNITS = {"nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "micron": 1e3, "Å": 0.1,
-                 "A": 0.1, "angstrom": 0.1, "pm": 1e-3, "mm": 1e6}
 
 
 # --------------------------------------------------------------------------- input helpers
@@ -50,7 +49,7 @@ def image_input(obj: Any, what: str = "hologram") -> tuple[np.ndarray, dict[str,
         calibrated = True
         for dim in ("y", "x"):
             offset, step, unit = axis_calibration(da, dim)
-            factor = _LENGTH_UNITS.get(unit)
+            factor = length_to_nm(unit)
             if factor is None:
                 calibrated = False
                 factor = 1.0

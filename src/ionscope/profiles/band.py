@@ -22,21 +22,15 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import axis_calibration, provenance, units_of, with_provenance
+from ionscope import units
 from ionscope.errors import DimensionError, InputError
 
-#: Length units understood on image and profile axes, and their size in nm.
-LENGTH_TO_NM = {"nm": 1.0, "å": 0.1, "a": 0.1, "angstrom": 0.1, "pm": 1e-3, "um": 1e3,
-                "µm": 1e3, "μm": 1e3, "micron": 1e3, "m": 1e9}
+#: Length units and their size in nm (kept for compatibility; the table is :mod:`ionscope.units`).
+LENGTH_TO_NM = units.LENGTH_TO_NM
 
 
 def _length_factor(unit: str, what: str) -> float:
-    factor = LENGTH_TO_NM.get(unit.strip().lower(), LENGTH_TO_NM.get(unit.strip()))
-    if factor is None:
-        raise InputError(
-            f"the {what} axis is in {unit!r}, not a length; calibrate it in nm (set the "
-            "coordinate's units attribute, or give pixel_size_nm)"
-        )
-    return factor
+    return units.require_length_to_nm(unit, f"the {what} axis")
 
 
 def _integrated_time(rho_hat: np.ndarray, n: int | None, n_pairs: int | None = None

@@ -58,6 +58,7 @@ from scipy.special import expit, logit
 
 from ionscope.data import provenance, units_of, with_provenance
 from ionscope.errors import ConfigError, ConvergenceError, InputError
+from ionscope.units import require_length_to_nm
 from ionscope.profiles import LowPass
 from ionscope.spacecharge.interface import (
     PARAMETERS,
@@ -690,12 +691,8 @@ def _profile_arrays(da: xr.DataArray, what: str):
             f"{what} must be 1-D along 'position' (nm), got dims {da.dims}; extract a line "
             "profile first (ionscope holo profile / ionscope eels profile)"
         )
-    unit = units_of(da["position"])
-    factor = {"nm": 1.0, "A": 0.1, "Å": 0.1, "um": 1e3, "µm": 1e3, "m": 1e9, "px": None}
-    if factor.get(unit, None) is None:
-        raise InputError(f"{what}: position unit {unit!r} is not a length; calibrate it in nm")
-    return np.asarray(da["position"].values, dtype=np.float64) * factor[unit], \
-        np.asarray(da.values, dtype=np.float64)
+    factor = require_length_to_nm(units_of(da["position"]), f"{what}: the position axis")
+    return np.asarray(da["position"].values, dtype=np.float64) * factor, np.asarray(da.values, dtype=np.float64)
 
 
 def _correlation_attr(sigma: xr.DataArray | None):

@@ -1,6 +1,8 @@
 """STEM-EELS lithium mapping of LiCoO2 cathodes (Li-K ~55 eV overlapping Co-M2,3 ~59 eV).
 
-- :mod:`~ionscope.eels.energy`: energy calibration and sub-channel alignment.
+- :mod:`~ionscope.eels.energy`: energy calibration and windows.
+- :mod:`~ionscope.eels.alignment`: sub-channel energy-drift alignment.
+- :mod:`~ionscope.eels.wrapping`: the input checks and labelling shared by the wrappers.
 - :mod:`~ionscope.eels.background`: power-law background (fit and two-window), masks.
 - :mod:`~ionscope.eels.windows`: edge-window integrals and the S_A/S_B ratio method.
 - :mod:`~ionscope.eels.mlls`: batched multiple linear least squares against references
@@ -12,7 +14,7 @@
 
 from ionscope.eels.background import subtract_powerlaw
 from ionscope.eels.decomposition import nmf, pca
-from ionscope.eels.energy import align_energy
+from ionscope.eels.alignment import align_energy
 from ionscope.eels.lithium import li_fraction_map, li_fraction_summary
 from ionscope.eels.mlls import mlls_fit
 from ionscope.eels.phases import prepare_for_nmf

@@ -41,15 +41,8 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import provenance, units_of, with_provenance
-from ionscope.eels.energy import (
-    energy_vector,
-    finish,
-    float_dtype,
-    lift,
-    spectra_array,
-    spectrum_image,
-    window_channels,
-)
+from ionscope.eels.energy import energy_vector, float_dtype, window_channels
+from ionscope.eels.wrapping import finish, lift, spectra_array, spectrum_image
 from ionscope.errors import InputError
 
 MASK_OK = 0

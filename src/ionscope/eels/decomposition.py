@@ -49,7 +49,8 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import is_lazy, provenance, require_finite, signal, units_of, with_provenance
-from ionscope.eels.energy import energy_ev, require_spectra, window_slice
+from ionscope.eels.energy import energy_ev, window_slice
+from ionscope.eels.wrapping import require_spectra
 from ionscope.errors import EmptyDataError, InputError
 
 _INITS = ("nndsvd", "nndsvda", "random")

@@ -26,7 +26,7 @@ import xarray as xr
 
 from ionscope.data import provenance, with_provenance
 from ionscope.eels.background import subtract_powerlaw
-from ionscope.eels.energy import spectrum_image
+from ionscope.eels.wrapping import spectrum_image
 from ionscope.eels.mlls import mlls_fit
 from ionscope.eels.windows import sasb_calibration, sasb_li_fraction, sasb_ratio
 from ionscope.errors import ConfigError, DimensionError

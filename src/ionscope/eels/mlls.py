@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import is_lazy, provenance, units_of, with_provenance
-from ionscope.eels.energy import energy_ev, float_dtype, require_spectra, window_slice
+from ionscope.eels.energy import energy_ev, float_dtype, window_slice
 from ionscope.eels.mlls_kernels import (
     DesignFactor,
     MLLSResult,
@@ -50,6 +50,7 @@ from ionscope.eels.mlls_kernels import (
     mlls_unweighted,
     mlls_weighted,
 )
+from ionscope.eels.wrapping import require_spectra
 from ionscope.errors import DimensionError, EmptyDataError, InputError, NonFiniteError
 
 STEP = "ionscope.eels.mlls_fit"

@@ -16,7 +16,8 @@ import xarray as xr
 
 from ionscope.data import provenance, with_provenance
 from ionscope.eels.background import subtract_powerlaw
-from ionscope.eels.energy import check_window, spectrum_image
+from ionscope.eels.energy import check_window
+from ionscope.eels.wrapping import spectrum_image
 
 
 def prepare_for_nmf(

@@ -58,14 +58,8 @@ from ionscope.eels.background import (
     mask_flags,
     powerlaw_model,
 )
-from ionscope.eels.energy import (
-    check_window,
-    energy_vector,
-    finish,
-    lift,
-    spectra_array,
-    spectrum_image,
-)
+from ionscope.eels.energy import check_window, energy_vector
+from ionscope.eels.wrapping import finish, lift, spectra_array, spectrum_image
 from ionscope.errors import InputError
 
 Window = Sequence[float]

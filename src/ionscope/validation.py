@@ -161,7 +161,10 @@ def check_parameter(name: str, value: Any, constraints: list[Any], *, where: str
         return
     allowed = " or ".join(_describe(c) for c in constraints)
     prefix = f"{where}: " if where else ""
-    raise ConfigError(f"{prefix}parameter {name!r} must be {allowed}, got {value!r}")
+    exc = ConfigError(f"{prefix}parameter {name!r} must be {allowed}, got {value!r}")
+    # what the command line needs to name its option instead (ionscope.cli._app.options_named)
+    exc.parameter, exc.allowed, exc.value = name, allowed, value
+    raise exc
 
 
 def validate_params(constraints: Mapping[str, list[Any]]) -> Callable[[Callable], Callable]:

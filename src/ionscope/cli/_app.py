@@ -127,6 +127,24 @@ def load_input(spec: Path | str, *, lazy: bool = False, dims: str | None = None,
     return io.load(path, lazy=lazy, dims=dims, variable=variable)
 
 
+@contextlib.contextmanager
+def options_named(**options: str) -> Iterator[None]:
+    """Name a library function's parameters by the command's options in the errors raised
+    inside the block: ``with options_named(temperature_K="--temperature"):`` turns "parameter
+    'temperature_K' must be ..." into "--temperature must be ...". A parameter not listed is
+    named ``--`` + its name with dashes."""
+    from ionscope.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        name = getattr(exc, "parameter", None)
+        if name is None:
+            raise
+        option = options.get(name, "--" + name.replace("_", "-"))
+        raise ConfigError(f"{option} must be {exc.allowed}, got {exc.value!r}") from exc
+
+
 def _timer():
     import time
 

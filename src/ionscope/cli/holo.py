@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ionscope.cli._app import DimsOption, OverwriteOption, _timer, app, load_input, out
+from ionscope.cli._app import DimsOption, OverwriteOption, _timer, app, load_input, options_named, out
 
 holo_app = typer.Typer(
     help="Electron holography: off-axis and phase-shifting reconstruction, phase to potential "
@@ -122,43 +122,14 @@ def _stats_summary(attrs: dict) -> dict:
     return {k: attrs[k] for k in STAT_KEYS + EXTRA_STAT_KEYS if k in attrs}
 
 
-def _erosion_px(attrs: dict, image) -> int:
-    """Pixels to erode a detected vacuum mask by: one resolution length (1 / aperture radius)
-    when the reconstruction recorded its aperture, else 8 px. The amplitude hardly drops over
-    the first nanometres of a wedge-shaped edge, whose phase already rises."""
-    cut = attrs.get("resolution_cutoff_per_nm", attrs.get("aperture_per_nm"))
-    try:
-        pixel = float(abs(image["x"][1] - image["x"][0]))
-    except (IndexError, KeyError, TypeError):
-        pixel = 0.0
-    if cut and pixel > 0:
-        return max(4, int(round(1.0 / (float(cut) * pixel))))
-    return 8
-
-
-def _mask_from(spec: str | None, amplitude, shape, *, box_ok: bool = True, erode_px: int = 8):
-    """``auto`` (detect on the amplitude), ``none``, ``Y0:Y1,X0:X1`` or ``FILE:VARIABLE``."""
-    import numpy as np
-
-    from ionscope.errors import DimensionError
-
-    if spec is None or spec.lower() == "none":
-        return None, "none"
-    if spec.lower() == "auto":
-        from ionscope.holography.leakage import detect_vacuum
-
-        mask = detect_vacuum(amplitude, erode_px=erode_px) if amplitude is not None else None
-        return mask, f"detected on the amplitude, eroded {erode_px} px" if mask is not None else "none found"
-    if box_ok and ":" in spec and "," in spec and not Path(spec.split(":")[0]).exists():
-        y0, y1, x0, x1 = parse_box(spec, "--vacuum")
-        mask = np.zeros(shape, dtype=bool)
-        mask[y0:y1, x0:x1] = True
-        return mask, f"box {spec}"
-    da = load_input(spec, what="--vacuum")
-    mask = np.asarray(da.values).astype(bool)
-    if mask.shape != tuple(shape):
-        raise DimensionError(f"--vacuum mask has shape {mask.shape}, the map {tuple(shape)}")
-    return mask, f"file {spec}"
+def parse_vacuum(spec: str | None):
+    """``--vacuum``: ``auto``, ``none``, ``Y0:Y1,X0:X1`` (a pixel box) or ``FILE:VARIABLE`` (a
+    mask) -> the ``vacuum`` argument of :func:`ionscope.holography.potential_from_reconstruction`."""
+    if spec is None or spec.lower() in ("auto", "none"):
+        return "none" if spec is None else spec.lower()
+    if ":" in spec and "," in spec and not Path(spec.split(":")[0]).exists():
+        return tuple(parse_box(spec, "--vacuum"))
+    return load_input(spec, what="--vacuum")
 
 
 # --------------------------------------------------------------------------- reconstruct
@@ -293,88 +264,42 @@ def holo_potential(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Potential map (V) from a reconstructed phase; vacuum flatness and leakage numbers."""
-    import numpy as np
-    import xarray as xr
+    import json
 
     from ionscope import io
     from ionscope.constants import electron_interaction_constant
-    from ionscope.errors import ConfigError, InputError
-    from ionscope.holography.leakage import fit_stray_field, vacuum_flatness
-    from ionscope.holography.potential import potential_map
+    from ionscope.errors import ConfigError
+    from ionscope.holography.workflow import potential_from_reconstruction
 
     elapsed = _timer()
     if (thickness is None) == (mip is None):
         raise ConfigError("give exactly one of --thickness NM and --mip V")
     io.prepare_out_dir(out_dir, overwrite=overwrite)
     rec = open_result(result_path)
-    if "phase" not in rec:
-        raise InputError(f"{result_path} holds no 'phase' (variables: {list(rec.data_vars)}); give a holo reconstruct result")
-    phase = rec["phase"]
-    amplitude = rec["amplitude"] if "amplitude" in rec else None
     rec0 = open_result(zero, "--zero") if zero is not None else None
-    if rec0 is not None and "phase" not in rec0:
-        raise InputError(f"--zero {zero} holds no 'phase'")
-    mask, how = _mask_from(vacuum, amplitude, phase.shape, erode_px=_erosion_px(dict(rec.attrs), phase))
+    try:
+        degree: Any = "auto" if leakage_degree == "auto" else int(leakage_degree)
+    except ValueError:
+        raise ConfigError(f"--leakage-degree {leakage_degree!r}: use auto or a whole number (1 = plane)") from None
+    with options_named(thickness_nm="--thickness", mip_v="--mip", leakage_erode_px="--leakage-erode"):
+        ds = potential_from_reconstruction(rec, kv, thickness_nm=thickness, mip_v=mip, zero=rec0,
+                                           vacuum=parse_vacuum(vacuum), leakage=leakage, leakage_degree=degree,
+                                           leakage_erode_px=leakage_erode, align=align)
+    attrs = ds.attrs
     summary: dict[str, Any] = {"command": "holo potential", "input": str(result_path), "zero": str(zero) if zero else None,
                                "kv": kv, "interaction_constant_rad_per_V_nm": electron_interaction_constant(kv),
-                               "thickness_nm": thickness, "mip_V": mip, "vacuum": how}
-    work_phase, leak = phase, None
-    if mask is not None:
-        summary["vacuum_pixels"] = int(mask.sum())
-    if leakage:
-        if mask is None:
-            raise ConfigError("--leakage needs a vacuum region; none was found (give --vacuum)")
-        degree: Any = "auto" if leakage_degree == "auto" else int(leakage_degree)
-        target = phase
-        if rec0 is not None:  # the stray field is the bias-induced part: fit it on the difference
-            from ionscope.holography.potential import phase_difference
-
-            pair = (amplitude, rec0["amplitude"]) if align and amplitude is not None and "amplitude" in rec0 else None
-            target = phase_difference(phase, rec0["phase"], vacuum=mask, align=pair)
-            target.attrs["units"] = "rad"
-        if leakage_erode < 0:
-            raise ConfigError(f"--leakage-erode must be 0 or more pixels, got {leakage_erode}")
-        leak = fit_stray_field(target, mask, degree=degree, erode_px=leakage_erode)
-        summary["leakage"] = {"erode_px": leakage_erode}
-        summary["leakage"].update({k: leak.attrs[k] for k in ("degree", "removed_fraction", "residual_rms_rad",
-                                                          "vacuum_rms_before_rad", "model_range_specimen_rad",
-                                                          "cv_rms_rad", "outlier_pixels")})
-        err = leak["stray_phase_error"].values[~mask]
-        summary["leakage"]["specimen_error_rad"] = {"median": float(np.median(err)), "max": float(np.max(err))}
-        summary["vacuum_flatness"] = leak.attrs["flatness_before"]
-        summary["vacuum_flatness_after_leakage"] = leak.attrs["flatness_after"]
-        work_phase = phase - leak["stray_phase"].values
-        work_phase.attrs = dict(phase.attrs)
-    elif mask is not None:
-        base = phase
-        if rec0 is not None:
-            from ionscope.holography.potential import phase_difference
-
-            base = phase_difference(phase, rec0["phase"], vacuum=mask)
-        summary["vacuum_flatness"] = vacuum_flatness(base, mask)
-    ds = potential_map(work_phase, kv, thickness_nm=thickness, mip_v=mip,
-                       phase_zero=rec0["phase"] if rec0 is not None else None,
-                       amplitude=amplitude, amplitude_zero=rec0["amplitude"] if rec0 is not None and "amplitude" in rec0 else None,
-                       vacuum=mask, align=align)
-    if mask is not None:
-        ds["vacuum"] = xr.DataArray(mask, dims=("y", "x"), coords={d: phase[d] for d in ("y", "x")},
-                                    attrs={"units": "1", "long_name": f"vacuum ({how})"})
-    if leak is not None:
-        ds["stray_phase"] = leak["stray_phase"]
-        ds["stray_phase_error"] = leak["stray_phase_error"]
-    ds.attrs.update(_resolution_attrs(dict(rec.attrs)))
-    if thickness is not None and rec0 is None:
-        ds.attrs["phase_per_volt_rad"] = electron_interaction_constant(kv) * float(thickness)
-    v = np.asarray(ds["potential"].values, dtype=np.float64)
-    spec = np.isfinite(v) & (~mask if mask is not None else True)
-    if not spec.any():
-        raise InputError("the potential map holds no finite specimen pixels; check --thickness / --mip and the vacuum")
+                               "thickness_nm": thickness, "mip_V": mip, "vacuum": attrs["vacuum_region"]}
+    if "vacuum_pixels" in attrs:
+        summary["vacuum_pixels"] = attrs["vacuum_pixels"]
+    for key in ("leakage", "vacuum_flatness", "vacuum_flatness_after_leakage"):
+        if key in attrs:
+            summary[key] = json.loads(attrs[key])
     summary.update({
-        "route": ds.attrs["route"],
-        "potential_median_V": float(np.median(v[spec])),
-        "potential_percentiles_V": {f"p{p}": float(np.percentile(v[spec], p)) for p in (5, 25, 50, 75, 95)},
-        "mean_free_path_nm": ds.attrs.get("mean_free_path_nm"),
-        "resolution_cutoff_per_nm": ds.attrs.get("resolution_cutoff_per_nm"),
+        "route": attrs["route"],
+        "potential_median_V": attrs["potential_median_V"],
+        "potential_percentiles_V": json.loads(attrs["potential_percentiles_V"]),
+        "mean_free_path_nm": attrs.get("mean_free_path_nm"),
+        "resolution_cutoff_per_nm": attrs.get("resolution_cutoff_per_nm"),
         "run_time_s": elapsed(),
     })
     io.write_result(out_dir, ds, summary, overwrite=overwrite)
@@ -382,40 +307,6 @@ def holo_potential(
 
 
 # --------------------------------------------------------------------------- profile
-
-
-def _blur_option(text: str, ds, variable: str):
-    """``--blur`` -> the ``blur`` argument of :func:`ionscope.profiles.fit_step`."""
-    from ionscope.errors import ConfigError
-    from ionscope.profiles import LowPass
-
-    key = text.strip().lower()
-    if key == "none":
-        return None, "none"
-    if key == "fit":
-        return "fit", "fitted Gaussian"
-    if key == "auto":
-        cut = ds.attrs.get("resolution_cutoff_per_nm", ds.attrs.get("aperture_per_nm"))
-        if cut is None:
-            return None, "none (no aperture recorded)"
-        edge = ds.attrs.get("resolution_edge_per_nm")
-        if edge is None and ds.attrs.get("aperture_px") and ds.attrs.get("aperture_edge_px") is not None:
-            edge = float(ds.attrs["aperture_edge_px"]) / float(ds.attrs["aperture_px"]) * float(cut)
-        kappa = None
-        if variable == "potential":
-            kappa = ds.attrs.get("phase_per_volt_rad")
-        elif variable == "phase":
-            kappa = 1.0
-        lp = LowPass(float(cut), float(edge or 0.0), None if kappa is None else float(kappa))
-        return lp, lp.describe()
-    if key.startswith("lowpass:"):
-        lp = LowPass(float(key.split(":", 1)[1]))
-        return lp, lp.describe()
-    try:
-        value = float(key)
-    except ValueError:
-        raise ConfigError(f"--blur {text!r}: use auto, none, fit, a Gaussian sigma in nm or lowpass:CUTOFF (1/nm)") from None
-    return value, f"Gaussian sigma {value:g} nm"
 
 
 @holo_app.command("profile")
@@ -435,88 +326,23 @@ def holo_profile(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Band-averaged profile across an interface and a step fit: drop, w90, position."""
-    import numpy as np
-    import xarray as xr
-
     from ionscope import io
-    from ionscope.errors import ConfigError, InputError
-    from ionscope.profiles import band_profile, detect_interface, fit_step, normal_segment
+    from ionscope.errors import ConfigError
+    from ionscope.holography.workflow import profile_across_interface, profile_summary
 
     elapsed = _timer()
     if (start is None) != (end is None):
         raise ConfigError("give both --from and --to, or neither (then the interface is detected)")
     io.prepare_out_dir(out_dir, overwrite=overwrite)
     ds = open_result(result_path)
-    name = variable or ("potential" if "potential" in ds else ds.attrs.get("primary"))
-    if name is None or name not in ds:
-        raise InputError(f"{result_path} has no variable {name!r} (variables: {list(ds.data_vars)}); choose one with --variable")
-    image = ds[name]
-    if set(image.dims) != {"y", "x"}:
-        raise InputError(f"{name!r} has dims {image.dims}; --variable must name a (y, x) map")
-    if start is None:
-        allowed = None
-        if "vacuum" in ds and ds["vacuum"].dims == image.dims:
-            # the vacuum edge is the strongest step of a potential map: look in the specimen,
-            # a few resolution lengths away from it
-            from scipy.ndimage import binary_dilation
-
-            allowed = ~binary_dilation(np.asarray(ds["vacuum"].values, bool), iterations=2 * _erosion_px(dict(ds.attrs), image) + 16)
-        found = detect_interface(image, smooth_px=max(2.0, width / 10), mask=allowed)
-        p0, p1 = normal_segment(found, half_length, image.shape, margin_px=width / 2 + 1)
-        how = "detected"
-    else:
-        p0, p1 = parse_point(start, "--from"), parse_point(end, "--to")
-        found, how = None, "given"
-    blur_arg, blur_text = _blur_option(blur, ds, name)
-    prof = band_profile(image, p0, p1, width=width)
-    fit = fit_step(prof, model, side=side, blur=blur_arg, eps_r=eps_r, step=step)
-    result = xr.merge([prof, fit], combine_attrs="drop_conflicts")
-    result.attrs = {"primary": "profile", "model": model, "provenance": fit.attrs["provenance"],
-                    "chi2_reduced": fit.attrs["chi2_reduced"], "side": fit.attrs["side"],
-                    "resolution": fit.attrs["resolution"], "start_px": list(p0), "end_px": list(p1),
-                    "width_px": width, "variable": name}
-    unit = str(image.attrs.get("units", ""))
-    step_nm = prof.attrs["step_nm"]
-    pos = float(fit["interface"])
-    dy = float(abs(image["y"][1] - image["y"][0])) if image.sizes["y"] > 1 else 1.0
-    dx = float(abs(image["x"][1] - image["x"][0])) if image.sizes["x"] > 1 else 1.0
-    # interface point in pixels: the profile runs in nm along the (pixel-space) direction
-    length_nm = float(np.hypot((p1[0] - p0[0]) * dy, (p1[1] - p0[1]) * dx))
-    frac = pos / length_nm if length_nm > 0 else 0.0
-    at = np.array(p0) + frac * (np.array(p1) - np.array(p0))
-    summary: dict[str, Any] = {
-        "command": "holo profile", "input": str(result_path), "variable": name, "units": unit,
-        "from_px": list(p0), "to_px": list(p1), "endpoints": how, "width_px": width, "model": model,
-        "side": fit.attrs["side"], "step": step, "blur": blur_text,
-        "drop": float(fit["drop"]), "drop_error": float(fit["drop_error"]),
-        "w90_nm": float(fit["w90"]), "w90_nm_error": float(fit["w90_error"]),
-        "position_nm": pos, "position_nm_error": float(fit["interface_error"]),
-        "interface_px": [float(at[0]), float(at[1])],
-        "width_nm": float(fit["width"]), "width_nm_error": float(fit["width_error"]),
-        "level_start": float(fit["level_start"]), "level_end": float(fit["level_end"]),
-        "field_peak": float(fit["field_peak"]), "field_peak_error": float(fit["field_peak_error"]),
-        "field_peak_units": fit["field_peak"].attrs["units"],
-        "chi2_reduced": float(fit.attrs["chi2_reduced"]), "points": int(prof.sizes["position"]),
-        "step_nm": step_nm, "independent_lines": prof.attrs["independent_lines"],
-        "run_time_s": None,
-    }
-    if unit == "V":
-        summary["drop_V"] = summary["drop"]
-        summary["drop_V_error"] = summary["drop_error"]
-        summary["field_peak_V_per_m"] = summary["field_peak"]
-    if step:
-        summary["jump"] = float(fit["jump"])
-        summary["jump_error"] = float(fit["jump_error"])
-        summary["total_drop"] = float(fit["total_drop"])
-        summary["total_drop_error"] = float(fit["total_drop_error"])
-    if eps_r is not None:
-        summary["eps_r"] = eps_r
-        summary["areal_charge_C_per_m2"] = float(fit["areal_charge"])
-        summary["areal_charge_C_per_m2_error"] = float(fit["areal_charge_error"])
-    if found is not None:
-        summary["interface_detected"] = found
+    with options_named(half_length_px="--half-length"):
+        result = profile_across_interface(ds, start=parse_point(start, "--from"), end=parse_point(end, "--to"),
+                                          width=width, model=model, side=side, step=step, blur=blur, eps_r=eps_r,
+                                          variable=variable, half_length_px=half_length)
+    summary: dict[str, Any] = {"command": "holo profile", "input": str(result_path), **profile_summary(result)}
     summary["run_time_s"] = elapsed()
     io.write_result(out_dir, result, summary, overwrite=overwrite)
     label = "drop_V" if "drop_V" in summary else "drop"
-    out.print(f"{label} {summary['drop']:.4g} +/- {summary['drop_error']:.2g} {unit}, w90 "
-              f"{summary['w90_nm']:.3g} +/- {summary['w90_nm_error']:.2g} nm at {pos:.2f} nm; wrote {out_dir}")
+    out.print(f"{label} {summary['drop']:.4g} +/- {summary['drop_error']:.2g} {summary['units']}, w90 "
+              f"{summary['w90_nm']:.3g} +/- {summary['w90_nm_error']:.2g} nm at {summary['position_nm']:.2f} nm; "
+              f"wrote {out_dir}")

@@ -14,6 +14,7 @@ removes the leakage field of a biased twin with the harmonic model, and records 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -131,6 +132,7 @@ def holography_section(ctx: DemoContext) -> Section | None:
         return None
     from ionscope.holography import reconstruct_offaxis, reconstruct_phase_shifting
     from ionscope.holography.leakage import vacuum_flatness
+    from ionscope.holography.workflow import vacuum_erosion_px
     from ionscope.profiles import LowPass, band_profile
     from ionscope.report.holography_figures import (
         hologram_overview_figure,
@@ -153,17 +155,16 @@ def holography_section(ctx: DemoContext) -> Section | None:
     mtf = params.get("mtf_cutoff")
     rec = reconstruct_offaxis(ds["hologram"], ds["reference"], mtf=mtf)
     phase_f = _vacuum_reference(rec["phase"], region)
-    cut = float(rec.attrs["aperture_per_nm"])
     # the aperture filters the wave: its amplitude contrast across the interface (measured on the
     # reconstruction) and the interface width ahead of the aperture (the twin's, as if known from
     # a high-resolution image) both shape the filtered profile (profiles.LowPass)
-    lowpass = LowPass(cut, cut * float(rec.attrs["aperture_edge_px"]) / float(rec.attrs["aperture_px"]),
-                      c_e * geom["thickness_nm"], amplitude_ratio=_amplitude_ratio(rec["amplitude"], geom),
-                      blur_nm=float(params["interface_width_nm"]))
+    lowpass = LowPass.from_attrs(dict(rec.attrs), phase_per_unit=c_e * geom["thickness_nm"])
+    lowpass = dataclasses.replace(lowpass, amplitude_ratio=_amplitude_ratio(rec["amplitude"], geom),
+                                  blur_nm=float(params["interface_width_nm"]))
     pot_f, prof_f, fit_f = _profile_and_fit(phase_f, ds["thickness_nm"], geom, kv, lowpass, eps_r)
     # the Fourier profile as 'ionscope holo profile' writes it, for the space-charge section
     ctx.save_dataset(xr.merge([prof_f, fit_f[["fit"]]], combine_attrs="override").assign_attrs(
-        {f"resolution_{k}": v for k, v in vars(lowpass).items() if v is not None}), "holography_profile.zarr")
+        lowpass.to_attrs()), "holography_profile.zarr")
 
     # --- phase-shifting reconstruction of the same specimen
     ps = ctx.dataset(_PS_TWIN)
@@ -191,7 +192,7 @@ def holography_section(ctx: DemoContext) -> Section | None:
     biased_f, rec_b, noise_b = biased(_TWIN, lambda d: reconstruct_offaxis(d["hologram"], d["reference"]))
     biased_ps, rec_bps, noise_bps = biased(_PS_TWIN, lambda d: reconstruct_phase_shifting(
         d["stack"], d["reference_stack"], vacuum=d.attrs["vacuum_box"]))
-    resolution_px = max(4, int(round(1.0 / (cut * geom["pixel_nm"]))))
+    resolution_px = vacuum_erosion_px(dict(rec.attrs), rec["phase"])  # one resolution length
     band_b = np.zeros(region.shape, dtype=bool)
     band_b[geom["rows"][0]: geom["rows"][1], int(np.ceil(geom["start"][1])): int(geom["end"][1]) + 1] = True
     band_b &= region != 0
@@ -277,7 +278,7 @@ def holography_section(ctx: DemoContext) -> Section | None:
                                   (phase_ps, f"Phase-shifting, {p['frames']} frames")]),
         "holography_fourier_vs_phase_shifting",
         "Phase maps (rad, same colour scale; vacuum at zero) of the same lamella from one off-axis "
-        f"hologram (left; resolution set by the aperture, ~{1 / cut:.1f} nm) and from a "
+        f"hologram (left; resolution set by the aperture, ~{1 / lowpass.cutoff_per_nm:.1f} nm) and from a "
         f"phase-shifting stack of {p['frames']} holograms with drift and uneven steps (right; "
         f"resolution set by the pixel; median R² of the per-pixel fit {p['r2_median']:.3f}).",
     )

@@ -106,10 +106,7 @@ def _parse_blur(blur: float | str | LowPass | None) -> float | LowPass | None:
     if isinstance(blur, LowPass):
         return blur
     if isinstance(blur, str) and blur.strip().lower().startswith("lowpass:"):
-        try:
-            return LowPass(float(blur.split(":", 1)[1]))
-        except ValueError:
-            raise InputError(f"blur {blur!r}: give lowpass:CUTOFF with the cutoff in 1/nm") from None
+        return LowPass.parse(blur)
     if isinstance(blur, str):
         if blur.strip().lower() == "fit":
             return None

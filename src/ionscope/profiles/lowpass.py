@@ -13,12 +13,13 @@ P.A. Midgley, Micron 32 (2001) 167 (holography resolution set by the aperture).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr
 
-from ionscope.errors import InputError
+from ionscope.errors import ConfigError, InputError
 from ionscope.profiles.models import StepModel
 
 
@@ -101,6 +102,91 @@ class LowPass:
         if self.blur_nm is not None:
             wave += f", interface width {self.blur_nm:.3g} nm"
         return f"low-pass {self.cutoff_per_nm:.4g}/nm (edge {self.edge_per_nm:.3g}/nm{wave})"
+
+    # ----------------------------------------------------------------- one way to build one
+
+    @classmethod
+    def parse(cls, text: str) -> LowPass:
+        """A low-pass from ``"lowpass:CUTOFF[:EDGE[:KAPPA]]"`` (1/nm, 1/nm, rad per unit), the
+        ``--blur`` spelling of every command.
+
+        >>> LowPass.parse("lowpass:0.2:0.01:0.5")
+        LowPass(cutoff_per_nm=0.2, edge_per_nm=0.01, phase_per_unit=0.5, amplitude_ratio=None, blur_nm=None)
+        """
+        parts = str(text).strip().split(":")
+        try:
+            if parts[0].strip().lower() != "lowpass" or not 2 <= len(parts) <= 4:
+                raise ValueError
+            nums = [float(v) for v in parts[1:]]
+        except ValueError:
+            raise ConfigError(
+                f"{text!r} is not lowpass:CUTOFF[:EDGE[:KAPPA]] (cut-off and edge in 1/nm, KAPPA in rad "
+                "per unit of the profile), e.g. lowpass:0.17"
+            ) from None
+        return cls(nums[0], nums[1] if len(nums) > 1 else 0.0, nums[2] if len(nums) > 2 else None)
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any], *, phase_per_unit: Any = "recorded") -> LowPass | None:
+        """The resolution a result recorded in its attributes, or None when it recorded none.
+
+        Reads, in this order, the ``resolution_<field>`` attributes (:meth:`to_attrs`; written by
+        :func:`ionscope.holography.potential_from_reconstruction` and the demo) and the
+        reconstruction's aperture (``aperture_per_nm`` with ``aperture_edge_px`` /
+        ``aperture_px``, as :func:`ionscope.holography.reconstruct_offaxis` records it).
+
+        Parameters
+        ----------
+        attrs : mapping
+            Attributes of a result Dataset or DataArray.
+        phase_per_unit : float, None or "recorded"
+            Wave filtering (rad per unit of the profile): ``"recorded"`` takes
+            ``resolution_phase_per_unit``, else ``phase_per_volt_rad`` (the ``C_E t`` of a
+            uniform-thickness potential map), else none; a number or None overrides it (1 for
+            a phase map).
+
+        Examples
+        --------
+        >>> LowPass.from_attrs({"aperture_per_nm": 0.25, "aperture_px": 10, "aperture_edge_px": 0.5}).edge_per_nm
+        0.0125
+        >>> LowPass.from_attrs({}) is None
+        True
+        """
+        def number(key: str) -> float | None:
+            value = attrs.get(key)
+            if value is None:
+                return None
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"the recorded attribute {key} = {value!r} is not a number") from None
+            return value
+
+        fields: dict[str, Any] = {}
+        if number("resolution_cutoff_per_nm") is not None:
+            for f in dataclasses.fields(cls):
+                value = number(f"resolution_{f.name}")
+                if value is not None:
+                    fields[f.name] = value
+        elif number("aperture_per_nm") is not None:
+            cut = number("aperture_per_nm")
+            edge_px, radius_px = number("aperture_edge_px"), number("aperture_px")
+            fields = {"cutoff_per_nm": cut,
+                      "edge_per_nm": edge_px / radius_px * cut if edge_px is not None and radius_px else 0.0}
+        else:
+            return None
+        if isinstance(phase_per_unit, str) and phase_per_unit == "recorded":
+            if "phase_per_unit" not in fields and number("phase_per_volt_rad") is not None:
+                fields["phase_per_unit"] = number("phase_per_volt_rad")
+        else:
+            fields["phase_per_unit"] = None if phase_per_unit is None else float(phase_per_unit)
+            if fields["phase_per_unit"] is None:
+                fields.pop("amplitude_ratio", None)
+        return cls(**fields)
+
+    def to_attrs(self) -> dict[str, float]:
+        """``{"resolution_<field>": value}`` for every field that is set (read back by
+        :meth:`from_attrs`)."""
+        return {f"resolution_{k}": float(v) for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 _GL64_NODES, _GL64_WEIGHTS = np.polynomial.legendre.leggauss(64)

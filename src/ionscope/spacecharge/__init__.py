@@ -10,6 +10,8 @@
   or a Fourier-holography aperture as a low-pass on the electron wave).
 - :mod:`~ionscope.spacecharge.fit`: a joint weighted fit of a potential profile and a Li
   profile (correlated noise), with standard errors, correlations and an identifiability check.
+- :mod:`~ionscope.spacecharge.workflow`: measured profiles read from files or results and fitted
+  with the resolution and step the holography chain recorded (``ionscope spacecharge fit``).
 
 Example
 -------
@@ -25,7 +27,8 @@ from ionscope.spacecharge.fit import (
     fit_profiles,
     fit_spacecharge,
 )
-from ionscope.spacecharge.interface import interface_profile
+from ionscope.spacecharge.interface import interface_profile, recorded_lowpass
+from ionscope.spacecharge.workflow import ProfileInput, fit_measured_profiles, read_profile
 from ionscope.spacecharge.model import (
     MobileDefect,
     accumulation_width_nm,
@@ -52,5 +55,5 @@ __all__ = [
     "differential_capacitance", "w90_nm", "stern_diffuse_potential", "lattice_gas_profile",
     "BiasSolution", "solve_bias", "bias_profile",
     "IdentifiabilityError", "SpaceChargeFit", "interface_profile", "fit_spacecharge",
-    "fit_profiles",
+    "fit_profiles", "recorded_lowpass", "ProfileInput", "read_profile", "fit_measured_profiles",
 ]

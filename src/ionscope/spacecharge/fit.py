@@ -86,11 +86,30 @@ __all__ = [
     "fit_profiles",
     "integrated_time",
     "recorded_lowpass",
+    "DEFAULT_POTENTIAL_FREE",
+    "DEFAULT_LI_FREE",
+    "default_free",
     "NOISE_MODELS",
 ]
 
-_POTENTIAL_FREE = ("psi0_V", "theta", "x0_nm", "psf_nm", "v_offset_V")
-_LI_FREE = ("li_offset", "li_scale", "li_psf_nm")
+#: Parameters fitted to a potential profile by default.
+DEFAULT_POTENTIAL_FREE = ("psi0_V", "theta", "x0_nm", "psf_nm", "v_offset_V")
+#: Parameters added with a Li profile (scale and offset only in ``li_mode="relative"``).
+DEFAULT_LI_FREE = ("li_offset", "li_scale", "li_psf_nm")
+
+
+def default_free(*, has_li: bool = False, li_mode: str = "relative", fixed=()) -> list[str]:
+    """The parameters :func:`fit_spacecharge` fits when ``free`` is not given: ``psi0_V, theta,
+    x0_nm, psf_nm, v_offset_V``, plus ``li_offset, li_scale`` (relative Li mode) and
+    ``li_psf_nm`` with a Li profile; less any name in ``fixed``.
+
+    >>> default_free(has_li=True, li_mode="absolute", fixed={"theta": 0.9})
+    ['psi0_V', 'x0_nm', 'psf_nm', 'v_offset_V', 'li_psf_nm']
+    """
+    names = list(DEFAULT_POTENTIAL_FREE)
+    if has_li:
+        names += [n for n in DEFAULT_LI_FREE if li_mode == "relative" or n == "li_psf_nm"]
+    return [n for n in names if n not in fixed]
 _LI_MODES = ("relative", "absolute", "occupancy")
 #: Smallest allowed singular value of the column-scaled Jacobian, relative to the largest.
 SINGULAR_TOLERANCE = 1e-4
@@ -506,11 +525,7 @@ def fit_spacecharge(
     fixed = dict(fixed or {})
     initial = dict(initial or {})
     if free is None:
-        free_list = list(_POTENTIAL_FREE)
-        if has_li:
-            free_list += ["li_offset", "li_scale"] if li_mode == "relative" else []
-            free_list += ["li_psf_nm"]
-        free_list = [f for f in free_list if f not in fixed]
+        free_list = default_free(has_li=has_li, li_mode=li_mode, fixed=fixed)
     else:
         free_list = [str(f) for f in free]
     unknown = [n for n in list(free_list) + list(fixed) + list(initial) if n not in PARAMETERS]

@@ -306,9 +306,10 @@ def _derivative(name: str, value: float) -> float:
 def recorded_lowpass(attrs: dict) -> LowPass | None:
     """The reconstruction aperture recorded with a holography result, as a :class:`LowPass`.
 
-    Looks for the attributes ``ionscope holo potential`` writes (``resolution_cutoff_per_nm``,
-    ``resolution_edge_per_nm``, ``phase_per_volt_rad``; in general ``resolution_<field>`` for
-    every field of :class:`~ionscope.profiles.LowPass`), then for the low-pass that
+    Looks for the attributes :meth:`~ionscope.profiles.LowPass.from_attrs` reads (the
+    ``resolution_<field>`` attributes and ``phase_per_volt_rad`` that
+    :func:`~ionscope.holography.potential_from_reconstruction` writes, or the reconstruction's
+    aperture), then for the low-pass that
     ``ionscope holo profile`` fitted with (the ``blur`` parameter of the last
     ``ionscope.profiles.fit_step`` step in ``attrs["provenance"]``).
 
@@ -330,22 +331,16 @@ def recorded_lowpass(attrs: dict) -> LowPass | None:
     >>> recorded_lowpass({}) is None
     True
     """
-    def make(fields: dict) -> LowPass:
-        known = {k: float(v) for k, v in fields.items()
-                 if k in LowPass.__dataclass_fields__ and v is not None}
-        return LowPass(**known)
-
     try:
-        if attrs.get("resolution_cutoff_per_nm") is not None:
-            fields = {k[len("resolution_"):]: v for k, v in attrs.items() if k.startswith("resolution_")}
-            if attrs.get("phase_per_volt_rad") is not None:
-                fields.setdefault("phase_per_unit", attrs["phase_per_volt_rad"])
-            return make(fields)
+        recorded = LowPass.from_attrs(attrs)
+        if recorded is not None:
+            return recorded
         raw = attrs.get("provenance", "[]")
         for step in reversed(json.loads(raw) if isinstance(raw, str) else list(raw)):
             blur = (step.get("params") or {}).get("blur")
             if step.get("step") == "ionscope.profiles.fit_step" and isinstance(blur, dict):
-                return make(blur)
+                return LowPass(**{k: float(v) for k, v in blur.items()
+                                  if k in LowPass.__dataclass_fields__ and v is not None})
     except (KeyError, TypeError, ValueError, InputError) as exc:
         raise InputError(f"the recorded resolution is malformed ({exc}); give it with --blur") from None
     return None

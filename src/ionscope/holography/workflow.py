@@ -1,0 +1,424 @@
+"""Holography workflows: the chains a user runs, as library functions.
+
+``ionscope holo potential`` and ``ionscope holo profile`` (and the demo) call these and add
+nothing but argument parsing and printing, so Python and CLI users get the same numbers.
+
+- :func:`potential_from_reconstruction`: reconstruction (Dataset with ``phase``, ``amplitude``
+  and the aperture attrs) -> vacuum region -> optional stray-field (leakage) fit on the phase or
+  on the biased-minus-0 V difference -> potential map, carrying the resolution attributes
+  (``resolution_*``, ``phase_per_volt_rad``) that later steps read
+  (:meth:`ionscope.profiles.LowPass.from_attrs`, :func:`ionscope.spacecharge.recorded_lowpass`).
+- :func:`profile_across_interface`: a (y, x) map -> band profile (given or normal to the
+  detected interface, away from the vacuum) -> step fit with the recorded resolution.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ionscope.constants import electron_interaction_constant
+from ionscope.data import jsonable, provenance, with_provenance
+from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.holography.leakage import detect_vacuum, fit_stray_field, vacuum_flatness
+from ionscope.holography.potential import phase_difference, potential_map
+from ionscope.profiles import LowPass, band_profile, detect_interface, fit_step, normal_segment
+from ionscope.validation import Interval, Options, described, validate_params
+
+__all__ = [
+    "vacuum_erosion_px",
+    "vacuum_region",
+    "resolution_blur",
+    "potential_from_reconstruction",
+    "profile_across_interface",
+    "profile_summary",
+]
+
+#: Keys of the stray-field fit's attrs that the potential chain reports.
+LEAKAGE_KEYS = ("degree", "removed_fraction", "residual_rms_rad", "vacuum_rms_before_rad",
+                "model_range_specimen_rad", "cv_rms_rad", "outlier_pixels")
+
+
+def _pixel_nm(image: xr.DataArray, dim: str) -> float:
+    try:
+        return float(abs(image[dim][1] - image[dim][0]))
+    except (IndexError, KeyError, TypeError):
+        return 0.0
+
+
+def vacuum_erosion_px(attrs: dict, image: xr.DataArray) -> int:
+    """Pixels to erode a detected vacuum mask by: one resolution length (1 / the recorded
+    aperture radius, at least 4 px) when the reconstruction recorded its aperture, else 8 px.
+
+    The amplitude hardly drops over the first nanometres of a wedge-shaped edge, whose phase
+    already rises.
+    """
+    lowpass = LowPass.from_attrs(attrs, phase_per_unit=None)
+    pixel = _pixel_nm(image, "x")
+    if lowpass is not None and pixel > 0:
+        return max(4, int(round(1.0 / (lowpass.cutoff_per_nm * pixel))))
+    return 8
+
+
+def vacuum_region(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int], *,
+                  erode_px: int = 8) -> tuple[np.ndarray | None, str]:
+    """The vacuum pixels of a map, and how they were found.
+
+    Parameters
+    ----------
+    vacuum : "auto", "none", None, (y0, y1, x0, x1) or bool array / DataArray
+        ``"auto"`` detects it on the amplitude (:func:`detect_vacuum`); a tuple is a half-open
+        pixel box; an array is the mask itself.
+    amplitude : xarray.DataArray, optional
+        Reconstructed amplitude (for ``"auto"``).
+    shape : (int, int)
+        Shape of the map.
+    erode_px : int
+        Erosion of a detected mask (px).
+
+    Returns
+    -------
+    mask : numpy.ndarray of bool or None
+    description : str
+    """
+    if vacuum is None or (isinstance(vacuum, str) and vacuum.lower() == "none"):
+        return None, "none"
+    if isinstance(vacuum, str):
+        if vacuum.lower() != "auto":
+            raise ConfigError(f"vacuum {vacuum!r}: use 'auto', 'none', a (y0, y1, x0, x1) box or a mask")
+        if amplitude is None:
+            return None, "none found"
+        mask = detect_vacuum(amplitude, erode_px=erode_px)
+        return mask, f"detected on the amplitude, eroded {erode_px} px" if mask is not None else "none found"
+    if isinstance(vacuum, tuple | list) and len(vacuum) == 4 and all(isinstance(v, int | np.integer) for v in vacuum):
+        y0, y1, x0, x1 = (int(v) for v in vacuum)
+        if not (y0 < y1 and x0 < x1):
+            raise ConfigError(f"vacuum box {tuple(vacuum)} is empty (need y0 < y1 and x0 < x1)")
+        mask = np.zeros(tuple(shape), dtype=bool)
+        mask[y0:y1, x0:x1] = True
+        return mask, f"box {y0}:{y1},{x0}:{x1}"
+    mask = np.asarray(vacuum.values if isinstance(vacuum, xr.DataArray) else vacuum).astype(bool)
+    if mask.shape != tuple(shape):
+        raise DimensionError(f"the vacuum mask has shape {mask.shape}, the map {tuple(shape)}")
+    return mask, "given mask"
+
+
+@validate_params({
+    "kv": [Interval(float, 0, None, closed="neither", unit="kV")],
+    "thickness_nm": [Interval(float, 0, None, closed="neither", unit="nm"), None],
+    "mip_v": [Interval(float, 0, None, closed="neither", unit="V"), None],
+    "leakage": [bool],
+    "leakage_degree": [Options({"auto"}), Interval(int, 1, None)],
+    "leakage_erode_px": [Interval(int, 0, None, unit="px")],
+    "align": [bool],
+})
+def potential_from_reconstruction(
+    reconstruction: xr.Dataset,
+    kv: float,
+    *,
+    thickness_nm: float | None = None,
+    mip_v: float | None = None,
+    zero: xr.Dataset | None = None,
+    vacuum: Any = "auto",
+    leakage: bool = False,
+    leakage_degree: int | str = "auto",
+    leakage_erode_px: int = 4,
+    align: bool = False,
+) -> xr.Dataset:
+    """Potential map (V) from a holography reconstruction, with the vacuum reference and an
+    optional stray-field (leakage) subtraction: the chain of ``ionscope holo potential``.
+
+    Parameters
+    ----------
+    reconstruction : xarray.Dataset
+        A :func:`~ionscope.holography.reconstruct_offaxis` /
+        :func:`~ionscope.holography.reconstruct_phase_shifting` result: ``phase`` (rad, y, x),
+        optionally ``amplitude``, and its attrs (the aperture, when Fourier).
+    kv : float
+        Accelerating voltage (kV).
+    thickness_nm, mip_v : float
+        Exactly one: a uniform thickness (nm) or the specimen's mean inner potential (V)
+        (:func:`~ionscope.holography.potential_map`).
+    zero : xarray.Dataset, optional
+        Reconstruction of the same area at 0 V: the bias-induced potential of the difference.
+    vacuum : "auto", "none", (y0, y1, x0, x1) or bool mask
+        Vacuum region (:func:`vacuum_region`); ``"auto"`` erodes the detected mask by one
+        resolution length (:func:`vacuum_erosion_px`).
+    leakage : bool
+        Fit a harmonic stray-field model in the vacuum (:func:`~ionscope.holography.fit_stray_field`)
+        and subtract it; fitted on the biased-minus-0 V difference when ``zero`` is given.
+    leakage_degree : "auto" or int
+        Degree of the stray-field model (``"auto"``: cross-validated).
+    leakage_erode_px : int
+        Extra erosion of the vacuum before the stray-field fit (px).
+    align : bool
+        Align the 0 V result onto this one by the amplitudes first.
+
+    Returns
+    -------
+    xarray.Dataset
+        :func:`~ionscope.holography.potential_map`'s variables plus ``vacuum`` (when found) and
+        ``stray_phase``, ``stray_phase_error`` (rad, with ``leakage``). Attrs add
+        ``vacuum_region`` (how it was found), ``vacuum_pixels``, the resolution attributes
+        (``resolution_*`` of the aperture, ``phase_per_volt_rad`` = ``C_E t`` on the uniform
+        thickness route), ``potential_median_V``, ``potential_percentiles_V`` (specimen pixels),
+        and as JSON text ``vacuum_flatness`` [, ``vacuum_flatness_after_leakage``, ``leakage``].
+
+    Lazy: computes (loads the phase and amplitude maps).
+    """
+    if (thickness_nm is None) == (mip_v is None):
+        raise ConfigError("give exactly one of thickness_nm (--thickness NM) and mip_v (--mip V)")
+    if not isinstance(reconstruction, xr.Dataset) or "phase" not in reconstruction:
+        raise InputError(
+            "the reconstruction must be a Dataset with a 'phase' variable (a holo reconstruct / "
+            f"phase-shifting result), got {type(reconstruction).__name__} "
+            f"{list(getattr(reconstruction, 'data_vars', []))}"
+        )
+    if zero is not None and (not isinstance(zero, xr.Dataset) or "phase" not in zero):
+        raise InputError("the 0 V reconstruction (zero) must be a Dataset with a 'phase' variable")
+    phase = reconstruction["phase"]
+    amplitude = reconstruction["amplitude"] if "amplitude" in reconstruction else None
+    amplitude_zero = zero["amplitude"] if zero is not None and "amplitude" in zero else None
+    mask, how = vacuum_region(vacuum, amplitude, phase.shape,
+                              erode_px=vacuum_erosion_px(dict(reconstruction.attrs), phase))
+    attrs: dict[str, Any] = {"vacuum_region": how}
+    if mask is not None:
+        attrs["vacuum_pixels"] = int(mask.sum())
+    work_phase, leak = phase, None
+    if leakage:
+        if mask is None:
+            raise ConfigError("the leakage fit needs a vacuum region; none was found (give one)")
+        target = phase
+        if zero is not None:  # the stray field is the bias-induced part: fit it on the difference
+            pair = (amplitude, amplitude_zero) if align and amplitude is not None and amplitude_zero is not None else None
+            target = phase_difference(phase, zero["phase"], vacuum=mask, align=pair)
+            target.attrs["units"] = "rad"
+        leak = fit_stray_field(target, mask, degree=leakage_degree, erode_px=leakage_erode_px)
+        err = leak["stray_phase_error"].values[~mask]
+        report = {"erode_px": leakage_erode_px, **{k: leak.attrs[k] for k in LEAKAGE_KEYS},
+                  "specimen_error_rad": {"median": float(np.median(err)), "max": float(np.max(err))}}
+        attrs["leakage"] = json.dumps(report)
+        attrs["vacuum_flatness"] = json.dumps(leak.attrs["flatness_before"])
+        attrs["vacuum_flatness_after_leakage"] = json.dumps(leak.attrs["flatness_after"])
+        work_phase = phase - leak["stray_phase"].values
+        work_phase.attrs = dict(phase.attrs)
+    elif mask is not None:
+        base = phase_difference(phase, zero["phase"], vacuum=mask) if zero is not None else phase
+        attrs["vacuum_flatness"] = json.dumps(vacuum_flatness(base, mask))
+    ds = potential_map(work_phase, kv, thickness_nm=thickness_nm, mip_v=mip_v,
+                       phase_zero=zero["phase"] if zero is not None else None,
+                       amplitude=amplitude, amplitude_zero=amplitude_zero, vacuum=mask, align=align)
+    if mask is not None:
+        ds["vacuum"] = xr.DataArray(mask, dims=("y", "x"), coords={d: phase[d] for d in ("y", "x")},
+                                    attrs={"units": "1", "long_name": f"vacuum ({how})"})
+    if leak is not None:
+        ds["stray_phase"] = leak["stray_phase"]
+        ds["stray_phase_error"] = leak["stray_phase_error"]
+    aperture = LowPass.from_attrs(dict(reconstruction.attrs), phase_per_unit=None)
+    if aperture is not None:
+        attrs.update(aperture.to_attrs())
+    if thickness_nm is not None and zero is None:
+        attrs["phase_per_volt_rad"] = electron_interaction_constant(float(kv)) * float(thickness_nm)
+    v = np.asarray(ds["potential"].values, dtype=np.float64)
+    specimen = np.isfinite(v) & (~mask if mask is not None else True)
+    if not specimen.any():
+        raise InputError("the potential map holds no finite specimen pixels; check the thickness / "
+                         "mean inner potential and the vacuum")
+    attrs["potential_median_V"] = float(np.median(v[specimen]))
+    attrs["potential_percentiles_V"] = json.dumps(
+        {f"p{p}": float(np.percentile(v[specimen], p)) for p in (5, 25, 50, 75, 95)})
+    ds.attrs.update(attrs)
+    params = {"kv": kv, "thickness_nm": thickness_nm, "mip_V": mip_v, "zero": zero is not None,
+              "vacuum": how, "leakage": leakage, "leakage_degree": leakage_degree,
+              "leakage_erode_px": leakage_erode_px, "align": align}
+    inputs = [phase] + ([zero["phase"]] if zero is not None else [])
+    return with_provenance(ds, "ionscope.holography.potential_from_reconstruction", params, inputs,
+                           history=provenance(ds))
+
+
+@described("None, 'auto', 'fit', 'none', a Gaussian sigma >= 0 nm, 'lowpass:CUTOFF' or a LowPass")
+def _blur_spec(value: Any) -> bool:
+    if value is None or isinstance(value, LowPass):
+        return True
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in ("auto", "fit", "none") or key.startswith("lowpass:"):
+            return True
+        try:
+            value = float(key)
+        except ValueError:
+            return False
+    return isinstance(value, int | float) and not isinstance(value, bool) and bool(np.isfinite(value)) and value >= 0
+
+
+def resolution_blur(blur: Any, attrs: dict, variable: str) -> tuple[Any, str]:
+    """The ``blur`` argument of :func:`ionscope.profiles.fit_step` for a map, and its description.
+
+    ``"auto"`` takes the resolution recorded in ``attrs`` (:meth:`LowPass.from_attrs`): the
+    wave is filtered at ``phase_per_volt_rad`` for a ``potential`` map, at 1 rad/rad for a
+    ``phase`` map, linearly otherwise; none when nothing was recorded. ``"none"``/None: no
+    blur; ``"fit"``: a fitted Gaussian; a number: a Gaussian sigma (nm); ``"lowpass:..."``
+    (:meth:`LowPass.parse`) or a :class:`LowPass` as given.
+    """
+    if not _blur_spec(blur):
+        raise ConfigError(f"blur {blur!r}: use {_blur_spec.description}")
+    if isinstance(blur, LowPass):
+        return blur, blur.describe()
+    key = "none" if blur is None else str(blur).strip().lower()
+    if key == "none":
+        return None, "none"
+    if key == "fit":
+        return "fit", "fitted Gaussian"
+    if key == "auto":
+        kappa = {"potential": "recorded", "phase": 1.0}.get(variable)
+        lowpass = LowPass.from_attrs(attrs, phase_per_unit=kappa)
+        if lowpass is None:
+            return None, "none (no aperture recorded)"
+        return lowpass, lowpass.describe()
+    if key.startswith("lowpass:"):
+        lowpass = LowPass.parse(key)
+        return lowpass, lowpass.describe()
+    return float(blur), f"Gaussian sigma {float(blur):g} nm"
+
+
+@validate_params({
+    "width": [Interval(int, 1, None, unit="px")],
+    "half_length_px": [Interval(float, 0, None, closed="neither", unit="px")],
+    "step": [bool],
+    "blur": [_blur_spec],
+    "eps_r": [Interval(float, 0, None, closed="neither"), None],
+})
+def profile_across_interface(
+    result: xr.Dataset | xr.DataArray,
+    *,
+    start: tuple[float, float] | None = None,
+    end: tuple[float, float] | None = None,
+    width: int = 20,
+    model: str = "erf",
+    side: str = "auto",
+    step: bool = False,
+    blur: Any = "auto",
+    eps_r: float | None = None,
+    variable: str | None = None,
+    half_length_px: float = 60.0,
+) -> xr.Dataset:
+    """Band-averaged profile across an interface of a map and its step fit: the chain of
+    ``ionscope holo profile``.
+
+    Parameters
+    ----------
+    result : xarray.Dataset or DataArray
+        A :func:`potential_from_reconstruction` result (or any Dataset / DataArray with a
+        (y, x) map); its attrs carry the resolution for ``blur="auto"``.
+    start, end : (float, float), optional
+        Profile end points (y, x) in pixels. Without them the interface is detected
+        (:func:`~ionscope.profiles.detect_interface`, away from a ``vacuum`` variable by two
+        resolution lengths plus 16 px) and the profile runs normal to it.
+    width : int
+        Band width (px): parallel lines averaged.
+    model, side, step, eps_r :
+        As in :func:`~ionscope.profiles.fit_step`.
+    blur : "auto", "none", "fit", float, "lowpass:..." or LowPass
+        Resolution (:func:`resolution_blur`).
+    variable : str, optional
+        Map to profile; default ``potential`` when present, else the Dataset's primary variable.
+    half_length_px : float
+        Half length (px) of a profile across the detected interface.
+
+    Returns
+    -------
+    xarray.Dataset
+        The band profile (``profile``, ``profile_sigma``...) merged with the step fit (``drop``,
+        ``w90``, ``interface``... with ``*_error``); attrs ``primary``, ``model``, ``side``,
+        ``resolution``, ``blur`` (description), ``start_px``, ``end_px``, ``width_px``,
+        ``variable``, ``endpoints`` ("given"/"detected"), ``interface_px`` (y, x),
+        ``interface_detected`` (JSON, when detected), ``chi2_reduced``, ``units``, ``step_nm``,
+        ``independent_lines``; :func:`profile_summary` lists its numbers.
+
+    Lazy: computes (loads the map).
+    """
+    if (start is None) != (end is None):
+        raise ConfigError("give both start and end (--from and --to), or neither (then the interface is detected)")
+    ds = result.to_dataset(name=result.name or "map") if isinstance(result, xr.DataArray) else result
+    if not isinstance(ds, xr.Dataset):
+        raise InputError(f"result must be an xarray Dataset or DataArray, got {type(result).__name__}")
+    name = variable or ("potential" if "potential" in ds else ds.attrs.get("primary", next(iter(ds.data_vars), None)))
+    if name is None or name not in ds:
+        raise InputError(f"the result has no variable {name!r} (variables: {list(ds.data_vars)}); choose one")
+    image = ds[name]
+    if set(image.dims) != {"y", "x"}:
+        raise InputError(f"{name!r} has dims {image.dims}; the profile needs a (y, x) map")
+    found = None
+    if start is None:
+        allowed = None
+        if "vacuum" in ds and ds["vacuum"].dims == image.dims:
+            # the vacuum edge is the strongest step of a potential map: look in the specimen,
+            # a few resolution lengths away from it
+            from scipy.ndimage import binary_dilation
+
+            allowed = ~binary_dilation(np.asarray(ds["vacuum"].values, bool),
+                                       iterations=2 * vacuum_erosion_px(dict(ds.attrs), image) + 16)
+        found = detect_interface(image, smooth_px=max(2.0, width / 10), mask=allowed)
+        start, end = normal_segment(found, half_length_px, image.shape, margin_px=width / 2 + 1)
+    p0, p1 = (float(start[0]), float(start[1])), (float(end[0]), float(end[1]))
+    blur_arg, blur_text = resolution_blur(blur, dict(ds.attrs), name)
+    prof = band_profile(image, p0, p1, width=width)
+    fit = fit_step(prof, model, side=side, blur=blur_arg, eps_r=eps_r, step=step)
+    out = xr.merge([prof, fit], combine_attrs="drop_conflicts")
+    # interface point in pixels: the profile runs in nm along the (pixel-space) direction
+    dy = _pixel_nm(image, "y") or 1.0
+    dx = _pixel_nm(image, "x") or 1.0
+    length_nm = float(np.hypot((p1[0] - p0[0]) * dy, (p1[1] - p0[1]) * dx))
+    frac = float(fit["interface"]) / length_nm if length_nm > 0 else 0.0
+    at = np.array(p0) + frac * (np.array(p1) - np.array(p0))
+    out.attrs = {"primary": "profile", "model": model, "provenance": fit.attrs["provenance"],
+                 "chi2_reduced": fit.attrs["chi2_reduced"], "side": fit.attrs["side"],
+                 "resolution": fit.attrs["resolution"], "blur": blur_text, "start_px": list(p0),
+                 "end_px": list(p1), "width_px": width, "variable": name,
+                 "endpoints": "detected" if found is not None else "given",
+                 "interface_px": [float(at[0]), float(at[1])], "units": str(image.attrs.get("units", "")),
+                 "step_nm": prof.attrs["step_nm"], "independent_lines": prof.attrs["independent_lines"],
+                 "eps_r": eps_r, "fit_step": bool(step)}
+    if found is not None:
+        out.attrs["interface_detected"] = json.dumps(jsonable(found))
+    return out
+
+
+def profile_summary(result: xr.Dataset) -> dict[str, Any]:
+    """The numbers of a :func:`profile_across_interface` result as plain floats (the summary of
+    ``ionscope holo profile``): ``drop``, ``w90_nm``, ``position_nm``, ``width_nm``, levels, peak
+    field, each with its standard error; ``drop_V`` ... for a map in V; ``jump`` and
+    ``total_drop`` with a sharp step; ``areal_charge_C_per_m2`` with a permittivity."""
+    attrs = result.attrs
+    value = {name: float(result[name]) for name in result.data_vars if result[name].ndim == 0}
+    out: dict[str, Any] = {
+        "variable": attrs["variable"], "units": attrs["units"], "from_px": attrs["start_px"],
+        "to_px": attrs["end_px"], "endpoints": attrs["endpoints"], "width_px": attrs["width_px"],
+        "model": attrs["model"], "side": attrs["side"], "step": attrs["fit_step"], "blur": attrs["blur"],
+        "drop": value["drop"], "drop_error": value["drop_error"],
+        "w90_nm": value["w90"], "w90_nm_error": value["w90_error"],
+        "position_nm": value["interface"], "position_nm_error": value["interface_error"],
+        "interface_px": attrs["interface_px"],
+        "width_nm": value["width"], "width_nm_error": value["width_error"],
+        "level_start": value["level_start"], "level_end": value["level_end"],
+        "field_peak": value["field_peak"], "field_peak_error": value["field_peak_error"],
+        "field_peak_units": result["field_peak"].attrs["units"],
+        "chi2_reduced": float(attrs["chi2_reduced"]), "points": int(result.sizes["position"]),
+        "step_nm": attrs["step_nm"], "independent_lines": attrs["independent_lines"],
+    }
+    if attrs["units"] == "V":
+        out.update(drop_V=out["drop"], drop_V_error=out["drop_error"], field_peak_V_per_m=out["field_peak"])
+    if attrs["fit_step"]:
+        for name in ("jump", "total_drop"):
+            out[name], out[f"{name}_error"] = value[name], value[f"{name}_error"]
+    if attrs.get("eps_r") is not None:
+        out["eps_r"] = attrs["eps_r"]
+        out["areal_charge_C_per_m2"] = value["areal_charge"]
+        out["areal_charge_C_per_m2_error"] = value["areal_charge_error"]
+    if "interface_detected" in attrs:
+        out["interface_detected"] = json.loads(attrs["interface_detected"])
+    return out

@@ -1,13 +1,19 @@
 # ionscope: the two set-up commands (see README.md).
 #   make demo   create .venv, install, run the demo, print where the report is
-#   make test   create .venv if needed, install with test extras, run pytest
+#   make test   create .venv if needed, install with test extras, ruff, then pytest on both cores
+#   make test-min   the suite in .venv-min at the minimum dependency versions pyproject declares
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 DEMO_OUT ?= demo-output
+# pytest-xdist workers (the machines have 2 cores); loadfile keeps a module's tests, and so its
+# module-scoped fixtures (simulated twins, demo runs), on one worker
+TEST_JOBS ?= 2
+PYTEST := -m pytest -q -n $(TEST_JOBS) --dist loadfile
+MIN_VENV := .venv-min
 
-.PHONY: demo test bench-deps clean
+.PHONY: demo test test-min bench-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +31,21 @@ demo: $(VENV)/.installed-base
 	$(BIN)/ionscope demo --out $(DEMO_OUT) --overwrite
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check src tests
+	$(BIN)/python $(PYTEST)
+
+# the declared floors (>=) of pyproject as == pins (tools/min_constraints.py), in a separate venv
+test-min:
+	rm -rf $(MIN_VENV)
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/python -m pip --disable-pip-version-check install -q -c constraints.txt pip setuptools wheel
+	$(MIN_VENV)/bin/python tools/min_constraints.py test > $(MIN_VENV)/min-constraints.txt
+	$(MIN_VENV)/bin/python -m pip --disable-pip-version-check install -q -c $(MIN_VENV)/min-constraints.txt -e ".[test]"
+	$(MIN_VENV)/bin/python $(PYTEST)
 
 # peers the benchmarks compare against (HyperSpy, exSpy, scikit-learn); not needed to use ionscope
 bench-deps: $(VENV)/.installed-base
 	$(PIP) install -q -c constraints.txt -e ".[test,bench]"
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(MIN_VENV) $(DEMO_OUT) build src/*.egg-info .pytest_cache

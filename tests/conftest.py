@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
 import subprocess
 import sys
+import traceback
+import warnings
+from typing import NamedTuple
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -22,15 +29,65 @@ def series():
     )
 
 
-@pytest.fixture
+# the interpreter's warning filters, before pytest's per-test capture changes them: an in-process
+# run shows warnings on stderr the way the real console script would
+_PROCESS_WARNING_FILTERS = list(warnings.filters)
+
+
+class CliResult(NamedTuple):
+    """What a run of the command line gave: ``(returncode, stdout, stderr)``."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(*args, cwd=None) -> CliResult:
+    """Call :func:`ionscope.cli.main` in this process with ``args`` and return its exit status,
+    stdout and stderr, as the console script would give them: ``SystemExit`` becomes the status,
+    an exception that escapes ``main`` (``--debug``) is printed as a traceback with status 1, and
+    warnings are printed on stderr."""
+    from ionscope.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, {"COLUMNS": "200"}))
+        if cwd is not None:
+            stack.enter_context(contextlib.chdir(cwd))
+        caught = stack.enter_context(warnings.catch_warnings(record=True))
+        warnings.filters[:] = _PROCESS_WARNING_FILTERS
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception:
+            traceback.print_exc()
+            code = 1
+    for w in caught:
+        err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line))
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="session")
 def run_cli():
-    """Run the real ``ionscope`` console entry point in a subprocess."""
+    """Run ``ionscope ARGS...`` in-process (see :func:`invoke_cli`); session-scoped so module
+    fixtures can use it too."""
+    return invoke_cli
+
+
+@pytest.fixture(scope="session")
+def run_cli_process():
+    """Run the real ``ionscope`` console script in a subprocess: for the few tests where the
+    process boundary itself is what is checked (entry point, exit status of the binary)."""
+    script = shutil.which("ionscope", path=os.path.dirname(sys.executable)) or shutil.which("ionscope")
 
     def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
         env = dict(os.environ, COLUMNS="200")
         return subprocess.run(
-            [sys.executable, "-m", "ionscope", *map(str, args)],
-            capture_output=True, text=True, cwd=cwd, env=env, timeout=300,
+            [script, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300,
         )
 
     return run

@@ -38,8 +38,9 @@ AXES = [
 ]
 
 
-def test_version(run_cli):
-    result = run_cli("--version")
+def test_version(run_cli_process):
+    """Through the installed console script (the entry point itself is what is checked)."""
+    result = run_cli_process("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"ionscope {__version__}"
 
 
@@ -89,8 +90,9 @@ def test_convert_to_zarr_and_hspy(run_cli, tmp_path):
 # ----------------------------------------------------------------------------- bad input
 
 
-def test_missing_file(run_cli, tmp_path):
-    _assert_one_line_error(run_cli("info", tmp_path / "nope.dm4"), "no such file")
+def test_missing_file(run_cli_process, tmp_path):
+    """The real binary's exit status and stderr (the other error tests run main() in-process)."""
+    _assert_one_line_error(run_cli_process("info", tmp_path / "nope.dm4"), "no such file")
 
 
 def test_empty_file(run_cli, tmp_path):
@@ -180,3 +182,39 @@ def test_denoise_keeps_dims_and_beats_raw(run_cli, tmp_path):
     assert summary["method"] == "sparse" and summary["parameters"]["patch"] == 6 and summary["run_time_s"] > 0
     bad = run_cli("denoise", src, "--method", "median", "--out", tmp_path / "e")
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "sparse3d" in bad.stderr
+
+
+def test_main_leaves_no_global_state_behind(tmp_path, capsys):
+    """The in-process CLI tests rely on main() changing nothing global between calls: the
+    matplotlib backend and rcParams, logging, warning filters, dask's config, numba's and the
+    BLAS pools' thread counts."""
+    import logging
+    import warnings
+
+    import dask
+    import matplotlib
+    import numba
+    from threadpoolctl import threadpool_info
+
+    from ionscope.cli import main
+
+    def state():
+        root = logging.getLogger()
+        return (matplotlib.get_backend(), dict(matplotlib.rcParams), root.level, list(root.handlers),
+                list(warnings.filters), dask.config.config.copy(), numba.get_num_threads(),
+                [p["num_threads"] for p in threadpool_info()])
+
+    series = _hspy(tmp_path / "s.hspy", np.random.default_rng(0).random((3, 16, 16), dtype=np.float32), AXES)
+    calls = (["info", series], ["movie", series, "--out", tmp_path / "m.gif", "--overwrite"],
+             ["denoise", series, "--method", "gaussian", "--out", tmp_path / "d", "--overwrite"],
+             ["info", tmp_path / "nope"])
+    for argv, code in zip(calls, (0, 0, 0, 2)):  # the first calls import scipy, ... (import-time filters)
+        with pytest.raises(SystemExit) as exit_:
+            main([str(a) for a in argv])
+        assert exit_.value.code == code, (argv, capsys.readouterr().err)
+    before = state()
+    for argv in calls:
+        with pytest.raises(SystemExit):
+            main([str(a) for a in argv])
+        assert state() == before, argv
+    capsys.readouterr()

@@ -27,18 +27,14 @@ def _summary(path):
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
+def chain(tmp_path_factory, run_cli):
     """A small unbiased twin, reconstructed, converted and profiled by the CLI once."""
-    import subprocess
-    import sys
-
     root = tmp_path_factory.mktemp("holo")
     ds = simulate("holography", seed=4, **SMALL)
     io.save(ds, root / "twin.zarr")
 
     def run(*args):
-        res = subprocess.run([sys.executable, "-m", "ionscope", *map(str, args)], capture_output=True,
-                             text=True, timeout=300)
+        res = run_cli(*args)
         assert res.returncode == 0, res.stderr
         return res
 

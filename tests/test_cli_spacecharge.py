@@ -177,6 +177,7 @@ def holo_profile(tmp_path_factory):
     return make
 
 
+@pytest.mark.slow
 def test_fit_command_on_a_noise_free_holo_profile(run_cli, holo_profile, tmp_path):
     """The known MIP step (19 - 14 V), the recorded aperture (+ the measured amplitude ratio):
     psi0 within 5 % (it is within 1 %), theta within its error, the interface within 0.1 nm."""
@@ -199,6 +200,7 @@ def test_fit_command_on_a_noise_free_holo_profile(run_cli, holo_profile, tmp_pat
     assert np.nanstd(ds["potential_residual"].values) < 0.05  # V, against a 6.3 V drop
 
 
+@pytest.mark.slow
 def test_fit_command_at_the_twins_dose(run_cli, holo_profile, tmp_path):
     """At the twin's dose (1000 e/px) psi0 lies within two of its standard errors (which carry
     the noise correlation; over 16 seeds they are ~2x the scatter, the errors of independent

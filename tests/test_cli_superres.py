@@ -41,6 +41,7 @@ def _error_line(result):
     return lines[0]
 
 
+@pytest.mark.slow
 def test_superres_x2_series_writes_fine_grid_and_beats_bicubic(run_cli, files, tmp_path):
     root, truth = files
     out = tmp_path / "x2"
@@ -66,6 +67,7 @@ def test_superres_x2_series_writes_fine_grid_and_beats_bicubic(run_cli, files, t
     assert summary["run_time_s"] > 0
 
 
+@pytest.mark.slow
 def test_superres_x3_single_map(run_cli, files, tmp_path):
     root, truth = files
     single = tmp_path / "one.zarr"

@@ -24,6 +24,7 @@ def test_section_is_registered():
     assert SECTION in {s.name for s in registered_sections()}
 
 
+@pytest.mark.slow
 def test_quick_run_writes_movie_figures_and_summary(quick_run):
     out, summary = quick_run
     for name in ("eels_sparse_quality.png", "eels_sparse_atoms.png"):
@@ -37,6 +38,7 @@ def test_quick_run_writes_movie_figures_and_summary(quick_run):
         assert saved["denoise"]["methods"][key] == pytest.approx(scores)
 
 
+@pytest.mark.slow
 def test_sparse_coding_beats_mlls_which_beats_the_window_ratio(quick_run):
     dn = quick_run[1]["denoise"]
     # 1/10 of the EELS demo dose

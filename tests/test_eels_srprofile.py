@@ -217,7 +217,9 @@ def test_the_exponential_model_misses_the_twin_layer_width(twin_fits):
     ds = simulate("eels_sr", seed=0)
     prof = sr_profile(ds["spectra"], (55, 62), (48, 54))
     fit = interface_and_width(prof, model="exponential")
-    assert abs(fit["width"].item() - ds.attrs["enrichment_width_nm"]) > 3  # 7.7 nm
+    # the wrong model's width is off by 7.7 nm today (not asserted: that is a shortfall, not a
+    # requirement); what must hold is that its chi2 says so
+    assert np.isfinite(fit["width"].item())
     assert fit.attrs["chi2_reduced"] > 2 * twin_fits[0][1].attrs["chi2_reduced"]
 
 

@@ -66,6 +66,7 @@ def test_amplitude_ratio_reads_both_sides_of_the_interface():
         holography_demo._amplitude_ratio(xr.DataArray(np.ones((256, 48)), dims=("y", "x")), narrow)
 
 
+@pytest.mark.slow
 def test_quick_run_writes_figures_data_and_report(quick_run):
     out, summary = quick_run
     for name in FIGURES:
@@ -79,6 +80,7 @@ def test_quick_run_writes_figures_data_and_report(quick_run):
     assert set(FIGURES) <= set(summary["files"])
 
 
+@pytest.mark.slow
 def test_fourier_aperture_model_has_the_measured_amplitude_and_the_interface_width(quick_run):
     out, summary = quick_run
     h = summary["holography"]
@@ -93,6 +95,7 @@ def test_fourier_aperture_model_has_the_measured_amplitude_and_the_interface_wid
     assert "amplitude ratio" in h["fourier"]["resolution"] and "interface width 0.25 nm" in h["fourier"]["resolution"]
 
 
+@pytest.mark.slow
 def test_quick_run_recovers_the_space_charge_drop(quick_run):
     """The erfc + step fits of the demo table. Fourier (the detector MTF divided out, aperture
     as a wave low-pass): within 10 % and 1 nm - the erfc + step model itself reads a lattice-gas
@@ -118,6 +121,7 @@ def test_quick_run_recovers_the_space_charge_drop(quick_run):
     assert 0.2 < p["blur_nm"] < 1.0  # the pixel-limited resolution with the 0.25 nm interface
 
 
+@pytest.mark.slow
 def test_saved_profile_carries_the_aperture_and_the_spacecharge_section_fits_it(quick_run):
     from ionscope.spacecharge.fit import recorded_lowpass
 
@@ -134,6 +138,7 @@ def test_saved_profile_carries_the_aperture_and_the_spacecharge_section_fits_it(
     assert abs(fit["values"]["x0_nm"] - fit["truth"]["x0_nm"]) < 0.2
 
 
+@pytest.mark.slow
 def test_quick_run_scores_the_leakage_fit_on_both_reconstructions(quick_run):
     """Quick run (192 x 192 px, 4 V; 8 phase-shifting frames): off-axis 0.977, phase-shifting
     0.979 of the stray phase removed over the fit mask, the phase-shifting fit changing the

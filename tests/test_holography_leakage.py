@@ -126,6 +126,7 @@ def _offaxis_leakage(seed=0, fringes=True, reference_frames=1, **twin):
             "reconstruction": twin_leakage_scores(rec["phase"], ds, erode_px=erode, noise=noise)[0]}
 
 
+@pytest.mark.slow
 def test_leakage_target_on_the_phase_shifting_chain():
     """Issue 5 target through the seed work's method: a biased (4 V) phase-shifting stack of 16
     frames at the realistic 2000 e/px per frame (drift, uneven steps, biprism Fresnel fringes),
@@ -210,9 +211,11 @@ def test_offaxis_leakage_floor_is_the_centre_band_fresnel_streak():
         yy, xx = pixel_grid(err.shape, (0.5, 0.5))
         proj = fit_harmonic_kernel(err, mask, yy, xx, degree=3)["model"][mask]
         smooth[label] = float(np.std(proj))
-    assert smooth["leakage"] == pytest.approx(0.015, abs=0.004)
-    assert smooth["no_leakage"] < 0.35 * smooth["leakage"]  # 0.0044
-    assert smooth["no_fringes"] < 0.35 * smooth["leakage"]  # 0.0043
+    # measured 0.015 / 0.0044 / 0.0043 rad: a characterisation of today's floor, bounded only
+    # against growing (a reconstruction that removes the streak must not fail here)
+    assert smooth["leakage"] < 0.019
+    assert smooth["no_leakage"] < 0.006
+    assert smooth["no_fringes"] < 0.006
 
 
 def test_degree_selection_resists_strong_white_noise():

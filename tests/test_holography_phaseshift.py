@@ -130,6 +130,7 @@ def test_drift_matched_reference():
     np.testing.assert_allclose(c, 0, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_drift_matching_removes_the_moving_detector_patterns():
     """A biased twin (256 x 256, 16 frames, noise-free) drifting 1.2-3.6 nm: the vacuum phase
     error of the reconstruction, whose alignment moves the camera distortion and the biprism

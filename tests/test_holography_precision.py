@@ -23,6 +23,27 @@ from ionscope.spacecharge import fit_profiles
 
 TRUTH_DROP, TRUTH_W90 = 1.3, 7.1827  # the twin's lattice-gas layer (attrs psi0_V, w90_nm)
 
+# Requirements: issue 5's targets. A method must meet them; never loosen these.
+REQUIRED_NOISE_OVER_SHOT_LIMIT = 1.5  # phase noise within 1.5x of sqrt(2 / (mu^2 N))
+REQUIRED_DROP_REL = 0.05  # the 1.3 V drop within 5 %
+REQUIRED_W90_NM = 1.0  # w90 within 1 nm
+# Physics, not a target: a phase noise well below the shot-noise limit is not a better method but
+# a wrong one (smoothing, or a noise estimate that misses part of the noise).
+NOISE_OVER_SHOT_LIMIT_FLOOR = 0.85
+
+# Characterisation: what today's methods measure at these fixed seeds and settings (one seed
+# each; the seed-averaged numbers are in benchmarks/holography_precision.py). They are asserted
+# only in the direction that catches a regression (error bounds with a margin), never as a
+# shortfall that a better method would break.
+MEASURED_OFFAXIS_AVERAGED_REF_NOISE = 0.96  # x the shot-noise limit, 100x-dose reference
+MEASURED_PS_AVERAGED_REF_NOISE = 1.02  # phase-shifting, 50x-dose reference stack
+MEASURED_PS_EQUAL_DOSE_NOISE = 1.45  # at the edge of the target: the equal-dose stack adds its noise
+MEASURED_DEMO_BAND_DROP_2SIGMA_REL = 0.16  # 1000 e/px, 30 px band: the fit's 2 sigma, of the drop
+MEASURED_DEMO_APERTURE_BIAS_REL = +0.058  # noise-free, demo aperture model (no amplitude contrast)
+MEASURED_ERFC_FLOOR_REL = -0.039  # noise-free, ideal detector: the erfc + step model's own floor
+MEASURED_PS_ERFC_DROP_REL = -0.064  # noise-free phase-shifting chain read by erfc + step
+MEASURED_ERFC_AT_REALISTIC_DOSE_REL = (+0.085, +0.057, -0.060, -0.065)  # Fourier s0, s1; PS s0, s1
+
 
 # --------------------------------------------------------------------------- the chain
 
@@ -89,10 +110,11 @@ def test_offaxis_phase_noise_is_within_1_5x_of_the_shot_noise_limit():
         rho = rec.attrs["aperture_px"] / ds.sizes["x"]
         limit = np.sqrt(2.0 / (ds.attrs["effective_contrast"] ** 2 * 1000.0 / (np.pi * rho**2)))
         ratios[factor] = phase.std() / limit
-    assert 0.85 < ratios[100.0] < 1.2
-    assert 1.25 < ratios[1.0] < 1.5
+    assert NOISE_OVER_SHOT_LIMIT_FLOOR < ratios[100.0] < MEASURED_OFFAXIS_AVERAGED_REF_NOISE + 0.25
+    assert NOISE_OVER_SHOT_LIMIT_FLOOR < ratios[1.0] < REQUIRED_NOISE_OVER_SHOT_LIMIT  # measured 1.35
 
 
+@pytest.mark.slow
 def test_phase_shifting_phase_noise_is_within_1_5x_of_the_shot_noise_limit():
     """Per pixel, N = dose x frames. An equal-dose reference stack adds its own noise
     (~sqrt(2) x the limit, at the edge of the target: the benchmark reports it)."""
@@ -104,8 +126,8 @@ def test_phase_shifting_phase_noise_is_within_1_5x_of_the_shot_noise_limit():
         phase = rec["phase"].values[8:-8, 8:-8]
         limit = np.sqrt(2.0 / (ds.attrs["effective_contrast"] ** 2 * 100.0 * 16))
         ratios[factor] = (phase - phase.mean()).std() / limit
-    assert 0.85 < ratios[50.0] < 1.25
-    assert 1.3 < ratios[1.0] < 1.65
+    assert NOISE_OVER_SHOT_LIMIT_FLOOR < ratios[50.0] < MEASURED_PS_AVERAGED_REF_NOISE + 0.25
+    assert NOISE_OVER_SHOT_LIMIT_FLOOR < ratios[1.0] < MEASURED_PS_EQUAL_DOSE_NOISE + 0.2
 
 
 # --------------------------------------------------------------------------- (2) the drop
@@ -118,25 +140,28 @@ def test_fourier_chain_recovers_the_drop_at_high_dose_with_a_wide_band(seed):
     ds = simulate("holography", seed=seed, dose=8000.0)
     rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
     drop, w90, fit = _fit(ds, rec, 120, _aperture(ds, rec, 120))
-    assert abs(drop / TRUTH_DROP - 1) < 0.05
-    assert abs(w90 - TRUTH_W90) < 1.0
+    assert abs(drop / TRUTH_DROP - 1) < REQUIRED_DROP_REL
+    assert abs(w90 - TRUTH_W90) < REQUIRED_W90_NM
     assert float(fit["jump"]) == pytest.approx(5.0, abs=0.15)  # the mean-inner-potential step
 
 
-def test_at_the_default_dose_the_demo_band_cannot_reach_5_percent():
-    """1000 e/px and the demo's 30 px band: the fit's own 2-sigma on the drop exceeds 5 %."""
+def test_at_the_default_dose_the_demo_band_fit_agrees_with_the_truth_within_its_error():
+    """1000 e/px and the demo's 30 px band: the 5 % target is out of reach here (the fit's own
+    2 sigma on the drop is ~16 %, MEASURED_DEMO_BAND_DROP_2SIGMA_REL); the drop agrees with the
+    truth within its error, and the error does not grow."""
     ds = simulate("holography", seed=0)
     rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
     drop, _, fit = _fit(ds, rec, 30, _aperture(ds, rec, 30, amplitude=False))
-    assert 2 * float(fit["drop_error"]) > 0.05 * TRUTH_DROP
+    assert 2 * float(fit["drop_error"]) < 1.25 * MEASURED_DEMO_BAND_DROP_2SIGMA_REL * TRUTH_DROP
     assert abs(drop - TRUTH_DROP) < 4 * float(fit["drop_error"])
 
 
 def test_fourier_chain_bias_budget_without_noise():
     """Noise-free: the demo's aperture model (no amplitude contrast, 30 px band) reads the drop
     ~6 % high; modelling the amplitude brings it to ~+1 % - but only because the detector MTF
-    (the sideband weighted by MTF(q_c + k) / MTF(q_c), not corrected) adds ~+5 % to the erfc
-    model's ~-4 % floor (ideal detector)."""
+    (the sideband weighted by MTF(q_c + k) / MTF(q_c), not corrected) adds ~+5 % (measured
+    +6.7 %) to the erfc model's ~-4 % floor (ideal detector). Each is bounded in the direction
+    of a regression; none is required to stay as large as it is."""
     ds = simulate("holography", seed=0, noise=False)
     rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
     demo, _, _ = _fit(ds, rec, 30, _aperture(ds, rec, 30, amplitude=False))
@@ -144,24 +169,26 @@ def test_fourier_chain_bias_budget_without_noise():
     ideal = simulate("holography", seed=0, noise=False, mtf_cutoff=None)
     rec_i = reconstruct_offaxis(ideal["hologram"], ideal["reference"])
     floor, _, _ = _fit(ideal, rec_i, 120, _aperture(ideal, rec_i, 120))
-    assert demo / TRUTH_DROP - 1 > 0.04
-    assert abs(full / TRUTH_DROP - 1) < 0.03 and abs(w90 - TRUTH_W90) < 1.0
-    assert -0.07 < floor / TRUTH_DROP - 1 < -0.02
-    assert full - floor > 0.04  # the MTF's share
+    assert abs(demo / TRUTH_DROP - 1) < abs(MEASURED_DEMO_APERTURE_BIAS_REL) + 0.02
+    assert abs(full / TRUTH_DROP - 1) < 0.03 and abs(w90 - TRUTH_W90) < REQUIRED_W90_NM
+    assert abs(floor / TRUTH_DROP - 1) < abs(MEASURED_ERFC_FLOOR_REL) + 0.03
 
 
-def test_phase_shifting_chain_is_faithful_but_the_erfc_floor_misses_5_percent():
-    """Noise-free phase-shifting stack (pixel resolution, blur fitted): w90 within 1 nm, the
-    drop ~6 % low - the same as fitting the twin's true potential map, i.e. the erfc + step
-    model (not the reconstruction) cannot separate the layer's steep start from the 5 V step."""
+@pytest.mark.slow
+def test_phase_shifting_chain_is_faithful_to_the_erfc_fit_of_the_true_potential():
+    """Noise-free phase-shifting stack (pixel resolution, blur fitted): w90 within 1 nm, and the
+    drop the same as fitting the twin's true potential map - the reconstruction adds nothing.
+    Today that drop is ~6 % low (MEASURED_PS_ERFC_DROP_REL): the erfc + step model (not the
+    reconstruction) cannot separate the layer's steep start from the 5 V step; a better model
+    may close it, so only the size of the miss is bounded."""
     ds = simulate("holography_ps", seed=0, noise=False)
     rec = reconstruct_phase_shifting(ds["stack"], ds["reference_stack"], vacuum=ds.attrs["vacuum_box"])
     drop, w90, _ = _fit(ds, rec, 120, "fit")
     _, start, end, _ = _band(ds, 120)
     truth = fit_step(band_profile(ds["potential_true"], start, end, width=120), "erfc", side="end",
                      step=True, blur="fit")
-    assert abs(w90 - TRUTH_W90) < 1.0
-    assert -0.09 < drop / TRUTH_DROP - 1 < -0.03
+    assert abs(w90 - TRUTH_W90) < REQUIRED_W90_NM
+    assert abs(drop / TRUTH_DROP - 1) < abs(MEASURED_PS_ERFC_DROP_REL) + 0.025
     assert drop == pytest.approx(float(truth["drop"]), abs=0.02)
 
 
@@ -183,6 +210,7 @@ def _spacecharge_and_erfc(ds, rec, band, lowpass):
     return sc, float(erfc["drop"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_spacecharge_model_recovers_the_drop_at_the_realistic_dose(seed):
     """2000 e/px per hologram, 120 px band, theta free. Fourier (aperture low-pass with the
@@ -198,7 +226,8 @@ def test_spacecharge_model_recovers_the_drop_at_the_realistic_dose(seed):
     assert abs(float(sc["psi0_V"]) / TRUTH_DROP - 1) < 0.03
     assert abs(float(sc["w90_nm"]) - TRUTH_W90) < 1.0
     assert abs(float(sc["theta"]) - 0.99) < 0.006
-    assert erfc / TRUTH_DROP - 1 > 0.04  # erfc + step misses 5 % on the same profile
+    # erfc + step on the same profile misses 5 % today (MEASURED_ERFC_AT_REALISTIC_DOSE_REL)
+    assert abs(erfc / TRUTH_DROP - 1) < max(map(abs, MEASURED_ERFC_AT_REALISTIC_DOSE_REL)) + 0.035
     ps = simulate("holography_ps", seed=seed, dose=2000.0)
     rec = reconstruct_phase_shifting(ps["stack"], ps["reference_stack"], vacuum=ps.attrs["vacuum_box"])
     sc, erfc = _spacecharge_and_erfc(ps, rec, 120, None)
@@ -206,7 +235,7 @@ def test_spacecharge_model_recovers_the_drop_at_the_realistic_dose(seed):
     assert abs(float(sc["psi0_V"]) / TRUTH_DROP - 1) < 0.02
     assert abs(float(sc["w90_nm"]) - TRUTH_W90) < 0.5
     assert abs(float(sc["psi0_V"]) - TRUTH_DROP) < 3 * float(sc["psi0_V_stderr"])
-    assert erfc / TRUTH_DROP - 1 < -0.04
+    assert abs(erfc / TRUTH_DROP - 1) < max(map(abs, MEASURED_ERFC_AT_REALISTIC_DOSE_REL)) + 0.035
 
 
 # --------------------------------------------------------------------------- (3) resolution

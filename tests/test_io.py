@@ -174,7 +174,7 @@ def test_save_refuses_existing_output_and_replaces_atomically(tmp_path, series):
         io.save(series, path)
     bad = series.copy()
     bad.attrs["unserialisable"] = object()
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError):  # xarray: invalid attribute
         io.save(bad, path, overwrite=True)
     xr.testing.assert_identical(io.load(path), series)  # the old result survives a failed write
     io.save(series * 2, path, overwrite=True)

@@ -109,6 +109,7 @@ def test_one_sided_layers_find_their_side(model, side):
     assert float(res["drop"]) == pytest.approx(-0.8, rel=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["erf", "tanh", "exp", "erfc"])
 def test_noisy_fit_within_errors_and_errors_match_scatter_over_seeds(model):
     y0 = _truth(model)
@@ -332,6 +333,7 @@ def test_band_profile_standard_errors_white_noise():
     assert prof.attrs["tau_across"] < 1.3 and len(prof["profile_sigma"].attrs["noise_correlation"]) <= 2
 
 
+@pytest.mark.slow
 def test_correlated_noise_gives_honest_profile_and_fit_errors():
     """Band-limited noise (as in a reconstructed phase): lines are not independent."""
     yy, xx = np.mgrid[0:40, 0:112] * 0.5

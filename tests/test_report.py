@@ -276,6 +276,7 @@ def demo_run(tmp_path_factory):
     return out, summary, calls
 
 
+@pytest.mark.slow
 def test_demo_writes_report_figures_movie_and_summary(demo_run):
     out, summary, calls = demo_run
     on_disk = sorted(p.name for p in out.iterdir())
@@ -296,6 +297,7 @@ def test_demo_writes_report_figures_movie_and_summary(demo_run):
     assert_no_temporary_files(out)
 
 
+@pytest.mark.slow
 def test_demo_summary_matches_the_data(demo_run):
     out, summary, _ = demo_run
     on_file = json.loads((out / "summary.json").read_text())
@@ -318,6 +320,7 @@ def test_demo_summary_matches_the_data(demo_run):
     assert on_file["parameters"]["licoo2"] == json.loads(ds.attrs["parameters"])
 
 
+@pytest.mark.slow
 def test_demo_movie_has_one_frame_per_map(demo_run):
     import imageio_ffmpeg
     from PIL import Image
@@ -330,6 +333,7 @@ def test_demo_movie_has_one_frame_per_map(demo_run):
         assert im.size == (summary["movie"]["width_px"], summary["movie"]["height_px"])
 
 
+@pytest.mark.slow
 def test_registered_section_appears_in_the_report(tmp_path):
     from ionscope.pipeline.demo import DemoContext, demo_section, registered_sections, remove_section, run_demo
     from ionscope.report import Section
@@ -385,6 +389,7 @@ def test_failing_section_leaves_old_outputs_and_no_temporary_files(tmp_path):
     assert_no_temporary_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_quick_demo_with_the_licoo2_twin(tmp_path):
     """The real simulator end to end: the summary agrees with the saved dataset."""
     pytest.importorskip("ionscope.simulate.licoo2")

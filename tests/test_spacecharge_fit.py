@@ -205,6 +205,7 @@ def test_too_few_or_bad_points():
         fit_spacecharge(X, bad)
 
 
+@pytest.mark.slow
 def test_demo_section_fits_and_shows_the_bias_asymmetry(tmp_path):
     """Without the holography section the fit falls back to simulated profiles, and says so."""
     from ionscope.pipeline.demo import DemoContext
@@ -436,6 +437,7 @@ def test_recorded_lowpass_from_attrs_and_provenance():
         recorded_lowpass({"resolution_cutoff_per_nm": -1.0})
 
 
+@pytest.mark.slow
 def test_demo_section_fits_the_holography_profile(tmp_path):
     """The holography section saves its Fourier profile; the space-charge section fits it with
     the known MIP step: psi0 within 5 % and within two standard errors."""

@@ -239,7 +239,7 @@ def test_dispatcher_rejects_invalid_combinations(twin):
         denoise(frame, "sparse3d", **SPARSE_FAST)
     with pytest.raises(ConfigError, match="series"):
         denoise(frame, "gaussian3d")
-    with pytest.raises(ConfigError, match="noise must be one of"):
+    with pytest.raises(ConfigError, match="parameter 'noise' must be one of"):
         denoise(da, "tv", noise="laplace")
     with pytest.raises(ConfigError, match="weight"):
         denoise(da, "tv", weight=-1.0)

@@ -221,7 +221,7 @@ def test_invalid_inputs_raise_clear_errors():
         sparse_denoise(_series(np.ones((16, 16)), dims=("y", "x")), temporal=3)
     with pytest.raises(ConfigError, match="only 2 frame"):
         sparse_denoise(good, temporal=3)
-    with pytest.raises(ConfigError, match="noise must be one of"):
+    with pytest.raises(ConfigError, match="parameter 'noise' must be one of"):
         sparse_denoise(good, noise="salt")
     with pytest.raises(InputError, match="negative"):
         sparse_denoise(_series(-np.ones((2, 16, 16))), noise="poisson", dose=10.0)

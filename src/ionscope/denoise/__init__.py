@@ -10,8 +10,20 @@ Layers, bottom up (each a set of small numpy kernels, tested directly):
   (:class:`PatchGrid`);
 * :mod:`~ionscope.denoise.noise` - Anscombe / generalised Anscombe with exact unbiased
   inverses, robust MAD noise estimate;
+* :mod:`~ionscope.denoise.stabilise` - the noise model every denoiser shares and
+  :func:`~ionscope.denoise.stabilise.run_stabilised`, the one path from a labelled map to a
+  stack kernel and back;
 * :mod:`~ionscope.denoise.sparse` - :func:`denoise_stack` (numpy kernel) and
-  :func:`sparse_denoise`, the wrapper for labelled arrays (validation, provenance).
+  :func:`sparse_denoise`, the wrapper for labelled arrays (validation, provenance);
+* :mod:`~ionscope.denoise.baselines`, :mod:`~ionscope.denoise.methods` - the classical
+  baselines and the one-call dispatcher :func:`denoise`;
+* :mod:`~ionscope.denoise.superres` (kernels in :mod:`~ionscope.denoise.superres_kernels`) -
+  coupled-dictionary super-resolution.
+
+Naming: numpy kernels end in ``_stack`` (they take ``(n_frames, ny, nx)`` arrays) or name the
+algorithm (:func:`batch_omp`, :func:`ksvd`); wrappers for labelled arrays end in ``_denoise``
+(or are :func:`super_resolve`, :func:`downsample`), return ``(DataArray, info)`` with the input's
+units in ``attrs`` and say in their docstrings that they compute (load the input).
 """
 
 from ionscope.denoise.dictionary import (

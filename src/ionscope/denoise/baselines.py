@@ -30,8 +30,10 @@ std sigma is ``||y - H y||^2 - N sigma^2 + 2 sigma^2 tr(H)``; it estimates the s
 against the (unknown) truth without seeing it, and the width on a fixed grid that minimises it
 is used. On a flat field SURE keeps falling with the width, so flat data stay flat.
 
-The numpy kernels (``*_stack``) take an array ``(n_frames, ny, nx)`` in the stabilised domain
-and ``sigma``; the wrappers (``*_denoise``) take labelled arrays and return
+The numpy kernels (``*_stack``, the kernel naming of :mod:`ionscope.denoise`) take an array
+``(n_frames, ny, nx)`` in the stabilised domain and ``sigma``; the wrappers (``*_denoise``) take
+labelled arrays, run the kernel through :func:`~ionscope.denoise.stabilise.run_stabilised` (the
+path :func:`~ionscope.denoise.sparse_denoise` takes too) and return
 ``(DataArray "denoised", info)`` with the input's dims, coords, units and attrs and one
 provenance step appended.
 
@@ -50,26 +52,17 @@ K. Dabov, A. Foi, V. Katkovnik and K. Egiazarian, IEEE Trans. Image Process. 16,
 
 from __future__ import annotations
 
-import numbers
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from ionscope.data import map_series, provenance, with_provenance
-from ionscope.denoise.noise import (
-    anscombe,
-    estimate_sigma,
-    generalized_anscombe,
-    inverse_anscombe,
-    inverse_generalized_anscombe,
-)
 from ionscope.denoise.patches import PatchGrid
-from ionscope.denoise.sparse import NOISE_MODELS, _resolve_noise
-from ionscope.errors import ConfigError, InputError
+from ionscope.denoise.stabilise import NOISE_CONSTRAINTS, run_stabilised
+from ionscope.errors import ConfigError
+from ionscope.validation import Interval, Options, validate_params
 
 #: Baselines provided by this module (``gaussian3d`` is the space-time Gaussian filter).
 BASELINES = ("pca", "gaussian", "gaussian3d", "nlmeans", "tv", "bm3d")
@@ -386,123 +379,15 @@ def bm3d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndar
                  "bm3d_version": getattr(bm3d, "__version__", "unknown")}
 
 
-# --------------------------------------------------------------------------- wrapper machinery
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-
-
-def run_stabilised(
-    da: xr.DataArray,
-    method: str,
-    kernel: Callable[..., tuple[np.ndarray, dict[str, Any]]],
-    kernel_params: dict[str, Any],
-    *,
-    noise: str = "auto",
-    dose: float | None = None,
-    sigma: float | None = None,
-    gain: float = 1.0,
-    read_noise: float = 0.0,
-    needs_series: bool = False,
-    min_size: int = 4,
-) -> tuple[xr.DataArray, dict[str, Any]]:
-    """Run a stack kernel ``kernel(stack, sigma, **kernel_params)`` in the stabilised domain.
-
-    Validates the input, applies the noise model of :func:`~ionscope.denoise.sparse_denoise`
-    (Anscombe / generalised Anscombe forward, exact unbiased inverse), fixes sigma, runs the
-    kernel on ``(n_frames, ny, nx)``, and builds the labelled result with provenance.
-    """
-    t_start = time.perf_counter()
-    what = f"denoise (method {method!r})"
-    da_c = map_series(da, what)
-    is_series = "time" in da_c.dims
-    if needs_series and (not is_series or da_c.sizes["time"] < 2):
-        raise ConfigError(
-            f"method {method!r} works along time and needs a (time, y, x) series with at least "
-            f"2 frames; got dims {tuple(da.dims)} of shape {tuple(da.shape)}"
-        )
-    ny, nx = da_c.sizes["y"], da_c.sizes["x"]
-    if min(ny, nx) < min_size:
-        raise ConfigError(
-            f"method {method!r} needs maps of at least {min_size} x {min_size} pixels, got "
-            f"{ny} x {nx}"
-        )
-    if noise not in NOISE_MODELS:
-        raise ConfigError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
-    if sigma is not None and not (_is_number(sigma) and sigma > 0):
-        raise ConfigError(f"sigma must be a number > 0, got {sigma!r}")
-    noise_model, dose_value, dose_source = _resolve_noise(da_c, noise, dose)
-
-    values = np.asarray(da_c.values, dtype=np.float64)
-    stack = values if is_series else values[None]
-    if noise_model == "poisson":
-        if np.any(stack < 0):
-            raise InputError(
-                "input holds negative values, impossible for Poisson counts; use "
-                "noise='gaussian' or 'poisson-gaussian'"
-            )
-        coded = anscombe(stack * dose_value)
-    elif noise_model == "poisson-gaussian":
-        coded = generalized_anscombe(stack * dose_value, gain=gain, read_noise=read_noise)
-    else:
-        coded = stack
-    sigma_mad = estimate_sigma(coded) if min(ny, nx) >= 4 else float("nan")
-    if sigma is not None:
-        sigma_value, sigma_source = float(sigma), "argument"
-    elif noise_model == "gaussian":
-        sigma_value, sigma_source = sigma_mad, "MAD of the finest db2 diagonal band"
-        if not sigma_value > 0:
-            raise InputError(
-                "the estimated noise level is 0 (noise-free or constant data); pass sigma"
-            )
-    else:
-        sigma_value, sigma_source = 1.0, "variance-stabilised (Anscombe)"
-
-    t1 = time.perf_counter()
-    out, kinfo = kernel(coded, sigma_value, **kernel_params)
-    t2 = time.perf_counter()
-    if noise_model == "poisson":
-        out = inverse_anscombe(out) / dose_value
-    elif noise_model == "poisson-gaussian":
-        out = inverse_generalized_anscombe(out, gain=gain, read_noise=read_noise) / dose_value
-    if not is_series:
-        out = out[0]
-    out_dtype = da_c.dtype if np.issubdtype(da_c.dtype, np.floating) else np.float64
-    result = da_c.copy(data=np.asarray(out).astype(out_dtype))
-    result.name = "denoised"
-    long_name = da.attrs.get("long_name")
-    label = f"denoised ({method})"
-    result.attrs["long_name"] = f"{long_name}, {label}" if long_name else label
-    result = result.transpose(*da.dims)
-    parameters = {"method": method, "noise": noise_model, "dose": dose_value,
-                  "sigma": sigma_value, **kernel_params}
-    if noise_model == "poisson-gaussian":
-        parameters.update(gain=gain, read_noise=read_noise)
-    # the strengths the rules chose (width, weight, rank, h), so the step can be replayed
-    parameters["chosen"] = {k: v for k, v in kinfo.items()
-                            if k in ("rank", "width_px", "time_width_frames", "weight", "h")}
-    result = with_provenance(result, STEP_PREFIX + method, parameters, inputs=[da],
-                             history=provenance(da))
-    t_end = time.perf_counter()
-    info = {
-        "method": method,
-        "noise": noise_model,
-        "dose": dose_value,
-        "dose_source": dose_source,
-        "sigma": sigma_value,
-        "sigma_source": sigma_source,
-        "sigma_mad": sigma_mad,
-        "parameters": parameters,
-        **{k: v for k, v in kinfo.items()},
-        "timings_s": {"kernel": t2 - t1, "total": t_end - t_start},
-    }
-    return result, info
-
-
 # --------------------------------------------------------------------------- wrappers
 
 
+@validate_params({
+    "mode": [Options(("time", "patches")), None],
+    "patch": [Interval(int, 1, None, unit="px")],
+    "rank": [Interval(int, 0, None), None],
+    **NOISE_CONSTRAINTS,
+})
 def pca_denoise(
     da: xr.DataArray,
     *,
@@ -516,6 +401,8 @@ def pca_denoise(
     read_noise: float = 0.0,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """PCA truncation of a map series (see :func:`pca_stack`).
+
+    Computes: loads the input.
 
     ``mode`` defaults to ``"time"`` for a series with >= 2 frames and ``"patches"`` for a
     single map. The noise arguments are those of :func:`~ionscope.denoise.sparse_denoise`.
@@ -533,13 +420,6 @@ def pca_denoise(
     """
     if mode is None:
         mode = "time" if ("time" in da.dims and da.sizes.get("time", 0) >= 2) else "patches"
-    if mode not in ("time", "patches"):
-        raise ConfigError(f"PCA mode must be 'time' or 'patches', got {mode!r}")
-    if rank is not None and (not isinstance(rank, numbers.Integral) or isinstance(rank, bool)
-                             or rank < 0):
-        raise ConfigError(f"rank must be an integer >= 0, got {rank!r}")
-    if isinstance(patch, bool) or not isinstance(patch, numbers.Integral) or patch < 1:
-        raise ConfigError(f"patch must be an integer >= 1, got {patch!r}")
     params = {"mode": mode, "rank": rank}
     if mode == "patches":
         params["patch"] = int(patch)
@@ -548,6 +428,12 @@ def pca_denoise(
                           min_size=max(4, int(patch) if mode == "patches" else 4))
 
 
+@validate_params({
+    "space_time": [bool],
+    "width": [Interval(float, 0, None, unit="px"), None],
+    "time_width": [Interval(float, 0, None, unit="frames"), None],
+    **NOISE_CONSTRAINTS,
+})
 def gaussian_denoise(
     da: xr.DataArray,
     *,
@@ -561,10 +447,10 @@ def gaussian_denoise(
     read_noise: float = 0.0,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Gaussian smoothing in space (or space-time) with SURE-chosen widths (see
-    :func:`gaussian_stack`); ``width`` in pixels, ``time_width`` in frames."""
-    for name, value in (("width", width), ("time_width", time_width)):
-        if value is not None and not (_is_number(value) and value >= 0):
-            raise ConfigError(f"{name} must be a number >= 0 (pixels / frames), got {value!r}")
+    :func:`gaussian_stack`); ``width`` in pixels, ``time_width`` in frames.
+
+    Computes: loads the input.
+    """
     method = "gaussian3d" if space_time else "gaussian"
     params = {"space_time": bool(space_time), "width": width, "time_width": time_width}
     return run_stabilised(da, method, gaussian_stack, params, noise=noise, dose=dose,
@@ -572,6 +458,13 @@ def gaussian_denoise(
                           needs_series=bool(space_time))
 
 
+@validate_params({
+    "h_factor": [Interval(float, 0, None, closed="neither")],
+    "patch_size": [Interval(int, 1, None, unit="px")],
+    "patch_distance": [Interval(int, 1, None, unit="px")],
+    "fast_mode": [bool],
+    **NOISE_CONSTRAINTS,
+})
 def nlmeans_denoise(
     da: xr.DataArray,
     *,
@@ -585,12 +478,10 @@ def nlmeans_denoise(
     gain: float = 1.0,
     read_noise: float = 0.0,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
-    """Non-local means of every frame with ``h = h_factor * sigma`` (see :func:`nlmeans_stack`)."""
-    if not (_is_number(h_factor) and h_factor > 0):
-        raise ConfigError(f"h_factor must be a number > 0, got {h_factor!r}")
-    for name, value in (("patch_size", patch_size), ("patch_distance", patch_distance)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    """Non-local means of every frame with ``h = h_factor * sigma`` (see :func:`nlmeans_stack`).
+
+    Computes: loads the input.
+    """
     params = {"h_factor": float(h_factor), "patch_size": int(patch_size),
               "patch_distance": int(patch_distance), "fast_mode": bool(fast_mode)}
     return run_stabilised(da, "nlmeans", nlmeans_stack, params, noise=noise, dose=dose,
@@ -598,6 +489,12 @@ def nlmeans_denoise(
                           min_size=max(4, int(patch_size)))
 
 
+@validate_params({
+    "weight": [Interval(float, 0, None, closed="neither"), None],
+    "discrepancy": [Interval(float, 0, None, closed="neither")],
+    "max_num_iter": [Interval(int, 1, None)],
+    **NOISE_CONSTRAINTS,
+})
 def tv_denoise(
     da: xr.DataArray,
     *,
@@ -611,20 +508,17 @@ def tv_denoise(
     read_noise: float = 0.0,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Total-variation (ROF, Chambolle) denoising of every frame; weight from the discrepancy
-    principle unless given (see :func:`tv_stack`)."""
-    if weight is not None and not (_is_number(weight) and weight > 0):
-        raise ConfigError(f"weight must be a number > 0, got {weight!r}")
-    if not (_is_number(discrepancy) and discrepancy > 0):
-        raise ConfigError(f"discrepancy must be a number > 0, got {discrepancy!r}")
-    if isinstance(max_num_iter, bool) or not isinstance(max_num_iter, numbers.Integral) or (
-            max_num_iter < 1):
-        raise ConfigError(f"max_num_iter must be an integer >= 1, got {max_num_iter!r}")
+    principle unless given (see :func:`tv_stack`).
+
+    Computes: loads the input.
+    """
     params = {"weight": weight, "discrepancy": float(discrepancy),
               "max_num_iter": int(max_num_iter)}
     return run_stabilised(da, "tv", tv_stack, params, noise=noise, dose=dose, sigma=sigma,
                           gain=gain, read_noise=read_noise)
 
 
+@validate_params(NOISE_CONSTRAINTS)
 def bm3d_denoise(
     da: xr.DataArray,
     *,
@@ -638,6 +532,8 @@ def bm3d_denoise(
     """BM3D of every frame (optional ``bm3d`` package; :class:`ConfigError` when missing).
 
     Extra keyword ``options`` go to ``bm3d.bm3d`` (e.g. ``profile``).
+
+    Computes: loads the input.
     """
     _import_bm3d()
     return run_stabilised(da, "bm3d", bm3d_stack, dict(options), noise=noise, dose=dose,
@@ -663,7 +559,7 @@ __all__ = [
     "nlmeans_stack",
     "tv_stack",
     "bm3d_stack",
-    "run_stabilised",
+    "run_stabilised",  # defined in ionscope.denoise.stabilise
     "pca_denoise",
     "gaussian_denoise",
     "nlmeans_denoise",

@@ -28,7 +28,9 @@ import xarray as xr
 
 from ionscope.denoise import baselines
 from ionscope.denoise.sparse import sparse_denoise
+from ionscope.denoise.stabilise import NOISE_CONSTRAINTS
 from ionscope.errors import ConfigError
+from ionscope.validation import Interval, Options, validate_params
 
 #: Methods accepted by :func:`denoise`.
 METHODS = ("sparse", "sparse3d", "pca", "gaussian", "gaussian3d", "nlmeans", "tv", "bm3d")
@@ -61,6 +63,16 @@ def _check_options(method: str, options: dict[str, Any]) -> None:
         )
 
 
+@validate_params({
+    "method": [Options(METHODS)],
+    "patch": [Interval(int, 1, None, unit="px")],
+    "atoms": [Interval(int, 1, None)],
+    "sparsity": [Interval(int, 1, None)],
+    "temporal": [Interval(int, 1, None, unit="frames")],
+    "noise": NOISE_CONSTRAINTS["noise"],
+    "dose": NOISE_CONSTRAINTS["dose"],
+    "seed": [Interval(int, 0, None)],
+})
 def denoise(
     da: xr.DataArray,
     method: str = "sparse",
@@ -75,6 +87,8 @@ def denoise(
     **options: Any,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Denoise a map or map series with the named method.
+
+    Computes: loads the input.
 
     Parameters
     ----------
@@ -131,14 +145,11 @@ def denoise(
     True
     """
     t0 = time.perf_counter()
-    if not isinstance(method, str) or method not in METHODS:
-        raise ConfigError(f"unknown denoising method {method!r}; choose one of: "
-                          + ", ".join(METHODS))
     _check_options(method, options)
     noise_kw = {"noise": noise, "dose": dose}
 
     if method in ("sparse", "sparse3d"):
-        if method == "sparse3d" and not (isinstance(temporal, int) and temporal >= 2):
+        if method == "sparse3d" and temporal < 2:
             raise ConfigError(
                 f"method 'sparse3d' needs temporal >= 2 frames per patch, got {temporal!r}; "
                 "use method 'sparse' for 2-D patches"

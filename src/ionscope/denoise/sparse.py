@@ -31,7 +31,6 @@ M. Makitalo and A. Foi, IEEE Trans. Image Process. 20, 99 and 2697 (2011); 22, 9
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -39,23 +38,14 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import map_series, provenance, with_provenance
 from ionscope.denoise.dictionary import METHODS, learn_dictionary, overcomplete_dct
-from ionscope.denoise.noise import (
-    anscombe,
-    estimate_sigma,
-    generalized_anscombe,
-    inverse_anscombe,
-    inverse_generalized_anscombe,
-)
 from ionscope.denoise.omp import sparse_code
 from ionscope.denoise.patches import PatchGrid, remove_patch_mean
-from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.denoise.stabilise import NOISE_CONSTRAINTS, NOISE_MODELS, run_stabilised
+from ionscope.errors import ConfigError, DimensionError
+from ionscope.validation import Interval, Options, validate_params
 
 STEP = "ionscope.denoise.sparse_denoise"
-
-#: Noise models accepted by :func:`sparse_denoise`.
-NOISE_MODELS = ("auto", "poisson", "poisson-gaussian", "gaussian")
 
 #: Margin of the OMP stopping rule above the expected noise energy of a patch, in standard
 #: deviations of that energy (chi-square with n degrees of freedom: mean n sigma^2, std
@@ -231,48 +221,24 @@ def denoise_stack(
 
 # --------------------------------------------------------------------------- wrapper
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral,)):
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def _resolve_noise(
-    da: xr.DataArray, noise: str, dose: float | None
-) -> tuple[str, float | None, str]:
-    """Noise model, dose and where the dose came from."""
-    if noise not in NOISE_MODELS:
-        raise ConfigError(f"noise must be one of {NOISE_MODELS}, got {noise!r}")
-    if dose is not None and not (_is_number(dose) and dose > 0):
-        raise ConfigError(f"dose (counts per unit of the data) must be a number > 0, got {dose!r}")
-    source = "argument"
-    if dose is None and noise != "gaussian":
-        attr = da.attrs.get("dose")
-        if _is_number(attr) and attr > 0:
-            dose, source = float(attr), "attrs"
-    if noise == "auto":
-        if dose is not None:
-            noise = "poisson"
-        else:
-            values = np.asarray(da.values)
-            integral = np.all(values >= 0) and np.all(values == np.round(values))
-            noise = "poisson" if integral else "gaussian"
-            if integral:
-                dose, source = 1.0, "integer counts"
-    if noise in ("poisson", "poisson-gaussian") and dose is None:
-        dose, source = 1.0, "default (data are counts)"
-    if noise == "gaussian":
-        dose, source = None, "unused"
-    return noise, dose, source
+#: Declared constraints of :func:`sparse_denoise`'s scalar parameters.
+SPARSE_CONSTRAINTS: dict[str, list[Any]] = {
+    "patch": [Interval(int, 1, None, unit="px")],
+    "atoms": [Interval(int, 1, None)],
+    "sparsity": [Interval(int, 1, None)],
+    "temporal": [Interval(int, 1, None, unit="frames")],
+    "iterations": [Interval(int, 0, None)],
+    "lam": [Interval(float, 0, None), None],
+    "seed": [Interval(int, 0, None)],
+    "method": [Options(METHODS)],
+    "stride": [Interval(int, 1, None, unit="px")],
+    "error_factor": [Interval(float, 0, None, closed="neither"), None],
+    "max_train": [Interval(int, 1, None, unit="patches")],
+    **NOISE_CONSTRAINTS,
+}
 
 
+@validate_params(SPARSE_CONSTRAINTS)
 def sparse_denoise(
     da: xr.DataArray,
     *,
@@ -296,6 +262,8 @@ def sparse_denoise(
     max_train: int = 20000,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Denoise a map or a map series by sparse coding over a learned dictionary (K-SVD).
+
+    Computes: loads the input (the dictionary is learned from the whole series).
 
     Parameters
     ----------
@@ -355,9 +323,12 @@ def sparse_denoise(
         Same dims, coords, units and attrs as ``da``, name ``"denoised"``, one provenance step
         appended.
     info : dict
-        ``noise``, ``dose``, ``dose_source``, ``sigma``, ``sigma_source``, ``lambda``,
-        ``tol``, ``patch_shape``, ``parameters``, ``n_patches``, ``mean_atoms`` (per patch),
-        ``training_errors``, ``n_replaced``, ``dictionary`` and ``timings_s``.
+        ``method`` (``"sparse"``), ``noise``, ``dose``, ``dose_source``, ``sigma``,
+        ``sigma_source``, ``sigma_mad``, ``lambda``, ``tol``, ``error_factor``, ``patch_shape``,
+        ``parameters``, ``n_patches``, ``mean_atoms`` (per patch), ``training_errors``,
+        ``n_replaced``, ``dictionary`` and ``timings_s`` (``transform``, ``learn``,
+        ``code_aggregate``, ``kernel``, ``total``), as every denoiser through
+        :func:`~ionscope.denoise.stabilise.run_stabilised`.
 
     Raises
     ------
@@ -383,171 +354,64 @@ def sparse_denoise(
     >>> bool(np.abs(out.values - truth).mean() < np.abs(da.values - truth).mean())
     True
     """
-    t_start = time.perf_counter()
-    da_c = map_series(da, "sparse_denoise (input)")
-    patch = _positive_int(patch, "patch")
-    atoms = _positive_int(atoms, "atoms")
-    sparsity = _positive_int(sparsity, "sparsity")
-    temporal = _positive_int(temporal, "temporal")
-    iterations = _positive_int(iterations, "iterations", minimum=0)
-    stride = _positive_int(stride, "stride")
-    max_train = _positive_int(max_train, "max_train")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     if sparsity > atoms:
         raise ConfigError(
             f"sparsity ({sparsity}) cannot exceed the number of atoms ({atoms}); lower sparsity "
             "or use more atoms"
         )
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
-    if sigma is not None and not (_is_number(sigma) and sigma > 0):
-        raise ConfigError(f"sigma must be a number > 0, got {sigma!r}")
-    if lam is not None and not (_is_number(lam) and lam >= 0):
-        raise ConfigError(f"lam must be a number >= 0, got {lam!r}")
-    if error_factor is not None and not (_is_number(error_factor) and error_factor > 0):
-        raise ConfigError(f"error_factor must be a number > 0, got {error_factor!r}")
-    ny, nx = da_c.sizes["y"], da_c.sizes["x"]
-    if patch > min(ny, nx):
-        raise ConfigError(
-            f"patch size {patch} is larger than the image ({ny} x {nx} pixels); use patch <= "
-            f"{min(ny, nx)}"
-        )
-    is_series = "time" in da_c.dims
-    if temporal > 1 and not is_series:
-        raise ConfigError(
-            f"temporal={temporal} needs a (time, y, x) series; this is a single (y, x) map"
-        )
-    if is_series and temporal > da_c.sizes["time"]:
-        raise ConfigError(
-            f"temporal={temporal} frames per patch but the series has only "
-            f"{da_c.sizes['time']} frame(s)"
-        )
-    noise_model, dose_value, dose_source = _resolve_noise(da_c, noise, dose)
+    patch_shape = (int(temporal), int(patch), int(patch))
+    # the defaults resolved here, so that the provenance records the values used
+    lam = DEFAULT_LAMBDA if lam is None else float(lam)
+    if error_factor is None:
+        error_factor = default_error_factor(int(np.prod(patch_shape)))
 
-    # forward transform to additive Gaussian noise
-    t0 = time.perf_counter()
-    values = np.asarray(da_c.values, dtype=np.float64)
-    stack = values if is_series else values[None]
-
-    def forward(x: np.ndarray, what: str) -> np.ndarray:
-        if noise_model == "gaussian":
-            return x
-        if noise_model == "poisson" and np.any(x < 0):
-            raise InputError(
-                f"{what} holds negative values, impossible for Poisson counts; use "
-                "noise='gaussian' or 'poisson-gaussian'"
-            )
-        if noise_model == "poisson":
-            return anscombe(x * dose_value)
-        return generalized_anscombe(x * dose_value, gain=gain, read_noise=read_noise)
-
-    coded = forward(stack, "input")
-    train_stack = None
-    if train is not None:
-        if isinstance(train, xr.DataArray):
-            t_da = map_series(train, "sparse_denoise (train)")
-            train_arr = np.asarray(t_da.values, dtype=np.float64)
-            if "time" not in t_da.dims:
-                train_arr = train_arr[None]
-        else:
-            train_arr = np.asarray(train, dtype=np.float64)
-            if train_arr.ndim == 2:
-                train_arr = train_arr[None]
-            if train_arr.ndim != 3 or train_arr.size == 0 or not np.all(np.isfinite(train_arr)):
-                raise InputError(
-                    f"train must be finite (time, y, x) or (y, x) maps, got shape {train_arr.shape}"
-                )
-        if (train_arr.shape[0] < temporal or train_arr.shape[1] < patch
-                or train_arr.shape[2] < patch):
+    def check(da_c: xr.DataArray) -> None:
+        ny, nx = da_c.sizes["y"], da_c.sizes["x"]
+        if patch > min(ny, nx):
             raise ConfigError(
-                f"training maps of shape {train_arr.shape} are smaller than one patch "
+                f"patch size {patch} is larger than the image ({ny} x {nx} pixels); use patch <= "
+                f"{min(ny, nx)}"
+            )
+        if temporal > 1 and "time" not in da_c.dims:
+            raise ConfigError(
+                f"temporal={temporal} needs a (time, y, x) series; this is a single (y, x) map"
+            )
+        if "time" in da_c.dims and temporal > da_c.sizes["time"]:
+            raise ConfigError(
+                f"temporal={temporal} frames per patch but the series has only "
+                f"{da_c.sizes['time']} frame(s)"
+            )
+
+    def kernel(coded: np.ndarray, sigma_value: float, train: np.ndarray | None = None):
+        if train is not None and (train.shape[0] < temporal or min(train.shape[1:]) < patch):
+            raise ConfigError(
+                f"training maps of shape {train.shape} are smaller than one patch "
                 f"({temporal} x {patch} x {patch})"
             )
-        train_stack = forward(train_arr, "train")
+        out, kinfo = denoise_stack(
+            coded, sigma=sigma_value, patch_shape=patch_shape, atoms=atoms, sparsity=sparsity,
+            iterations=iterations, lam=lam, stride=(1, stride, stride), error_factor=error_factor,
+            method=method, seed=int(seed), train=train, dictionary=dictionary,
+            max_train=max_train,
+        )
+        return out, {**kinfo, "patch_shape": patch_shape}
 
-    if sigma is not None:
-        sigma_value, sigma_source = float(sigma), "argument"
-    elif noise_model == "gaussian":
-        if min(ny, nx) < 4:
-            raise ConfigError("the image is too small for the MAD noise estimate; pass sigma")
-        sigma_value, sigma_source = estimate_sigma(coded), "MAD of the finest db2 diagonal band"
-        if not sigma_value > 0:
-            raise InputError(
-                "the estimated noise level is 0 (noise-free or constant data); pass sigma"
-            )
-    else:
-        sigma_value, sigma_source = 1.0, "variance-stabilised (Anscombe)"
-    t1 = time.perf_counter()
-
-    patch_shape = (temporal, patch, patch)
-    out, kinfo = denoise_stack(
-        coded, sigma=sigma_value, patch_shape=patch_shape, atoms=atoms, sparsity=sparsity,
-        iterations=iterations, lam=lam, stride=(1, stride, stride), error_factor=error_factor,
-        method=method, seed=int(seed), train=train_stack, dictionary=dictionary,
-        max_train=max_train,
-    )
-
-    t2 = time.perf_counter()
-    if noise_model == "poisson":
-        out = inverse_anscombe(out) / dose_value
-    elif noise_model == "poisson-gaussian":
-        out = inverse_generalized_anscombe(out, gain=gain, read_noise=read_noise) / dose_value
-    t3 = time.perf_counter()
-    if not is_series:
-        out = out[0]
-    out_dtype = da_c.dtype if np.issubdtype(da_c.dtype, np.floating) else np.float64
-    result = da_c.copy(data=out.astype(out_dtype))
-    result.name = "denoised"
-    long_name = da.attrs.get("long_name")
-    result.attrs["long_name"] = f"{long_name}, denoised (sparse coding)" if long_name else (
-        "denoised (sparse coding)"
-    )
-    result = result.transpose(*da.dims)
-
-    parameters = {
-        "patch": patch, "atoms": atoms, "sparsity": sparsity, "temporal": temporal,
-        "noise": noise_model, "dose": dose_value, "sigma": sigma_value,
-        "iterations": iterations, "lam": kinfo["lambda"], "seed": int(seed),
-        "method": method, "stride": stride, "error_factor": kinfo["error_factor"],
-        "max_train": max_train, "train": train is not None,
+    record = {
+        "patch": int(patch), "atoms": int(atoms), "sparsity": int(sparsity),
+        "temporal": int(temporal), "iterations": int(iterations), "lam": lam, "seed": int(seed),
+        "method": method, "stride": int(stride), "error_factor": float(error_factor),
+        "max_train": int(max_train), "train": train is not None,
         "dictionary_given": dictionary is not None,
     }
-    if noise_model == "poisson-gaussian":
-        parameters.update(gain=gain, read_noise=read_noise)
-    inputs: list[Any] = [da]
-    if train is not None:
-        inputs.append(train)
-    if dictionary is not None:
-        inputs.append(np.asarray(dictionary))
-    result = with_provenance(result, STEP, parameters, inputs=inputs, history=provenance(da))
-    t_end = time.perf_counter()
-
-    info = {
-        "noise": noise_model,
-        "dose": dose_value,
-        "dose_source": dose_source,
-        "sigma": sigma_value,
-        "sigma_source": sigma_source,
-        "lambda": kinfo["lambda"],
-        "tol": kinfo["tol"],
-        "patch_shape": patch_shape,
-        "parameters": parameters,
-        "n_patches": kinfo["n_patches"],
-        "mean_atoms": kinfo["mean_atoms"],
-        "training_errors": kinfo["training_errors"],
-        "n_replaced": kinfo["n_replaced"],
-        "dictionary": kinfo["dictionary"],
-        "timings_s": {
-            "transform": (t1 - t0) + (t3 - t2),
-            **{k: v for k, v in kinfo["timings_s"].items() if k != "total"},
-            "total": t_end - t_start,
-        },
-    }
-    return result, info
+    return run_stabilised(
+        da, "sparse", kernel, {}, noise=noise, dose=dose, sigma=sigma, gain=gain,
+        read_noise=read_noise, min_size=1, check=check, train=train, record=record,
+        inputs=[] if dictionary is None else [np.asarray(dictionary)], step=STEP,
+        label="denoised (sparse coding)", what="sparse_denoise (input)",
+    )
 
 
 __all__ = [
     "NOISE_MODELS", "NOISE_MARGIN", "ERROR_FACTOR", "DEFAULT_LAMBDA", "default_error_factor", "denoise_stack",
-    "sparse_denoise",
+    "SPARSE_CONSTRAINTS", "sparse_denoise",
 ]

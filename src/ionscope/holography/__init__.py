@@ -1,13 +1,15 @@
 """Electron holography: off-axis and phase-shifting reconstruction, phase unwrapping.
 
-- :mod:`~ionscope.holography.offaxis`: Fourier (sideband) reconstruction and hologram
-  statistics (fringe spacing, sampling, contrast, carrier frequency).
+- :mod:`~ionscope.holography.offaxis`: Fourier (sideband) reconstruction;
+  :mod:`~ionscope.holography.statistics`: hologram statistics (fringe spacing, sampling,
+  contrast, carrier frequency); :mod:`~ionscope.holography.inputs`: the checks and calibration
+  every wrapper reads its holograms and stacks through.
 - :mod:`~ionscope.holography.sideband`: its Fourier-domain kernels (sideband detection and
   refinement, aperture, line filter, visibility); :mod:`~ionscope.holography.passes`: its
   single-pass whole-image loops (numba); :mod:`~ionscope.holography.detector`: the detector
   MTF and its correction in the sideband.
 - :mod:`~ionscope.holography.phaseshift`: phase-shifting (fringe-scanning) reconstruction with
-  drift alignment and measured phase steps.
+  drift alignment; :mod:`~ionscope.holography.phase_steps`: measuring its unknown phase steps.
 - :mod:`~ionscope.holography.unwrap`: quality-guided and least-squares phase unwrapping.
 - :mod:`~ionscope.holography.align`: sub-pixel image registration.
 - :mod:`~ionscope.holography.potential`: phase to potential (interaction constant, thickness
@@ -15,10 +17,13 @@
 - :mod:`~ionscope.holography.leakage`: vacuum flatness and the harmonic (Laplace) model of
   leakage fields (the model's basis, fit and degree choice in
   :mod:`~ionscope.holography.harmonic`), scored against the twins' true stray phase.
+- :mod:`~ionscope.holography.workflow`: the chains users run (reconstruction -> vacuum ->
+  leakage -> potential; map -> interface profile -> step fit), called by the CLI and the demo.
 """
 
 from ionscope.holography.align import align_frames, register_spectra, shift_image
-from ionscope.holography.offaxis import hologram_statistics, reconstruct_offaxis
+from ionscope.holography.offaxis import reconstruct_offaxis
+from ionscope.holography.statistics import hologram_statistics
 from ionscope.holography.phaseshift import reconstruct_phase_shifting
 from ionscope.holography.unwrap import unwrap_phase
 from ionscope.holography.potential import (
@@ -26,6 +31,7 @@ from ionscope.holography.potential import (
 )
 from ionscope.holography.leakage import detect_vacuum, fit_stray_field, twin_leakage_scores, vacuum_flatness
 from ionscope.holography.detector import lorentzian_mtf, radial_mtf
+from ionscope.holography.workflow import potential_from_reconstruction, profile_across_interface, profile_summary
 
 __all__ = [
     "reconstruct_offaxis",
@@ -46,4 +52,7 @@ __all__ = [
     "twin_leakage_scores",
     "lorentzian_mtf",
     "radial_mtf",
+    "potential_from_reconstruction",
+    "profile_across_interface",
+    "profile_summary",
 ]

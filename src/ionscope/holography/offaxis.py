@@ -57,7 +57,9 @@ from HoloWorks. Two more precise quantities sit beside them:
   in the centre agrees within 3 %).
 
 The Fourier-domain kernels (detection, refinement, aperture, line filter, visibility) are in
-:mod:`ionscope.holography.sideband`; this module holds the statistics and the reconstruction.
+:mod:`ionscope.holography.sideband`, the statistics in :mod:`ionscope.holography.statistics`, the
+input checks in :mod:`ionscope.holography.inputs`; this module holds the reconstruction
+(:func:`reconstruct_offaxis_kernel`, numpy, and its wrapper :func:`reconstruct_offaxis`).
 
 References
 ----------
@@ -69,17 +71,19 @@ estimator). HoloWorks (Gatan) and holospy conventions as described above.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ionscope.data import jsonable, provenance, signal, with_provenance
-from ionscope.errors import ConfigError, DimensionError
+from ionscope.errors import ConfigError
+from ionscope.holography.detector import as_mtf, describe_mtf
+from ionscope.holography.inputs import BOOLEAN, check_reference, grid_coords, image_input, stack_input
+from ionscope.holography.passes import scale_outer
+from ionscope.holography.phaseshift import phase_shifting_kernel
 from ionscope.holography.sideband import (  # noqa: F401  (re-exported)
     APERTURE_UNITS,
-    _resolve_sideband,
     aperture_geometry,
     aperture_weights,
     box_to_wave,
@@ -88,161 +92,24 @@ from ionscope.holography.sideband import (  # noqa: F401  (re-exported)
     default_taper,
     find_sideband_peak,
     half_spectrum,
-    image_input,
     lag_one_frequency,
     line_filter_weights,
     refine_sideband,
+    resolve_sideband,
     taper_profile,
 )
-from ionscope.holography.detector import as_mtf, describe_mtf
-from ionscope.holography.passes import mean_and_std, scale_outer
-from ionscope.holography.unwrap import unwrap_kernel
+from ionscope.holography.statistics import (  # noqa: F401  (re-exported)
+    SIDEBAND_CONSTRAINTS,
+    hologram_statistics,
+    statistics_dict,
+    statistics_kernel,
+    std_over_mean,
+    taper_width,
+)
+from ionscope.holography.unwrap import UNWRAP_OPTIONS, unwrap_kernel
+from ionscope.validation import Interval, validate_params
 
 STEP = "ionscope.holography.reconstruct_offaxis"
-STEP_STATS = "ionscope.holography.hologram_statistics"
-
-
-def _std_over_mean(image: np.ndarray) -> float:
-    """Standard deviation over mean (the conventional fringe contrast of a vacuum hologram)."""
-    mean, std = mean_and_std(np.ascontiguousarray(image))
-    return float(std / mean)
-
-
-def _stats_dict(
-    shape: tuple[int, int],
-    cal: dict[str, Any],
-    position: tuple[float, float],
-    visibility: float,
-    geom: dict[str, float] | None,
-    image: np.ndarray | None,
-) -> dict[str, Any]:
-    """The statistics keys (see :func:`hologram_statistics`) for a sideband at ``position``
-    (signed, sub-pixel, FFT pixels), its noise-corrected visibility and the image whose
-    std / mean is the conventional contrast (None: not computed)."""
-    ny, nx = shape
-
-    def carrier(py: float, px: float) -> tuple[float, float, float, float]:
-        fy_px, fx_px = py / ny, px / nx  # cycles per pixel
-        fy_nm, fx_nm = fy_px / cal["dy"], fx_px / cal["dx"]
-        return math.hypot(fy_px, fx_px), math.hypot(fy_nm, fx_nm), fy_nm, fx_nm
-
-    # HoloWorks and holospy quote the carrier of the FFT pixel at the sideband peak
-    c_px, c_nm, _, _ = carrier(float(round(position[0])), float(round(position[1])))
-    s_px, s_nm, fy_nm, fx_nm = carrier(position[0], position[1])
-    out = {
-        "sideband_position_px": [float(position[0] % ny), float(position[1] % nx)],
-        "sideband_offset_px": [float(position[0]), float(position[1])],
-        "fringe_sampling_px": 1.0 / c_px,
-        "fringe_spacing_nm": (1.0 / c_nm) if cal["calibrated"] else None,
-        "carrier_frequency_per_nm": c_nm if cal["calibrated"] else None,
-        "carrier_frequency_per_px": c_px,
-        "fringe_sampling_subpixel_px": 1.0 / s_px,
-        "fringe_spacing_subpixel_nm": (1.0 / s_nm) if cal["calibrated"] else None,
-        "carrier_frequency_subpixel_per_nm": s_nm if cal["calibrated"] else None,
-        "fringe_contrast": None if image is None else _std_over_mean(image),
-        "fringe_visibility": float(visibility),
-        "carrier_angle_deg": math.degrees(math.atan2(fy_nm, fx_nm)),
-        "pixel_size_nm": [cal["dy"], cal["dx"]] if cal["calibrated"] else None,
-        "shape": [int(ny), int(nx)],
-    }
-    if geom is not None:
-        out["aperture_px"] = float(geom["radius_px"])
-        out["aperture_per_nm"] = float(geom["radius_per_nm"]) if cal["calibrated"] else None
-    return out
-
-
-def statistics_kernel(
-    image: np.ndarray,
-    cal: dict[str, Any],
-    *,
-    sideband: Any = "auto",
-    aperture: float | None = None,
-    aperture_unit: str = "px",
-    taper: float | None = None,
-    refine: bool = True,
-) -> dict[str, Any]:
-    """Hologram statistics on a numpy array (see :func:`hologram_statistics`)."""
-    shape = image.shape
-    R, wy, wx = half_spectrum(image, default_taper(shape) if taper is None else taper)
-    pos, detected = _resolve_sideband(R, shape, sideband, (wy, wx))
-    geom = aperture_geometry(shape, cal, pos, aperture, aperture_unit)
-    refined = pos
-    if refine or detected:
-        refined = refine_sideband(R, shape, (int(round(pos[0])), int(round(pos[1]))), geom)
-        geom = aperture_geometry(shape, cal, refined, aperture, aperture_unit)
-    contrast = contrast_from_spectrum(R, shape, refined, geom, wy, wx)
-    return _stats_dict(shape, cal, refined, contrast, geom, image)
-
-
-def hologram_statistics(
-    hologram: Any,
-    sideband: Any = "auto",
-    *,
-    aperture: float | None = None,
-    aperture_unit: str = "px",
-    apodize: bool | int = True,
-    refine: bool = True,
-) -> dict[str, Any]:
-    """Fringe spacing, sampling, contrast and carrier frequency of an off-axis hologram.
-
-    Parameters
-    ----------
-    hologram : xarray.DataArray or numpy.ndarray
-        Hologram (y, x), coordinates in nm (uncalibrated arrays give pixel units).
-    sideband : {"auto", "lower", "upper"} or (y, x)
-        Sideband to measure: detected (refined to sub-pixel precision from the sideband
-        itself) or a position in unshifted-FFT pixels.
-    aperture, aperture_unit : float, str
-        Aperture used for the contrast integral (default: a third of the carrier distance).
-    apodize : bool or int
-        Tukey taper (default width: 1/16 of the image) or its width in px; False for none.
-    refine : bool
-        Refine a given position to sub-pixel precision for the ``*_subpixel`` keys and the
-        visibility (default); a detected sideband is always refined.
-
-    Returns
-    -------
-    dict
-        ``sideband_position_px`` ([y, x], unshifted FFT, sub-pixel), ``sideband_offset_px``
-        (signed), ``aperture_px``, ``aperture_per_nm``; at the FFT pixel of the peak (the
-        HoloWorks / holospy convention) ``fringe_spacing_nm``, ``fringe_sampling_px``,
-        ``carrier_frequency_per_nm``, ``carrier_frequency_per_px``; from the sub-pixel peak
-        ``fringe_spacing_subpixel_nm``, ``fringe_sampling_subpixel_px``,
-        ``carrier_frequency_subpixel_per_nm``; ``fringe_contrast`` (std / mean) and
-        ``fringe_visibility`` (mu, from the sideband energy, noise-corrected);
-        ``carrier_angle_deg``, ``pixel_size_nm``, ``shape``.
-        Calibration-dependent values are None for uncalibrated input. JSON-able.
-
-    Examples
-    --------
-    >>> from ionscope.simulate import simulate
-    >>> ds = simulate("holography", seed=0, noise=False)
-    >>> stats = hologram_statistics(ds["reference"])
-    >>> abs(stats["fringe_spacing_subpixel_nm"] / ds.attrs["fringe_spacing_nm"] - 1) < 5e-4
-    True
-    """
-    image, cal = image_input(hologram, "hologram")
-    taper = _taper_arg(apodize, image.shape)
-    if aperture_unit not in APERTURE_UNITS:
-        raise ConfigError(f"aperture_unit must be one of {APERTURE_UNITS}, got {aperture_unit!r}")
-    return jsonable(statistics_kernel(image, cal, sideband=sideband, aperture=aperture,
-                                      aperture_unit=aperture_unit, taper=taper,
-                                      refine=bool(refine)))
-
-
-def _taper_arg(apodize: Any, shape: tuple[int, int]) -> float:
-    if isinstance(apodize, (bool, np.bool_)):
-        return float(default_taper(shape)) if apodize else 0.0
-    try:
-        width = float(apodize)
-    except (TypeError, ValueError):
-        raise ConfigError(f"apodize must be True, False or a taper width in px, got {apodize!r}") from None
-    if not (0 <= width <= min(shape) / 2):
-        raise ConfigError(
-            f"apodize taper width must be between 0 and half the image ({min(shape) / 2:g} px), "
-            f"got {apodize!r}"
-        )
-    return width
 
 
 # --------------------------------------------------------------------------- reconstruction
@@ -264,7 +131,7 @@ def _output_shape(output_shape: Any, shape: tuple[int, int]) -> tuple[int, int]:
     return oy, ox
 
 
-def offaxis_wave(
+def reconstruct_offaxis_kernel(
     image: np.ndarray,
     cal: dict[str, Any],
     *,
@@ -277,14 +144,15 @@ def offaxis_wave(
     reference: np.ndarray | None = None,
     mtf: Any = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Complex image wave from an off-axis hologram (numpy kernel).
+    """Complex image wave from an off-axis hologram (the numpy kernel of
+    :func:`reconstruct_offaxis`; steps 1-4 of the module docstring).
 
     Parameters
     ----------
     image : numpy.ndarray
         Hologram (float32).
     cal : dict
-        Calibration from :func:`image_input`.
+        Calibration from :func:`~ionscope.holography.inputs.image_input`.
     sideband, aperture, aperture_unit
         As :func:`reconstruct_offaxis`. With a reference, ``"auto"`` detection runs on it.
     line_width_px : float, optional
@@ -316,7 +184,7 @@ def offaxis_wave(
     if reference is not None:
         R_ref, _, _ = half_spectrum(reference, taper)
     detect_on = R_ref if R_ref is not None else R
-    pos, detected = _resolve_sideband(detect_on, shape, sideband, (wy, wx))
+    pos, detected = resolve_sideband(detect_on, shape, sideband, (wy, wx))
     geom = aperture_geometry(shape, cal, pos, aperture, aperture_unit)
     refined = refine_sideband(detect_on, shape, (int(round(pos[0])), int(round(pos[1]))), geom)
     if detected:
@@ -332,7 +200,7 @@ def offaxis_wave(
     contrast = contrast_from_spectrum(R, shape, refined, geom, wy, wx) if reference is None else \
         contrast_from_spectrum(R, shape, pos, geom, wy, wx)
     # the conventional contrast (std / mean) of the vacuum fringes when there is a reference
-    info["statistics"] = _stats_dict(shape, cal, refined, contrast, geom,
+    info["statistics"] = statistics_dict(shape, cal, refined, contrast, geom,
                                      reference if reference is not None else image)
     oy = np.arange(out_shape[0]) * (shape[0] / out_shape[0])
     ox = np.arange(out_shape[1]) * (shape[1] / out_shape[1])
@@ -357,19 +225,8 @@ def offaxis_wave(
     return wave, info
 
 
-def _check_reference(ref_shape, ref_cal: dict, shape, cal: dict) -> None:
-    if tuple(ref_shape) != tuple(shape):
-        raise DimensionError(
-            f"reference hologram shape {tuple(ref_shape)} differs from the hologram's "
-            f"{tuple(shape)}; record (or crop) both on the same area of the detector"
-        )
-    if cal["calibrated"] and ref_cal["calibrated"] and not np.allclose(
-        [cal["dy"], cal["dx"]], [ref_cal["dy"], ref_cal["dx"]], rtol=1e-3
-    ):
-        raise DimensionError(
-            f"reference pixel size {ref_cal['dy']:g} x {ref_cal['dx']:g} nm differs from the "
-            f"hologram's {cal['dy']:g} x {cal['dx']:g} nm"
-        )
+#: Former name of :func:`reconstruct_offaxis_kernel` (deprecated alias, kept for callers).
+offaxis_wave = reconstruct_offaxis_kernel
 
 
 def reference_stack_terms(
@@ -404,8 +261,6 @@ def reference_stack_terms(
     """
     from scipy.ndimage import gaussian_filter
 
-    from ionscope.holography.phaseshift import phase_shifting_kernel
-
     stats = statistics_kernel(frames[0], cal, sideband=sideband)
     solved = phase_shifting_kernel(frames, cal, sideband=tuple(stats["sideband_offset_px"]), align=False)
     a0 = solved["a0"].astype(np.float64)
@@ -417,10 +272,15 @@ def reference_stack_terms(
     reference = (mean + 2.0 * solved["a1"].real).astype(np.float32)
     info = {"reference_frames": int(frames.shape[0]),
             "reference_steps_rad": [float(v) for v in solved["steps"]],
-            "reference_dose_ratio": s, "reference_contrast": _std_over_mean(frames[0])}
+            "reference_dose_ratio": s, "reference_contrast": std_over_mean(frames[0])}
     return corrected, reference, info
 
 
+@validate_params({
+    **SIDEBAND_CONSTRAINTS,
+    "line_filter": [BOOLEAN, Interval(float, 0, None, closed="neither", unit="FFT px")],
+    "unwrap": [UNWRAP_OPTIONS],
+})
 def reconstruct_offaxis(
     hologram: Any,
     reference: Any = None,
@@ -435,6 +295,9 @@ def reconstruct_offaxis(
     mtf: Any = None,
 ) -> xr.Dataset:
     """Reconstruct phase and amplitude from an off-axis electron hologram.
+
+    Computes: loads the hologram and reference (a dask-backed one is computed) and returns
+    numpy-backed maps.
 
     Parameters
     ----------
@@ -505,36 +368,23 @@ def reconstruct_offaxis(
     ref_img = None
     stack = None
     if reference is not None and np.ndim(reference) == 3:
-        from ionscope.holography.phaseshift import _stack_input
-
-        frames, ref_cal = _stack_input(reference, "reference stack")
-        _check_reference(frames.shape[1:], ref_cal, image.shape, cal)
+        frames, ref_cal = stack_input(reference, "reference stack")
+        check_reference(frames.shape[1:], ref_cal, image.shape, cal)
         image, ref_img, stack = reference_stack_terms(image, frames, cal, sideband)
     elif reference is not None:
         ref_img, ref_cal = image_input(reference, "reference hologram")
-        _check_reference(ref_img.shape, ref_cal, image.shape, cal)
-    if aperture_unit not in APERTURE_UNITS:
-        raise ConfigError(f"aperture_unit must be one of {APERTURE_UNITS}, got {aperture_unit!r}")
+        check_reference(ref_img.shape, ref_cal, image.shape, cal)
     if aperture_unit == "1/nm" and not cal["calibrated"]:
         raise ConfigError("aperture_unit '1/nm' needs a hologram with coordinates in nm")
-    taper = _taper_arg(apodize, image.shape)
-    if isinstance(line_filter, (bool, np.bool_)):
+    taper = taper_width(apodize, image.shape)
+    if BOOLEAN(line_filter):
         line_width = 3.0 if line_filter else None
     else:
-        try:
-            line_width = float(line_filter)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"line_filter must be True, False or a width in FFT px, got {line_filter!r}"
-            ) from None
-        if not (math.isfinite(line_width) and line_width > 0):
-            raise ConfigError(f"line_filter width must be positive, got {line_filter!r}")
+        line_width = float(line_filter)
     out_shape = _output_shape(output_shape, image.shape)
-    if unwrap not in (True, False, "quality", "fft"):
-        raise ConfigError(f"unwrap must be True, False, 'quality' or 'fft', got {unwrap!r}")
 
     mtf_fn = as_mtf(mtf)
-    wave, info = offaxis_wave(
+    wave, info = reconstruct_offaxis_kernel(
         image, cal, sideband=sideband, aperture=aperture, aperture_unit=aperture_unit,
         line_width_px=line_width, taper=taper, output_shape=out_shape, reference=ref_img, mtf=mtf_fn,
     )
@@ -547,11 +397,7 @@ def reconstruct_offaxis(
         phase = wrapped
     geom = info["geometry"]
     sy, sx = image.shape[0] / out_shape[0], image.shape[1] / out_shape[1]
-    coords = {
-        "y": cal["y0"] + np.arange(out_shape[0]) * cal["dy"] * sy,
-        "x": cal["x0"] + np.arange(out_shape[1]) * cal["dx"] * sx,
-    }
-    units = {"y": "nm", "x": "nm"} if cal["calibrated"] else {"y": "px", "x": "px"}
+    coords, units = grid_coords(cal, out_shape, (sy, sx))
     phase_da = signal(phase.astype(np.float32), ("y", "x"), name="phase", units="rad",
                       coords=coords, coord_units=units,
                       long_name="unwrapped phase" if unwrap else "wrapped phase")
@@ -601,6 +447,7 @@ def reconstruct_offaxis(
 
 __all__ = [
     "reconstruct_offaxis",
+    "reconstruct_offaxis_kernel",
     "hologram_statistics",
     "statistics_kernel",
     "offaxis_wave",

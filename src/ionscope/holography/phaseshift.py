@@ -73,36 +73,35 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import (
-    axis_calibration,
-    jsonable,
-    provenance,
-    require_dims,
-    require_finite,
-    signal,
-    with_provenance,
-)
-from ionscope.errors import ConfigError, DimensionError, InputError
-from ionscope.units import length_to_nm
+from ionscope.data import jsonable, provenance, signal, with_provenance
+from ionscope.errors import DimensionError, InputError
 from ionscope.holography.align import align_frames
-from ionscope.holography.offaxis import statistics_kernel
+from ionscope.holography.inputs import BOOLEAN, check_reference, grid_coords, stack_input, vacuum_region
+from ionscope.holography.phase_steps import (  # noqa: F401  (re-exported)
+    algebraic_steps,
+    design_matrix,
+    fourier_steps,
+    measure_steps,
+    refine_steps,
+)
 from ionscope.holography.sideband import default_taper
-from ionscope.holography.unwrap import unwrap_kernel, wrap
+from ionscope.holography.statistics import statistics_kernel
+from ionscope.holography.unwrap import UNWRAP_OPTIONS, unwrap_kernel
+from ionscope.validation import Interval, validate_params
 
 STEP = "ionscope.holography.reconstruct_phase_shifting"
 #: Pixels per block of the per-pixel solve (keeps a block of the stack in cache).
 _BLOCK = 16384
-#: Most pixels used to measure the steps (per-frame step noise ~ 1 / sqrt(pixels)).
-_MAX_STEP_SAMPLES = 32768
+#: Keys of the hologram statistics taken from the vacuum reference when there is one.
+REFERENCE_STATISTICS = (
+    "sideband_position_px", "sideband_offset_px", "fringe_sampling_px", "fringe_spacing_nm",
+    "carrier_frequency_per_nm", "carrier_frequency_per_px", "fringe_sampling_subpixel_px",
+    "fringe_spacing_subpixel_nm", "carrier_frequency_subpixel_per_nm", "fringe_contrast",
+    "carrier_angle_deg", "aperture_px", "aperture_per_nm",
+)
 
 
 # --------------------------------------------------------------------------- kernels
-
-
-def design_matrix(steps: np.ndarray) -> np.ndarray:
-    """Rows ``(1, cos delta_n, sin delta_n)`` (n x 3, float64)."""
-    steps = np.asarray(steps, dtype=np.float64)
-    return np.stack([np.ones_like(steps), np.cos(steps), np.sin(steps)], axis=1)
 
 
 def solve_pixels(
@@ -252,284 +251,7 @@ def drift_matched_reference(
             shifted_sum(C, np.full(n, 1.0 / n)).real)
 
 
-def fourier_steps(
-    frames: np.ndarray, weights: np.ndarray, carrier: tuple[float, float], origin=(0, 0)
-) -> np.ndarray:
-    """First estimate of the steps from the carrier Fourier component of each frame.
-
-    Parameters
-    ----------
-    frames : numpy.ndarray
-        (n, h, w) region of the (aligned) frames.
-    weights : numpy.ndarray
-        (h, w) weights (Hann window of a box, or a 0/1 mask).
-    carrier : tuple of float
-        Carrier frequency (cycles per px, y and x) of the sideband used.
-    origin : tuple of int
-        Pixel position of the region's first row and column (for the carrier phase).
-
-    Returns
-    -------
-    numpy.ndarray
-        (n,) steps relative to frame 0, wrapped to [0, 2 pi).
-    """
-    n, h, w = frames.shape
-    y = origin[0] + np.arange(h)
-    x = origin[1] + np.arange(w)
-    ramp = np.exp(-2j * np.pi * carrier[0] * y)[:, None] * np.exp(-2j * np.pi * carrier[1] * x)[None, :]
-    kernel = (weights * ramp).ravel()
-    data = frames.reshape(n, -1).astype(np.float64)
-    data = data - data.mean(axis=0)
-    c = data @ kernel
-    return np.mod(np.angle(c * np.conj(c[0])), 2 * np.pi)
-
-
-def _best_steps(r_u: np.ndarray, r_v: np.ndarray, uu: float, uv: float, vv: float) -> np.ndarray:
-    """Per frame, the step d minimising ``|r_n - u cos d - v sin d|^2`` given the inner products
-    ``r_u = <r_n, u>``, ``r_v = <r_n, v>`` (n,) and ``<u,u>, <u,v>, <v,v>``: a 0.5 degree grid,
-    then two finer grids around the best, with a parabolic last step."""
-
-    def score(d):  # larger is better (negative cost without the constant)
-        c, s_ = np.cos(d), np.sin(d)
-        return 2 * (c * r_u + s_ * r_v) - (c * c * uu + 2 * c * s_ * uv + s_ * s_ * vv)
-
-    n = r_u.size
-    cols = np.arange(n)
-    grid = np.linspace(0, 2 * np.pi, 720, endpoint=False)[:, None] + np.zeros(n)
-    best = grid[np.argmax(score(grid), axis=0), cols]
-    for width in (2 * np.pi / 720, 2 * np.pi / 720 / 50):
-        local = best + np.linspace(-width, width, 101)[:, None]
-        sc = score(local)
-        i = np.clip(np.argmax(sc, axis=0), 1, 99)
-        y0, y1, y2 = sc[i - 1, cols], sc[i, cols], sc[i + 1, cols]
-        denom = y0 - 2 * y1 + y2
-        frac = np.where(denom != 0, 0.5 * (y0 - y2) / np.where(denom == 0, 1, denom), 0.0)
-        best = local[i, cols] + np.clip(frac, -1, 1) * (local[1, 0] - local[0, 0])
-    return best
-
-
-def algebraic_steps(samples: np.ndarray, gains: np.ndarray | None = None) -> np.ndarray | None:
-    """Closed-form steps from the rank-3 structure of the frames (needs 6 or more frames).
-
-    With gains divided out, the (n, P) data is ``F P`` with frame rows ``F_n = (1, cos d_n,
-    sin d_n)``. The leading three left singular vectors ``U`` span the columns of F, so
-    ``F = U T``; the unknown T obeys ``|u_n^T t_2|^2 + |u_n^T t_3|^2 = 1`` for every frame,
-    and, with ``t_1`` from ``U t_1 = 1``, ``u_n^T (Q - t_1 t_1^T) u_n = 0``: homogeneous and
-    linear in the 6 entries of the symmetric ``R = Q - t_1 t_1^T``, so R is the null vector of
-    that system (5 or more frames; least squares with noise); its scale is fixed by
-    ``Q = kappa R + t_1 t_1^T`` having rank 2 (``kappa = -t_1^T R^{-1} t_1``). The two leading
-    eigenpairs of Q give ``t_2, t_3`` up to a rotation (the global step offset) and a
-    reflection (resolved by the caller), and ``d_n = atan2(u_n.t_3, u_n.t_2)``.
-
-    Returns
-    -------
-    numpy.ndarray or None
-        Steps relative to frame 0 in [0, 2 pi), or None with fewer than 6 frames or a
-        degenerate system.
-    """
-    data = np.asarray(samples, dtype=np.float64)
-    n = data.shape[0]
-    if n < 6:
-        return None
-    if gains is not None:
-        data = data / np.asarray(gains, dtype=np.float64)[:, None]
-    gram = data @ data.T
-    w, vecs = np.linalg.eigh(gram)
-    U = vecs[:, ::-1][:, :3]
-    if w[-3] <= 1e-12 * w[-1]:
-        return None
-    t1, *_ = np.linalg.lstsq(U, np.ones(n), rcond=None)  # U t1 = 1 (the constant column)
-    i, j = np.triu_indices(3)
-    A = U[:, i] * U[:, j] * np.where(i == j, 1.0, 2.0)
-    # u^T R u = 0 for R = Q - t1 t1^T: R is the null vector of A (up to scale) ...
-    r = np.linalg.svd(A)[2][-1]
-    R = np.zeros((3, 3))
-    R[i, j] = r
-    R[j, i] = r
-    try:
-        kappa = -float(t1 @ np.linalg.solve(R, t1))
-    except np.linalg.LinAlgError:
-        return None
-    # ... and the scale is the one that makes Q = kappa R + t1 t1^T rank 2 (det = 0)
-    Q = kappa * R + np.outer(t1, t1)
-    lam, vec = np.linalg.eigh(Q)
-    if lam[-2] <= 0:
-        return None
-    t2 = np.sqrt(lam[-1]) * vec[:, -1]
-    t3 = np.sqrt(lam[-2]) * vec[:, -2]
-    d = np.arctan2(U @ t3, U @ t2)
-    return np.mod(d - d[0], 2 * np.pi)
-
-
-def refine_steps(
-    samples: np.ndarray,
-    steps: np.ndarray,
-    gains: np.ndarray | None = None,
-    iterations: int = 20,
-    tol: float = 1e-7,
-) -> np.ndarray:
-    """Alternating least squares for the steps (module docstring, step 3).
-
-    Per pixel, ``(a0, u, v)`` from ``I_n / g_n = a0 + u cos d_n + v sin d_n``; per frame,
-    the step minimising ``|I_n / g_n - a0 - u cos d_n - v sin d_n|^2`` (a one-dimensional
-    search, so the step stays on the unit circle). The gains are inputs (measured from the
-    frames' mean intensities): with free per-pixel ``a0`` and ``a1`` a gain variation along
-    ``(cos d_n, sin d_n)`` cannot be told from a change of the fringe term, so they are not
-    fitted here.
-
-    Parameters
-    ----------
-    samples : numpy.ndarray
-        (n, P) intensities of the pixels used (vacuum or a subsample of the field).
-    steps : numpy.ndarray
-        (n,) starting steps (rad).
-    gains : numpy.ndarray, optional
-        (n,) relative frame doses (default 1).
-    iterations : int
-        Maximum number of alternations.
-    tol : float
-        Stop when no step changes by more than ``tol`` rad.
-
-    Returns
-    -------
-    numpy.ndarray
-        Refined steps, ``steps[0] = 0``, wrapped to [0, 2 pi).
-    """
-    samples = np.asarray(samples, dtype=np.float64)
-    n = samples.shape[0]
-    steps = np.asarray(steps, dtype=np.float64).copy()
-    gains = np.ones(n) if gains is None else np.asarray(gains, dtype=np.float64)
-    data = samples / gains[:, None]
-    for _ in range(int(iterations)):
-        G = design_matrix(steps)
-        a0, u, v = np.linalg.solve(G.T @ G, G.T @ data)  # per-pixel fit, normal equations
-        r_u = data @ u - a0 @ u  # <I_n - a0, u> per frame
-        r_v = data @ v - a0 @ v
-        new = _best_steps(r_u, r_v, float(u @ u), float(u @ v), float(v @ v))
-        new = np.mod(new - new[0], 2 * np.pi)
-        change = np.abs(np.angle(np.exp(1j * (new - steps)))).max()
-        steps = new
-        if change < tol:
-            break
-    return steps
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def _stack_input(obj: Any, what: str) -> tuple[np.ndarray, dict[str, Any]]:
-    if isinstance(obj, xr.DataArray):
-        require_dims(obj, ("shift", "y", "x"), what=what)
-        da = obj.transpose("shift", "y", "x")
-        require_finite(da, what)
-        cal: dict[str, Any] = {"calibrated": True}
-        for dim in ("y", "x"):
-            offset, step, unit = axis_calibration(da, dim)
-            factor = length_to_nm(unit)
-            if factor is None:
-                cal["calibrated"] = False
-                factor = 1.0
-            cal["d" + dim] = abs(step) * factor
-            cal[dim + "0"] = offset * factor
-        if not cal["calibrated"]:
-            cal.update(dy=1.0, dx=1.0, y0=0.0, x0=0.0)
-        values = np.asarray(da.values)
-    elif isinstance(obj, np.ndarray):
-        if obj.ndim != 3:
-            raise DimensionError(f"{what} must be 3-D (shift, y, x), got shape {obj.shape}")
-        if not np.isfinite(obj).all():
-            raise InputError(f"{what} holds NaN/inf values; mask or interpolate them first")
-        values = obj
-        cal = {"dy": 1.0, "dx": 1.0, "y0": 0.0, "x0": 0.0, "calibrated": False}
-    else:
-        raise InputError(
-            f"{what} must be an xarray.DataArray with dims (shift, y, x) or a 3-D numpy array, "
-            f"got {type(obj).__name__}"
-        )
-    if values.shape[0] < 3:
-        raise DimensionError(f"{what} has {values.shape[0]} frames; phase-shifting needs at least 3")
-    if min(values.shape[1:]) < 16:
-        raise DimensionError(f"{what} frames are too small ({values.shape[1:]}); need 16 x 16 or more")
-    return np.ascontiguousarray(values, dtype=np.float32), cal
-
-
-def _vacuum_region(
-    vacuum: Any, shape: tuple[int, int]
-) -> tuple[tuple[int, int, int, int] | None, np.ndarray | None]:
-    """A (y0, y1, x0, x1) box or a boolean mask (True = vacuum) from the ``vacuum`` argument."""
-    if vacuum is None:
-        return None, None
-    if isinstance(vacuum, xr.DataArray) or isinstance(vacuum, np.ndarray):
-        mask = np.asarray(vacuum.values if isinstance(vacuum, xr.DataArray) else vacuum)
-        if mask.shape != shape:
-            raise DimensionError(f"vacuum mask shape {mask.shape} differs from the frames' {shape}")
-        mask = mask.astype(bool)
-        if mask.sum() < 64:
-            raise ConfigError(f"the vacuum mask holds {int(mask.sum())} pixels; give at least 64")
-        return None, mask
-    try:
-        y0, y1, x0, x1 = (int(v) for v in vacuum)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"vacuum must be a boolean mask or a (y0, y1, x0, x1) box in pixels, got {vacuum!r}"
-        ) from None
-    if not (0 <= y0 < y1 <= shape[0] and 0 <= x0 < x1 <= shape[1]):
-        raise ConfigError(
-            f"vacuum box {(y0, y1, x0, x1)} must satisfy 0 <= y0 < y1 <= {shape[0]} and "
-            f"0 <= x0 < x1 <= {shape[1]} (pixel indices, half-open)"
-        )
-    if (y1 - y0) * (x1 - x0) < 64:
-        raise ConfigError(f"vacuum box {(y0, y1, x0, x1)} is too small; give at least 64 pixels")
-    return (y0, y1, x0, x1), None
-
-
-def _measure(
-    frames: np.ndarray,
-    carrier: tuple[float, float],
-    box: tuple[int, int, int, int] | None,
-    mask: np.ndarray | None,
-    border: int,
-    iterations: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Steps and gains from a box, a mask or (subsampled) the whole frame."""
-    n, ny, nx = frames.shape
-    if box is not None:
-        y0, y1, x0, x1 = box
-        region = frames[:, y0:y1, x0:x1]
-        weights = np.outer(np.hanning(y1 - y0 + 2)[1:-1], np.hanning(x1 - x0 + 2)[1:-1])
-        steps = fourier_steps(region, weights, carrier, (y0, x0))
-        samples = region.reshape(n, -1)
-        mean_region, mean_weights = region, weights
-    elif mask is not None:
-        ys, xs = np.nonzero(mask)
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        region = frames[:, y0:y1, x0:x1]
-        steps = fourier_steps(region, mask[y0:y1, x0:x1].astype(float), carrier, (y0, x0))
-        samples = frames[:, mask]
-        mean_region, mean_weights = region, mask[y0:y1, x0:x1].astype(float)
-    else:
-        b = max(border, 1)
-        region = frames[:, b:ny - b, b:nx - b]
-        h, w = region.shape[1:]
-        weights = np.outer(np.hanning(h + 2)[1:-1], np.hanning(w + 2)[1:-1])
-        steps = fourier_steps(region, weights, carrier, (b, b))
-        step = max(1, int(math.sqrt(h * w / 65536)))
-        samples = region[:, ::step, ::step].reshape(n, -1)
-        mean_region, mean_weights = region, weights
-    gains = np.einsum("nhw,hw->n", mean_region.astype(np.float64), mean_weights)
-    gains = gains / gains.mean()
-    if samples.shape[1] > _MAX_STEP_SAMPLES:  # a regular subsample is plenty for n steps
-        samples = samples[:, :: int(math.ceil(samples.shape[1] / _MAX_STEP_SAMPLES))]
-    closed = algebraic_steps(samples, gains)
-    if closed is not None:
-        # the closed form is fixed up to a reflection: keep the sign of the Fourier estimate
-        flipped = np.mod(-closed, 2 * np.pi)
-        if np.abs(wrap(flipped - steps)).sum() < np.abs(wrap(closed - steps)).sum():
-            closed = flipped
-        steps = closed
-    if iterations > 0:
-        steps = refine_steps(samples, steps, gains, iterations)
-    return steps, gains
 
 
 def _carrier_ramp(shape: tuple[int, int], carrier: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -549,7 +271,9 @@ def phase_shifting_kernel(
     iterations: int = 20,
     upsample: int = 20,
 ) -> dict[str, Any]:
-    """Reconstruct one phase-shifting stack (numpy level); see :func:`reconstruct_phase_shifting`.
+    """Solve one phase-shifting stack (numpy level): carrier, alignment, measured steps and
+    gains, per-pixel least squares (steps 1-4 of the module docstring). The building block of
+    :func:`reconstruct_phase_shifting_kernel`, which also normalises by a reference.
 
     Returns
     -------
@@ -568,101 +292,55 @@ def phase_shifting_kernel(
                                       radius_px=stats["aperture_px"], upsample=upsample,
                                       taper=default_taper((ny, nx)))
     border = int(math.ceil(np.abs(shifts).max())) + 1 if align else 0
-    steps, gains = _measure(frames, carrier, box, mask, border, iterations)
+    steps, gains = measure_steps(frames, carrier, box, mask, border, iterations)
     a0, a1, r2 = solve_pixels(frames, steps, gains=gains)
     return {"a0": a0, "a1": a1, "r2": r2, "steps": steps, "gains": gains, "shifts": shifts,
             "carrier": carrier, "statistics": stats, "border": border}
 
 
-def reconstruct_phase_shifting(
-    stack: Any,
-    reference: Any = None,
+def reconstruct_phase_shifting_kernel(
+    frames: np.ndarray,
+    cal: dict[str, Any],
+    reference: np.ndarray | None = None,
     *,
-    vacuum: Any = None,
-    align: bool = True,
     sideband: Any = "auto",
+    box: tuple[int, int, int, int] | None = None,
+    mask: np.ndarray | None = None,
+    align: bool = True,
     iterations: int = 20,
     unwrap: bool | str = True,
-) -> xr.Dataset:
-    """Reconstruct phase and amplitude from a phase-shifting hologram stack.
+) -> dict[str, Any]:
+    """Phase and amplitude from a phase-shifting stack (the numpy kernel of
+    :func:`reconstruct_phase_shifting`; steps 1-6 of the module docstring).
 
     Parameters
     ----------
-    stack : xarray.DataArray
-        Holograms with dims (shift, y, x), y/x in nm (the ``shift`` coordinate, nominal steps,
-        is ignored); or a 3-D numpy array (uncalibrated).
-    reference : xarray.DataArray, optional
-        Vacuum reference stack (any number of frames, same frame shape); the object wave is
-        divided by its wave. Without one the carrier ramp is removed instead.
-    vacuum : xarray.DataArray or numpy.ndarray of bool, or (y0, y1, x0, x1), optional
-        Vacuum region of the object stack used to measure the steps and gains: a mask (True =
-        vacuum) or a box of pixel indices (half-open). Default: the whole frame. With one, the
-        mean phase over it is set to zero and the median amplitude to one.
-    align : bool
-        Register the frames onto frame 0 (sub-pixel, centre band only) before solving.
-    sideband : {"auto", "lower", "upper"} or (y, x)
-        Which carrier sign defines the phase (as in
-        :func:`~ionscope.holography.reconstruct_offaxis`).
-    iterations : int
-        Alternating least-squares refinements of the measured steps and gains (0 keeps the
-        carrier Fourier-component estimate).
-    unwrap : bool or {"quality", "fft"}
-        Unwrap the phase (default quality-guided).
+    frames : numpy.ndarray
+        (shift, y, x) holograms (float32, :func:`~ionscope.holography.inputs.stack_input`).
+    cal : dict
+        Their calibration (:mod:`ionscope.holography.inputs`).
+    reference : numpy.ndarray, optional
+        (shift', y, x) vacuum reference stack of the same frame shape.
+    sideband, align, iterations, unwrap
+        As :func:`reconstruct_phase_shifting`.
+    box, mask
+        The vacuum region: a (y0, y1, x0, x1) box or a boolean mask (at most one;
+        :func:`~ionscope.holography.inputs.vacuum_region`).
 
     Returns
     -------
-    xarray.Dataset
-        ``phase`` (rad), ``amplitude`` (relative to the reference, or counts), ``r2``,
-        ``contrast`` (mu = 2 |a1| / a0 of the object stack), ``valid`` (False within the border
-        the drift correction wrapped around), all (y, x); ``steps`` (rad, measured, relative to
-        frame 0, after alignment), ``gain``, ``drift_y``, ``drift_x`` (nm, specimen
-        displacement relative to frame 0) along ``shift``; with a reference also
-        ``reference_steps`` and ``reference_gain`` (along ``reference_shift``). ``attrs``: the
-        statistics of frame 0 (``sideband_position_px``, ``fringe_spacing_nm``,
-        ``fringe_sampling_px``, ``fringe_contrast``, ``carrier_frequency_per_nm``, ...; with a
-        reference the carrier values are the reference's), ``method`` = "phase_shifting",
-        ``resolution`` = "pixel" (``aperture_px`` is only the aperture used to register the
-        frames, not a resolution limit), ``frames``, ``vacuum``, ``drift_matched_reference``
-        (True when the reference was shifted with the drift, :func:`drift_matched_reference`),
-        ``provenance``.
-
-    Raises
-    ------
-    DimensionError, NonFiniteError, InputError
-        Wrong dims, fewer than 3 frames, NaN/inf, mismatched reference, steps that do not
-        span the fringe phase.
-    ConfigError
-        Invalid vacuum region, sideband, iterations or unwrap option.
-
-    Examples
-    --------
-    >>> from ionscope.simulate import simulate
-    >>> ds = simulate("holography_ps", seed=0, noise=False, ny=128, nx=128, frames=8)
-    >>> rec = reconstruct_phase_shifting(ds["stack"], ds["reference_stack"],
-    ...                                  vacuum=ds.attrs["vacuum_box"])
-    >>> rec["steps"].dims
-    ('shift',)
+    dict
+        (y, x) arrays ``phase``, ``amplitude``, ``r2``, ``contrast`` (float32) and ``valid``
+        (bool); per frame ``steps`` (rad), ``gains``, ``shifts`` ((n, 2) px applied to align);
+        ``carrier`` (cycles/px), ``border`` (px), ``drift_matched`` (bool), ``statistics`` (as
+        :func:`~ionscope.holography.statistics.hologram_statistics`: of frame 0, or with a
+        reference its carrier values and ``reference_fringe_visibility``), and
+        ``reference_steps``, ``reference_gains`` (None without a reference).
     """
-    frames, cal = _stack_input(stack, "phase-shifting stack")
-    ref_frames = None
-    if reference is not None:
-        ref_frames, _ = _stack_input(reference, "reference stack")
-        if ref_frames.shape[1:] != frames.shape[1:]:
-            raise DimensionError(
-                f"reference frames {ref_frames.shape[1:]} differ from the stack's frames "
-                f"{frames.shape[1:]}"
-            )
-    box, mask = _vacuum_region(vacuum, frames.shape[1:])
-    if (not isinstance(iterations, (int, np.integer)) or isinstance(iterations, bool)
-            or not 0 <= iterations <= 100):
-        raise ConfigError(f"iterations must be an integer from 0 to 100, got {iterations!r}")
-    if unwrap not in (True, False, "quality", "fft"):
-        raise ConfigError(f"unwrap must be True, False, 'quality' or 'fft', got {unwrap!r}")
-
     ref_stats = None
-    if ref_frames is not None:
+    if reference is not None:
         # the vacuum reference defines the carrier (no specimen phase gradients)
-        ref_stats = statistics_kernel(ref_frames[0], cal, sideband=sideband)
+        ref_stats = statistics_kernel(reference[0], cal, sideband=sideband)
         sideband_used: Any = tuple(ref_stats["sideband_offset_px"])
     else:
         sideband_used = sideband
@@ -672,8 +350,8 @@ def reconstruct_phase_shifting(
     wave = obj["a1"]
     ref = None
     matched = False
-    if ref_frames is not None:
-        ref = phase_shifting_kernel(ref_frames, cal, sideband=sideband_used, align=False,
+    if reference is not None:
+        ref = phase_shifting_kernel(reference, cal, sideband=sideband_used, align=False,
                                     iterations=int(iterations))
         r = ref["a1"]
         if align and obj["shifts"].any():
@@ -715,31 +393,132 @@ def reconstruct_phase_shifting(
         phase = wrapped
     with np.errstate(invalid="ignore", divide="ignore"):
         contrast = 2.0 * np.abs(obj["a1"]) / obj["a0"]
+    stats = dict(obj["statistics"])
+    if ref_stats is not None:
+        # carrier, fringe spacing and (std / mean) contrast from the vacuum reference;
+        # visibility of the object stack
+        for key in REFERENCE_STATISTICS:
+            stats[key] = ref_stats[key]
+        stats["reference_fringe_visibility"] = ref_stats["fringe_visibility"]
+    return {
+        "phase": phase.astype(np.float32), "amplitude": amplitude.astype(np.float32),
+        "r2": obj["r2"], "contrast": contrast.astype(np.float32), "valid": valid,
+        "steps": obj["steps"], "gains": obj["gains"], "shifts": obj["shifts"],
+        "carrier": obj["carrier"], "border": b, "drift_matched": matched, "statistics": stats,
+        "reference_steps": None if ref is None else ref["steps"],
+        "reference_gains": None if ref is None else ref["gains"],
+    }
 
-    coords = {"y": cal["y0"] + np.arange(ny) * cal["dy"], "x": cal["x0"] + np.arange(nx) * cal["dx"]}
-    units = {"y": "nm", "x": "nm"} if cal["calibrated"] else {"y": "px", "x": "px"}
-    n = frames.shape[0]
-    shift_coord = {"shift": np.asarray(stack["shift"].values, float)} if isinstance(stack, xr.DataArray) \
+
+@validate_params({
+    "align": [BOOLEAN],
+    "iterations": [Interval(int, 0, 100)],
+    "unwrap": [UNWRAP_OPTIONS],
+})
+def reconstruct_phase_shifting(
+    stack: Any,
+    reference: Any = None,
+    *,
+    vacuum: Any = None,
+    align: bool = True,
+    sideband: Any = "auto",
+    iterations: int = 20,
+    unwrap: bool | str = True,
+) -> xr.Dataset:
+    """Reconstruct phase and amplitude from a phase-shifting hologram stack.
+
+    Computes: loads the stacks (a dask-backed one is computed) and returns numpy-backed maps.
+
+    Parameters
+    ----------
+    stack : xarray.DataArray
+        Holograms with dims (shift, y, x), y/x in nm (the ``shift`` coordinate, nominal steps,
+        is ignored); or a 3-D numpy array (uncalibrated).
+    reference : xarray.DataArray, optional
+        Vacuum reference stack (any number of frames, same frame shape); the object wave is
+        divided by its wave. Without one the carrier ramp is removed instead.
+    vacuum : xarray.DataArray or numpy.ndarray of bool, or (y0, y1, x0, x1), optional
+        Vacuum region of the object stack used to measure the steps and gains: a mask (True =
+        vacuum) or a box of pixel indices (half-open). Default: the whole frame. With one, the
+        mean phase over it is set to zero and the median amplitude to one.
+    align : bool
+        Register the frames onto frame 0 (sub-pixel, centre band only) before solving.
+    sideband : {"auto", "lower", "upper"} or (y, x)
+        Which carrier sign defines the phase (as in
+        :func:`~ionscope.holography.reconstruct_offaxis`).
+    iterations : int
+        Alternating least-squares refinements of the measured steps and gains, 0 to 100 (0
+        keeps the carrier Fourier-component estimate).
+    unwrap : bool or {"quality", "fft"}
+        Unwrap the phase (default quality-guided).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``phase`` (rad), ``amplitude`` (relative to the reference, or counts), ``r2``,
+        ``contrast`` (mu = 2 |a1| / a0 of the object stack), ``valid`` (False within the border
+        the drift correction wrapped around), all (y, x); ``steps`` (rad, measured, relative to
+        frame 0, after alignment), ``gain``, ``drift_y``, ``drift_x`` (nm, specimen
+        displacement relative to frame 0) along ``shift``; with a reference also
+        ``reference_steps`` and ``reference_gain`` (along ``reference_shift``). ``attrs``: the
+        statistics of frame 0 (``sideband_position_px``, ``fringe_spacing_nm``,
+        ``fringe_sampling_px``, ``fringe_contrast``, ``carrier_frequency_per_nm``, ...; with a
+        reference the carrier values are the reference's), ``method`` = "phase_shifting",
+        ``resolution`` = "pixel" (``aperture_px`` is only the aperture used to register the
+        frames, not a resolution limit), ``frames``, ``vacuum``, ``drift_matched_reference``
+        (True when the reference was shifted with the drift, :func:`drift_matched_reference`),
+        ``provenance``.
+
+    Raises
+    ------
+    DimensionError, NonFiniteError, InputError
+        Wrong dims, fewer than 3 frames, NaN/inf, mismatched reference, steps that do not
+        span the fringe phase.
+    ConfigError
+        Invalid vacuum region, sideband, iterations or unwrap option.
+
+    Examples
+    --------
+    >>> from ionscope.simulate import simulate
+    >>> ds = simulate("holography_ps", seed=0, noise=False, ny=128, nx=128, frames=8)
+    >>> rec = reconstruct_phase_shifting(ds["stack"], ds["reference_stack"],
+    ...                                  vacuum=ds.attrs["vacuum_box"])
+    >>> rec["steps"].dims
+    ('shift',)
+    """
+    frames, cal = stack_input(stack, "phase-shifting stack")
+    ref_frames = None
+    if reference is not None:
+        ref_frames, ref_cal = stack_input(reference, "reference stack")
+        check_reference(ref_frames.shape[1:], ref_cal, frames.shape[1:], cal)
+    box, mask = vacuum_region(vacuum, frames.shape[1:])
+    out = reconstruct_phase_shifting_kernel(frames, cal, ref_frames, sideband=sideband, box=box,
+                                            mask=mask, align=align, iterations=int(iterations),
+                                            unwrap=unwrap)
+
+    n, ny, nx = frames.shape
+    coords, units = grid_coords(cal, (ny, nx))
+    sc = {"shift": np.asarray(stack["shift"].values, float)} if isinstance(stack, xr.DataArray) \
         and "shift" in stack.coords else None
-    sc = shift_coord
-    drift = -obj["shifts"] * np.array([cal["dy"], cal["dx"]])
+    drift = -out["shifts"] * np.array([cal["dy"], cal["dx"]])
     dunit = "nm" if cal["calibrated"] else "px"
+    relative = ref_frames is not None
+    image = {"coords": coords, "coord_units": units}
     variables = [
-        signal(phase.astype(np.float32), ("y", "x"), name="phase", units="rad", coords=coords,
-               coord_units=units, long_name="unwrapped phase" if unwrap else "wrapped phase"),
-        signal(amplitude.astype(np.float32), ("y", "x"), name="amplitude",
-               units="1" if ref is not None else "counts", coords=coords, coord_units=units,
-               long_name="amplitude relative to the reference" if ref is not None
+        signal(out["phase"], ("y", "x"), name="phase", units="rad", **image,
+               long_name="unwrapped phase" if unwrap else "wrapped phase"),
+        signal(out["amplitude"], ("y", "x"), name="amplitude", units="1" if relative else "counts",
+               **image, long_name="amplitude relative to the reference" if relative
                else "fringe amplitude |a1|"),
-        signal(obj["r2"], ("y", "x"), name="r2", units="1", coords=coords, coord_units=units,
+        signal(out["r2"], ("y", "x"), name="r2", units="1", **image,
                long_name="coefficient of determination of the per-pixel fit"),
-        signal(contrast.astype(np.float32), ("y", "x"), name="contrast", units="1", coords=coords,
-               coord_units=units, long_name="fringe contrast 2|a1|/a0"),
-        signal(valid, ("y", "x"), name="valid", units="1", coords=coords, coord_units=units,
+        signal(out["contrast"], ("y", "x"), name="contrast", units="1", **image,
+               long_name="fringe contrast 2|a1|/a0"),
+        signal(out["valid"], ("y", "x"), name="valid", units="1", **image,
                long_name="outside the border wrapped by the drift correction"),
-        signal(obj["steps"], ("shift",), name="steps", units="rad", coords=sc,
+        signal(out["steps"], ("shift",), name="steps", units="rad", coords=sc,
                long_name="measured phase steps (relative to frame 0, after alignment)"),
-        signal(obj["gains"], ("shift",), name="gain", units="1", coords=sc,
+        signal(out["gains"], ("shift",), name="gain", units="1", coords=sc,
                long_name="measured relative frame dose"),
         signal(drift[:, 0], ("shift",), name="drift_y", units=dunit, coords=sc,
                long_name="specimen displacement along y relative to frame 0"),
@@ -747,27 +526,18 @@ def reconstruct_phase_shifting(
                long_name="specimen displacement along x relative to frame 0"),
     ]
     ds = xr.Dataset({v.name: v for v in variables})
-    if ref is not None:
+    if relative:
         ds["reference_steps"] = xr.DataArray(
-            ref["steps"], dims=("reference_shift",),
+            out["reference_steps"], dims=("reference_shift",),
             attrs={"units": "rad", "long_name": "measured steps of the reference stack"})
         ds["reference_gain"] = xr.DataArray(
-            ref["gains"], dims=("reference_shift",),
+            out["reference_gains"], dims=("reference_shift",),
             attrs={"units": "1", "long_name": "measured relative dose of the reference frames"})
-    attrs = dict(obj["statistics"])
-    if ref_stats is not None:
-        # carrier, fringe spacing and (std / mean) contrast from the vacuum reference;
-        # visibility of the object stack
-        for key in ("sideband_position_px", "sideband_offset_px", "fringe_sampling_px",
-                    "fringe_spacing_nm", "carrier_frequency_per_nm", "carrier_frequency_per_px",
-                    "fringe_sampling_subpixel_px", "fringe_spacing_subpixel_nm",
-                    "carrier_frequency_subpixel_per_nm", "fringe_contrast",
-                    "carrier_angle_deg", "aperture_px", "aperture_per_nm"):
-            attrs[key] = ref_stats[key]
-        attrs["reference_fringe_visibility"] = ref_stats["fringe_visibility"]
+    attrs = dict(out["statistics"])
     vac_desc = list(box) if box is not None else ("mask" if mask is not None else None)
-    attrs.update(method="phase_shifting", resolution="pixel", frames=int(n), vacuum=vac_desc, reference=ref is not None, aligned=bool(align),
-                 iterations=int(iterations), border_px=int(b), drift_matched_reference=matched,
+    attrs.update(method="phase_shifting", resolution="pixel", frames=int(n), vacuum=vac_desc,
+                 reference=relative, aligned=bool(align), iterations=int(iterations),
+                 border_px=int(out["border"]), drift_matched_reference=out["drift_matched"],
                  unwrap=unwrap if isinstance(unwrap, str) else bool(unwrap))
     if isinstance(stack, xr.DataArray) and "beam_energy_kV" in stack.attrs:
         attrs["beam_energy_kV"] = stack.attrs["beam_energy_kV"]
@@ -783,12 +553,15 @@ def reconstruct_phase_shifting(
 
 __all__ = [
     "reconstruct_phase_shifting",
+    "reconstruct_phase_shifting_kernel",
     "phase_shifting_kernel",
     "solve_pixels",
     "fourier_steps",
     "refine_steps",
     "algebraic_steps",
+    "measure_steps",
     "design_matrix",
     "pixel_weights",
     "drift_matched_reference",
+    "REFERENCE_STATISTICS",
 ]

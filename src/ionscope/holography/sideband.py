@@ -1,7 +1,7 @@
 """Fourier-domain kernels of off-axis holography: the sideband and its aperture.
 
-Pure numpy on arrays (the wrappers are in :mod:`ionscope.holography.offaxis`): the hologram
-as a calibrated array (:func:`image_input`), its apodised half spectrum, sideband detection on
+Pure numpy on arrays (the wrappers are in :mod:`ionscope.holography.offaxis`; the hologram as a
+calibrated array is read by :mod:`ionscope.holography.inputs`): its apodised half spectrum, sideband detection on
 the FFT amplitude with sub-pixel refinement, the soft circular aperture and the Fresnel line
 filter, cutting and re-centring the sideband, and the noise-corrected fringe visibility. Sideband
 positions are in pixels of the unshifted FFT, signed (``-n/2 .. n/2``). See the
@@ -16,13 +16,12 @@ from typing import Any
 
 import numpy as np
 import scipy.fft
-import xarray as xr
 
-from ionscope.data import axis_calibration, require_dims, require_finite
-from ionscope.errors import ConfigError, DimensionError, InputError
-from ionscope.units import length_to_nm
+from ionscope.errors import ConfigError, InputError
 from ionscope.holography.detector import sideband_mtf_correction
+from ionscope.holography.inputs import image_input  # noqa: F401  (re-exported)
 from ionscope.holography.passes import apodised, power_minus_leak
+from ionscope.validation import Interval, check_parameter
 
 APERTURE_UNITS = ("px", "1/nm", "fraction")
 SIDEBANDS = ("auto", "lower", "upper")
@@ -32,48 +31,6 @@ DEFAULT_APERTURE_FRACTION = 1.0 / 3.0
 DEFAULT_EDGE_FRACTION = 0.05
 #: Centre-band exclusion radius for sideband detection, as a fraction of the smaller size.
 CENTRE_EXCLUSION = 0.025
-
-
-# --------------------------------------------------------------------------- input helpers
-
-
-def image_input(obj: Any, what: str = "hologram") -> tuple[np.ndarray, dict[str, Any]]:
-    """Validate a 2-D hologram (DataArray with dims y, x, or a numpy array) and return its
-    values (float32) and calibration ``{"dy", "dx", "y0", "x0", "calibrated"}`` in nm (px when
-    the axes are uncalibrated)."""
-    if isinstance(obj, xr.DataArray):
-        require_dims(obj, ("y", "x"), what=what)
-        da = obj.transpose("y", "x")
-        require_finite(da, what)
-        cal = {}
-        calibrated = True
-        for dim in ("y", "x"):
-            offset, step, unit = axis_calibration(da, dim)
-            factor = length_to_nm(unit)
-            if factor is None:
-                calibrated = False
-                factor = 1.0
-            cal["d" + dim] = abs(step) * factor
-            cal[dim + "0"] = offset * factor
-        if not calibrated:
-            cal.update(dy=1.0, dx=1.0, y0=0.0, x0=0.0)
-        cal["calibrated"] = calibrated
-        values = np.asarray(da.values)
-    elif isinstance(obj, np.ndarray):
-        if obj.ndim != 2:
-            raise DimensionError(f"{what} must be 2-D (y, x), got shape {obj.shape}")
-        values = obj
-        if values.size and not np.isfinite(values).all():
-            raise InputError(f"{what} holds NaN/inf values; mask or interpolate them first")
-        cal = {"dy": 1.0, "dx": 1.0, "y0": 0.0, "x0": 0.0, "calibrated": False}
-    else:
-        raise InputError(
-            f"{what} must be an xarray.DataArray with dims (y, x) or a 2-D numpy array, got "
-            f"{type(obj).__name__}"
-        )
-    if min(values.shape) < 16:
-        raise DimensionError(f"{what} is too small ({values.shape}); need at least 16 x 16 pixels")
-    return np.ascontiguousarray(values, dtype=np.float32), cal
 
 
 # --------------------------------------------------------------------------- windows, FFT
@@ -223,12 +180,8 @@ def aperture_geometry(
     if aperture is None:
         radius = DEFAULT_APERTURE_FRACTION * q
     else:
-        try:
-            a = float(aperture)
-        except (TypeError, ValueError):
-            raise ConfigError(f"aperture must be a positive number, got {aperture!r}") from None
-        if not (math.isfinite(a) and a > 0):
-            raise ConfigError(f"aperture must be a positive number, got {aperture!r}")
+        check_parameter("aperture", aperture, [Interval(float, 0, None, closed="neither")])
+        a = float(aperture)
         if unit == "px":
             radius = a * fmean
         elif unit == "1/nm":
@@ -438,13 +391,14 @@ def contrast_from_spectrum(
     return 2.0 * math.sqrt(max(energy, 0.0) / (shape[0] * shape[1] * sw2)) / mean
 
 
-# --------------------------------------------------------------------------- statistics
+# --------------------------------------------------------------------------- sideband argument
 
 
-def _resolve_sideband(
+def resolve_sideband(
     R: np.ndarray, shape: tuple[int, int], sideband: Any, window=None
 ) -> tuple[tuple[float, float], bool]:
-    """Signed sideband position and whether it was detected (True) or given (False)."""
+    """Signed sideband position (FFT px) and whether it was detected (True) or given (False)
+    from a ``sideband`` argument: ``"auto"``, ``"lower"``, ``"upper"`` or a (y, x) position."""
     if isinstance(sideband, str):
         if sideband not in SIDEBANDS:
             raise ConfigError(
@@ -485,6 +439,7 @@ __all__ = [
     "refine_sideband",
     "noise_power",
     "contrast_from_spectrum",
+    "resolve_sideband",
     "APERTURE_UNITS",
     "SIDEBANDS",
     "DEFAULT_APERTURE_FRACTION",

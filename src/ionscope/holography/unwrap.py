@@ -43,9 +43,13 @@ import xarray as xr
 from ionscope.data import provenance, with_provenance
 from ionscope.errors import ConfigError, DimensionError, InputError
 from ionscope.holography.unwrap_tree import MAX_PIXELS, reliability, unwrap_tree
+from ionscope.validation import Options, validate_params
 
 TWO_PI = 2.0 * np.pi
 METHODS = ("quality", "fft")
+#: What the ``unwrap`` parameter of the reconstructions may be: True (quality-guided), False
+#: (wrapped) or a method.
+UNWRAP_OPTIONS = Options({True, False, *METHODS})
 
 
 def wrap(phase: Any) -> np.ndarray:
@@ -184,10 +188,9 @@ def unwrap_lsq_kernel(
 
     Parameters
     ----------
-    psi : numpy.ndarray
-        Wrapped phase (rad), 2-D.
-    valid : numpy.ndarray of bool
-        Pixels to use; a gradient counts only when both of its pixels are valid.
+    psi, valid : numpy.ndarray
+        Wrapped 2-D phase (rad) and the pixels to use (bool); a gradient counts only when both
+        of its pixels are valid.
     congruent : bool
         Return ``psi + 2 pi round((phi_ls - psi) / 2 pi)`` (exact on residue-free data) instead
         of the smooth least-squares solution.
@@ -281,6 +284,7 @@ def unwrap_kernel(
     return out.astype(dtype)
 
 
+@validate_params({"method": [Options(METHODS)], "congruent": [Options({True, False})]})
 def unwrap_phase(
     phase: Any,
     mask: Any = None,
@@ -290,6 +294,8 @@ def unwrap_phase(
     congruent: bool = True,
 ):
     """Unwrap a wrapped phase map; never hangs on NaN, infinite or masked pixels.
+
+    Computes: loads the phase (a dask-backed DataArray is computed) and returns it unwrapped.
 
     Parameters
     ----------
@@ -354,4 +360,6 @@ __all__ = [
     "unwrap_kernel",
     "unwrap_quality_kernel",
     "unwrap_lsq_kernel",
+    "METHODS",
+    "UNWRAP_OPTIONS",
 ]

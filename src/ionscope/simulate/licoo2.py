@@ -98,9 +98,9 @@ import scipy.sparse.linalg as spla
 import xarray as xr
 
 from ionscope.constants import FARADAY
-from ionscope.data import signal, with_provenance
+from ionscope.data import signal
 from ionscope.errors import ConfigError
-from ionscope.simulate import check_parameters, parameter, register_twin
+from ionscope.simulate.registry import check_parameters, parameter, register_twin, twin_attrs, twin_provenance
 
 STEP = "ionscope.simulate.licoo2"
 
@@ -209,9 +209,6 @@ class LiCoO2Params:
 
     def __post_init__(self) -> None:
         check_parameters(self, "licoo2")
-        for f in dataclasses.fields(self):
-            if f.metadata.get("integer"):
-                object.__setattr__(self, f.name, int(getattr(self, f.name)))
         if self.steps_per_frame % 2:
             raise ConfigError(
                 f"parameter 'steps_per_frame' of twin 'licoo2' must be even (a step must end at "
@@ -543,15 +540,10 @@ def simulate_licoo2(
                coords={"record": log_time}, coord_units={"record": "s"},
                long_name="cycler log: charge passed since start"),
     ]
-    all_params = dataclasses.asdict(p)
     ds = xr.Dataset({v.name: v for v in variables})
-    ds.attrs = {
-        "primary": "li_fraction",
-        "twin": "licoo2",
-        "seed": int(seed),
-        "parameters": json.dumps(all_params),
-        "model": MODEL,
-        "derived": json.dumps(
+    ds.attrs = twin_attrs(
+        "licoo2", seed, p, primary="li_fraction", model=MODEL,
+        derived=json.dumps(
             {
                 "time_step_s": dt,
                 "mol_li_per_pixel_at_x1": mol_per_pixel,
@@ -561,9 +553,8 @@ def simulate_licoo2(
                 "interface_area_cm2": area_cm2,
             }
         ),
-    }
-    step_params = {**all_params, "seed": int(seed)}
-    return with_provenance(ds, STEP, step_params, variables=("li_fraction", "li_fraction_true"))
+    )
+    return twin_provenance(ds, STEP, p, seed, variables=("li_fraction", "li_fraction_true"))
 
 
 __all__ = [

@@ -5,8 +5,10 @@ cross-correlation in a user window, refines the correlation peak with a matrix-m
 (Guizar-Sicairos et al., Opt. Lett. 33 (2008) 156) and a parabola, polishes it by a few
 vectorised Gauss-Newton steps of a weighted least-squares match to the reference
 (:func:`estimate_shifts`), and applies the opposite shift by linear or Fourier interpolation
-(:func:`apply_shifts`). Shift convention: ``spectrum(E) ~ a * reference(E - delta) + b``, a
-positive shift means the spectrum's features lie at higher energy loss.
+(:func:`apply_shifts`). The correlation and its refinement are :mod:`ionscope.register`'s. The
+energy shift reported is the spectrum's measured drift, ``spectrum(E) ~ a * reference(E - delta)
++ b`` (a positive shift means the spectrum's features lie at higher energy loss): the negative
+of :mod:`ionscope.register`'s shift, which is the correction to apply.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ionscope.data import provenance, units_of, with_provenance
 from ionscope.eels.energy import energy_vector, float_dtype, window_channels
 from ionscope.eels.wrapping import finish, lift, spectra_array, spectrum_image
 from ionscope.errors import DimensionError, InputError
+from ionscope.register.translation import translation_1d
 
 _SHIFT_METHODS = ("linear", "fourier")
 
@@ -36,30 +39,6 @@ def _prepare(block: np.ndarray) -> np.ndarray:
     g = np.diff(block, axis=-1)
     g = g - g.mean(axis=-1, keepdims=True)
     return g * np.hanning(g.shape[-1] + 2)[1:-1]
-
-
-def _upsampled_peak(cross: np.ndarray, coarse: np.ndarray, upsample: int) -> np.ndarray:
-    """Refine correlation peaks around ``coarse`` (integer channels) with a matrix-multiply DFT.
-
-    ``cross`` is the cross-power spectrum (N, M) in full-FFT order. The band-limited correlation
-    is evaluated on a grid of spacing ``1/upsample`` over +-1 channel around each coarse peak
-    (one complex GEMM for all spectra), then a parabola through the best three grid points
-    gives the final sub-grid position.
-    """
-    m = cross.shape[-1]
-    k = np.rint(scipy.fft.fftfreq(m, 1.0 / m)).astype(np.int64)
-    roots = np.exp(2j * np.pi * np.arange(m) / m)
-    half = upsample + 1
-    offsets = np.arange(-half, half + 1) / upsample
-    centred = cross * roots[np.outer(coarse.astype(np.int64), k) % m]
-    corr = (centred @ np.exp(2j * np.pi * np.outer(k, offsets) / m)).real
-    j = np.clip(np.argmax(corr, axis=-1), 1, offsets.size - 2)
-    rows = np.arange(corr.shape[0])
-    c0, c1, c2 = corr[rows, j - 1], corr[rows, j], corr[rows, j + 1]
-    denom = c0 - 2 * c1 + c2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(denom < 0, 0.5 * (c0 - c2) / denom, 0.0)
-    return coarse + (offsets[j] + np.clip(frac, -1, 1) / upsample)
 
 
 def _least_squares_polish(
@@ -165,12 +144,8 @@ def estimate_shifts(
         if ref.shape != e.shape:
             raise InputError(f"reference has shape {ref.shape}, expected ({e.size},)")
     a, b = _prepare(full[:, sel]), _prepare(ref[None, sel])
-    m = 2 * a.shape[-1]
-    cross = scipy.fft.fft(a, n=m, axis=-1) * np.conj(scipy.fft.fft(b, n=m, axis=-1))
-    corr = scipy.fft.ifft(cross, axis=-1).real
-    coarse = np.argmax(corr, axis=-1).astype(np.float64)
-    coarse = np.where(coarse > m // 2, coarse - m, coarse)
-    shifts = _upsampled_peak(cross, coarse, int(upsample))
+    # the drift is the negative of the shift that registers a spectrum onto the reference
+    shifts = -translation_1d(b, a, upsample=int(upsample))
     flat = ~np.any(a != 0, axis=-1) | ~np.any(b != 0)
     shifts = np.where(flat | ~np.isfinite(shifts), 0.0, shifts)
     if not np.all(flat):

@@ -16,11 +16,13 @@ estimate), first on the pixel grid by an inverse FFT, then refined on a grid ``1
 fine within 1.5 px of the coarse peak by a matrix-multiply DFT restricted to the non-zero part
 of ``X`` (Guizar-Sicairos, Thurman & Fienup 2008).
 
-Sign convention (as scikit-image's ``phase_cross_correlation``): the returned ``shift`` is the
-translation to apply to the moving image to register it onto the reference; if the specimen
-moved by ``d`` between the frames, ``shift = -d``. :func:`shift_image` applies a shift by
-multiplying the spectrum with a phase ramp (periodic boundaries: the ``ceil(|shift|)`` pixels at
-the borders wrap around).
+The cross-correlation, its sub-pixel refinement and the shift of an image are
+:mod:`ionscope.register`'s, with its one sign convention (as scikit-image's
+``phase_cross_correlation``): the returned ``shift`` is the translation to apply to the moving
+image to register it onto the reference; if the specimen moved by ``d`` between the frames,
+``shift = -d``. :func:`~ionscope.register.shift_image` applies a shift by multiplying the
+spectrum with a phase ramp (periodic boundaries: the ``ceil(|shift|)`` pixels at the borders wrap
+around).
 
 References
 ----------
@@ -35,79 +37,21 @@ import numpy as np
 import scipy.fft
 
 from ionscope.errors import DimensionError
+from ionscope.register.translation import dft_correlation, shift_image, translation_from_spectra
 
 
-def _upsampled_correlation(
-    X: np.ndarray, centre: tuple[float, float], upsample: int, size: int
-) -> np.ndarray:
-    """Cross-correlation ``sum_k X(k) exp(2 pi i k s / N)`` on a ``size x size`` grid of
-    shifts ``s = centre + (j - size // 2) / upsample`` (only the non-zero rows/columns of X
-    enter the matrix products)."""
-    ny, nx = X.shape
-    rows = np.flatnonzero(np.any(X != 0, axis=1))
-    cols = np.flatnonzero(np.any(X != 0, axis=0))
-    if rows.size == 0 or cols.size == 0:
-        return np.zeros((size, size))
-    ky = np.fft.fftfreq(ny, 1.0 / ny)[rows]
-    kx = np.fft.fftfreq(nx, 1.0 / nx)[cols]
-    offs = (np.arange(size) - size // 2) / upsample
-    sy = centre[0] + offs
-    sx = centre[1] + offs
-    Ey = np.exp(2j * np.pi * np.outer(sy, ky) / ny)
-    Ex = np.exp(2j * np.pi * np.outer(kx, sx) / nx)
-    return (Ey @ X[np.ix_(rows, cols)] @ Ex).real
+def register_spectra(ref_f: np.ndarray, mov_f: np.ndarray, *, weights: np.ndarray | None = None,
+                     upsample: int = 20) -> tuple[float, float]:
+    """Shift (dy, dx) in px registering ``mov`` onto ``ref`` from their full 2-D FFTs
+    (:func:`ionscope.register.translation_from_spectra`, kept under its holography name)."""
+    return translation_from_spectra(ref_f, mov_f, weights=weights, upsample=upsample)
 
 
-def register_spectra(
-    ref_f: np.ndarray,
-    mov_f: np.ndarray,
-    *,
-    weights: np.ndarray | None = None,
-    upsample: int = 20,
-) -> tuple[float, float]:
-    """Shift (dy, dx) in px registering ``mov`` onto ``ref`` from their full 2-D FFTs.
-
-    Parameters
-    ----------
-    ref_f, mov_f : numpy.ndarray
-        ``fft2`` of the reference and moving images (same shape).
-    weights : numpy.ndarray, optional
-        Real weights on the FFT grid (e.g. a low-pass); zero entries are skipped.
-    upsample : int
-        Refinement factor: the result is exact to about ``1 / upsample`` px.
-
-    Returns
-    -------
-    tuple of float
-        The shift to apply to the moving image (see the module docstring).
-    """
-    if ref_f.shape != mov_f.shape:
-        raise DimensionError(f"images differ in shape: {ref_f.shape} vs {mov_f.shape}")
-    X = ref_f * np.conj(mov_f)
-    if weights is not None:
-        X = X * weights
-    cc = scipy.fft.ifft2(X, workers=-1).real
-    iy, ix = np.unravel_index(int(np.argmax(cc)), cc.shape)
-    ny, nx = cc.shape
-    coarse = (float(iy - ny if iy > ny // 2 else iy), float(ix - nx if ix > nx // 2 else ix))
-    if upsample <= 1:
-        return coarse
-    size = int(math.ceil(1.5 * upsample)) | 1  # odd, covers +/- 0.75 px
-    fine = _upsampled_correlation(X, coarse, int(upsample), size)
-    jy, jx = np.unravel_index(int(np.argmax(fine)), fine.shape)
-    return (coarse[0] + (jy - size // 2) / upsample, coarse[1] + (jx - size // 2) / upsample)
-
-
-def correlation_on_grid(
-    X: np.ndarray, ky: np.ndarray, kx: np.ndarray, shape: tuple[int, int],
-    sy: np.ndarray, sx: np.ndarray,
-) -> np.ndarray:
-    """``|sum_k X(k) exp(2 pi i k.s / N)|`` for shifts ``s = (sy[i], sx[j])`` (px), where the
-    cross-power values ``X`` sit at the integer frequencies ``ky`` (rows) x ``kx`` (columns)
-    of an image of ``shape``: the magnitude of the cross-correlation of two complex waves."""
-    Ey = np.exp(2j * np.pi * np.outer(sy, ky) / shape[0])
-    Ex = np.exp(2j * np.pi * np.outer(kx, sx) / shape[1])
-    return np.abs(Ey @ X @ Ex)
+def correlation_on_grid(X: np.ndarray, ky: np.ndarray, kx: np.ndarray, shape: tuple[int, int],
+                        sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
+    """``|sum_k X(k) exp(2 pi i k.s / N)|``: the magnitude of the cross-correlation of two
+    complex waves (:func:`ionscope.register.dft_correlation`)."""
+    return np.abs(dft_correlation(X, ky, kx, shape, sy, sx))
 
 
 def register_waves(
@@ -158,18 +102,6 @@ def wave_gradient_spectra(box: np.ndarray, taper_fraction: float = 0.125) -> lis
     my, mx = wave.shape
     window = np.outer(taper_profile(my, taper_fraction * my), taper_profile(mx, taper_fraction * mx))
     return [scipy.fft.fftshift(scipy.fft.fft2(g * window)) for g in np.gradient(wave)]
-
-
-def shift_image(image: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
-    """Translate a real image by ``shift`` (px, sub-pixel) with an FFT phase ramp:
-    ``out(r) = image(r - shift)`` (periodic boundaries)."""
-    ny, nx = image.shape
-    F = scipy.fft.rfft2(image, workers=-1)
-    ey = np.exp(-2j * np.pi * np.fft.fftfreq(ny) * shift[0])
-    ex = np.exp(-2j * np.pi * np.fft.rfftfreq(nx) * shift[1])
-    F *= ey[:, None].astype(F.dtype)
-    F *= ex[None, :].astype(F.dtype)
-    return scipy.fft.irfft2(F, s=(ny, nx), workers=-1).astype(image.dtype, copy=False)
 
 
 def lowpass_disc(shape: tuple[int, int], radius_px: float) -> np.ndarray:

@@ -40,11 +40,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import scipy.fft
 import xarray as xr
 
 from ionscope.constants import electron_interaction_constant
 from ionscope.data import provenance, require_dims, units_of, with_provenance
 from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.register.translation import polish_translation, shift_image, translation_from_spectra
 
 #: Thickness (t / lambda_in) below which a pixel counts as vacuum for the potential (NaN there).
 MIN_RELATIVE_THICKNESS = 0.02
@@ -279,31 +281,19 @@ def thickness_from_phase(phase: xr.DataArray, kv: float, mip_v: float, *,
 
 
 def align_to(moving: np.ndarray, fixed: np.ndarray, *, iterations: int = 30) -> tuple[np.ndarray, tuple[float, float]]:
-    """Shift ``moving`` onto ``fixed``: integer start from the cross-correlation peak, then
+    """Shift ``moving`` onto ``fixed``: whole-pixel start from the cross-correlation peak, then
     Gauss-Newton least squares on the image gradients (sub-pixel, with a gain and an offset
-    between the images; the borders the shift exposes are left out).
+    between the images; the borders the shift exposes are left out) -
+    :func:`ionscope.register.register_translation` with ``polish=True``.
 
     Returns the shifted image (cubic spline) and the shift (dy, dx) px applied
-    (``scipy.ndimage.shift`` convention: content moves by +shift).
+    (:mod:`ionscope.register`'s convention, as ``scipy.ndimage.shift``: content moves by +shift).
     """
-    from scipy.ndimage import shift as nd_shift
-    from skimage.registration import phase_cross_correlation
-
     a = np.nan_to_num(np.asarray(fixed, dtype=np.float64))
     b = np.nan_to_num(np.asarray(moving, dtype=np.float64))
-    d = np.asarray(phase_cross_correlation(a - a.mean(), b - b.mean(), normalization=None)[0], dtype=np.float64)
-    ny, nx = a.shape
-    for _ in range(iterations):
-        m = nd_shift(b, d, order=3, mode="nearest")
-        margin = int(np.ceil(np.max(np.abs(d)))) + 3
-        inner = (slice(margin, ny - margin), slice(margin, nx - margin))
-        gy, gx = np.gradient(m)
-        cols = np.stack([-gy[inner].ravel(), -gx[inner].ravel(), m[inner].ravel(), np.ones(m[inner].size)], axis=1)
-        step = np.linalg.lstsq(cols, (a - m)[inner].ravel(), rcond=None)[0]
-        d = d + step[:2]
-        if np.max(np.abs(step[:2])) < 1e-5:
-            break
-    return nd_shift(b, d, order=3, mode="nearest"), (float(d[0]), float(d[1]))
+    start = translation_from_spectra(scipy.fft.fft2(a - a.mean()), scipy.fft.fft2(b - b.mean()), upsample=1)
+    d = polish_translation(a, b, start, iterations=iterations)
+    return shift_image(b, d, method="spline"), d
 
 
 def phase_difference(
@@ -351,10 +341,8 @@ def phase_difference(
         a1, a0 = (np.asarray(_map(a, "amplitude").values, dtype=np.float64) for a in align)
         if a1.shape != phase.shape or a0.shape != phase.shape:
             raise DimensionError("the amplitudes for alignment must have the phase maps' shape")
-        from scipy.ndimage import shift as nd_shift
-
         _, shift = align_to(a0, a1)
-        p0 = nd_shift(p0, shift, order=3, mode="nearest")
+        p0 = shift_image(p0, shift, method="spline")
     diff = np.asarray(phase.values, dtype=np.float64) - p0
     mask = _vacuum_values(phase, vacuum)
     offset = 0.0
@@ -433,9 +421,7 @@ def potential_map(
         dphi = np.asarray(diff.values, dtype=np.float64)
         zero = np.asarray(phase_zero.transpose("y", "x").values, dtype=np.float64)
         if align:
-            from scipy.ndimage import shift as nd_shift
-
-            zero = nd_shift(zero, diff.attrs["alignment_shift_px"], order=3, mode="nearest")
+            zero = shift_image(zero, diff.attrs["alignment_shift_px"], method="spline")
         if mask is not None:
             zero = zero - float(np.nanmedian(zero[mask]))
         attrs["alignment_shift_px"] = diff.attrs["alignment_shift_px"]

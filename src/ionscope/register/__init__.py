@@ -1,0 +1,36 @@
+"""Registration shared by the technique packages: one routine, one sign convention.
+
+- :mod:`~ionscope.register.translation`: sub-pixel translation of 1-D signals and 2-D images by
+  cross-correlation (matrix-multiply DFT refinement, optional Gauss-Newton polish) and the
+  shift of an image. A **shift** is always the translation to apply to the moving signal to
+  register it onto the fixed one (``registered(r) = moving(r - shift)``, as scikit-image and
+  ``scipy.ndimage.shift``); a measured drift or displacement is its negative.
+
+Example
+-------
+>>> import numpy as np
+>>> from ionscope.register import register_translation, shift_image
+>>> y, x = np.mgrid[:64, :64]
+>>> image = np.exp(-((y - 30.0) ** 2 + (x - 30.0) ** 2) / 50.0)
+>>> moved = shift_image(image, (1.5, -2.0))      # the content moves by +1.5, -2 px
+>>> [round(v, 2) for v in register_translation(image, moved)]
+[-1.5, 2.0]
+"""
+
+from ionscope.register.translation import (
+    dft_correlation,
+    polish_translation,
+    register_translation,
+    shift_image,
+    translation_1d,
+    translation_from_spectra,
+)
+
+__all__ = [
+    "dft_correlation",
+    "translation_from_spectra",
+    "translation_1d",
+    "polish_translation",
+    "register_translation",
+    "shift_image",
+]

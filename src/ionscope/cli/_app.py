@@ -40,6 +40,8 @@ DimsOption = Annotated[
     typer.Option("--dims", help="Dim names in the file's axis order, e.g. time,y,x (for uncalibrated files)."),
 ]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+OutOption = Annotated[Path, typer.Option("--out", help="Output folder (result.zarr, summary.json).")]
+VariableOption = Annotated[Optional[str], typer.Option("--variable", help="Variable of a multi-variable input.")]
 
 
 def _version_callback(value: bool) -> None:
@@ -143,6 +145,15 @@ def options_named(**options: str) -> Iterator[None]:
             raise
         option = options.get(name, "--" + name.replace("_", "-"))
         raise ConfigError(f"{option} must be {exc.allowed}, got {exc.value!r}") from exc
+
+
+def start_run(out_dir: Path, overwrite: bool):
+    """Prepare a command's output folder (refusing one that holds a result) and start its clock;
+    returns the clock (seconds since the start, rounded to ms)."""
+    from ionscope import io
+
+    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    return _timer()
 
 
 def _timer():

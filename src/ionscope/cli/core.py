@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from ionscope.cli._app import DimsOption, OverwriteOption, app, dask_progress, out, progress_bar
+from ionscope.cli._app import DimsOption, OverwriteOption, VariableOption, app, dask_progress, out, progress_bar
 
 
 # --------------------------------------------------------------------------- info
@@ -157,7 +157,7 @@ def convert(
     file: Annotated[Path, typer.Argument(help="Input file in any format ionscope reads.")],
     out_path: Annotated[Path, typer.Option("--out", help="Output: .zarr (ionscope), or .hspy/.msa/.tif via RosettaSciIO.")],
     dims: DimsOption = None,
-    variable: Annotated[Optional[str], typer.Option("--variable", help="Variable of a multi-variable input.")] = None,
+    variable: VariableOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Convert FILE to a Zarr store (calibration, units and provenance kept) or to .hspy/.msa/.tif."""
@@ -179,7 +179,7 @@ def movie(
     file: Annotated[Path, typer.Argument(help="A map series with dims (time, y, x).")],
     out_path: Annotated[Path, typer.Option("--out", help="Movie file: .mp4, .webp or .gif.")],
     dims: DimsOption = None,
-    variable: Annotated[Optional[str], typer.Option("--variable", help="Variable of a multi-variable input.")] = None,
+    variable: VariableOption = None,
     fps: Annotated[float, typer.Option("--fps", help="Frames per second.")] = 10.0,
     overwrite: OverwriteOption = False,
 ) -> None:

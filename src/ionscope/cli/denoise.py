@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import DimsOption, OverwriteOption, _timer, app, load_input, out, progress_bar
+from ionscope.cli._app import DimsOption, OverwriteOption, app, load_input, out, progress_bar, start_run
 
 
 # --------------------------------------------------------------------------- denoise
@@ -32,8 +32,7 @@ def denoise(
     from ionscope import io
     from ionscope.denoise.methods import denoise as run_denoise
 
-    elapsed = _timer()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     da = load_input(input_path, dims=dims)
     with progress_bar(f"denoise ({method})") as update:
         update(0, 1)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ionscope.cli._app import (
-    DimsOption, OverwriteOption, WindowOption, _timer, app, dask_progress, load_input, out, parse_window,
+    DimsOption, OutOption, OverwriteOption, WindowOption, app, dask_progress, load_input, out, parse_window, start_run,
 )
 
 
@@ -26,7 +26,7 @@ def eels_lithium(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Spectrum image or series, energy (eV) last.")],
     li_rich: Annotated[str, typer.Option("--li-rich", help="Li-rich reference spectrum (LiCoO2): FILE or FILE:VARIABLE.")],
     li_poor: Annotated[str, typer.Option("--li-poor", help="Li-poor reference spectrum (Li-free Co oxide).")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (result.zarr, summary.json).")],
+    out_dir: OutOption,
     extra: Annotated[list[str], typer.Option("--extra", help="Further reference without Co (repeatable).")] = [],  # noqa: B006
     co_extra: Annotated[list[str], typer.Option("--co-extra", help="Further Co-bearing reference, counted in the Co total (repeatable).")] = [],  # noqa: B006
     background: Annotated[WindowOption, typer.Option("--background", help="Pre-edge power-law window LO:HI (eV); 'none' if already subtracted.")] = "40:52",
@@ -44,8 +44,7 @@ def eels_lithium(
     from ionscope import io
     from ionscope.eels.lithium import li_fraction_map, li_fraction_summary
 
-    elapsed = _timer()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     bg = None if str(background).lower() == "none" else parse_window(background, "--background")
     windows = {"fit_window": parse_window(fit_window, "--fit-window"), "window_a": parse_window(window_a, "--window-a"),
                "window_b": parse_window(window_b, "--window-b")}
@@ -102,8 +101,7 @@ def eels_nmf(
     from ionscope.eels.decomposition import nmf
     from ionscope.eels.phases import prepare_for_nmf
 
-    elapsed = _timer()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     win = parse_window(window, "--window")
     bg = parse_window(background, "--background")
     spectra = prepare_for_nmf(load_input(input_path, dims=dims), window=win, background=bg, normalize=normalize)
@@ -133,8 +131,7 @@ def eels_profile(
     from ionscope import io
     from ionscope.eels.srprofile import interface_and_width, sr_profile
 
-    elapsed = _timer()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     win = parse_window(window, "--window")
     bg = parse_window(background, "--background")
     profile = sr_profile(load_input(image, dims=dims), win, bg)

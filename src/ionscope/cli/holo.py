@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ionscope.cli._app import DimsOption, OverwriteOption, _timer, app, load_input, options_named, out
+from ionscope.cli._app import DimsOption, OutOption, OverwriteOption, app, load_input, options_named, out, start_run
 
 holo_app = typer.Typer(
     help="Electron holography: off-axis and phase-shifting reconstruction, phase to potential "
@@ -16,7 +16,6 @@ holo_app = typer.Typer(
 )
 app.add_typer(holo_app, name="holo")
 
-OutOption = Annotated[Path, typer.Option("--out", help="Output folder (result.zarr, summary.json).")]
 
 #: Hologram statistics every reconstruction summary carries (CONTRACTS.md).
 STAT_KEYS = ("sideband_position_px", "aperture_px", "fringe_spacing_nm", "fringe_sampling_px",
@@ -154,8 +153,7 @@ def holo_reconstruct(
     from ionscope import io
     from ionscope.holography import reconstruct_offaxis
 
-    elapsed = _timer()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     holo = load_input(hologram, dims=dims, what="HOLOGRAM")
     ref = load_input(reference, dims=dims, what="--reference") if reference else None
     result = reconstruct_offaxis(holo, ref, sideband=parse_sideband(sideband), aperture=aperture,
@@ -198,8 +196,7 @@ def holo_phase_shifting(
     from ionscope import io
     from ionscope.holography import reconstruct_phase_shifting
 
-    elapsed = _timer()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     frames = load_input(stack, dims=dims, what="STACK")
     ref = load_input(reference, dims=dims, what="--reference") if reference else None
     box = None
@@ -271,10 +268,9 @@ def holo_potential(
     from ionscope.errors import ConfigError
     from ionscope.holography.workflow import potential_from_reconstruction
 
-    elapsed = _timer()
     if (thickness is None) == (mip is None):
         raise ConfigError("give exactly one of --thickness NM and --mip V")
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     rec = open_result(result_path)
     rec0 = open_result(zero, "--zero") if zero is not None else None
     try:
@@ -330,10 +326,9 @@ def holo_profile(
     from ionscope.errors import ConfigError
     from ionscope.holography.workflow import profile_across_interface, profile_summary
 
-    elapsed = _timer()
     if (start is None) != (end is None):
         raise ConfigError("give both --from and --to, or neither (then the interface is detected)")
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     ds = open_result(result_path)
     with options_named(half_length_px="--half-length"):
         result = profile_across_interface(ds, start=parse_point(start, "--from"), end=parse_point(end, "--to"),

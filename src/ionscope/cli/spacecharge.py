@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import OverwriteOption, _timer, app, options_named, out
+from ionscope.cli._app import OutOption, OverwriteOption, app, options_named, out, start_run
 
 spacecharge_app = typer.Typer(
     help="Space-charge layers: lattice-gas Poisson-Boltzmann profiles, biased cells, joint fits.",
@@ -15,7 +15,6 @@ spacecharge_app = typer.Typer(
 )
 app.add_typer(spacecharge_app, name="spacecharge")
 
-OutOption = Annotated[Path, typer.Option("--out", help="Output folder (result.zarr, summary.json).")]
 ThetaOption = Annotated[float, typer.Option("--theta", help="Bulk site occupancy of Li+ c0/c_max, in (0, 1).")]
 EpsOption = Annotated[float, typer.Option("--eps-r", help="Relative permittivity of the electrolyte.")]
 C0Option = Annotated[float, typer.Option("--c0", help="Bulk mobile-Li+ concentration (m^-3), e.g. 6e27.")]
@@ -64,8 +63,7 @@ def spacecharge_profile(
     from ionscope import io
     from ionscope.spacecharge import accumulation_width_nm, depletion_width_nm, lattice_gas_profile
 
-    elapsed = _timer()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     ds = lattice_gas_profile(psi0, theta, eps_r, c0, temperature, length_nm=length, points=points,
                              second_defect=_defect(defect), stern_nm=stern, stern_eps_r=stern_eps_r)
     summary = {
@@ -105,8 +103,7 @@ def spacecharge_bias(
     from ionscope import io
     from ionscope.spacecharge.bias import bias_profile
 
-    elapsed = _timer()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     ds = bias_profile(bias, thickness, theta, eps_r, c0, temperature, points=points,
                       second_defect=_defect(defect), stern_nm=stern, stern_eps_r=stern_eps_r)
     sides = {}
@@ -185,11 +182,10 @@ def spacecharge_fit(
     from ionscope.errors import ConfigError
     from ionscope.spacecharge import fit_measured_profiles, read_profile
 
-    elapsed = _timer()
     if units not in ("V", "mV"):
         raise ConfigError(f"--units {units!r}: use V or mV")
     user_fixed = _parse_fix(fix)
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     prof = read_profile(profile, "PROFILE", units=units)
     li_prof = None if li is None else read_profile(li, "--li", units="m^-3" if li_mode == "absolute" else "1")
     free_list = None if free is None else [f.strip() for f in free.split(",") if f.strip()]

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import DimsOption, OverwriteOption, _timer, app, load_input, out, progress_bar
+from ionscope.cli._app import DimsOption, OverwriteOption, app, load_input, out, progress_bar, start_run
 
 
 @app.command()
@@ -31,8 +31,7 @@ def superres(
     from ionscope import io
     from ionscope.denoise.superres import METHOD, super_resolve
 
-    elapsed = _timer()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    elapsed = start_run(out_dir, overwrite)
     da = load_input(input_path, dims=dims)
     hr = load_input(train, dims=train_dims, what="training maps")
     with progress_bar(f"superres x{factor}") as update:

@@ -33,21 +33,23 @@ from typing import Any
 import numpy as np
 
 from ionscope.errors import ConfigError, InputError
+from ionscope.validation import Interval, described, validate_params
 
 MTF = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: Smallest MTF ratio (sideband bin over carrier) the correction divides by.
 MIN_RATIO = 0.05
 
 
+@described("a positive number (cycles/px)")
+def _positive_frequency(value: Any) -> bool:
+    return Interval(float, 0, None, closed="neither")(value)
+
+
+@validate_params({"cutoff": [_positive_frequency]})
 def lorentzian_mtf(cutoff: float) -> MTF:
     """``sinc(fy) sinc(fx) / (1 + (|f| / cutoff)**2)``: the pixel aperture times a Lorentzian
     spread with half-power frequency ``cutoff`` (cycles/px) - the twins' detector model."""
-    try:
-        fc = float(cutoff)
-    except (TypeError, ValueError):
-        raise ConfigError(f"the MTF cut-off must be a positive number (cycles/px), got {cutoff!r}") from None
-    if not (np.isfinite(fc) and fc > 0):
-        raise ConfigError(f"the MTF cut-off must be a positive number (cycles/px), got {cutoff!r}")
+    fc = float(cutoff)
 
     def mtf(fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
         return np.sinc(fy) * np.sinc(fx) / (1.0 + (np.hypot(fy, fx) / fc) ** 2)

@@ -94,6 +94,7 @@ from ionscope.data import axis_calibration, provenance, require_dims, signal, un
 from ionscope.errors import ConfigError, DimensionError, InputError
 from ionscope.units import length_to_nm
 from ionscope.holography.harmonic import fit_harmonic_kernel, harmonic_basis  # noqa: F401  (re-exported)
+from ionscope.validation import Interval, Options, validate_params
 
 
 
@@ -142,6 +143,8 @@ def detect_vacuum(amplitude: xr.DataArray | np.ndarray, *, smooth_px: float = 3.
                   erode_px: int = 0, min_separation: float = 4.0,
                   border_px: int | None = None) -> np.ndarray | None:
     """Vacuum pixels from the amplitude: the brighter class of a two-class (Otsu) split.
+
+    Computes: loads the amplitude map and returns a numpy mask (or None).
 
     The amplitude is clipped to its 1-99 % percentiles (isolated outliers, e.g. at the
     apodised borders), smoothed (Gaussian, ``smooth_px``) and split at Otsu's threshold
@@ -268,6 +271,8 @@ def border_mask(shape: tuple[int, int], border_px: int | None = None) -> np.ndar
 def vacuum_flatness(phase: xr.DataArray, vacuum: Any, *, border_px: int | None = None) -> dict[str, float]:
     """How flat the vacuum phase is: plane (slope) and quadratic (curvature) fits.
 
+    Computes: loads the phase map and returns plain numbers.
+
     Parameters
     ----------
     phase : xarray.DataArray
@@ -299,6 +304,11 @@ def vacuum_flatness(phase: xr.DataArray, vacuum: Any, *, border_px: int | None =
 # --------------------------------------------------------------------------- stray-field fit
 
 
+@validate_params({
+    "multipole_order": [Interval(int, 0, None)],
+    "erode_px": [Interval(int, 0, None, unit="px")],
+    "cv": [Options({"blocks", "sectors"})],
+})
 def fit_stray_field(
     phase: xr.DataArray,
     vacuum: Any,
@@ -315,6 +325,8 @@ def fit_stray_field(
     outlier_sigma: float | None = 5.0,
 ) -> xr.Dataset:
     """Fit a harmonic (Laplace) model of the stray-field phase in vacuum and subtract it.
+
+    Computes: loads the phase map and returns numpy-backed maps.
 
     Parameters
     ----------
@@ -397,8 +409,6 @@ def fit_stray_field(
         src = [(float(a), float(b)) for a, b in sources]
     except (TypeError, ValueError):
         raise ConfigError(f"sources must be a list of (y, x) positions in nm, got {sources!r}") from None
-    if isinstance(multipole_order, bool) or not isinstance(multipole_order, (int, np.integer)) or multipole_order < 0:
-        raise ConfigError(f"multipole_order must be a non-negative integer, got {multipole_order!r}")
     m_center = None
     if multipole_order > 0:
         if multipole_center is not None:
@@ -565,6 +575,8 @@ def twin_leakage_scores(
 ) -> tuple[dict[str, Any], xr.Dataset]:
     """Fit the stray-field model to a phase map of a holography twin and score it against
     the twin's true stray phase.
+
+    Computes: loads the maps and returns plain scores and numpy-backed maps.
 
     The vacuum is the twin's (``region == 0``), eroded by ``erode_px`` (e.g. the resolution
     of an off-axis reconstruction, the inverse aperture radius, whose ringing at the specimen

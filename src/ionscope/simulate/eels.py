@@ -110,7 +110,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -120,11 +120,13 @@ import xarray as xr
 from ionscope.data import provenance, signal
 from ionscope.errors import InputError
 from ionscope.simulate.eels_params import EELSLiCoO2Params, EELSSRParams
-from ionscope.simulate.registry import register_twin, simulate, twin_attrs, twin_provenance
-from ionscope.simulate.eels_spectra import (
+from ionscope.simulate.registry import ProgressCallback, register_twin, simulate, twin_attrs, twin_provenance
+import ionscope.simulate.eels_spectra as eels_spectra
+from ionscope.simulate.eels_spectra import (  # noqa: F401  (all of eels_spectra.__all__ is re-exported)
     BACKGROUND_REFERENCE_EV,
     EDGES,
     ELECTROLYTE_COMPOSITION,
+    KERNEL_SIGMAS,
     PHASES,
     DelayedEdge,
     KEdge,
@@ -286,12 +288,11 @@ MODEL_LICOO2 = (
     params=EELSLiCoO2Params,
 )
 def simulate_eels_licoo2(
-    params: EELSLiCoO2Params | None = None,
-    *,
-    seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    params: EELSLiCoO2Params | None = None, *, seed: int = 0, progress: ProgressCallback | None = None
 ) -> xr.Dataset:
     """Simulate operando STEM-EELS spectrum images of LiCoO2 (see the module docstring).
+
+    Computes: renders every selected frame in memory (numpy-backed; frames in parallel threads).
 
     Parameters
     ----------
@@ -456,12 +457,11 @@ MODEL_SR = (
     params=EELSSRParams,
 )
 def simulate_eels_sr(
-    params: EELSSRParams | None = None,
-    *,
-    seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    params: EELSSRParams | None = None, *, seed: int = 0, progress: ProgressCallback | None = None
 ) -> xr.Dataset:
     """Simulate a spatially resolved EELS image across Cu / LASGTP (see the module docstring).
+
+    Computes: renders the image and references in memory (numpy-backed).
 
     Returns
     -------
@@ -545,25 +545,11 @@ def simulate_eels_sr(
 
 
 __all__ = [
-    "BACKGROUND_REFERENCE_EV",
-    "KEdge",
-    "DelayedEdge",
-    "EDGES",
-    "PHASES",
-    "ELECTROLYTE_COMPOSITION",
+    *eels_spectra.__all__,
     "LICOO2_WINDOWS",
     "SR_WINDOWS",
     "EELSLiCoO2Params",
     "EELSSRParams",
-    "k_edge",
-    "delayed_edge",
-    "edge_shape",
-    "phase_edge",
-    "phase_edges",
-    "energy_axis",
-    "resolution_matrix",
-    "powerlaw_density",
-    "expected_counts",
     "spectrum_image",
     "simulate_eels_licoo2",
     "simulate_eels_sr",

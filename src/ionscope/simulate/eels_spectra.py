@@ -441,10 +441,9 @@ def reference_spectra(
 
     Parameters
     ----------
-    energy : ndarray, shape (n,)
-        Evenly spaced channel energies (eV).
-    phases : sequence of str
-        Phase names of :data:`PHASES` (K of them).
+    energy, phases
+        Channel energies (eV, evenly spaced, n of them) and K phase names, as for
+        :func:`expected_counts`.
     background_a, background_r : float
         Background density at 50 eV (1/eV per electron) and exponent.
     resolution_eV : float

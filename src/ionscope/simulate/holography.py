@@ -114,7 +114,6 @@ Int. Ed. 58, 5292 (2019) (the 1.3 V drop at Cu / LASGTP).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -126,7 +125,7 @@ from ionscope.constants import electron_interaction_constant
 from ionscope.data import signal
 from ionscope.errors import ConfigError
 from ionscope.simulate.holography_params import HolographyParams, HolographyPSParams
-from ionscope.simulate.registry import register_twin, twin_attrs, twin_provenance
+from ionscope.simulate.registry import ProgressCallback, register_twin, twin_attrs, twin_provenance
 
 STEP = "ionscope.simulate.holography"
 STEP_PS = "ionscope.simulate.holography_ps"
@@ -411,12 +410,11 @@ def _streams(seed: int, n: int, exposure: int = 0) -> list[np.random.Generator]:
     params=HolographyParams,
 )
 def simulate_holography(
-    params: HolographyParams | None = None,
-    *,
-    seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    params: HolographyParams | None = None, *, seed: int = 0, progress: ProgressCallback | None = None
 ) -> xr.Dataset:
     """Simulate an off-axis hologram and its vacuum reference (see the module docstring).
+
+    Computes: renders the hologram, its reference(s) and the truth in memory (numpy-backed).
 
     Returns
     -------
@@ -486,12 +484,11 @@ def simulate_holography(
     params=HolographyPSParams,
 )
 def simulate_holography_ps(
-    params: HolographyPSParams | None = None,
-    *,
-    seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    params: HolographyPSParams | None = None, *, seed: int = 0, progress: ProgressCallback | None = None
 ) -> xr.Dataset:
     """Simulate a phase-shifting hologram stack and a vacuum reference stack.
+
+    Computes: renders both stacks and the truth in memory (numpy-backed).
 
     Returns
     -------

@@ -100,7 +100,14 @@ import xarray as xr
 from ionscope.constants import FARADAY
 from ionscope.data import signal
 from ionscope.errors import ConfigError
-from ionscope.simulate.registry import check_parameters, parameter, register_twin, twin_attrs, twin_provenance
+from ionscope.simulate.registry import (
+    ProgressCallback,
+    check_parameters,
+    parameter,
+    register_twin,
+    twin_attrs,
+    twin_provenance,
+)
 
 STEP = "ionscope.simulate.licoo2"
 
@@ -436,12 +443,11 @@ def _integrate(
     params=LiCoO2Params,
 )
 def simulate_licoo2(
-    params: LiCoO2Params | None = None,
-    *,
-    seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
+    params: LiCoO2Params | None = None, *, seed: int = 0, progress: ProgressCallback | None = None
 ) -> xr.Dataset:
     """Simulate the operando LiCoO2 cross-section (see the module docstring for the model).
+
+    Computes: integrates the whole series in memory (numpy-backed).
 
     Parameters
     ----------

@@ -23,7 +23,7 @@ import xarray as xr
 
 from ionscope.data import with_provenance
 from ionscope.errors import ConfigError, InputError
-from ionscope.validation import Interval, check_parameter, described
+from ionscope.validation import Interval, check_parameter, described, validate_params
 
 #: Progress callback: ``progress(done, total)`` with frames produced so far and in all.
 ProgressCallback = Callable[[int, int], None]
@@ -142,6 +142,12 @@ def _build_params(spec: _Twin, params: Mapping[str, Any]) -> Any:
     return spec.params(**params)
 
 
+@described("callable as progress(done, total)")
+def _callable(value: Any) -> bool:
+    return callable(value)
+
+
+@validate_params({"seed": [Interval(int, 0, None)], "progress": [_callable, None]})
 def simulate(
     name: str,
     *,
@@ -150,6 +156,8 @@ def simulate(
     **params: Any,
 ) -> xr.Dataset:
     """Run the twin ``name`` and return its Dataset.
+
+    Computes: the twin renders its data in memory (numpy-backed).
 
     Parameters
     ----------
@@ -182,10 +190,6 @@ def simulate(
     if spec is None:
         known = ", ".join(sorted(_REGISTRY)) or "(none)"
         raise InputError(f"unknown twin {name!r}; known twins: {known}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    if progress is not None and not callable(progress):
-        raise ConfigError(f"progress must be callable as progress(done, total), got {progress!r}")
     if spec.params is not None:
         return spec.func(_build_params(spec, params), seed=int(seed), progress=progress)
     return spec.func(seed=int(seed), progress=progress, **params)

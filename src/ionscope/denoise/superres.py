@@ -83,20 +83,21 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import axis_calibration, map_series, provenance, units_of, with_provenance
-from ionscope.denoise.superres_kernels import (
-    DEFAULT_PATCH,
-    FACTORS,
+from ionscope.denoise import superres_kernels
+from ionscope.denoise.superres_kernels import (  # re-exported: the kernels import from here too
+    DEFAULT_PATCH as DEFAULT_PATCH,
+    FACTORS as FACTORS,
     CoupledDictionaries,
-    back_project,
-    bicubic_upsample,
+    back_project as back_project,
+    bicubic_upsample as bicubic_upsample,
     block_average,
     check_factor,
-    coupled_reconstruct,
-    coupled_training_pairs,
-    gradient_features,
-    nearest_upsample,
+    coupled_reconstruct as coupled_reconstruct,
+    coupled_training_pairs as coupled_training_pairs,
+    gradient_features as gradient_features,
+    nearest_upsample as nearest_upsample,
     superres_stack,
-    train_coupled_dictionaries,
+    train_coupled_dictionaries as train_coupled_dictionaries,
 )
 from ionscope.errors import ConfigError, InputError
 from ionscope.validation import Interval, validate_params
@@ -349,20 +350,4 @@ def super_resolve(
     return result, info
 
 
-__all__ = [
-    "FACTORS",
-    "DEFAULT_PATCH",
-    "METHOD",
-    "CoupledDictionaries",
-    "block_average",
-    "nearest_upsample",
-    "bicubic_upsample",
-    "gradient_features",
-    "coupled_training_pairs",
-    "train_coupled_dictionaries",
-    "coupled_reconstruct",
-    "back_project",
-    "superres_stack",
-    "downsample",
-    "super_resolve",
-]
+__all__ = [*superres_kernels.__all__, "METHOD", "downsample", "super_resolve"]

@@ -41,10 +41,11 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import is_lazy, provenance, units_of, with_provenance
+from ionscope.eels import mlls_kernels
 from ionscope.eels.energy import energy_ev, float_dtype, window_slice
 from ionscope.eels.mlls_kernels import (
     DesignFactor,
-    MLLSResult,
+    MLLSResult as MLLSResult,
     factor_design,
     li_fraction,
     mlls_unweighted,
@@ -358,12 +359,5 @@ def mlls_fit(
     return with_provenance(ds, STEP, params, inputs=inputs, history=history, variables=True)
 
 
-__all__ = [
-    "DesignFactor",
-    "MLLSResult",
-    "factor_design",
-    "mlls_unweighted",
-    "mlls_weighted",
-    "li_fraction",
-    "mlls_fit",
-]
+# the kernels are re-exported: every name of mlls_kernels.__all__ imports from here too
+__all__ = [*mlls_kernels.__all__, "mlls_fit"]

@@ -358,14 +358,8 @@ def _unweighted_subsets(f: DesignFactor, constrained: np.ndarray):
     return out
 
 
-def mlls_unweighted(
-    spectra: Any,
-    design: Any,
-    *,
-    nonnegative: bool | Sequence[bool] = False,
-    return_covariance: bool = False,
-    workers: int | None = None,
-) -> MLLSResult:
+def mlls_unweighted(spectra: Any, design: Any, *, nonnegative: bool | Sequence[bool] = False,
+                    return_covariance: bool = False, workers: int | None = None) -> MLLSResult:
     """Unweighted MLLS of many spectra against one design matrix.
 
     Parameters
@@ -399,22 +393,21 @@ def mlls_unweighted(
     >>> bool(np.allclose(fit.coefficients, truth))
     True
     """
-    f = _as_factor(design)
-    s = _check_spectra(spectra, f.n_channels)
-    n, e = s.shape
+    return _fit(spectra, design, nonnegative, return_covariance, workers, _unweighted_block)
+
+
+def _unweighted_block(f: DesignFactor, constrained: np.ndarray, out: _Outputs) -> Callable[[slice], None]:
+    """The block function of :func:`mlls_unweighted`: fills ``out.coef`` and ``out.chi``
+    (not yet divided by the degrees of freedom) for the rows of a slice."""
     k = f.n_terms
-    constrained = _constraint_mask(nonnegative, k)
     any_constrained = bool(constrained.any())
     subsets = _unweighted_subsets(f, constrained) if any_constrained else None
     q_t = np.ascontiguousarray(f.q.T)
     r_t = np.ascontiguousarray(f.r.T)
     r_inv_t = np.ascontiguousarray(f.r_inv.T)
-    coef = np.empty((n, k))
-    chi = np.empty(n)
-    rows = _block_rows(e, float_dtype(s.dtype))
 
     def block(sl: slice) -> None:
-        sb = _sum_ready(s[sl])
+        sb = _sum_ready(out.spectra[sl])
         m = sb.shape[0]
         c, sq = np.empty((m, k)), np.empty(m)
         project_rows(sb, q_t, c, sq)
@@ -425,15 +418,10 @@ def mlls_unweighted(
             u = c - a @ r_t  # chi2(a) = chi2(a*) + |c - T a|^2
             chi_b += np.vecdot(u, u)
         _exact_where_cancelled(chi_b, sq, sb, a, f.design, None)
-        chi[sl] = chi_b
-        coef[sl] = a
+        out.chi[sl] = chi_b
+        out.coef[sl] = a
 
-    if n:
-        _run_blocks(block, n, rows, workers)
-    chi /= e - k
-    stderr = np.sqrt(chi[:, None] * np.diag(f.gram_inv)[None, :])
-    cov = chi[:, None, None] * f.gram_inv[None] if return_covariance else None
-    return MLLSResult(coef, chi, stderr, cov)
+    return block
 
 
 def _nnls_weighted(g_a: np.ndarray, b_a: np.ndarray, a: np.ndarray, constrained: np.ndarray) -> np.ndarray:
@@ -473,14 +461,8 @@ def _nnls_weighted(g_a: np.ndarray, b_a: np.ndarray, a: np.ndarray, constrained:
     return a
 
 
-def mlls_weighted(
-    spectra: Any,
-    design: Any,
-    *,
-    nonnegative: bool | Sequence[bool] = False,
-    return_covariance: bool = False,
-    workers: int | None = None,
-) -> MLLSResult:
+def mlls_weighted(spectra: Any, design: Any, *, nonnegative: bool | Sequence[bool] = False,
+                  return_covariance: bool = False, workers: int | None = None) -> MLLSResult:
     """Poisson-weighted MLLS (weights ``1 / max(S, 1)``) of many spectra against one design.
 
     Each spectrum has its own normal matrix :math:`R^T W_n R`; they are built for all spectra
@@ -498,24 +480,21 @@ def mlls_weighted(
     >>> bool(abs(fit.coefficients[:, 0].mean() / 500 - 1) < 0.01), bool(abs(fit.chi2.mean() - 1) < 0.05)
     (True, True)
     """
-    f = _as_factor(design)
-    s = _check_spectra(spectra, f.n_channels)
-    n, e = s.shape
+    return _fit(spectra, design, nonnegative, return_covariance, workers, _weighted_block)
+
+
+def _weighted_block(f: DesignFactor, constrained: np.ndarray, out: _Outputs) -> Callable[[slice], None]:
+    """The block function of :func:`mlls_weighted`: fills ``out.coef``, ``out.chi`` (not yet
+    divided by the degrees of freedom), ``out.var`` and ``out.cov`` (unscaled) for a slice."""
     k = f.n_terms
-    constrained = _constraint_mask(nonnegative, k)
     any_constrained = bool(constrained.any())
     q_t = np.ascontiguousarray(f.q.T)
     qprod_t, iu, ju = upper_products(f.q)
     r_mat, r_t = f.r, np.ascontiguousarray(f.r.T)
     r_inv, r_inv_t = f.r_inv, np.ascontiguousarray(f.r_inv.T)
-    coef = np.empty((n, k))
-    chi = np.empty(n)
-    var = np.empty((n, k))
-    cov = np.empty((n, k, k)) if return_covariance else None
-    rows = _block_rows(e, float_dtype(s.dtype))
 
     def block(sl: slice) -> None:
-        sb = _sum_ready(s[sl])
+        sb = _sum_ready(out.spectra[sl])
         m = sb.shape[0]
         a_q, g_q_inv, chi_b = np.empty((m, k)), np.empty((m, k, k)), np.empty(m)
         poisson_weighted_rows(sb, q_t, qprod_t, iu, ju, a_q, g_q_inv, chi_b)
@@ -529,22 +508,58 @@ def mlls_weighted(
                 d = a[bad] @ r_t - a_q[bad]  # chi2_w(a) = chi2_w(a*) + d^T G d
                 chi_b[bad] += np.einsum("ni,nij,nj->n", d, g_q, d)
         _exact_where_cancelled(chi_b, None, sb, a, f.design, True)
-        chi[sl] = chi_b
-        coef[sl] = a
+        out.chi[sl] = chi_b
+        out.coef[sl] = a
         right = g_q_inv @ r_inv_t  # (R^T W R)^-1 = T^-1 G_q^-1 T^-T
-        if cov is not None:
-            cov[sl] = r_inv @ right
-            var[sl] = np.diagonal(cov[sl], axis1=1, axis2=2)
+        if out.cov is not None:
+            out.cov[sl] = r_inv @ right
+            out.var[sl] = np.diagonal(out.cov[sl], axis1=1, axis2=2)
         else:
-            var[sl] = np.einsum("ki,nik->nk", r_inv, right)
+            out.var[sl] = np.einsum("ki,nik->nk", r_inv, right)
 
+    return block
+
+
+class _Outputs(NamedTuple):
+    """The spectra and the arrays the block functions of one fit write into."""
+
+    spectra: np.ndarray
+    coef: np.ndarray
+    chi: np.ndarray
+    var: np.ndarray | None
+    cov: np.ndarray | None
+
+
+def _fit(spectra: Any, design: Any, nonnegative: bool | Sequence[bool] | np.ndarray,
+         return_covariance: bool, workers: int | None,
+         make_block: Callable[[DesignFactor, np.ndarray, _Outputs], Callable[[slice], None]]
+         ) -> MLLSResult:
+    """The driver both MLLS kernels share: checks, output arrays, blocks of spectra on threads,
+    then the reduced chi^2 and the standard errors scaled by it. ``make_block`` fills the
+    coefficients, the chi^2 and (weighted fits, whose covariance differs per spectrum) ``var``
+    and ``cov``; the unweighted covariance is ``inv(R^T R)`` for every spectrum."""
+    f = _as_factor(design)
+    s = _check_spectra(spectra, f.n_channels)
+    n, e = s.shape
+    k = f.n_terms
+    per_spectrum = make_block is _weighted_block
+    out = _Outputs(
+        s, np.empty((n, k)), np.empty(n), np.empty((n, k)) if per_spectrum else None,
+        np.empty((n, k, k)) if per_spectrum and return_covariance else None,
+    )
+    constrained = _constraint_mask(nonnegative, k)
     if n:
-        _run_blocks(block, n, rows, workers)
+        _run_blocks(make_block(f, constrained, out), n, _block_rows(e, float_dtype(s.dtype)), workers)
+    chi = out.chi
     chi /= e - k
-    stderr = np.sqrt(chi[:, None] * var)
+    if not per_spectrum:
+        stderr = np.sqrt(chi[:, None] * np.diag(f.gram_inv)[None, :])
+        cov = chi[:, None, None] * f.gram_inv[None] if return_covariance else None
+        return MLLSResult(out.coef, chi, stderr, cov)
+    cov = out.cov
     if cov is not None:
         cov *= chi[:, None, None]
-    return MLLSResult(coef, chi, stderr, cov)
+    return MLLSResult(out.coef, chi, np.sqrt(chi[:, None] * out.var), cov)
 
 
 def li_fraction(

@@ -58,6 +58,23 @@ def project_rows(spectra, q_t, c, sq):  # pragma: no cover - compiled
             c[i, m] = acc
 
 
+@numba.njit(nogil=True, fastmath=_FASTMATH, cache=True, inline="always")
+def _cholesky_solve(low, y):  # pragma: no cover - compiled
+    """Solve ``L L^T x = y`` in place (``y`` becomes ``x``) for a lower-triangular ``low``:
+    forward then back substitution."""
+    k = low.shape[0]
+    for r in range(k):
+        acc = y[r]
+        for t in range(r):
+            acc -= low[r, t] * y[t]
+        y[r] = acc / low[r, r]
+    for r in range(k - 1, -1, -1):
+        acc = y[r]
+        for t in range(r + 1, k):
+            acc -= low[t, r] * y[t]
+        y[r] = acc / low[r, r]
+
+
 @numba.njit(nogil=True, fastmath=_FASTMATH, cache=True)
 def poisson_weighted_rows(spectra, q_t, qprod_t, iu, ju, a_q, g_inv, wsq):  # pragma: no cover
     """Poisson-weighted normal equations of every row, built and solved in one pass.
@@ -120,29 +137,19 @@ def poisson_weighted_rows(spectra, q_t, qprod_t, iu, ju, a_q, g_inv, wsq):  # pr
                     low[r, s] = acc / low[s, s]
             for s in range(r + 1, k):
                 low[r, s] = 0.0
-        # a_q = G^-1 b: forward then back substitution
+        # a_q = G^-1 b
         for r in range(k):
-            acc = b[r]
-            for t in range(r):
-                acc -= low[r, t] * y[t]
-            y[r] = acc / low[r, r]
-        for r in range(k - 1, -1, -1):
-            acc = y[r]
-            for t in range(r + 1, k):
-                acc -= low[t, r] * a_q[i, t]
-            a_q[i, r] = acc / low[r, r]
+            y[r] = b[r]
+        _cholesky_solve(low, y)
+        for r in range(k):
+            a_q[i, r] = y[r]
         # G^-1 column by column (unit vectors through the same two substitutions)
         for col in range(k):
             for r in range(k):
-                acc = 1.0 if r == col else 0.0
-                for t in range(r):
-                    acc -= low[r, t] * y[t]
-                y[r] = acc / low[r, r]
-            for r in range(k - 1, -1, -1):
-                acc = y[r]
-                for t in range(r + 1, k):
-                    acc -= low[t, r] * g_inv[i, t, col]
-                g_inv[i, r, col] = acc / low[r, r]
+                y[r] = 1.0 if r == col else 0.0
+            _cholesky_solve(low, y)
+            for r in range(k):
+                g_inv[i, r, col] = y[r]
         acc = 0.0
         for m in range(k):
             acc += a_q[i, m] * b[m]

@@ -9,7 +9,7 @@ import pytest
 from scipy.integrate import solve_bvp, trapezoid
 
 from ionscope.constants import E_CHARGE, EPSILON_0, K_B
-from ionscope.errors import InputError
+from ionscope.errors import ConfigError
 from ionscope.spacecharge import (
     MobileDefect,
     debye_length_nm,
@@ -184,7 +184,7 @@ def test_graded_mesh_resolves_both_electrodes():
     (dict(points=3), ">= 5"),
     (dict(thickness_nm=-1.0), "positive"),
 ])
-def test_bad_bias_input(kwargs, match):
+def test_bad_bias_parameters_are_config_errors(kwargs, match):
     args = dict(bias_V=1.0, thickness_nm=50.0, theta=0.9, eps_r=50, c0_m3=C0) | kwargs
-    with pytest.raises(InputError, match=match):
+    with pytest.raises(ConfigError, match=match):
         solve_bias(**args)

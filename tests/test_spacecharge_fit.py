@@ -187,8 +187,8 @@ def test_phase_profile_is_refused_with_advice():
     (dict(free=["psi0_V", "bogus"]), ConfigError, "unknown parameter"),
     (dict(free=["psi0_V", "theta"], fixed={"theta": 0.9}), ConfigError, "both free and fixed"),
     (dict(free=["psi0_V", "li_scale"]), ConfigError, "need a Li profile"),
-    (dict(fixed={"theta": 1.5}), InputError, "between 0 and 1"),
-    (dict(li_mode="weird"), InputError, "li_mode"),
+    (dict(fixed={"theta": 1.5}), ConfigError, "between 0 and 1"),
+    (dict(li_mode="weird"), ConfigError, "li_mode"),
 ])
 def test_bad_fit_configuration(kwargs, error, match):
     v, _ = _noisy(-1.3, 0.95, seed=1)

@@ -242,23 +242,23 @@ def test_profile_dataset_has_units_and_provenance():
                                atol=1e-12 * E_CHARGE * C0)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(theta=1.0), "strictly between 0 and 1"),
-    (dict(theta=0.0), "strictly between 0 and 1"),
-    (dict(eps_r=-3), "positive"),
-    (dict(c0_m3=0.0), "positive finite concentration"),
-    (dict(x_nm=[-1.0, 2.0]), "negative distances"),
-    (dict(x_nm=[np.nan]), "NaN"),
-    (dict(psi0_V=float("inf")), "finite"),
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(theta=1.0), ConfigError, "strictly between 0 and 1"),
+    (dict(theta=0.0), ConfigError, "strictly between 0 and 1"),
+    (dict(eps_r=-3), ConfigError, "positive"),
+    (dict(c0_m3=0.0), ConfigError, "positive finite concentration"),
+    (dict(x_nm=[-1.0, 2.0]), InputError, "negative distances"),
+    (dict(x_nm=[np.nan]), InputError, "NaN"),
+    (dict(psi0_V=float("inf")), ConfigError, "finite"),
 ])
-def test_bad_parameters_raise_input_errors(kwargs, match):
+def test_bad_parameters_are_config_errors_and_bad_positions_input_errors(kwargs, error, match):
     args = dict(x_nm=[0.0, 1.0], psi0_V=1.0, theta=0.9, eps_r=50, c0_m3=C0) | kwargs
-    with pytest.raises(InputError, match=match):
+    with pytest.raises(error, match=match):
         lattice_gas_potential(**args)
 
 
 def test_profile_too_short_is_a_config_error():
     with pytest.raises(ConfigError, match="shorter than w90"):
         lattice_gas_profile(-1.3, 0.99, 50, C0, T, length_nm=2.0)
-    with pytest.raises(InputError, match="flat profile"):
+    with pytest.raises(ConfigError, match="flat profile"):
         lattice_gas_profile(0.0, 0.99, 50, C0, T)

@@ -11,7 +11,8 @@ A constraint list allows a value when any of its entries does:
 
 - :class:`Interval` - a real or integer number in a range, with its unit;
 - :class:`Options` - one of a fixed set of values (strings are matched exactly);
-- a type (``bool``, ``str``, ``tuple``...) - an instance of it (``bool`` is never a number);
+- a type (``bool``, ``str``, ``tuple``...) - an instance of it (``bool`` admits numpy bools and
+  is never a number);
 - ``None`` - the value None;
 - a callable taking the value and returning True when it is allowed, with a ``description``
   attribute (see :func:`described`).
@@ -141,6 +142,8 @@ def _allows(constraint: Any, value: Any) -> bool:
     if constraint is None:
         return value is None
     if isinstance(constraint, type):
+        if constraint is bool:  # numpy's bools too, never 0 or 1
+            return isinstance(value, bool) or type(value).__name__ == "bool_"
         if constraint in (int, float) and isinstance(value, bool):
             return False
         return isinstance(value, constraint)

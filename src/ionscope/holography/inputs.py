@@ -23,7 +23,6 @@ import xarray as xr
 from ionscope.data import axis_calibration, require_dims, require_finite
 from ionscope.errors import ConfigError, DimensionError, InputError, NonFiniteError
 from ionscope.units import length_to_nm
-from ionscope.validation import described
 
 #: Smallest hologram (frame) side in pixels.
 MIN_SIDE_PX = 16
@@ -31,12 +30,6 @@ MIN_SIDE_PX = 16
 MIN_FRAMES = 3
 #: Fewest pixels of a vacuum region.
 MIN_VACUUM_PX = 64
-
-
-@described("True or False")
-def BOOLEAN(value: Any) -> bool:  # noqa: N802  (a constraint, named like the others)
-    """Parameter constraint: a Python or numpy bool (not 0 or 1)."""
-    return isinstance(value, (bool, np.bool_))
 
 
 def uncalibrated() -> dict[str, Any]:
@@ -174,7 +167,6 @@ def grid_coords(cal: dict[str, Any], shape: tuple[int, int], scale: tuple[float,
 
 
 __all__ = [
-    "BOOLEAN",
     "MIN_SIDE_PX",
     "MIN_FRAMES",
     "MIN_VACUUM_PX",

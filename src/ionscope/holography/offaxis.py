@@ -79,7 +79,7 @@ import xarray as xr
 from ionscope.data import jsonable, provenance, signal, with_provenance
 from ionscope.errors import ConfigError
 from ionscope.holography.detector import as_mtf, describe_mtf
-from ionscope.holography.inputs import BOOLEAN, check_reference, grid_coords, image_input, stack_input
+from ionscope.holography.inputs import check_reference, grid_coords, image_input, stack_input
 from ionscope.holography.passes import scale_outer
 from ionscope.holography.phaseshift import phase_shifting_kernel
 from ionscope.holography.sideband import (  # noqa: F401  (re-exported)
@@ -278,7 +278,7 @@ def reference_stack_terms(
 
 @validate_params({
     **SIDEBAND_CONSTRAINTS,
-    "line_filter": [BOOLEAN, Interval(float, 0, None, closed="neither", unit="FFT px")],
+    "line_filter": [bool, Interval(float, 0, None, closed="neither", unit="FFT px")],
     "unwrap": [UNWRAP_OPTIONS],
 })
 def reconstruct_offaxis(
@@ -377,7 +377,7 @@ def reconstruct_offaxis(
     if aperture_unit == "1/nm" and not cal["calibrated"]:
         raise ConfigError("aperture_unit '1/nm' needs a hologram with coordinates in nm")
     taper = taper_width(apodize, image.shape)
-    if BOOLEAN(line_filter):
+    if isinstance(line_filter, bool | np.bool_):
         line_width = 3.0 if line_filter else None
     else:
         line_width = float(line_filter)

@@ -76,7 +76,7 @@ import xarray as xr
 from ionscope.data import jsonable, provenance, signal, with_provenance
 from ionscope.errors import DimensionError, InputError
 from ionscope.holography.align import align_frames
-from ionscope.holography.inputs import BOOLEAN, check_reference, grid_coords, stack_input, vacuum_region
+from ionscope.holography.inputs import check_reference, grid_coords, stack_input, vacuum_region
 from ionscope.holography.phase_steps import (  # noqa: F401  (re-exported)
     algebraic_steps,
     design_matrix,
@@ -411,7 +411,7 @@ def reconstruct_phase_shifting_kernel(
 
 
 @validate_params({
-    "align": [BOOLEAN],
+    "align": [bool],
     "iterations": [Interval(int, 0, 100)],
     "unwrap": [UNWRAP_OPTIONS],
 })

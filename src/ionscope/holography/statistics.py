@@ -17,7 +17,7 @@ import numpy as np
 
 from ionscope.data import jsonable
 from ionscope.errors import ConfigError
-from ionscope.holography.inputs import BOOLEAN, image_input
+from ionscope.holography.inputs import image_input
 from ionscope.holography.passes import mean_and_std
 from ionscope.holography.sideband import (
     APERTURE_UNITS,
@@ -107,7 +107,7 @@ def statistics_kernel(
 SIDEBAND_CONSTRAINTS: dict[str, list[Any]] = {
     "aperture": [Interval(float, 0, None, closed="neither"), None],
     "aperture_unit": [Options(APERTURE_UNITS)],
-    "apodize": [BOOLEAN, Interval(float, 0, None, unit="px")],
+    "apodize": [bool, Interval(float, 0, None, unit="px")],
 }
 
 

@@ -23,7 +23,8 @@ import xarray as xr
 
 from ionscope.constants import electron_interaction_constant
 from ionscope.data import jsonable, provenance, with_provenance
-from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.errors import ConfigError, InputError
+from ionscope.holography.inputs import vacuum_region
 from ionscope.holography.leakage import detect_vacuum, fit_stray_field, vacuum_flatness
 from ionscope.holography.potential import phase_difference, potential_map
 from ionscope.profiles import LowPass, band_profile, detect_interface, fit_step, normal_segment
@@ -31,7 +32,7 @@ from ionscope.validation import Interval, Options, described, validate_params
 
 __all__ = [
     "vacuum_erosion_px",
-    "vacuum_region",
+    "vacuum_mask",
     "resolution_blur",
     "potential_from_reconstruction",
     "profile_across_interface",
@@ -64,15 +65,15 @@ def vacuum_erosion_px(attrs: dict, image: xr.DataArray) -> int:
     return 8
 
 
-def vacuum_region(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int], *,
-                  erode_px: int = 8) -> tuple[np.ndarray | None, str]:
+def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int], *,
+                erode_px: int = 8) -> tuple[np.ndarray | None, str]:
     """The vacuum pixels of a map, and how they were found.
 
     Parameters
     ----------
     vacuum : "auto", "none", None, (y0, y1, x0, x1) or bool array / DataArray
-        ``"auto"`` detects it on the amplitude (:func:`detect_vacuum`); a tuple is a half-open
-        pixel box; an array is the mask itself.
+        ``"auto"`` detects it on the amplitude (:func:`detect_vacuum`); a box (half-open pixel
+        indices) or a mask as :func:`ionscope.holography.inputs.vacuum_region` reads them.
     amplitude : xarray.DataArray, optional
         Reconstructed amplitude (for ``"auto"``).
     shape : (int, int)
@@ -94,17 +95,13 @@ def vacuum_region(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[i
             return None, "none found"
         mask = detect_vacuum(amplitude, erode_px=erode_px)
         return mask, f"detected on the amplitude, eroded {erode_px} px" if mask is not None else "none found"
-    if isinstance(vacuum, tuple | list) and len(vacuum) == 4 and all(isinstance(v, int | np.integer) for v in vacuum):
-        y0, y1, x0, x1 = (int(v) for v in vacuum)
-        if not (y0 < y1 and x0 < x1):
-            raise ConfigError(f"vacuum box {tuple(vacuum)} is empty (need y0 < y1 and x0 < x1)")
-        mask = np.zeros(tuple(shape), dtype=bool)
-        mask[y0:y1, x0:x1] = True
-        return mask, f"box {y0}:{y1},{x0}:{x1}"
-    mask = np.asarray(vacuum.values if isinstance(vacuum, xr.DataArray) else vacuum).astype(bool)
-    if mask.shape != tuple(shape):
-        raise DimensionError(f"the vacuum mask has shape {mask.shape}, the map {tuple(shape)}")
-    return mask, "given mask"
+    box, mask = vacuum_region(vacuum, tuple(shape))
+    if box is None:
+        return mask, "given mask"
+    y0, y1, x0, x1 = box
+    mask = np.zeros(tuple(shape), dtype=bool)
+    mask[y0:y1, x0:x1] = True
+    return mask, f"box {y0}:{y1},{x0}:{x1}"
 
 
 @validate_params({
@@ -146,7 +143,7 @@ def potential_from_reconstruction(
     zero : xarray.Dataset, optional
         Reconstruction of the same area at 0 V: the bias-induced potential of the difference.
     vacuum : "auto", "none", (y0, y1, x0, x1) or bool mask
-        Vacuum region (:func:`vacuum_region`); ``"auto"`` erodes the detected mask by one
+        Vacuum region (:func:`vacuum_mask`); ``"auto"`` erodes the detected mask by one
         resolution length (:func:`vacuum_erosion_px`).
     leakage : bool
         Fit a harmonic stray-field model in the vacuum (:func:`~ionscope.holography.fit_stray_field`)
@@ -183,7 +180,7 @@ def potential_from_reconstruction(
     phase = reconstruction["phase"]
     amplitude = reconstruction["amplitude"] if "amplitude" in reconstruction else None
     amplitude_zero = zero["amplitude"] if zero is not None and "amplitude" in zero else None
-    mask, how = vacuum_region(vacuum, amplitude, phase.shape,
+    mask, how = vacuum_mask(vacuum, amplitude, phase.shape,
                               erode_px=vacuum_erosion_px(dict(reconstruction.attrs), phase))
     attrs: dict[str, Any] = {"vacuum_region": how}
     if mask is not None:

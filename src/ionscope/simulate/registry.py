@@ -87,17 +87,12 @@ def flag(default: bool) -> Any:
     return dataclasses.field(default=default, metadata={"flag": True})
 
 
-@described("True or False")
-def _boolean(value: Any) -> bool:
-    return isinstance(value, (bool, np.bool_))
-
-
 def field_constraints(field: dataclasses.Field) -> list[Any] | None:
     """The :mod:`ionscope.validation` constraints a :func:`parameter` or :func:`flag` field
     declares (None for a field without them)."""
     meta = field.metadata
     if meta.get("flag"):
-        return [_boolean]
+        return [bool]
     if "range" not in meta:
         return None
     lo, hi = meta["range"]

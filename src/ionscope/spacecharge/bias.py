@@ -43,7 +43,7 @@ from scipy.optimize import brentq
 
 from ionscope.constants import E_CHARGE, EPSILON_0
 from ionscope.data import signal, with_provenance
-from ionscope.errors import ConvergenceError, InputError
+from ionscope.errors import ConfigError, ConvergenceError
 from ionscope.spacecharge.model import (
     MobileDefect,
     _check_scalar,
@@ -82,7 +82,7 @@ def graded_mesh(length: float, points: int, h_min: float, growth: float = 1.02) 
     ends (``H`` chosen so the steps add up); uniform if that is already finer than ``h_min``."""
     points = int(points)
     if points < 5:
-        raise InputError(f"points = {points} must be >= 5 for a bias solve")
+        raise ConfigError(f"points = {points} must be >= 5 for a bias solve")
     n_steps = points - 1
     if length / n_steps <= h_min:
         return np.linspace(0.0, length, points)
@@ -191,7 +191,7 @@ def solve_bias(
     thickness_nm = _check_scalar(thickness_nm, "thickness_nm", positive=True)
     stern_nm = _check_scalar(stern_nm, "stern_nm")
     if stern_nm < 0:
-        raise InputError(f"stern_nm = {stern_nm} must be >= 0")
+        raise ConfigError(f"stern_nm = {stern_nm} must be >= 0")
     sy = _system(theta, eps_r, c0_m3, temperature_K, second_defect)
     eps_s_r = eps_r if stern_eps_r is None else _check_scalar(stern_eps_r, "stern_eps_r",
                                                              positive=True)
@@ -202,7 +202,7 @@ def solve_bias(
     slope = np.sqrt(2 * float(_gamma(np.array([u_max, -u_max]), sy).max()))
     h_min = min(0.1 / max(slope, 1e-300), 0.05 / sy.kappa)
     if 2 * stern_nm >= thickness_nm:
-        raise InputError(
+        raise ConfigError(
             f"thickness_nm = {thickness_nm} nm leaves no electrolyte between two Stern layers of "
             f"{stern_nm} nm; give a thicker cell or a thinner Stern layer"
         )
@@ -210,7 +210,7 @@ def solve_bias(
     if initial is not None:
         x_hat = (np.asarray(initial.x_nm) - stern_nm) / sy.ell_nm
         if x_hat.size != points or abs(x_hat[-1] - length) > 1e-9 * length:
-            raise InputError("initial solution is on a different mesh; solve without it")
+            raise ConfigError("initial solution is on a different mesh; solve without it")
     else:
         x_hat = graded_mesh(length, points, h_min)
     dx = np.diff(x_hat)

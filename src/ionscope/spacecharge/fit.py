@@ -508,19 +508,19 @@ def fit_spacecharge(
     else:
         xl = yl = sl = None
     if li_mode not in _LI_MODES:
-        raise InputError(f"li_mode = {li_mode!r}: use one of {_LI_MODES}")
+        raise ConfigError(f"li_mode = {li_mode!r}: use one of {_LI_MODES}")
     if side not in ("auto", "right", "left"):
-        raise InputError(f"side = {side!r}: use 'auto', 'right' or 'left'")
+        raise ConfigError(f"side = {side!r}: use 'auto', 'right' or 'left'")
     li_electrode_level = _check_scalar(li_electrode_level, "li_electrode_level")
     if noise_model not in NOISE_MODELS:
-        raise InputError(f"noise_model = {noise_model!r}: use one of {NOISE_MODELS}")
+        raise ConfigError(f"noise_model = {noise_model!r}: use one of {NOISE_MODELS}")
     if correlation is not None and s is None or li_correlation is not None and (not has_li or sl is None):
         raise InputError(
             "a noise correlation needs the profile's standard errors too (sigma_V / li_sigma); "
             "give them or drop the correlation"
         )
     if lowpass is not None and not isinstance(lowpass, LowPass):
-        raise InputError(f"lowpass must be an ionscope.profiles.LowPass, got {type(lowpass).__name__}")
+        raise ConfigError(f"lowpass must be an ionscope.profiles.LowPass, got {type(lowpass).__name__}")
     mode = "sandwich" if noise_model == "auto" else noise_model
     fixed = dict(fixed or {})
     initial = dict(initial or {})
@@ -548,11 +548,11 @@ def fit_spacecharge(
         value = _check_scalar(value, name)
         kind = PARAMETERS[name]["transform"]
         if kind == "logit" and not 0 < value < 1:
-            raise InputError(f"{name} = {value} must lie strictly between 0 and 1")
+            raise ConfigError(f"{name} = {value} must lie strictly between 0 and 1")
         if kind == "log" and value <= 0:
-            raise InputError(f"{name} = {value} must be positive")
+            raise ConfigError(f"{name} = {value} must be positive")
         if kind == "nonneg" and value < 0:
-            raise InputError(f"{name} = {value} must be >= 0")
+            raise ConfigError(f"{name} = {value} must be >= 0")
     for name in PARAMETERS:
         if name not in free_list and name not in fixed and "default" in PARAMETERS[name]:
             fixed[name] = PARAMETERS[name]["default"]

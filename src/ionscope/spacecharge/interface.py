@@ -59,7 +59,7 @@ import scipy.fft
 from scipy.interpolate import CubicSpline
 from scipy.special import expit, logit, ndtr
 
-from ionscope.errors import InputError
+from ionscope.errors import ConfigError, InputError
 from ionscope.profiles import LowPass
 from ionscope.spacecharge.model import _check_scalar, _occupancy, _system, _u_of_xi
 
@@ -231,7 +231,7 @@ def interface_profile(
             return np.zeros(x.shape)
         psf_nm = _check_scalar(psf_nm, "psf_nm")
         if psf_nm < 0:
-            raise InputError(f"psf_nm = {psf_nm} must be >= 0")
+            raise ConfigError(f"psf_nm = {psf_nm} must be >= 0")
         grid, h = _lowpass_grid(x.ravel(), lowpass)
         blur = float(np.sqrt(psf_nm**2 + (getattr(lowpass, "blur_nm", None) or 0.0) ** 2 + h * h))
         fine = interface_profile(
@@ -246,12 +246,12 @@ def interface_profile(
             amplitude = np.exp(np.log(float(ratio)) * ndtr(-(grid - float(x0_nm)) / blur))
         return CubicSpline(grid, _wave_lowpass(lowpass, fine, h, amplitude))(x)
     if side not in ("right", "left"):
-        raise InputError(f"side = {side!r}: use 'right' or 'left' (where the electrolyte is)")
+        raise ConfigError(f"side = {side!r}: use 'right' or 'left' (where the electrolyte is)")
     if quantity not in ("potential", "li"):
-        raise InputError(f"quantity = {quantity!r}: use 'potential' or 'li'")
+        raise ConfigError(f"quantity = {quantity!r}: use 'potential' or 'li'")
     psf_nm = _check_scalar(psf_nm, "psf_nm")
     if psf_nm < 0:
-        raise InputError(f"psf_nm = {psf_nm} must be >= 0")
+        raise ConfigError(f"psf_nm = {psf_nm} must be >= 0")
     psi0_V = _check_scalar(psi0_V, "psi0_V")
     d = (x - float(x0_nm)) * (1.0 if side == "right" else -1.0)
     sy = _system(theta, eps_r, c0_m3, temperature_K)

@@ -134,25 +134,25 @@ class MobileDefect:
 
 def _check_species(c0: float, theta: float, charge: float, what: str) -> None:
     if not (np.isfinite(c0) and c0 > 0):
-        raise InputError(f"{what}: c0 = {c0!r} m^-3 must be a positive finite concentration")
+        raise ConfigError(f"{what}: c0 = {c0!r} m^-3 must be a positive finite concentration")
     if not (np.isfinite(theta) and 0.0 < theta < 1.0):
-        raise InputError(
+        raise ConfigError(
             f"{what}: theta = {theta!r} must lie strictly between 0 and 1 (bulk site occupancy "
             "c0 / c_max)"
         )
     if not np.isfinite(charge) or charge == 0:
-        raise InputError(f"{what}: charge number {charge!r} must be a non-zero number")
+        raise ConfigError(f"{what}: charge number {charge!r} must be a non-zero number")
 
 
 def _check_scalar(value: float, name: str, *, positive: bool = False) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{name} = {value!r} is not a number") from None
+        raise ConfigError(f"{name} = {value!r} is not a number") from None
     if not np.isfinite(value):
-        raise InputError(f"{name} = {value!r} must be finite")
+        raise ConfigError(f"{name} = {value!r} must be finite")
     if positive and value <= 0:
-        raise InputError(f"{name} = {value!r} must be positive")
+        raise ConfigError(f"{name} = {value!r} must be positive")
     return value
 
 
@@ -486,7 +486,7 @@ def stern_diffuse_potential(
     psi0_V = _check_scalar(psi0_V, "psi0_V")
     stern_nm = _check_scalar(stern_nm, "stern_nm")
     if stern_nm < 0:
-        raise InputError(f"stern_nm = {stern_nm} must be >= 0 (thickness of the core layer)")
+        raise ConfigError(f"stern_nm = {stern_nm} must be >= 0 (thickness of the core layer)")
     eps_s = EPSILON_0 * _check_scalar(eps_r if stern_eps_r is None else stern_eps_r,
                                       "stern_eps_r", positive=True)
     if stern_nm == 0 or psi0_V == 0:
@@ -592,10 +592,10 @@ def w90_nm(
     """
     fraction = _check_scalar(fraction, "fraction")
     if not 0 < fraction < 1:
-        raise InputError(f"fraction = {fraction} must lie between 0 and 1")
+        raise ConfigError(f"fraction = {fraction} must lie between 0 and 1")
     psi0_V = _check_scalar(psi0_V, "psi0_V")
     if psi0_V == 0:
-        raise InputError("psi0_V = 0: there is no drop, so w90 is undefined")
+        raise ConfigError("psi0_V = 0: there is no drop, so w90 is undefined")
     sy = _system(theta, eps_r, c0_m3, temperature_K, second_defect)
     psi_d = stern_diffuse_potential(psi0_V, theta, eps_r, c0_m3, stern_nm, stern_eps_r,
                                     temperature_K, second_defect)
@@ -638,10 +638,10 @@ def lattice_gas_profile(
     """
     psi0_V = _check_scalar(psi0_V, "psi0_V")
     if psi0_V == 0:
-        raise InputError("psi0_V = 0 gives a flat profile; give a non-zero interface potential")
+        raise ConfigError("psi0_V = 0 gives a flat profile; give a non-zero interface potential")
     points = int(points)
     if points < 2:
-        raise InputError(f"points = {points} must be >= 2")
+        raise ConfigError(f"points = {points} must be >= 2")
     sy = _system(theta, eps_r, c0_m3, temperature_K, second_defect)
     ld = sy.ell_nm / sy.kappa
     kw = dict(second_defect=second_defect)

@@ -10,6 +10,7 @@
   or a Fourier-holography aperture as a low-pass on the electron wave).
 - :mod:`~ionscope.spacecharge.fit`: a joint weighted fit of a potential profile and a Li
   profile (correlated noise), with standard errors, correlations and an identifiability check.
+- :mod:`~ionscope.spacecharge.wrappers`: the labelled (xarray) wrappers of the layer and the fit.
 - :mod:`~ionscope.spacecharge.workflow`: measured profiles read from files or results and fitted
   with the resolution and step the holography chain recorded (``ionscope spacecharge fit``).
 
@@ -21,13 +22,9 @@ Example
 """
 
 from ionscope.spacecharge.bias import BiasSolution, bias_profile, solve_bias
-from ionscope.spacecharge.fit import (
-    IdentifiabilityError,
-    SpaceChargeFit,
-    fit_profiles,
-    fit_spacecharge,
-)
+from ionscope.spacecharge.fit import IdentifiabilityError, SpaceChargeFit, fit_spacecharge
 from ionscope.spacecharge.interface import interface_profile, recorded_lowpass
+from ionscope.spacecharge.wrappers import fit_profiles, lattice_gas_profile
 from ionscope.spacecharge.workflow import ProfileInput, fit_measured_profiles, read_profile
 from ionscope.spacecharge.model import (
     MobileDefect,
@@ -41,7 +38,6 @@ from ionscope.spacecharge.model import (
     lattice_gas_field,
     lattice_gas_free_energy,
     lattice_gas_potential,
-    lattice_gas_profile,
     stern_diffuse_potential,
     surface_charge,
     thermal_voltage,

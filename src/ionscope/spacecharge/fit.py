@@ -46,19 +46,14 @@ P.R. Bevington, D.K. Robinson, *Data Reduction and Error Analysis for the Physic
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import xarray as xr
 from scipy.optimize import brentq, least_squares
 from scipy.special import expit, logit
 
-from ionscope.data import provenance, units_of, with_provenance
 from ionscope.errors import ConfigError, ConvergenceError, InputError
-from ionscope.units import require_length_to_nm
 from ionscope.profiles import LowPass
 from ionscope.spacecharge.interface import (
     PARAMETERS,
@@ -83,7 +78,6 @@ __all__ = [
     "SpaceChargeFit",
     "interface_profile",
     "fit_spacecharge",
-    "fit_profiles",
     "integrated_time",
     "recorded_lowpass",
     "DEFAULT_POTENTIAL_FREE",
@@ -91,6 +85,15 @@ __all__ = [
     "default_free",
     "NOISE_MODELS",
 ]
+
+
+def __getattr__(name: str):
+    # fit_profiles moved to ionscope.spacecharge.wrappers (which imports this module)
+    if name == "fit_profiles":
+        from ionscope.spacecharge.wrappers import fit_profiles
+
+        return fit_profiles
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Parameters fitted to a potential profile by default.
 DEFAULT_POTENTIAL_FREE = ("psi0_V", "theta", "x0_nm", "psf_nm", "v_offset_V")
@@ -693,149 +696,3 @@ def _derived(p: dict[str, float], temperature_K: float) -> dict[str, float]:
         out["w90_nm"] = w90_nm(p["psi0_V"], *args)
         out["surface_charge_C_per_m2"] = surface_charge(p["psi0_V"], *args)
     return out
-
-
-# --------------------------------------------------------------------------- xarray wrapper
-
-
-def _profile_arrays(da: xr.DataArray, what: str):
-    if not isinstance(da, xr.DataArray):
-        raise InputError(f"{what} must be an xarray.DataArray along 'position'")
-    if da.dims != ("position",):
-        raise InputError(
-            f"{what} must be 1-D along 'position' (nm), got dims {da.dims}; extract a line "
-            "profile first (ionscope holo profile / ionscope eels profile)"
-        )
-    factor = require_length_to_nm(units_of(da["position"]), f"{what}: the position axis")
-    return np.asarray(da["position"].values, dtype=np.float64) * factor, np.asarray(da.values, dtype=np.float64)
-
-
-def _correlation_attr(sigma: xr.DataArray | None):
-    """``noise_correlation`` of a ``profile_sigma`` (list or JSON text), or None."""
-    if sigma is None or "noise_correlation" not in sigma.attrs:
-        return None
-    raw = sigma.attrs["noise_correlation"]
-    try:
-        return [float(v) for v in (json.loads(raw) if isinstance(raw, str) else np.atleast_1d(raw))]
-    except (TypeError, ValueError):
-        raise InputError(f"profile_sigma's noise_correlation {str(raw)[:40]!r} is not a list of numbers") from None
-
-
-def _valid_points(x, y, sigma, what: str):
-    """Indices of the finite points (and positive sigma); whether they are contiguous."""
-    ok = np.isfinite(y) & np.isfinite(x)
-    if sigma is not None:
-        ok &= np.isfinite(sigma) & (sigma > 0)
-    idx = np.flatnonzero(ok)
-    if idx.size == 0:
-        raise InputError(f"{what} holds no finite points")
-    return idx, bool(idx[-1] - idx[0] + 1 == idx.size)
-
-
-def fit_profiles(
-    potential: xr.DataArray, li: xr.DataArray | None = None, *,
-    potential_sigma: xr.DataArray | None = None, li_sigma: xr.DataArray | None = None,
-    **kwargs,
-) -> xr.Dataset:
-    """Labelled wrapper of :func:`fit_spacecharge`.
-
-    Parameters
-    ----------
-    potential : xarray.DataArray
-        Potential along ``position`` (nm), units ``"V"`` or ``"mV"``, e.g. the ``profile`` of
-        an ``ionscope holo profile`` result. NaN points are left out.
-    li : xarray.DataArray, optional
-        Li profile along ``position`` (nm); units ``"m^-3"`` select ``li_mode="absolute"``
-        unless ``li_mode`` is given.
-    potential_sigma, li_sigma : xarray.DataArray, optional
-        Standard errors on the same positions. A ``noise_correlation`` attribute (as
-        :func:`ionscope.profiles.band_profile` writes) is passed on as the profile's
-        ``correlation`` / ``li_correlation`` unless given in ``kwargs``; with gaps inside the
-        profile the default noise model becomes ``"ess"`` (the lag structure is broken).
-    **kwargs
-        Passed to :func:`fit_spacecharge` (``lowpass``, ``noise_model``, ``fixed``, ...).
-
-    Returns
-    -------
-    xarray.Dataset
-        Along ``position`` (the union of both profiles' positions, NaN where a profile has no
-        point): ``potential``, ``potential_fit``, ``potential_residual`` (V) [, ``li``,
-        ``li_fit``, ``li_residual``]; for every fitted parameter a scalar variable and
-        ``<name>_stderr``; ``correlation`` (``parameter`` x ``parameter_j``); the summary as
-        JSON in ``attrs["fit"]``; one provenance step.
-    """
-    x_all, y_all = _profile_arrays(potential, "potential profile")
-    unit = units_of(potential)
-    if unit not in ("V", "mV"):
-        raise InputError(
-            f"the potential profile is in {unit!r}; the fit needs volts - convert a phase "
-            "profile to potential first (ionscope holo potential, then ionscope holo profile)"
-        )
-    scale = 1e-3 if unit == "mV" else 1.0
-    y_all = y_all * scale
-    sv_all = None if potential_sigma is None else np.asarray(potential_sigma.values, np.float64) * scale
-    idx, contiguous = _valid_points(x_all, y_all, sv_all, "the potential profile")
-    x, y = x_all[idx], y_all[idx]
-    sv = None if sv_all is None else sv_all[idx]
-    gaps = not contiguous
-    if sv is not None and "correlation" not in kwargs:
-        kwargs["correlation"] = _correlation_attr(potential_sigma)
-    xl = yl = sl = None
-    if li is not None:
-        xl_all, yl_all = _profile_arrays(li, "Li profile")
-        sl_all = None if li_sigma is None else np.asarray(li_sigma.values, dtype=np.float64)
-        idx_l, contiguous_l = _valid_points(xl_all, yl_all, sl_all, "the Li profile")
-        xl, yl = xl_all[idx_l], yl_all[idx_l]
-        sl = None if sl_all is None else sl_all[idx_l]
-        gaps |= not contiguous_l
-        if sl is not None and "li_correlation" not in kwargs:
-            kwargs["li_correlation"] = _correlation_attr(li_sigma)
-        if units_of(li) in ("m^-3", "1/m^3", "m-3") and "li_mode" not in kwargs:
-            kwargs["li_mode"] = "absolute"
-    if gaps and kwargs.get("noise_model", "auto") == "auto" and (
-            kwargs.get("correlation") is not None or kwargs.get("li_correlation") is not None):
-        kwargs["noise_model"] = "ess"
-    fit = fit_spacecharge(x, y, sv, li_position_nm=xl, li=yl, li_sigma=sl, **kwargs)
-    grid = np.unique(np.concatenate([x_all] + ([xl_all] if li is not None else [])))
-
-    def on_grid(pos, values):
-        out = np.full(grid.shape, np.nan)
-        out[np.searchsorted(grid, pos)] = values
-        return xr.DataArray(out, dims=("position",))
-
-    ds = xr.Dataset(coords={"position": ("position", grid, {"units": "nm"})})
-    ds["potential"] = on_grid(x_all, y_all)
-    ds["potential_fit"] = on_grid(x, fit.potential_fit)
-    ds["potential_residual"] = on_grid(x, y - fit.potential_fit)
-    for name in ("potential", "potential_fit", "potential_residual"):
-        ds[name].attrs["units"] = "V"
-    if xl is not None:
-        li_unit = units_of(li)
-        ds["li"] = on_grid(xl_all, yl_all)
-        ds["li_fit"] = on_grid(xl, fit.li_fit)
-        ds["li_residual"] = on_grid(xl, yl - fit.li_fit)
-        for name in ("li", "li_fit", "li_residual"):
-            ds[name].attrs["units"] = li_unit
-    for name, value in fit.values.items():
-        unit = PARAMETERS[name]["unit"]
-        ds[name] = xr.DataArray(value, attrs={"units": unit, "fitted": int(name in fit.free)})
-        if name in fit.free:
-            ds[name + "_stderr"] = xr.DataArray(fit.stderr[name], attrs={"units": unit})
-    ds["correlation"] = xr.DataArray(
-        fit.correlation, dims=("parameter", "parameter_j"),
-        coords={"parameter": list(fit.free), "parameter_j": list(fit.free)}, attrs={"units": "1"},
-    )
-    derived_units = {"debye_length_nm": "nm", "w90_nm": "nm", "vacancy_density_m3": "m^-3",
-                     "effective_carrier_density_m3": "m^-3", "surface_charge_C_per_m2": "C/m^2"}
-    for name, value in fit.derived.items():
-        ds[name] = xr.DataArray(value, attrs={"units": derived_units[name]})
-    summary = fit.summary()
-    ds.attrs["fit"] = json.dumps(summary)
-    params = {k: v for k, v in kwargs.items() if k not in ("initial", "correlation", "li_correlation")}
-    if isinstance(params.get("lowpass"), LowPass):
-        params["lowpass"] = dataclasses.asdict(params["lowpass"])
-    params["noise_model"] = fit.noise_model
-    history = provenance(potential) + (provenance(li) if li is not None else [])
-    inputs = [potential] + ([li] if li is not None else [])
-    return with_provenance(ds, "ionscope.spacecharge.fit_profiles", params, inputs=inputs,
-                           history=history)

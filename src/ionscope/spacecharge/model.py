@@ -67,13 +67,11 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-import xarray as xr
 from scipy.interpolate import CubicHermiteSpline
 from scipy.optimize import brentq
 from scipy.special import expit
 
 from ionscope.constants import E_CHARGE, EPSILON_0, K_B
-from ionscope.data import signal, with_provenance
 from ionscope.errors import ConfigError, InputError
 
 __all__ = [
@@ -92,8 +90,16 @@ __all__ = [
     "differential_capacitance",
     "w90_nm",
     "stern_diffuse_potential",
-    "lattice_gas_profile",
 ]
+
+
+def __getattr__(name: str):
+    # lattice_gas_profile moved to ionscope.spacecharge.wrappers (which imports this module)
+    if name == "lattice_gas_profile":
+        from ionscope.spacecharge.wrappers import lattice_gas_profile
+
+        return lattice_gas_profile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Below this |u| (in units of V_T) the excess free energy uses its Taylor series.
 _SERIES_BELOW = 1e-2
@@ -605,111 +611,3 @@ def w90_nm(
     t_hi = float(np.log(abs(psi_d) / sy.vt))
     t_lo = float(np.log(abs(target) / sy.vt))
     return float(stern_nm + sy.ell_nm * _xi_between(t_lo, t_hi, float(np.sign(psi0_V)), sy))
-
-
-# --------------------------------------------------------------------------- xarray wrapper
-
-
-def lattice_gas_profile(
-    psi0_V: float, theta: float, eps_r: float, c0_m3: float, temperature_K: float = 298.15,
-    *, length_nm: float | None = None, points: int = 2000,
-    second_defect: MobileDefect | None = None, stern_nm: float = 0.0,
-    stern_eps_r: float | None = None,
-) -> xr.Dataset:
-    r"""Space-charge layer at one interface as a Dataset with units.
-
-    Parameters
-    ----------
-    psi0_V, theta, eps_r, c0_m3, temperature_K, second_defect, stern_nm, stern_eps_r
-        As in :func:`lattice_gas_potential`.
-    length_nm : float, optional
-        Extent of the profile (nm); default ``max(5 w90, 10 L_D)``.
-    points : int
-        Number of positions (>= 2), evenly spaced from 0 to ``length_nm``.
-
-    Returns
-    -------
-    xarray.Dataset
-        Along ``position`` (nm, distance from the interface): ``psi`` (V), ``c_li`` (m^-3),
-        ``rho`` (C/m^3), ``field`` (V/m) and, for a second defect, ``c_defect`` (m^-3); scalar
-        variables ``w90`` (nm), ``debye_length`` (nm), ``surface_charge`` (C/m^2),
-        ``capacitance`` (F/m^2), ``interface_field`` (V/m), ``psi_diffuse`` (V); the
-        parameters in ``attrs``; one provenance step.
-    """
-    psi0_V = _check_scalar(psi0_V, "psi0_V")
-    if psi0_V == 0:
-        raise ConfigError("psi0_V = 0 gives a flat profile; give a non-zero interface potential")
-    points = int(points)
-    if points < 2:
-        raise ConfigError(f"points = {points} must be >= 2")
-    sy = _system(theta, eps_r, c0_m3, temperature_K, second_defect)
-    ld = sy.ell_nm / sy.kappa
-    kw = dict(second_defect=second_defect)
-    w90 = w90_nm(psi0_V, theta, eps_r, c0_m3, temperature_K, stern_nm=stern_nm,
-                 stern_eps_r=stern_eps_r, **kw)
-    if length_nm is None:
-        length_nm = max(5 * w90, 10 * ld, stern_nm + 5 * ld)
-    length_nm = _check_scalar(length_nm, "length_nm", positive=True)
-    if length_nm < w90:
-        raise ConfigError(
-            f"length_nm = {length_nm:.4g} nm is shorter than w90 = {w90:.4g} nm; the profile would "
-            "not reach the bulk - give a longer --length"
-        )
-    x = np.linspace(0.0, length_nm, points)
-    psi_d = stern_diffuse_potential(psi0_V, theta, eps_r, c0_m3, stern_nm, stern_eps_r,
-                                    temperature_K, second_defect)
-    u = _profile_u(x, psi_d, sy, stern_nm)
-    psi = sy.vt * u
-    c_li = sy.c_ref * sy.weight[0] * _occupancy(u, sy.theta[0])
-    rho = E_CHARGE * sy.c_ref * _rho_over(u, sy)
-    field = np.sign(u) * np.sqrt(2 * E_CHARGE * sy.c_ref * sy.vt * _gamma(u, sy) / sy.eps)
-    core = x < stern_nm
-    if core.any():
-        eps_s = EPSILON_0 * (eps_r if stern_eps_r is None else stern_eps_r)
-        psi[core] = psi0_V + (psi_d - psi0_V) * x[core] / stern_nm
-        c_li[core] = 0.0
-        rho[core] = 0.0
-        field[core] = sy.eps * field[~core][0] / eps_s if (~core).any() else np.nan
-    sigma = surface_charge(psi_d, theta, eps_r, c0_m3, temperature_K, second_defect)
-    cap = differential_capacitance(psi_d, theta, eps_r, c0_m3, temperature_K, second_defect)
-    if stern_nm > 0:  # series capacitance of the Stern layer
-        eps_s = EPSILON_0 * (eps_r if stern_eps_r is None else stern_eps_r)
-        cap = 1.0 / (1.0 / cap + stern_nm * 1e-9 / eps_s)
-    pos = {"position": x}
-    data_vars = {
-        "psi": signal(psi, ("position",), name="psi", units="V", coords=pos,
-                      long_name="potential relative to the bulk"),
-        "c_li": signal(c_li, ("position",), name="c_li", units="m^-3", coords=pos,
-                       long_name="mobile cation (Li+) concentration"),
-        "rho": signal(rho, ("position",), name="rho", units="C/m^3", coords=pos,
-                      long_name="space-charge density"),
-        "field": signal(field, ("position",), name="field", units="V/m", coords=pos,
-                        long_name="electric field -dpsi/dx"),
-    }
-    if second_defect is not None:
-        c_def = sy.c_ref * sy.weight[1] * _occupancy(sy.charge[1] * u, sy.theta[1])
-        if core.any():
-            c_def[core] = 0.0
-        data_vars["c_defect"] = signal(c_def, ("position",), name="c_defect", units="m^-3",
-                                       coords=pos, long_name="second mobile defect concentration")
-    ds = xr.Dataset(data_vars)
-    ds["position"].attrs.update(units="nm", long_name="distance from the interface")
-    scalars = {
-        "w90": (w90, "nm", "distance holding 90 % of the potential drop"),
-        "debye_length": (ld, "nm", "lattice-gas Debye length"),
-        "surface_charge": (sigma, "C/m^2", "electrode-side surface charge"),
-        "capacitance": (cap, "F/m^2", "differential capacitance"),
-        "interface_field": (sigma / sy.eps, "V/m", "field at the diffuse-layer boundary"),
-        "psi_diffuse": (psi_d, "V", "potential at the diffuse-layer boundary"),
-    }
-    for name, (value, units, long) in scalars.items():
-        ds[name] = xr.DataArray(float(value), attrs={"units": units, "long_name": long})
-    params = dict(psi0_V=psi0_V, theta=float(theta), eps_r=float(eps_r), c0_m3=float(c0_m3),
-                  temperature_K=float(temperature_K), length_nm=length_nm, points=points,
-                  stern_nm=float(stern_nm),
-                  stern_eps_r=None if stern_eps_r is None else float(stern_eps_r))
-    if second_defect is not None:
-        params["second_defect"] = dict(c0_m3=second_defect.c0_m3, theta=second_defect.theta,
-                                       charge=second_defect.charge)
-    ds.attrs.update({k: v for k, v in params.items() if v is not None and k != "second_defect"})
-    return with_provenance(ds, "ionscope.spacecharge.lattice_gas_profile", params)

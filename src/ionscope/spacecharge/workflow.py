@@ -21,7 +21,8 @@ import xarray as xr
 from ionscope.data import signal, units_of
 from ionscope.errors import ConfigError, FileMissingError, FormatError, InputError
 from ionscope.profiles import LowPass
-from ionscope.spacecharge.fit import NOISE_MODELS, default_free, fit_profiles, recorded_lowpass
+from ionscope.spacecharge.fit import NOISE_MODELS, default_free, recorded_lowpass
+from ionscope.spacecharge.wrappers import fit_profiles
 from ionscope.validation import Interval, Options, validate_params
 
 __all__ = ["ProfileInput", "read_profile", "profile_resolution", "step_choice", "fit_measured_profiles"]

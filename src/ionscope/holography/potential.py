@@ -148,6 +148,8 @@ def phase_to_potential(phase: xr.DataArray, kv: float, thickness_nm: float | xr.
     xarray.DataArray
         ``potential`` in V with attrs ``interaction_constant_rad_per_V_nm`` and ``beam_energy_kV``.
 
+    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
+
     Examples
     --------
     >>> from ionscope.data import signal
@@ -213,6 +215,8 @@ def thickness_from_amplitude(
     -------
     xarray.DataArray
         ``thickness`` (nm) or ``relative_thickness`` (1), attrs ``amplitude_vacuum``.
+
+    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
     """
     amplitude = _map(amplitude, "amplitude")
     mask = _vacuum_values(amplitude, vacuum)
@@ -265,6 +269,8 @@ def thickness_from_phase(phase: xr.DataArray, kv: float, mip_v: float, *,
     -------
     xarray.DataArray
         ``thickness`` in nm.
+
+    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
     """
     phase = _map(phase, "phase")
     kv = _check_kv(kv)
@@ -322,6 +328,8 @@ def phase_difference(
     -------
     xarray.DataArray
         ``phase_difference`` (rad), attrs ``vacuum_offset_rad`` and ``alignment_shift_px``.
+
+    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
     """
     phase = _map(phase, "phase")
     phase_zero = _map(phase_zero, "0 V phase")
@@ -402,6 +410,8 @@ def potential_map(
         ``potential`` (V, NaN where the thickness is not positive); ``thickness`` (nm) for the
         mean-inner-potential routes; ``phase_difference`` (rad) when ``phase_zero`` is given;
         attrs ``route``, ``interaction_constant_rad_per_V_nm`` [, ``mean_free_path_nm``].
+
+    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
     """
     if (thickness_nm is None) == (mip_v is None):
         raise ConfigError("give exactly one of thickness_nm (--thickness) and mip_v (--mip)")

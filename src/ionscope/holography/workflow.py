@@ -165,7 +165,7 @@ def potential_from_reconstruction(
         thickness route), ``potential_median_V``, ``potential_percentiles_V`` (specimen pixels),
         and as JSON text ``vacuum_flatness`` [, ``vacuum_flatness_after_leakage``, ``leakage``].
 
-    Lazy: computes (loads the phase and amplitude maps).
+    Computes: loads the phase and amplitude maps and returns a numpy-backed Dataset.
     """
     if (thickness_nm is None) == (mip_v is None):
         raise ConfigError("give exactly one of thickness_nm (--thickness NM) and mip_v (--mip V)")
@@ -336,7 +336,7 @@ def profile_across_interface(
         ``interface_detected`` (JSON, when detected), ``chi2_reduced``, ``units``, ``step_nm``,
         ``independent_lines``; :func:`profile_summary` lists its numbers.
 
-    Lazy: computes (loads the map).
+    Computes: loads the map and returns a numpy-backed Dataset.
     """
     if (start is None) != (end is None):
         raise ConfigError("give both start and end (--from and --to), or neither (then the interface is detected)")

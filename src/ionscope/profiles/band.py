@@ -292,6 +292,8 @@ def band_profile(
         Uncalibrated axes without ``pixel_size_nm``, a band that leaves the image, a line
         shorter than two samples, a non-positive width.
 
+    Computes: loads the map (a dask-backed one is computed) and returns a numpy-backed Dataset.
+
     Examples
     --------
     >>> import numpy as np
@@ -416,6 +418,8 @@ def detect_interface(image: xr.DataArray, *, smooth_px: float = 2.0, fraction: f
         ``point`` (y, x) px on the interface (weighted centroid), ``normal`` (unit vector
         (dy, dx) in pixel steps, pointing to decreasing values), ``direction`` (unit vector
         along the interface), ``length_px`` (extent of the steep pixels along it).
+
+    Computes: loads the map and returns plain numbers.
     """
     from scipy.ndimage import gaussian_filter
 

@@ -496,6 +496,8 @@ def fit_step(
     ConvergenceError
         When the fit fails or its covariance is undetermined.
 
+    Computes: loads the profile and returns a numpy-backed Dataset.
+
     Examples
     --------
     >>> import numpy as np, xarray as xr

@@ -368,6 +368,8 @@ def bias_profile(
         ``surface_charge`` (C/m^2), ``capacitance`` (F/m^2, semi-infinite layer at that
         potential); scalars ``bulk_potential`` (V), ``space_charge`` (C/m^2),
         ``cell_capacitance`` (F/m^2), ``debye_length`` (nm), ``newton_iterations``.
+
+    Computes: solves the cell in memory and returns a numpy-backed Dataset.
     """
     kw = dict(points=points, second_defect=second_defect, stern_nm=stern_nm,
               stern_eps_r=stern_eps_r)

@@ -242,7 +242,7 @@ def fit_measured_profiles(
         :func:`~ionscope.spacecharge.fit_profiles`'s result; attrs add ``step_choice`` and
         ``resolution_choice`` (how the step and the resolution were chosen).
 
-    Lazy: computes.
+    Computes: loads the profiles and returns a numpy-backed Dataset.
     """
     if not isinstance(potential, ProfileInput) or (li is not None and not isinstance(li, ProfileInput)):
         raise InputError("potential and li must be profiles read by ionscope.spacecharge.read_profile")

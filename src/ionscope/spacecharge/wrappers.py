@@ -65,6 +65,8 @@ def lattice_gas_profile(
         variables ``w90`` (nm), ``debye_length`` (nm), ``surface_charge`` (C/m^2),
         ``capacitance`` (F/m^2), ``interface_field`` (V/m), ``psi_diffuse`` (V); the
         parameters in ``attrs``; one provenance step.
+
+    Computes: solves the layer in memory and returns a numpy-backed Dataset.
     """
     psi0_V = _check_scalar(psi0_V, "psi0_V")
     if psi0_V == 0:
@@ -213,6 +215,8 @@ def fit_profiles(
         ``li_fit``, ``li_residual``]; for every fitted parameter a scalar variable and
         ``<name>_stderr``; ``correlation`` (``parameter`` x ``parameter_j``); the summary as
         JSON in ``attrs["fit"]``; one provenance step.
+
+    Computes: loads the profiles and returns a numpy-backed Dataset.
     """
     x_all, y_all = _profile_arrays(potential, "potential profile")
     unit = units_of(potential)

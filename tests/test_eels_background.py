@@ -22,7 +22,7 @@ from ionscope.eels.background import (
     powerlaw_two_window,
     subtract_powerlaw,
 )
-from ionscope.errors import InputError, NonFiniteError
+from ionscope.errors import ConfigError, NonFiniteError
 
 E = 30 + 0.1 * np.arange(400)  # 30-69.9 eV
 WINDOW = (40.0, 52.0)
@@ -115,14 +115,14 @@ def test_non_finite_results_are_flagged_as_failed_fits():
 
 
 def test_kernel_window_checks():
-    with pytest.raises(InputError, match="outside the data"):
+    with pytest.raises(ConfigError, match="outside the data"):
         powerlaw_fit(E, powerlaw()[None], (20, 40))
-    with pytest.raises(InputError, match="at least 2 channels"):
+    with pytest.raises(ConfigError, match="at least 2 channels"):
         powerlaw_fit(E, powerlaw()[None], (40, 40.15))
-    with pytest.raises(InputError, match="at least 3"):
+    with pytest.raises(ConfigError, match="at least 3"):
         powerlaw_fit(E, powerlaw()[None], (40.02, 40.22))
     e0 = np.arange(-2.0, 10.0, 0.5)
-    with pytest.raises(InputError, match="energies > 0"):
+    with pytest.raises(ConfigError, match="energies > 0"):
         powerlaw_two_window(e0, np.ones((1, e0.size)), (-1.0, 3.0))
 
 
@@ -189,9 +189,9 @@ def test_subtract_powerlaw_stays_lazy_and_matches_eager():
 
 def test_subtract_powerlaw_rejects_bad_input():
     da, _ = edge_image()
-    with pytest.raises(InputError, match="unknown background method"):
+    with pytest.raises(ConfigError, match="parameter 'method' must be one of 'fit', 'two-window'"):
         subtract_powerlaw(da, WINDOW, method="linear")
-    with pytest.raises(InputError, match="outside the data"):
+    with pytest.raises(ConfigError, match="outside the data"):
         subtract_powerlaw(da, (10, 45))
     bad = da.copy(data=da.values.copy())
     bad.values[0, 0, 5] = np.nan

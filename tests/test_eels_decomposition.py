@@ -10,7 +10,7 @@ import scipy.optimize
 
 from ionscope.data import signal
 from ionscope.eels.decomposition import nmf, nmf_hals, pca, pca_svd, randomized_svd
-from ionscope.errors import InputError, NonFiniteError
+from ionscope.errors import ConfigError, InputError, NonFiniteError
 
 ENERGY = np.arange(40.0, 90.0, 0.25)  # 200 channels
 
@@ -143,13 +143,13 @@ def test_nmf_rejects_bad_input():
     x = np.ones((10, 8))
     with pytest.raises(InputError, match="non-negative data, but the minimum is -1"):
         nmf_hals(x - 2 * np.eye(10, 8), 2)
-    with pytest.raises(InputError, match="n_components must be an integer from 1 to"):
+    with pytest.raises(ConfigError, match="n_components must be an integer from 1 to"):
         nmf_hals(x, 9)
     with pytest.raises(InputError, match="NaN/inf"):
         nmf_hals(np.full((4, 4), np.nan), 1)
-    with pytest.raises(InputError, match="init must be one of"):
+    with pytest.raises(ConfigError, match="init must be one of"):
         nmf_hals(x, 1, init="svd")
-    with pytest.raises(InputError, match=r"orthogonality must be a weight in \[0, 1\]"):
+    with pytest.raises(ConfigError, match=r"orthogonality must be a weight in \[0, 1\]"):
         nmf_hals(x, 1, orthogonality=2.0)
 
 

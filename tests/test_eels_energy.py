@@ -13,6 +13,7 @@ from daskcount import CountingScheduler
 from ionscope.data import provenance, signal
 from ionscope.eels.energy import align_energy, apply_shifts, energy_axis, estimate_shifts
 from ionscope.errors import (
+    ConfigError,
     DimensionError,
     EmptyDataError,
     InputError,
@@ -109,7 +110,7 @@ def test_apply_shifts_undoes_the_measured_shift(method):
 def test_apply_shifts_keeps_float32_and_rejects_unknown_method():
     out = apply_shifts(E, np.ones((3, E.size), np.float32), np.zeros(3))
     assert out.dtype == np.float32
-    with pytest.raises(InputError, match="unknown shift method"):
+    with pytest.raises(ConfigError, match="unknown shift method"):
         apply_shifts(E, np.ones((1, E.size)), np.zeros(1), method="cubic")
 
 
@@ -165,7 +166,7 @@ def test_align_energy_stays_lazy_on_dask_arrays():
 )
 def test_align_energy_rejects_bad_windows(window, message):
     da = spectrum_image(np.ones((2, 2, E.size)))
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(ConfigError, match=message):
         align_energy(da, window)
 
 

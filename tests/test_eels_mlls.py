@@ -12,7 +12,7 @@ import scipy.optimize
 from ionscope.data import signal
 from ionscope.eels import mlls_kernels
 from ionscope.eels.mlls import factor_design, li_fraction, mlls_fit, mlls_unweighted, mlls_weighted
-from ionscope.errors import DimensionError, EmptyDataError, InputError, NonFiniteError
+from ionscope.errors import ConfigError, DimensionError, EmptyDataError, InputError, NonFiniteError
 
 DISP = 0.1
 ENERGY = 40.0 + DISP * np.arange(400)  # 40.0 - 79.9 eV
@@ -378,14 +378,14 @@ def test_error_reference_dispersion_too_coarse(image):
 
 
 def test_error_window_outside_data(image):
-    with pytest.raises(InputError, match=r"lies outside the data, which cover 39.95-79.95 eV"):
+    with pytest.raises(ConfigError, match=r"lies outside the data, which cover 39.95-79.95 eV"):
         mlls_fit(image, _references(), fit_window=(45.0, 95.0))
 
 
 def test_error_window_with_fewer_channels_than_components(image):
-    with pytest.raises(InputError, match=r"holds 3 channel\(s\) but 4 terms are fitted"):
+    with pytest.raises(ConfigError, match=r"holds 3 channel\(s\) but 4 terms are fitted"):
         mlls_fit(image, _references(), fit_window=(50.0, 50.2))
-    with pytest.raises(InputError, match=r"8 terms"):
+    with pytest.raises(ConfigError, match=r"8 terms"):
         mlls_fit(image, _references(), fit_window=(50.0, 50.5), derivatives=True)
 
 
@@ -418,9 +418,9 @@ def test_error_collinear_references(image):
 
 
 def test_error_rich_poor_names(image):
-    with pytest.raises(InputError, match="give both rich= and poor="):
+    with pytest.raises(ConfigError, match="give both rich= and poor="):
         mlls_fit(image, _references(), rich="LiCoO2")
-    with pytest.raises(InputError, match=r"\['LCO'\] are not among the references"):
+    with pytest.raises(ConfigError, match=r"\['LCO'\] are not among the references"):
         mlls_fit(image, _references(), rich="LCO", poor="Co3O4")
 
 

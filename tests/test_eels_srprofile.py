@@ -20,7 +20,7 @@ from ionscope.eels.srprofile import (
     interface_and_width,
     sr_profile,
 )
-from ionscope.errors import ConvergenceError, DimensionError, InputError
+from ionscope.errors import ConfigError, ConvergenceError, DimensionError, InputError
 from ionscope.simulate import simulate
 
 E = 40 + 0.2 * np.arange(200)  # 40-79.8 eV
@@ -143,7 +143,7 @@ def test_interface_and_width_rejects_bad_profiles():
     two_d = signal(np.ones((2, 50)), ("time", "position"), name="p", units="counts")
     with pytest.raises(DimensionError, match="1-D profile"):
         interface_and_width(two_d)
-    with pytest.raises(InputError, match="unknown interface model"):
+    with pytest.raises(ConfigError, match="unknown interface model"):
         interface_and_width(flat, model="tanh")
     short = signal(np.arange(5.0), ("position",), name="p", units="counts", coords={"position": 1.0})
     with pytest.raises(InputError, match="at least"):
@@ -265,5 +265,5 @@ def test_layer_fit_rejects_profiles_without_a_step_or_a_layer():
     decaying = sr_profile(sr_image(rng, li_fraction()), WINDOW, BACKGROUND)
     with pytest.raises(ConvergenceError, match="model='exponential'"):
         interface_and_width(decaying)
-    with pytest.raises(InputError, match="degree 0-3"):
+    with pytest.raises(ConfigError, match="degree 0-3"):
         interface_and_width(plain, baseline=4)

@@ -25,7 +25,7 @@ from ionscope.eels.windows import (
     window_map,
     window_weights,
 )
-from ionscope.errors import InputError
+from ionscope.errors import ConfigError, InputError
 
 E = 35 + 0.1 * np.arange(500)  # 35-84.9 eV
 WA, WB, BG = (55.0, 62.0), (68.0, 82.0), (44.0, 53.0)
@@ -77,12 +77,12 @@ def test_window_integral_is_vectorised_and_additive():
     [((20, 40), "outside the data"), ((50, 50.15), "at least 2 channels"), ((55, 50), "lo < hi")],
 )
 def test_window_integral_rejects_bad_windows(window, message):
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(ConfigError, match=message):
         window_integral(E, np.ones(E.size), window)
 
 
 def test_signal_windows_must_not_overlap_the_background_window():
-    with pytest.raises(InputError, match="overlaps the background window"):
+    with pytest.raises(ConfigError, match="overlaps the background window"):
         edge_integrals(E, mixture(1.0), [(50, 60)], (44, 53))
 
 
@@ -195,5 +195,5 @@ def test_window_map_with_and_without_background():
     assert np.all(np.isnan(raw["chi2"].values)) and np.all(net["chi2"].values < 1e-9)
     step = json.loads(net.attrs["provenance"])[-1]
     assert step["params"]["background_eV"] == list(BG) and step["params"]["method"] == "two-window"
-    with pytest.raises(InputError, match="overlaps"):
+    with pytest.raises(ConfigError, match="overlaps"):
         window_map(da, (50, 60), background=BG)

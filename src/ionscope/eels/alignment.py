@@ -24,7 +24,8 @@ from scipy.interpolate import CubicSpline
 from ionscope.data import provenance, units_of, with_provenance
 from ionscope.eels.energy import energy_vector, float_dtype, window_channels
 from ionscope.eels.wrapping import finish, lift, spectra_array, spectrum_image
-from ionscope.errors import DimensionError, InputError
+from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.validation import Interval, Options, validate_params
 from ionscope.register.translation import translation_1d
 
 _SHIFT_METHODS = ("linear", "fourier")
@@ -98,10 +99,8 @@ def estimate_shifts(
 
     Parameters
     ----------
-    energy : array_like, shape (E,)
-        Channel centres, eV (uniform).
-    spectra : array_like, shape (..., E)
-        Spectra (counts).
+    energy, spectra : array_like, shapes (E,) and (..., E)
+        Channel centres (eV, uniform) and the spectra (counts).
     window : (float, float)
         Energy range (eV) holding a sharp feature (an edge onset, a peak) used for the match;
         at least 4 channels.
@@ -132,9 +131,9 @@ def estimate_shifts(
     sel = window_channels(e, window, what="alignment window")
     x = spectra_array(spectra, e.size)
     if int(upsample) < 1:
-        raise InputError(f"upsample must be a positive integer, got {upsample!r}")
+        raise ConfigError(f"upsample must be a positive integer, got {upsample!r}")
     if sel.stop - sel.start < 4:
-        raise InputError("the alignment window needs at least 4 channels; widen it")
+        raise ConfigError("the alignment window needs at least 4 channels; widen it")
     lead = x.shape[:-1]
     full = x.reshape(-1, e.size).astype(np.float64)
     if reference is None:
@@ -200,12 +199,14 @@ def apply_shifts(
         k = scipy.fft.rfftfreq(m, 1.0 / m)
         spec = scipy.fft.rfft(padded, axis=-1) * np.exp(2j * np.pi * k * s[..., None] / m)
         return scipy.fft.irfft(spec, n=m, axis=-1)[..., pad : pad + n].astype(dtype)
-    raise InputError(f"unknown shift method {method!r}; use one of {_SHIFT_METHODS}")
+    raise ConfigError(f"unknown shift method {method!r}; use one of {_SHIFT_METHODS}")
 
 
 # --------------------------------------------------------------------------- wrapper
 
 
+@validate_params({"upsample": [Interval(int, 1, None, unit="(1/channel)")],
+                  "method": [Options(_SHIFT_METHODS)]})
 def align_energy(
     da: xr.DataArray,
     window: Sequence[float],
@@ -216,11 +217,12 @@ def align_energy(
 ) -> tuple[xr.DataArray, xr.DataArray]:
     """Align the energy axis of every spectrum to a reference (sub-channel drift correction).
 
+    Lazy: stays lazy on dask-backed input (computed block by block when the result is).
+
     Parameters
     ----------
     da : xarray.DataArray
-        Spectrum image, dims ``(..., energy)`` with leading dims among time, y, x, position;
-        numpy- or dask-backed (stays lazy).
+        Spectrum image, dims ``(..., energy)`` (see :mod:`ionscope.eels.wrapping`).
     window : (float, float)
         Energy range (eV) with a sharp feature to match (e.g. the Li-K onset, 52-68 eV).
     reference : DataArray or array_like, shape (energy,), optional
@@ -256,8 +258,6 @@ def align_energy(
     >>> np.round(shift.values, 2).tolist()
     [0.0, 0.1]
     """
-    if method not in _SHIFT_METHODS:
-        raise InputError(f"unknown shift method {method!r}; use one of {_SHIFT_METHODS}")
     history = provenance(da)
     src = da
     da, energy = spectrum_image(da, "spectrum image")

@@ -43,7 +43,8 @@ import xarray as xr
 from ionscope.data import provenance, units_of, with_provenance
 from ionscope.eels.energy import energy_vector, float_dtype, window_channels
 from ionscope.eels.wrapping import finish, lift, spectra_array, spectrum_image
-from ionscope.errors import InputError
+from ionscope.errors import ConfigError
+from ionscope.validation import Options, validate_params
 
 MASK_OK = 0
 MASK_NONPOSITIVE = 1
@@ -95,12 +96,12 @@ def _window_block(energy: Any, spectra: Any, window: Sequence[float], min_channe
     sel = window_channels(e, window, what="background window")
     n = sel.stop - sel.start
     if n < min_channels:
-        raise InputError(
+        raise ConfigError(
             f"background window {window[0]:g}-{window[1]:g} eV holds {n} channels; this method "
             f"needs at least {min_channels} - widen it"
         )
     if e[sel.start] <= 0:
-        raise InputError(
+        raise ConfigError(
             f"background window starts at {e[sel.start]:g} eV; a power law needs energies > 0 eV"
         )
     return e[sel], x.reshape(-1, e.size)[:, sel].astype(np.float64), x.shape[:-1]
@@ -214,10 +215,8 @@ def powerlaw_two_window(
 
     Parameters
     ----------
-    energy : array_like, shape (E,)
-        Channel centres, eV (uniform, > 0 in the window).
-    spectra : array_like, shape (..., E)
-        Counts per channel.
+    energy, spectra : array_like
+        As for :func:`powerlaw_fit`.
     window : (float, float)
         Pre-edge window, eV. Its ``n`` channels are split into a lower and an upper half of
         ``n // 2`` channels each (the middle channel of an odd window is left out) with
@@ -325,7 +324,7 @@ def estimate_powerlaw(
         return powerlaw_fit(energy, spectra, window, weighted=weighted)
     if method == "two-window":
         return powerlaw_two_window(energy, spectra, window)
-    raise InputError(f"unknown background method {method!r}; use one of {METHODS}")
+    raise ConfigError(f"unknown background method {method!r}; use one of {METHODS}")
 
 
 def subtract_background(
@@ -351,6 +350,7 @@ def mask_flags() -> dict[str, Any]:
     return {"flag_values": list(MASK_CODES), "flag_meanings": " ".join(MASK_CODES.values())}
 
 
+@validate_params({"method": [Options(METHODS)], "weighted": [bool], "zero_fill": [bool]})
 def subtract_powerlaw(
     da: xr.DataArray,
     window: Sequence[float],
@@ -361,11 +361,12 @@ def subtract_powerlaw(
 ) -> xr.Dataset:
     """Fit and subtract a power-law background from every spectrum of a spectrum image.
 
+    Lazy: stays lazy on dask-backed input (computed block by block when the result is).
+
     Parameters
     ----------
     da : xarray.DataArray
-        Spectrum image in counts, dims ``(..., energy)`` (leading dims among time, y, x,
-        position); numpy- or dask-backed (stays lazy).
+        Spectrum image in counts, dims ``(..., energy)`` (see :mod:`ionscope.eels.wrapping`).
     window : (float, float)
         Pre-edge background window, eV (e.g. ``(40, 52)`` before Li-K).
     method : {"fit", "two-window"}
@@ -402,8 +403,6 @@ def subtract_powerlaw(
     >>> out["r"].values.round(6).tolist(), out["mask"].values.tolist()
     ([3.0, nan], [0, 1])
     """
-    if method not in METHODS:
-        raise InputError(f"unknown background method {method!r}; use one of {METHODS}")
     history = provenance(da)
     src = da
     da, energy = spectrum_image(da, "spectrum image")

@@ -51,7 +51,7 @@ import xarray as xr
 from ionscope.data import is_lazy, provenance, require_finite, signal, units_of, with_provenance
 from ionscope.eels.energy import energy_ev, window_slice
 from ionscope.eels.wrapping import require_spectra
-from ionscope.errors import EmptyDataError, InputError
+from ionscope.errors import ConfigError, EmptyDataError, InputError
 
 _INITS = ("nndsvd", "nndsvda", "random")
 #: HALS keeps every entry >= this fraction of the factor's maximum instead of exactly 0, so a
@@ -77,7 +77,7 @@ def _check_matrix(x: Any, n_components: int, what: str) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise InputError(f"{what}: the data hold NaN/inf values; mask or interpolate them first")
     if int(n_components) != n_components or not 1 <= n_components <= min(x.shape):
-        raise InputError(
+        raise ConfigError(
             f"{what}: n_components must be an integer from 1 to min(pixels, channels) = "
             f"{min(x.shape)}, got {n_components}"
         )
@@ -183,7 +183,7 @@ def pca_svd(
     """
     x = _check_matrix(x, n_components, "pca_svd")
     if method not in _PCA_METHODS:
-        raise InputError(f"method must be one of {_PCA_METHODS}, got {method!r}")
+        raise ConfigError(f"method must be one of {_PCA_METHODS}, got {method!r}")
     n, e = x.shape
     k = int(n_components)
     mean = x.mean(axis=0, dtype=np.float64)
@@ -317,11 +317,11 @@ def nmf_hals(
     if not np.any(x):
         raise EmptyDataError("the data are all zero; there is nothing to factorise")
     if not 0 <= orthogonality <= 1:
-        raise InputError(f"orthogonality must be a weight in [0, 1] (typically 0.1), got {orthogonality}")
+        raise ConfigError(f"orthogonality must be a weight in [0, 1] (typically 0.1), got {orthogonality}")
     if init not in _INITS:
-        raise InputError(f"init must be one of {_INITS}, got {init!r}")
+        raise ConfigError(f"init must be one of {_INITS}, got {init!r}")
     if int(max_iter) < 1:
-        raise InputError(f"max_iter must be >= 1, got {max_iter}")
+        raise ConfigError(f"max_iter must be >= 1, got {max_iter}")
     k = int(n_components)
     n, e = x.shape
     dtype = x.dtype
@@ -425,7 +425,7 @@ def _spectra_matrix(da: xr.DataArray, window: Sequence[float] | None, what: str)
     energy, disp = energy_ev(da, "the spectra")
     win = window_slice(energy, disp, window, what="fit_window")
     if win.stop - win.start < 2:
-        raise InputError(f"{what}: the window holds {win.stop - win.start} channel(s); widen it")
+        raise ConfigError(f"{what}: the window holds {win.stop - win.start} channel(s); widen it")
     cut = da.transpose(..., "energy").isel(energy=win)
     if is_lazy(cut):
         cut = cut.compute()  # the decomposition needs every spectrum at every iteration
@@ -463,6 +463,8 @@ def nmf(
     seed: int | None = 0,
 ) -> xr.Dataset:
     """NMF phase mapping of a spectrum image: non-negative maps and spectra (:func:`nmf_hals`).
+
+    Computes: loads the spectra in the window (the factorisation needs them all).
 
     Parameters
     ----------
@@ -527,6 +529,8 @@ def pca(
     seed: int | None = 0,
 ) -> xr.Dataset:
     """PCA of a spectrum image (:func:`pca_svd`): score maps, loadings and explained variance.
+
+    Computes: loads the spectra in the window (the SVD needs them all).
 
     Parameters
     ----------

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import axis_calibration
-from ionscope.errors import InputError, NonUniformAxisError
+from ionscope.errors import ConfigError, InputError, NonUniformAxisError
 from ionscope.units import energy_to_ev
 
 
@@ -136,15 +136,15 @@ def _window_bounds(
     try:
         lo, hi = (float(v) for v in window)
     except (TypeError, ValueError):
-        raise InputError(
+        raise ConfigError(
             f"{what} must be a pair (lo, hi) of energies in eV, got {window!r}"
         ) from None
     if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
-        raise InputError(f"{what} ({lo:g}, {hi:g}) eV must be finite with lo < hi")
+        raise ConfigError(f"{what} ({lo:g}, {hi:g}) eV must be finite with lo < hi")
     first, last = e[0] - d / 2, e[-1] + d / 2
     tol = 1e-6 * d
     if lo < first - tol or hi > last + tol:
-        raise InputError(
+        raise ConfigError(
             f"{what} {lo:g}-{hi:g} eV lies outside the data, which cover {first:g}-{last:g} eV; "
             "choose a window inside the recorded energy range"
         )
@@ -171,12 +171,18 @@ def check_window(
     -------
     (lo, hi) : tuple of float
         The window in eV.
+
+    Raises
+    ------
+    ConfigError
+        If the window is malformed, outside the data or narrower than two channels (a window is
+        a parameter; a bad energy vector raises :class:`~ionscope.errors.InputError`).
     """
     e, d = energy_vector(energy)
     lo, hi = _window_bounds(e, d, window, what)
     tol = 1e-6 * d
     if hi - lo < 2 * d - tol:
-        raise InputError(
+        raise ConfigError(
             f"{what} {lo:g}-{hi:g} eV spans {(hi - lo) / d:.2f} channel(s) of {d:g} eV; "
             "it needs at least 2 channels - widen it"
         )
@@ -189,7 +195,7 @@ def window_channels(energy: Any, window: Sequence[float], *, what: str = "window
     lo, hi = check_window(e, window, what=what)
     sel = _channels_inside(e, d, lo, hi)
     if sel.stop - sel.start < 2:
-        raise InputError(
+        raise ConfigError(
             f"{what} {lo:g}-{hi:g} eV holds {sel.stop - sel.start} channel centre(s); it needs "
             "at least 2 - widen it"
         )

@@ -25,11 +25,13 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import provenance, with_provenance
+from ionscope.eels.background import METHODS as BACKGROUND_METHODS
 from ionscope.eels.background import subtract_powerlaw
 from ionscope.eels.wrapping import spectrum_image
 from ionscope.eels.mlls import mlls_fit
 from ionscope.eels.windows import sasb_calibration, sasb_li_fraction, sasb_ratio
 from ionscope.errors import ConfigError, DimensionError
+from ionscope.validation import Options, validate_params
 
 Window = tuple[float, float]
 METHODS = ("mlls", "sasb")
@@ -52,6 +54,8 @@ def _subtracted(da: xr.DataArray, background: Window | None, method: str) -> tup
     return fit["signal"], fit
 
 
+@validate_params({"method": [Options(METHODS)], "background_method": [Options(BACKGROUND_METHODS)],
+                  "nonnegative": [bool], "derivatives": [bool]})
 def li_fraction_map(
     da: xr.DataArray,
     li_rich: xr.DataArray,
@@ -69,6 +73,8 @@ def li_fraction_map(
     derivatives: bool = False,
 ) -> xr.Dataset:
     """Map the Li fraction of every spectrum of a spectrum image or series.
+
+    Lazy: stays lazy on dask-backed input (computed block by block when the result is).
 
     Parameters
     ----------
@@ -105,8 +111,6 @@ def li_fraction_map(
         ``li_fraction`` (1), ``li_fraction_stderr``, ``chi2`` and ``mask`` on the input's dims
         without ``energy``, plus the method's own variables (MLLS coefficients; S_A/S_B ratio).
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     da, energy = spectrum_image(da, "spectra")
     rich, poor = _reference(li_rich, "li_rich"), _reference(li_poor, "li_poor")
     params = {"method": method, "background_eV": background, "background_method": background_method}
@@ -165,7 +169,10 @@ def _li_per_co(fit: xr.Dataset, co_names: list[str]) -> tuple[xr.DataArray, xr.D
 
 
 def li_fraction_summary(result: xr.Dataset) -> dict:
-    """Mean, percentiles and masked-pixel count of a :func:`li_fraction_map` result."""
+    """Mean, percentiles and masked-pixel count of a :func:`li_fraction_map` result.
+
+    Computes: loads ``li_fraction``, ``mask`` and ``chi2``.
+    """
     x = np.asarray(result["li_fraction"].values, dtype=np.float64)
     mask = np.asarray(result["mask"].values) != 0
     good = x[np.isfinite(x)]

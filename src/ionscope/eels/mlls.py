@@ -52,7 +52,8 @@ from ionscope.eels.mlls_kernels import (
     mlls_weighted,
 )
 from ionscope.eels.wrapping import require_spectra
-from ionscope.errors import DimensionError, EmptyDataError, InputError, NonFiniteError
+from ionscope.errors import ConfigError, DimensionError, EmptyDataError, InputError, NonFiniteError
+from ionscope.validation import validate_params
 
 STEP = "ionscope.eels.mlls_fit"
 #: A reference's dispersion may differ from the data's by at most this factor.
@@ -159,6 +160,8 @@ def _block_fit(
     return packed.reshape(lead + packed.shape[1:])
 
 
+@validate_params({"weighted": [bool], "nonnegative": [bool], "derivatives": [bool],
+                  "rich": [str, None], "poor": [str, None]})
 def mlls_fit(
     da: xr.DataArray,
     references: Mapping[str, xr.DataArray] | Sequence[xr.DataArray],
@@ -171,6 +174,8 @@ def mlls_fit(
     poor: str | None = None,
 ) -> xr.Dataset:
     """Fit every spectrum of a spectrum image or series to reference spectra (MLLS).
+
+    Lazy: stays lazy on dask-backed input (computed block by block when the result is).
 
     Parameters
     ----------
@@ -242,20 +247,20 @@ def mlls_fit(
     n_ref = len(items)
     n_terms = n_ref * (2 if derivatives else 1)
     if e_win.size <= n_terms:
-        raise InputError(
+        raise ConfigError(
             f"the fit window {e_win[0] if e_win.size else fit_window[0]:g}-"
             f"{e_win[-1] if e_win.size else fit_window[1]:g} eV holds {e_win.size} channel(s) "
             f"but {n_terms} terms are fitted; it needs at least {n_terms + 1} - widen it"
         )
     if (rich is None) != (poor is None):
-        raise InputError("give both rich= and poor= (reference names) to get the Li fraction, or neither")
+        raise ConfigError("give both rich= and poor= (reference names) to get the Li fraction, or neither")
     li_pair = None
     if rich is not None:
         missing = [n for n in (rich, poor) if n not in names]
         if missing:
-            raise InputError(f"rich/poor name(s) {missing} are not among the references {names}")
+            raise ConfigError(f"rich/poor name(s) {missing} are not among the references {names}")
         if rich == poor:
-            raise InputError(f"rich and poor must be different references, both are {rich!r}")
+            raise ConfigError(f"rich and poor must be different references, both are {rich!r}")
         li_pair = (names.index(rich), names.index(poor))
     columns, derivs = [], []
     for name, ref in items:

@@ -57,7 +57,7 @@ C. L. Lawson, R. J. Hanson, *Solving Least Squares Problems*, Prentice-Hall (197
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -315,6 +315,23 @@ def _feasible(x: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return np.all(x[:, cols] >= -1e-12 * scale[:, None], axis=1)
 
 
+def _best_feasible(n: int, k: int, constrained: np.ndarray,
+                   candidates: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Exact NNLS by enumerating active sets, shared by both kernels: each candidate is
+    ``(free, x_free, objective, feasible)`` for the ``n`` rows; per row the feasible free set
+    with the smallest objective wins (its other coefficients are 0)."""
+    best = np.full(n, np.inf)
+    sol = np.zeros((n, k))
+    for free, xf, obj, ok in candidates:
+        take = ok & (obj < best)
+        if take.any():
+            best[take] = obj[take]
+            sol[take] = 0.0
+            sol[np.ix_(take, free)] = xf[take]
+    sol[:, constrained] = np.maximum(sol[:, constrained], 0.0)
+    return sol
+
+
 def _nnls_unweighted(c: np.ndarray, a: np.ndarray, f: DesignFactor, constrained: np.ndarray,
                      subsets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None) -> np.ndarray:
     """Exact NNLS in the Q basis: min ||T a - c|| per row with a >= 0 on ``constrained``."""
@@ -325,24 +342,19 @@ def _nnls_unweighted(c: np.ndarray, a: np.ndarray, f: DesignFactor, constrained:
     if subsets is None:
         sol = np.array([_split_nnls(f.r, row, constrained) for row in cb])
     else:
-        best = np.full(bad.size, np.inf)
-        sol = np.zeros((bad.size, a.shape[1]))
-        for free, pinv_f, t_f in subsets:
-            if free.any():
-                af = cb @ pinv_f.T
-                res = cb - af @ t_f.T
-                ok = _feasible(af, constrained[free])
-            else:
-                af = np.zeros((bad.size, 0))
-                res = cb
-                ok = np.ones(bad.size, dtype=bool)
-            obj = np.einsum("ij,ij->i", res, res)
-            take = ok & (obj < best)
-            if take.any():
-                best[take] = obj[take]
-                sol[take] = 0.0
-                sol[np.ix_(take, free)] = af[take]
-        sol[:, constrained] = np.maximum(sol[:, constrained], 0.0)
+        def candidates():
+            for free, pinv_f, t_f in subsets:
+                if free.any():
+                    af = cb @ pinv_f.T
+                    res = cb - af @ t_f.T
+                    ok = _feasible(af, constrained[free])
+                else:
+                    af = np.zeros((bad.size, 0))
+                    res = cb
+                    ok = np.ones(bad.size, dtype=bool)
+                yield free, af, np.einsum("ij,ij->i", res, res), ok
+
+        sol = _best_feasible(bad.size, a.shape[1], constrained, candidates())
     a = a.copy()
     a[bad] = sol
     return a
@@ -437,25 +449,18 @@ def _nnls_weighted(g_a: np.ndarray, b_a: np.ndarray, a: np.ndarray, constrained:
             low = np.linalg.cholesky(g[i])
             sol[i] = _split_nnls(low.T, np.linalg.solve(low, b[i]), constrained)
     else:
-        best = np.full(bad.size, np.inf)
-        sol = np.zeros((bad.size, a.shape[1]))
-        for free in _subsets(constrained):
-            if free.any():
-                gf = g[:, free][:, :, free]
-                bf = b[:, free]
-                xf = np.linalg.solve(gf, bf[..., None])[..., 0]
-                obj = -0.5 * np.einsum("ij,ij->i", bf, xf)
-                ok = _feasible(xf, constrained[free])
-            else:
-                xf = np.zeros((bad.size, 0))
-                obj = np.zeros(bad.size)
-                ok = np.ones(bad.size, dtype=bool)
-            take = ok & (obj < best)
-            if take.any():
-                best[take] = obj[take]
-                sol[take] = 0.0
-                sol[np.ix_(take, free)] = xf[take]
-        sol[:, constrained] = np.maximum(sol[:, constrained], 0.0)
+        def candidates():
+            for free in _subsets(constrained):
+                if free.any():
+                    gf = g[:, free][:, :, free]
+                    bf = b[:, free]
+                    xf = np.linalg.solve(gf, bf[..., None])[..., 0]
+                    yield free, xf, -0.5 * np.einsum("ij,ij->i", bf, xf), _feasible(xf, constrained[free])
+                else:
+                    yield (free, np.zeros((bad.size, 0)), np.zeros(bad.size),
+                           np.ones(bad.size, dtype=bool))
+
+        sol = _best_feasible(bad.size, a.shape[1], constrained, candidates())
     a = a.copy()
     a[bad] = sol
     return a

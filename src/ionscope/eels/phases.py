@@ -29,6 +29,8 @@ def prepare_for_nmf(
 ) -> xr.DataArray:
     """Background-subtract, clip and normalise spectra for NMF.
 
+    Lazy: stays lazy on dask-backed input.
+
     Parameters
     ----------
     da : xarray.DataArray

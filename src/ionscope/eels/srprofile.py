@@ -85,7 +85,7 @@ from scipy.special import erfcx, ndtr
 from ionscope.data import provenance, units_of, with_provenance
 from ionscope.eels.background import MASK_OK
 from ionscope.eels.windows import window_map
-from ionscope.errors import ConvergenceError, DimensionError, InputError
+from ionscope.errors import ConfigError, ConvergenceError, DimensionError, InputError
 from ionscope.units import require_length_to_nm
 
 MODELS = ("exponential", "erf", "layer")
@@ -108,6 +108,8 @@ def sr_profile(
     weighted: bool = True,
 ) -> xr.DataArray:
     """Li-K (or any edge) window integral along position from an SR-EELS image.
+
+    Lazy: stays lazy on dask-backed input (computed block by block when the result is).
 
     Parameters
     ----------
@@ -389,13 +391,13 @@ def fit_interface(
     y = np.asarray(y, dtype=np.float64)
     weights = None if sigma is None else np.asarray(sigma, dtype=np.float64)
     if model not in MODELS:
-        raise InputError(f"unknown interface model {model!r}; use one of {MODELS}")
+        raise ConfigError(f"unknown interface model {model!r}; use one of {MODELS}")
     if side not in SIDES:
-        raise InputError(f"unknown side {side!r}; use one of {SIDES}")
+        raise ConfigError(f"unknown side {side!r}; use one of {SIDES}")
     if blur is not None and not (np.isfinite(blur) and blur > 0):
-        raise InputError(f"blur must be a positive length in nm, got {blur!r}")
+        raise ConfigError(f"blur must be a positive length in nm, got {blur!r}")
     if isinstance(baseline, bool) or baseline not in range(4):
-        raise InputError(f"baseline must be a polynomial degree 0-3, got {baseline!r}")
+        raise ConfigError(f"baseline must be a polynomial degree 0-3, got {baseline!r}")
     n_par = {"erf": 4, "exponential": 5, "layer": 6 + baseline}[model]
     n_par += model != "erf" and blur is None
     if s.ndim != 1 or s.shape != y.shape or s.size < n_par + 2:
@@ -541,6 +543,8 @@ def interface_and_width(
     baseline: int = 3,
 ) -> xr.Dataset:
     """Interface position and enrichment/depletion width from a Li profile, with errors.
+
+    Computes: loads the profile (a least-squares fit).
 
     Parameters
     ----------

@@ -60,7 +60,8 @@ from ionscope.eels.background import (
 )
 from ionscope.eels.energy import check_window, energy_vector
 from ionscope.eels.wrapping import finish, lift, spectra_array, spectrum_image
-from ionscope.errors import InputError
+from ionscope.errors import ConfigError, InputError
+from ionscope.validation import Options, validate_params
 
 Window = Sequence[float]
 
@@ -114,7 +115,7 @@ def _check_disjoint(
     for win, name in zip(windows, names):
         lo, hi = (float(v) for v in win)
         if lo < bhi and hi > blo:
-            raise InputError(
+            raise ConfigError(
                 f"{name} {lo:g}-{hi:g} eV overlaps the background window {blo:g}-{bhi:g} eV; "
                 "fit the background on pre-edge channels only and integrate above them"
             )
@@ -133,10 +134,8 @@ def edge_integrals(
 
     Parameters
     ----------
-    energy : array_like, shape (E,)
-        Channel centres, eV (uniform).
-    spectra : array_like, shape (..., E)
-        Counts per channel.
+    energy, spectra : array_like
+        As for :func:`window_integral`.
     windows : sequence of (float, float)
         K integration windows, eV.
     background : (float, float), optional
@@ -229,6 +228,8 @@ def ratio_kernel(
 def sasb_li_fraction(R: Any, R0: float, R1: float) -> Any:
     r"""Li fraction from the calibrated ratio, :math:`x = (R - R_0)/(R_1 - R_0)`.
 
+    Lazy: stays lazy on dask-backed input.
+
     Parameters
     ----------
     R : float, numpy.ndarray, xarray.DataArray or xarray.Dataset
@@ -288,8 +289,6 @@ def _params(method: str, weighted: bool, **windows: Window | None) -> dict[str, 
 
 
 def _validate(da: xr.DataArray, method: str, background: Window | None, **windows: Window):
-    if method not in METHODS:
-        raise InputError(f"unknown background method {method!r}; use one of {METHODS}")
     da, energy = spectrum_image(da, "spectrum image")
     for name, win in windows.items():
         check_window(energy, win, what=name.replace("_", " "))
@@ -299,6 +298,10 @@ def _validate(da: xr.DataArray, method: str, background: Window | None, **window
     return da, energy
 
 
+_BACKGROUND_CONSTRAINTS = {"method": [Options(METHODS)], "weighted": [bool]}
+
+
+@validate_params(_BACKGROUND_CONSTRAINTS)
 def window_map(
     da: xr.DataArray,
     window: Window,
@@ -309,11 +312,12 @@ def window_map(
 ) -> xr.Dataset:
     """Map of the (background-subtracted) counts in one energy window, with Poisson errors.
 
+    Lazy: stays lazy on dask-backed input (computed block by block when the result is).
+
     Parameters
     ----------
     da : xarray.DataArray
-        Spectrum image in counts, dims ``(..., energy)`` (leading dims among time, y, x,
-        position); numpy- or dask-backed (stays lazy).
+        Spectrum image in counts, dims ``(..., energy)`` (see :mod:`ionscope.eels.wrapping`).
     window : (float, float)
         Integration window, eV (fractional channels at the ends).
     background : (float, float), optional
@@ -358,6 +362,7 @@ def window_map(
     return with_provenance(ds, "ionscope.eels.window_map", params, [src], history=history)
 
 
+@validate_params(_BACKGROUND_CONSTRAINTS)
 def sasb_ratio(
     da: xr.DataArray,
     window_a: Window,
@@ -369,11 +374,12 @@ def sasb_ratio(
 ) -> xr.Dataset:
     """Per-pixel ratio :math:`R = S_A/S_B` of two background-subtracted window integrals.
 
+    Lazy: stays lazy on dask-backed input (computed block by block when the result is).
+
     Parameters
     ----------
     da : xarray.DataArray
-        Spectrum image in counts, dims ``(..., energy)`` (leading dims among time, y, x,
-        position); numpy- or dask-backed (stays lazy).
+        Spectrum image in counts, dims ``(..., energy)`` (see :mod:`ionscope.eels.wrapping`).
     window_a : (float, float)
         Window spanning the Li-K onset (Li-K + Co-M), eV.
     window_b : (float, float)
@@ -381,10 +387,8 @@ def sasb_ratio(
     background : (float, float) or None
         Pre-edge power-law window, eV (below both windows, not overlapping them); None
         integrates the raw counts.
-    method : {"fit", "two-window"}
-        Background estimator.
-    weighted : bool
-        Poisson weights for the ``"fit"`` method.
+    method, weighted
+        As for :func:`window_map`.
 
     Returns
     -------
@@ -444,6 +448,7 @@ def _reference_ratio(ref: xr.DataArray, what: str, wa, wb, background, method, w
     return float(out[0])
 
 
+@validate_params(_BACKGROUND_CONSTRAINTS)
 def sasb_calibration(
     ref_rich: xr.DataArray,
     ref_poor: xr.DataArray,
@@ -455,6 +460,8 @@ def sasb_calibration(
     weighted: bool = True,
 ) -> tuple[float, float]:
     """Calibration ratios :math:`(R_0, R_1)` of the S_A/S_B method from two references.
+
+    Computes: loads the references (each is summed to one spectrum).
 
     Parameters
     ----------

@@ -24,6 +24,7 @@ import xarray as xr
 from ionscope.data import axis_calibration, provenance, units_of, with_provenance
 from ionscope import units
 from ionscope.errors import DimensionError, InputError
+from ionscope.validation import Interval, Options, validate_params
 
 #: Length units and their size in nm (kept for compatibility; the table is :mod:`ionscope.units`).
 LENGTH_TO_NM = units.LENGTH_TO_NM
@@ -240,6 +241,12 @@ def _as_image(image: xr.DataArray | xr.Dataset, what: str) -> xr.DataArray:
     return image.transpose("y", "x")
 
 
+@validate_params({
+    "width": [Interval(int, 1, None, unit="px (lines)")],
+    "unit": [Options({"px", "nm"})],
+    "step": [Interval(float, 0, None, closed="neither"), None],
+    "order": [Interval(int, 0, 5)],
+})
 def band_profile(
     image: xr.DataArray,
     start: Sequence[float],
@@ -305,12 +312,6 @@ def band_profile(
     (20.0, 0.816)
     """
     image = _as_image(image, "band_profile")
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-        raise InputError(f"width must be a positive number of pixels (lines), got {width!r}")
-    if unit not in ("px", "nm"):
-        raise InputError(f"unit must be 'px' or 'nm', got {unit!r}")
-    if order not in (0, 1, 2, 3, 4, 5):
-        raise InputError(f"order must be a spline order 0-5, got {order!r}")
     pts = []
     for name, p in (("start", start), ("end", end)):
         p = np.asarray(p, dtype=np.float64)

@@ -26,10 +26,11 @@ from scipy.special import ndtr
 
 from ionscope.constants import EPSILON_0
 from ionscope.data import provenance, units_of, with_provenance
-from ionscope.errors import ConvergenceError, DimensionError, InputError
+from ionscope.errors import ConfigError, ConvergenceError, DimensionError, InputError
 from ionscope.profiles.band import _length_factor, profile_covariance
 from ionscope.profiles.lowpass import LowPass, _step_curve
 from ionscope.profiles.models import MODELS, SIDES, StepModel
+from ionscope.validation import Interval, Options, described, validate_params
 
 
 @dataclasses.dataclass
@@ -113,10 +114,10 @@ def _parse_blur(blur: float | str | LowPass | None) -> float | LowPass | None:
         try:
             blur = float(blur)
         except ValueError:
-            raise InputError(f"blur must be a length in nm, 0, None or 'fit', got {blur!r}") from None
+            raise ConfigError(f"blur must be a length in nm, 0, None or 'fit', got {blur!r}") from None
     blur = float(blur)
     if not (np.isfinite(blur) and blur >= 0):
-        raise InputError(f"blur must be a non-negative length in nm, got {blur!r}")
+        raise ConfigError(f"blur must be a non-negative length in nm, got {blur!r}")
     return blur
 
 
@@ -254,13 +255,13 @@ def fit_step_arrays(
     StepFit
     """
     if model not in MODELS:
-        raise InputError(f"unknown step model {model!r}; use one of {sorted(MODELS)}")
+        raise ConfigError(f"unknown step model {model!r}; use one of {sorted(MODELS)}")
     if side not in SIDES:
-        raise InputError(f"unknown side {side!r}; use one of {SIDES}")
+        raise ConfigError(f"unknown side {side!r}; use one of {SIDES}")
     spec = MODELS[model]
     fixed_blur = _parse_blur(blur)
     if fixed_blur is None and not spec.one_sided:
-        raise InputError(
+        raise ConfigError(
             f"blur='fit' needs a one-sided model such as 'exp': a blurred {model} step is again "
             f"(nearly) a {model} step, so its width and blur cannot be told apart; give the map's "
             "resolution as a fixed blur instead"
@@ -438,6 +439,18 @@ def _profile_arrays(profile: xr.DataArray | xr.Dataset):
     return s, y, sigma, corr, prof
 
 
+@described("a step model registered in ionscope.profiles.MODELS (erf, tanh, exp, erfc, depletion, ...)")
+def _registered_model(value) -> bool:
+    return isinstance(value, str) and value in MODELS  # read at call time: models can be registered later
+
+
+@validate_params({
+    "model": [_registered_model],
+    "side": [Options(SIDES)],
+    "eps_r": [Interval(float, 0, None, closed="neither"), None],
+    "covariance": [Options({"auto", "diagonal", "none"})],
+    "step": [bool],
+})
 def fit_step(
     profile: xr.DataArray | xr.Dataset,
     model: str = "erf",
@@ -510,10 +523,6 @@ def fit_step(
     >>> round(float(res["drop"]), 3), round(float(res["w90"]), 2), round(float(res["interface"]), 2)
     (1.3, 6.58, 20.0)
     """
-    if covariance not in ("auto", "diagonal", "none"):
-        raise InputError(f"covariance must be 'auto', 'diagonal' or 'none', got {covariance!r}")
-    if eps_r is not None and not (np.isfinite(eps_r) and eps_r > 0):
-        raise InputError(f"eps_r must be a positive relative permittivity, got {eps_r!r}")
     s, y, sigma, corr, prof = _profile_arrays(profile)
     if sigma is not None and not np.any(np.isfinite(sigma) & (sigma > 0)):
         sigma, corr = None, None  # e.g. a one-line band: no spread, no standard errors

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ionscope.compat import moved_names
 from ionscope.data import axis_calibration
 from ionscope.errors import ConfigError, InputError, NonUniformAxisError
 from ionscope.units import energy_to_ev
@@ -252,11 +253,7 @@ _MOVED = {
 _OLD_ENERGY_UNITS_TO_EV = {"ev": 1.0, "kev": 1e3, "mev": 1e-3}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
+def _deprecated(name: str) -> Any:
     if name == "ENERGY_UNITS_TO_EV":
         warnings.warn(
             "ionscope.eels.energy.ENERGY_UNITS_TO_EV is deprecated (its lower-case keys read "
@@ -266,6 +263,8 @@ def __getattr__(name: str) -> Any:
         return dict(_OLD_ENERGY_UNITS_TO_EV)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+__getattr__ = moved_names(__name__, _MOVED, fallback=_deprecated)
 
 # the moved names are provided by __getattr__ above (ruff cannot see them)
 __all__ = [  # noqa: F822

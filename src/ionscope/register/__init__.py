@@ -17,20 +17,9 @@ Example
 [-1.5, 2.0]
 """
 
-from ionscope.register.translation import (
-    dft_correlation,
-    polish_translation,
-    register_translation,
-    shift_image,
-    translation_1d,
-    translation_from_spectra,
+from ionscope.register import translation
+from ionscope.register.translation import (  # noqa: F401  (the public names, listed in translation.__all__)
+    dft_correlation, polish_translation, register_translation, shift_image, translation_1d, translation_from_spectra,
 )
 
-__all__ = [
-    "dft_correlation",
-    "translation_from_spectra",
-    "translation_1d",
-    "polish_translation",
-    "register_translation",
-    "shift_image",
-]
+__all__ = list(translation.__all__)

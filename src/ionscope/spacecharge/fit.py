@@ -53,6 +53,7 @@ import numpy as np
 from scipy.optimize import brentq, least_squares
 from scipy.special import expit, logit
 
+from ionscope.compat import moved_names
 from ionscope.errors import ConfigError, ConvergenceError, InputError
 from ionscope.profiles import LowPass
 from ionscope.spacecharge.interface import (
@@ -87,13 +88,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # fit_profiles moved to ionscope.spacecharge.wrappers (which imports this module)
-    if name == "fit_profiles":
-        from ionscope.spacecharge.wrappers import fit_profiles
-
-        return fit_profiles
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# fit_profiles moved to ionscope.spacecharge.wrappers (which imports this module)
+__getattr__ = moved_names(__name__, {"fit_profiles": "ionscope.spacecharge.wrappers"})
 
 #: Parameters fitted to a potential profile by default.
 DEFAULT_POTENTIAL_FREE = ("psi0_V", "theta", "x0_nm", "psf_nm", "v_offset_V")

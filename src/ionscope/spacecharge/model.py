@@ -71,6 +71,7 @@ from scipy.interpolate import CubicHermiteSpline
 from scipy.optimize import brentq
 from scipy.special import expit
 
+from ionscope.compat import moved_names
 from ionscope.constants import E_CHARGE, EPSILON_0, K_B
 from ionscope.errors import ConfigError, InputError
 
@@ -93,13 +94,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # lattice_gas_profile moved to ionscope.spacecharge.wrappers (which imports this module)
-    if name == "lattice_gas_profile":
-        from ionscope.spacecharge.wrappers import lattice_gas_profile
-
-        return lattice_gas_profile
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# lattice_gas_profile moved to ionscope.spacecharge.wrappers (which imports this module)
+__getattr__ = moved_names(__name__, {"lattice_gas_profile": "ionscope.spacecharge.wrappers"})
 
 #: Below this |u| (in units of V_T) the excess free energy uses its Taylor series.
 _SERIES_BELOW = 1e-2

@@ -13,7 +13,8 @@ TEST_JOBS ?= 2
 PYTEST := -m pytest -q -n $(TEST_JOBS) --dist loadfile
 MIN_VENV := .venv-min
 # pip byte-compiles every module it installs (sympy, hyperspy, scipy, ...: ~3/4 of the install
-# time); Python compiles the few that are imported on first import instead
+# time); Python compiles the few that are imported on first import instead, and keeps them
+# (PYTHONDONTWRITEBYTECODE is cleared for the test run, else every worker recompiles them)
 NO_COMPILE := --no-compile
 
 .PHONY: demo test test-min bench-deps clean
@@ -35,7 +36,7 @@ demo: $(VENV)/.installed-base
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests
-	$(BIN)/python $(PYTEST)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python $(PYTEST)
 
 # the declared floors (>=) of pyproject as == pins (tools/min_constraints.py), in a separate venv
 test-min:
@@ -44,7 +45,7 @@ test-min:
 	$(MIN_VENV)/bin/python -m pip --disable-pip-version-check install -q -c constraints.txt pip setuptools wheel
 	$(MIN_VENV)/bin/python tools/min_constraints.py test > $(MIN_VENV)/min-constraints.txt
 	$(MIN_VENV)/bin/python -m pip --disable-pip-version-check install -q $(NO_COMPILE) -c $(MIN_VENV)/min-constraints.txt -e ".[test]"
-	$(MIN_VENV)/bin/python $(PYTEST)
+	PYTHONDONTWRITEBYTECODE= $(MIN_VENV)/bin/python $(PYTEST)
 
 # peers the benchmarks compare against (HyperSpy, exSpy, scikit-learn); not needed to use ionscope
 bench-deps: $(VENV)/.installed-base

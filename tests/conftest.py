@@ -91,3 +91,17 @@ def run_cli_process():
         )
 
     return run
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Modules with the most ``slow`` tests first (order within a module kept): with
+    ``-n 2 --dist loadfile`` the long modules start early and the two workers finish together
+    instead of one of them ending on a demo run alone."""
+    def module(item):
+        return item.nodeid.split("::", 1)[0]
+
+    weight: dict[str, int] = {}
+    for item in items:
+        weight[module(item)] = weight.get(module(item), 0) + (item.get_closest_marker("slow") is not None)
+    order = {name: i for i, name in enumerate(weight)}
+    items.sort(key=lambda item: (-weight[module(item)], order[module(item)]))

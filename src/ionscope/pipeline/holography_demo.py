@@ -116,12 +116,12 @@ def _profile_and_fit(phase, thickness, geom, kv, blur, eps_r):
     wide band the wedge would otherwise spread the rows by +-2 % of the ~17 V level, swamping
     the noise in the band's standard errors), its band profile and the step fit."""
     from ionscope.holography.potential import phase_to_potential
-    from ionscope.profiles import band_profile, fit_step
+    from ionscope.holography.workflow import profile_across_interface
 
     potential = phase_to_potential(phase, kv, thickness.where(thickness > 0))
-    prof = band_profile(potential, geom["start"], geom["end"], width=geom["width"])
-    fit = fit_step(prof, MODEL, side="end", step=True, blur=blur, eps_r=eps_r)
-    return potential, prof, fit
+    res = profile_across_interface(potential, start=geom["start"], end=geom["end"], width=geom["width"],
+                                   model=MODEL, side="end", step=True, blur=blur, eps_r=eps_r)
+    return potential, res, res
 
 
 @demo_section(order=60, title="Electron holography")

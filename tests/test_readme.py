@@ -18,3 +18,18 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "'time': 157, 'y': 64, 'x': 64" in printed and "ionscope.simulate.licoo2" in printed
     assert (tmp_path / "licoo2.zarr").is_dir()
+
+
+def test_readme_workflow_example_runs_and_finds_the_twins_layer(tmp_path, monkeypatch, capsys):
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[1]
+    assert len(code.strip().splitlines()) <= 10
+    script = tmp_path / "workflow.py"
+    script.write_text(code)
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(script))
+    printed = capsys.readouterr().out
+    fit = eval(printed.split("}")[0] + "}")  # the printed dict of numbers
+    truth = [float(v) for v in printed.split("}")[1].split()]
+    # the erfc model through the recorded aperture, one noisy hologram: within 15 % of the twin's layer
+    assert abs(fit["drop_V"] / truth[0] - 1) < 0.15 and abs(fit["w90_nm"] / truth[1] - 1) < 0.15

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import runpy
 from pathlib import Path
@@ -29,7 +30,7 @@ def test_readme_workflow_example_runs_and_finds_the_twins_layer(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     runpy.run_path(str(script))
     printed = capsys.readouterr().out
-    fit = eval(printed.split("}")[0] + "}")  # the printed dict of numbers
+    fit = ast.literal_eval(printed.split("}")[0] + "}")  # the printed dict of numbers
     truth = [float(v) for v in printed.split("}")[1].split()]
     # the erfc model through the recorded aperture, one noisy hologram: within 15 % of the twin's layer
     assert abs(fit["drop_V"] / truth[0] - 1) < 0.15 and abs(fit["w90_nm"] / truth[1] - 1) < 0.15

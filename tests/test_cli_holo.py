@@ -188,6 +188,8 @@ def test_one_line_errors(run_cli, tmp_path, chain):
     assert "--leakage-erode" in _error_line(run_cli("holo", "potential", root / "rec", "--kv", "300", "--thickness", "80",
                                                    "--leakage", "--vacuum", "4:30,8:152", "--leakage-erode", "-1",
                                                    "--out", tmp_path / "h"))
+    # refused after the output folder was prepared: the folder is removed again
+    assert not (tmp_path / "h").exists() and not (tmp_path / "d").exists()
     bad = tmp_path / "bad.csv"
     bad.write_text("f,m\n0,1\n0.5,0.5\n")
     assert "frequency_per_px,mtf" in _error_line(run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram",

@@ -123,6 +123,7 @@ def test_bad_input_is_one_line(run_cli, tmp_path, args, match):
     _write_csv(tmp_path / "v.csv", x, v, 0.01)
     line = _error_line(run_cli(*args, "--out", tmp_path / "o", cwd=tmp_path))
     assert match in line
+    assert not (tmp_path / "o").exists()  # a refused command leaves no output folder behind
 
 
 def test_bad_csv_header(run_cli, tmp_path):

@@ -13,8 +13,8 @@ import typer
 
 from ionscope.cli import core, eels, denoise, superres, spacecharge, holo  # noqa: F401, I001  (register the commands, in help order)
 from ionscope.cli._app import (  # noqa: F401  (public helpers)
-    EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UsageError, _one_line, app, dask_progress, err, load_input, out,
-    parse_window, progress_bar,
+    CREATED_OUT_DIRS, EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UsageError, _one_line, app, dask_progress,
+    discard_created_out_dirs, err, load_input, out, parse_window, progress_bar,
 )
 from ionscope.errors import IonscopeError
 
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app and turn errors into one line and an exit status."""
     argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     debug = "--debug" in argv
+    CREATED_OUT_DIRS.clear()
     try:
         result = app(args=argv, prog_name="ionscope", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
             markup=False,
         )
         code = EXIT_INTERNAL_ERROR
+    if code != 0:
+        discard_created_out_dirs()
     sys.exit(code)
 
 

@@ -147,13 +147,30 @@ def options_named(**options: str) -> Iterator[None]:
         raise ConfigError(f"{option} must be {exc.allowed}, got {exc.value!r}") from exc
 
 
+#: Output folders this invocation created (removed again, if still empty, when it fails).
+CREATED_OUT_DIRS: list[Path] = []
+
+
 def start_run(out_dir: Path, overwrite: bool):
     """Prepare a command's output folder (refusing one that holds a result) and start its clock;
-    returns the clock (seconds since the start, rounded to ms)."""
+    returns the clock (seconds since the start, rounded to ms). A folder it creates is removed
+    again if the command then fails before writing into it (:func:`discard_created_out_dirs`)."""
     from ionscope import io
 
+    existed = Path(out_dir).exists()
     io.prepare_out_dir(out_dir, overwrite=overwrite)
+    if not existed:
+        CREATED_OUT_DIRS.append(Path(out_dir))
     return _timer()
+
+
+def discard_created_out_dirs() -> None:
+    """Remove the output folders this invocation created and left empty: a refused command
+    leaves nothing behind."""
+    while CREATED_OUT_DIRS:
+        folder = CREATED_OUT_DIRS.pop()
+        with contextlib.suppress(OSError):  # not empty (something was written) or already gone
+            folder.rmdir()
 
 
 def _timer():

@@ -188,7 +188,8 @@ def potential_from_reconstruction(
     work_phase, leak = phase, None
     if leakage:
         if mask is None:
-            raise ConfigError("the leakage fit needs a vacuum region; none was found (give one)")
+            raise ConfigError("the leakage fit needs a vacuum region and none was found on the amplitude; give "
+                              "one (vacuum=(y0, y1, x0, x1) or a mask; on the command line --vacuum Y0:Y1,X0:X1)")
         target = phase
         if zero is not None:  # the stray field is the bias-induced part: fit it on the difference
             pair = (amplitude, amplitude_zero) if align and amplitude is not None and amplitude_zero is not None else None
@@ -233,8 +234,9 @@ def potential_from_reconstruction(
               "vacuum": how, "leakage": leakage, "leakage_degree": leakage_degree,
               "leakage_erode_px": leakage_erode_px, "align": align}
     inputs = [phase] + ([zero["phase"]] if zero is not None else [])
+    # the potential map itself says how it was made (saved or passed on alone)
     return with_provenance(ds, "ionscope.holography.potential_from_reconstruction", params, inputs,
-                           history=provenance(ds))
+                           history=provenance(ds), variables=["potential"])
 
 
 @described("None, 'auto', 'fit', 'none', a Gaussian sigma >= 0 nm, 'lowpass:CUTOFF' or a LowPass")
@@ -382,7 +384,11 @@ def profile_across_interface(
                  "eps_r": eps_r, "fit_step": bool(step)}
     if found is not None:
         out.attrs["interface_detected"] = json.dumps(jsonable(found))
-    return out
+    params = {"start": list(p0), "end": list(p1), "width": width, "model": model, "side": side, "step": step,
+              "blur": blur_text, "eps_r": eps_r, "variable": name, "endpoints": out.attrs["endpoints"]}
+    # the map's history, the band, the fit, this step
+    return with_provenance(out, "ionscope.holography.profile_across_interface", params, [image],
+                           history=provenance(prof) + provenance(fit)[-1:], variables=["profile"])
 
 
 def profile_summary(result: xr.Dataset) -> dict[str, Any]:

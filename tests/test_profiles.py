@@ -249,7 +249,7 @@ def test_lowpass_amplitude_contrast_and_interface_width_matter():
     assert np.allclose(right.curve(XH), as_default.curve(XH), atol=1e-9)
     for bad in (dict(amplitude_ratio=0.8), dict(phase_per_unit=KAPPA, amplitude_ratio=-1.0),
                 dict(phase_per_unit=KAPPA, blur_nm=-0.1), dict(phase_per_unit=KAPPA, blur_nm=7.0)):
-        with pytest.raises(InputError):
+        with pytest.raises(ConfigError):
             LowPass(CUT, EDGE, **bad)
 
 

@@ -123,7 +123,7 @@ def test_single_frame_series_and_spectrum_image(ds):
     assert image.dims == ("y", "x", "energy")
     np.testing.assert_array_equal(image.values, ds["spectra"].values[4])
     np.testing.assert_array_equal(spectrum_image(ds, -1).values, ds["spectra"].values[-1])
-    with pytest.raises(InputError, match="frame"):
+    with pytest.raises(ConfigError, match="frame"):
         spectrum_image(one, 1)
     with pytest.raises(InputError, match="spectra"):
         spectrum_image(one.drop_vars("spectra"), 0)

@@ -67,7 +67,7 @@ import scipy.optimize
 from ionscope.blocks import n_cpus, run_blocks
 from ionscope.eels.energy import float_dtype
 from ionscope.eels.mlls_sums import poisson_weighted_rows, project_rows, upper_products
-from ionscope.errors import InputError
+from ionscope.errors import ConfigError, InputError
 
 #: Spectra per block: about this many bytes of data. The compiled sums read each spectrum once,
 #: so blocks only set the thread granularity and the per-block numpy overhead (~50 us): 2 MB
@@ -234,7 +234,7 @@ def _constraint_mask(nonnegative: bool | Sequence[bool] | np.ndarray, k: int) ->
         return np.full(k, bool(nonnegative))
     mask = np.asarray(nonnegative, dtype=bool)
     if mask.shape != (k,):
-        raise InputError(f"nonnegative must be a bool or {k} bools (one per term), got shape {mask.shape}")
+        raise ConfigError(f"nonnegative must be a bool or {k} bools (one per term), got shape {mask.shape}")
     return mask
 
 

@@ -345,7 +345,7 @@ def phase_difference(
     shift = (0.0, 0.0)
     if align is not None:
         if not (isinstance(align, (tuple, list)) and len(align) == 2):
-            raise InputError("align must be the pair (amplitude, amplitude_zero)")
+            raise ConfigError("align must be the pair (amplitude, amplitude_zero)")
         a1, a0 = (np.asarray(_map(a, "amplitude").values, dtype=np.float64) for a in align)
         if a1.shape != phase.shape or a0.shape != phase.shape:
             raise DimensionError("the amplitudes for alignment must have the phase maps' shape")

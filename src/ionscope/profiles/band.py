@@ -23,7 +23,7 @@ import xarray as xr
 
 from ionscope.data import axis_calibration, provenance, units_of, with_provenance
 from ionscope import units
-from ionscope.errors import DimensionError, InputError
+from ionscope.errors import ConfigError, DimensionError, InputError
 from ionscope.validation import Interval, Options, validate_params
 
 #: Length units and their size in nm (kept for compatibility; the table is :mod:`ionscope.units`).
@@ -213,7 +213,7 @@ def _image_geometry(image: xr.DataArray, pixel_size_nm: float | Sequence[float] 
     if pixel_size_nm is not None:
         size = np.broadcast_to(np.asarray(pixel_size_nm, dtype=np.float64), (2,))
         if not np.all(np.isfinite(size) & (size > 0)):
-            raise InputError(f"pixel_size_nm must be positive, got {pixel_size_nm!r}")
+            raise ConfigError(f"pixel_size_nm must be positive, got {pixel_size_nm!r}")
         return (0.0, 0.0), (float(size[0]), float(size[1]))
     offsets, steps = [], []
     for dim in ("y", "x"):
@@ -426,9 +426,9 @@ def detect_interface(image: xr.DataArray, *, smooth_px: float = 2.0, fraction: f
 
     image = _as_image(image, "detect_interface")
     if not (0 < fraction <= 0.5):
-        raise InputError(f"fraction must lie in (0, 0.5], got {fraction!r}")
+        raise ConfigError(f"fraction must lie in (0, 0.5], got {fraction!r}")
     if not (np.isfinite(smooth_px) and smooth_px >= 0):
-        raise InputError(f"smooth_px must be a non-negative number of pixels, got {smooth_px!r}")
+        raise ConfigError(f"smooth_px must be a non-negative number of pixels, got {smooth_px!r}")
     data = np.asarray(image.values, dtype=np.float64)
     valid = np.isfinite(data)
     if mask is not None:

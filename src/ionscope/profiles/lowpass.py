@@ -70,19 +70,19 @@ class LowPass:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.cutoff_per_nm) and self.cutoff_per_nm > 0):
-            raise InputError(f"the low-pass cutoff must be a positive frequency in 1/nm, got {self.cutoff_per_nm!r}")
+            raise ConfigError(f"the low-pass cutoff must be a positive frequency in 1/nm, got {self.cutoff_per_nm!r}")
         if not (np.isfinite(self.edge_per_nm) and 0 <= self.edge_per_nm < self.cutoff_per_nm):
-            raise InputError(f"the low-pass edge must lie in [0, cutoff), got {self.edge_per_nm!r}")
+            raise ConfigError(f"the low-pass edge must lie in [0, cutoff), got {self.edge_per_nm!r}")
         if self.phase_per_unit is not None and not (np.isfinite(self.phase_per_unit) and self.phase_per_unit != 0):
-            raise InputError(f"phase_per_unit must be a non-zero number (rad per unit), got {self.phase_per_unit!r}")
+            raise ConfigError(f"phase_per_unit must be a non-zero number (rad per unit), got {self.phase_per_unit!r}")
         if self.amplitude_ratio is not None:
             if not (np.isfinite(self.amplitude_ratio) and self.amplitude_ratio > 0):
-                raise InputError(f"amplitude_ratio must be a positive number, got {self.amplitude_ratio!r}")
+                raise ConfigError(f"amplitude_ratio must be a positive number, got {self.amplitude_ratio!r}")
             if not self.phase_per_unit:
-                raise InputError("amplitude_ratio needs phase_per_unit: only the filtered wave carries an amplitude")
+                raise ConfigError("amplitude_ratio needs phase_per_unit: only the filtered wave carries an amplitude")
         if self.blur_nm is not None and not (
                 np.isfinite(self.blur_nm) and 0 <= self.blur_nm < 1.0 / self.cutoff_per_nm):
-            raise InputError(
+            raise ConfigError(
                 f"blur_nm must be a width in [0, 1/cutoff) nm (below the resolution), got {self.blur_nm!r}; "
                 "a wider blur is a resolution of its own"
             )

@@ -118,7 +118,7 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import provenance, signal
-from ionscope.errors import InputError
+from ionscope.errors import ConfigError, InputError
 from ionscope.simulate.eels_params import EELSLiCoO2Params, EELSSRParams
 from ionscope.simulate.registry import ProgressCallback, register_twin, simulate, twin_attrs, twin_provenance
 import ionscope.simulate.eels_spectra as eels_spectra
@@ -251,7 +251,8 @@ def spectrum_image(ds: xr.Dataset, frame: int) -> xr.DataArray:
     """The (y, x, energy) spectrum image of frame ``frame`` of an ``eels_licoo2`` Dataset.
 
     Equivalent to ``ds["spectra"].isel(time=frame)`` (the ``time`` coordinate is kept as a
-    scalar); raises :class:`InputError` for a Dataset without ``spectra`` or a bad index.
+    scalar); raises :class:`InputError` for a Dataset without ``spectra``, :class:`ConfigError` for a
+    bad index.
     """
     if "spectra" not in ds or "time" not in ds["spectra"].dims:
         raise InputError(
@@ -261,7 +262,7 @@ def spectrum_image(ds: xr.Dataset, frame: int) -> xr.DataArray:
     if isinstance(frame, (bool, np.bool_)) or not isinstance(frame, (int, np.integer)) or not (
         -n <= frame < n
     ):
-        raise InputError(f"frame must be an integer in [{-n}, {n - 1}], got {frame!r}")
+        raise ConfigError(f"frame must be an integer in [{-n}, {n - 1}], got {frame!r}")
     return ds["spectra"].isel(time=int(frame))
 
 

@@ -163,6 +163,7 @@ def test_space_charge_drop_through_the_whole_fourier_chain_is_accurate():
     row, t_nm = 110, float(ds["thickness_nm"].values[110, 96])
     c_e = ds.attrs["interaction_constant_rad_per_V_nm"]
     phase = rec["phase"] - float(np.median(rec["phase"].values[10:50, 20:170]))
+    phase.attrs = dict(rec["phase"].attrs)  # units: xarray < 2025.11 drops attrs in arithmetic
     potential = phase_to_potential(phase, 300, t_nm)
     prof = band_profile(potential, (row, 12), (row, 180), width=20)
     cut = rec.attrs["aperture_per_nm"]

@@ -245,6 +245,7 @@ def _holography_profile(noise: bool, seed: int = 4):
     rec = reconstruct_offaxis(ds["hologram"], ds["reference"])
     vacuum = rec["phase"].values[8:32, 16:144]  # rows 0-39 are vacuum (20 nm)
     phase = rec["phase"] - float(np.median(vacuum))
+    phase.attrs = dict(rec["phase"].attrs)  # units: xarray < 2025.11 drops attrs in arithmetic
     t_nm = float(ds["thickness_nm"].values[ROW, 60])
     prof = band_profile(phase_to_potential(phase, 300.0, t_nm), (ROW, 12), (ROW, 148), width=24)
     amp = rec["amplitude"].values[ROW - 12 : ROW + 12]

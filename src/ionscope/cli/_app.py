@@ -63,10 +63,14 @@ def _root(
 @contextlib.contextmanager
 def progress_bar(description: str) -> Iterator:
     """A Rich progress bar on stderr; yields a ``progress(done, total)`` callback."""
+    if not err.is_terminal:
+        # no bar at all, not a disabled one: rich < 14.3 prints an empty line on stderr when a
+        # disabled Progress stops on a non-interactive console, which breaks the one-line errors
+        yield lambda done, total: None
+        return
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-        disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task(description, total=None)
 

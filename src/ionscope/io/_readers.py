@@ -79,8 +79,11 @@ def _read_zarr(path: Path, *, lazy: bool) -> xr.Dataset:
             "was it written completely?"
         ) from exc
     ds = ds if lazy else ds.load()
+    # the variable-length strings save() writes come back as StringDType ("T", zarr 3 with
+    # numpy 2) or as object arrays of str (zarr 2): either way fixed-width strings again
     text = {name: ds[name].copy(data=np.array(ds[name].values.tolist(), dtype=str))
-            for name, var in ds.variables.items() if var.dtype.kind == "T"}
+            for name, var in ds.variables.items() if var.dtype.kind == "T"
+            or var.dtype.kind == "O" and all(isinstance(v, str) for v in np.ravel(var.values))}
     return ds.assign_coords({k: v for k, v in text.items() if k in ds.coords}).assign(
         {k: v for k, v in text.items() if k not in ds.coords})
 

@@ -43,13 +43,17 @@ from typing import Any
 
 from ionscope.errors import ConfigError
 
-__all__ = ["Interval", "Options", "described", "check_parameter", "validate_params"]
+__all__ = ["Interval", "Options", "SEED", "described", "check_parameter", "validate_params"]
 
 
 def _is_number(value: Any, integer: bool) -> bool:
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return False
     return isinstance(value, numbers.Integral if integer else numbers.Real)
+
+
+def _bound(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,8 @@ class Interval:
         else:
             left = "[" if self.closed in ("both", "left") and self.lo is not None else "("
             right = "]" if self.closed in ("both", "right") and self.hi is not None else ")"
-            lo = "-inf" if self.lo is None else f"{self.lo:g}"
-            hi = "inf" if self.hi is None else f"{self.hi:g}"
+            lo = "-inf" if self.lo is None else _bound(self.lo)
+            hi = "inf" if self.hi is None else _bound(self.hi)
             text = f"{kind} in {left}{lo}, {hi}{right}"
         return f"{text} {self.unit}" if self.unit else text
 
@@ -194,3 +198,8 @@ def validate_params(constraints: Mapping[str, list[Any]]) -> Callable[[Callable]
         return wrapper
 
     return decorate
+
+
+#: A random seed: numpy takes any non-negative integer, but results are reproducible and
+#: storable (JSON, int64 attributes) only up to 2**63 - 1.
+SEED = Interval(int, 0, 2**63 - 1)

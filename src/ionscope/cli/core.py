@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ionscope.cli._app import DimsOption, OverwriteOption, VariableOption, app, dask_progress, out, progress_bar
+from ionscope.cli._app import (
+    DimsOption, OverwriteOption, VariableOption, app, dask_progress, options_named, out, progress_bar,
+)
 
 
 # --------------------------------------------------------------------------- info
@@ -113,13 +115,15 @@ def simulate(
     params = _parse_params(param)
     out_path = Path(out_path)
     io.check_output(out_path, overwrite=overwrite, suffix=".zarr")
-    with progress_bar(f"simulate {name}") as update:
+    with progress_bar(f"simulate {name}") as update, options_named():
         ds = sim.simulate(name, seed=seed, progress=update, **params)
+    csv = out_path.with_name(out_path.stem + "_cycler.csv") if "cycler_voltage" in ds else None
+    if csv is not None:  # refuse before anything is written
+        io.check_output(csv, overwrite=overwrite)
     io.save(ds, out_path, overwrite=overwrite)
     written = [out_path]
-    if "cycler_voltage" in ds:
-        csv = out_path.with_name(out_path.stem + "_cycler.csv")
-        io.write_text(csv, sim.cycler_table(ds), overwrite=True)
+    if csv is not None:
+        io.write_text(csv, sim.cycler_table(ds), overwrite=overwrite)
         written.append(csv)
     for path in written:
         out.print(f"wrote {path}")
@@ -190,5 +194,6 @@ def movie(
     io.check_output(Path(out_path), overwrite=overwrite)
     da = io.load(file, dims=dims, variable=variable)
     with progress_bar("movie") as update:
-        map_series_movie(da, out_path, fps=fps, overwrite=overwrite, progress=update)
+        with options_named():
+            map_series_movie(da, out_path, fps=fps, overwrite=overwrite, progress=update)
     out.print(f"wrote {out_path}")

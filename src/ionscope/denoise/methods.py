@@ -30,7 +30,7 @@ from ionscope.denoise import baselines
 from ionscope.denoise.sparse import sparse_denoise
 from ionscope.denoise.stabilise import NOISE_CONSTRAINTS
 from ionscope.errors import ConfigError
-from ionscope.validation import Interval, Options, validate_params
+from ionscope.validation import SEED, Interval, Options, validate_params
 
 #: Methods accepted by :func:`denoise`.
 METHODS = ("sparse", "sparse3d", "pca", "gaussian", "gaussian3d", "nlmeans", "tv", "bm3d")
@@ -71,7 +71,7 @@ def _check_options(method: str, options: dict[str, Any]) -> None:
     "temporal": [Interval(int, 1, None, unit="frames")],
     "noise": NOISE_CONSTRAINTS["noise"],
     "dose": NOISE_CONSTRAINTS["dose"],
-    "seed": [Interval(int, 0, None)],
+    "seed": [SEED],
 })
 def denoise(
     da: xr.DataArray,

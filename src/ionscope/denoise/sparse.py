@@ -43,7 +43,7 @@ from ionscope.denoise.omp import sparse_code
 from ionscope.denoise.patches import PatchGrid, remove_patch_mean
 from ionscope.denoise.stabilise import NOISE_CONSTRAINTS, NOISE_MODELS, run_stabilised
 from ionscope.errors import ConfigError, DimensionError
-from ionscope.validation import Interval, Options, validate_params
+from ionscope.validation import SEED, Interval, Options, validate_params
 
 STEP = "ionscope.denoise.sparse_denoise"
 
@@ -229,7 +229,7 @@ SPARSE_CONSTRAINTS: dict[str, list[Any]] = {
     "temporal": [Interval(int, 1, None, unit="frames")],
     "iterations": [Interval(int, 0, None)],
     "lam": [Interval(float, 0, None), None],
-    "seed": [Interval(int, 0, None)],
+    "seed": [SEED],
     "method": [Options(METHODS)],
     "stride": [Interval(int, 1, None, unit="px")],
     "error_factor": [Interval(float, 0, None, closed="neither"), None],

@@ -100,7 +100,7 @@ from ionscope.denoise.superres_kernels import (  # re-exported: the kernels impo
     train_coupled_dictionaries as train_coupled_dictionaries,
 )
 from ionscope.errors import ConfigError, InputError
-from ionscope.validation import Interval, validate_params
+from ionscope.validation import SEED, Interval, validate_params
 
 STEP = "ionscope.denoise.super_resolve"
 METHOD = "coupled-dictionary"
@@ -192,7 +192,7 @@ def _check_training_maps(da: xr.DataArray, train: Any, factor: int,
     "train_iterations": [Interval(int, 0, None)],
     "bp_sigma": [Interval(float, 0, None, unit="fine-grid px")],
     "max_train": [Interval(int, 1, None, unit="patches")],
-    "seed": [Interval(int, 0, None)],
+    "seed": [SEED],
     "check_pixel_size": [bool],
 })
 def super_resolve(

@@ -23,7 +23,7 @@ from ionscope.denoise.dictionary import learn_dictionary
 from ionscope.denoise.omp import sparse_code
 from ionscope.denoise.patches import PatchGrid, remove_patch_mean
 from ionscope.errors import ConfigError, DimensionError, InputError
-from ionscope.validation import Interval, validate_params
+from ionscope.validation import SEED, Interval, validate_params
 
 #: Up-sampling factors :func:`super_resolve` accepts.
 FACTORS = (2, 3)
@@ -281,7 +281,7 @@ def coupled_training_pairs(
     "sparsity": [Interval(int, 1, None)],
     "iterations": [Interval(int, 0, None)],
     "max_train": [Interval(int, 1, None), None],
-    "seed": [Interval(int, 0, None)],
+    "seed": [SEED],
 })
 def train_coupled_dictionaries(
     hr: np.ndarray,

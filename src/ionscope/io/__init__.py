@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import PROVENANCE_KEY, axis_calibration, units_of
-from ionscope.errors import FormatError, InputError, OutputExistsError
+from ionscope.errors import DimensionError, FormatError, InputError, OutputExistsError
 from ionscope.io._readers import check_readable, read, supported_extensions
 
 __all__ = [
@@ -270,6 +270,12 @@ def export(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = False
             break
     if writer is None:
         raise FormatError(f"{path}: RosettaSciIO cannot write {path.suffix!r} files; use .hspy, .msa or .tif")
+    limits = {".msa": (1, "one spectrum (dims (energy,)); select one, e.g. --variable and .isel"),
+              ".tif": (3, "an image or an image stack (at most 3 dims); use .zarr or .hspy for more"),
+              ".tiff": (3, "an image or an image stack (at most 3 dims); use .zarr or .hspy for more")}
+    if path.suffix.lower() in limits and da.ndim > limits[path.suffix.lower()][0]:
+        raise DimensionError(f"{path}: a {path.suffix} file holds {limits[path.suffix.lower()][1]}; "
+                             f"the data has dims {da.dims}")
     axes = []
     for dim in da.dims:
         offset, scale, unit = axis_calibration(da, dim) if da.sizes[dim] > 1 else (float(da[dim][0]), 1.0, units_of(da[dim]))

@@ -125,7 +125,7 @@ def _read_rsciio(path: Path, plugins: list[tuple[str, str]], *, lazy: bool, dims
     for name, api in plugins:
         try:
             reader = importlib.import_module(api).file_reader
-            signals = reader(os.fspath(path), lazy=lazy)
+            signals = _read_signals(reader, path, lazy)
         except Exception as exc:  # each plugin fails in its own way on foreign bytes
             errors.append(f"{name}: {_first_line(exc)}")
             continue
@@ -141,6 +141,22 @@ def _read_rsciio(path: Path, plugins: list[tuple[str, str]], *, lazy: bool, dims
         f"{path}: could not be read as {kinds} ({'; '.join(errors)}); the file may be truncated, "
         "corrupt or not of the type its extension says"
     )
+
+
+def _read_signals(reader, path: Path, lazy: bool) -> list[dict]:
+    """The reader's signal dicts; a reader without a lazy mode (e.g. MSA) reads eagerly and its
+    arrays are wrapped in dask, so a lazy load works for every format."""
+    try:
+        return reader(os.fspath(path), lazy=lazy)
+    except NotImplementedError:
+        if not lazy:
+            raise
+    import dask.array
+
+    signals = reader(os.fspath(path), lazy=False)
+    for sig in signals:
+        sig["data"] = dask.array.from_array(np.asarray(sig["data"]), chunks=-1)
+    return signals
 
 
 _QUANTITY = re.compile(r"^\s*(?P<name>.*?)\s*\((?P<units>[^()]*)\)\s*$")

@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ionscope.errors import DimensionError, InputError
+from ionscope.validation import Interval, validate_params
 
 #: Colour per cycler state in movie badges (same as the figures).
 STATE_COLORS: dict[str, str] = {"charge": "#e66100", "discharge": "#5d3a9b", "rest": "#6b7280"}
@@ -408,6 +409,12 @@ def operando_frames(
     )
 
 
+@validate_params({
+    "fps": [Interval(float, 0, 120, closed="right", unit="frames per second")],
+    "vmin": [Interval(float, None, None), None],
+    "vmax": [Interval(float, None, None), None],
+    "overwrite": [bool],
+})
 def map_series_movie(
     da,
     out_path: str | os.PathLike,

@@ -23,7 +23,7 @@ import xarray as xr
 
 from ionscope.data import with_provenance
 from ionscope.errors import ConfigError, InputError
-from ionscope.validation import Interval, check_parameter, described, validate_params
+from ionscope.validation import SEED, Interval, check_parameter, described, validate_params
 
 #: Progress callback: ``progress(done, total)`` with frames produced so far and in all.
 ProgressCallback = Callable[[int, int], None]
@@ -142,7 +142,7 @@ def _callable(value: Any) -> bool:
     return callable(value)
 
 
-@validate_params({"seed": [Interval(int, 0, None)], "progress": [_callable, None]})
+@validate_params({"seed": [SEED], "progress": [_callable, None]})
 def simulate(
     name: str,
     *,

@@ -1,0 +1,92 @@
+"""Careless and odd inputs (issue 12): one line, exit 2, nothing written, inputs untouched - and
+files that must open do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ionscope import io
+from ionscope.data import signal
+from ionscope.simulate import simulate
+
+
+def _error_line(result):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    root = tmp_path_factory.mktemp("careless")
+    da = signal(np.random.default_rng(0).random((3, 16, 16)), ("time", "y", "x"), name="li", units="1",
+                coords={"time": 60.0, "y": 2.0, "x": 2.0})
+    io.save(da, root / "series.zarr")
+    return root
+
+
+def test_a_spectrum_written_as_msa_opens_lazily_in_info_convert_and_eels(run_cli, tmp_path):
+    spectrum = signal(np.linspace(100.0, 50.0, 200), ("energy",), name="s", units="counts",
+                      coords={"energy": 40.0 + 0.25 * np.arange(200)})
+    io.export(spectrum, tmp_path / "s.msa")
+    lazy = io.load(tmp_path / "s.msa", lazy=True)  # MSA has no lazy reader: eager read, wrapped in dask
+    assert lazy.chunks is not None
+    np.testing.assert_allclose(lazy.values, spectrum.values)
+    np.testing.assert_allclose(lazy["energy"].values, spectrum["energy"].values)
+    result = run_cli("info", tmp_path / "s.msa")
+    assert result.returncode == 0 and "dims (energy)" in result.stdout, result.stderr
+    assert run_cli("convert", tmp_path / "s.msa", "--out", tmp_path / "s.zarr").returncode == 0
+    np.testing.assert_allclose(io.load(tmp_path / "s.zarr").values, spectrum.values)
+
+
+def test_formats_that_cannot_hold_the_data_are_refused(run_cli, series, tmp_path):
+    assert "holds one spectrum" in _error_line(
+        run_cli("convert", series / "series.zarr", "--out", tmp_path / "a.msa"))
+    four_d = signal(np.zeros((2, 3, 4, 5)), ("time", "y", "x", "energy"), name="s", units="counts")
+    io.save(four_d, tmp_path / "four.zarr")
+    assert "at most 3 dims" in _error_line(run_cli("convert", tmp_path / "four.zarr", "--out", tmp_path / "a.tif"))
+    assert not (tmp_path / "a.msa").exists() and not (tmp_path / "a.tif").exists()
+
+
+@pytest.mark.parametrize("fps", ["0", "nan", "-5", "inf", "1e9"])
+def test_absurd_frame_rates_are_refused(run_cli, series, tmp_path, fps):
+    line = _error_line(run_cli("movie", series / "series.zarr", "--out", tmp_path / "m.gif", "--fps", fps))
+    assert line.startswith("error: --fps must be a number in (0, 120]")
+    assert not (tmp_path / "m.gif").exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**70)])
+def test_seeds_outside_what_can_be_reproduced_are_refused(run_cli, tmp_path, seed):
+    line = _error_line(run_cli("simulate", "licoo2", "--out", tmp_path / "t.zarr", "--seed", seed))
+    assert "--seed must be an integer in [0, 9223372036854775807]" in line
+    assert not list(tmp_path.iterdir())
+
+
+def test_simulate_refuses_to_replace_a_cycler_log_beside_its_output(run_cli, tmp_path):
+    log = tmp_path / "t_cycler.csv"
+    log.write_text("user's own log\n")
+    args = ("simulate", "licoo2", "--out", tmp_path / "t.zarr", "--param", "ny=24", "--param", "nx=16",
+            "--param", "layer_thickness_nm=4", "--param", "layer_roughness_nm=1")
+    assert "t_cycler.csv" in _error_line(run_cli(*args))
+    assert log.read_text() == "user's own log\n" and not (tmp_path / "t.zarr").exists()
+    assert run_cli(*args, "--overwrite").returncode == 0
+    assert "user's own log" not in log.read_text()  # replaced by the twin's log
+
+
+def test_malformed_options_of_the_workflows_are_one_line(run_cli, tmp_path):
+    ds = simulate("holography", seed=1, ny=96, nx=96, pixel_nm=0.5, vacuum_height_nm=12.0,
+                  interface_position_nm=24.0)
+    io.save(ds, tmp_path / "h.zarr")
+    assert run_cli("holo", "reconstruct", f"{tmp_path}/h.zarr:hologram", "--reference",
+                   f"{tmp_path}/h.zarr:reference", "--out", tmp_path / "rec").returncode == 0
+    line = _error_line(run_cli("holo", "potential", tmp_path / "rec", "--kv", "300", "--thickness", "50",
+                               "--leakage", "--leakage-degree", "abc", "--vacuum", "2:20,4:90", "--out", tmp_path / "p"))
+    assert "--leakage-degree 'abc'" in line
+    assert not (tmp_path / "p").exists()
+    csv = tmp_path / "v.csv"
+    csv.write_text("position_nm,value\n" + "\n".join(f"{x},{np.tanh(x - 10)}" for x in range(20)) + "\n")
+    assert "lowpass:CUTOFF" in _error_line(run_cli("spacecharge", "fit", csv, "--blur", "lowpass:abc",
+                                                   "--out", tmp_path / "f"))
+    assert not (tmp_path / "f").exists()

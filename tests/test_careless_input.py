@@ -90,3 +90,20 @@ def test_malformed_options_of_the_workflows_are_one_line(run_cli, tmp_path):
     assert "lowpass:CUTOFF" in _error_line(run_cli("spacecharge", "fit", csv, "--blur", "lowpass:abc",
                                                    "--out", tmp_path / "f"))
     assert not (tmp_path / "f").exists()
+
+
+def test_a_sideband_off_the_fft_grid_is_refused_not_wrapped(run_cli, tmp_path):
+    ds = simulate("holography", seed=1, ny=96, nx=96, pixel_nm=0.5, vacuum_height_nm=12.0,
+                  interface_position_nm=24.0)
+    io.save(ds, tmp_path / "h.zarr")
+    line = _error_line(run_cli("holo", "reconstruct", f"{tmp_path}/h.zarr:hologram", "--sideband", "1000,1000",
+                               "--out", tmp_path / "rec"))
+    assert "outside the FFT of the 96 x 96 hologram" in line and not (tmp_path / "rec").exists()
+
+
+def test_complex_maps_are_refused_not_silently_made_real(run_cli, tmp_path):
+    wave = signal(np.exp(1j * np.linspace(0, 3, 256)).reshape(16, 16), ("y", "x"), name="wave", units="1",
+                  coords={"y": 1.0, "x": 1.0})
+    io.save(wave, tmp_path / "wave.zarr")
+    line = _error_line(run_cli("denoise", tmp_path / "wave.zarr", "--method", "gaussian", "--out", tmp_path / "d"))
+    assert "is complex" in line and "imaginary" in line and not (tmp_path / "d").exists()

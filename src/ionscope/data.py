@@ -201,6 +201,12 @@ def map_series(da: Any, what: str = "input") -> xr.DataArray:
             f"{type(da).__name__}"
         )
     require_dims(da, ("time", "y", "x"), ("y", "x"), what=what)
+    if np.issubdtype(da.dtype, np.complexfloating):
+        raise InputError(
+            f"{what} is complex ({da.dtype}); the map-series methods work on real values and would "
+            "drop the imaginary part - give its real and imaginary parts (or amplitude and phase) "
+            "as two real series"
+        )
     da = require_finite(da, what)
     return da.transpose(*(("time", "y", "x") if "time" in da.dims else ("y", "x")))
 

@@ -416,6 +416,12 @@ def resolve_sideband(
         ) from None
     if not (math.isfinite(y) and math.isfinite(x)):
         raise ConfigError(f"sideband position must be finite, got {sideband!r}")
+    if not (-shape[0] < y < shape[0] and -shape[1] < x < shape[1]):
+        # a position off the FFT grid would wrap onto another frequency silently
+        raise ConfigError(
+            f"sideband position {(y, x)} lies outside the FFT of the {shape[0]} x {shape[1]} hologram; "
+            f"give Y,X in pixels of the unshifted FFT (0 <= Y < {shape[0]}, 0 <= X < {shape[1]})"
+        )
     ky, kx = signed(y, shape[0]), signed(x, shape[1])
     if ky == 0 and kx == 0:
         raise ConfigError("the sideband position (0, 0) is the centre band; give the sideband")

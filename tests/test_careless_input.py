@@ -107,3 +107,27 @@ def test_complex_maps_are_refused_not_silently_made_real(run_cli, tmp_path):
     io.save(wave, tmp_path / "wave.zarr")
     line = _error_line(run_cli("denoise", tmp_path / "wave.zarr", "--method", "gaussian", "--out", tmp_path / "d"))
     assert "is complex" in line and "imaginary" in line and not (tmp_path / "d").exists()
+
+
+def test_an_output_is_never_an_input(run_cli, tmp_path):
+    ds = simulate("holography", seed=1, ny=96, nx=96, pixel_nm=0.5, vacuum_height_nm=12.0,
+                  interface_position_nm=24.0)
+    io.save(ds, tmp_path / "h.zarr")
+    before = sorted(p.name for p in (tmp_path / "h.zarr").iterdir())
+    # convert onto its own input used to delete every variable but the one it read
+    line = _error_line(run_cli("convert", tmp_path / "h.zarr", "--variable", "hologram", "--out",
+                               tmp_path / "h.zarr", "--overwrite"))
+    assert "would replace the input" in line
+    assert sorted(p.name for p in (tmp_path / "h.zarr").iterdir()) == before
+    assert set(io.open_dataset(tmp_path / "h.zarr").data_vars) == set(ds.data_vars)
+    # a command whose --out is the result folder it reads
+    assert run_cli("holo", "reconstruct", f"{tmp_path}/h.zarr:hologram", "--out", tmp_path / "rec").returncode == 0
+    line = _error_line(run_cli("holo", "potential", tmp_path / "rec", "--kv", "300", "--thickness", "50",
+                               "--vacuum", "2:20,4:90", "--out", tmp_path / "rec", "--overwrite"))
+    assert "would replace the input" in line
+    assert {"phase", "amplitude"} <= set(io.open_dataset(tmp_path / "rec" / "result.zarr").data_vars)
+    assert "would replace the input" in _error_line(
+        run_cli("movie", tmp_path / "h.zarr", "--variable", "hologram", "--out", tmp_path / "h.zarr", "--overwrite"))
+    # a different folder is fine
+    assert run_cli("holo", "potential", tmp_path / "rec", "--kv", "300", "--thickness", "50",
+                   "--vacuum", "2:20,4:90", "--out", tmp_path / "pot").returncode == 0

@@ -168,6 +168,7 @@ def convert(
     from ionscope import io
     from ionscope.data import require_nonempty
 
+    io.check_not_input([out_path], [file])
     da = io.load(file, lazy=True, dims=dims, variable=variable)
     require_nonempty(da, str(file))
     with dask_progress("convert"):
@@ -192,6 +193,7 @@ def movie(
     from ionscope.report.movie import map_series_movie
 
     io.check_output(Path(out_path), overwrite=overwrite)
+    io.check_not_input([out_path], [file])
     da = io.load(file, dims=dims, variable=variable)
     with progress_bar("movie") as update:
         with options_named():

@@ -32,7 +32,7 @@ def denoise(
     from ionscope import io
     from ionscope.denoise.methods import denoise as run_denoise
 
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(input_path,))
     da = load_input(input_path, dims=dims)
     with progress_bar(f"denoise ({method})") as update:
         update(0, 1)

@@ -44,7 +44,7 @@ def eels_lithium(
     from ionscope import io
     from ionscope.eels.lithium import li_fraction_map, li_fraction_summary
 
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(input_path, li_rich, li_poor, *extra, *co_extra))
     bg = None if str(background).lower() == "none" else parse_window(background, "--background")
     windows = {"fit_window": parse_window(fit_window, "--fit-window"), "window_a": parse_window(window_a, "--window-a"),
                "window_b": parse_window(window_b, "--window-b")}
@@ -101,7 +101,7 @@ def eels_nmf(
     from ionscope.eels.decomposition import nmf
     from ionscope.eels.phases import prepare_for_nmf
 
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(input_path,))
     win = parse_window(window, "--window")
     bg = parse_window(background, "--background")
     spectra = prepare_for_nmf(load_input(input_path, dims=dims), window=win, background=bg, normalize=normalize)
@@ -131,7 +131,7 @@ def eels_profile(
     from ionscope import io
     from ionscope.eels.srprofile import interface_and_width, sr_profile
 
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(image,))
     win = parse_window(window, "--window")
     bg = parse_window(background, "--background")
     profile = sr_profile(load_input(image, dims=dims), win, bg)

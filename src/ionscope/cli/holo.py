@@ -153,7 +153,7 @@ def holo_reconstruct(
     from ionscope import io
     from ionscope.holography import reconstruct_offaxis
 
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(hologram, reference))
     holo = load_input(hologram, dims=dims, what="HOLOGRAM")
     ref = load_input(reference, dims=dims, what="--reference") if reference else None
     result = reconstruct_offaxis(holo, ref, sideband=parse_sideband(sideband), aperture=aperture,
@@ -196,7 +196,7 @@ def holo_phase_shifting(
     from ionscope import io
     from ionscope.holography import reconstruct_phase_shifting
 
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(stack, reference))
     frames = load_input(stack, dims=dims, what="STACK")
     ref = load_input(reference, dims=dims, what="--reference") if reference else None
     box = None
@@ -270,7 +270,7 @@ def holo_potential(
 
     if (thickness is None) == (mip is None):
         raise ConfigError("give exactly one of --thickness NM and --mip V")
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(result_path, zero, vacuum))
     rec = open_result(result_path)
     rec0 = open_result(zero, "--zero") if zero is not None else None
     try:
@@ -328,7 +328,7 @@ def holo_profile(
 
     if (start is None) != (end is None):
         raise ConfigError("give both --from and --to, or neither (then the interface is detected)")
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
     ds = open_result(result_path)
     with options_named(half_length_px="--half-length"):
         result = profile_across_interface(ds, start=parse_point(start, "--from"), end=parse_point(end, "--to"),

@@ -185,7 +185,7 @@ def spacecharge_fit(
     if units not in ("V", "mV"):
         raise ConfigError(f"--units {units!r}: use V or mV")
     user_fixed = _parse_fix(fix)
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(profile, li))
     prof = read_profile(profile, "PROFILE", units=units)
     li_prof = None if li is None else read_profile(li, "--li", units="m^-3" if li_mode == "absolute" else "1")
     free_list = None if free is None else [f.strip() for f in free.split(",") if f.strip()]

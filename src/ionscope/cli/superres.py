@@ -31,7 +31,7 @@ def superres(
     from ionscope import io
     from ionscope.denoise.superres import METHOD, super_resolve
 
-    elapsed = start_run(out_dir, overwrite)
+    elapsed = start_run(out_dir, overwrite, inputs=(input_path, train))
     da = load_input(input_path, dims=dims)
     hr = load_input(train, dims=train_dims, what="training maps")
     with progress_bar(f"superres x{factor}") as update:

@@ -25,7 +25,7 @@ import inspect
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from ionscope.io._readers import check_readable, read, supported_extensions
 __all__ = [
     "load", "open_dataset", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
+    "data_path", "check_not_input",
 ]
 
 
@@ -207,6 +208,41 @@ def _refuse_source(obj: xr.DataArray | xr.Dataset, path: Path) -> None:
     for src in filter(None, sources):
         if Path(src).resolve() == path.resolve():
             raise InputError(f"{path} is the raw input this data came from; ionscope never overwrites raw data")
+
+
+def data_path(spec: str | os.PathLike) -> Path:
+    """The path that holds the data of an input spec: ``FILE:VARIABLE`` -> ``FILE``, and a
+    command's result folder -> its ``result.zarr``."""
+    text = os.fspath(spec)
+    path = Path(text)
+    if not path.exists() and ":" in text and Path(text.rsplit(":", 1)[0]).exists():
+        path = Path(text.rsplit(":", 1)[0])
+    if path.is_dir() and (path / "result.zarr").exists():
+        path = path / "result.zarr"
+    return path
+
+
+def check_not_input(outputs: Iterable[str | os.PathLike], inputs: Iterable[str | os.PathLike | None]) -> None:
+    """Refuse outputs that would replace or write into an input (or the reverse): an output may
+    never be an input. ``inputs`` are specs as the commands take them (``FILE``,
+    ``FILE:VARIABLE``, a result folder); None entries are skipped.
+
+    Raises
+    ------
+    InputError
+        Naming the output, the input and what to do.
+    """
+    outs = [(Path(o), Path(o).resolve()) for o in outputs]
+    for spec in inputs:
+        if spec is None:
+            continue
+        src = data_path(spec).resolve()
+        for shown, out in outs:
+            if src == out or out in src.parents or src in out.parents:
+                raise InputError(
+                    f"the output {shown} would replace the input {spec}; an output is never an input - "
+                    "write the result to another path (--out)"
+                )
 
 
 def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:

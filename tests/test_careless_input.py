@@ -131,3 +131,25 @@ def test_an_output_is_never_an_input(run_cli, tmp_path):
     # a different folder is fine
     assert run_cli("holo", "potential", tmp_path / "rec", "--kv", "300", "--thickness", "50",
                    "--vacuum", "2:20,4:90", "--out", tmp_path / "pot").returncode == 0
+
+
+def test_a_write_killed_with_sigkill_leaves_nothing_the_next_write_does_not_clean(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    target = tmp_path / "result.zarr"
+    code = (
+        "import os, signal, sys; from ionscope import io\n"
+        "with io.atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.mkdir(); (tmp / 'chunk').write_bytes(b'half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code, str(target)]).returncode == -9
+    stale = [p.name for p in tmp_path.iterdir()]
+    assert len(stale) == 1 and stale[0].startswith(".result.tmp-")
+    (tmp_path / ".result.tmp-0badc0de.zarr").mkdir()  # the pid-less name of earlier versions
+    alive = tmp_path / f".result.tmp-{os.getpid()}-12345678.zarr"
+    alive.mkdir()  # a write still running (this process): left alone
+    io.save(signal(np.zeros((4, 4)), ("y", "x"), name="z", units="1"), target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, "result.zarr"])

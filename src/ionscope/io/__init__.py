@@ -39,7 +39,7 @@ from ionscope.io._readers import check_readable, read, supported_extensions
 __all__ = [
     "load", "open_dataset", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
-    "data_path", "check_not_input",
+    "data_path", "check_not_input", "remove_stale_temporaries",
 ]
 
 
@@ -161,11 +161,13 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     ...     fig.savefig(tmp, format="png")
     """
     path = check_output(path, overwrite=overwrite)
-    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+    remove_stale_temporaries(path)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = path.with_name(f".{path.stem}.tmp-{tag}{path.suffix}")
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            old = path.with_name(f".{path.name}.old-{tag}")
             os.replace(path, old)
             os.replace(tmp, path)
             _remove(old)
@@ -174,6 +176,34 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     finally:
         if tmp.exists():
             _remove(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries a killed write of ``path`` left beside it (``.NAME.tmp-PID-*``,
+    ``.NAME.old-PID-*``, and the pid-less names of earlier versions) whose process is gone;
+    returns what was removed. A write still running (its process alive) is left alone."""
+    path = Path(path)
+    removed = []
+    patterns = (f".{path.stem}.tmp-*{path.suffix}", f".{path.name}.old-*")
+    for pattern in patterns:
+        for stale in path.parent.glob(pattern):
+            tag = stale.name.split(".tmp-" if ".tmp-" in stale.name else ".old-", 1)[1]
+            pid = tag.split("-", 1)[0]
+            if "-" in tag and pid.isdigit() and _alive(int(pid)):
+                continue
+            _remove(stale)
+            removed.append(stale)
+    return removed
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:

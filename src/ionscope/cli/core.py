@@ -27,6 +27,9 @@ def _format_axis(ds, dim: str) -> str:
     values = np.asarray(coord.values)
     if values.size == 0:
         return f"  {dim:<9} size 0"
+    if values.dtype.kind not in "iuf":  # labels (reference names, sides, parameters)
+        labels = ", ".join(map(str, values[:6])) + (", ..." if values.size > 6 else "")
+        return f"  {dim:<9} size {values.size:<6} labels {labels}"
     try:
         offset, step, _ = axis_calibration(ds, dim)
         cal = f"offset {offset:.6g} {unit}, step {step:.6g} {unit}"
@@ -169,10 +172,16 @@ def convert(
     from ionscope.data import require_nonempty
 
     io.check_not_input([out_path], [file])
-    da = io.load(file, lazy=True, dims=dims, variable=variable)
-    require_nonempty(da, str(file))
+    to_zarr = Path(out_path).suffix.lower() == ".zarr"
+    if to_zarr and variable is None:  # a whole store or multi-signal file, every variable
+        da = io.open_dataset(file, lazy=True, dims=dims)
+        for name in da.data_vars:
+            require_nonempty(da[name], f"{file}:{name}")
+    else:
+        da = io.load(file, lazy=True, dims=dims, variable=variable)
+        require_nonempty(da, str(file))
     with dask_progress("convert"):
-        if Path(out_path).suffix.lower() == ".zarr":
+        if to_zarr:
             io.save(da, out_path, overwrite=overwrite)
         else:
             io.export(da, out_path, overwrite=overwrite)

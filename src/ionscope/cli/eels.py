@@ -138,6 +138,7 @@ def eels_profile(
     fit = interface_and_width(profile, model=model)
     result = xr.merge([profile.reset_coords().rename({profile.name: "profile"}), fit], combine_attrs="drop_conflicts")
     result.attrs["provenance"] = fit.attrs.get("provenance", profile.attrs.get("provenance", "[]"))
+    result.attrs["primary"] = "profile"
     summary = {"command": "eels profile", "input": str(image), "window_eV": win, "background_eV": bg,
                "model": model, "run_time_s": elapsed()}
     for key, name in (("interface", "position_nm"), ("width", "width_nm"), ("w90", "w90_nm"),

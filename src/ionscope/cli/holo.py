@@ -171,7 +171,6 @@ def holo_reconstruct(
         "amplitude_median": float(np.nanmedian(result["amplitude"].values)),
         "run_time_s": elapsed(),
     }
-    result.attrs["primary"] = "phase"
     io.write_result(out_dir, result, summary, overwrite=overwrite)
     out.print(f"fringe spacing {summary['fringe_spacing_nm']:.4g} nm, contrast "
               f"{summary['fringe_contrast']:.3f}, sideband {summary['sideband_position_px']}; wrote {out_dir}")
@@ -226,7 +225,6 @@ def holo_phase_shifting(
         "phase_range_rad": [float(np.nanmin(result["phase"].values)), float(np.nanmax(result["phase"].values))],
         "run_time_s": elapsed(),
     }
-    result.attrs["primary"] = "phase"
     io.write_result(out_dir, result, summary, overwrite=overwrite)
     out.print(f"{summary['frames']} frames, median R^2 {summary['r2_median']:.4f}; wrote {out_dir}")
 

@@ -510,7 +510,7 @@ def nmf(
     err = xr.DataArray(info["reconstruction_error"], name="reconstruction_error",
                        attrs={"units": units, "long_name": "||X - C S^T||_F"})
     ds = xr.Dataset({"maps": maps, "spectra": spectra, "reconstruction_error": err})
-    ds.attrs = {"n_iter": int(info["n_iter"]), "converged": int(info["converged"])}
+    ds.attrs = {"n_iter": int(info["n_iter"]), "converged": int(info["converged"]), "primary": "maps"}
     params = {"n_components": k, "window_eV": [float(energy[0]), float(energy[-1])],
               "orthogonality": float(orthogonality), "max_iter": int(max_iter), "tol": float(tol),
               "init": init, "seed": seed}

@@ -151,6 +151,7 @@ def li_fraction_map(
         params.update(fit_window_eV=fit_window, references=list(refs), co_references=co_names,
                       nonnegative=nonnegative, derivatives=derivatives)
     result["li_fraction"].attrs.update(units="1", long_name="Li fraction x in LixCoO2")
+    result.attrs["primary"] = "li_fraction"
     return with_provenance(result, "ionscope.eels.li_fraction_map", params,
                            inputs=[da, li_rich, li_poor], history=provenance(da))
 

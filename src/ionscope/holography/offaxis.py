@@ -442,6 +442,7 @@ def reconstruct_offaxis(
     }
     inputs = [hologram] + ([reference] if reference is not None else [])
     history = provenance(hologram) if isinstance(hologram, xr.DataArray) else []
+    ds.attrs["primary"] = "phase"
     return with_provenance(ds, STEP, params, inputs, history=history, variables=("phase", "amplitude"))
 
 

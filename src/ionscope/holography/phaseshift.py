@@ -547,6 +547,7 @@ def reconstruct_phase_shifting(
               "unwrap": ds.attrs["unwrap"]}
     inputs = [stack] + ([reference] if reference is not None else [])
     history = provenance(stack) if isinstance(stack, xr.DataArray) else []
+    ds.attrs["primary"] = "phase"
     return with_provenance(ds, STEP, params, inputs, history=history,
                            variables=("phase", "amplitude", "r2"))
 

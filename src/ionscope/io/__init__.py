@@ -25,6 +25,7 @@ import inspect
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ def open_dataset(
     Parameters
     ----------
     path : str or path-like
-        Input file (or .zarr directory).
+        Input file, .zarr store, or a command's result folder (its result.zarr is read).
     lazy : bool
         Keep the data as dask arrays (nothing is read until computed).
     dims : str or sequence of str, optional
@@ -72,6 +73,8 @@ def open_dataset(
         Missing, empty, truncated or unreadable files; axes that cannot be named.
     """
     path = Path(path)
+    if path.is_dir() and path.suffix.lower() != ".zarr" and (path / "result.zarr").is_dir():
+        path = path / "result.zarr"  # a command's --out folder: its result
     check_readable(path)
     return read(path, lazy=lazy, dims=parse_dims(dims))
 
@@ -309,8 +312,12 @@ def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: 
     text = {name: ds[name].astype(object) for name, var in ds.variables.items() if var.dtype.kind == "U"}
     ds = ds.assign_coords({k: v for k, v in text.items() if k in ds.coords})
     ds = ds.assign({k: v for k, v in text.items() if k not in ds.coords})
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        ds.to_zarr(tmp, mode="w-", consolidated=False)
+    with atomic_path(path, overwrite=overwrite) as tmp, warnings.catch_warnings():
+        # consolidated metadata, so that plain xarray.open_zarr opens our stores without its
+        # "failed to open with consolidated metadata" warning; zarr 3 warns on writing it (it is
+        # not in the v3 specification yet) - that is ours to know, not the user's
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        ds.to_zarr(tmp, mode="w-", consolidated=True)
     return path
 
 
@@ -407,6 +414,10 @@ def write_result(
     from ionscope.data import jsonable
 
     out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
+    if isinstance(result, xr.DataArray):
+        result = _as_dataset(result)
+    if result.attrs.get("primary") not in result.data_vars and len(result.data_vars) == 1:
+        result = result.assign_attrs(primary=next(iter(result.data_vars)))
     zarr_path = save(result, out_dir / "result.zarr", overwrite=overwrite)
     text = json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n"
     json_path = write_text(out_dir / "summary.json", text, overwrite=overwrite)

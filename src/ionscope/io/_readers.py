@@ -250,7 +250,8 @@ def check_readable(path: Path) -> None:
         raise FileMissingError(f"{path}: no such file or directory; check the path and spelling")
     if path.is_dir():
         if path.suffix.lower() != ".zarr":
-            raise InputError(f"{path} is a directory; give a data file or a .zarr store")
+            raise InputError(f"{path} is a directory; give a data file, a .zarr store or a result folder "
+                             "(one holding result.zarr)")
         if not any(path.iterdir()):
             raise FormatError(f"{path}: the Zarr store is empty; was it written completely?")
     elif path.stat().st_size == 0:

@@ -440,5 +440,6 @@ def bias_profile(
         params["second_defect"] = dict(c0_m3=second_defect.c0_m3, theta=second_defect.theta,
                                        charge=second_defect.charge)
     ds.attrs.update({k: v for k, v in params.items() if k != "second_defect"})
+    ds.attrs["primary"] = "psi"
     return with_provenance(ds, "ionscope.spacecharge.bias_profile", params)
 

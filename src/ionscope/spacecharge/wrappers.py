@@ -144,6 +144,7 @@ def lattice_gas_profile(
         params["second_defect"] = dict(c0_m3=second_defect.c0_m3, theta=second_defect.theta,
                                        charge=second_defect.charge)
     ds.attrs.update({k: v for k, v in params.items() if v is not None and k != "second_defect"})
+    ds.attrs["primary"] = "psi"
     return with_provenance(ds, "ionscope.spacecharge.lattice_gas_profile", params)
 
 
@@ -291,5 +292,6 @@ def fit_profiles(
     params["noise_model"] = fit.noise_model
     history = provenance(potential) + (provenance(li) if li is not None else [])
     inputs = [potential] + ([li] if li is not None else [])
+    ds.attrs["primary"] = "potential_fit"
     return with_provenance(ds, "ionscope.spacecharge.fit_profiles", params, inputs=inputs,
                            history=history)

@@ -153,3 +153,36 @@ def test_a_write_killed_with_sigkill_leaves_nothing_the_next_write_does_not_clea
     alive.mkdir()  # a write still running (this process): left alone
     io.save(signal(np.zeros((4, 4)), ("y", "x"), name="z", units="1"), target)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, "result.zarr"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("profile", "--psi0", "1000"), "--psi0 must be a number in [-10, 10] V"),
+    (("profile", "--psi0", "1", "--length", "1e12"), "--length must be a number in (0, 100000] nm"),
+    (("profile", "--psi0", "1", "--points", "2"), "--points must be an integer in [16, 1000000]"),
+    (("profile", "--psi0", "1", "--points", "1000000000"), "--points must be an integer in [16, 1000000]"),
+    (("bias", "--bias", "1", "--thickness", "50", "--points", "3"), "--points must be an integer"),
+    (("bias", "--bias", "1e6", "--thickness", "50"), "--bias must be a number in [-20, 20] V"),
+])
+def test_absurd_space_charge_parameters_are_refused(run_cli, tmp_path, args, message):
+    line = _error_line(run_cli("spacecharge", *args, "--theta", "0.9", "--eps-r", "50", "--c0", "6e27",
+                               "--out", tmp_path / "o"))
+    assert message in line and not (tmp_path / "o").exists()
+
+
+def test_unreadable_csv_and_an_output_under_a_file_are_one_line(run_cli, tmp_path):
+    bad = tmp_path / "v.csv"
+    bad.write_bytes(b"position_nm,value\n1,\xff\xfe2\n")
+    assert "not UTF-8 text" in _error_line(run_cli("spacecharge", "fit", bad, "--out", tmp_path / "o"))
+    (tmp_path / "afile").write_text("x")
+    line = _error_line(run_cli("spacecharge", "profile", "--psi0", "1", "--theta", "0.9", "--eps-r", "50",
+                               "--c0", "6e27", "--out", tmp_path / "afile" / "sub"))
+    assert "is a file, not a folder" in line and (tmp_path / "afile").read_text() == "x"
+
+
+def test_a_length_unit_with_the_greek_mu_keeps_its_calibration():
+    from ionscope.io._axes import assign_dims
+
+    axes = [{"name": "y", "units": "\u03bcm", "scale": 0.002, "offset": 0.0, "size": 4},
+            {"name": "x", "units": "\u03bcm", "scale": 0.002, "offset": 0.0, "size": 5}]
+    named = assign_dims(axes)
+    assert [a["units"] for a in named] == ["nm", "nm"] and named[0]["scale"] == pytest.approx(2.0)

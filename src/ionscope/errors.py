@@ -43,6 +43,10 @@ class OutputExistsError(IonscopeError, FileExistsError):
     """An output path already exists and overwriting was not requested."""
 
 
+class OutputError(IonscopeError, OSError):
+    """An output cannot be written where it was asked for (under a file, read-only, no space)."""
+
+
 class ConfigError(IonscopeError, ValueError):
     """A parameter, option or combination of them is invalid (also a ``ValueError``, as numpy and
     scikit-learn raise for bad parameters). Bad data - files, arrays, their dims, units or
@@ -63,6 +67,7 @@ __all__ = [
     "EmptyDataError",
     "NonUniformAxisError",
     "OutputExistsError",
+    "OutputError",
     "ConfigError",
     "ConvergenceError",
 ]

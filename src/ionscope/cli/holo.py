@@ -53,10 +53,9 @@ def parse_sideband(text: str) -> Any:
 def parse_mtf(text: str | None) -> Any:
     """``--mtf``: ``lorentzian:FC`` (the pixel sinc times a Lorentzian of cut-off FC, cycles per
     pixel) or a CSV with the header ``frequency_per_px,mtf`` (a measured radial MTF)."""
-    import csv
-
     import numpy as np
 
+    from ionscope import io
     from ionscope.errors import ConfigError, FileMissingError, FormatError
 
     if text is None:
@@ -70,8 +69,7 @@ def parse_mtf(text: str | None) -> Any:
     path = Path(text)
     if not path.exists():
         raise FileMissingError(f"--mtf {path} does not exist (give lorentzian:FC or a CSV frequency_per_px,mtf)")
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
+    rows = io.read_table(path, "--mtf")
     if not rows or [h.strip().lower() for h in rows[0]] != ["frequency_per_px", "mtf"]:
         raise FormatError(f"--mtf {path}: the header must be frequency_per_px,mtf")
     try:

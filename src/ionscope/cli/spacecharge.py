@@ -64,8 +64,9 @@ def spacecharge_profile(
     from ionscope.spacecharge import accumulation_width_nm, depletion_width_nm, lattice_gas_profile
 
     elapsed = start_run(out_dir, overwrite)
-    ds = lattice_gas_profile(psi0, theta, eps_r, c0, temperature, length_nm=length, points=points,
-                             second_defect=_defect(defect), stern_nm=stern, stern_eps_r=stern_eps_r)
+    with options_named(psi0_V="--psi0", length_nm="--length", stern_nm="--stern"):
+        ds = lattice_gas_profile(psi0, theta, eps_r, c0, temperature, length_nm=length, points=points,
+                                 second_defect=_defect(defect), stern_nm=stern, stern_eps_r=stern_eps_r)
     summary = {
         "command": "spacecharge profile", "psi0_V": psi0, "theta": theta, "eps_r": eps_r,
         "c0_m3": c0, "temperature_K": temperature, "length_nm": float(ds.attrs["length_nm"]),
@@ -104,8 +105,9 @@ def spacecharge_bias(
     from ionscope.spacecharge.bias import bias_profile
 
     elapsed = start_run(out_dir, overwrite)
-    ds = bias_profile(bias, thickness, theta, eps_r, c0, temperature, points=points,
-                      second_defect=_defect(defect), stern_nm=stern, stern_eps_r=stern_eps_r)
+    with options_named(bias_V="--bias", thickness_nm="--thickness"):
+        ds = bias_profile(bias, thickness, theta, eps_r, c0, temperature, points=points,
+                          second_defect=_defect(defect), stern_nm=stern, stern_eps_r=stern_eps_r)
     sides = {}
     for side in ("left", "right"):
         sel = ds.sel(side=side)

@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import os
 import shutil
@@ -34,13 +35,13 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import PROVENANCE_KEY, axis_calibration, units_of
-from ionscope.errors import DimensionError, FormatError, InputError, OutputExistsError
+from ionscope.errors import DimensionError, FormatError, InputError, OutputError, OutputExistsError
 from ionscope.io._readers import check_readable, read, supported_extensions
 
 __all__ = [
     "load", "open_dataset", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
-    "data_path", "check_not_input", "remove_stale_temporaries",
+    "data_path", "check_not_input", "remove_stale_temporaries", "read_table",
 ]
 
 
@@ -164,11 +165,20 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     ...     fig.savefig(tmp, format="png")
     """
     path = check_output(path, overwrite=overwrite)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: {path.parent} is not a folder; write the output into an existing folder")
     remove_stale_temporaries(path)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp = path.with_name(f".{path.stem}.tmp-{tag}{path.suffix}")
     try:
-        yield tmp
+        try:
+            yield tmp
+        except PermissionError as exc:
+            raise OutputError(f"{path}: cannot write here ({exc.strerror}); give an output where you can write") from None
+        except OSError as exc:
+            if exc.errno not in (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES):
+                raise
+            raise OutputError(f"{path}: cannot write ({exc.strerror}); free space or choose another output") from None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{tag}")
             os.replace(path, old)
@@ -241,6 +251,21 @@ def _refuse_source(obj: xr.DataArray | xr.Dataset, path: Path) -> None:
     for src in filter(None, sources):
         if Path(src).resolve() == path.resolve():
             raise InputError(f"{path} is the raw input this data came from; ionscope never overwrites raw data")
+
+
+def read_table(path: str | os.PathLike, what: str) -> list[list[str]]:
+    """The rows of a small CSV text file (UTF-8, a BOM allowed), without blank and ``#`` comment
+    rows; a file that is not UTF-8 text is a :class:`~ionscope.errors.FormatError` naming ``what``."""
+    import csv
+
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            return [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{what} {path}: not UTF-8 text (byte {exc.start}); save it as a UTF-8 CSV") from None
+    except csv.Error as exc:
+        raise FormatError(f"{what} {path}: not a readable CSV ({exc})") from None
 
 
 def data_path(spec: str | os.PathLike) -> Path:
@@ -397,7 +422,13 @@ def prepare_out_dir(out_dir: str | os.PathLike, *, overwrite: bool = False) -> P
             check_output(out_dir / name, overwrite=overwrite)
     if not out_dir.parent.exists():
         raise InputError(f"{out_dir.parent}: the parent folder does not exist; create it first")
-    out_dir.mkdir(exist_ok=True)
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"{out_dir}: {out_dir.parent} is a file, not a folder; give --out in a folder")
+    try:
+        out_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc}); "
+                          "give --out where you can write") from None
     return out_dir
 
 

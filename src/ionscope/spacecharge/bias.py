@@ -44,7 +44,11 @@ from scipy.optimize import brentq
 from ionscope.constants import E_CHARGE, EPSILON_0
 from ionscope.data import signal, with_provenance
 from ionscope.errors import ConfigError, ConvergenceError
+from ionscope.validation import Interval, validate_params
 from ionscope.spacecharge.model import (
+    MAX_INTERFACE_POTENTIAL_V,
+    MAX_LENGTH_NM,
+    MAX_POINTS,
     MobileDefect,
     _check_scalar,
     _gamma,
@@ -347,6 +351,11 @@ def _w90_from(x: np.ndarray, psi: np.ndarray, fraction: float = 0.9) -> float:
     return float(abs(x[i - 1] + frac * (x[i] - x[i - 1]) - x[0]))
 
 
+@validate_params({
+    "bias_V": [Interval(float, -2 * MAX_INTERFACE_POTENTIAL_V, 2 * MAX_INTERFACE_POTENTIAL_V, unit="V")],
+    "thickness_nm": [Interval(float, 0, MAX_LENGTH_NM, closed="right", unit="nm")],
+    "points": [Interval(int, 16, MAX_POINTS)],
+})
 def bias_profile(
     bias_V: float, thickness_nm: float, theta: float, eps_r: float, c0_m3: float,
     temperature_K: float = 298.15, *, points: int = 2000,

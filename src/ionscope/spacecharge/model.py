@@ -97,6 +97,13 @@ __all__ = [
 # lattice_gas_profile moved to ionscope.spacecharge.wrappers (which imports this module)
 __getattr__ = moved_names(__name__, {"lattice_gas_profile": "ionscope.spacecharge.wrappers"})
 
+#: Bounds that keep a request physical and its arrays finite (the labelled wrappers declare
+#: them): an interface potential beyond the widest electrochemical window, a profile longer than
+#: 100 um or of more points than a fine mesh of a millimetre is a typing mistake, not a layer.
+MAX_INTERFACE_POTENTIAL_V = 10.0
+MAX_LENGTH_NM = 1e5
+MAX_POINTS = 10**6
+
 #: Below this |u| (in units of V_T) the excess free energy uses its Taylor series.
 _SERIES_BELOW = 1e-2
 #: Above this |u| the log uses logaddexp (no overflow of exp).

@@ -9,7 +9,6 @@ mean-inner-potential step from what ``holo profile --step`` fitted.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,8 +64,7 @@ def read_profile(spec: str | Path, what: str = "profile", *, units: str = "unkno
     if path.is_dir() and (path / "result.zarr").exists():
         path = path / "result.zarr"
     if path.suffix.lower() in (".csv", ".txt"):
-        with open(path, newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
+        rows = io.read_table(path, what)
         if not rows:
             raise FormatError(f"{what} {path} is empty")
         header = [h.strip().lower() for h in rows[0]]

@@ -20,6 +20,9 @@ from ionscope.spacecharge.fit import fit_spacecharge
 from ionscope.spacecharge.interface import PARAMETERS
 from ionscope.constants import E_CHARGE, EPSILON_0
 from ionscope.spacecharge.model import (
+    MAX_INTERFACE_POTENTIAL_V,
+    MAX_LENGTH_NM,
+    MAX_POINTS,
     MobileDefect,
     _check_scalar,
     _gamma,
@@ -33,6 +36,7 @@ from ionscope.spacecharge.model import (
     w90_nm,
 )
 from ionscope.units import require_length_to_nm
+from ionscope.validation import Interval, validate_params
 
 __all__ = ["lattice_gas_profile", "fit_profiles"]
 
@@ -40,6 +44,12 @@ __all__ = ["lattice_gas_profile", "fit_profiles"]
 # --------------------------------------------------------------------------- the layer
 
 
+@validate_params({
+    "psi0_V": [Interval(float, -MAX_INTERFACE_POTENTIAL_V, MAX_INTERFACE_POTENTIAL_V, unit="V")],
+    "length_nm": [Interval(float, 0, MAX_LENGTH_NM, closed="right", unit="nm"), None],
+    "points": [Interval(int, 16, MAX_POINTS)],
+    "stern_nm": [Interval(float, 0, MAX_LENGTH_NM, unit="nm")],
+})
 def lattice_gas_profile(
     psi0_V: float, theta: float, eps_r: float, c0_m3: float, temperature_K: float = 298.15,
     *, length_nm: float | None = None, points: int = 2000,

@@ -186,3 +186,21 @@ def test_a_length_unit_with_the_greek_mu_keeps_its_calibration():
             {"name": "x", "units": "\u03bcm", "scale": 0.002, "offset": 0.0, "size": 5}]
     named = assign_dims(axes)
     assert [a["units"] for a in named] == ["nm", "nm"] and named[0]["scale"] == pytest.approx(2.0)
+
+
+def test_a_movie_of_values_beyond_float32_is_not_blank(tmp_path):
+    import warnings
+
+    from PIL import Image, ImageSequence
+
+    from ionscope.report.movie import map_series_movie
+
+    ramp = np.linspace(0, 1, 64).reshape(8, 8)
+    da = signal(np.stack([ramp, ramp ** 2, 1 - ramp]) * 1e39, ("time", "y", "x"), name="big", units="1",
+                coords={"time": 1.0, "y": 1.0, "x": 1.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow on the way
+        map_series_movie(da, tmp_path / "m.gif", fps=2)
+    frames = [np.asarray(f.convert("RGB"), dtype=float) for f in ImageSequence.Iterator(Image.open(tmp_path / "m.gif"))]
+    assert len(frames) == 3
+    assert np.abs(frames[1] - frames[0]).mean() > 1 and np.abs(frames[2] - frames[0]).mean() > 1

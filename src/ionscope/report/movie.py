@@ -89,7 +89,9 @@ def apply_colormap(values: np.ndarray, vmin: float, vmax: float, cmap: str = "vi
     """
     lut = colormap_lut(cmap)
     span = float(vmax) - float(vmin)
-    scaled = (np.asarray(values, dtype=np.float32) - np.float32(vmin)) * np.float32((lut.shape[0] - 1) / (span if span > 0 else 1.0))
+    values = np.asarray(values)
+    dtype = np.float64 if values.dtype == np.float64 else np.float32  # float32 unless it would overflow
+    scaled = (values.astype(dtype, copy=False) - dtype(vmin)) * dtype((lut.shape[0] - 1) / (span if span > 0 else 1.0))
     idx = np.clip(np.nan_to_num(scaled, nan=0.0), 0, lut.shape[0] - 1).astype(np.uint8)
     return lut[idx]
 
@@ -454,8 +456,10 @@ def map_series_movie(
     _, dy, _ = axis_calibration(da, "y")
     _, dx, xunit = axis_calibration(da, "x")
     require_finite(da, "the map series")
-    values = np.asarray(da.values, dtype=np.float32)
+    values = np.asarray(da.values, dtype=np.float64)
     finite = values[np.isfinite(values)]
+    if not finite.size or np.abs(finite).max() < 0.1 * np.finfo(np.float32).max:
+        values = values.astype(np.float32)  # half the memory; float64 only where float32 would overflow
     lo = float(np.percentile(finite, 1)) if vmin is None and finite.size else (vmin if vmin is not None else 0.0)
     hi = float(np.percentile(finite, 99)) if vmax is None and finite.size else (vmax if vmax is not None else 1.0)
     if hi <= lo:

@@ -204,3 +204,15 @@ def test_a_movie_of_values_beyond_float32_is_not_blank(tmp_path):
     frames = [np.asarray(f.convert("RGB"), dtype=float) for f in ImageSequence.Iterator(Image.open(tmp_path / "m.gif"))]
     assert len(frames) == 3
     assert np.abs(frames[1] - frames[0]).mean() > 1 and np.abs(frames[2] - frames[0]).mean() > 1
+
+
+def test_a_truncated_tiff_is_refused_by_info_not_described(run_cli, tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "ok.tif", np.arange(64 * 64, dtype=np.uint16).reshape(64, 64))
+    data = (tmp_path / "ok.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) // 2])
+    assert run_cli("info", tmp_path / "ok.tif").returncode == 0
+    assert "truncated" in _error_line(run_cli("info", tmp_path / "cut.tif"))
+    assert "truncated" in _error_line(run_cli("convert", tmp_path / "cut.tif", "--out", tmp_path / "c.zarr"))
+    assert not (tmp_path / "c.zarr").exists()

@@ -50,6 +50,7 @@ def info(
     from ionscope.data import DIM_ORDER, provenance, units_of
 
     ds = io.open_dataset(file, lazy=True, dims=dims)
+    io.check_complete(ds, Path(file))
     primary = ds.attrs.get("primary")
     out.print(f"file: {file}")
     if "source_format" in ds.attrs:
@@ -168,6 +169,8 @@ def convert(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Convert FILE to a Zarr store (calibration, units and provenance kept) or to .hspy/.msa/.tif."""
+    import xarray as xr
+
     from ionscope import io
     from ionscope.data import require_nonempty
 
@@ -180,6 +183,7 @@ def convert(
     else:
         da = io.load(file, lazy=True, dims=dims, variable=variable)
         require_nonempty(da, str(file))
+    io.check_complete(da if isinstance(da, xr.Dataset) else da.to_dataset(name="data"), Path(file))
     with dask_progress("convert"):
         if to_zarr:
             io.save(da, out_path, overwrite=overwrite)

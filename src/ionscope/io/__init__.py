@@ -36,12 +36,12 @@ import xarray as xr
 
 from ionscope.data import PROVENANCE_KEY, axis_calibration, units_of
 from ionscope.errors import DimensionError, FormatError, InputError, OutputError, OutputExistsError
-from ionscope.io._readers import check_readable, read, supported_extensions
+from ionscope.io._readers import check_complete, check_readable, read, supported_extensions
 
 __all__ = [
     "load", "open_dataset", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
-    "data_path", "check_not_input", "remove_stale_temporaries", "read_table",
+    "data_path", "check_not_input", "remove_stale_temporaries", "read_table", "check_complete",
 ]
 
 

@@ -143,6 +143,24 @@ def _read_rsciio(path: Path, plugins: list[tuple[str, str]], *, lazy: bool, dims
     )
 
 
+def check_complete(ds: xr.Dataset, path: Path) -> None:
+    """Read the last element of every lazy variable of a file opened lazily: a truncated file
+    (whose header still describes the whole) fails here, with a clear error, instead of later in
+    the middle of a command. One small read per variable (a dask compute: the loaders
+    themselves stay lazy)."""
+    fmt = ds.attrs.get("source_format", path.suffix.lstrip(".").upper())
+    for var in ds.data_vars.values():
+        if var.chunks is None or var.size == 0:
+            continue
+        try:
+            np.asarray(var.data[(-1,) * var.ndim])
+        except Exception as exc:  # each reader fails in its own way on missing bytes
+            raise FormatError(
+                f"{path}: the {fmt} header describes more data than the file holds ({_first_line(exc)}); "
+                "the file is truncated or corrupt - copy it again"
+            ) from None
+
+
 def _read_signals(reader, path: Path, lazy: bool) -> list[dict]:
     """The reader's signal dicts; a reader without a lazy mode (e.g. MSA) reads eagerly and its
     arrays are wrapped in dask, so a lazy load works for every format."""

@@ -225,3 +225,15 @@ def test_too_small_or_flat_training_set(twin):
     with pytest.raises(ConfigError, match="trained for x2"):
         dicts = train_coupled_dictionaries(train.values, 2, atoms=16, iterations=0)
         super_resolve(downsample(truth, 3), None, 3, dictionaries=dicts)
+
+
+def test_pixel_size_check_compares_lengths_across_units(twin):
+    """Training maps in um against an input in nm are checked, not skipped (issue 12)."""
+    train, truth = twin
+    lr = downsample(truth, 2)
+    in_um = train.assign_coords(y=train["y"] / 1000.0, x=train["x"] / 1000.0)
+    for dim in ("y", "x"):
+        in_um[dim].attrs = {**train[dim].attrs, "units": "µm"}
+    wrong = downsample(lr, 2)  # input pixels twice too large for these training maps
+    with pytest.raises(ConfigError, match=r"pixels of 0.0025 µm but x2 .* of 10 nm pixels needs 5 nm"):
+        super_resolve(wrong, in_um, 2)

@@ -100,6 +100,7 @@ from ionscope.denoise.superres_kernels import (  # re-exported: the kernels impo
     train_coupled_dictionaries as train_coupled_dictionaries,
 )
 from ionscope.errors import ConfigError, InputError
+from ionscope.units import length_to_nm
 from ionscope.validation import SEED, Interval, validate_params
 
 STEP = "ionscope.denoise.super_resolve"
@@ -163,16 +164,17 @@ def _check_training_maps(da: xr.DataArray, train: Any, factor: int,
         for dim in ("y", "x"):
             _, t_step, t_unit = axis_calibration(t_da, dim)
             _, step, unit = axis_calibration(da, dim)
-            target = step / factor
+            # compared in nm whatever length units the two use (um training maps for nm input...)
+            t_nm, nm = length_to_nm(t_unit), length_to_nm(unit)
             meta[f"train_pixel_{dim}"] = t_step
-            if check_pixel_size and t_unit == unit and unit != "px" and t_da.sizes[dim] > 1 and (
-                abs(t_step - target) > 0.01 * abs(target)
-            ):
-                raise ConfigError(
-                    f"training maps have {dim} pixels of {t_step:g} {unit} but x{factor} "
-                    f"super-resolution of {step:g} {unit} pixels needs {target:g} {unit}; "
-                    "resample the training maps or disable the pixel-size check"
-                )
+            if check_pixel_size and t_nm is not None and nm is not None and t_da.sizes[dim] > 1:
+                target = step * nm / factor
+                if abs(t_step * t_nm - target) > 0.01 * abs(target):
+                    raise ConfigError(
+                        f"training maps have {dim} pixels of {t_step:g} {t_unit} but x{factor} "
+                        f"super-resolution of {step:g} {unit} pixels needs {target:g} nm; "
+                        "resample the training maps or disable the pixel-size check"
+                    )
         values = np.asarray(t_da.values, dtype=np.float64)
         return (values if "time" in t_da.dims else values[None]), meta
     arr = np.asarray(train, dtype=np.float64) if train is not None else None

@@ -374,6 +374,7 @@ def test_failing_section_leaves_old_outputs_and_no_temporary_files(tmp_path):
     only = ["ionscope.pipeline.demo.mass_balance_section"]
     run_demo(tmp_path, quick=True, simulator=synthetic_simulator, sections=only)
     before = (tmp_path / "report.html").read_bytes(), (tmp_path / "summary.json").read_bytes()
+    listing = sorted(p.name for p in tmp_path.iterdir())
 
     @demo_section(order=99, title="Broken", name="tests.broken")
     def broken(ctx):
@@ -387,6 +388,9 @@ def test_failing_section_leaves_old_outputs_and_no_temporary_files(tmp_path):
         remove_section("tests.broken")
     assert ((tmp_path / "report.html").read_bytes(), (tmp_path / "summary.json").read_bytes()) == before
     assert_no_temporary_files(tmp_path)
+    # the failed run wrote into a temporary folder: nothing of it is mixed into the old demo
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing and not (tmp_path / "partial.bin").exists()
+    assert not [p for p in tmp_path.parent.iterdir() if p.name.startswith(f".{tmp_path.name}.tmp-")]
 
 
 @pytest.mark.slow

@@ -150,7 +150,6 @@ def demo(
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         io.check_output(out_dir, overwrite=False)
-    out_dir.mkdir(parents=True, exist_ok=True)
     with progress_bar("demo") as update:
         summary = run_demo(out_dir, quick=quick, seed=seed, progress=update)
     out.print(f"report: {(out_dir / 'report.html').resolve()}")

@@ -216,3 +216,19 @@ def test_a_truncated_tiff_is_refused_by_info_not_described(run_cli, tmp_path):
     assert "truncated" in _error_line(run_cli("info", tmp_path / "cut.tif"))
     assert "truncated" in _error_line(run_cli("convert", tmp_path / "cut.tif", "--out", tmp_path / "c.zarr"))
     assert not (tmp_path / "c.zarr").exists()
+
+
+def test_integer_adc_values_are_not_taken_for_counts():
+    """`noise="auto"` tests the Poisson hypothesis on integer data instead of assuming it."""
+    from ionscope.denoise.stabilise import resolve_noise
+
+    rng = np.random.default_rng(0)
+    x = np.mgrid[:96, :96][1]
+    truth = 20 + 10 * np.sin(x / 6.0)
+    counts = signal(rng.poisson(truth).astype(float), ("y", "x"), name="c", units="counts")
+    adc = signal(np.round(8.0 * rng.poisson(truth)), ("y", "x"), name="a", units="counts")  # 8 ADC units per e-
+    noise, dose, source = resolve_noise(counts, "auto", None)
+    assert (noise, dose) == ("poisson", 1.0) and "1 expected" in source
+    noise, dose, source = resolve_noise(adc, "auto", None)
+    assert noise == "gaussian" and dose is None and "not counts at dose 1" in source
+    assert resolve_noise(adc, "auto", 0.125)[:2] == ("poisson", 0.125)  # the dose says what they are

@@ -67,13 +67,28 @@ def _is_positive_number(value: Any) -> bool:
             and math.isfinite(value) and value > 0)
 
 
+#: Range of the Anscombe-domain noise (MAD estimate) that integer data must show to be taken
+#: for Poisson counts at dose 1 by ``noise="auto"`` (1 for counts; the estimate reads a little
+#: high on structured maps and low below ~2 counts per pixel).
+POISSON_ANSCOMBE_NOISE = (0.7, 1.4)
+
+
+def anscombe_noise(values: np.ndarray) -> float:
+    """Median over (up to 8) frames of the MAD noise estimate of the Anscombe-transformed values:
+    about 1 for Poisson counts at dose 1."""
+    frames = np.asarray(values, dtype=np.float64).reshape(-1, *np.shape(values)[-2:])
+    picks = np.linspace(0, frames.shape[0] - 1, min(8, frames.shape[0])).astype(int)
+    return float(np.median([estimate_sigma(anscombe(frames[i])) for i in picks]))
+
+
 def resolve_noise(
     da: xr.DataArray, noise: str, dose: float | None
 ) -> tuple[str, float | None, str]:
     """Noise model, dose and where the dose came from.
 
     ``"auto"`` is Poisson when a dose is known (argument or ``da.attrs["dose"]``) or the data
-    are non-negative integers, else Gaussian. Poisson models without a dose use 1 (the data
+    are non-negative integers whose noise is that of counts at dose 1 (:func:`anscombe_noise`
+    within :data:`POISSON_ANSCOMBE_NOISE`), else Gaussian; the returned source says which. Poisson models without a dose use 1 (the data
     are counts); the Gaussian model uses none.
     """
     if noise not in NOISE_MODELS:
@@ -90,14 +105,26 @@ def resolve_noise(
             noise = "poisson"
         else:
             values = np.asarray(da.values)
-            integral = np.all(values >= 0) and np.all(values == np.round(values))
-            noise = "poisson" if integral else "gaussian"
+            integral = bool(np.all(values >= 0) and np.all(values == np.round(values)))
+            noise, source = "gaussian", "unused"
             if integral:
-                dose, source = 1.0, "integer counts"
+                # integers are not always counts: detector ADC values with an offset and a gain
+                # are integers too. Counts at dose 1 have unit noise after the Anscombe transform.
+                # sparse counts or small maps (a noisy noise estimate): taken as counts
+                too_few_to_tell = float(values.mean()) < 1.0 or values.shape[-1] * values.shape[-2] < 4096
+                sigma = 1.0 if too_few_to_tell else anscombe_noise(values)
+                if POISSON_ANSCOMBE_NOISE[0] <= sigma <= POISSON_ANSCOMBE_NOISE[1]:
+                    noise, dose = "poisson", 1.0
+                    source = ("integer counts" if too_few_to_tell else
+                              f"integer counts (noise {sigma:.2f} after the Anscombe transform, 1 expected)")
+                else:
+                    source = (f"unused: integer data whose noise after the Anscombe transform is {sigma:.3g}, "
+                              "not 1 - not counts at dose 1 (ADC values?), so Gaussian; give the dose "
+                              "(counts per unit) for counts at another gain")
     if noise in ("poisson", "poisson-gaussian") and dose is None:
         dose, source = 1.0, "default (data are counts)"
     if noise == "gaussian":
-        dose, source = None, "unused"
+        dose, source = None, source if source.startswith("unused") else "unused"
     return noise, dose, source
 
 

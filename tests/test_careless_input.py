@@ -232,3 +232,21 @@ def test_integer_adc_values_are_not_taken_for_counts():
     noise, dose, source = resolve_noise(adc, "auto", None)
     assert noise == "gaussian" and dose is None and "not counts at dose 1" in source
     assert resolve_noise(adc, "auto", 0.125)[:2] == ("poisson", 0.125)  # the dose says what they are
+
+
+def test_the_interface_blur_grid_is_bounded_wherever_the_optimiser_goes():
+    """A position or PSF far outside the data used to ask for an unbounded convolution grid
+    (24 GB and a killed process in a space-charge fit)."""
+    import tracemalloc
+
+    from ionscope.spacecharge.interface import interface_profile
+
+    x = np.linspace(0, 60, 120)
+    tracemalloc.start()
+    try:
+        for x0, psf in [(-1e9, 1.0), (30.0, 1e7), (1e8, 50.0)]:
+            assert np.isfinite(interface_profile(x, 1.3, 0.99, 50, 6e27, x0_nm=x0, psf_nm=psf)).all()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 300e6

@@ -87,6 +87,7 @@ _H_MAX = 0.05  # nm, largest grid step of the convolution
 #: (6e-4) for a sharp aperture, stays below the data's noise.
 _PAD_PERIODS = 40.0
 _STEPS_PER_SIGMA = 5.0  # grid steps per PSF sigma
+_MAX_NODES = 2**18  # most nodes of the blur's convolution grid (~10 MB of work arrays)
 
 
 # --------------------------------------------------------------------------- forward model
@@ -111,9 +112,12 @@ def _blurred(d: np.ndarray, layer, electrode_level: float, psf: float) -> np.nda
         if pos.any():
             out[pos] = layer(d[pos])
         return out
-    h = min(_H_MAX, psf / _STEPS_PER_SIGMA)
     reach = 6.0 * psf
-    k_max = int(np.ceil((max(float(d.max()), 0.0) + reach) / h)) + 2
+    span = max(float(d.max()), 0.0) + reach
+    # bounded by _MAX_NODES whatever the optimiser tries (a position or PSF far outside the data
+    # would otherwise ask for a grid without limit): coarser steps there, where the fit is lost
+    h = max(min(_H_MAX, psf / _STEPS_PER_SIGMA), span / _MAX_NODES)
+    k_max = int(np.ceil(span / h)) + 2
     s = np.arange(k_max + 1) * h
     f = layer(s)
     f0, slope0 = f[0], (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h)

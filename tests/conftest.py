@@ -10,6 +10,7 @@ import subprocess
 import sys
 import traceback
 import warnings
+from pathlib import Path
 from typing import NamedTuple
 from unittest import mock
 
@@ -105,3 +106,50 @@ def pytest_collection_modifyitems(session, config, items):
         weight[module(item)] = weight.get(module(item), 0) + (item.get_closest_marker("slow") is not None)
     order = {name: i for i, name in enumerate(weight)}
     items.sort(key=lambda item: (-weight[module(item)], order[module(item)]))
+
+
+# --------------------------------------------------------------------------- real measured files
+
+#: Where real files fetched from the package index are kept between runs (never committed).
+REAL_DATA_CACHE = Path(os.environ.get("IONSCOPE_TEST_DATA", Path(__file__).parent / ".real-data"))
+
+
+def fetch_real_file(requirement: str, member: str) -> Path:
+    """A file that a public package ships (e.g. ``fetch_real_file("hyperspy==1.7.6",
+    "hyperspy/tests/io/dm4_3D_data/EELS_SI.dm4")``), fetched once with ``pip download`` into
+    :data:`REAL_DATA_CACHE` and extracted from the wheel or sdist. Safe under pytest-xdist: every
+    step writes to a temporary name and renames into place."""
+    import tarfile
+    import uuid
+    import zipfile
+
+    target = REAL_DATA_CACHE / requirement.replace("==", "-") / member
+    if target.exists():
+        return target
+    archives = REAL_DATA_CACHE / "archives" / requirement.replace("==", "-")
+    found = sorted(archives.glob("*")) if archives.is_dir() else []
+    if not found:
+        tmp = archives.with_name(f".{archives.name}.tmp-{uuid.uuid4().hex[:8]}")
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+                        requirement, "-d", str(tmp)], check=True, capture_output=True)
+        with contextlib.suppress(OSError):  # another worker may have won the race
+            os.replace(tmp, archives)
+        shutil.rmtree(tmp, ignore_errors=True)
+        found = sorted(archives.glob("*"))
+    archive = found[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part-{uuid.uuid4().hex[:8]}")
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as z:
+            part.write_bytes(z.read(member))
+    else:
+        with tarfile.open(archive) as t:
+            part.write_bytes(t.extractfile(next(m for m in t.getmembers() if m.name.endswith(member))).read())
+    os.replace(part, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def real_file():
+    """``real_file(requirement, member)`` -> Path of a real measured file (:func:`fetch_real_file`)."""
+    return fetch_real_file

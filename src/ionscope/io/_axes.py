@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ionscope.data import DIMS
+from ionscope.data import DIM_ORDER, DIMS
 from ionscope.errors import DimensionError
 from ionscope.units import UNCALIBRATED, energy_to_ev, length_to_nm, time_to_s, unit_kind
 
@@ -26,9 +26,19 @@ _NAME_HINTS = {
 }
 
 
+#: Axis names that mark a spectral wavelength, whose unit (nm) is a length but which is no place.
+_WAVELENGTH_NAMES = {"wavelength", "lambda", "λ", "wave length"}
+
+
 def _kind(axis: dict[str, Any]) -> tuple[str | None, float]:
     """Kind of an axis (energy/time/length/mass or None) and the factor to vocabulary units."""
     unit = str(axis.get("units") or "").strip()
+    if str(axis.get("name") or "").strip().lower() in _WAVELENGTH_NAMES:
+        raise DimensionError(
+            f"the {axis.get('name')!r} axis (size {int(axis['size'])}, in {unit or 'no unit'}) is a spectral "
+            "wavelength (e.g. cathodoluminescence), not a length in the specimen; ionscope has no "
+            "wavelength dim - convert it to an energy axis (E = 1239.84 eV nm / wavelength) first"
+        )
     kind = unit_kind(unit)
     if kind is not None:
         factor = {"length": length_to_nm, "energy": energy_to_ev, "time": time_to_s}.get(kind)
@@ -71,7 +81,7 @@ def assign_dims(axes: Sequence[dict[str, Any]], dims: Sequence[str] | None = Non
                 f"--dims {','.join(dims)} is not a list of distinct names from "
                 f"{', '.join(DIMS)}"
             )
-        names = list(dims)
+        names = _names_in_shown_order(axes, kinds, dims)
     else:
         names = _infer_names(axes, kinds)
     out = []
@@ -90,6 +100,34 @@ def assign_dims(axes: Sequence[dict[str, Any]], dims: Sequence[str] | None = Non
             }
         )
     return out
+
+
+def _names_in_shown_order(axes: Sequence[dict[str, Any]], kinds: Sequence[tuple[str | None, float]],
+                          dims: Sequence[str]) -> list[str]:
+    """The ``--dims`` names, given in the order ``ionscope info`` shows the axes (the canonical
+    dim order of the names ionscope infers; the file's own order when it cannot infer them),
+    as names in the file's array order. A name that contradicts an axis' calibrated unit (an
+    energy axis named ``y``) is refused rather than its calibration dropped."""
+    try:
+        inferred = _infer_names(axes, kinds)
+    except DimensionError:  # nothing to show: the names follow the file's order
+        shown = list(range(len(axes)))
+    else:
+        rank = {d: i for i, d in enumerate(DIM_ORDER)}
+        shown = sorted(range(len(axes)), key=lambda i: rank.get(inferred[i], len(rank)))
+    names: list[str] = [""] * len(axes)
+    for position, index in enumerate(shown):
+        names[index] = dims[position]
+    for axis, (kind, _), name in zip(axes, kinds, names):
+        expected = "length" if name in ("y", "x", "position") else name
+        unit = str(axis.get("units") or "").strip()
+        if kind is not None and unit.lower() not in UNCALIBRATED and kind != expected:
+            raise DimensionError(
+                f"--dims names the {axis.get('name') or 'unnamed'} axis (size {int(axis['size'])}, in {unit}) "
+                f"{name!r}, but {unit} is a unit of {kind}; give the names in the order `ionscope info` "
+                f"shows the axes ({', '.join(dims)} was given)"
+            )
+    return names
 
 
 def _infer_names(axes: Sequence[dict[str, Any]], kinds: Sequence[tuple[str | None, float]]) -> list[str]:

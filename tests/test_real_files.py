@@ -50,3 +50,19 @@ def test_a_wavelength_axis_is_not_taken_for_a_place(real_file):
     path = real_file(HYPERSPY, CL_SI)
     with pytest.raises(DimensionError, match="'Wavelength' axis .* spectral wavelength"):
         io.load(path)
+
+
+def test_a_real_msa_spectrum_opens_lazily_in_info_and_convert(real_file, run_cli, tmp_path):
+    """exSpy's core-loss spectrum: MSA has no lazy reader, and the commands load lazily."""
+    rsciio_msa = pytest.importorskip("rsciio.msa")
+    path = real_file("exspy==0.3.2", "exspy/tests/components/coreloss_spectrum.msa")
+    reference = rsciio_msa.file_reader(str(path))[0]
+    lazy = io.load(path, lazy=True)
+    assert lazy.chunks is not None and lazy.dims == ("energy",)
+    np.testing.assert_allclose(lazy.values, reference["data"])
+    axis = reference["axes"][0]
+    np.testing.assert_allclose(lazy["energy"].values, axis["offset"] + axis["scale"] * np.arange(axis["size"]))
+    info = run_cli("info", path)
+    assert info.returncode == 0 and "dims (energy)" in info.stdout, info.stderr
+    assert run_cli("convert", path, "--out", tmp_path / "s.zarr").returncode == 0
+    np.testing.assert_allclose(io.load(tmp_path / "s.zarr").values, reference["data"])

@@ -42,11 +42,13 @@ def test_a_spectrum_written_as_msa_opens_lazily_in_info_convert_and_eels(run_cli
 
 
 def test_formats_that_cannot_hold_the_data_are_refused(run_cli, series, tmp_path):
-    assert "holds one spectrum" in _error_line(
+    # what RosettaSciIO's writers declare they hold: MSA one spectrum, TIFF images and stacks
+    assert "a .msa file holds data of 1 dims, the data has 3" in _error_line(
         run_cli("convert", series / "series.zarr", "--out", tmp_path / "a.msa"))
     four_d = signal(np.zeros((2, 3, 4, 5)), ("time", "y", "x", "energy"), name="s", units="counts")
     io.save(four_d, tmp_path / "four.zarr")
-    assert "at most 3 dims" in _error_line(run_cli("convert", tmp_path / "four.zarr", "--out", tmp_path / "a.tif"))
+    assert "a .tif file holds data of 2 or 3 dims, the data has 4" in _error_line(
+        run_cli("convert", tmp_path / "four.zarr", "--out", tmp_path / "a.tif"))
     assert not (tmp_path / "a.msa").exists() and not (tmp_path / "a.tif").exists()
 
 

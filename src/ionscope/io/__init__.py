@@ -359,21 +359,26 @@ def export(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = False
     path = Path(path)
     check_output(path, overwrite=overwrite)
     _refuse_source(da, path)
+    import rsciio
+
     plugins = [p for p in _rsciio_plugins().get(path.suffix.lower(), [])]
-    writer = None
-    for _, api in plugins:
+    writer, spec = None, None
+    for name, api in plugins:
         module = importlib.import_module(api)
         if hasattr(module, "file_writer"):
             writer = module.file_writer
+            spec = next((p for p in rsciio.IO_PLUGINS if p["name"] == name), {})
             break
     if writer is None:
         raise FormatError(f"{path}: RosettaSciIO cannot write {path.suffix!r} files; use .hspy, .msa or .tif")
-    limits = {".msa": (1, "one spectrum (dims (energy,)); select one, e.g. --variable and .isel"),
-              ".tif": (3, "an image or an image stack (at most 3 dims); use .zarr or .hspy for more"),
-              ".tiff": (3, "an image or an image stack (at most 3 dims); use .zarr or .hspy for more")}
-    if path.suffix.lower() in limits and da.ndim > limits[path.suffix.lower()][0]:
-        raise DimensionError(f"{path}: a {path.suffix} file holds {limits[path.suffix.lower()][1]}; "
-                             f"the data has dims {da.dims}")
+    # the writer declares what it can hold: [signal dims, navigation dims] pairs, or True (anything)
+    shapes = spec.get("writes")
+    if isinstance(shapes, list) and da.ndim not in {sig + nav for sig, nav in shapes}:
+        allowed = " or ".join(sorted({str(sig + nav) for sig, nav in shapes}))
+        raise DimensionError(
+            f"{path}: a {path.suffix} file holds data of {allowed} dims, the data has {da.ndim} {da.dims}; "
+            "select part of it (--variable, .isel) or write .zarr / .hspy"
+        )
     axes = []
     for dim in da.dims:
         offset, scale, unit = axis_calibration(da, dim) if da.sizes[dim] > 1 else (float(da[dim][0]), 1.0, units_of(da[dim]))

@@ -252,3 +252,18 @@ def test_the_interface_blur_grid_is_bounded_wherever_the_optimiser_goes():
     finally:
         tracemalloc.stop()
     assert peak < 300e6
+
+
+def test_the_li_fraction_maps_carry_their_whole_chain(run_cli, tmp_path):
+    """Provenance as the README promises: the maps say how they were made, from the file on."""
+    import json
+
+    ds = simulate("eels_licoo2", seed=2, li_params={"ny": 24, "nx": 16}, frames=[0, 60], dose=1e8)
+    io.save(ds, tmp_path / "e.zarr")
+    e = tmp_path / "e.zarr"
+    assert run_cli("eels", "lithium", e, "--li-rich", f"{e}:ref_licoo2", "--li-poor", f"{e}:ref_coo2",
+                   "--co-extra", f"{e}:ref_co3o4", "--fit-window", "52:90", "--out", tmp_path / "li").returncode == 0
+    li = io.load(tmp_path / "li", variable="li_fraction")
+    steps = [s["step"] for s in json.loads(li.attrs["provenance"])]
+    assert steps[:2] == ["ionscope.simulate.licoo2", "ionscope.simulate.eels_licoo2"]
+    assert steps[2:] == ["ionscope.eels.subtract_powerlaw", "ionscope.eels.mlls_fit", "ionscope.eels.li_fraction_map"]

@@ -114,6 +114,7 @@ def li_fraction_map(
     da, energy = spectrum_image(da, "spectra")
     rich, poor = _reference(li_rich, "li_rich"), _reference(li_poor, "li_poor")
     params = {"method": method, "background_eV": background, "background_method": background_method}
+    bg = None
     if method == "sasb":
         if window_a is None or window_b is None:
             raise ConfigError("the S_A/S_B method needs both --window-a LO:HI and --window-b LO:HI (eV)")
@@ -152,8 +153,13 @@ def li_fraction_map(
                       nonnegative=nonnegative, derivatives=derivatives)
     result["li_fraction"].attrs.update(units="1", long_name="Li fraction x in LixCoO2")
     result.attrs["primary"] = "li_fraction"
-    return with_provenance(result, "ionscope.eels.li_fraction_map", params,
-                           inputs=[da, li_rich, li_poor], history=provenance(da))
+    # the whole chain on the maps themselves: the spectra's history (their load), the
+    # background subtraction and the fit, then this step
+    history = provenance(da)
+    inner = provenance(bg)[len(history):] if method != "sasb" and bg is not None else []
+    inner += [step for step in provenance(result) if step not in history and step not in inner]
+    return with_provenance(result, "ionscope.eels.li_fraction_map", params, inputs=[da, li_rich, li_poor],
+                           history=history + inner, variables=("li_fraction", "li_fraction_stderr", "chi2"))
 
 
 def _li_per_co(fit: xr.Dataset, co_names: list[str]) -> tuple[xr.DataArray, xr.DataArray]:

@@ -105,9 +105,7 @@ def open_result(spec: Path | str, what: str = "RESULT"):
     path = Path(spec)
     if not path.exists():
         raise FileMissingError(f"{what} {path} does not exist; give a result folder (--out of a holo command) or its result.zarr")
-    if path.is_dir() and (path / "result.zarr").exists():
-        path = path / "result.zarr"
-    return io.open_dataset(path)
+    return io.open_dataset(path)  # a result folder opens as its result.zarr
 
 
 def _stats_summary(attrs: dict) -> dict:

@@ -166,7 +166,7 @@ def _read_signals(reader, path: Path, lazy: bool) -> list[dict]:
     arrays are wrapped in dask, so a lazy load works for every format."""
     try:
         return reader(os.fspath(path), lazy=lazy)
-    except NotImplementedError:
+    except NotImplementedError:  # RosettaSciIO's way of saying "no lazy mode" (e.g. MSA)
         if not lazy:
             raise
     import dask.array

@@ -61,8 +61,7 @@ def read_profile(spec: str | Path, what: str = "profile", *, units: str = "unkno
     path = Path(spec)
     if not path.exists():
         raise FileMissingError(f"{what} {path} does not exist")
-    if path.is_dir() and (path / "result.zarr").exists():
-        path = path / "result.zarr"
+    path = io.data_path(path)  # a result folder: its result.zarr
     if path.suffix.lower() in (".csv", ".txt"):
         rows = io.read_table(path, what)
         if not rows:

@@ -118,11 +118,22 @@ def fetch_real_file(requirement: str, member: str) -> Path:
     """A file that a public package ships (e.g. ``fetch_real_file("hyperspy==1.7.6",
     "hyperspy/tests/io/dm4_3D_data/EELS_SI.dm4")``), fetched once with ``pip download`` into
     :data:`REAL_DATA_CACHE` and extracted from the wheel or sdist. Safe under pytest-xdist: every
-    step writes to a temporary name and renames into place."""
+    step writes to a temporary name and renames into place. ``member`` may name a file inside a
+    zip archive the package ships: ``".../fei_emd_files.zip/fei_emd_si.emd"``."""
     import tarfile
     import uuid
     import zipfile
 
+    if ".zip/" in member:  # a file inside a zip inside the package
+        outer, inner = member.split(".zip/", 1)
+        target = REAL_DATA_CACHE / requirement.replace("==", "-") / f"{outer}.zip.d" / inner
+        if not target.exists():
+            with zipfile.ZipFile(fetch_real_file(requirement, outer + ".zip")) as z:
+                part = target.with_name(f".{target.name}.part-{uuid.uuid4().hex[:8]}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                part.write_bytes(z.read(inner))
+                os.replace(part, target)
+        return target
     target = REAL_DATA_CACHE / requirement.replace("==", "-") / member
     if target.exists():
         return target

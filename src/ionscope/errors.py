@@ -39,6 +39,28 @@ class NonUniformAxisError(InputError):
     """A coordinate that must be evenly spaced is not."""
 
 
+class MissingReaderError(IonscopeError, ImportError):
+    """Reading a file needs an optional package that is not installed (the file is fine)."""
+
+    #: Optional packages that RosettaSciIO readers import, and the ionscope extra that installs them.
+    EXTRAS = {"sparse": "velox"}
+
+    @classmethod
+    def for_module(cls, path, reader: str, exc: ModuleNotFoundError) -> MissingReaderError:
+        """The error for ``path``, which ``reader`` could not read because ``exc.name`` is missing."""
+        import re
+
+        # ModuleNotFoundError names the module; RosettaSciIO raises its own with the name quoted
+        quoted = re.search(r"'([A-Za-z_][\w.]*)'", str(exc))
+        module = (exc.name or (quoted[1] if quoted else str(exc))).split(".")[0]
+        extra = cls.EXTRAS.get(module)
+        how = f"pip install 'ionscope[{extra}]'" if extra else f"pip install {module}"
+        return cls(
+            f"{path}: the {reader} reader needs the optional package {module!r}, which is not installed; "
+            f"install it ({how}) and run again - the file itself may be fine"
+        )
+
+
 class OutputExistsError(IonscopeError, FileExistsError):
     """An output path already exists and overwriting was not requested."""
 
@@ -57,6 +79,11 @@ class ConvergenceError(IonscopeError):
     """An iterative method did not converge."""
 
 
+class IonscopeWarning(UserWarning):
+    """Something the user should know that does not stop the work (the CLI prints it as one
+    ``warning: ...`` line on stderr)."""
+
+
 __all__ = [
     "IonscopeError",
     "InputError",
@@ -66,8 +93,10 @@ __all__ = [
     "NonFiniteError",
     "EmptyDataError",
     "NonUniformAxisError",
+    "MissingReaderError",
     "OutputExistsError",
     "OutputError",
     "ConfigError",
     "ConvergenceError",
+    "IonscopeWarning",
 ]

@@ -8,6 +8,8 @@ traceback instead). One module per technique registers its sub-commands on the s
 from __future__ import annotations
 
 import sys
+import warnings
+from pathlib import Path
 
 import typer
 
@@ -19,11 +21,33 @@ from ionscope.cli._app import (  # noqa: F401  (public helpers)
 from ionscope.errors import IonscopeError
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Every warning that reaches the user is one ``warning: ...`` line on stderr (no source line,
+    no colour codes); where it came from is said briefly when it is not ionscope's own."""
+    from ionscope.errors import IonscopeWarning
+
+    where = "" if issubclass(category, IonscopeWarning) else f" ({category.__name__} in {Path(filename).name}:{lineno})"
+    err.print(f"warning: {_one_line(message)}{where}", markup=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app and turn errors into one line and an exit status."""
     argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     debug = "--debug" in argv
     CREATED_OUT_DIRS.clear()
+    with warnings.catch_warnings():  # the process's warning settings are restored afterwards
+        warnings.showwarning = _show_warning
+        if not debug:  # deprecations are for developers: they say nothing about the user's data
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning)
+        code = _run(argv, debug)
+    if code != 0:
+        discard_created_out_dirs()
+    sys.exit(code)
+
+
+def _run(argv: list[str], debug: bool) -> int:
+    """Run the app; an error becomes one line on stderr and the exit status is returned."""
     try:
         result = app(args=argv, prog_name="ionscope", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -55,9 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             markup=False,
         )
         code = EXIT_INTERNAL_ERROR
-    if code != 0:
-        discard_created_out_dirs()
-    sys.exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

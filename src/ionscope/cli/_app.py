@@ -121,16 +121,10 @@ def parse_window(text: str | None, option: str) -> tuple[float, float] | None:
 
 
 def load_input(spec: Path | str, *, lazy: bool = False, dims: str | None = None, what: str = "input"):
-    """Load ``PATH`` or ``PATH:VARIABLE`` (a variable of a multi-variable .zarr/.nc file)."""
+    """Load ``PATH`` or ``PATH:VARIABLE`` (a variable of a multi-variable or multi-signal file)."""
     from ionscope import io
 
-    text = str(spec)
-    path, variable = Path(text), None
-    if not path.exists() and ":" in text:
-        head, tail = text.rsplit(":", 1)
-        if Path(head).exists():
-            path, variable = Path(head), tail
-    return io.load(path, lazy=lazy, dims=dims, variable=variable)
+    return io.load(spec, lazy=lazy, dims=dims)
 
 
 @contextlib.contextmanager

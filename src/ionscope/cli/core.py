@@ -42,32 +42,66 @@ def _format_axis(ds, dim: str) -> str:
 
 @app.command()
 def info(
-    file: Annotated[Path, typer.Argument(help="Any file ionscope reads (.hspy, .dm4, .emd, .msa, .tif, .npy, .zarr, .nc, ...).")],
+    file: Annotated[Path, typer.Argument(help="Any file ionscope reads (.hspy, .dm4, .emd, .msa, .tif, .npy, .zarr, .nc, ...); FILE:VARIABLE for one of its signals.")],
     dims: DimsOption = None,
 ) -> None:
-    """Print dims, sizes, dtype, units, calibration, key metadata and provenance of FILE."""
+    """Print dims, sizes, dtype, units, calibration, key metadata and provenance of FILE (every
+    signal of a file that holds several, each as its own variable)."""
     from ionscope import io
-    from ionscope.data import DIM_ORDER, provenance, units_of
+    from ionscope.data import provenance
+    from ionscope.errors import InputError
+    from ionscope.io._readers import combine_signals
 
-    ds = io.open_dataset(file, lazy=True, dims=dims)
-    io.check_complete(ds, Path(file))
-    primary = ds.attrs.get("primary")
+    parts = io.open_signals(file, lazy=True, dims=dims)
+    path = io.data_path(file)
+    for part in parts:
+        io.check_complete(part, path)
+    try:  # signals that share their axes are shown as one dataset, with one list of axes
+        groups = [parts[0] if len(parts) == 1 else combine_signals(path, parts)]
+    except InputError:
+        groups = parts
+    first = parts[0]
     out.print(f"file: {file}")
-    if "source_format" in ds.attrs:
-        out.print(f"format: {ds.attrs['source_format']}")
+    if "source_format" in first.attrs:
+        out.print(f"format: {first.attrs['source_format']}")
+    if len(parts) == 1:
+        _print_keys(first.attrs)
+    for ds in groups:
+        _print_variables(ds, per_signal=len(parts) > 1)
+    primary = first.attrs.get("primary")
+    steps = (provenance(first[primary]) if primary in first else []) or provenance(first)
+    out.print(f"provenance: {len(steps)} step(s)")
+    for i, step in enumerate(steps, 1):
+        params = json.dumps(step.get("params", {}), sort_keys=True)
+        if len(params) > 160:
+            params = params[:157] + "..."
+        out.print(f"  {i}. {step.get('step')} (ionscope {step.get('version')}) {params}")
+
+
+def _print_keys(attrs) -> None:
     for key in ("title", "signal_type", "twin", "seed", "beam_energy_kV"):
-        if key in ds.attrs:
+        if key in attrs:
             label = "beam energy" if key == "beam_energy_kV" else key.replace("_", " ")
             unit = " kV" if key == "beam_energy_kV" else ""
-            out.print(f"{label}: {ds.attrs[key]}{unit}")
+            out.print(f"{label}: {attrs[key]}{unit}")
+
+
+def _print_variables(ds, *, per_signal: bool) -> None:
+    """One ``variable`` line per variable (primary first), then the axes they share."""
+    from ionscope.data import DIM_ORDER, units_of
+
+    primary = ds.attrs.get("primary")
     names = sorted(ds.data_vars, key=lambda n: (n != primary, str(n)))
     for name in names:
         da = ds[name]
         tag = " (primary)" if name == primary and len(names) > 1 else ""
         long_name = f"  [{da.attrs['long_name']}]" if da.attrs.get("long_name") else ""
+        extra = ""
+        if per_signal:  # a vendor file's signals: what each one is
+            extra = "".join(f", {k.replace('_', ' ')} {da.attrs[k]}" for k in ("signal_type",) if da.attrs.get(k))
         out.print(
             f"variable {name}{tag}: dims ({', '.join(map(str, da.dims))}), shape {tuple(da.shape)}, "
-            f"dtype {da.dtype}, units {units_of(da)}{long_name}"
+            f"dtype {da.dtype}, units {units_of(da)}{extra}{long_name}"
         )
     out.print("axes:")
     order = {d: i for i, d in enumerate(DIM_ORDER)}
@@ -76,15 +110,6 @@ def info(
             out.print(_format_axis(ds, str(dim)))
         else:
             out.print(f"  {dim:<9} size {ds.sizes[dim]}")
-    steps = provenance(ds[primary]) if primary in ds else provenance(ds)
-    if not steps:
-        steps = provenance(ds)
-    out.print(f"provenance: {len(steps)} step(s)")
-    for i, step in enumerate(steps, 1):
-        params = json.dumps(step.get("params", {}), sort_keys=True)
-        if len(params) > 160:
-            params = params[:157] + "..."
-        out.print(f"  {i}. {step.get('step')} (ionscope {step.get('version')}) {params}")
 
 
 # --------------------------------------------------------------------------- simulate

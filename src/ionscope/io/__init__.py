@@ -36,10 +36,10 @@ import xarray as xr
 
 from ionscope.data import PROVENANCE_KEY, axis_calibration, units_of
 from ionscope.errors import DimensionError, FormatError, InputError, OutputError, OutputExistsError
-from ionscope.io._readers import check_complete, check_readable, read, supported_extensions
+from ionscope.io._readers import check_complete, check_readable, read, read_signals, supported_extensions
 
 __all__ = [
-    "load", "open_dataset", "save", "export", "supported_extensions", "parse_dims",
+    "load", "open_dataset", "open_signals", "split_spec", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
     "data_path", "check_not_input", "remove_stale_temporaries", "read_table", "check_complete",
 ]
@@ -54,30 +54,68 @@ def parse_dims(text: str | Sequence[str] | None) -> list[str] | None:
     return list(text)
 
 
+def split_spec(spec: str | os.PathLike) -> tuple[Path, str | None]:
+    """``FILE:VARIABLE`` -> (FILE, VARIABLE); a path that exists (or has no ``:``) -> (path, None)."""
+    text = os.fspath(spec)
+    if not Path(text).exists() and ":" in text:
+        head, tail = text.rsplit(":", 1)
+        if head and Path(head).exists():
+            return Path(head), tail
+    return Path(text), None
+
+
+def _resolve(spec: str | os.PathLike, variable: str | None = None) -> tuple[Path, str | None]:
+    """The file a spec names (a result folder -> its result.zarr; ``FILE:VARIABLE`` split), checked
+    readable, and the variable chosen by the spec or by ``variable``."""
+    path, chosen = split_spec(spec)
+    if chosen is not None and variable is not None and chosen != variable:
+        raise InputError(f"{spec} names the variable {chosen!r} but {variable!r} was asked for; give one of them")
+    if path.is_dir() and path.suffix.lower() != ".zarr" and (path / "result.zarr").is_dir():
+        path = path / "result.zarr"  # a command's --out folder: its result
+    check_readable(path)
+    return path, chosen if chosen is not None else variable
+
+
 def open_dataset(
     path: str | os.PathLike, *, lazy: bool = False, dims: str | Sequence[str] | None = None
 ) -> xr.Dataset:
     """Read a file into a Dataset; ``attrs["primary"]`` names its main variable.
 
+    A vendor file holding several signals (an image beside a spectrum image, a plot) gives one
+    variable per signal, named by its title, and no primary (``attrs["signals"]`` lists them).
+
     Parameters
     ----------
     path : str or path-like
-        Input file, .zarr store, or a command's result folder (its result.zarr is read).
+        Input file, .zarr store, or a command's result folder (its result.zarr is read);
+        ``FILE:VARIABLE`` (or ``FILE:N``) reads one variable only.
     lazy : bool
         Keep the data as dask arrays (nothing is read until computed).
     dims : str or sequence of str, optional
-        Dim names in the file's array order (``"time,y,x"``), for uncalibrated files.
+        Dim names for uncalibrated files, in the order ``ionscope info`` shows the axes.
 
     Raises
     ------
     FileMissingError, FormatError, DimensionError
         Missing, empty, truncated or unreadable files; axes that cannot be named.
+    InputError
+        A multi-signal file whose signals have different axes (open them with
+        :func:`open_signals`, or one with :func:`load`).
+    MissingReaderError
+        The format's reader needs an optional package that is not installed.
     """
-    path = Path(path)
-    if path.is_dir() and path.suffix.lower() != ".zarr" and (path / "result.zarr").is_dir():
-        path = path / "result.zarr"  # a command's --out folder: its result
-    check_readable(path)
-    return read(path, lazy=lazy, dims=parse_dims(dims))
+    path, variable = _resolve(path)
+    return read(path, lazy=lazy, dims=parse_dims(dims), variable=variable)
+
+
+def open_signals(
+    path: str | os.PathLike, *, lazy: bool = False, dims: str | Sequence[str] | None = None
+) -> list[xr.Dataset]:
+    """Every signal of a file, each as its own Dataset, in file order (one Dataset, with all its
+    variables, for .zarr, .nc and .npy). Unlike :func:`open_dataset` this works when the signals'
+    axes differ (a 512 x 512 image beside a 1-D plot)."""
+    path, variable = _resolve(path)
+    return read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)
 
 
 def load(
@@ -92,34 +130,53 @@ def load(
     Parameters
     ----------
     path : str or path-like
-        Input file: any RosettaSciIO format, .npy, .zarr or .nc.
+        Input file: any RosettaSciIO format, .npy, .zarr or .nc, or a command's result folder;
+        ``FILE:VARIABLE`` (or ``FILE:N``) picks a variable like ``variable=``.
     lazy : bool
         Keep the data as dask arrays.
     dims : str or sequence of str, optional
-        Dim names in array order, overriding the mapping from the file's axes.
+        Dim names in the order ``ionscope info`` shows the axes, overriding the mapping from the
+        file's axes.
     variable : str, optional
-        Which variable of a multi-variable file (.zarr/.nc) to return; defaults to the file's
-        primary variable, or its only one.
+        Which variable (a name, or a position ``"N"`` in file order) of a file holding several:
+        a .zarr/.nc store's variables, or the signals of a vendor file (named by their titles).
+        Defaults to the file's primary variable, or its only one.
 
     Returns
     -------
     xarray.DataArray
         With units on data and coordinates and the file's provenance.
+
+    Raises
+    ------
+    InputError
+        ``variable`` is not in the file, or the file holds several and none was chosen (the
+        message lists them).
     """
-    ds = open_dataset(path, lazy=lazy, dims=dims)
-    name = variable or ds.attrs.get("primary")
-    if name is None and len(ds.data_vars) == 1:
-        name = next(iter(ds.data_vars))
-    if name not in ds.data_vars:
-        raise InputError(
-            f"{path}: {'no variable ' + repr(name) if name else 'several variables'} "
-            f"(it has {', '.join(map(str, ds.data_vars)) or 'none'}); choose one with "
-            "variable= / --variable"
-        )
+    path, variable = _resolve(path, variable)
+    parts = read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)
+    if len(parts) > 1:
+        return _ambiguous(path, parts)
+    ds = parts[0]
+    names = [str(n) for n in ds.data_vars]
+    name = ds.attrs.get("primary")
+    if name not in names:
+        if len(names) != 1:
+            return _ambiguous(path, [ds[[n]] for n in names])
+        name = names[0]
     da = ds[name]
     if PROVENANCE_KEY not in da.attrs and PROVENANCE_KEY in ds.attrs:
         da.attrs[PROVENANCE_KEY] = ds.attrs[PROVENANCE_KEY]
     return da
+
+
+def _ambiguous(path: Path, parts: Sequence[xr.Dataset]):
+    from ionscope.io._readers import describe_signals
+
+    raise InputError(
+        f"{path} holds {sum(len(p.data_vars) for p in parts)} signals: {describe_signals(parts)}; "
+        f"choose one as {path.name}:NAME or {path.name}:N (--variable / variable=)"
+    )
 
 
 # --------------------------------------------------------------------------- writing
@@ -271,10 +328,7 @@ def read_table(path: str | os.PathLike, what: str) -> list[list[str]]:
 def data_path(spec: str | os.PathLike) -> Path:
     """The path that holds the data of an input spec: ``FILE:VARIABLE`` -> ``FILE``, and a
     command's result folder -> its ``result.zarr``."""
-    text = os.fspath(spec)
-    path = Path(text)
-    if not path.exists() and ":" in text and Path(text.rsplit(":", 1)[0]).exists():
-        path = Path(text.rsplit(":", 1)[0])
+    path = split_spec(spec)[0]
     if path.is_dir() and (path / "result.zarr").exists():
         path = path / "result.zarr"
     return path

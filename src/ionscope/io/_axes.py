@@ -9,11 +9,12 @@ left, in array order; anything ambiguous asks the user for ``--dims``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from ionscope.data import DIM_ORDER, DIMS
-from ionscope.errors import DimensionError
+from ionscope.errors import DimensionError, IonscopeWarning
 from ionscope.units import UNCALIBRATED, energy_to_ev, length_to_nm, time_to_s, unit_kind
 
 _NAME_HINTS = {
@@ -64,7 +65,9 @@ def assign_dims(axes: Sequence[dict[str, Any]], dims: Sequence[str] | None = Non
     Returns
     -------
     list of dict
-        ``{"dim", "scale", "offset", "size", "units", "original_units"}`` per axis.
+        ``{"dim", "scale", "offset", "size", "units", "original_units", "file_scale",
+        "file_offset"}`` per axis. An axis whose scale or offset the file gives without a unit
+        ionscope knows stays in pixels, with an :class:`~ionscope.errors.IonscopeWarning`.
     """
     n = len(axes)
     kinds = [_kind(a) for a in axes]
@@ -84,20 +87,34 @@ def assign_dims(axes: Sequence[dict[str, Any]], dims: Sequence[str] | None = Non
         names = _names_in_shown_order(axes, kinds, dims)
     else:
         names = _infer_names(axes, kinds)
-    out = []
+    out: list[dict[str, Any]] = []
+    dropped: list[str] = []
     for axis, (kind, factor), dim in zip(axes, kinds, names):
         unit = str(axis.get("units") or "").strip()
         expected = "length" if dim in ("y", "x", "position") else dim
         calibrated = kind == expected and unit.lower() not in UNCALIBRATED
+        scale, offset = float(axis.get("scale") or 1.0), float(axis.get("offset") or 0.0)
+        if not calibrated and (scale != 1.0 or offset != 0.0 or unit.lower() not in UNCALIBRATED):
+            dropped.append(f"{axis.get('name') or 'unnamed'} ({dim}, size {int(axis['size'])}: scale {scale:g}, "
+                           f"offset {offset:g}, unit {unit or 'none'!r})")
         out.append(
             {
                 "dim": dim,
                 "size": int(axis["size"]),
-                "scale": float(axis.get("scale") or 1.0) * factor if calibrated else 1.0,
-                "offset": float(axis.get("offset") or 0.0) * factor if calibrated else 0.0,
+                "scale": scale * factor if calibrated else 1.0,
+                "offset": offset * factor if calibrated else 0.0,
+                "file_scale": scale,
+                "file_offset": offset,
                 "units": DIMS[dim] if calibrated else "px",
                 "original_units": unit,
             }
+        )
+    if dropped:
+        warnings.warn(
+            f"axis calibration without a unit ionscope knows, kept as pixel indices: {'; '.join(dropped)} - the "
+            "file's numbers are in the coordinate's attrs (file_scale, file_offset); calibrate the file "
+            "(e.g. set the axis units in HyperSpy) to use them",
+            IonscopeWarning, stacklevel=3,
         )
     return out
 

@@ -9,10 +9,14 @@ that records the source file.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import json
+import logging
 import os
 import re
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,16 +25,40 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import DIM_ORDER, signal, with_provenance
-from ionscope.errors import FormatError, InputError
+from ionscope.errors import DimensionError, FormatError, InputError, IonscopeWarning, MissingReaderError
 from ionscope.io._axes import assign_dims
 
 #: Our own formats (read by xarray / numpy).
 NATIVE = {".zarr": "Zarr", ".nc": "netCDF", ".npy": "NumPy"}
 
+class _WarningsHandler(logging.Handler):
+    """RosettaSciIO's log records as :class:`~ionscope.errors.IonscopeWarning` s: its own handler
+    prints colour-coded lines on stdout, in the middle of a command's output."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # point the warning at RosettaSciIO's line that logged it, not into the logging module
+        level, frame, here = 2, sys._getframe(1), os.path.dirname(logging.__file__)
+        while frame is not None and frame.f_code.co_filename.startswith(here):
+            level, frame = level + 1, frame.f_back
+        warnings.warn(f"RosettaSciIO ({record.name}): {record.getMessage()}", IonscopeWarning, stacklevel=level)
+
+
+@functools.cache
+def _route_rsciio_logging() -> None:
+    """Replace the stdout handler RosettaSciIO installs on its logger (once per process)."""
+    logger = logging.getLogger("rsciio")
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is sys.stdout:
+            logger.removeHandler(handler)
+    logger.addHandler(_WarningsHandler(logging.WARNING))
+    logger.propagate = False
+
+
 #: Extension -> RosettaSciIO plugins to try, in order (some extensions are shared).
 def _rsciio_plugins() -> dict[str, list[tuple[str, str]]]:
     import rsciio
 
+    _route_rsciio_logging()
     table: dict[str, list[tuple[str, str]]] = {}
     preferred = {"hspy": 0, "emd": 0, "tiff": 0, "digitalmicrograph": 0, "msa": 0}
     for plugin in rsciio.IO_PLUGINS:
@@ -49,22 +77,68 @@ def supported_extensions() -> list[str]:
     return sorted(set(_rsciio_plugins()) | set(NATIVE))
 
 
-def read(path: Path, *, lazy: bool, dims: Sequence[str] | None) -> xr.Dataset:
-    """Read ``path`` into a Dataset (validated existence and non-emptiness beforehand)."""
+def read(path: Path, *, lazy: bool, dims: Sequence[str] | None, variable: str | None = None) -> xr.Dataset:
+    """Read ``path`` into a Dataset (validated existence and non-emptiness beforehand).
+
+    A vendor file holding several signals gives one variable per signal, named by its title
+    (:func:`read_signals`); ``variable`` (a name or a position ``"N"``) reads only that one.
+    """
+    parts = read_signals(path, lazy=lazy, dims=dims, variable=variable)
+    return parts[0] if len(parts) == 1 else combine_signals(path, parts)
+
+
+def read_signals(path: Path, *, lazy: bool, dims: Sequence[str] | None,
+                 variable: str | None = None) -> list[xr.Dataset]:
+    """Every signal of ``path`` as its own one-variable Dataset, in file order; our own formats
+    (.zarr, .nc, .npy) give one Dataset with all their variables. ``variable`` keeps one
+    signal of a multi-signal file (by name or position); ``dims`` then names its axes only."""
     ext = path.suffix.lower()
-    if ext == ".zarr":
-        return _read_zarr(path, lazy=lazy)
-    if ext == ".nc":
-        return _read_netcdf(path, lazy=lazy)
-    if ext == ".npy":
-        return _read_npy(path, lazy=lazy, dims=dims)
+    if ext in NATIVE:
+        reader = {".zarr": _read_zarr, ".nc": _read_netcdf}.get(ext)
+        ds = reader(path, lazy=lazy) if reader else _read_npy(path, lazy=lazy, dims=dims)
+        if variable is None:
+            return [ds]
+        names = [str(n) for n in ds.data_vars]
+        name = names[_pick(path, names, variable, [ds[n] for n in names])]
+        return [ds[[name]].assign_attrs(primary=name)]
     plugins = _rsciio_plugins().get(ext)
     if not plugins:
         raise FormatError(
             f"{path}: unknown file type {ext or '(no extension)'!r}; ionscope reads "
             f"{', '.join(supported_extensions())}"
         )
-    return _read_rsciio(path, plugins, lazy=lazy, dims=dims)
+    return _read_rsciio(path, plugins, lazy=lazy, dims=dims, variable=variable)
+
+
+def describe_signals(parts: Sequence[xr.Dataset]) -> str:
+    """``HAADF (y 512, x 512), Plot (position 512)``: the signals of a file, for messages."""
+    return ", ".join(
+        f"{name} ({', '.join(f'{d} {n}' for d, n in ds[name].sizes.items())})"
+        for ds in parts for name in ds.data_vars
+    )
+
+
+def combine_signals(path: Path, parts: Sequence[xr.Dataset]) -> xr.Dataset:
+    """The signals of one file as one Dataset (no primary: a command must be told which one).
+
+    Raises
+    ------
+    InputError
+        When their axes disagree (an image and a spectrum image of different sampling), so they
+        cannot share dims; the message lists them and how to pick one.
+    """
+    try:
+        ds = xr.merge(parts, join="exact", compat="no_conflicts", combine_attrs="override")
+    except (ValueError, xr.MergeError):
+        raise InputError(
+            f"{path} holds {len(parts)} signals whose axes differ: {describe_signals(parts)}; open one "
+            f"as {path.name}:NAME or {path.name}:N (variable= in Python)"
+        ) from None
+    shared = {k: v for k, v in parts[0].attrs.items() if k in ("source_file", "source_format")}
+    history = [json.loads(p.attrs["provenance"]) for p in parts]
+    ds.attrs = {**shared, "signals": [str(n) for p in parts for n in p.data_vars],
+                "provenance": json.dumps(history[0][:1])}
+    return ds
 
 
 # --------------------------------------------------------------------------- native formats
@@ -120,12 +194,16 @@ def _read_npy(path: Path, *, lazy: bool, dims: Sequence[str] | None) -> xr.Datas
 # --------------------------------------------------------------------------- RosettaSciIO
 
 
-def _read_rsciio(path: Path, plugins: list[tuple[str, str]], *, lazy: bool, dims) -> xr.Dataset:
-    errors = []
+def _read_rsciio(path: Path, plugins: list[tuple[str, str]], *, lazy: bool, dims,
+                 variable: str | None = None) -> list[xr.Dataset]:
+    errors, missing = [], []
     for name, api in plugins:
         try:
             reader = importlib.import_module(api).file_reader
             signals = _read_signals(reader, path, lazy)
+        except ModuleNotFoundError as exc:  # an optional package the format needs: not the file's fault
+            missing.append((name, exc))
+            continue
         except Exception as exc:  # each plugin fails in its own way on foreign bytes
             errors.append(f"{name}: {_first_line(exc)}")
             continue
@@ -133,13 +211,52 @@ def _read_rsciio(path: Path, plugins: list[tuple[str, str]], *, lazy: bool, dims
         if not signals:
             errors.append(f"{name}: no signal in the file")
             continue
-        main = signals[0]
-        metadata = _mapped_metadata(main)
-        return _to_dataset(path, main["data"], main["axes"], metadata, dims=dims, fmt=name)
+        names = signal_names(signals)
+        chosen = range(len(signals))
+        if variable is not None:
+            chosen = [_pick(path, names if len(signals) > 1 else ["data"], variable, [s["data"] for s in signals])]
+        elif dims is not None and len(signals) > 1:
+            raise DimensionError(
+                f"{path} holds {len(signals)} signals ({', '.join(names)}); pick one as {path.name}:NAME "
+                "before naming its axes with --dims"
+            )
+        return [
+            _to_dataset(path, signals[i]["data"], signals[i]["axes"], _mapped_metadata(signals[i]), dims=dims,
+                        fmt=name, name="data" if len(signals) == 1 else names[i])
+            for i in chosen
+        ]
+    if missing:
+        raise MissingReaderError.for_module(path, *missing[0])
     kinds = " or ".join(n for n, _ in plugins)
     raise FormatError(
         f"{path}: could not be read as {kinds} ({'; '.join(errors)}); the file may be truncated, "
         "corrupt or not of the type its extension says"
+    )
+
+
+def signal_names(signals: Sequence[dict]) -> list[str]:
+    """Variable names for the signals of one file: each signal's title (``/`` and ``:`` replaced,
+    as they separate paths and ``FILE:VARIABLE``), ``signalN`` for untitled or purely numeric
+    titles, a ``_N`` suffix for repeated ones."""
+    names: list[str] = []
+    for i, sig in enumerate(signals):
+        title = str(_get(sig.get("metadata") or {}, "General", "title") or "").strip()
+        title = re.sub(r"[/:\\]+", "_", title)
+        name = title if title and not title.isdigit() else f"signal{i}"
+        names.append(f"{name}_{i}" if name in names else name)
+    return names
+
+
+def _pick(path: Path, names: list[str], variable: str, arrays: Sequence[Any]) -> int:
+    """The position of ``variable`` (a name, or a position ``"N"``) among ``names``."""
+    if variable in names:
+        return names.index(variable)
+    if variable.isdigit() and int(variable) < len(names):
+        return int(variable)
+    shapes = ", ".join(f"{n} {tuple(np.shape(a))}" for n, a in zip(names, arrays))
+    raise InputError(
+        f"{path}: no variable {variable!r}; it holds {len(names)}: {shapes} - pick one by name or position "
+        f"({path.name}:{names[0]} or {path.name}:0)"
     )
 
 
@@ -180,7 +297,8 @@ def _read_signals(reader, path: Path, lazy: bool) -> list[dict]:
 _QUANTITY = re.compile(r"^\s*(?P<name>.*?)\s*\((?P<units>[^()]*)\)\s*$")
 
 
-def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims, fmt: str) -> xr.Dataset:
+def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims, fmt: str,
+                name: str = "data") -> xr.Dataset:
     axes = [dict(a) for a in axes]
     named = assign_dims(axes, dims)
     quantity = str(_get(metadata, "Signal", "quantity") or "")
@@ -201,12 +319,14 @@ def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims
     coords = {a["dim"]: a["offset"] + a["scale"] * np.arange(a["size"], dtype=np.float64) for a in named}
     coord_units = {a["dim"]: a["units"] for a in named}
     da = signal(
-        data, [a["dim"] for a in named], name="data", units=units, coords=coords,
+        data, [a["dim"] for a in named], name=name, units=units, coords=coords,
         coord_units=coord_units, long_name=long_name, attrs=attrs,
     )
     for a in named:
         if a["original_units"] and a["original_units"] != a["units"]:
             da[a["dim"]].attrs["original_units"] = a["original_units"]
+        if a["units"] == "px" and (a["file_scale"] != 1.0 or a["file_offset"] != 0.0):
+            da[a["dim"]].attrs.update(file_scale=a["file_scale"], file_offset=a["file_offset"])
     order = [d for d in DIM_ORDER if d in da.dims]
     da = da.transpose(*order)
     history = json.loads(_get(metadata, "ionscope", "provenance") or "[]")  # files ionscope exported
@@ -215,7 +335,7 @@ def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims
         inputs=[path], history=history, read_files=da.chunks is None,
     )
     ds = da.to_dataset()
-    ds.attrs = {"primary": "data", "provenance": da.attrs["provenance"], **attrs}
+    ds.attrs = {"primary": name, "provenance": da.attrs["provenance"], **attrs}
     return ds
 
 

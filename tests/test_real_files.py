@@ -149,7 +149,7 @@ def test_a_missing_optional_reader_is_named_and_the_file_not_blamed(real_file):
     assert "corrupt" not in shown and "truncated" not in shown
 
 
-def test_a_scale_without_a_unit_is_not_dropped_silently(tmp_path):
+def test_a_scale_without_a_unit_is_not_dropped_silently(tmp_path, run_cli):
     rsciio_hspy = pytest.importorskip("rsciio.hspy")
     axes = [{"name": "x", "units": "", "scale": 0.25, "offset": 3.0, "size": 8, "navigate": False}]
     rsciio_hspy.file_writer(str(tmp_path / "a.hspy"), {
@@ -160,3 +160,34 @@ def test_a_scale_without_a_unit_is_not_dropped_silently(tmp_path):
         da = io.load(tmp_path / "a.hspy")
     assert da["position"].attrs["units"] == "px"
     assert da["position"].attrs["file_scale"] == 0.25 and da["position"].attrs["file_offset"] == 3.0
+    shown = run_cli("info", tmp_path / "a.hspy")  # the CLI says it in one warning line on stderr
+    assert shown.returncode == 0
+    [line] = shown.stderr.strip().splitlines()
+    assert line.startswith("warning: axis calibration without a unit ionscope knows, kept as pixel indices: x")
+
+
+def test_a_lazily_loaded_file_is_identified_by_its_sha256(eels_si):
+    import hashlib
+
+    from ionscope.data import provenance
+
+    expected = "sha256:" + hashlib.sha256(eels_si.read_bytes()).hexdigest()
+    for lazy in (True, False):
+        assert provenance(io.load(eels_si, lazy=lazy))[0]["inputs"] == [expected]
+
+
+def test_large_files_are_hashed_once_and_again_when_they_change(tmp_path, monkeypatch):
+    import hashlib
+
+    from ionscope import data
+
+    monkeypatch.setenv("IONSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "DIGEST_CACHE_MIN_BYTES", 0)
+    f = tmp_path / "frames.bin"
+    f.write_bytes(b"a" * 1000)
+    first = data.file_sha256(f)
+    assert first == "sha256:" + hashlib.sha256(b"a" * 1000).hexdigest()
+    [entry] = list((tmp_path / "cache" / "sha256").iterdir())
+    assert entry.read_text() == first and data.file_sha256(f) == first
+    f.write_bytes(b"b" * 1001)  # new content, new size: a new key, never the stale digest
+    assert data.file_sha256(f) == "sha256:" + hashlib.sha256(b"b" * 1001).hexdigest()

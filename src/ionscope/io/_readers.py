@@ -332,7 +332,7 @@ def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims
     history = json.loads(_get(metadata, "ionscope", "provenance") or "[]")  # files ionscope exported
     da = with_provenance(
         da, "ionscope.io.load", {"path": os.fspath(path), "format": fmt, "dims": list(da.dims)},
-        inputs=[path], history=history, read_files=da.chunks is None,
+        inputs=[path], history=history,
     )
     ds = da.to_dataset()
     ds.attrs = {"primary": name, "provenance": da.attrs["provenance"], **attrs}

@@ -235,3 +235,30 @@ def test_reconstruct_with_a_reference_stack(run_cli, tmp_path):
     io.save(ds.isel(shift=slice(0, 2)), two)
     assert "frames" in _error_line(run_cli("holo", "reconstruct", f"{tmp_path}/t.zarr:hologram", "--reference",
                                            f"{two}:reference_stack", "--out", tmp_path / "bad"))
+
+
+def test_the_profile_keeps_the_raw_holograms_sha256(chain, run_cli, tmp_path):
+    """Provenance through the whole chain: hologram file -> reconstruct -> potential -> profile."""
+    import hashlib
+
+    from ionscope.data import provenance
+
+    root, ds, t_nm = chain
+    for name in ("hologram", "reference"):
+        io.export(io.load(root / "twin.zarr", variable=name), tmp_path / f"{name}.hspy")
+    hologram = "sha256:" + hashlib.sha256((tmp_path / "hologram.hspy").read_bytes()).hexdigest()
+    for args in (("holo", "reconstruct", tmp_path / "hologram.hspy", "--reference", tmp_path / "reference.hspy",
+                  "--out", tmp_path / "rec"),
+                 ("holo", "potential", tmp_path / "rec", "--kv", "300", "--thickness", f"{t_nm}",
+                  "--out", tmp_path / "pot"),
+                 ("holo", "profile", tmp_path / "pot", "--from", "100,12", "--to", "100,148", "--width", "24",
+                  "--out", tmp_path / "prof")):
+        assert run_cli(*args).returncode == 0
+    steps = provenance(io.load(tmp_path / "prof"))
+    names = [s["step"] for s in steps]
+    assert "ionscope.io.load" in names and names[-1].startswith("ionscope.holography")
+    assert any("reconstruct" in n for n in names) and any("potential" in n for n in names)
+    # the main chain starts from the hologram file's sha256 (side inputs, such as the reference,
+    # are recorded by the lineage digest of their own chain)
+    load = steps[names.index("ionscope.io.load")]
+    assert load["inputs"] == [hologram]

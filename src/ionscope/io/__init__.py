@@ -36,12 +36,14 @@ import xarray as xr
 
 from ionscope.data import PROVENANCE_KEY, axis_calibration, units_of
 from ionscope.errors import DimensionError, FormatError, InputError, OutputError, OutputExistsError
+from ionscope.io._nanonis import write_sxm
 from ionscope.io._readers import check_complete, check_readable, read, read_signals, supported_extensions
 
 __all__ = [
     "load", "open_dataset", "open_signals", "split_spec", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
     "data_path", "check_not_input", "remove_stale_temporaries", "read_table", "check_complete",
+    "write_sxm",
 ]
 
 

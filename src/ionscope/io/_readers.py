@@ -27,6 +27,7 @@ import xarray as xr
 from ionscope.data import DIM_ORDER, signal, with_provenance
 from ionscope.errors import DimensionError, FormatError, InputError, IonscopeWarning, MissingReaderError
 from ionscope.io._axes import assign_dims
+from ionscope.io._spm import SPM_FORMATS, read_spm
 
 #: Our own formats (read by xarray / numpy).
 NATIVE = {".zarr": "Zarr", ".nc": "netCDF", ".npy": "NumPy"}
@@ -74,7 +75,7 @@ def _rsciio_plugins() -> dict[str, list[tuple[str, str]]]:
 
 def supported_extensions() -> list[str]:
     """Every file extension :func:`ionscope.io.load` can read."""
-    return sorted(set(_rsciio_plugins()) | set(NATIVE))
+    return sorted(set(_rsciio_plugins()) | set(NATIVE) | set(SPM_FORMATS))
 
 
 def read(path: Path, *, lazy: bool, dims: Sequence[str] | None, variable: str | None = None) -> xr.Dataset:
@@ -101,6 +102,8 @@ def read_signals(path: Path, *, lazy: bool, dims: Sequence[str] | None,
         names = [str(n) for n in ds.data_vars]
         name = names[_pick(path, names, variable, [ds[n] for n in names])]
         return [ds[[name]].assign_attrs(primary=name)]
+    if ext in SPM_FORMATS:  # scanning-probe images: our readers (io/_spm.py), one Dataset per file
+        return read_spm(path, lazy=lazy, dims=dims, variable=variable)
     plugins = _rsciio_plugins().get(ext)
     if not plugins:
         raise FormatError(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ionscope import io
-from ionscope.errors import FormatError, InputError, OutputExistsError
+from ionscope.errors import DimensionError, FormatError, InputError, OutputExistsError
 
 PYNX = "pynxtools-spm==0.4.1"
 SXM_UP = "pynxtools_spm/nomad/example_uploads/afm/AFMExampleWithCustomization/A151216.123306-02602.sxm"
@@ -264,8 +264,244 @@ def test_write_sxm_refuses_what_it_cannot_write(tmp_path):
     assert list(io.open_dataset(tmp_path / "a.sxm").data_vars) == ["Z_forward"]
 
 
+def test_the_scanning_probe_extensions_are_ours(sxm_up):
+    """RosettaSciIO 0.15 claims none of them; were it to, ionscope's readers are tried first."""
+    assert {".sxm", ".gwy", ".spm", ".ibw"} <= set(io.supported_extensions())
+    assert list(io.open_dataset(sxm_up, dims="y,x").data_vars)[0] == "Z_forward"
+    with pytest.raises(DimensionError, match="calibrated axes"):
+        io.open_dataset(sxm_up, dims="x,y")
+
+
 def test_a_copied_sxm_reads_the_same(sxm_down, tmp_path):
     copy = tmp_path / "copy.SXM"  # the extension in capitals
     shutil.copy(sxm_down, copy)
     np.testing.assert_array_equal(io.load(copy, variable="Current_forward").values,
                                   io.load(sxm_down, variable="Current_forward").values)
+
+
+# --------------------------------------------------------------------------- Bruker .spm
+
+AFMREADER = "AFMReader==0.0.7"
+BRUKER_CHANNELS = ["Height_Sensor_backward", "Peak_Force_Error_backward", "DMTModulus_backward",
+                   "LogDMTModulus_backward", "Adhesion_backward", "Deformation_backward", "Dissipation_backward",
+                   "Height_forward"]
+
+
+@pytest.fixture(scope="module")
+def bruker(real_file):
+    return real_file(AFMREADER, "tests/resources/sample_0.spm")
+
+
+@pytest.fixture(scope="module")
+def bruker_ds(bruker):
+    return io.open_dataset(bruker)
+
+
+def test_a_bruker_spm_reads_into_the_data_model(bruker, bruker_ds):
+    ds = bruker_ds
+    assert list(ds.data_vars) == BRUKER_CHANNELS and dict(ds.sizes) == {"y": 1024, "x": 1024}
+    assert ds["Height_Sensor_backward"].attrs["channel"] == "Height Sensor"
+    assert {n: ds[n].attrs["units"] for n in ds.data_vars} == {
+        "Height_Sensor_backward": "nm", "Peak_Force_Error_backward": "V", "DMTModulus_backward": "Arb",
+        "LogDMTModulus_backward": "log(Arb)", "Adhesion_backward": "V", "Deformation_backward": "V",
+        "Dissipation_backward": "Arb", "Height_forward": "nm"}
+    np.testing.assert_allclose(ds["x"].values, np.arange(1024) * 505.859 / 1024)
+    a = ds.attrs
+    assert a["source_format"] == "Bruker SPM" and a["scan_range_nm"] == pytest.approx([505.859, 505.859])
+    assert a["start_time"] == "2017-03-09T15:40:34" and a["scan_direction"] == "up"
+    assert a["line_time_s"] == pytest.approx(1 / 2.81701) and a["acquisition_time_s"] == pytest.approx(1024 / 2.81701)
+    assert a["scan_angle_deg"] == 1.5708  # \Rotate Ang. as written
+    # Frame direction Up: the bottom row was recorded first
+    np.testing.assert_allclose(ds["row_time"].values, (1023 - np.arange(1024)) / 2.81701)
+    height = ds["Height_forward"].values
+    assert 10 < float(np.ptp(height)) < 200 and np.isfinite(height).all()  # a topography of tens of nm
+
+
+def test_bruker_values_and_orientation_match_gwyddion(bruker, bruker_ds, gwyddion):
+    """Gwyddion flips every NanoScope image vertically (the file stores the bottom row first,
+    whatever the frame direction) and mirrors nothing; pySPM, which returns the stored order, is
+    upside down (REAL_DATA.md: correlation -0.86)."""
+    oracle = list(gwyddion(bruker).values())
+    assert [c.name for c in oracle] == ["ZSensor", "Peak Force Error", "Stiffness", "LogStiffness", "Adhesion",
+                                        "Deformation", "Dissipation", "Height"]
+    for var, channel in zip(bruker_ds.data_vars.values(), oracle):
+        scale = 1e9 if channel.si_unit_z == "m" else 1.0
+        np.testing.assert_allclose(var.values, channel.data * scale, rtol=1e-5, atol=0)
+        assert _corr(var, channel.data) == pytest.approx(1.0, abs=1e-9)
+        assert (channel.yreal * 1e9, channel.xreal * 1e9) == pytest.approx(bruker_ds.attrs["scan_range_nm"])
+    stored = bruker_ds["Height_Sensor_backward"].values[::-1]  # the file's row order
+    assert _corr(stored, oracle[0].data) == pytest.approx(-0.86, abs=0.01)
+    # trace and retrace overlay as they are (no mirror): the two heights agree line by line
+    trace, retrace = (bruker_ds[n].values - bruker_ds[n].values.mean(axis=1, keepdims=True)
+                      for n in ("Height_forward", "Height_Sensor_backward"))
+    assert _corr(trace, retrace) > 0.7 and _corr(trace, retrace[:, ::-1]) < 0
+
+
+def test_bruker_info_convert_and_careless_input(bruker, run_cli, tmp_path):
+    shown = run_cli("info", bruker)
+    assert shown.returncode == 0, shown.stderr
+    assert sum(line.startswith("variable ") for line in shown.stdout.splitlines()) == 8
+    assert "start time: 2017-03-09T15:40:34" in shown.stdout and "scan direction: up" in shown.stdout
+    out = tmp_path / "h.zarr"
+    assert run_cli("convert", f"{bruker}:Height_forward", "--out", out).returncode == 0
+    assert io.load(out).attrs["units"] == "nm" and io.load(out).shape == (1024, 1024)
+    data = bruker.read_bytes()
+    cut = tmp_path / "cut.spm"
+    cut.write_bytes(data[: len(data) - 1000])
+    with pytest.raises(FormatError, match="truncated"):
+        io.open_dataset(cut)
+    header = tmp_path / "header.spm"
+    header.write_bytes(data[:2000])
+    with pytest.raises(FormatError, match="File list end"):
+        io.open_dataset(header)
+    garbage = tmp_path / "garbage.spm"
+    garbage.write_bytes(np.random.default_rng(1).bytes(5000))
+    for bad in (cut, header, garbage):
+        result = run_cli("info", bad)
+        assert result.returncode == 2 and result.stderr.startswith("error:") and result.stderr.count("\n") == 1
+    with pytest.raises(InputError, match="it holds 8: Height_Sensor_backward"):
+        io.load(bruker, variable="Potential_forward")
+
+
+# --------------------------------------------------------------------------- Asylum .ibw
+
+
+@pytest.fixture(scope="module")
+def asylum(real_file):
+    return real_file(AFMREADER, "tests/resources/sample_0.ibw")
+
+
+def test_an_asylum_ibw_reads_into_the_data_model(asylum):
+    before = _sha256(asylum)
+    ds = io.open_dataset(asylum)
+    assert list(ds.data_vars) == [f"{c}_{d}" for c in ("Height", "ZSensor", "UserIn0", "UserIn1")
+                                  for d in ("forward", "backward")]
+    assert dict(ds.sizes) == {"y": 512, "x": 512}
+    # igor2 returns the first label as "HeightTracee": the labels are read from the file itself
+    assert ds["Height_forward"].attrs["channel"] == "Height"
+    units = {n: ds[n].attrs["units"] for n in ds.data_vars}
+    assert units["Height_forward"] == "nm" and units["ZSensor_backward"] == "nm"
+    assert units["UserIn0_forward"] == units["UserIn1_backward"] == "V"  # volts, as the note says
+    np.testing.assert_allclose(ds["x"].values, np.arange(512) * 800.0 / 512)
+    a = ds.attrs
+    assert a["source_format"] == "Asylum IBW" and a["scan_range_nm"] == pytest.approx([800.0, 800.0])
+    assert a["scan_direction"] == "down" and a["scan_angle_deg"] == 0.0
+    assert a["line_time_s"] == pytest.approx(1 / 1.1161)
+    # the note's Date/Time (2019年8月20日 19:48:54, the saving time) ends the frame of 512 lines
+    assert a["end_time"] == "2019-08-20T19:48:54" and a["start_time"] == "2019-08-20T19:41:15"
+    np.testing.assert_allclose(ds["row_time"].values, np.arange(512) / 1.1161)  # down: top row first
+    np.testing.assert_allclose(ds["Height_forward"].values.mean(), -831.95, atol=0.05)
+    assert _sha256(asylum) == before
+
+
+def test_asylum_values_and_orientation_match_gwyddion(asylum, gwyddion):
+    """Gwyddion shows a layer transposed and flipped vertically; retrace layers as stored."""
+    ds = io.open_dataset(asylum)
+    oracle = gwyddion(asylum)
+    assert sorted(oracle) == sorted(f"{ds[n].attrs['channel']}{'Trace' if n.endswith('forward') else 'Retrace'}"
+                                    for n in ds.data_vars)
+    for name in ds.data_vars:
+        channel = oracle[f"{ds[name].attrs['channel']}{'Trace' if name.endswith('forward') else 'Retrace'}"]
+        scale = 1e9 if channel.si_unit_z == "m" else 1.0
+        np.testing.assert_allclose(ds[name].values, channel.data * scale, rtol=1e-6, atol=0)
+        assert _corr(ds[name], channel.data) == pytest.approx(1.0, abs=1e-9)
+    # Gwyddion's pixel is the wave's (ScanSize / (points - 1)); ionscope's scan range / pixels
+    assert oracle["HeightTrace"].xreal * 1e9 == pytest.approx(800.0 * 512 / 511)
+    igor2 = pytest.importorskip("igor2.binarywave")
+    layer = igor2.load(str(asylum))["wave"]["wData"][:, :, 0]
+    assert _corr(layer, oracle["HeightTrace"].data) < 0.9  # as stored: transposed
+    trace, retrace = (ds[n].values - ds[n].values.mean(axis=1, keepdims=True) for n in ("Height_forward",
+                                                                                          "Height_backward"))
+    assert _corr(trace, retrace) > 0.95
+
+
+def test_asylum_careless_input(asylum, run_cli, tmp_path):
+    data = asylum.read_bytes()
+    for name, content in (("cut.ibw", data[: len(data) // 2]), ("garbage.ibw", np.random.default_rng(2).bytes(5000))):
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        with pytest.raises(FormatError, match="Asylum IBW"):
+            io.open_dataset(bad)
+        result = run_cli("info", bad)
+        assert result.returncode == 2 and result.stderr.startswith("error:") and result.stderr.count("\n") == 1
+    shown = run_cli("info", asylum)
+    assert sum(line.startswith("variable ") for line in shown.stdout.splitlines()) == 8
+    out = tmp_path / "v.zarr"
+    assert run_cli("convert", f"{asylum}:UserIn0_backward", "--out", out).returncode == 0
+    assert io.load(out).attrs["units"] == "V"
+
+
+# --------------------------------------------------------------------------- Gwyddion .gwy
+
+
+@pytest.fixture(scope="module")
+def gwy(real_file):
+    return real_file(AFMREADER, "tests/resources/sample_0.gwy")
+
+
+def test_a_gwyddion_file_reads_into_the_data_model(gwy):
+    ds = io.open_dataset(gwy)
+    assert list(ds.data_vars) == ["ZSensor_forward", "Peak_Force_Error_forward", "Stiffness_forward",
+                                  "LogStiffness_forward", "Adhesion_forward", "Deformation_forward",
+                                  "Dissipation_forward", "Height_forward"]
+    assert {n: ds[n].attrs["units"] for n in ds.data_vars} == {
+        "ZSensor_forward": "nm", "Peak_Force_Error_forward": "N", "Stiffness_forward": "Pa",
+        "LogStiffness_forward": "1", "Adhesion_forward": "N", "Deformation_forward": "nm",
+        "Dissipation_forward": "eV", "Height_forward": "nm"}
+    assert dict(ds.sizes) == {"y": 512, "x": 512}
+    a = ds.attrs
+    assert a["source_format"] == "Gwyddion" and a["scan_range_nm"] == pytest.approx([433.594, 433.594])
+    # the NanoScope metadata Gwyddion kept
+    assert a["start_time"] == "2018-04-18T15:04:17" and a["scan_direction"] == "down"
+    assert a["line_time_s"] == pytest.approx(1 / 1.6902) and a["scan_angle_deg"] == 0.0
+    np.testing.assert_allclose(ds["row_time"].values, np.arange(512) / 1.6902)
+
+
+def test_gwyddion_values_match_gwyddion_and_gwyfile(gwy, gwyddion, tmp_path):
+    gwyfile = pytest.importorskip("gwyfile")
+    ds = io.open_dataset(gwy)
+    container = gwyfile.load(str(gwy))
+    for i, name in enumerate(ds.data_vars):
+        field = container[f"/{i}/data"]
+        scale = 1e9 if (field.get("si_unit_z") or {}).get("unitstr") == "m" else 1.0
+        np.testing.assert_allclose(ds[name].values, field.data * scale, rtol=1e-6)
+    # Gwyddion's own loader (by content, under another extension) keeps the visible channel
+    renamed = tmp_path / "sample.gwydata"
+    shutil.copy(gwy, renamed)
+    oracle = gwyddion(renamed)
+    np.testing.assert_allclose(ds["ZSensor_forward"].values, oracle["ZSensor"].data * 1e9, rtol=1e-6)
+    assert _corr(ds["ZSensor_forward"], oracle["ZSensor"].data) == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("source", ["sxm_up", "asylum", "bruker"])
+def test_a_gwy_file_gwyddion_wrote_reads_like_its_source(source, request, gwyddion, tmp_path):
+    """Gwyddion's conversion of each real file to .gwy reads back with the same values (and, for
+    Nanonis and Asylum titles, the same names and directions) as the file itself."""
+    run_converter = pytest.importorskip("gwyddionpy._run").run_converter
+    path = request.getfixturevalue(source)
+    converted = tmp_path / "converted.gwy"
+    run_converter(path, converted)
+    direct, via = io.open_dataset(path), io.open_dataset(converted)
+    assert via.attrs["source_format"] == "Gwyddion" and len(via.data_vars) == len(direct.data_vars)
+    if source != "bruker":  # Gwyddion titles NanoScope channels by their scale name, without direction
+        assert list(via.data_vars) == list(direct.data_vars)
+    for a, b in zip(direct.data_vars.values(), via.data_vars.values()):
+        np.testing.assert_allclose(b.values, a.values, rtol=1e-5)
+    for key in ("start_time", "scan_direction"):
+        assert via.attrs[key] == direct.attrs[key]
+    np.testing.assert_allclose(via["row_time"].values, direct["row_time"].values, rtol=2e-3)
+
+
+def test_gwyddion_careless_input(gwy, run_cli, tmp_path):
+    data = gwy.read_bytes()
+    for name, content in (("cut.gwy", data[: len(data) // 2]), ("garbage.gwy", np.random.default_rng(3).bytes(5000))):
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        with pytest.raises(FormatError, match="truncated|not a Gwyddion file"):
+            io.open_dataset(bad)
+        result = run_cli("info", bad)
+        assert result.returncode == 2 and result.stderr.startswith("error:") and result.stderr.count("\n") == 1
+    shown = run_cli("info", gwy)
+    assert sum(line.startswith("variable ") for line in shown.stdout.splitlines()) == 8
+    with pytest.raises(InputError, match="no variable 'Z_forward'; it holds 8: ZSensor_forward"):
+        io.load(f"{gwy}:Z_forward")

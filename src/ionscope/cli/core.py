@@ -79,7 +79,7 @@ def info(
 
 
 def _print_keys(attrs) -> None:
-    for key in ("title", "signal_type", "twin", "seed", "beam_energy_kV"):
+    for key in ("title", "signal_type", "twin", "seed", "beam_energy_kV", "start_time", "scan_direction"):
         if key in attrs:
             label = "beam energy" if key == "beam_energy_kV" else key.replace("_", " ")
             unit = " kV" if key == "beam_energy_kV" else ""

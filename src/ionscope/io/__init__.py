@@ -5,6 +5,10 @@
   dims by their units and names (see :mod:`ionscope.io._axes`); ``dims=`` overrides that for
   files without calibration. ``lazy=True`` keeps the data as dask arrays end to end.
 - :func:`open_dataset` reads every variable (e.g. data plus ground truth of a simulation).
+- Scanning-probe images (Nanonis .sxm, Gwyddion .gwy, Bruker .spm, Asylum .ibw) are read by
+  ionscope's own readers into one model (:mod:`ionscope.io._spm`): a variable per channel and
+  direction (``Z_forward``), y/x in nm with row 0 at the top as Gwyddion shows it, a ``row_time``
+  per row and the frame's start time; :func:`write_sxm` writes Nanonis files.
 - :func:`save` writes a DataArray or Dataset to Zarr atomically: a temporary store beside the
   target, renamed into place when complete, so an interrupted write never leaves half a result.
 - :func:`export` writes a DataArray through RosettaSciIO (.hspy for HyperSpy, .msa, .tif).

@@ -41,6 +41,9 @@ from ionscope.errors import DimensionError, FormatError
 #: Extension -> format name of the scanning-probe readers (they take precedence for these).
 SPM_FORMATS: dict[str, str] = {
     ".sxm": "Nanonis SXM",
+    ".gwy": "Gwyddion",
+    ".spm": "Bruker SPM",
+    ".ibw": "Asylum IBW",
 }
 
 DIRECTIONS = ("forward", "backward")

@@ -20,7 +20,11 @@ the same :class:`xarray.Dataset`:
   recorded), ``scan_direction`` (``up``/``down``), ``scan_angle_deg``, ``scan_range_nm`` [y, x],
   ``acquisition_time_s``, ``line_time_s``, ``bias_V`` (each when the file gives it), ``signals``
   (the variable names, in file order) and the first provenance step ``ionscope.io.load`` with the
-  file's sha256. No ``primary``: a command must be told which channel to use.
+  file's sha256. No ``primary``: a command must be told which channel to use. Some formats add
+  ``scan_offset_nm`` [y, x] (Nanonis, Bruker), ``comment`` (Nanonis) and ``end_time`` (Asylum:
+  the saving time the file records, from which the start is computed).
+
+The files are small (MB): they are read whole when opened; ``lazy=True`` wraps the arrays in dask.
 """
 
 from __future__ import annotations

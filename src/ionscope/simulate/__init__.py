@@ -97,3 +97,4 @@ __all__ = [
 from ionscope.simulate import licoo2 as _licoo2  # noqa: E402,F401
 from ionscope.simulate import eels as _eels  # noqa: E402,F401
 from ionscope.simulate import holography as _holography  # noqa: E402,F401
+from ionscope.simulate import composite_cathode as _composite_cathode  # noqa: E402,F401

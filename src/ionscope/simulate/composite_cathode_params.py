@@ -1,0 +1,220 @@
+"""Parameters of the ``composite_cathode`` twin (cross-sectional operando KPFM of a LiCoPO4 / LATP /
+Pd composite cathode).
+
+The model they parametrise is described in :mod:`ionscope.simulate.composite_cathode` (which
+re-exports the class); the microstructure's own fields come from
+:class:`~ionscope.simulate.cathode_microstructure.MicrostructureParams`. Each field is a
+:func:`~ionscope.simulate.registry.parameter` or :func:`~ionscope.simulate.registry.flag` with its
+range and unit, checked on construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ionscope.errors import ConfigError
+from ionscope.simulate.cathode_microstructure import MicrostructureParams, check_microstructure_parameters
+from ionscope.simulate.registry import flag, parameter
+
+TWIN = "composite_cathode"
+
+#: Frame states (values of the ``state`` variable), as in the licoo2 twin.
+REST, CHARGE, DISCHARGE = 0, 1, 2
+STATE_MEANINGS = "rest charge discharge"
+
+
+@dataclasses.dataclass(frozen=True)
+class CompositeCathodeParams(MicrostructureParams):
+    """Parameters of the ``composite_cathode`` twin: those of
+    :class:`~ionscope.simulate.cathode_microstructure.MicrostructureParams` (the sample) plus
+
+    Attributes
+    ----------
+    ny, nx, pixel_nm : int, int, float
+        Scan size (px) and pixel size (nm). Default 256 x 256 at 10 nm (a 2.56 um field).
+    margin_nm : float
+        Sample simulated beyond every edge of the field (nm) so that drifted frames and the PSF
+        tail see real microstructure; rounded to whole pixels. Must hold the largest drift
+        (checked). Default 300.
+    frame_time_s : float
+        Acquisition time of one frame (s), forward + backward lines; each row takes
+        ``frame_time_s / ny``. Default 60.
+    frame_interval_s : float
+        Time from one frame's start to the next (s), at least ``frame_time_s``. Default 60.
+    ocv_frames, charge_frames, rest_frames, discharge_frames : int
+        The protocol in frames: open circuit, galvanostatic first charge, rest, galvanostatic
+        discharge (the current switches at frame starts). Default 1, 7, 2, 0 (10 frames).
+    capacity_mAh : float
+        Cell capacity (mAh); sets the current at ``c_rate_per_h``. Default 0.1.
+    c_rate_per_h : float
+        Charge/discharge rate (1/h). Default 0.5 (the reference study's ~0.5 C).
+    r_internal_ohm : float
+        Internal resistance (ohm): the IR step of the cell voltage. Default 2000.
+    ocv_start_V, ocv_plateau_V, ocv_rise_soc, ocv_slope_V : float
+        Open-circuit voltage of the illustrative LiCoPO4 cell [open]:
+        ``U = start + (plateau - start) (1 - exp(-soc / rise_soc)) + slope * soc``.
+        Default 3.0 V, 4.75 V, 0.01, 0.5 V.
+    record_interval_s : float
+        Cycler log interval (s). Default 1.
+    particle_coupling : float
+        Change of a connected particle's surface potential per volt of cell-voltage change
+        [open]. Default 0.1 (a ~1.9 V charge step gives ~190 mV).
+    response_min_s, response_max_s : float
+        Range of the connected particles' response times (first-order lag, log-uniform, s).
+        Default 10, 60.
+    v_licopo4_V, v_particle_spread_V, v_latp_V, v_pd_V : float
+        Static contact-potential contrast before charging (V; the collector is 0 V): mean and
+        per-particle standard deviation of LiCoPO4, LATP, Pd. Default 0.12, 0.02, -0.05, 0.04.
+    latp_rise_V, latp_rise_length_nm, latp_rise_time_s : float
+        The electrolyte's first-charge rise: amplitude next to an active particle (V), decay
+        length away from it (nm), and time constant at the charge current (s). Default 0.06,
+        150, 120.
+    psf_sigma_nm, psf_tail_fraction, psf_tail_sigma_nm : float
+        KPFM point-spread function: Gaussian core (sigma, nm) plus a Gaussian long-range tail
+        (weight, sigma in nm) from the cantilever. Default 7, 0.3, 80.
+    noise_V : float
+        White noise SD per pixel of each potential trace (V). Default 0.010.
+    line_offset_V : float
+        SD of the per-line potential offset (V), shared by the forward and backward trace.
+        Default 0.005.
+    tip_offset_V : float
+        Contact-potential offset of the tip added to every measured value (V). Default 0.3.
+    bias_on_tip : bool
+        The KPFM bias is applied to the tip: the recorded channel is the negative of the sample
+        potential. Default False (bias on the sample).
+    drift_y_nm, drift_x_nm, drift_jitter_nm : float
+        Linear sample drift per frame (nm) and random-walk step per frame (nm); frame 0 has no
+        drift. Default 3, -5, 2 (a few px over the series, sub-pixel parts).
+    first_scan_up : bool
+        Frame 0 is an up-scan (bottom row first); directions alternate. Default True.
+    height_licopo4_nm, height_pd_nm, height_collector_nm : float
+        Heights after polishing relative to the LATP (nm). Default 3, 1.5, -5.
+    tilt_y_nm_per_um, tilt_x_nm_per_um : float
+        Sample tilt plane in the topography (nm per um along y and x). Default 4, -6.
+    topography_noise_nm, topography_line_offset_nm : float
+        White noise SD and per-line offset SD of the topography (nm). Default 0.2, 0.3.
+    """
+
+    ny: int = parameter(256, 32, 4096, "px", integer=True)
+    nx: int = parameter(256, 32, 4096, "px", integer=True)
+    pixel_nm: float = parameter(10.0, 0.5, 1000.0, "nm")
+    margin_nm: float = parameter(300.0, 0.0, 1e5, "nm")
+    frame_time_s: float = parameter(60.0, 0.1, 1e5, "s")
+    frame_interval_s: float = parameter(60.0, 0.1, 1e6, "s")
+    ocv_frames: int = parameter(1, 0, 10000, "frames", integer=True)
+    charge_frames: int = parameter(7, 0, 10000, "frames", integer=True)
+    rest_frames: int = parameter(2, 0, 10000, "frames", integer=True)
+    discharge_frames: int = parameter(0, 0, 10000, "frames", integer=True)
+    capacity_mAh: float = parameter(0.1, 1e-9, 1e6, "mAh")
+    c_rate_per_h: float = parameter(0.5, 0.0, 100.0, "1/h")
+    r_internal_ohm: float = parameter(2000.0, 0.0, 1e9, "ohm")
+    ocv_start_V: float = parameter(3.0, 0.0, 6.0, "V")
+    ocv_plateau_V: float = parameter(4.75, 0.0, 6.0, "V")
+    ocv_rise_soc: float = parameter(0.01, 1e-6, 1.0, "")
+    ocv_slope_V: float = parameter(0.5, -10.0, 10.0, "V")
+    record_interval_s: float = parameter(1.0, 1e-3, 1e4, "s")
+    particle_coupling: float = parameter(0.1, -2.0, 2.0, "V/V")
+    response_min_s: float = parameter(10.0, 1e-3, 1e6, "s")
+    response_max_s: float = parameter(60.0, 1e-3, 1e6, "s")
+    v_licopo4_V: float = parameter(0.12, -2.0, 2.0, "V")
+    v_particle_spread_V: float = parameter(0.02, 0.0, 1.0, "V")
+    v_latp_V: float = parameter(-0.05, -2.0, 2.0, "V")
+    v_pd_V: float = parameter(0.04, -2.0, 2.0, "V")
+    latp_rise_V: float = parameter(0.06, -2.0, 2.0, "V")
+    latp_rise_length_nm: float = parameter(150.0, 1.0, 1e5, "nm")
+    latp_rise_time_s: float = parameter(120.0, 1e-3, 1e7, "s")
+    psf_sigma_nm: float = parameter(7.0, 0.1, 1000.0, "nm")
+    psf_tail_fraction: float = parameter(0.3, 0.0, 0.9, "")
+    psf_tail_sigma_nm: float = parameter(80.0, 0.1, 2000.0, "nm")
+    noise_V: float = parameter(0.010, 0.0, 1.0, "V")
+    line_offset_V: float = parameter(0.005, 0.0, 1.0, "V")
+    tip_offset_V: float = parameter(0.3, -5.0, 5.0, "V")
+    bias_on_tip: bool = flag(False)
+    drift_y_nm: float = parameter(3.0, -1000.0, 1000.0, "nm/frame")
+    drift_x_nm: float = parameter(-5.0, -1000.0, 1000.0, "nm/frame")
+    drift_jitter_nm: float = parameter(2.0, 0.0, 1000.0, "nm")
+    first_scan_up: bool = flag(True)
+    height_licopo4_nm: float = parameter(3.0, -1000.0, 1000.0, "nm")
+    height_pd_nm: float = parameter(1.5, -1000.0, 1000.0, "nm")
+    height_collector_nm: float = parameter(-5.0, -1000.0, 1000.0, "nm")
+    tilt_y_nm_per_um: float = parameter(4.0, -1e4, 1e4, "nm/um")
+    tilt_x_nm_per_um: float = parameter(-6.0, -1e4, 1e4, "nm/um")
+    topography_noise_nm: float = parameter(0.2, 0.0, 1000.0, "nm")
+    topography_line_offset_nm: float = parameter(0.3, 0.0, 1000.0, "nm")
+
+    def __post_init__(self) -> None:
+        check_microstructure_parameters(self, TWIN)
+        if self.n_frames == 0:
+            raise ConfigError(
+                f"twin {TWIN!r} needs at least one frame: ocv_frames + charge_frames + rest_frames "
+                "+ discharge_frames is 0"
+            )
+        if self.frame_interval_s < self.frame_time_s:
+            raise ConfigError(
+                f"twin {TWIN!r}: parameter 'frame_interval_s' ({self.frame_interval_s:g} s) must be "
+                f"at least 'frame_time_s' ({self.frame_time_s:g} s)"
+            )
+        if self.response_min_s > self.response_max_s:
+            raise ConfigError(
+                f"twin {TWIN!r}: parameter 'response_min_s' ({self.response_min_s:g} s) must not "
+                f"exceed 'response_max_s' ({self.response_max_s:g} s)"
+            )
+        field = self.ny * self.pixel_nm
+        if self.collector_nm + 3 * self.collector_roughness_nm > 0.5 * field:
+            raise ConfigError(
+                f"twin {TWIN!r}: the collector band (collector_nm + 3 x collector_roughness_nm = "
+                f"{self.collector_nm + 3 * self.collector_roughness_nm:g} nm) must fill at most half "
+                f"the field height ny * pixel_nm = {field:g} nm"
+            )
+        bound = self.drift_bound_nm
+        if bound > self.margin_px * self.pixel_nm:
+            raise ConfigError(
+                f"twin {TWIN!r}: the drift can reach {bound:g} nm over {self.n_frames} frames "
+                f"((frames - 1) x the larger of |drift_y_nm|, |drift_x_nm| plus 4 x "
+                f"drift_jitter_nm x sqrt(frames - 1)), more than margin_nm = "
+                f"{self.margin_px * self.pixel_nm:g} nm; raise margin_nm or lower the drift"
+            )
+
+    @property
+    def n_frames(self) -> int:
+        """Total number of frames."""
+        return self.ocv_frames + self.charge_frames + self.rest_frames + self.discharge_frames
+
+    @property
+    def margin_px(self) -> int:
+        """``margin_nm`` in whole pixels (rounded up)."""
+        return int(math.ceil(self.margin_nm / self.pixel_nm - 1e-9))
+
+    @property
+    def drift_bound_nm(self) -> float:
+        """Largest drift (nm) the margin must hold: (frames - 1) x max(|drift_y_nm|,
+        |drift_x_nm|) + 4 x drift_jitter_nm x sqrt(frames - 1) (the random walk is clipped to
+        it)."""
+        n = self.n_frames - 1
+        return n * max(abs(self.drift_y_nm), abs(self.drift_x_nm)) + 4.0 * self.drift_jitter_nm * math.sqrt(n)
+
+    @property
+    def line_time_s(self) -> float:
+        """Time of one line, forward + backward (s)."""
+        return self.frame_time_s / self.ny
+
+    @property
+    def current_A(self) -> float:
+        """Galvanostatic current magnitude (A)."""
+        return self.c_rate_per_h * self.capacity_mAh * 3.6 / 3600.0
+
+    def frame_states(self) -> np.ndarray:
+        """State code of every frame (int8: 0 rest (also open circuit), 1 charge, 2 discharge)."""
+        counts = (self.ocv_frames, self.charge_frames, self.rest_frames, self.discharge_frames)
+        return np.repeat(np.array([REST, CHARGE, REST, DISCHARGE], np.int8), counts)
+
+    def microstructure_params(self) -> MicrostructureParams:
+        """The sample's parameters alone."""
+        names = [f.name for f in dataclasses.fields(MicrostructureParams)]
+        return MicrostructureParams(**{n: getattr(self, n) for n in names})
+
+
+__all__ = ["CompositeCathodeParams", "REST", "CHARGE", "DISCHARGE", "STATE_MEANINGS", "TWIN"]

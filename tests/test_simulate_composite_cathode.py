@@ -489,3 +489,29 @@ def test_zarr_round_trip_keeps_the_frames(tmp_path):
 def test_bad_parameters_raise_config_error(params, match):
     with pytest.raises(ConfigError, match=match):
         simulate("composite_cathode", seed=0, **params)
+
+
+def test_the_cli_writes_real_sxm_scans_a_cycler_log_and_the_truth(run_cli, tmp_path):
+    """`ionscope simulate composite_cathode --out DIR`: the whole chain can start from files."""
+    from ionscope import io
+    from ionscope.simulate.composite_cathode import frames_as_datasets
+
+    args = ["--param", "ny=64", "--param", "nx=64", "--param", "charge_frames=2", "--param", "rest_frames=0"]
+    result = run_cli("simulate", "composite_cathode", "--seed", "3", "--out", tmp_path / "cell", *args)
+    assert result.returncode == 0, result.stderr
+    scans = sorted((tmp_path / "cell").glob("frame_*.sxm"))
+    truth = io.open_dataset(tmp_path / "cell" / "truth.zarr")
+    assert len(scans) == truth.sizes["time"] == 3
+    for scan, frame in zip(scans, frames_as_datasets(truth)):
+        read = io.open_dataset(scan)
+        assert read.attrs["source_format"] == "Nanonis SXM"
+        assert read.attrs["scan_direction"] == frame.attrs["scan_direction"]
+        assert read.attrs["start_time"] == frame.attrs["start_time"][:19]
+        for name in ("KPFM_forward", "KPFM_backward", "Z_forward", "Z_backward"):
+            np.testing.assert_allclose(read[name].values, frame[name].values, rtol=1e-6, atol=1e-9)
+        assert read["KPFM_forward"].attrs["units"] == "V" and read["Z_forward"].attrs["units"] == "nm"
+        np.testing.assert_allclose(read["row_time"].values, frame["row_time"].values, atol=1e-6)
+    log = (tmp_path / "cell" / "cycler.csv").read_text().splitlines()
+    assert log[0] == "time_s,voltage_V,current_A,charge_C" and len(log) == truth.sizes["record"] + 1
+    again = run_cli("simulate", "composite_cathode", "--out", tmp_path / "cell", *args)
+    assert again.returncode == 2 and "already exists" in again.stderr

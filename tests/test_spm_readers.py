@@ -84,7 +84,7 @@ def test_a_nanonis_up_scan_reads_into_the_data_model(sxm_up):
     # SCAN_TIME 20.01 s forward + 5.002 s backward per line; an up-scan records its bottom row first
     assert a["line_time_s"] == pytest.approx(25.012)
     assert ds["row_time"].dims == ("y",) and ds["row_time"].attrs["units"] == "s"
-    np.testing.assert_allclose(ds["row_time"].values, (127 - np.arange(128)) * 25.012)
+    np.testing.assert_allclose(ds["row_time"].values, (127.5 - np.arange(128)) * 25.012)
     steps = io.load(f"{sxm_up}:Z_forward").attrs["provenance"]
     assert '"ionscope.io.load"' in steps and f"sha256:{before}" in steps
     assert _sha256(sxm_up) == before  # the raw file is never written
@@ -98,7 +98,7 @@ def test_a_nanonis_down_scan_reads_into_the_data_model(sxm_down):
     assert a["start_time"] == "2023-05-12T13:50:59" and a["scan_direction"] == "down"
     assert a["scan_angle_deg"] == 120.0 and a["acquisition_time_s"] == 91.9 and a["bias_V"] == -0.05
     np.testing.assert_allclose(a["scan_range_nm"], [4.0, 4.0])
-    np.testing.assert_allclose(ds["row_time"].values, np.arange(256) * 2 * 0.1792)  # top row first
+    np.testing.assert_allclose(ds["row_time"].values, (np.arange(256) + 0.5) * 2 * 0.1792)  # top row first
     assert ds["Current_forward"].attrs["units"] == "A"
 
 
@@ -168,7 +168,7 @@ def test_info_lists_every_nanonis_channel_and_convert_takes_one(sxm_up, run_cli,
     back = io.load(out)
     assert back.name == "Frequency_Shift_backward" and back.attrs["units"] == "Hz"
     np.testing.assert_array_equal(back.values, io.load(sxm_up, variable="Frequency_Shift_backward").values)
-    np.testing.assert_allclose(back["row_time"].values, (127 - np.arange(128)) * 25.012)
+    np.testing.assert_allclose(back["row_time"].values, (127.5 - np.arange(128)) * 25.012)
     whole = tmp_path / "all.zarr"
     assert run_cli("convert", sxm_up, "--out", whole).returncode == 0
     assert set(io.open_dataset(whole).data_vars) == set(io.open_dataset(sxm_up).data_vars)
@@ -218,7 +218,7 @@ def test_write_sxm_round_trips_through_the_reader(direction, tmp_path):
     assert a["scan_range_nm"] == pytest.approx([50.0, 70.0]) and a["scan_direction"] == direction
     assert a["start_time"] == "2024-05-01T10:30:05" and a["acquisition_time_s"] == 10.0
     assert a["bias_V"] == 0.5 and a["scan_angle_deg"] == 30.0 and a["scan_offset_nm"] == pytest.approx([5.0, -3.0])
-    rows = np.arange(5) * 2.0
+    rows = (np.arange(5) + 0.5) * 2.0  # the middle of each line period
     np.testing.assert_allclose(ds["row_time"].values, rows if direction == "down" else rows[::-1])
     np.testing.assert_allclose(ds["x"].values, np.arange(7) * 10.0)
     np.testing.assert_allclose(ds["y"].values, np.arange(5) * 10.0)
@@ -312,7 +312,7 @@ def test_a_bruker_spm_reads_into_the_data_model(bruker, bruker_ds):
     assert a["line_time_s"] == pytest.approx(1 / 2.81701) and a["acquisition_time_s"] == pytest.approx(1024 / 2.81701)
     assert a["scan_angle_deg"] == 1.5708  # \Rotate Ang. as written
     # Frame direction Up: the bottom row was recorded first
-    np.testing.assert_allclose(ds["row_time"].values, (1023 - np.arange(1024)) / 2.81701)
+    np.testing.assert_allclose(ds["row_time"].values, (1023.5 - np.arange(1024)) / 2.81701)
     height = ds["Height_forward"].values
     assert 10 < float(np.ptp(height)) < 200 and np.isfinite(height).all()  # a topography of tens of nm
 
@@ -389,7 +389,7 @@ def test_an_asylum_ibw_reads_into_the_data_model(asylum):
     assert a["line_time_s"] == pytest.approx(1 / 1.1161)
     # the note's Date/Time (2019年8月20日 19:48:54, the saving time) ends the frame of 512 lines
     assert a["end_time"] == "2019-08-20T19:48:54" and a["start_time"] == "2019-08-20T19:41:15"
-    np.testing.assert_allclose(ds["row_time"].values, np.arange(512) / 1.1161)  # down: top row first
+    np.testing.assert_allclose(ds["row_time"].values, (np.arange(512) + 0.5) / 1.1161)  # down: top row first
     np.testing.assert_allclose(ds["Height_forward"].values.mean(), -831.95, atol=0.05)
     assert _sha256(asylum) == before
 
@@ -454,7 +454,7 @@ def test_a_gwyddion_file_reads_into_the_data_model(gwy):
     # the NanoScope metadata Gwyddion kept
     assert a["start_time"] == "2018-04-18T15:04:17" and a["scan_direction"] == "down"
     assert a["line_time_s"] == pytest.approx(1 / 1.6902) and a["scan_angle_deg"] == 0.0
-    np.testing.assert_allclose(ds["row_time"].values, np.arange(512) / 1.6902)
+    np.testing.assert_allclose(ds["row_time"].values, (np.arange(512) + 0.5) / 1.6902)
 
 
 def test_gwyddion_values_match_gwyddion_and_gwyfile(gwy, gwyddion, tmp_path):

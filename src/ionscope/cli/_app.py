@@ -149,17 +149,17 @@ def options_named(**options: str) -> Iterator[None]:
 CREATED_OUT_DIRS: list[Path] = []
 
 
-def start_run(out_dir: Path, overwrite: bool, inputs=()):
+def start_run(out_dir: Path, overwrite: bool, inputs=(), names=("result.zarr", "summary.json")):
     """Prepare a command's output folder (refusing one that holds a result, or one whose
-    ``result.zarr`` / ``summary.json`` would replace one of ``inputs``) and start its clock;
+    ``names`` - ``result.zarr`` / ``summary.json`` - would replace one of ``inputs``) and start its clock;
     returns the clock (seconds since the start, rounded to ms). A folder it creates is removed
     again if the command then fails before writing into it (:func:`discard_created_out_dirs`)."""
     from ionscope import io
 
     out_dir = Path(out_dir)
-    io.check_not_input([out_dir / "result.zarr", out_dir / "summary.json"], inputs)
+    io.check_not_input([out_dir / name for name in names], inputs)
     existed = out_dir.exists()
-    io.prepare_out_dir(out_dir, overwrite=overwrite)
+    io.prepare_out_dir(out_dir, overwrite=overwrite, names=names)
     if not existed:
         CREATED_OUT_DIRS.append(Path(out_dir))
     return _timer()

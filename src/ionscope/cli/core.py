@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ionscope.cli._app import (
-    DimsOption, OverwriteOption, VariableOption, app, dask_progress, options_named, out, progress_bar,
+    DimsOption, OverwriteOption, VariableOption, app, dask_progress, options_named, out, progress_bar, start_run,
 )
 
 
@@ -133,7 +133,7 @@ def _parse_params(items: list[str]) -> dict:
 @app.command()
 def simulate(
     name: Annotated[str, typer.Argument(help="Which simulator twin, e.g. licoo2.")],
-    out_path: Annotated[Path, typer.Option("--out", help="Output Zarr store (.zarr).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Output Zarr store (.zarr); a folder for twins that write instrument files (composite_cathode: .sxm scans, cycler.csv, truth.zarr).")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed (microstructure and noise).")] = 0,
     param: Annotated[list[str], typer.Option("--param", help="Twin parameter KEY=VALUE, repeatable.")] = [],  # noqa: B006
     overwrite: OverwriteOption = False,
@@ -143,9 +143,17 @@ def simulate(
 
     params = _parse_params(param)
     out_path = Path(out_path)
-    io.check_output(out_path, overwrite=overwrite, suffix=".zarr")
+    writer = sim.FILE_WRITERS.get(name)
+    if writer is not None:  # instrument files into a folder
+        start_run(out_path, overwrite, names=("truth.zarr", "cycler.csv", "frame_000.sxm"))
+    else:
+        io.check_output(out_path, overwrite=overwrite, suffix=".zarr")
     with progress_bar(f"simulate {name}") as update, options_named():
         ds = sim.simulate(name, seed=seed, progress=update, **params)
+    if writer is not None:
+        written = writer(ds, out_path, overwrite=overwrite)
+        out.print(f"wrote {len(written) - 2} scan files, {written[-2].name} and {written[-1].name} to {out_path}")
+        return
     csv = out_path.with_name(out_path.stem + "_cycler.csv") if "cycler_voltage" in ds else None
     if csv is not None:  # refuse before anything is written
         io.check_output(csv, overwrite=overwrite)

@@ -474,8 +474,10 @@ def export(da: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = False
     return path
 
 
-def prepare_out_dir(out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Create a command's output folder, refusing one that already holds a result.
+def prepare_out_dir(out_dir: str | os.PathLike, *, overwrite: bool = False,
+                    names: Sequence[str] = ("result.zarr", "summary.json")) -> Path:
+    """Create a command's output folder, refusing one that already holds a result (one of
+    ``names``) unless ``overwrite``.
 
     Call it before any work, so a run never ends in an error about its output.
     """
@@ -483,7 +485,7 @@ def prepare_out_dir(out_dir: str | os.PathLike, *, overwrite: bool = False) -> P
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir} exists and is not a folder; give a folder for --out")
     if out_dir.is_dir():
-        for name in ("result.zarr", "summary.json"):
+        for name in names:
             check_output(out_dir / name, overwrite=overwrite)
     if not out_dir.parent.exists():
         raise InputError(f"{out_dir.parent}: the parent folder does not exist; create it first")

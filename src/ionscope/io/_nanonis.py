@@ -247,7 +247,7 @@ def write_sxm(
     >>> bool((ds["Z_forward"].values == z).all()), ds["Z_forward"].attrs["units"], ds.attrs["scan_direction"]
     (True, 'nm', 'up')
     >>> ds["row_time"].values.tolist()   # an up-scan records its bottom row first
-    [4.0, 2.0, 0.0]
+    [5.0, 3.0, 1.0]
     """
     from ionscope.io import atomic_path, check_output
 

@@ -13,9 +13,10 @@ the same :class:`xarray.Dataset`:
 - dims ``(y, x)``, coordinates in nm from 0 with the step scan range / pixels; **row 0 is the top
   of the image as Gwyddion shows it**, x grows to the right, backward traces are mirrored back so
   they overlay the forward ones.
-- coordinate ``row_time`` (on ``y``, in s): when each displayed row was started, from the frame
-  start, in the order the rows were scanned (a down-scan starts at the top row, an up-scan at the
-  bottom row); present when the file gives the line time and the scan direction.
+- coordinate ``row_time`` (on ``y``, in s): when each displayed row was recorded - the middle of
+  its line period - from the frame start, in the order the rows were scanned (a down-scan starts
+  at the top row, an up-scan at the bottom row); present when the file gives the line time and
+  the scan direction.
 - Dataset attrs ``source_file``, ``source_format``, ``start_time`` (ISO 8601 local time as
   recorded), ``scan_direction`` (``up``/``down``), ``scan_angle_deg``, ``scan_range_nm`` [y, x],
   ``acquisition_time_s``, ``line_time_s``, ``bias_V`` (each when the file gives it), ``signals``
@@ -149,7 +150,7 @@ def scan_dataset(path: Path, fmt: str, frame: ScanFrame) -> xr.Dataset:
     ds = xr.Dataset(variables)
     if frame.line_time_s is not None and frame.scan_direction in ("up", "down") and frame.line_time_s > 0:
         order = np.arange(ny) if frame.scan_direction == "down" else np.arange(ny)[::-1]
-        ds = ds.assign_coords(row_time=("y", order * float(frame.line_time_s), {"units": "s"}))
+        ds = ds.assign_coords(row_time=("y", (order + 0.5) * float(frame.line_time_s), {"units": "s"}))
     for key in ("start_time", "scan_direction"):
         if getattr(frame, key) is not None:
             attrs[key] = getattr(frame, key)

@@ -110,6 +110,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import scipy.fft
@@ -809,7 +811,44 @@ def frames_as_datasets(ds: xr.Dataset) -> list[xr.Dataset]:
     return frames
 
 
+def write_scan_files(ds: xr.Dataset, out_dir: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
+    """Write a ``composite_cathode`` twin as an instrument would leave it: one Nanonis ``.sxm``
+    file per KPFM frame (``frame_000.sxm``, ... with channels ``Z`` in nm and ``KPFM`` in V,
+    forward and backward, header times and scan directions), the cycler log ``cycler.csv``
+    (``time_s,voltage_V,current_A,charge_C``; time 0 = the first frame's start, attrs
+    ``start_time``) and the ground truth ``truth.zarr`` (the whole Dataset).
+
+    Every file is written atomically; existing files are refused unless ``overwrite``. Returns
+    the paths written, the scan files first.
+    """
+    from ionscope import io
+    from ionscope.simulate import cycler_table
+
+    out_dir = Path(out_dir)
+    frames = frames_as_datasets(ds)
+    scans = [out_dir / f"frame_{k:03d}.sxm" for k in range(len(frames))]
+    others = [out_dir / "cycler.csv", out_dir / "truth.zarr"]
+    for path in scans + others:  # refuse before anything is written
+        io.check_output(path, overwrite=overwrite)
+    for path, frame in zip(scans, frames):
+        width, height = frame.attrs["scan_range_nm"]
+        io.write_sxm(
+            path,
+            {"Z": (frame["Z_forward"].values, frame["Z_backward"].values),
+             "KPFM": (frame["KPFM_forward"].values, frame["KPFM_backward"].values)},
+            range_nm=(height, width), start_time=frame.attrs["start_time"],
+            scan_direction=frame.attrs["scan_direction"], acq_time_s=frame.attrs["acquisition_time_s"],
+            line_time_s=frame.attrs["line_time_s"], units={"Z": "nm", "KPFM": "V"},
+            comment=f"ionscope twin {TWIN} seed {frame.attrs['seed']} frame {frame.attrs['frame_index']}",
+            overwrite=overwrite,
+        )
+    io.write_text(others[0], cycler_table(ds), overwrite=overwrite)
+    io.save(ds, others[1], overwrite=overwrite)
+    return scans + others
+
+
 __all__ = [
+    "write_scan_files",
     "CompositeCathodeParams",
     "simulate_composite_cathode",
     "frames_as_datasets",

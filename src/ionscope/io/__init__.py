@@ -368,7 +368,10 @@ def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: 
 
     Values (complex included), coordinates, units and provenance round-trip exactly through
     :func:`load` / :func:`open_dataset`. Lazy (dask) data are written chunk by chunk without
-    loading them whole.
+    loading them whole. The store carries a manifest of its chunk files (size and XXH3 digest,
+    in its ``ionscope-manifest`` group), against which every load checks what it reads, so a
+    lost, truncated or corrupt chunk is an error instead of fill values
+    (:mod:`ionscope.io._integrity`).
 
     Parameters
     ----------
@@ -384,6 +387,8 @@ def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: 
     pathlib.Path
         The written path.
     """
+    from ionscope.io._integrity import write_manifest
+
     path = Path(path)
     if path.suffix.lower() != ".zarr":
         raise InputError(f"{path}: results are written as Zarr stores; name the output *.zarr")
@@ -402,7 +407,10 @@ def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: 
         # "failed to open with consolidated metadata" warning; zarr 3 warns on writing it (it is
         # not in the v3 specification yet) - that is ours to know, not the user's
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        ds.to_zarr(tmp, mode="w-", consolidated=True)
+        # every chunk written, also those holding only the fill value (zarr 3 leaves them out by
+        # default): a missing chunk file is then always a loss, for ionscope and for any reader
+        ds.to_zarr(tmp, mode="w-", consolidated=True, write_empty_chunks=True)
+        write_manifest(tmp)  # before the rename: atomic with the store; load checks it
     return path
 
 

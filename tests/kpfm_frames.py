@@ -174,8 +174,9 @@ def make_frames(n_frames: int = 4, shape: tuple[int, int] = (128, 128), *, pixel
         sb, ab, rb = (_blur(c, psf)[crop] for c in (static, act, ramp))
         clean = sb + dv_cell * ab + i_row * rb
         offsets = rng.normal(0.0, line_offset_V, ny)[:, None] + rng.normal(0.0, frame_offset_V)
-        pot_f = clean + offsets + rng.normal(0.0, noise_V, (ny, nx))
-        pot_b = clean + offsets + rng.normal(0.0, 0.3 * line_offset_V, ny)[:, None] + rng.normal(0.0, noise_V, (ny, nx))
+        # recorded as an instrument with the Kelvin bias on the sample does: -(sample potential)
+        pot_f = -(clean + offsets) + rng.normal(0.0, noise_V, (ny, nx))
+        pot_b = -(clean + offsets + rng.normal(0.0, 0.3 * line_offset_V, ny)[:, None]) + rng.normal(0.0, noise_V, (ny, nx))
         zc = ndi.gaussian_filter(z, 0.7)[crop]
         plane = 0.02 * np.arange(nx)[None, :] + 0.01 * np.arange(ny)[:, None] + 5.0
         zoff = rng.normal(0.0, 0.3, ny)[:, None]

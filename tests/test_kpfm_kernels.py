@@ -79,12 +79,12 @@ def test_traces_forward_backward_mean_and_a_missing_trace():
 
 
 def test_the_sign_convention_is_checked_against_a_known_applied_bias():
-    """A tip-biased instrument nulls a sample held at +0.5 V with a tip bias of +0.5 V - recorded
-    as the Kelvin channel; per the convention of the brief the sample potential is -V_tip, so the
-    check tells which convention a recording follows."""
+    """A sample held at +0.5 V is nulled by a sample bias of -0.5 V (bias on the sample, tip
+    grounded) or a tip bias of +0.5 V (bias on the tip): the check tells which wiring a
+    recording follows."""
     rng = np.random.default_rng(0)
     zero = 0.3 + 0.01 * rng.standard_normal((32, 32))
-    sample_biased = zero + 0.01 * rng.standard_normal((32, 32)) + 0.5  # a recording of V_sample itself
+    sample_biased = zero + 0.01 * rng.standard_normal((32, 32)) - 0.5  # the sample's bias nulls +0.5 V
     ok = check_sign_convention(sample_biased, zero, 0.5, bias_on="sample")
     assert ok["consistent"] and ok["measured_V"] == pytest.approx(0.5, abs=0.01)
     flipped = check_sign_convention(sample_biased, zero, 0.5, bias_on="tip")
@@ -92,10 +92,11 @@ def test_the_sign_convention_is_checked_against_a_known_applied_bias():
     assert flipped["measured_V"] == pytest.approx(-0.5, abs=0.01)
     # a biased region against a grounded reference region
     part = zero.copy()
-    part[:, 16:] += 0.2
+    part[:, 16:] -= 0.2
     res = check_sign_convention(part, zero, 0.2, bias_on="sample", region=(0, 32, 20, 32), reference=(0, 32, 0, 10))
     assert res["consistent"]
-    assert sample_potential_kernel(np.ones(3), "tip").tolist() == [-1.0, -1.0, -1.0]
+    assert sample_potential_kernel(np.ones(3), "tip").tolist() == [1.0, 1.0, 1.0]
+    assert sample_potential_kernel(np.ones(3), "sample").tolist() == [-1.0, -1.0, -1.0]
     with pytest.raises(ConfigError):
         check_sign_convention(part, zero, 0.0, bias_on="sample")
 

@@ -195,7 +195,7 @@ def test_the_sign_convention_is_recorded_and_applied(series):
     tip, s2 = process_frames(frames, bias_on="tip")
     np.testing.assert_allclose(tip["potential"].values, -sample["potential"].values, atol=1e-5, equal_nan=True)
     assert s1["bias_on"] == "sample" and s1["bias_on_source"].startswith("assumed")
-    assert tip.attrs["sign_convention"] == "Kelvin bias applied to the tip: potential = -recorded bias"
+    assert tip.attrs["sign_convention"] == "Kelvin bias applied to the tip: potential = recorded bias"
     tagged = [f.assign_attrs(bias_on="tip") for f in frames]
     assert process_frames(tagged)[1]["bias_on"] == "tip"
 

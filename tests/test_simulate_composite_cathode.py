@@ -60,9 +60,11 @@ def _interior(ds, label, erode=3, edge=8):
 
 
 def _measured_mean(ds, k, mask, name="potential_measured"):
-    """Mean of frame k over the sample pixels ``mask`` (moved by the frame's drift, rounded)."""
+    """Mean sample potential of frame k over the sample pixels ``mask`` (moved by the frame's drift,
+    rounded); the default wiring records it with the Kelvin bias on the sample: ``-potential``."""
     dy, dx = (int(round(v)) for v in _drift_px(ds, k))
-    return float(ds[name].values[k][np.roll(mask, (dy, dx), axis=(0, 1))].mean())
+    sign = 1.0 if ds.attrs["bias_on"] == "tip" else -1.0
+    return sign * float(ds[name].values[k][np.roll(mask, (dy, dx), axis=(0, 1))].mean())
 
 
 def _lagged_cell_voltage(ds, tau, times):
@@ -399,7 +401,7 @@ def test_frame_zero_is_the_truth_blurred_by_the_psf():
     assert small.attrs["supersample"] == 1
     kernel = psf_kernel(2.0, 30, 7.0, 0.3, 12.0)
     blurred = ndimage.convolve(small["potential_true"].values[0].astype(np.float64), kernel, mode="reflect")
-    measured = small["potential_measured"].values[0] - DEFAULT.tip_offset_V
+    measured = -(small["potential_measured"].values[0] - DEFAULT.tip_offset_V)  # bias on the sample: -potential
     inner = (slice(30, 66), slice(30, 66))
     assert np.ptp(blurred[inner]) > 0.05
     np.testing.assert_allclose(measured[inner], blurred[inner], atol=2e-5)

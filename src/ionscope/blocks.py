@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,13 +44,17 @@ class _SingleThreadedBLAS:
     _depth = 0
     _limiter: Any = None
     _controller: ThreadpoolController | None = None
+    _modules_seen = -1
 
     def __enter__(self) -> None:
         cls = type(self)
         with cls._lock:
             if cls._depth == 0:
-                if cls._controller is None:
+                # finding the BLAS libraries costs ~ms: look again only after new imports, which is
+                # when another library (e.g. scipy's or scikit-learn's OpenBLAS) can have been loaded
+                if cls._controller is None or cls._modules_seen != len(sys.modules):
                     cls._controller = ThreadpoolController()
+                    cls._modules_seen = len(sys.modules)
                 cls._limiter = cls._controller.limit(limits=1, user_api="blas")
             cls._depth += 1
 

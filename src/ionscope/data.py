@@ -43,8 +43,8 @@ DIMS: dict[str, str] = {
     "energy": "eV",
     "mass": "m/z",
 }
-#: Auxiliary dims for things that are not physical axes: factor components and log records.
-AUX_DIMS: dict[str, str] = {"component": "1", "record": "1"}
+#: Auxiliary dims for things that are not physical axes: factor components, log records, particles.
+AUX_DIMS: dict[str, str] = {"component": "1", "record": "1", "particle": "1"}
 
 #: Canonical dim order, used to order dims read from files.
 DIM_ORDER: tuple[str, ...] = ("time", "shift", "y", "x", "position", "energy", "mass")

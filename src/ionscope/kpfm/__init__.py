@@ -37,7 +37,8 @@ Example
 >>> yy, xx = np.mgrid[:64, :64]             # a grounded collector (x < 12 px) beside a patterned electrode
 >>> v = np.where(xx < 12, 0.0, 0.3 + 0.1 * np.sin(xx / 3.0) * np.cos(yy / 4.0)) + rng.normal(0, 0.01, (64, 64))
 >>> frame = xr.Dataset({"Potential_forward": (("y", "x"), v + rng.normal(0, 0.05, (64, 1)), {"units": "V"})},
-...                    coords={"y": ("y", y, {"units": "nm"}), "x": ("x", x, {"units": "nm"})})
+...                    coords={"y": ("y", y, {"units": "nm"}), "x": ("x", x, {"units": "nm"})},
+...                    attrs={"bias_on": "tip"})     # the recorded Kelvin bias follows the sample
 >>> result, summary = process_frames([frame])
 >>> summary["reference_box"], round(float(np.median(result["potential"][0, :, 20:])), 1)
 ([0, 64, 0, 10], 0.3)

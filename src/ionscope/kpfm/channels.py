@@ -12,13 +12,13 @@ e.g. ``Z_forward`` in nm, ``Potential_backward`` in V), dims (y, x) with row 0 a
   channel; :func:`trace` reads one trace (forward, backward or their mean).
 - Sign convention: the Kelvin controller nulls the electrostatic force with a DC bias applied
   either to the tip or to the sample, and the channel records that bias. ionscope's potential is
-  the sample's: ``V_sample = SAMPLE_POTENTIAL_SIGN[bias_on] * recorded``, i.e. the recorded value
-  when the bias is applied to the sample and ``-V_tip`` when it is applied to the tip (the
-  project's convention, one table to change). The sign a channel carries depends on the
-  instrument and on its software (the nulling condition alone, ``V_dc`` cancelling the
-  tip-sample potential difference, gives opposite signs for the two wirings, and some vendors
-  invert the stored channel): check it once per instrument with a frame recorded at a known
-  applied bias (:func:`check_sign_convention`), which says which ``bias_on`` the data support.
+  the sample's: ``V_sample = SAMPLE_POTENTIAL_SIGN[bias_on] * recorded``. The controller nulls
+  the force when the tip-sample potential difference vanishes: with the bias on the tip,
+  ``V_dc = V_sample + V_CPD`` (the tip follows the sample: ``+recorded``); with the bias on the
+  sample and the tip grounded, ``V_sample + V_dc = -V_CPD`` (``-recorded``) - the constant contact
+  potential drops out of the referenced maps. Some vendors invert the stored channel, so check
+  it once per instrument with a frame recorded at a known applied bias
+  (:func:`check_sign_convention`), which says which ``bias_on`` the data support.
 
 References
 ----------
@@ -59,7 +59,7 @@ VOLT_UNITS: dict[str, float] = {"V": 1.0, "mV": 1e-3, "µV": 1e-6, "uV": 1e-6, "
 #: Trace directions of a channel; ``mean`` averages forward and backward.
 DIRECTIONS = ("forward", "backward", "mean")
 #: ``V_sample = sign * recorded`` for the bias applied to the sample or to the tip.
-SAMPLE_POTENTIAL_SIGN: dict[str, float] = {"sample": 1.0, "tip": -1.0}
+SAMPLE_POTENTIAL_SIGN: dict[str, float] = {"sample": -1.0, "tip": 1.0}
 #: Words in a channel name that mark the Kelvin-controller (potential) output.
 POTENTIAL_WORDS = ("kelvin", "kpfm", "skpm", "kpm", "cpd", "potential", "surfacepotential")
 #: Words that mark a bias channel (the Kelvin output on instruments that record it as the bias).
@@ -219,8 +219,8 @@ def sample_potential_kernel(recorded: np.ndarray, bias_on: str) -> np.ndarray:
 def sign_convention_text(bias_on: str) -> str:
     """A sentence that records the convention in a result's attrs."""
     if bias_on == "tip":
-        return "Kelvin bias applied to the tip: potential = -recorded bias"
-    return "Kelvin bias applied to the sample: potential = recorded bias"
+        return "Kelvin bias applied to the tip: potential = recorded bias"
+    return "Kelvin bias applied to the sample: potential = -recorded bias"
 
 
 def _box_values(image: np.ndarray, box: Sequence[int] | None) -> np.ndarray:
@@ -268,8 +268,10 @@ def check_sign_convention(recorded_biased: Any, recorded_zero: Any, applied_bias
     Examples
     --------
     >>> import numpy as np
-    >>> zero = np.zeros((8, 8)); tip_bias = zero - 0.5   # the tip bias nulls a +0.5 V sample
+    >>> zero = np.zeros((8, 8)); tip_bias = zero + 0.5   # the tip's bias follows a +0.5 V sample
     >>> check_sign_convention(tip_bias, zero, 0.5, bias_on="tip")["consistent"]
+    True
+    >>> check_sign_convention(zero - 0.5, zero, 0.5, bias_on="sample")["consistent"]   # the sample's bias nulls it
     True
     """
     if not np.isfinite(applied_bias_V) or applied_bias_V == 0:

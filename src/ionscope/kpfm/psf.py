@@ -193,7 +193,7 @@ def fit_edge_kernel(distance: np.ndarray, profile: np.ndarray, *, sigma: float |
         try:
             p1, c1 = curve_fit(single, x, p, p0=[lo, height0, x0, 1.0],
                                bounds=([-np.inf, -np.inf, x[0], 0.05], [np.inf, np.inf, x[-1], span / 2]),
-                               max_nfev=5000)
+                               max_nfev=1000, x_scale="jac")
             r1 = float(np.sum((p - single(x, *p1)) ** 2))
             fits.append(("single", p1, c1, r1))
         except (RuntimeError, ValueError):
@@ -208,7 +208,7 @@ def fit_edge_kernel(distance: np.ndarray, profile: np.ndarray, *, sigma: float |
                     p2, c2 = curve_fit(double, x, p, p0=start,
                                        bounds=([-np.inf, -np.inf, x[0], 0.05, 0.0, 1.5],
                                                [np.inf, np.inf, x[-1], span / 2, 0.9, max_ratio]),
-                                       max_nfev=20000)
+                                       max_nfev=1500, x_scale="jac")
                 except (RuntimeError, ValueError):
                     continue
                 r2 = float(np.sum((p - double(x, *p2)) ** 2))

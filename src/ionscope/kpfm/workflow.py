@@ -624,9 +624,11 @@ def process_frames(
     # row times on the first frame's grid: row r of the grid was scanned in frame k at raw row r - shift_y
     rows = np.arange(ny, dtype=np.float64)
     row_time = np.empty((n, ny))
+    row_covered = np.empty((n, ny), dtype=bool)  # grid rows the frame scanned (not extrapolated)
     for k, frame in enumerate(frames):
         rt = _row_times(frame, ny)
         at = rows - shifts[k, 0]
+        row_covered[k] = (at >= -0.5) & (at <= ny - 0.5)
         inner = np.interp(at, rows, rt)
         slope_lo = rt[1] - rt[0] if ny > 1 else 0.0
         slope_hi = rt[-1] - rt[-2] if ny > 1 else 0.0
@@ -703,7 +705,7 @@ def process_frames(
         row_v = interpolate_kernel(log["time_s"], log["voltage_V"], t_log)
         row_i = interpolate_kernel(log["time_s"], log["current_A"], t_log)
         row_q = interpolate_kernel(log["time_s"], log["charge_C"], t_log)
-        outside = ~np.isfinite(row_v)
+        outside = ~np.isfinite(row_v) & row_covered  # rows off the frame are NaN maps anyway
         if outside.any():
             warnings.warn(f"{int(outside.sum())} of {outside.size} scan rows lie outside the cycler log's time span; their "
                           "cell state is NaN (check start / the log's start time)", IonscopeWarning, stacklevel=2)

@@ -79,8 +79,8 @@ with the point-spread function :math:`P` (Gaussian core ``psf_sigma_nm`` plus a 
 long-range tail of weight ``psf_tail_fraction`` and width ``psf_tail_sigma_nm``, the
 cantilever's averaging), the tip's contact potential :math:`V_{tip}` = ``tip_offset_V``, a
 per-line offset :math:`o_{kj}` (SD ``line_offset_V``, shared by the forward and backward trace),
-white noise :math:`n` (SD ``noise_V``, drawn separately for each trace), and :math:`\sigma` = -1
-when ``bias_on_tip`` else +1. The blur acts on the field as it is at the row's time (linear in
+white noise :math:`n` (SD ``noise_V``, drawn separately for each trace), and :math:`\sigma` = +1
+when ``bias_on_tip`` (the tip's bias follows the sample) else -1 (the sample's bias nulls it). The blur acts on the field as it is at the row's time (linear in
 the basis fields, so exact). It is computed on a grid ``s`` times finer than the pixels
 (``s = ceil(1.2 h / sigma_core)``, at most 8; ``attrs["supersample"]``), evaluated at the
 drifted pixel positions by cubic B-spline interpolation.
@@ -547,7 +547,7 @@ def simulate_composite_cathode(
     line_off = p.line_offset_V * streams[STREAM_LINE_OFFSETS].standard_normal((nf, ny))
     rng_topo = streams[STREAM_TOPOGRAPHY]
     topo_line = p.topography_line_offset_nm * rng_topo.standard_normal((nf, ny))
-    sign = -1.0 if p.bias_on_tip else 1.0
+    sign = 1.0 if p.bias_on_tip else -1.0
     plane = (p.tilt_y_nm_per_um * (np.arange(ny) * h)[:, None]
              + p.tilt_x_nm_per_um * (np.arange(nx) * h)[None, :]) * 1e-3
 
@@ -632,8 +632,8 @@ def _assemble(p, seed, ms, s, *, measured, truth, maps, times, drift, line_off, 
     yx = {"y": h, "x": h}
     bias = "tip" if p.bias_on_tip else "sample"
     kpfm_attrs = {"bias_on": bias, "sign_convention": (
-        "recorded = -(sample potential) + offsets (bias on the tip)" if p.bias_on_tip
-        else "recorded = +(sample potential) + offsets (bias on the sample)")}
+        "recorded = +(sample potential) + offsets (bias on the tip)" if p.bias_on_tip
+        else "recorded = -(sample potential) + offsets (bias on the sample)")}
     rec_coords = {"record": rec_t}
     rec_units = {"record": "s"}
     variables = [

@@ -1,0 +1,131 @@
+"""``ionscope kpfm``: cross-sectional operando KPFM - process a scan series, find the active
+particles, profile an interface. The chains are library functions in
+:mod:`ionscope.kpfm.workflow`; this module only parses options and writes the results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ionscope.cli._app import OutOption, OverwriteOption, app, options_named, out, start_run
+
+kpfm_app = typer.Typer(
+    help="Cross-sectional KPFM: referenced, registered, deconvolved potential maps; active particles; profiles.",
+    no_args_is_help=True, rich_markup_mode=None,
+)
+app.add_typer(kpfm_app, name="kpfm")
+
+
+def _point(text: str, option: str) -> tuple[float, float]:
+    from ionscope.errors import ConfigError
+
+    try:
+        y, x = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not Y,X in pixels (e.g. {option} 10,120)") from None
+    return y, x
+
+
+def _psf(text: str) -> Any:
+    from ionscope.errors import ConfigError
+
+    if text in ("none", "auto"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--psf {text!r} is not none, auto or a Gaussian sigma in nm (e.g. --psf 7)") from None
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str], *, overwrite: bool) -> None:
+    import csv
+    import io as _io
+
+    from ionscope import io
+
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    io.write_text(path, buffer.getvalue(), overwrite=overwrite)
+
+
+@kpfm_app.command("process")
+def kpfm_process(
+    scans: Annotated[list[Path], typer.Argument(metavar="SCAN...", help="KPFM scans of one field of view (.sxm, .gwy, .spm, .ibw, or any file ionscope reads), put in time order from their headers.")],
+    out_dir: OutOption,
+    channel: Annotated[Optional[str], typer.Option("--channel", help="Potential channel (default: the one Kelvin/CPD channel in V).")] = None,
+    direction: Annotated[str, typer.Option("--direction", help="Trace: forward, backward or mean.")] = "forward",
+    reference: Annotated[str, typer.Option("--reference", help="Grounded region: auto (the flattest band along an image edge) or Y0:Y1,X0:X1 in pixels.")] = "auto",
+    align: Annotated[bool, typer.Option("--align/--no-align", help="Register every frame onto the first frame's grid.")] = True,
+    psf: Annotated[str, typer.Option("--psf", help="Deconvolution: none, auto (PSF from the reference band's edge) or a Gaussian SIGMA_NM.")] = "none",
+    cycler: Annotated[Optional[Path], typer.Option("--cycler", help="Cycler log (CSV time_s,voltage_V,current_A,charge_C): the cell's voltage, current and charge per frame and row.")] = None,
+    start: Annotated[Optional[str], typer.Option("--start", help="Absolute time (ISO 8601) of the cycler log's zero.")] = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Referenced, levelled, registered (and deconvolved) potential maps of a KPFM scan series."""
+    from ionscope import io
+    from ionscope.kpfm.workflow import process_frames
+
+    elapsed = start_run(out_dir, overwrite, inputs=(*scans, cycler))
+    with options_named():
+        result, summary = process_frames(
+            [str(s) for s in scans], channel=channel, direction=direction, reference=reference, align=align,
+            psf=_psf(psf), cycler=None if cycler is None else str(cycler), start=start,
+        )
+    summary = {"command": "kpfm process", "inputs": [str(s) for s in scans], **summary, "run_time_s": elapsed()}
+    io.write_result(out_dir, result, summary, overwrite=overwrite)
+    out.print(f"{summary['frames']} frames, noise {summary['noise_mV']:.3g} mV; wrote {out_dir}")
+
+
+@kpfm_app.command("particles")
+def kpfm_particles(
+    result_path: Annotated[Path, typer.Argument(metavar="RESULT", help="A 'kpfm process' result folder.")],
+    out_dir: OutOption,
+    threshold: Annotated[float, typer.Option("--threshold", help="Active when |dV| exceeds this many noise SDs and follows the cell.")] = 3.0,
+    min_area: Annotated[Optional[float], typer.Option("--min-area-nm2", help="Smallest particle (nm^2); default 9 pixels.")] = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Particles, their potential change dV(t), and which of them are active."""
+    from ionscope import io
+    from ionscope.kpfm.workflow import find_particles
+
+    elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
+    io.check_output(out_dir / "particles.csv", overwrite=overwrite)
+    result = io.open_dataset(result_path)
+    with options_named(min_area_nm2="--min-area-nm2"):
+        ds, rows = find_particles(result, threshold=threshold, min_area_nm2=min_area)
+    columns = ["label", "area_nm2", "centroid_y_nm", "centroid_x_nm", "dV_last_mV", "dV_err_mV", "active",
+               "response_time_s"]
+    _write_csv(out_dir / "particles.csv", rows, columns, overwrite=overwrite)
+    summary = {"command": "kpfm particles", "input": str(result_path), "threshold": threshold,
+               "particles": len(rows), "active_particles": sum(bool(r["active"]) for r in rows),
+               "run_time_s": elapsed()}
+    io.write_result(out_dir, ds, summary, overwrite=overwrite)
+    out.print(f"{summary['particles']} particles, {summary['active_particles']} active; wrote {out_dir}")
+
+
+@kpfm_app.command("profile")
+def kpfm_profile(
+    result_path: Annotated[Path, typer.Argument(metavar="RESULT", help="A 'kpfm process' result folder.")],
+    out_dir: OutOption,
+    start: Annotated[str, typer.Option("--from", help="Profile start Y,X (pixels of the result's grid).")],
+    end: Annotated[str, typer.Option("--to", help="Profile end Y,X (pixels).")],
+    width: Annotated[int, typer.Option("--width", help="Band width (px): parallel lines averaged.")] = 20,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Band profile across an interface in every frame: step (drop) plus linear (IR) fit."""
+    from ionscope import io
+    from ionscope.kpfm.workflow import profile_frames
+
+    elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
+    result = io.open_dataset(result_path)
+    with options_named():
+        ds, summary = profile_frames(result, _point(start, "--from"), _point(end, "--to"), width=width)
+    summary = {"command": "kpfm profile", "input": str(result_path), **summary, "run_time_s": elapsed()}
+    io.write_result(out_dir, ds, summary, overwrite=overwrite)
+    drops = summary["drop_V"]
+    out.print(f"{len(drops)} frames, last drop {drops[-1]:.4g} V; wrote {out_dir}")

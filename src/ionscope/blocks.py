@@ -13,6 +13,7 @@ of our threads, or on tiny GEMMs, only oversubscribes the cores and spin-waits).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import sys
@@ -33,6 +34,35 @@ def n_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _loaded_objects() -> int:
+    """How many shared objects the process has loaded (``dl_iterate_phdr``; ~50 us), or - where
+    that call does not exist - how many Python modules it has imported."""
+    global _DL_COUNT
+    if _DL_COUNT is None:
+        try:
+            libc = ctypes.CDLL(None)
+            iterate = libc.dl_iterate_phdr
+            callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+
+            def count() -> int:
+                seen = [0]
+
+                def one(info, size, data) -> int:
+                    seen[0] += 1
+                    return 0
+
+                iterate(callback_type(one), None)
+                return seen[0]
+
+            _DL_COUNT = count
+        except (OSError, AttributeError):
+            _DL_COUNT = lambda: len(sys.modules)  # noqa: E731
+    return _DL_COUNT()
+
+
+_DL_COUNT: Callable[[], int] | None = None
+
+
 class _SingleThreadedBLAS:
     """BLAS runs single-threaded while any caller is inside.
 
@@ -50,11 +80,12 @@ class _SingleThreadedBLAS:
         cls = type(self)
         with cls._lock:
             if cls._depth == 0:
-                # finding the BLAS libraries costs ~ms: look again only after new imports, which is
-                # when another library (e.g. scipy's or scikit-learn's OpenBLAS) can have been loaded
-                if cls._controller is None or cls._modules_seen != len(sys.modules):
+                # finding the BLAS libraries costs ~2 ms: look again only when the process has
+                # loaded another shared object (e.g. scipy's or scikit-learn's OpenBLAS)
+                loaded = _loaded_objects()
+                if cls._controller is None or cls._modules_seen != loaded:
                     cls._controller = ThreadpoolController()
-                    cls._modules_seen = len(sys.modules)
+                    cls._modules_seen = loaded
                 cls._limiter = cls._controller.limit(limits=1, user_api="blas")
             cls._depth += 1
 

@@ -26,14 +26,13 @@ True
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import xarray as xr
 
 from ionscope.errors import InputError
 from ionscope.simulate.registry import (
     TWINS,
+    cycler_table,
     ProgressCallback,
     check_parameters,
     flag,
@@ -62,21 +61,6 @@ def state_names(ds: xr.Dataset) -> list[str]:
         )
     lookup = dict(zip(values, meanings))
     return [lookup.get(int(v), f"unknown({int(v)})") for v in np.asarray(state.values)]
-
-
-def cycler_table(ds: xr.Dataset) -> str:
-    """The cycler log as CSV text: ``time_s,voltage_V,current_A,charge_C``, one row per record."""
-    needed = ("cycler_voltage", "cycler_current", "cycler_charge")
-    missing = [v for v in needed if v not in ds]
-    if missing:
-        raise InputError(f"dataset has no cycler log (missing {missing})")
-    columns = [np.asarray(ds["record"].values, dtype=np.float64)]
-    columns += [np.asarray(ds[v].values, dtype=np.float64) for v in needed]
-    out = io.StringIO()
-    out.write("time_s,voltage_V,current_A,charge_C\n")
-    for row in zip(*columns):
-        out.write(",".join(format(float(v), ".10g") for v in row) + "\n")
-    return out.getvalue()
 
 
 __all__ = [

@@ -140,7 +140,7 @@ from ionscope.simulate.composite_cathode_params import (
     TWIN,
     CompositeCathodeParams,
 )
-from ionscope.simulate.registry import ProgressCallback, register_twin, twin_attrs, twin_provenance
+from ionscope.simulate.registry import ProgressCallback, cycler_table, register_twin, twin_attrs, twin_provenance
 
 STEP = "ionscope.simulate.composite_cathode"
 
@@ -822,7 +822,6 @@ def write_scan_files(ds: xr.Dataset, out_dir: str | os.PathLike, *, overwrite: b
     the paths written, the scan files first.
     """
     from ionscope import io
-    from ionscope.simulate import cycler_table
 
     out_dir = Path(out_dir)
     frames = frames_as_datasets(ds)

@@ -14,6 +14,7 @@ The twins import this module, never the package: ``ionscope.simulate`` imports t
 from __future__ import annotations
 
 import dataclasses
+import io as _io
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -219,6 +220,21 @@ def twin_provenance(
     return with_provenance(ds, step, step_params, history=history, variables=tuple(variables))
 
 
+def cycler_table(ds: xr.Dataset) -> str:
+    """The cycler log as CSV text: ``time_s,voltage_V,current_A,charge_C``, one row per record."""
+    needed = ("cycler_voltage", "cycler_current", "cycler_charge")
+    missing = [v for v in needed if v not in ds]
+    if missing:
+        raise InputError(f"dataset has no cycler log (missing {missing})")
+    columns = [np.asarray(ds["record"].values, dtype=np.float64)]
+    columns += [np.asarray(ds[v].values, dtype=np.float64) for v in needed]
+    out = _io.StringIO()
+    out.write("time_s,voltage_V,current_A,charge_C\n")
+    for row in zip(*columns):
+        out.write(",".join(format(float(v), ".10g") for v in row) + "\n")
+    return out.getvalue()
+
+
 __all__ = [
     "ProgressCallback",
     "TWINS",
@@ -230,4 +246,6 @@ __all__ = [
     "simulate",
     "twin_attrs",
     "twin_provenance",
+    "cycler_table",
 ]
+

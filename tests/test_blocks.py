@@ -65,3 +65,26 @@ def test_scratch_buffers_are_per_thread_and_reused():
     t.start()
     t.join()
     assert not np.shares_memory(other[0], a)
+
+
+def test_a_blas_loaded_while_inside_is_limited_too():
+    """scipy's own OpenBLAS, loaded (by an import) while a caller is inside, is limited by the next
+    entry and restored at the last exit: a fresh process, so that scipy is really loaded late."""
+    import subprocess
+    import sys
+
+    code = """
+from threadpoolctl import threadpool_info
+from ionscope.blocks import single_threaded_blas
+def blas():
+    return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+with single_threaded_blas():
+    import scipy.linalg  # loads libscipy_openblas
+    with single_threaded_blas():
+        inside = blas()
+after = blas()
+print(len(inside), all(n == 1 for n in inside.values()), max(after.values()) > 1 or len(after) == 0)
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if not k.endswith("NUM_THREADS")}
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert shown.stdout.split() == ["2", "True", "True"], shown.stdout + shown.stderr

@@ -68,34 +68,37 @@ class _SingleThreadedBLAS:
 
     threadpoolctl limits are process-wide, so nested and concurrent entries are
     reference-counted: the first entry sets the limit and the last exit restores the original.
+    A BLAS library loaded while callers are inside (another thread importing scipy, say) is
+    limited by the next entry, and restored with the others.
     """
 
     _lock = threading.Lock()
     _depth = 0
-    _limiter: Any = None
+    _limiters: list[Any] = []
     _controller: ThreadpoolController | None = None
     _modules_seen = -1
 
     def __enter__(self) -> None:
         cls = type(self)
         with cls._lock:
-            if cls._depth == 0:
-                # finding the BLAS libraries costs ~2 ms: look again only when the process has
-                # loaded another shared object (e.g. scipy's or scikit-learn's OpenBLAS)
-                loaded = _loaded_objects()
-                if cls._controller is None or cls._modules_seen != loaded:
-                    cls._controller = ThreadpoolController()
-                    cls._modules_seen = loaded
-                cls._limiter = cls._controller.limit(limits=1, user_api="blas")
+            # finding the BLAS libraries costs ~2 ms: look again only when the process has
+            # loaded another shared object (e.g. scipy's or scikit-learn's OpenBLAS)
+            loaded = _loaded_objects()
+            fresh = cls._controller is None or cls._modules_seen != loaded
+            if fresh:
+                cls._controller = ThreadpoolController()
+                cls._modules_seen = loaded
+            if cls._depth == 0 or fresh:
+                cls._limiters.append(cls._controller.limit(limits=1, user_api="blas"))
             cls._depth += 1
 
     def __exit__(self, *exc: Any) -> None:
         cls = type(self)
         with cls._lock:
             cls._depth -= 1
-            if cls._depth == 0 and cls._limiter is not None:
-                cls._limiter.restore_original_limits()
-                cls._limiter = None
+            if cls._depth == 0:
+                while cls._limiters:  # newest first: the oldest holds the original limits
+                    cls._limiters.pop().restore_original_limits()
 
     def __call__(self, func: Callable) -> Callable:
         @functools.wraps(func)

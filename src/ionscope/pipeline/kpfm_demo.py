@@ -379,14 +379,14 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
             f"{psf_given['tail_sigma_nm']:g} nm", "the twin's", "-", None),
         row("PSF estimate, psf='auto' (collector edge)", auto_text, "the twin's", "-", None),
         row(f"resolution: particle edges along the scan lines, 10-90 % (±{m} px), raw → deconvolved (nm)",
-            f"{width_raw:.1f} → {width_dec:.1f} ({narrowing:.0%} narrower)", f"{width_truth:.1f} (truth, same edges)",
+            f"{width_raw:.1f} → {width_dec:.1f} ({narrowing:.1%} narrower)", f"{width_truth:.1f} (truth, same edges)",
             "≥ 40 % narrower", holds["step_narrowing"]),
         row("resolution: collector edge, 10-90 %, raw → deconvolved (nm)",
             f"{summary['resolution_raw_nm']:.0f} → {summary['resolution_nm']:.0f}", "across the scan lines: "
             "line offsets, not a resolution", "-", None),
         row("RMS error against the unblurred truth, raw → deconvolved (mV, worst frame)",
             f"{1e3 * err_raw[int(np.argmin(gain))]:.1f} → {1e3 * err_dec[int(np.argmin(gain))]:.1f} "
-            f"({np.min(gain):.0%} lower; mean {np.mean(gain):.0%})", "-", "≥ 30 % lower", holds["decon_gain"]),
+            f"({np.min(gain):.1%} lower; mean {np.mean(gain):.1%})", "-", "≥ 30 % lower", holds["decon_gain"]),
         row("registration error against the twin's drift (px, worst frame)",
             f"{store['registration_error_px']['max']:.3f}", f"drift up to {store['registration_error_px']['drift_max_px']:.1f} px",
             "≤ 0.1 px", holds["registration_px"]),

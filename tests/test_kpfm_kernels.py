@@ -20,9 +20,12 @@ from ionscope.kpfm.level import (
     reference_kernel, step_width_kernel, trace_noise_kernel,
 )
 from ionscope.kpfm.particles import (
-    active_particles_kernel, particle_series_kernel, response_time_kernel, segment_particles_kernel,
+    active_particles_kernel, active_pixels_kernel, edge_profile_kernel, particle_series_kernel, response_time_kernel,
+    segment_particles_kernel,
 )
-from ionscope.kpfm.psf import PSF, edge_response, fit_edge_kernel, otf_kernel, wiener_deconvolve_kernel
+from ionscope.kpfm.psf import (
+    PSF, _radial_bins, edge_response, fit_edge_kernel, otf_kernel, signal_spectrum_kernel, wiener_deconvolve_kernel,
+)
 from ionscope.kpfm.timeline import cycler_arrays, interpolate_kernel
 from kpfm_frames import make_frames, step_frame
 
@@ -155,6 +158,21 @@ def test_a_band_along_the_top_removes_only_its_own_rows_offsets():
     assert np.all(offsets[box[1]:] == offsets[-1])  # the frame offset only, below the band
 
 
+def test_a_band_along_the_bottom_removes_the_frame_offset_from_every_row():
+    """The rows outside a band along the top or bottom edge keep their own line offsets, but
+    lose the frame offset (the tip's contact potential) with the band's rows: before, they lost
+    the band's median after its rows' offsets were gone - about 0 - and kept 0.3 V."""
+    rng = np.random.default_rng(7)
+    v = np.full((48, 48), 0.12)
+    v[40:] = 0.0  # the grounded collector along the bottom
+    lines = rng.normal(0, 0.005, (48, 1))
+    recorded = v + 0.3 + lines + rng.normal(0, 0.002, (48, 48))
+    out, offsets = reference_kernel(recorded, (40, 48, 0, 48))
+    assert np.median(out[40:]) == pytest.approx(0.0, abs=1e-3)
+    assert np.median(out[:40]) == pytest.approx(0.12, abs=0.004)  # was 0.42
+    np.testing.assert_allclose(np.median(out[:40], axis=1) - 0.12, lines[:40, 0] - np.median(lines[40:]), atol=0.002)
+
+
 def test_no_flat_band_asks_for_a_box():
     rng = np.random.default_rng(4)
     with pytest.raises(InputError, match="give the reference box"):
@@ -259,6 +277,23 @@ def test_wiener_deconvolution_keeps_volts_and_sharpens_a_step():
     assert err_after <= 0.7 * err_before
 
 
+def test_the_signal_spectrum_follows_its_decay_where_the_filter_works_not_its_flat_start():
+    """A scene whose spectrum is flat at the lowest frequencies (its largest structures) and falls
+    as k^-3 above: the power law is fitted with equal weight per frequency bin, so it follows the
+    k^-3 where the Wiener filter turns from restoring to smoothing (equal weight per decade gave
+    ~k^-1.6 on the composite_cathode twin and over-sharpened)."""
+    shape = (256, 256)
+    k, _ = _radial_bins(shape)
+    kk = np.maximum(k, 1 / 256)
+    signal = 1e6 * np.minimum(1.0, (kk / 0.03) ** -3.0)  # flat below 0.03 cycles/px
+    otf = np.ones_like(k)
+    noise = 1.0
+    s = signal_spectrum_kernel(signal + noise, otf, noise, shape)
+    band = (k > 0.1) & (k < 0.3)
+    slope = np.polyfit(np.log(k[band]), np.log(s[band]), 1)[0]
+    assert slope == pytest.approx(-3.0, abs=0.4)
+
+
 def test_deconvolution_does_not_sharpen_line_offset_stripes():
     rng = np.random.default_rng(8)
     stripes = rng.normal(0, 0.005, (128, 1)) * np.ones((1, 128))
@@ -287,6 +322,36 @@ def test_segmentation_splits_touching_particles_and_drops_specks():
     assert segment_particles_kernel(pot, polarity="both").max() == 2
 
 
+def test_a_phase_of_intermediate_height_is_not_segmented_as_particles():
+    """Pd strands half as high as the LiCoPO4 particles (the composite twin) cross Otsu's
+    threshold in fragments; labels whose median lies below halfway from the threshold to the
+    particles' level are dropped (the twin's 256 px field: 37 labels for 18 particles before)."""
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:96, :96]
+    z = np.zeros((96, 96))
+    z[(np.abs(xx - 20) < 3)] = 1.5  # a strand of the conductor
+    z[(np.abs(xx - 70) < 3)] = 1.5
+    z[(yy - 30) ** 2 + (xx - 45) ** 2 < 12**2] = 3.0
+    z[(yy - 70) ** 2 + (xx - 45) ** 2 < 10**2] = 3.0
+    noisy = z + rng.normal(0, 0.25, z.shape)
+    assert segment_particles_kernel(noisy, min_level=0.0).max() > 2  # strand fragments
+    labels = segment_particles_kernel(noisy)
+    assert labels.max() == 2 and not labels[:, 15:26].any()
+
+
+def test_the_line_offsets_left_after_referencing_feed_the_wiener_noise_model():
+    """A band along the left edge leaves only the error of each line's median; a band along the
+    bottom leaves the whole offset of every line above it (the Wiener filter was told 0 there)."""
+    from ionscope.kpfm.workflow import _line_offset_sd
+
+    rng = np.random.default_rng(9)
+    v = rng.normal(0, 0.01, (256, 256)) + rng.normal(0, 0.005, (256, 1))
+    left = _line_offset_sd(v, (0, 256, 0, 24), 0.01)
+    assert left == pytest.approx(0.01 * np.sqrt(np.pi / 2 / 24), rel=1e-9)
+    bottom = _line_offset_sd(v, (232, 256, 0, 256), 0.01)
+    assert bottom == pytest.approx(0.005 * np.sqrt(232 / 256), rel=0.35)
+
+
 def test_particle_means_errors_and_active_particles():
     labels = np.zeros((40, 40), int)
     labels[5:15, 5:15] = 1
@@ -305,6 +370,43 @@ def test_particle_means_errors_and_active_particles():
     assert not active.any()
     # without a cell voltage only the threshold
     assert active_particles_kernel(mean, 0.01)[0].tolist() == [True, False]
+
+
+def test_active_pixels_leave_out_a_grain_that_does_not_follow_its_particle():
+    """A particle segmented with a conductor grain attached (about half its height on the twin):
+    the grain's potential does not change, so its pixels are not active."""
+    labels = np.zeros((40, 40), np.int32)
+    labels[10:30, 10:30] = 1
+    labels[14:20, 30:36] = 1  # the attached grain
+    labels[2:8, 2:8] = 2  # an isolated particle
+    dv = np.zeros((3, 40, 40))
+    dv[1, 10:30, 10:30] = 0.1
+    dv[2, 10:30, 10:30] = 0.2
+    mean, _, _ = particle_series_kernel(dv, labels, erode_px=0)
+    out = active_pixels_kernel(dv, labels, mean, np.array([True, False]))
+    assert out[10:30, 10:30].all() and not out[14:20, 30:36].any() and not out[2:8, 2:8].any()
+    assert active_pixels_kernel(dv, labels, mean, np.array([True, False]), fraction=0.0)[14:20, 30:36].all()
+
+
+def test_the_particle_edge_profile_runs_along_the_scan_lines_and_ignores_line_offsets():
+    from scipy.ndimage import gaussian_filter
+
+    yy, xx = np.mgrid[:96, :96]
+    labels = ((yy - 48) ** 2 + (xx - 48) ** 2 < 20**2).astype(np.int32)
+    sharp = np.where(labels > 0, 0.2, -0.05)
+    blurred = gaussian_filter(sharp, 2.0, mode="nearest")
+    rng = np.random.default_rng(11)
+    striped = blurred + rng.normal(0, 0.05, (96, 1))
+    widths = []
+    for image in (sharp, blurred, striped):
+        profile, used = edge_profile_kernel(image, labels, half_width_px=8)
+        assert used > 40 and profile[0] > profile[-1]  # particle side first, above the matrix
+        widths.append(step_width_kernel(np.arange(16.0), profile)["width"])
+    assert widths[0] <= 1.0
+    assert widths[1] == pytest.approx(2.563 * 2.0, rel=0.15)  # 10-90 % of a Gaussian edge: 2.563 sigma
+    assert widths[2] == pytest.approx(widths[1], rel=1e-6)  # offsets of whole lines change nothing
+    profile, used = edge_profile_kernel(sharp, labels, half_width_px=8, exclude=np.ones((96, 96), bool))
+    assert used == 0 and np.isnan(profile).all()
 
 
 def test_response_time_is_the_1_over_e_crossing_after_the_change():

@@ -19,7 +19,7 @@ interface drops (METHODS.md section 4). The shape of every technique package: nu
 - :mod:`~ionscope.kpfm.psf`: the tip-and-cantilever PSF (Gaussian core plus tail), its estimate
   from a sharp edge, and Wiener deconvolution that keeps volts.
 - :mod:`~ionscope.kpfm.particles`: particle segmentation, per-particle ``dV(t)``, active particles,
-  response times.
+  response times, the resolution at the particles' edges along the scan lines.
 - :mod:`~ionscope.kpfm.interface`: the step between linear fits across an interface.
 - :mod:`~ionscope.kpfm.timeline`: a cycler log interpolated at every scan row.
 - :mod:`~ionscope.kpfm.maps`: thin xarray wrappers of single steps (:func:`level_topography`,

@@ -301,8 +301,9 @@ def reference_kernel(image: np.ndarray, box: Sequence[int], *, line_offsets: boo
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Remove the line offsets and the frame offset of a potential map with an equipotential box.
 
-    Every row that crosses the box gets its median there subtracted (``line_offsets``); then
-    the box's median is subtracted from the whole map, so that it is exactly 0.
+    Every row that crosses the box gets its median there subtracted (``line_offsets``), every
+    other row the median of those (the frame offset); then the box's median is subtracted from
+    the whole map, so that it is exactly 0.
 
     Parameters
     ----------
@@ -325,7 +326,13 @@ def reference_kernel(image: np.ndarray, box: Sequence[int], *, line_offsets: boo
     offsets = np.zeros(v.shape[0])
     if line_offsets:
         rows = _row_median(v[y0:y1, x0:x1])
-        offsets[y0:y1] = np.where(np.isfinite(rows), rows, 0.0)
+        finite_rows = rows[np.isfinite(rows)]
+        # rows that do not cross the box keep their own line offsets but lose the frame offset:
+        # the median of the box rows' offsets (not 0 - that would leave the tip's contact
+        # potential in every row outside a band along the top or bottom edge)
+        frame = float(np.median(finite_rows)) if finite_rows.size else 0.0
+        offsets[:] = frame
+        offsets[y0:y1] = np.where(np.isfinite(rows), rows, frame)
     out = v - offsets[:, None]
     part = out[y0:y1, x0:x1]
     finite = part[np.isfinite(part)]

@@ -39,6 +39,8 @@ __all__ = [
     "interior_kernel",
     "particle_series_kernel",
     "active_particles_kernel",
+    "active_pixels_kernel",
+    "edge_profile_kernel",
     "response_time_kernel",
 ]
 
@@ -47,7 +49,8 @@ POLARITIES = ("auto", "bright", "dark", "both")
 
 
 def segment_particles_kernel(image: np.ndarray, *, exclude: np.ndarray | None = None, smooth_px: float = 0.5,
-                             polarity: str = "auto", min_area_px: int = 9, split: bool = True) -> np.ndarray:
+                             polarity: str = "auto", min_area_px: int = 9, split: bool = True,
+                             min_level: float = 0.5) -> np.ndarray:
     """Label the particles of a map.
 
     Parameters
@@ -67,6 +70,12 @@ def segment_particles_kernel(image: np.ndarray, *, exclude: np.ndarray | None = 
     split : bool
         Split touching particles by a watershed on the distance transform (markers: the distance
         maxima more than 1.5 px above their surroundings).
+    min_level : float
+        A label is kept when its median lies at least this fraction of the way from the threshold
+        to the particles' level (the 90th percentile of all pixels above the threshold, in the
+        thresholded quantity): a third phase of intermediate height - the Pd grains and strands
+        of the composite twin, half as high as its LiCoPO4 - crosses Otsu's threshold in
+        fragments, which this leaves out. 0 keeps every label.
 
     Returns
     -------
@@ -89,12 +98,14 @@ def segment_particles_kernel(image: np.ndarray, *, exclude: np.ndarray | None = 
         dev = np.abs(sm - float(np.median(sm[valid])))
         t = threshold_otsu(dev[valid])
         mask = dev > t
+        level, t_level = dev, t
     else:
         t = threshold_otsu(sm[valid])
         bright = sm > t
         if polarity == "auto":
             polarity = "bright" if np.count_nonzero(bright & valid) <= 0.5 * valid.sum() else "dark"
         mask = bright if polarity == "bright" else ~bright
+        level, t_level = (sm, t) if polarity == "bright" else (-sm, -t)
     mask &= valid
     mask = ndi.binary_opening(mask, iterations=1)
     mask = ndi.binary_fill_holes(mask) & valid
@@ -107,10 +118,18 @@ def segment_particles_kernel(image: np.ndarray, *, exclude: np.ndarray | None = 
         markers, _ = ndi.label(h_maxima(dist, 1.5) & mask)
         if markers.max() > n:  # some component holds more than one particle
             labels = watershed(-dist, markers, mask=mask)
-    # drop specks, renumber 1..n
+    # drop specks and labels of an intermediate level, renumber 1..n
     area = np.bincount(labels.ravel())
     keep = area >= int(min_area_px)
     keep[0] = False
+    if min_level > 0 and labels.max() > 0:
+        inside = labels > 0
+        # the particles' level: the 90th percentile of the class (its median falls on the
+        # intermediate phase when that covers more area than the particles)
+        cut = t_level + float(min_level) * (float(np.percentile(level[inside], 90)) - t_level)
+        medians = ndi.median(level, labels, np.arange(area.size))
+        keep &= np.asarray(medians, dtype=np.float64) >= cut
+        keep[0] = False
     lut = np.zeros(area.size, dtype=np.int32)
     lut[keep] = np.arange(1, keep.sum() + 1, dtype=np.int32)
     return lut[labels]
@@ -228,6 +247,139 @@ def active_particles_kernel(dv: np.ndarray, noise: float, *, threshold: float = 
             last = np.flatnonzero(ok)[-1]
             follows[i] = bool(np.sign(dv[i, last]) == np.sign(c[i, last]) and c[i, last] != 0)
     return big & follows, r
+
+
+def active_pixels_kernel(series: np.ndarray, labels: np.ndarray, mean: np.ndarray, active: np.ndarray, *,
+                         fraction: float = 0.5) -> np.ndarray:
+    """Pixels of the active particles that changed with them.
+
+    A particle segmented on the topography can take in a neighbour of about its height - a Pd
+    grain of the conductor that connects it, half as high as the LiCoPO4 on the composite twin -
+    whose potential does not follow the cell. Of every active particle the pixels are kept whose
+    change in the frame of the particle's largest ``|dV|`` reaches ``fraction`` of that mean
+    change (same sign); pixels not covered in that frame are kept.
+
+    Parameters
+    ----------
+    series : numpy.ndarray (n, y, x)
+        Difference maps ``dV``.
+    labels : numpy.ndarray (y, x) of int
+        Particle labels 1..p.
+    mean : numpy.ndarray (p, n)
+        Mean change of every particle (:func:`particle_series_kernel`).
+    active : numpy.ndarray of bool (p,)
+        Which particles are active (:func:`active_particles_kernel`).
+    fraction : float
+        Share of the particle's mean change a pixel must reach (0 keeps every pixel).
+
+    Returns
+    -------
+    numpy.ndarray of bool (y, x)
+    """
+    s = np.asarray(series, dtype=np.float64)
+    if s.ndim == 2:
+        s = s[None]
+    labels = np.asarray(labels)
+    mean = np.atleast_2d(np.asarray(mean, dtype=np.float64))
+    active = np.asarray(active, dtype=bool)
+    p = int(labels.max()) if labels.size else 0
+    out = np.zeros(labels.shape, dtype=bool)
+    for i in np.flatnonzero(active[:p]):
+        m = mean[i]
+        if not np.isfinite(m).any():
+            continue
+        k = int(np.nanargmax(np.abs(m)))
+        pix = labels == i + 1
+        v = s[k][pix] * np.sign(m[k])
+        keep = ~np.isfinite(v) | (v >= fraction * abs(m[k]))
+        out[pix] = keep
+    return out
+
+
+def edge_profile_kernel(image: np.ndarray, labels: np.ndarray, *, half_width_px: int = 8,
+                        exclude: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Mean profile across the particles' edges along the scan lines: a measure of resolution
+    that no line offset disturbs.
+
+    Every row of every particle gives its left and its right edge when the particle's pixels in
+    that row are contiguous, the edge is steep (the same edge in the rows above and below lies
+    within 1 px), ``half_width_px`` pixels inside belong to the particle and as many outside to
+    the matrix (label 0, not ``exclude``), and all are finite. Each such profile runs from inside
+    to outside (the boundary between samples ``half_width_px - 1`` and ``half_width_px``); it is
+    turned so that the particle side lies above the matrix side (the sign of the difference of
+    their means) and the profiles are averaged. The 10-90 % width of the mean
+    (:func:`ionscope.kpfm.level.step_width_kernel`) is the resolution at the particles' edges;
+    a row offset only shifts a profile, which leaves the average's shape alone. The window
+    decides how much of a long PSF tail the width sees: compare widths of one window only.
+
+    Parameters
+    ----------
+    image : numpy.ndarray (y, x)
+        A potential map.
+    labels : numpy.ndarray (y, x) of int
+        Particle labels (0 = matrix).
+    half_width_px : int
+        Samples on either side of the edge.
+    exclude : numpy.ndarray of bool (y, x), optional
+        Matrix pixels not to use (the collector and its border).
+
+    Returns
+    -------
+    profile : numpy.ndarray (2 half_width_px,)
+        The mean oriented profile (NaN when no edge qualifies).
+    count : int
+        Profiles averaged.
+    """
+    v = np.asarray(image, dtype=np.float64)
+    lab = np.asarray(labels)
+    m = int(half_width_px)
+    if m < 2:
+        raise ConfigError(f"half_width_px must be at least 2, got {half_width_px!r}")
+    ny, nx = lab.shape
+    matrix = lab == 0
+    if exclude is not None:
+        matrix &= ~np.asarray(exclude, dtype=bool)
+    ok_pix = np.isfinite(v)
+    p = int(lab.max()) if lab.size else 0
+    # first and last column of every label in every row (-1 where absent), and whether contiguous
+    first = np.full((ny, p + 1), -1, dtype=np.int64)
+    last = np.full((ny, p + 1), -1, dtype=np.int64)
+    count = np.zeros((ny, p + 1), dtype=np.int64)
+    cols = np.arange(nx)
+    for j in range(ny):
+        row = lab[j]
+        count[j] = np.bincount(row, minlength=p + 1)
+        present = count[j] > 0
+        lo = np.full(p + 1, nx, dtype=np.int64)
+        hi = np.full(p + 1, -1, dtype=np.int64)
+        np.minimum.at(lo, row, cols)
+        np.maximum.at(hi, row, cols)
+        first[j] = np.where(present, lo, -1)
+        last[j] = np.where(present, hi, -1)
+    offs = np.arange(-m + 1, m + 1)
+    profiles = []
+    for j in range(1, ny - 1):
+        for label in range(1, p + 1):
+            if count[j, label] == 0 or last[j, label] - first[j, label] + 1 != count[j, label]:
+                continue
+            for side, edges in ((-1, first), (1, last)):
+                e = int(edges[j, label])
+                if edges[j - 1, label] < 0 or edges[j + 1, label] < 0:
+                    continue
+                if abs(edges[j - 1, label] - e) > 1 or abs(edges[j + 1, label] - e) > 1:
+                    continue
+                idx = e + side * offs  # inside (m samples) -> outside (m samples)
+                if idx.min() < 0 or idx.max() >= nx:
+                    continue
+                if not (np.all(lab[j, idx[:m]] == label) and np.all(matrix[j, idx[m:]]) and np.all(ok_pix[j, idx])):
+                    continue
+                profiles.append(v[j, idx])
+    if not profiles:
+        return np.full(2 * m, np.nan), 0
+    prof = np.asarray(profiles)
+    sign = np.sign(prof[:, :m].mean(axis=1) - prof[:, m:].mean(axis=1))
+    sign[sign == 0] = 1.0
+    return (prof * sign[:, None]).mean(axis=0), int(prof.shape[0])
 
 
 def response_time_kernel(times: np.ndarray, dv: np.ndarray, t_on: float | np.ndarray, *,

@@ -43,7 +43,8 @@ from ionscope.kpfm.level import (
     reference_kernel, step_width_kernel, trace_noise_kernel,
 )
 from ionscope.kpfm.particles import (
-    POLARITIES, active_particles_kernel, particle_series_kernel, response_time_kernel, segment_particles_kernel,
+    POLARITIES, active_particles_kernel, active_pixels_kernel, edge_profile_kernel as particle_edge_kernel,
+    particle_series_kernel, response_time_kernel, segment_particles_kernel,
 )
 from ionscope.kpfm.psf import PSF, fit_edge_kernel, wiener_deconvolve_kernel
 from ionscope.kpfm.timeline import cycler_arrays, interpolate_kernel, parse_time, seconds_between
@@ -358,6 +359,33 @@ def _resolution(image: np.ndarray, box: Sequence[int], edge: str | None, pixel_n
     return float(width * (pixel_nm[1] if edge in ("left", "right") else pixel_nm[0]))
 
 
+#: Reference bands whose edge profile crosses the scan lines (the fast axis is x).
+_ACROSS_LINES = ("top", "bottom")
+
+
+def _line_offset_sd(image: np.ndarray, box: Sequence[int], noise: float) -> float:
+    """RMS over all rows (V) of the line offsets that referencing leaves in a frame, for the
+    Wiener filter's noise model: rows crossing the box keep the error of their median there
+    (``noise sqrt(pi / 2 / columns)``); the other rows keep their whole offset, whose SD is
+    estimated from the spread of the box rows' medians (less that error)."""
+    y0, y1, x0, x1 = (int(b) for b in box)
+    ny = np.shape(image)[0]
+    residual2 = noise**2 * math.pi / 2 / max(x1 - x0, 1)
+    inside = y1 - y0
+    if inside >= ny:
+        return math.sqrt(residual2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(np.asarray(image, dtype=np.float64)[y0:y1, x0:x1], axis=1)
+    medians = medians[np.isfinite(medians)]
+    if medians.size < 3:
+        return math.sqrt(residual2)
+    # robust SD of the offsets (a row crossing a blurred neighbour must not inflate it)
+    spread = 1.4826 * float(np.median(np.abs(medians - np.median(medians))))
+    offset2 = max(spread**2 - residual2, 0.0)
+    return math.sqrt((inside * residual2 + (ny - inside) * offset2) / ny)
+
+
 # --------------------------------------------------------------------------- process
 
 
@@ -464,7 +492,10 @@ def process_frames(
         forward - backward difference, scaled to the trace used; when both traces exist),
         ``psf_sigma_nm`` (the core, when deconvolving), ``psf``, ``reference_box``,
         ``reference``, ``resolution_nm``, ``resolution_raw_nm``, ``shift_y_nm``, ``shift_x_nm``,
-        ``time_s``, ``channel``, ``direction``, ``bias_on``, ``run_time_s``...
+        ``time_s``, ``channel``, ``direction``, ``bias_on``, ``run_time_s``...; and
+        ``resolution_note`` (also an attr) when the reference band lies along the top or bottom
+        edge: its edge profile then crosses the scan lines and carries their offsets, and
+        :func:`find_particles`' ``edge_width_nm`` is the resolution to read.
 
     Raises
     ------
@@ -579,6 +610,12 @@ def process_frames(
     spec = psf.strip().lower() if isinstance(psf, str) else psf
     if spec is not None and spec != "none":
         if spec == "auto":
+            if psf_edge is None and ref_info["edge"] in _ACROSS_LINES:
+                warnings.warn(f"psf='auto' fits the edge of the reference band along the {ref_info['edge']} edge of "
+                              "the image: that profile crosses the scan lines, and the offsets of the lines outside "
+                              "the band stay in it (only an equipotential region removes them), so the PSF estimate "
+                              "carries them; give the PSF (a calibration) or a profile along the scan lines across "
+                              "a sharp step (psf_edge)", IonscopeWarning, stacklevel=2)
             est = estimate_psf(referenced[0], box, ref_info["edge"], pixel, profile=psf_edge)
             the_psf, psf_info = est["psf"], {"source": f"estimated from the {est['edge']}", **est["psf_nm"],
                                              "errors": est["errors_nm"], "chi2_reduced": est["chi2_reduced"]}
@@ -596,9 +633,8 @@ def process_frames(
         deconvolved = np.empty_like(referenced)
         for k in range(n):
             nk = noise_frames[k] if np.isfinite(noise_frames[k]) and noise_frames[k] > 0 else noise_V
-            # what is left of the line offsets: the error of a median over the box's columns
             y0, y1, x0, x1 = boxes[k]
-            row_sd = nk * math.sqrt(math.pi / 2 / (x1 - x0)) if (y1 - y0) >= ny // 2 else 0.0
+            row_sd = _line_offset_sd(raw[k], boxes[k], nk)
             d = wiener_deconvolve_kernel(referenced[k], the_psf, nk, balance=balance, aspect=dy / dx,
                                          row_noise_sd=row_sd)
             deconvolved[k] = d - np.nanmedian(d[y0:y1, x0:x1])
@@ -685,6 +721,11 @@ def process_frames(
         "time_s": times.tolist(), "start_time": attrs["start_time"],
         "resolution_nm": resolution, "resolution_raw_nm": resolution_raw, "pixel_size_nm": [dy, dx],
     }
+    if ref_info["edge"] in _ACROSS_LINES:
+        attrs["resolution_note"] = summary["resolution_note"] = (
+            f"measured across the scan lines (the reference band lies along the {ref_info['edge']} edge): every "
+            "point of the edge profile carries the offset of its line, which only an equipotential region removes; "
+            "the width along the scan lines at the particles' edges (find_particles: edge_width_nm) is not disturbed")
     if np.isfinite(noise_trace):
         summary["noise_trace_mV"] = noise_trace * 1e3
     if psf_info is not None:
@@ -790,6 +831,20 @@ def difference_maps(result: xr.Dataset, variable: str = "potential") -> xr.DataA
 # --------------------------------------------------------------------------- particles
 
 
+def _edge_window_px(psf_attr: Any, dx: float) -> int:
+    """Half window (px) of the particle edge profile: two SDs of the PSF's widest component (from
+    a result's ``psf`` attr, JSON in nm), 8 to 32 px; 8 px without a PSF."""
+    try:
+        info = json.loads(psf_attr) if isinstance(psf_attr, str) and psf_attr != "none" else None
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        return 8
+    widest = max(float(info.get("core_sigma_nm") or 0.0),
+                 float(info.get("tail_sigma_nm") or 0.0) if float(info.get("tail_weight") or 0.0) > 0 else 0.0)
+    return int(min(max(math.ceil(2.0 * widest / dx), 8), 32))
+
+
 def _result_potential(result: Any, what: str) -> xr.Dataset:
     if isinstance(result, (str, os.PathLike)):
         from ionscope.io import open_dataset
@@ -811,6 +866,8 @@ def _result_potential(result: Any, what: str) -> xr.Dataset:
     "erode_px": [Interval(int, 0, None)],
     "min_correlation": [Interval(float, -1, 1)],
     "exclude_px": [Interval(int, 0, None, unit="px")],
+    "trim": [Interval(float, 0, 1)],
+    "edge_px": [Interval(int, 2, None, unit="px"), None],
 })
 def find_particles(
     result: Any,
@@ -822,6 +879,8 @@ def find_particles(
     erode_px: int = 1,
     min_correlation: float = 0.5,
     exclude_px: int = 4,
+    trim: float = 0.5,
+    edge_px: int | None = None,
 ) -> tuple[xr.Dataset, list[dict[str, Any]]]:
     """Particles of a processed series, their ``dV(t)``, which are active: the chain of
     ``ionscope kpfm particles``.
@@ -848,15 +907,30 @@ def find_particles(
     exclude_px : int
         The reference region grown by this many pixels is never a particle (the collector's
         border beyond the reference band).
+    trim : float
+        The ``active`` map keeps the pixels of an active particle whose change reaches this
+        fraction of the particle's mean change (in its frame of largest ``|dV|``): a grain of the
+        conductor segmented with the particle does not follow the cell
+        (:func:`~ionscope.kpfm.particles.active_pixels_kernel`); 0 keeps every pixel.
+    edge_px : int, optional
+        Samples either side of a particle's edge in the edge profile
+        (:func:`~ionscope.kpfm.particles.edge_profile_kernel`); default two SDs of the widest
+        component of the result's PSF (its long tail reaches that far), 8 to 32 px, or 8 px when
+        the result was not deconvolved.
 
     Returns
     -------
     dataset : xarray.Dataset
-        ``labels`` (y, x) int32 (0 = matrix), ``active`` (y, x) bool; over ``particle`` (the
+        ``labels`` (y, x) int32 (0 = matrix), ``active`` (y, x) bool (the pixels of the active
+        particles that follow them, ``trim``); over ``particle`` (the
         labels): ``particle_dV`` and ``particle_dV_error`` (particle, time) V, ``area_nm2``,
-        ``centroid_y_nm``, ``centroid_x_nm``, ``is_active``, ``correlation``, ``response_time_s``.
-        Attrs ``particles``, ``active_particles``, ``threshold``, ``noise_V``, ``segment_on``,
-        ``polarity``.
+        ``centroid_y_nm``, ``centroid_x_nm``, ``is_active``, ``correlation``, ``response_time_s``;
+        ``edge_profile``, ``edge_profile_raw`` (edge_position, nm from the edge) V: the first
+        frame's mean profile across the particles' edges along the scan lines, after and before
+        deconvolution. Attrs ``particles``, ``active_particles``, ``threshold``, ``noise_V``,
+        ``segment_on``, ``polarity``, ``edge_width_nm`` and ``edge_width_raw_nm`` (10-90 % widths
+        of those profiles: the resolution at the particles' edges, which line offsets do not
+        disturb), ``edge_profiles`` (profiles averaged).
     rows : list of dict
         One per particle, the columns of ``particles.csv``: ``label, area_nm2, centroid_y_nm,
         centroid_x_nm, dV_last_mV, dV_err_mV, active, response_time_s``.
@@ -915,7 +989,16 @@ def find_particles(
     start_t = np.full(p, t_on) if np.isfinite(t_on) else (sample_t[:, 0] if p else np.zeros(0))
     response = response_time_kernel(sample_t, mean, start_t) if p else np.zeros(0)
     response = np.where(active, response, np.nan)
-    active_map = np.isin(labels, idx[active]) if p else np.zeros((ny, nx), bool)
+    active_map = (active_pixels_kernel(dv, labels, mean, active, fraction=trim) if p
+                  else np.zeros((ny, nx), bool))
+    # resolution at the particles' edges along the scan lines, in the first frame
+    if edge_px is None:
+        edge_px = _edge_window_px(ds.attrs.get("psf"), dx)
+    edges = {}
+    for key, image in (("", pot[0]), ("_raw", raw[0])):
+        profile, used = particle_edge_kernel(image, labels, half_width_px=edge_px, exclude=exclude)
+        width = step_width_kernel(np.arange(profile.size, dtype=np.float64), profile)["width"] if used else np.nan
+        edges[key] = (profile, used, float(width) * dx)
 
     coords = {"y": ds["y"], "x": ds["x"], "time": ds["time"],
               "particle": ("particle", idx, {"units": "1", "long_name": "particle label"})}
@@ -931,11 +1014,20 @@ def find_particles(
         "is_active": ("particle", active, {"units": "1"}),
         "correlation": ("particle", corr, {"units": "1", "long_name": "Pearson r of dV(t) with the cell voltage"}),
         "response_time_s": ("particle", response, {"units": "s"}),
-    }, coords=coords, attrs={"primary": "labels", "particles": p, "active_particles": int(active.sum()),
-                             "threshold": float(threshold), "noise_V": noise, "segment_on": on, "polarity": pol,
-                             "response_from": "the cell's change (cycler)" if np.isfinite(t_on) else "the first frame"})
+        "edge_profile": ("edge_position", edges[""][0], {
+            "units": "V", "long_name": "mean profile across the particles' edges along the scan lines, first frame"}),
+        "edge_profile_raw": ("edge_position", edges["_raw"][0], {
+            "units": "V", "long_name": "the same before deconvolution"}),
+    }, coords={**coords, "edge_position": ("edge_position", (np.arange(2 * edge_px) - edge_px + 0.5) * dx, {
+        "units": "nm", "long_name": "distance from the particle's edge (inside < 0 < outside)"})},
+        attrs={"primary": "labels", "particles": p, "active_particles": int(active.sum()),
+               "threshold": float(threshold), "noise_V": noise, "segment_on": on, "polarity": pol,
+               "response_from": "the cell's change (cycler)" if np.isfinite(t_on) else "the first frame",
+               "edge_width_nm": edges[""][2], "edge_width_raw_nm": edges["_raw"][2],
+               "edge_profiles": edges[""][1], "edge_half_width_px": int(edge_px)})
     params = {"threshold": threshold, "min_area_nm2": min_area_nm2, "segment_on": on, "polarity": pol,
-              "erode_px": erode_px, "min_correlation": min_correlation, "exclude_px": exclude_px}
+              "erode_px": erode_px, "min_correlation": min_correlation, "exclude_px": exclude_px, "trim": trim,
+              "edge_px": edge_px}
     out = with_provenance(out, "ionscope.kpfm.find_particles", params, [ds["potential"]],
                           history=provenance(ds), variables=["labels", "active"])
     rows = []

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import DIM_ORDER, signal, with_provenance
-from ionscope.errors import FormatError, InputError
+from ionscope.errors import DimensionError, FormatError, InputError
 from ionscope.io._axes import assign_dims
 
 #: Our own formats (read by xarray / numpy).
@@ -52,10 +52,10 @@ def supported_extensions() -> list[str]:
 def read(path: Path, *, lazy: bool, dims: Sequence[str] | None) -> xr.Dataset:
     """Read ``path`` into a Dataset (validated existence and non-emptiness beforehand)."""
     ext = path.suffix.lower()
-    if ext == ".zarr":
-        return _read_zarr(path, lazy=lazy)
-    if ext == ".nc":
-        return _read_netcdf(path, lazy=lazy)
+    if ext in (".zarr", ".nc"):
+        ds = _read_zarr(path, lazy=lazy) if ext == ".zarr" else _read_netcdf(path, lazy=lazy)
+        _check_named_dims(ds, path, dims)
+        return ds
     if ext == ".npy":
         return _read_npy(path, lazy=lazy, dims=dims)
     plugins = _rsciio_plugins().get(ext)
@@ -68,6 +68,20 @@ def read(path: Path, *, lazy: bool, dims: Sequence[str] | None) -> xr.Dataset:
 
 
 # --------------------------------------------------------------------------- native formats
+
+
+def _check_named_dims(ds: xr.Dataset, path: Path, dims: Sequence[str] | None) -> None:
+    """A store names its axes itself: ``--dims`` may repeat a variable's dims, never rename them
+    (it used to be ignored silently)."""
+    if dims is None:
+        return
+    named = {tuple(map(str, v.dims)) for v in ds.data_vars.values()}
+    if tuple(dims) not in named:
+        shown = " or ".join(",".join(d) for d in sorted(named)) or "none"
+        raise DimensionError(
+            f"{path} names its axes itself ({shown}); --dims {','.join(dims)} does not match - "
+            "--dims is for files without axis names, leave it out"
+        )
 
 
 def _read_zarr(path: Path, *, lazy: bool) -> xr.Dataset:

@@ -111,7 +111,7 @@ def test_fit_command_refuses_unidentifiable_parameters(run_cli, tmp_path):
 
 @pytest.mark.parametrize("args, match", [
     (("spacecharge", "profile", "--psi0", "1", "--theta", "1.2", "--eps-r", "50", "--c0", "6e27"),
-     "between 0 and 1"),
+     "--theta must be a number in (0, 1)"),
     (("spacecharge", "bias", "--bias", "1", "--thickness", "1", "--theta", "0.9", "--eps-r", "50",
       "--c0", "6e27", "--stern", "0.6"), "no electrolyte"),
     (("spacecharge", "fit", "missing.csv"), "does not exist"),

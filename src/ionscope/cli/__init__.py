@@ -30,6 +30,20 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     err.print(f"warning: {_one_line(message)}{where}", markup=False)
 
 
+_COMMAND: tuple = ((), None)
+
+
+def _command():
+    """The app's click command, built once: Typer builds it anew on every call (some 50 ms of
+    signature inspection), rebuilt only when commands were registered since."""
+    global _COMMAND
+    key = (len(app.registered_commands), len(app.registered_groups),
+           *(len(g.typer_instance.registered_commands) for g in app.registered_groups))
+    if _COMMAND[0] != key:
+        _COMMAND = (key, typer.main.get_command(app))
+    return _COMMAND[1]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app and turn errors into one line and an exit status."""
     argv = list(sys.argv[1:] if argv is None else argv) or ["--help"]
@@ -49,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str], debug: bool) -> int:
     """Run the app; an error becomes one line on stderr and the exit status is returned."""
     try:
-        result = app(args=argv, prog_name="ionscope", standalone_mode=False)
+        result = _command().main(args=argv, prog_name="ionscope", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except IonscopeError as exc:
         if debug:

@@ -178,12 +178,15 @@ def demo(
 ) -> None:
     """Simulate an operando cell and write a self-contained HTML report with figures and a movie."""
     from ionscope import io
+    from ionscope.errors import OutputError
     from ionscope.pipeline.demo import run_demo
 
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir} exists and is not a folder; give a folder for --out")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         io.check_output(out_dir, overwrite=False)
-    with progress_bar("demo") as update:
+    with progress_bar("demo") as update, options_named():
         summary = run_demo(out_dir, quick=quick, seed=seed, progress=update)
     out.print(f"report: {(out_dir / 'report.html').resolve()}")
     out.print(f"summary: {(out_dir / 'summary.json').resolve()} ({summary.get('run_time_s', 0):.1f} s)")

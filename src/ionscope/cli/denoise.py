@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import DimsOption, OverwriteOption, app, load_input, out, progress_bar, start_run
+from ionscope.cli._app import (
+    DimsOption, OverwriteOption, app, load_input, options_named, out, progress_bar, start_run,
+)
 
 
 # --------------------------------------------------------------------------- denoise
@@ -34,7 +36,7 @@ def denoise(
 
     elapsed = start_run(out_dir, overwrite, inputs=(input_path,))
     da = load_input(input_path, dims=dims)
-    with progress_bar(f"denoise ({method})") as update:
+    with progress_bar(f"denoise ({method})") as update, options_named():
         update(0, 1)
         result, info = run_denoise(da, method=method, patch=patch, atoms=atoms, sparsity=sparsity,
                                    temporal=temporal, noise=noise, dose=dose, seed=seed)

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from ionscope.cli._app import (
-    DimsOption, OutOption, OverwriteOption, WindowOption, app, dask_progress, load_input, out, parse_window, start_run,
+    DimsOption, OutOption, OverwriteOption, WindowOption, app, dask_progress, load_input, options_named, out, parse_window,
+    start_run,
 )
 
 
@@ -52,10 +53,11 @@ def eels_lithium(
     refs = {name: load_input(spec, what=name) for name, spec in (("li_rich", li_rich), ("li_poor", li_poor))}
     extras = {f"extra{i}": load_input(spec) for i, spec in enumerate(extra, 1)}
     co_extras = {f"co_extra{i}": load_input(spec) for i, spec in enumerate(co_extra, 1)}
-    result = li_fraction_map(
-        spectra, refs["li_rich"], refs["li_poor"], extras, co_extra=co_extras, method=method,
-        background=bg, background_method=background_method, **windows,
-    )
+    with options_named():
+        result = li_fraction_map(
+            spectra, refs["li_rich"], refs["li_poor"], extras, co_extra=co_extras, method=method,
+            background=bg, background_method=background_method, **windows,
+        )
     with dask_progress("eels lithium"):
         result = result.compute()
     if not np.isfinite(result["li_fraction"].values).any():
@@ -105,7 +107,8 @@ def eels_nmf(
     win = parse_window(window, "--window")
     bg = parse_window(background, "--background")
     spectra = prepare_for_nmf(load_input(input_path, dims=dims), window=win, background=bg, normalize=normalize)
-    result = nmf(spectra, components, window=win, orthogonality=orthogonality, seed=seed)
+    with options_named(n_components="--components"):
+        result = nmf(spectra, components, window=win, orthogonality=orthogonality, seed=seed)
     summary = {
         "command": "eels nmf", "input": str(input_path), "components": components, "window_eV": win,
         "background_eV": bg, "normalize": normalize, "orthogonality": orthogonality, "seed": seed,

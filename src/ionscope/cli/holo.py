@@ -152,8 +152,9 @@ def holo_reconstruct(
     elapsed = start_run(out_dir, overwrite, inputs=(hologram, reference))
     holo = load_input(hologram, dims=dims, what="HOLOGRAM")
     ref = load_input(reference, dims=dims, what="--reference") if reference else None
-    result = reconstruct_offaxis(holo, ref, sideband=parse_sideband(sideband), aperture=aperture,
-                                 aperture_unit=aperture_unit, line_filter=line_filter, mtf=parse_mtf(mtf))
+    with options_named(cutoff="--mtf lorentzian:FC"):
+        result = reconstruct_offaxis(holo, ref, sideband=parse_sideband(sideband), aperture=aperture,
+                                     aperture_unit=aperture_unit, line_filter=line_filter, mtf=parse_mtf(mtf))
     phase = np.asarray(result["phase"].values, dtype=np.float64)
     summary = {
         "command": "holo reconstruct", "input": str(hologram), "reference": reference,

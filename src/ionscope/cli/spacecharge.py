@@ -33,9 +33,13 @@ def _defect(text: str | None):
         return None
     try:
         c0, theta, charge = text.split(":")
-        return MobileDefect(float(c0), float(theta), int(charge))
+        values = float(c0), float(theta), int(charge)
     except ValueError:
         raise ConfigError(f"--defect {text!r} is not C0:THETA:CHARGE (e.g. 1e25:0.5:-1)") from None
+    try:
+        return MobileDefect(*values)
+    except ConfigError as exc:  # the numbers parse but make no defect: say why
+        raise ConfigError(f"--defect {text!r}: {exc}") from None
 
 
 def _finite(value: float) -> float | None:
@@ -64,7 +68,8 @@ def spacecharge_profile(
     from ionscope.spacecharge import accumulation_width_nm, depletion_width_nm, lattice_gas_profile
 
     elapsed = start_run(out_dir, overwrite)
-    with options_named(psi0_V="--psi0", length_nm="--length", stern_nm="--stern"):
+    with options_named(psi0_V="--psi0", length_nm="--length", stern_nm="--stern", c0_m3="--c0",
+                       temperature_K="--temperature"):
         ds = lattice_gas_profile(psi0, theta, eps_r, c0, temperature, length_nm=length, points=points,
                                  second_defect=_defect(defect), stern_nm=stern, stern_eps_r=stern_eps_r)
     summary = {
@@ -105,7 +110,8 @@ def spacecharge_bias(
     from ionscope.spacecharge.bias import bias_profile
 
     elapsed = start_run(out_dir, overwrite)
-    with options_named(bias_V="--bias", thickness_nm="--thickness"):
+    with options_named(bias_V="--bias", thickness_nm="--thickness", stern_nm="--stern", c0_m3="--c0",
+                       temperature_K="--temperature"):
         ds = bias_profile(bias, thickness, theta, eps_r, c0, temperature, points=points,
                           second_defect=_defect(defect), stern_nm=stern, stern_eps_r=stern_eps_r)
     sides = {}

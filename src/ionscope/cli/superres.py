@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import DimsOption, OverwriteOption, app, load_input, out, progress_bar, start_run
+from ionscope.cli._app import (
+    DimsOption, OverwriteOption, app, load_input, options_named, out, progress_bar, start_run,
+)
 
 
 @app.command()
@@ -34,7 +36,7 @@ def superres(
     elapsed = start_run(out_dir, overwrite, inputs=(input_path, train))
     da = load_input(input_path, dims=dims)
     hr = load_input(train, dims=train_dims, what="training maps")
-    with progress_bar(f"superres x{factor}") as update:
+    with progress_bar(f"superres x{factor}") as update, options_named(check_pixel_size="--pixel-check"):
         update(0, 1)
         result, info = super_resolve(da, hr, factor, patch=patch, atoms=atoms, sparsity=sparsity,
                                      iterations=iterations, train_iterations=train_iterations, seed=seed,

@@ -27,10 +27,10 @@ from typing import Any
 import xarray as xr
 
 from ionscope.denoise import baselines
-from ionscope.denoise.sparse import sparse_denoise
+from ionscope.denoise.sparse import SPARSE_CONSTRAINTS, sparse_denoise
 from ionscope.denoise.stabilise import NOISE_CONSTRAINTS
 from ionscope.errors import ConfigError
-from ionscope.validation import SEED, Interval, Options, validate_params
+from ionscope.validation import SEED, Options, validate_params
 
 #: Methods accepted by :func:`denoise`.
 METHODS = ("sparse", "sparse3d", "pca", "gaussian", "gaussian3d", "nlmeans", "tv", "bm3d")
@@ -65,10 +65,10 @@ def _check_options(method: str, options: dict[str, Any]) -> None:
 
 @validate_params({
     "method": [Options(METHODS)],
-    "patch": [Interval(int, 1, None, unit="px")],
-    "atoms": [Interval(int, 1, None)],
-    "sparsity": [Interval(int, 1, None)],
-    "temporal": [Interval(int, 1, None, unit="frames")],
+    "patch": SPARSE_CONSTRAINTS["patch"],
+    "atoms": SPARSE_CONSTRAINTS["atoms"],
+    "sparsity": SPARSE_CONSTRAINTS["sparsity"],
+    "temporal": SPARSE_CONSTRAINTS["temporal"],
     "noise": NOISE_CONSTRAINTS["noise"],
     "dose": NOISE_CONSTRAINTS["dose"],
     "seed": [SEED],

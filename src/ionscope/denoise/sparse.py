@@ -221,13 +221,21 @@ def denoise_stack(
 
 # --------------------------------------------------------------------------- wrapper
 
+#: Largest patch side, dictionary size, frames per patch and K-SVD iterations: beyond them the
+#: dictionary (atoms x patch pixels), its Gram matrix (atoms^2) or the learning outgrow any map
+#: and any memory - a typing mistake, not a setting (typical: 8 px, 256 atoms, 3 frames, 10).
+MAX_PATCH_PX = 64
+MAX_ATOMS = 4096
+MAX_TEMPORAL = 64
+MAX_ITERATIONS = 1000
+
 #: Declared constraints of :func:`sparse_denoise`'s scalar parameters.
 SPARSE_CONSTRAINTS: dict[str, list[Any]] = {
-    "patch": [Interval(int, 1, None, unit="px")],
-    "atoms": [Interval(int, 1, None)],
-    "sparsity": [Interval(int, 1, None)],
-    "temporal": [Interval(int, 1, None, unit="frames")],
-    "iterations": [Interval(int, 0, None)],
+    "patch": [Interval(int, 1, MAX_PATCH_PX, unit="px")],
+    "atoms": [Interval(int, 1, MAX_ATOMS)],
+    "sparsity": [Interval(int, 1, MAX_ATOMS)],
+    "temporal": [Interval(int, 1, MAX_TEMPORAL, unit="frames")],
+    "iterations": [Interval(int, 0, MAX_ITERATIONS)],
     "lam": [Interval(float, 0, None), None],
     "seed": [SEED],
     "method": [Options(METHODS)],

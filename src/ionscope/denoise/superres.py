@@ -99,6 +99,7 @@ from ionscope.denoise.superres_kernels import (  # re-exported: the kernels impo
     superres_stack,
     train_coupled_dictionaries as train_coupled_dictionaries,
 )
+from ionscope.denoise.sparse import MAX_ITERATIONS
 from ionscope.errors import ConfigError, InputError
 from ionscope.units import length_to_nm
 from ionscope.validation import SEED, Interval, validate_params
@@ -190,8 +191,8 @@ def _check_training_maps(da: xr.DataArray, train: Any, factor: int,
     "patch": [Interval(int, 2, None, unit="fine-grid px"), None],
     "atoms": [Interval(int, 2, None)],
     "sparsity": [Interval(int, 1, None)],
-    "iterations": [Interval(int, 0, None)],
-    "train_iterations": [Interval(int, 0, None)],
+    "iterations": [Interval(int, 0, MAX_ITERATIONS)],
+    "train_iterations": [Interval(int, 0, MAX_ITERATIONS)],
     "bp_sigma": [Interval(float, 0, None, unit="fine-grid px")],
     "max_train": [Interval(int, 1, None, unit="patches")],
     "seed": [SEED],

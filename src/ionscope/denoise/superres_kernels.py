@@ -22,6 +22,7 @@ from ionscope.blocks import single_threaded_blas
 from ionscope.denoise.dictionary import learn_dictionary
 from ionscope.denoise.omp import sparse_code
 from ionscope.denoise.patches import PatchGrid, remove_patch_mean
+from ionscope.denoise.sparse import MAX_ITERATIONS
 from ionscope.errors import ConfigError, DimensionError, InputError
 from ionscope.validation import SEED, Interval, validate_params
 
@@ -279,7 +280,7 @@ def coupled_training_pairs(
     "patch": [Interval(int, 2, None, unit="px"), None],
     "atoms": [Interval(int, 2, None)],
     "sparsity": [Interval(int, 1, None)],
-    "iterations": [Interval(int, 0, None)],
+    "iterations": [Interval(int, 0, MAX_ITERATIONS)],
     "max_train": [Interval(int, 1, None), None],
     "seed": [SEED],
 })
@@ -498,8 +499,8 @@ def back_project(
 
 
 @validate_params({
-    "iterations": [Interval(int, 0, None)],
-    "train_iterations": [Interval(int, 0, None)],
+    "iterations": [Interval(int, 0, MAX_ITERATIONS)],
+    "train_iterations": [Interval(int, 0, MAX_ITERATIONS)],
     "bp_sigma": [Interval(float, 0, None, unit="fine-grid px")],
 })
 @single_threaded_blas()

@@ -52,6 +52,7 @@ from ionscope.data import is_lazy, provenance, require_finite, signal, units_of,
 from ionscope.eels.energy import energy_ev, window_slice
 from ionscope.eels.wrapping import require_spectra
 from ionscope.errors import ConfigError, EmptyDataError, InputError
+from ionscope.validation import SEED, validate_params
 
 _INITS = ("nndsvd", "nndsvda", "random")
 #: HALS keeps every entry >= this fraction of the factor's maximum instead of exactly 0, so a
@@ -251,6 +252,7 @@ def _misfit(xx: float, xtc: np.ndarray, s: np.ndarray, ctc: np.ndarray, sts: np.
     return 0.5 * (xx - 2.0 * float(np.sum(s * xtc)) + float(np.sum(ctc * sts)))
 
 
+@validate_params({"seed": [SEED, None]})
 def nmf_hals(
     x: Any,
     n_components: int,
@@ -451,6 +453,7 @@ def _output(values, dims, name, units, long_name, cut, lead_dims, k, energy=None
                   coord_units={d: coord_units[d] for d in dims if d in coord_units})
 
 
+@validate_params({"seed": [SEED, None]})
 def nmf(
     da: xr.DataArray,
     n_components: int,

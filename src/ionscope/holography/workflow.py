@@ -104,10 +104,16 @@ def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int
     return mask, f"box {y0}:{y1},{x0}:{x1}"
 
 
+#: A specimen thicker than this transmits no electrons of any TEM, and the mean inner potential
+#: of a solid is 5 - 40 V: values beyond these bounds are typing mistakes, not specimens.
+MAX_THICKNESS_NM = 1e4
+MAX_MIP_V = 100.0
+
+
 @validate_params({
     "kv": [Interval(float, 0, None, closed="neither", unit="kV")],
-    "thickness_nm": [Interval(float, 0, None, closed="neither", unit="nm"), None],
-    "mip_v": [Interval(float, 0, None, closed="neither", unit="V"), None],
+    "thickness_nm": [Interval(float, 0, MAX_THICKNESS_NM, closed="right", unit="nm"), None],
+    "mip_v": [Interval(float, 0, MAX_MIP_V, closed="right", unit="V"), None],
     "leakage": [bool],
     "leakage_degree": [Options({"auto"}), Interval(int, 1, None)],
     "leakage_erode_px": [Interval(int, 0, None, unit="px")],

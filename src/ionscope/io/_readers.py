@@ -99,6 +99,8 @@ def read_signals(path: Path, *, lazy: bool, dims: Sequence[str] | None,
     if ext in NATIVE:
         reader = {".zarr": _read_zarr, ".nc": _read_netcdf}.get(ext)
         ds = reader(path, lazy=lazy) if reader else _read_npy(path, lazy=lazy, dims=dims)
+        if reader:
+            _check_named_dims(ds, path, dims)
         if variable is None:
             return [ds]
         names = [str(n) for n in ds.data_vars]
@@ -147,6 +149,20 @@ def combine_signals(path: Path, parts: Sequence[xr.Dataset]) -> xr.Dataset:
 
 
 # --------------------------------------------------------------------------- native formats
+
+
+def _check_named_dims(ds: xr.Dataset, path: Path, dims: Sequence[str] | None) -> None:
+    """A store names its axes itself: ``--dims`` may repeat a variable's dims, never rename them
+    (it used to be ignored silently)."""
+    if dims is None:
+        return
+    named = {tuple(map(str, v.dims)) for v in ds.data_vars.values()}
+    if tuple(dims) not in named:
+        shown = " or ".join(",".join(d) for d in sorted(named)) or "none"
+        raise DimensionError(
+            f"{path} names its axes itself ({shown}); --dims {','.join(dims)} does not match - "
+            "--dims is for files without axis names, leave it out"
+        )
 
 
 def _read_zarr(path: Path, *, lazy: bool) -> xr.Dataset:

@@ -186,6 +186,11 @@ def cycler_arrays(cycler: Any) -> dict[str, Any]:
     t = out.pop("time")
     if t.size < 2:
         raise InputError(f"{where} has {t.size} record(s); at least two are needed to interpolate")
+    for quantity, values in (("time", t), *out.items()):
+        if isinstance(values, np.ndarray) and values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+            bad = int(np.count_nonzero(~np.isfinite(values)))
+            raise InputError(f"{where}: {bad} record(s) hold NaN/inf in the {quantity}; remove or fix those rows "
+                             "(a cycler log is never interpolated across a gap silently)")
     order = np.argsort(t, kind="stable")
     result = {"time_s": t[order], "voltage_V": out["voltage"][order],
               "current_A": None if out["current"] is None else out["current"][order],

@@ -958,6 +958,9 @@ def find_particles(
         m = exclude_px
         exclude[max(0, y0 - m):y1 + m, max(0, x0 - m):x1 + m] = True
     exclude |= ~np.isfinite(pot[0])
+    if min_area_nm2 is not None and min_area_nm2 > image.size * dy * dx:
+        raise ConfigError(f"min_area_nm2 = {min_area_nm2:g} nm^2 is larger than the whole field "
+                          f"({image.size * dy * dx:g} nm^2); give the smallest particle's area")
     min_px = max(1, int(math.ceil((min_area_nm2 if min_area_nm2 is not None else 9 * dy * dx) / (dy * dx))))
     labels = segment_particles_kernel(image, exclude=exclude, polarity=pol, min_area_px=min_px,
                                       smooth_px=0.5 if on == "topography" else 1.0)

@@ -329,14 +329,55 @@ def run_demo(
         The summary written to ``summary.json`` (``report`` holds the report's path).
     """
     t0 = time.perf_counter()
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    from ionscope.validation import SEED, check_parameter
+
+    check_parameter("seed", seed, [SEED], where="run_demo")
     from ionscope import io
 
     # written into a temporary folder beside out_dir and swapped in when complete: a killed or
     # failed run leaves the previous demo untouched, never old and new files mixed
     final = Path(out_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(final)
+    try:
+        summary = _run_demo_into(final, io, quick=quick, seed=seed, progress=progress,
+                                 simulator=simulator, sections=sections, t0=t0)
+    except BaseException:
+        for folder in created:  # a failed run leaves no folder it made behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    return summary
+
+
+def _make_parents(path: Path) -> list[Path]:
+    """Create the missing folders above ``path``; returns them, innermost first. An ancestor
+    that is a file, or a folder where nothing can be created, is an
+    :class:`~ionscope.errors.OutputError`."""
+    from ionscope.errors import OutputError
+
+    missing = []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{path}: {parent} is a file, not a folder; give --out in a folder")
+    created = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.insert(0, folder)
+    except OSError as exc:
+        for folder in created:
+            folder.rmdir()
+        raise OutputError(f"{path}: cannot create {folder} ({exc.strerror or exc}); give --out where you "
+                          "can write") from None
+    return created
+
+
+def _run_demo_into(final: Path, io, *, quick, seed, progress, simulator, sections, t0) -> dict[str, Any]:
     with io.atomic_path(final, overwrite=True) as out_dir:
         out_dir.mkdir()
         for module in SECTION_MODULES:

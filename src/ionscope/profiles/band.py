@@ -93,6 +93,11 @@ def _moving_mean(y: np.ndarray, k: int) -> np.ndarray:
         return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
 
+def _point(p: Sequence[float]) -> tuple[float, ...]:
+    """A point as messages show it: plain rounded floats (no numpy reprs)."""
+    return tuple(round(float(v), 2) for v in p)
+
+
 def band_samples(image: np.ndarray, start: Sequence[float], end: Sequence[float], width: int,
                  *, spacing: tuple[float, float] = (1.0, 1.0), step: float | None = None,
                  order: int = 1) -> tuple[np.ndarray, float]:
@@ -129,23 +134,28 @@ def band_samples(image: np.ndarray, start: Sequence[float], end: Sequence[float]
     length = float(np.hypot(*(p1 - p0)))
     if length < 2 * step:
         raise InputError(
-            f"the profile line from {tuple(start)} to {tuple(end)} px is {length:.3g} nm long, "
+            f"the profile line from {_point(start)} to {_point(end)} px is {length:.3g} nm long, "
             f"shorter than two samples ({step:.3g} nm); choose points further apart"
         )
     along = (p1 - p0) / length
     normal = np.array([-along[1], along[0]])  # 90 degrees to the left of the line
+    ny, nx = np.shape(image)
+    half = (width - 1) / 2.0 * step
+    # the band is the rectangle of these corners: inside the image (a rectangle too) exactly
+    # when they are - checked before any sample is made, so that a far-off point or a huge
+    # width cannot ask for a huge grid
+    corners = np.array([p + normal * o for p in (p0, p1) for o in (-half, half)])
+    rows, cols = corners[:, 0] / dy, corners[:, 1] / dx
+    if np.any((rows < -0.5) | (rows > ny - 0.5) | (cols < -0.5) | (cols > nx - 0.5)):
+        raise InputError(
+            f"the profile band ({width} lines from {_point(start)} to "
+            f"{_point(end)} px) leaves the {ny} x {nx} px image; move the end points "
+            "inwards or narrow the band"
+        )
     s = np.arange(int(np.floor(length / step + 1e-9)) + 1) * step
     o = (np.arange(width) - (width - 1) / 2.0) * step
     pts = p0[:, None, None] + along[:, None, None] * s[None, None, :] + normal[:, None, None] * o[None, :, None]
-    rows, cols = pts[0] / dy, pts[1] / dx
-    ny, nx = image.shape
-    outside = (rows < -0.5) | (rows > ny - 0.5) | (cols < -0.5) | (cols > nx - 0.5)
-    if np.any(outside):
-        raise InputError(
-            f"the profile band ({width} lines from {tuple(np.round(start, 2))} to "
-            f"{tuple(np.round(end, 2))} px) leaves the {ny} x {nx} px image; move the end points "
-            "inwards or narrow the band"
-        )
+    rows, cols = pts[0] / dy, pts[1] / dx  # a hair outside by rounding: mode="nearest" clamps it
     data = np.asarray(image, dtype=np.float64)
     nan = ~np.isfinite(data)
     filled = np.where(nan, 0.0, data)

@@ -48,6 +48,7 @@ from ionscope.validation import Interval, validate_params
 from ionscope.spacecharge.model import (
     MAX_INTERFACE_POTENTIAL_V,
     MAX_LENGTH_NM,
+    MAX_EPS_R,
     MAX_POINTS,
     MobileDefect,
     _check_scalar,
@@ -55,6 +56,7 @@ from ionscope.spacecharge.model import (
     _occupancy,
     _system,
     _System,
+    material_constraints,
     differential_capacitance,
     lattice_gas_potential,
     stern_diffuse_potential,
@@ -355,6 +357,9 @@ def _w90_from(x: np.ndarray, psi: np.ndarray, fraction: float = 0.9) -> float:
     "bias_V": [Interval(float, -2 * MAX_INTERFACE_POTENTIAL_V, 2 * MAX_INTERFACE_POTENTIAL_V, unit="V")],
     "thickness_nm": [Interval(float, 0, MAX_LENGTH_NM, closed="right", unit="nm")],
     "points": [Interval(int, 16, MAX_POINTS)],
+    "stern_nm": [Interval(float, 0, MAX_LENGTH_NM, unit="nm")],
+    "stern_eps_r": [Interval(float, 1, MAX_EPS_R), None],
+    **material_constraints(),
 })
 def bias_profile(
     bias_V: float, thickness_nm: float, theta: float, eps_r: float, c0_m3: float,

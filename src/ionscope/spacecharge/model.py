@@ -103,6 +103,24 @@ __getattr__ = moved_names(__name__, {"lattice_gas_profile": "ionscope.spacecharg
 MAX_INTERFACE_POTENTIAL_V = 10.0
 MAX_LENGTH_NM = 1e5
 MAX_POINTS = 10**6
+#: The same for the material: no material is more polarisable than a relaxor ferroelectric
+#: (eps_r ~ 1e4 - 1e5), none holds more than ~1e29 atoms per m^3, and no battery works near 5000 K.
+MAX_EPS_R = 1e5
+MAX_C0_M3 = 1e30
+MAX_TEMPERATURE_K = 5000.0
+
+
+def material_constraints(c0: str = "c0_m3") -> dict[str, list]:
+    """The declared constraints (:func:`ionscope.validation.validate_params`) of the material
+    parameters ``theta``, ``eps_r``, the bulk concentration (named ``c0``) and ``temperature_K``."""
+    from ionscope.validation import Interval
+
+    return {
+        "theta": [Interval(float, 0, 1, closed="neither")],
+        "eps_r": [Interval(float, 1, MAX_EPS_R)],
+        c0: [Interval(float, 0, MAX_C0_M3, closed="right", unit="m^-3")],
+        "temperature_K": [Interval(float, 0, MAX_TEMPERATURE_K, closed="right", unit="K")],
+    }
 
 #: Below this |u| (in units of V_T) the excess free energy uses its Taylor series.
 _SERIES_BELOW = 1e-2

@@ -18,9 +18,10 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import signal, units_of
-from ionscope.errors import ConfigError, FileMissingError, FormatError, InputError
+from ionscope.errors import ConfigError, FileMissingError, FormatError, InputError, NonFiniteError
 from ionscope.profiles import LowPass
 from ionscope.spacecharge.fit import NOISE_MODELS, default_free, recorded_lowpass
+from ionscope.spacecharge.model import material_constraints
 from ionscope.spacecharge.wrappers import fit_profiles
 from ionscope.validation import Interval, Options, validate_params
 
@@ -77,6 +78,14 @@ def read_profile(spec: str | Path, what: str = "profile", *, units: str = "unkno
             raise FormatError(f"{what} {path}: a value is not a number ({exc})") from None
         if table.ndim != 2 or table.shape[1] != len(header):
             raise FormatError(f"{what} {path}: every row needs {len(header)} numbers")
+        bad = np.flatnonzero(~np.isfinite(table).all(axis=1))
+        if bad.size:
+            raise NonFiniteError(
+                f"{what} {path}: {bad.size} row(s) hold NaN/inf (the first: {','.join(rows[bad[0] + 1])}); "
+                "drop or interpolate them first"
+            )
+        if table.shape[1] == 3 and np.any(table[:, 2] <= 0):
+            raise InputError(f"{what} {path}: every sigma must be positive (a standard error)")
         table = table[np.argsort(table[:, 0])]
         position = {"position": table[:, 0]}
         values = signal(table[:, 1], ("position",), name="profile", units=units, coords=position)
@@ -179,11 +188,9 @@ def step_choice(step: Any, jump: float | None) -> tuple[float | None, str]:
 
 @validate_params({
     "li_mode": [Options({"relative", "absolute", "occupancy"}), None],
-    "eps_r": [Interval(float, 0, None, closed="neither")],
-    "c0": [Interval(float, 0, None, closed="neither", unit="m^-3")],
-    "theta": [Interval(float, 0, 1, closed="neither"), None],
+    **material_constraints("c0"),
+    "theta": [Interval(float, 0, 1, closed="neither"), None],  # a start value, or None
     "side": [Options({"auto", "left", "right"})],
-    "temperature_K": [Interval(float, 0, None, closed="neither", unit="K")],
     "noise": [Options(NOISE_MODELS)],
     "amplitude_ratio": [Interval(float, 0, None, closed="neither"), None],
 })

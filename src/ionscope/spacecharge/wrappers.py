@@ -22,6 +22,7 @@ from ionscope.constants import E_CHARGE, EPSILON_0
 from ionscope.spacecharge.model import (
     MAX_INTERFACE_POTENTIAL_V,
     MAX_LENGTH_NM,
+    MAX_EPS_R,
     MAX_POINTS,
     MobileDefect,
     _check_scalar,
@@ -29,6 +30,7 @@ from ionscope.spacecharge.model import (
     _occupancy,
     _profile_u,
     _rho_over,
+    material_constraints,
     _system,
     differential_capacitance,
     stern_diffuse_potential,
@@ -49,6 +51,8 @@ __all__ = ["lattice_gas_profile", "fit_profiles"]
     "length_nm": [Interval(float, 0, MAX_LENGTH_NM, closed="right", unit="nm"), None],
     "points": [Interval(int, 16, MAX_POINTS)],
     "stern_nm": [Interval(float, 0, MAX_LENGTH_NM, unit="nm")],
+    "stern_eps_r": [Interval(float, 1, MAX_EPS_R), None],
+    **material_constraints(),
 })
 def lattice_gas_profile(
     psi0_V: float, theta: float, eps_r: float, c0_m3: float, temperature_K: float = 298.15,

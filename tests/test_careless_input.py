@@ -267,3 +267,15 @@ def test_the_li_fraction_maps_carry_their_whole_chain(run_cli, tmp_path):
     steps = [s["step"] for s in json.loads(li.attrs["provenance"])]
     assert steps[:2] == ["ionscope.simulate.licoo2", "ionscope.simulate.eels_licoo2"]
     assert steps[2:] == ["ionscope.eels.subtract_powerlaw", "ionscope.eels.mlls_fit", "ionscope.eels.li_fraction_map"]
+
+
+def test_a_provenance_that_is_not_json_is_one_line(run_cli, tmp_path):
+    da = signal(np.ones((3, 4, 4)), ("time", "y", "x"), name="li", units="1", coords={"time": 1.0, "y": 1.0, "x": 1.0})
+    da.attrs["provenance"] = "not json {"
+    io.save(da, tmp_path / "bad.zarr")
+    for args in (("info", tmp_path / "bad.zarr"),
+                 ("denoise", tmp_path / "bad.zarr", "--method", "gaussian", "--out", tmp_path / "o")):
+        result = run_cli(*args)
+        assert "provenance recorded on li is not a JSON list of steps" in _error_line(result)
+        assert result.stdout == ""
+    assert not (tmp_path / "o").exists()

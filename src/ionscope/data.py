@@ -270,7 +270,19 @@ def provenance(obj: xr.DataArray | xr.Dataset) -> list[dict[str, Any]]:
     raw = obj.attrs.get(PROVENANCE_KEY, "[]")
     if isinstance(raw, list):
         return list(raw)
-    return list(json.loads(raw))
+    try:
+        steps = json.loads(raw)
+    except (TypeError, ValueError):
+        steps = None
+    if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+        from ionscope.errors import FormatError
+
+        name = getattr(obj, "name", None) or obj.attrs.get("source_file") or "the data"
+        raise FormatError(
+            f"the provenance recorded on {name} is not a JSON list of steps ({str(raw)[:60]!r}); the file was "
+            "edited or written by another tool - remove or repair its 'provenance' attribute"
+        )
+    return steps
 
 
 def input_digest(item: Any, *, read_files: bool = True) -> str:

@@ -61,6 +61,8 @@ def info(
     except InputError:
         groups = parts
     first = parts[0]
+    primary = first.attrs.get("primary")
+    steps = (provenance(first[primary]) if primary in first else []) or provenance(first)  # refused before printing
     out.print(f"file: {file}")
     if "source_format" in first.attrs:
         out.print(f"format: {first.attrs['source_format']}")
@@ -68,8 +70,6 @@ def info(
         _print_keys(first.attrs)
     for ds in groups:
         _print_variables(ds, per_signal=len(parts) > 1)
-    primary = first.attrs.get("primary")
-    steps = (provenance(first[primary]) if primary in first else []) or provenance(first)
     out.print(f"provenance: {len(steps)} step(s)")
     for i, step in enumerate(steps, 1):
         params = json.dumps(step.get("params", {}), sort_keys=True)

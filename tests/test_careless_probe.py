@@ -285,6 +285,12 @@ def _cut(path: Path, target: Path) -> Path:
     return target
 
 
+def _root_metadata(store: Path) -> str:
+    """The file holding a Zarr store's root metadata: ``zarr.json`` (format 3) or ``.zgroup``
+    (format 2, as zarr 2.x writes it; its consolidated copy is not what ionscope reads)."""
+    return next(n for n in ("zarr.json", ".zgroup") if (store / n).exists())
+
+
 def _store_variants(folder: Path, name: str, source: Path) -> None:
     """The careless files of one store input, beside its valid ``source`` store."""
     da = io.load(source)
@@ -294,9 +300,10 @@ def _store_variants(folder: Path, name: str, source: Path) -> None:
     (folder / f"{name}.garbage.zarr").write_bytes(GARBAGE)
     (folder / f"{name}.garbage.hspy").write_bytes(GARBAGE)
     shutil.copytree(source, folder / f"{name}.garbagemeta.zarr")
-    (folder / f"{name}.garbagemeta.zarr" / "zarr.json").write_bytes(GARBAGE)
+    meta = _root_metadata(source)
+    (folder / f"{name}.garbagemeta.zarr" / meta).write_bytes(GARBAGE)
     shutil.copytree(source, folder / f"{name}.cutmeta.zarr")
-    _cut(source / "zarr.json", folder / f"{name}.cutmeta.zarr" / "zarr.json")
+    _cut(source / meta, folder / f"{name}.cutmeta.zarr" / meta)
     full = folder / f".{name}.full.npy"
     np.save(full, np.asarray(da.values))
     _cut(full, folder / f"{name}.cut.npy")
@@ -338,9 +345,10 @@ def _result_variants(folder: Path, name: str, source: Path) -> None:
     (folder / f"{name}.empty").mkdir()
     (folder / f"{name}.emptystore" / "result.zarr").mkdir(parents=True)
     shutil.copytree(source, folder / f"{name}.garbage")
-    (folder / f"{name}.garbage" / "result.zarr" / "zarr.json").write_bytes(GARBAGE)
+    meta = _root_metadata(source / "result.zarr")
+    (folder / f"{name}.garbage" / "result.zarr" / meta).write_bytes(GARBAGE)
     shutil.copytree(source, folder / f"{name}.cut")
-    _cut(source / "result.zarr" / "zarr.json", folder / f"{name}.cut" / "result.zarr" / "zarr.json")
+    _cut(source / "result.zarr" / meta, folder / f"{name}.cut" / "result.zarr" / meta)
     (folder / f"{name}.wrongdims").mkdir()
     row = {d: 0 for d in ("y",) if d in ds.dims}
     io.save(ds.isel(row), folder / f"{name}.wrongdims" / "result.zarr")

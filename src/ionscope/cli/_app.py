@@ -120,6 +120,19 @@ def parse_window(text: str | None, option: str) -> tuple[float, float] | None:
     return lo, hi
 
 
+def parse_point(text: str | None, option: str) -> tuple[float, float] | None:
+    """``"Y,X"`` -> (y, x) floats; None stays None."""
+    from ionscope.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        y, x = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not Y,X (two numbers, pixels, e.g. {option} 120,16)") from None
+    return y, x
+
+
 def load_input(spec: Path | str, *, lazy: bool = False, dims: str | None = None, what: str = "input"):
     """Load ``PATH`` or ``PATH:VARIABLE`` (a variable of a multi-variable or multi-signal file)."""
     from ionscope import io

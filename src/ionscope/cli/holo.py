@@ -7,7 +7,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ionscope.cli._app import DimsOption, OutOption, OverwriteOption, app, load_input, options_named, out, start_run
+from ionscope.cli._app import (
+    DimsOption, OutOption, OverwriteOption, app, load_input, options_named, out, parse_point, start_run,
+)
 
 holo_app = typer.Typer(
     help="Electron holography: off-axis and phase-shifting reconstruction, phase to potential "
@@ -28,19 +30,6 @@ EXTRA_STAT_KEYS = ("fringe_spacing_subpixel_nm", "fringe_sampling_subpixel_px",
 
 
 # --------------------------------------------------------------------------- parsing helpers
-
-
-def parse_point(text: str | None, option: str) -> tuple[float, float] | None:
-    """``"Y,X"`` -> (y, x) floats; None stays None."""
-    from ionscope.errors import ConfigError
-
-    if text is None:
-        return None
-    try:
-        y, x = (float(v) for v in text.split(","))
-    except ValueError:
-        raise ConfigError(f"{option} {text!r} is not Y,X (two numbers, pixels, e.g. {option} 120,16)") from None
-    return y, x
 
 
 def parse_sideband(text: str) -> Any:

@@ -9,23 +9,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ionscope.cli._app import OutOption, OverwriteOption, app, options_named, out, start_run
+from ionscope.cli._app import OutOption, OverwriteOption, app, options_named, out, parse_point, start_run
 
 kpfm_app = typer.Typer(
     help="Cross-sectional KPFM: referenced, registered, deconvolved potential maps; active particles; profiles.",
     no_args_is_help=True, rich_markup_mode=None,
 )
 app.add_typer(kpfm_app, name="kpfm")
-
-
-def _point(text: str, option: str) -> tuple[float, float]:
-    from ionscope.errors import ConfigError
-
-    try:
-        y, x = (float(v) for v in text.split(","))
-    except ValueError:
-        raise ConfigError(f"{option} {text!r} is not Y,X in pixels (e.g. {option} 10,120)") from None
-    return y, x
 
 
 def _psf(text: str) -> Any:
@@ -124,7 +114,7 @@ def kpfm_profile(
     elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
     result = io.open_dataset(result_path)
     with options_named():
-        ds, summary = profile_frames(result, _point(start, "--from"), _point(end, "--to"), width=width)
+        ds, summary = profile_frames(result, parse_point(start, "--from"), parse_point(end, "--to"), width=width)
     summary = {"command": "kpfm profile", "input": str(result_path), **summary, "run_time_s": elapsed()}
     io.write_result(out_dir, ds, summary, overwrite=overwrite)
     drops = summary["drop_V"]

@@ -91,7 +91,7 @@ def test_careless_kpfm_input(chain, run_cli, tmp_path):
     cut.write_bytes(scans[0].read_bytes()[: scans[0].stat().st_size // 2])
     _error_line(run_cli("kpfm", "process", scans[0], cut, "--out", tmp_path / "a"))
     other = tmp_path / "other"
-    assert run_cli("simulate", "composite_cathode", "--param", "ny=64", "--param", "nx=64", "--param",
+    assert run_cli("simulate", "composite_cathode", "--param", "ny=64", "--param", "nx=64", "--param", "pixel_nm=20", "--param",
                    "charge_frames=1", "--param", "rest_frames=0", "--out", other).returncode == 0
     _error_line(run_cli("kpfm", "process", scans[0], other / "frame_000.sxm", "--out", tmp_path / "a"))
     _error_line(run_cli("kpfm", "particles", root / "proc", "--threshold", "-1", "--out", tmp_path / "a"))

@@ -32,8 +32,9 @@ from ionscope.simulate.composite_cathode import (
 
 DEFAULT = CompositeCathodeParams()
 H = DEFAULT.pixel_nm
+N = DEFAULT.ny  # the default field: N x N pixels of H nm (2.56 um)
 QUIET = dict(noise_V=0.0, line_offset_V=0.0, topography_noise_nm=0.0, topography_line_offset_nm=0.0)
-SMALL = dict(ny=64, nx=64, ocv_frames=1, charge_frames=2, rest_frames=1)
+SMALL = dict(ny=64, nx=64, pixel_nm=10.0, ocv_frames=1, charge_frames=2, rest_frames=1)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def _lagged_cell_voltage(ds, tau, times):
 
 def test_registered_and_default_run_shapes_units_and_coords(ds):
     assert "composite_cathode" in TWINS
-    assert dict(ds.sizes) == {"time": 10, "y": 256, "x": 256, "record": 601, "label": ds.sizes["label"]}
+    assert dict(ds.sizes) == {"time": 10, "y": N, "x": N, "record": 601, "label": ds.sizes["label"]}
     assert ds.attrs["primary"] == "potential_measured" and ds.attrs["twin"] == "composite_cathode"
     expected = {
         "potential_measured": (("time", "y", "x"), "V"),
@@ -120,8 +121,8 @@ def test_registered_and_default_run_shapes_units_and_coords(ds):
     for name, (dims, units) in expected.items():
         assert ds[name].dims == dims, name
         assert ds[name].attrs["units"] == units, name
-    np.testing.assert_allclose(ds["y"].values, np.arange(256) * 10.0)
-    np.testing.assert_allclose(ds["x"].values, np.arange(256) * 10.0)
+    np.testing.assert_allclose(ds["y"].values, np.arange(N) * H)
+    np.testing.assert_allclose(ds["x"].values, np.arange(N) * H)
     np.testing.assert_allclose(ds["frame_start"].values, np.arange(10) * 60.0)
     np.testing.assert_allclose(ds["time"].values, np.arange(10) * 60.0 + 30.0)
     assert ds["row_time"].dims == ("time", "y") and ds["row_time"].attrs["units"] == "s"
@@ -155,7 +156,7 @@ def test_the_collector_band_is_along_the_bottom_edge(ds):
     collector = ds["phase"].values == COLLECTOR
     rows = collector.mean(axis=1)
     assert np.all(rows[-20:] == 1.0) and np.all(rows[:200] == 0.0)
-    assert 22 <= collector.sum() / 256 <= 28  # 250 nm thick
+    assert 22 <= collector.sum() / N * H / 10 <= 28  # 250 nm thick
 
 
 # --------------------------------------------------------------------------- determinism
@@ -181,7 +182,7 @@ def test_the_microstructure_function_rebuilds_the_twins_sample(ds):
     ms = twin_microstructure(DEFAULT, seed=0)
     m = DEFAULT.margin_px * H
     assert ds.attrs["field_origin_nm"] == [m, m]
-    phase, particle = ms.rasterize((256, 256), H, (m, m))
+    phase, particle = ms.rasterize((N, N), H, (m, m))
     np.testing.assert_array_equal(phase, ds["phase"].values)
     np.testing.assert_array_equal(particle, ds["particle"].values)
     np.testing.assert_array_equal(ms.particle_active[ds["label"].values - 1], ds["particle_active"].values)
@@ -294,8 +295,8 @@ def test_per_row_truth_is_the_potential_when_the_tip_passed(ds):
     mask = ds["particle"].values == label
     rows = np.flatnonzero(mask.any(axis=1))
     dy = ds["drift_y_nm"].values[k] / H
-    visit = np.clip(rows + dy, 0, 255)
-    t_visit = ds["frame_start"].values[k] + np.interp(visit, np.arange(256), ds["row_time"].values[k])
+    visit = np.clip(rows + dy, 0, N - 1)
+    t_visit = ds["frame_start"].values[k] + np.interp(visit, np.arange(N), ds["row_time"].values[k])
     expect = v0 + _lagged_cell_voltage(ds, tau, t_visit)
     got = np.array([ds["potential_true"].values[k][j][mask[j]].mean() for j in rows])
     np.testing.assert_allclose(got, expect, atol=1e-3)
@@ -341,7 +342,7 @@ def test_measured_particles_active_follow_and_isolated_stay_within_noise(ds):
 
 def test_row_times_run_in_the_scan_direction(ds):
     rt = ds["row_time"].values
-    line = DEFAULT.frame_time_s / 256
+    line = DEFAULT.frame_time_s / N
     for k, direction in enumerate(ds["scan_direction"].values):
         steps = np.diff(rt[k])
         if direction == "up":  # bottom row first
@@ -371,7 +372,7 @@ def test_noise_sd_of_a_flat_region_equals_the_parameter(ds, quiet):
 
 
 def test_drift_as_given_and_registration_recovers_it(quiet):
-    yy, xx = np.mgrid[:256, :256]
+    yy, xx = np.mgrid[:N, :N]
     design = np.stack([np.ones(yy.size), yy.ravel(), xx.ravel()], axis=1)
 
     def level(z):
@@ -384,7 +385,7 @@ def test_drift_as_given_and_registration_recovers_it(quiet):
     for k in range(1, 10):
         shift = register_translation(level(topo[0]), level(topo[k]), polish=True)
         dy, dx = _drift_px(quiet, k)
-        assert shift == pytest.approx((-dy, -dx), abs=0.05)  # content moved by +drift
+        assert shift == pytest.approx((-dy, -dx), abs=0.5 / H)  # content moved by +drift; 0.5 nm
     linear = simulate("composite_cathode", seed=0, drift_jitter_nm=0.0, drift_y_nm=4.0, drift_x_nm=-2.5, **SMALL)
     np.testing.assert_allclose(linear["drift_y_nm"].values, 4.0 * np.arange(4))
     np.testing.assert_allclose(linear["drift_x_nm"].values, -2.5 * np.arange(4))
@@ -410,7 +411,7 @@ def test_frame_zero_is_the_truth_blurred_by_the_psf():
 def test_topography_shows_the_phases_plus_a_tilt(quiet):
     z = quiet["topography_measured"].values[0].astype(np.float64)
     phase = quiet["phase"].values
-    yy, xx = np.mgrid[:256, :256] * H * 1e-3
+    yy, xx = np.mgrid[:N, :N] * H * 1e-3
     z = z - (DEFAULT.tilt_y_nm_per_um * yy + DEFAULT.tilt_x_nm_per_um * xx)
     eroded = {c: ndimage.binary_erosion(phase == c, iterations=2) for c in (LATP, LICOPO4, COLLECTOR)}
     latp = np.median(z[eroded[LATP]])
@@ -498,7 +499,8 @@ def test_the_cli_writes_real_sxm_scans_a_cycler_log_and_the_truth(run_cli, tmp_p
     from ionscope import io
     from ionscope.simulate.composite_cathode import frames_as_datasets
 
-    args = ["--param", "ny=64", "--param", "nx=64", "--param", "charge_frames=2", "--param", "rest_frames=0"]
+    args = ["--param", "ny=64", "--param", "nx=64", "--param", "pixel_nm=10", "--param", "charge_frames=2",
+            "--param", "rest_frames=0"]
     result = run_cli("simulate", "composite_cathode", "--seed", "3", "--out", tmp_path / "cell", *args)
     assert result.returncode == 0, result.stderr
     scans = sorted((tmp_path / "cell").glob("frame_*.sxm"))

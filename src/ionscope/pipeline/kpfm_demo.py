@@ -37,11 +37,11 @@ from ionscope.pipeline.demo import DemoContext, demo_section
 from ionscope.report.html import Section, TableItem
 
 _TWIN = "composite_cathode"
-#: Twin parameters of the full and the quick run. Full: the default twin (256 x 256 px at 10 nm,
-#: 10 frames of 1 min: open circuit, 7 of charge, 2 of rest). Quick: half the field sampled twice
-#: as finely (256 x 256 px at 5 nm, 4 frames: open circuit, 2 of charge, rest) - at 10 nm pixels
-#: the PSF core (7 nm) is finer than a pixel and the deconvolution's targets cannot hold (the
-#: table's caption; benchmarks/RESULTS.md, KPFM), at 5 nm they do.
+#: Twin parameters of the full and the quick run. Full: the default twin (512 x 512 px at 5 nm,
+#: 10 frames of 1 min: open circuit, 7 of charge, 2 of rest). Quick: a quarter of the field at the
+#: same sampling (256 x 256 px at 5 nm, 4 frames: open circuit, 2 of charge, rest). The 5 nm
+#: pixels sample the ~7 nm PSF core; at 10 nm the deconvolution's targets cannot hold
+#: (benchmarks/RESULTS.md, KPFM).
 PARAMETERS: dict[str, dict[str, Any]] = {
     "full": {},
     "quick": {"ny": 256, "nx": 256, "pixel_nm": 5.0, "charge_frames": 2, "rest_frames": 1},
@@ -397,11 +397,10 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
     table = TableItem(
         rows, ["quantity", "this run", "twin's truth", "target (issue 13)", "holds"],
         caption="Noise, resolution and accuracy of this run against the twin's ground truth. The deconvolution "
-                "needs pixels fine against the PSF's core: at 10 nm pixels (the full run; core 7 nm) even a "
-                "Wiener filter that knew the true signal spectrum lowers the first frame's error by only about "
-                "29 % - the blur (~20 mV RMS) is not large against the 10 mV noise - and the particle edges "
-                "narrow by about 40 %; at 5 nm pixels (the quick run) the targets hold (benchmarks/kpfm.py, "
-                "benchmarks/RESULTS.md: KPFM). The 10-90 % width of an edge blurred by a long tail depends on "
+                "needs pixels fine against the PSF's core (7 nm): the twin is sampled at 5 nm; at 10 nm pixels even a "
+                "Wiener filter that knew the true signal spectrum lowers the error by only about 29 % - the blur "
+                "(~20 mV RMS) is not large against the 10 mV noise (benchmarks/kpfm.py, benchmarks/RESULTS.md: "
+                "KPFM). The 10-90 % width of an edge blurred by a long tail depends on "
                 "how far out its plateaus are taken (here ±2 tail SDs) and on what lies there. The collector's "
                 "edge runs parallel to the fast scan axis, so its 10-90 % width is not a resolution here; the "
                 "particle edges along the scan lines are.")

@@ -34,7 +34,8 @@ class CompositeCathodeParams(MicrostructureParams):
     Attributes
     ----------
     ny, nx, pixel_nm : int, int, float
-        Scan size (px) and pixel size (nm). Default 256 x 256 at 10 nm (a 2.56 um field).
+        Scan size (px) and pixel size (nm). Default 512 x 512 at 5 nm (a 2.56 um field), which samples
+        the ~7 nm resolution of the instrument (Nyquist).
     margin_nm : float
         Sample simulated beyond every edge of the field (nm) so that drifted frames and the PSF
         tail see real microstructure; rounded to whole pixels. Must hold the largest drift
@@ -98,9 +99,9 @@ class CompositeCathodeParams(MicrostructureParams):
         White noise SD and per-line offset SD of the topography (nm). Default 0.2, 0.3.
     """
 
-    ny: int = parameter(256, 32, 4096, "px", integer=True)
-    nx: int = parameter(256, 32, 4096, "px", integer=True)
-    pixel_nm: float = parameter(10.0, 0.5, 1000.0, "nm")
+    ny: int = parameter(512, 32, 4096, "px", integer=True)
+    nx: int = parameter(512, 32, 4096, "px", integer=True)
+    pixel_nm: float = parameter(5.0, 0.5, 1000.0, "nm")
     margin_nm: float = parameter(300.0, 0.0, 1e5, "nm")
     frame_time_s: float = parameter(60.0, 0.1, 1e5, "s")
     frame_interval_s: float = parameter(60.0, 0.1, 1e6, "s")

@@ -395,12 +395,14 @@ def test_failing_section_leaves_old_outputs_and_no_temporary_files(tmp_path):
 
 @pytest.mark.slow
 def test_quick_demo_with_the_licoo2_twin(tmp_path):
-    """The real simulator end to end: the summary agrees with the saved dataset."""
+    """The real simulator end to end: the summary agrees with the saved dataset. The LiCoO2
+    sections only: the technique sections run their own quick demos in their test modules."""
     pytest.importorskip("ionscope.simulate.licoo2")
     from ionscope import io as ionscope_io
-    from ionscope.pipeline.demo import run_demo
+    from ionscope.pipeline.demo import registered_sections, run_demo
 
-    summary = run_demo(tmp_path, quick=True, seed=1)
+    core = [s.name for s in registered_sections() if s.name.startswith("ionscope.pipeline.demo.")]
+    summary = run_demo(tmp_path, quick=True, seed=1, sections=core)
     ds = ionscope_io.open_dataset(tmp_path / "licoo2.zarr")
     assert summary["frames"] == ds.sizes["time"]
     assert summary["charge_passed_C"] == float(ds["charge"].values[-1])

@@ -279,3 +279,16 @@ def test_a_provenance_that_is_not_json_is_one_line(run_cli, tmp_path):
         assert "provenance recorded on li is not a JSON list of steps" in _error_line(result)
         assert result.stdout == ""
     assert not (tmp_path / "o").exists()
+
+
+def test_an_unreadable_side_input_is_named_by_its_option(run_cli, series, tmp_path):
+    """Which of a command's inputs could not be read: the option comes first in the message."""
+    line = _error_line(run_cli("eels", "lithium", series / "series.zarr", "--li-rich", tmp_path / "rich.msa",
+                               "--li-poor", tmp_path / "poor.msa", "--out", tmp_path / "o"))
+    assert line.startswith(f"error: --li-rich: {tmp_path / 'rich.msa'}: no such file")
+    hologram = signal(np.ones((32, 32)), ("y", "x"), name="h", units="counts", coords={"y": 1.0, "x": 1.0})
+    io.save(hologram, tmp_path / "holo.zarr")
+    line = _error_line(run_cli("holo", "reconstruct", tmp_path / "holo.zarr", "--reference", tmp_path / "ref.zarr",
+                               "--out", tmp_path / "o"))
+    assert line.startswith(f"error: --reference: {tmp_path / 'ref.zarr'}: no such file")
+    assert not (tmp_path / "o").exists()

@@ -134,10 +134,17 @@ def parse_point(text: str | None, option: str) -> tuple[float, float] | None:
 
 
 def load_input(spec: Path | str, *, lazy: bool = False, dims: str | None = None, what: str = "input"):
-    """Load ``PATH`` or ``PATH:VARIABLE`` (a variable of a multi-variable or multi-signal file)."""
+    """Load ``PATH`` or ``PATH:VARIABLE`` (a variable of a multi-variable or multi-signal file); a
+    file that cannot be read is refused with its role in the command first (``--reference: ...``)."""
     from ionscope import io
+    from ionscope.errors import InputError
 
-    return io.load(spec, lazy=lazy, dims=dims)
+    try:
+        return io.load(spec, lazy=lazy, dims=dims)
+    except InputError as exc:
+        if what == "input":
+            raise
+        raise type(exc)(f"{what}: {exc}") from exc
 
 
 @contextlib.contextmanager

@@ -49,10 +49,11 @@ def eels_lithium(
     bg = None if str(background).lower() == "none" else parse_window(background, "--background")
     windows = {"fit_window": parse_window(fit_window, "--fit-window"), "window_a": parse_window(window_a, "--window-a"),
                "window_b": parse_window(window_b, "--window-b")}
-    spectra = load_input(input_path, lazy=True, dims=dims)
-    refs = {name: load_input(spec, what=name) for name, spec in (("li_rich", li_rich), ("li_poor", li_poor))}
-    extras = {f"extra{i}": load_input(spec) for i, spec in enumerate(extra, 1)}
-    co_extras = {f"co_extra{i}": load_input(spec) for i, spec in enumerate(co_extra, 1)}
+    spectra = load_input(input_path, lazy=True, dims=dims, what="INPUT (the spectrum image)")
+    refs = {name: load_input(spec, what="--" + name.replace("_", "-"))
+            for name, spec in (("li_rich", li_rich), ("li_poor", li_poor))}
+    extras = {f"extra{i}": load_input(spec, what="--extra") for i, spec in enumerate(extra, 1)}
+    co_extras = {f"co_extra{i}": load_input(spec, what="--co-extra") for i, spec in enumerate(co_extra, 1)}
     with options_named():
         result = li_fraction_map(
             spectra, refs["li_rich"], refs["li_poor"], extras, co_extra=co_extras, method=method,

@@ -1,6 +1,7 @@
 """``ionscope kpfm``: cross-sectional operando KPFM - process a scan series, find the active
 particles, profile an interface. The chains are library functions in
-:mod:`ionscope.kpfm.workflow`; this module only parses options and writes the results."""
+:mod:`ionscope.kpfm.workflow` and :mod:`ionscope.kpfm.analysis`; this module only parses options
+and writes the results."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def kpfm_particles(
 ) -> None:
     """Particles, their potential change dV(t), and which of them are active."""
     from ionscope import io
-    from ionscope.kpfm.workflow import find_particles
+    from ionscope.kpfm.analysis import find_particles
 
     elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
     io.check_output(out_dir / "particles.csv", overwrite=overwrite)
@@ -109,7 +110,7 @@ def kpfm_profile(
 ) -> None:
     """Band profile across an interface in every frame: step (drop) plus linear (IR) fit."""
     from ionscope import io
-    from ionscope.kpfm.workflow import profile_frames
+    from ionscope.kpfm.analysis import profile_frames
 
     elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
     result = io.open_dataset(result_path)

@@ -25,8 +25,9 @@ interface drops (METHODS.md section 4). The shape of every technique package: nu
 - :mod:`~ionscope.kpfm.maps`: thin xarray wrappers of single steps (:func:`level_topography`,
   :func:`reference_potential`, :func:`register_frames`, :func:`deconvolve`,
   :func:`segment_particles`) with units and provenance.
-- :mod:`~ionscope.kpfm.workflow`: :func:`process_frames`, :func:`find_particles`,
-  :func:`profile_frames` (the chains of ``ionscope kpfm process | particles | profile``).
+- :mod:`~ionscope.kpfm.workflow`: :func:`process_frames` (the chain of ``ionscope kpfm process``);
+  :mod:`~ionscope.kpfm.analysis`: :func:`find_particles`, :func:`profile_frames` (``ionscope kpfm
+  particles | profile``).
 
 Example
 -------
@@ -48,9 +49,9 @@ from ionscope.kpfm.channels import check_sign_convention, choose_channel, sample
 from ionscope.kpfm.interface import fit_step_linear_kernel, step_linear_model
 from ionscope.kpfm.maps import deconvolve, level_topography, reference_potential, register_frames, segment_particles
 from ionscope.kpfm.psf import PSF, fit_edge_kernel, otf_kernel, wiener_deconvolve_kernel
+from ionscope.kpfm.analysis import find_particles, profile_frames
 from ionscope.kpfm.workflow import (
-    difference_maps, estimate_psf, find_particles, order_frames, process_frames, profile_frames, read_frames,
-    reference_box,
+    difference_maps, estimate_psf, order_frames, process_frames, read_frames, reference_box,
 )
 
 __all__ = [

@@ -38,6 +38,19 @@ def gwyddion():
     return read
 
 
+def _refuses_cut_and_garbage(path, ext, match, seed, run_cli, tmp_path):
+    """A copy of ``path`` cut in half and random bytes with its extension: a FormatError matching
+    ``match`` in Python, one ``error:`` line and exit 2 in ``ionscope info``."""
+    data = path.read_bytes()
+    for name, content in ((f"cut{ext}", data[: len(data) // 2]), (f"garbage{ext}", np.random.default_rng(seed).bytes(5000))):
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        with pytest.raises(FormatError, match=match):
+            io.open_dataset(bad)
+        result = run_cli("info", bad)
+        assert result.returncode == 2 and result.stderr.startswith("error:") and result.stderr.count("\n") == 1
+
+
 def _corr(a, b) -> float:
     a, b = np.ravel(np.asarray(a, float)), np.ravel(np.asarray(b, float))
     return float(np.corrcoef(a, b)[0, 1])
@@ -416,14 +429,7 @@ def test_asylum_values_and_orientation_match_gwyddion(asylum, gwyddion):
 
 
 def test_asylum_careless_input(asylum, run_cli, tmp_path):
-    data = asylum.read_bytes()
-    for name, content in (("cut.ibw", data[: len(data) // 2]), ("garbage.ibw", np.random.default_rng(2).bytes(5000))):
-        bad = tmp_path / name
-        bad.write_bytes(content)
-        with pytest.raises(FormatError, match="Asylum IBW"):
-            io.open_dataset(bad)
-        result = run_cli("info", bad)
-        assert result.returncode == 2 and result.stderr.startswith("error:") and result.stderr.count("\n") == 1
+    _refuses_cut_and_garbage(asylum, ".ibw", "Asylum IBW", 2, run_cli, tmp_path)
     shown = run_cli("info", asylum)
     assert sum(line.startswith("variable ") for line in shown.stdout.splitlines()) == 8
     out = tmp_path / "v.zarr"
@@ -493,14 +499,7 @@ def test_a_gwy_file_gwyddion_wrote_reads_like_its_source(source, request, gwyddi
 
 
 def test_gwyddion_careless_input(gwy, run_cli, tmp_path):
-    data = gwy.read_bytes()
-    for name, content in (("cut.gwy", data[: len(data) // 2]), ("garbage.gwy", np.random.default_rng(3).bytes(5000))):
-        bad = tmp_path / name
-        bad.write_bytes(content)
-        with pytest.raises(FormatError, match="truncated|not a Gwyddion file"):
-            io.open_dataset(bad)
-        result = run_cli("info", bad)
-        assert result.returncode == 2 and result.stderr.startswith("error:") and result.stderr.count("\n") == 1
+    _refuses_cut_and_garbage(gwy, ".gwy", "truncated|not a Gwyddion file", 3, run_cli, tmp_path)
     shown = run_cli("info", gwy)
     assert sum(line.startswith("variable ") for line in shown.stdout.splitlines()) == 8
     with pytest.raises(InputError, match="no variable 'Z_forward'; it holds 8: ZSensor_forward"):

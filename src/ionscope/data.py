@@ -41,13 +41,18 @@ DIMS: dict[str, str] = {
     "x": "nm",
     "position": "nm",
     "energy": "eV",
-    "mass": "m/z",
+    "mass": "u",
 }
-#: Auxiliary dims for things that are not physical axes: factor components, log records, particles.
-AUX_DIMS: dict[str, str] = {"component": "1", "record": "1", "particle": "1"}
+#: Auxiliary dims for things that are not physical axes: factor components, log records, particles,
+#: TOF-SIMS ions (an ion-image stack), states of charge, phases, the peaks of a processed (centroid)
+#: spectrum and the milling steps of a depth series.
+AUX_DIMS: dict[str, str] = {
+    "component": "1", "record": "1", "particle": "1", "ion": "1", "state": "1", "phase": "1", "peak": "1",
+    "depth": "1",
+}
 
 #: Canonical dim order, used to order dims read from files.
-DIM_ORDER: tuple[str, ...] = ("time", "shift", "y", "x", "position", "energy", "mass")
+DIM_ORDER: tuple[str, ...] = ("time", "state", "depth", "shift", "ion", "y", "x", "position", "energy", "mass", "peak")
 
 PROVENANCE_KEY = "provenance"
 

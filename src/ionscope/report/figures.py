@@ -174,12 +174,37 @@ def _units(obj: Any, default: str = "1") -> str:
     return str(getattr(obj, "attrs", {}).get("units", default))
 
 
-def _extent(ds: xr.Dataset) -> list[float]:
-    x, y = ds["x"].values.astype(float), ds["y"].values.astype(float)
+def map_extent(x_nm: Any, y_nm: Any) -> list[float]:
+    """``imshow`` extent (nm) of a map with pixel centres ``x_nm``, ``y_nm`` drawn with
+    ``origin="upper"`` (row 0 at the top).
+
+    >>> map_extent([0.0, 10.0, 20.0], [0.0, 10.0])
+    [-5.0, 25.0, 15.0, -5.0]
+    """
+    x, y = np.asarray(x_nm, dtype=float), np.asarray(y_nm, dtype=float)
     dx = float(x[1] - x[0]) if x.size > 1 else 1.0
     dy = float(y[1] - y[0]) if y.size > 1 else 1.0
-    # origin="upper": row 0 (the electrolyte interface) at the top of the image
     return [x[0] - dx / 2, x[-1] + dx / 2, y[-1] + dy / 2, y[0] - dy / 2]
+
+
+def map_panel(ax, fig: Figure, image: Any, extent: Sequence[float], cmap: Any, vmin: float, vmax: float,
+              label: str | None, title: str = ""):
+    """Draw one map on ``ax`` (row 0 at the top, square pixels) with a colour bar labelled
+    ``label`` (none when ``label`` is None); returns the image artist."""
+    im = ax.imshow(np.asarray(image, dtype=float), extent=extent, origin="upper", cmap=cmap, vmin=vmin,
+                   vmax=vmax, interpolation="nearest", aspect="equal")
+    if label is not None:
+        cb = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, aspect=18)
+        cb.set_label(label, fontsize=8.5)
+        cb.ax.tick_params(labelsize=7.5)
+    ax.set_title(title, fontsize=9.5)
+    ax.tick_params(labelsize=7.5)
+    return im
+
+
+def _extent(ds: xr.Dataset) -> list[float]:
+    # origin="upper": row 0 (the electrolyte interface) at the top of the image
+    return map_extent(ds["x"].values, ds["y"].values)
 
 
 def _time_minutes(ds: xr.Dataset, coord: str = "time") -> np.ndarray:

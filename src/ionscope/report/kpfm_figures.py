@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ionscope.report.figures import new_figure, robust_range, style
+from ionscope.report.figures import map_extent, map_panel, new_figure, robust_range, style
 
 #: Colour maps: the potential (sequential), a change of potential (diverging around 0), heights.
 POTENTIAL_CMAP = "cividis"
@@ -28,25 +28,6 @@ HEIGHT_CMAP = "gray"
 #: Curve colours (Okabe-Ito): measured (deconvolved), before deconvolution, truth, active, isolated.
 DATA_COLOR, RAW_COLOR, TRUTH_COLOR = "#243b53", "#8a8f98", "#009e73"
 ACTIVE_COLOR, ISOLATED_COLOR, CELL_COLOR = "#d55e00", "#0072b2", "#cc79a7"
-
-
-def _extent(x_nm: np.ndarray, y_nm: np.ndarray) -> list[float]:
-    x, y = np.asarray(x_nm, dtype=float), np.asarray(y_nm, dtype=float)
-    dx = float(x[1] - x[0]) if x.size > 1 else 1.0
-    dy = float(y[1] - y[0]) if y.size > 1 else 1.0
-    return [x[0] - dx / 2, x[-1] + dx / 2, y[-1] + dy / 2, y[0] - dy / 2]
-
-
-def _image(ax, fig, image, extent, cmap, vmin, vmax, label: str | None, title: str = ""):
-    im = ax.imshow(np.asarray(image, dtype=float), extent=extent, origin="upper", cmap=cmap, vmin=vmin,
-                   vmax=vmax, interpolation="nearest", aspect="equal")
-    if label is not None:
-        cb = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, aspect=18)
-        cb.set_label(label, fontsize=8.5)
-        cb.ax.tick_params(labelsize=7.5)
-    ax.set_title(title, fontsize=9.5)
-    ax.tick_params(labelsize=7.5)
-    return im
 
 
 def potential_maps_figure(x_nm: np.ndarray, y_nm: np.ndarray, maps: Sequence[np.ndarray],
@@ -69,7 +50,7 @@ def potential_maps_figure(x_nm: np.ndarray, y_nm: np.ndarray, maps: Sequence[np.
     truth_change : ndarray (y, x), optional
         A true change map (V), the last panel of the bottom row.
     """
-    extent = _extent(x_nm, y_nm)
+    extent = map_extent(x_nm, y_nm)
     cols = len(maps)
     vmin, vmax = robust_range(np.concatenate([np.ravel(m) for m in maps]), 0.5, 99.5)
     allc = [np.ravel(c) for c in changes] + ([np.ravel(truth_change)] if truth_change is not None else [])
@@ -79,7 +60,7 @@ def potential_maps_figure(x_nm: np.ndarray, y_nm: np.ndarray, maps: Sequence[np.
         fig = new_figure(width, width / cols * 2 + 0.4)
         axes = fig.subplots(2, cols, squeeze=False)
         for j in range(cols):
-            _image(axes[0, j], fig, np.asarray(maps[j]) * 1e3, extent, POTENTIAL_CMAP, vmin * 1e3, vmax * 1e3,
+            map_panel(axes[0, j], fig, np.asarray(maps[j]) * 1e3, extent, POTENTIAL_CMAP, vmin * 1e3, vmax * 1e3,
                    "V (mV)" if j == cols - 1 else None, titles[j])
         bottom = [(c, f"V − V(t₀), {t}") for c, t in zip(changes, titles[1:])]
         if truth_change is not None:
@@ -90,7 +71,7 @@ def potential_maps_figure(x_nm: np.ndarray, y_nm: np.ndarray, maps: Sequence[np.
                 ax.set_axis_off()
                 continue
             image, title = bottom[j]
-            _image(ax, fig, np.asarray(image) * 1e3, extent, CHANGE_CMAP, -lim * 1e3, lim * 1e3,
+            map_panel(ax, fig, np.asarray(image) * 1e3, extent, CHANGE_CMAP, -lim * 1e3, lim * 1e3,
                    "ΔV (mV)" if j == len(bottom) - 1 else None, title)
             ax.set_xlabel("x (nm)", fontsize=8.5)
         for ax in axes[:, 0]:
@@ -118,7 +99,7 @@ def active_particles_figure(x_nm: np.ndarray, y_nm: np.ndarray, background: np.n
     true_active : ndarray of bool (y, x), optional
         The truth's active pixels (dashed outline).
     """
-    extent = _extent(x_nm, y_nm)
+    extent = map_extent(x_nm, y_nm)
     x = np.asarray(x_nm, dtype=float)
     y = np.asarray(y_nm, dtype=float)
     flags = np.concatenate([[False], np.asarray(is_active, dtype=bool)])
@@ -129,7 +110,7 @@ def active_particles_figure(x_nm: np.ndarray, y_nm: np.ndarray, background: np.n
     with style():
         fig = new_figure(width, width * 0.82)
         ax = fig.subplots()
-        _image(ax, fig, background, extent, HEIGHT_CMAP, vmin, vmax, background_label)
+        map_panel(ax, fig, background, extent, HEIGHT_CMAP, vmin, vmax, background_label)
         if active_pixels is not None and np.any(active_pixels):
             shade = np.ma.masked_where(~np.asarray(active_pixels, bool), np.ones(lab.shape))
             ax.imshow(shade, extent=extent, origin="upper", cmap="Oranges", vmin=0, vmax=2.5, alpha=0.45,

@@ -82,7 +82,7 @@ from kpfm_frames import make_frames  # noqa: E402
 
 from ionscope.io import open_dataset  # noqa: E402
 from ionscope.kpfm import PSF, find_particles, process_frames  # noqa: E402
-from ionscope.kpfm.drift import frame_shifts_kernel  # noqa: E402
+from ionscope.register.stack import frame_shifts_kernel  # noqa: E402
 from ionscope.kpfm.level import (  # noqa: E402
     edge_profile_kernel, find_reference_kernel, level_topography_kernel, reference_kernel, step_width_kernel,
 )
@@ -193,7 +193,7 @@ def twin_truth_as_seen(ds, params: dict, seed: int) -> np.ndarray:
     """The twin's potential as the instrument sees it on the first frame's grid: the same twin
     without noise, line offsets and tip offset, recorded as the blurred sample potential, each
     frame shifted back by the true drift (NaN where a frame does not cover)."""
-    from ionscope.kpfm.drift import shift_frame_kernel
+    from ionscope.register.stack import shift_frame_kernel
     from ionscope.simulate import simulate
 
     clean = simulate("composite_cathode", seed=seed, **{**params, "noise_V": 0.0, "line_offset_V": 0.0,

@@ -13,7 +13,7 @@ from ionscope.errors import ConfigError, InputError
 from ionscope.kpfm.channels import (
     channel_table, check_sign_convention, choose_channel, choose_topography, sample_potential_kernel, trace,
 )
-from ionscope.kpfm.drift import covered_kernel, frame_shifts_kernel, shift_frame_kernel
+from ionscope.register.stack import covered_kernel, frame_shifts_kernel, shift_frame_kernel
 from ionscope.kpfm.interface import fit_step_linear_kernel, step_linear_model
 from ionscope.kpfm.level import (
     find_reference_kernel, flat_noise_kernel, highpass_noise_kernel, level_topography_kernel, parse_box,

@@ -13,9 +13,8 @@ interface drops (METHODS.md section 4). The shape of every technique package: nu
   offset removed on an equipotential region only (never a plane fit); the reference region
   (``auto``: the flattest band along an image edge, the grounded collector); noise and the
   10-90 % resolution.
-- :mod:`~ionscope.kpfm.drift`: sub-pixel drift registration of every frame onto the first
-  frame's grid (edge maps, :mod:`ionscope.register`'s correlation and shift convention), NaN
-  where a frame does not cover.
+- drift: every frame is registered onto the first frame's grid by
+  :mod:`ionscope.register.stack` (edge maps, sub-pixel, NaN where a frame does not cover).
 - :mod:`~ionscope.kpfm.psf`: the tip-and-cantilever PSF (Gaussian core plus tail), its estimate
   from a sharp edge, and Wiener deconvolution that keeps volts.
 - :mod:`~ionscope.kpfm.particles`: particle segmentation, per-particle ``dV(t)``, active particles,

@@ -10,7 +10,7 @@ series in one pass.
   (:func:`~ionscope.kpfm.level.reference_kernel`; ``auto``:
   :func:`~ionscope.kpfm.level.find_reference_kernel`).
 - :func:`register_frames`: drift registration of a series onto its first frame
-  (:func:`~ionscope.kpfm.drift.frame_shifts_kernel`, :func:`~ionscope.kpfm.drift.shift_frame_kernel`).
+  (:func:`~ionscope.register.stack.frame_shifts_kernel`, :func:`~ionscope.register.stack.shift_frame_kernel`).
 - :func:`deconvolve`: Wiener deconvolution in volts (:func:`~ionscope.kpfm.psf.wiener_deconvolve_kernel`).
 - :func:`segment_particles`: particle labels (:func:`~ionscope.kpfm.particles.segment_particles_kernel`).
 
@@ -27,7 +27,7 @@ import xarray as xr
 from ionscope.data import axis_calibration, provenance, require_dims, units_of, with_provenance
 from ionscope.errors import InputError
 from ionscope.kpfm.channels import VOLT_UNITS
-from ionscope.kpfm.drift import frame_shifts_kernel, shift_frame_kernel
+from ionscope.register.stack import frame_shifts_kernel, shift_frame_kernel
 from ionscope.kpfm.level import (
     find_reference_kernel, highpass_noise_kernel, level_topography_kernel, parse_box, reference_kernel,
 )

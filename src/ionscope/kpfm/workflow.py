@@ -35,7 +35,7 @@ from ionscope.kpfm.channels import (
     SAMPLE_POTENTIAL_SIGN, channel_table, choose_channel, choose_topography, sample_potential_kernel,
     sign_convention_text, trace, trace_pair,
 )
-from ionscope.kpfm.drift import frame_shifts_kernel, shift_frame_kernel
+from ionscope.register.stack import frame_shifts_kernel, shift_frame_kernel
 from ionscope.kpfm.level import (
     edge_profile_kernel, find_reference_kernel, flat_noise_kernel, level_topography_kernel, parse_box,
     reference_kernel, step_width_kernel, trace_noise_kernel,
@@ -457,7 +457,7 @@ def process_frames(
         A frame shifted by more than this fraction of the field is not of the same field of view.
     min_match : float, optional
         Least edge correlation of a registered frame with the first, away from the reference
-        band (:func:`~ionscope.kpfm.drift.frame_shifts_kernel`); below it the frame is not of the
+        band (:func:`~ionscope.register.stack.frame_shifts_kernel`); below it the frame is not of the
         same field of view. Default 0.5 on the topography (static: the same field gives about
         0.99, another one about 0.3 on the test frames), 0.3 on the potential (which changes
         between frames: 0.55-0.95 against 0.1-0.2).

@@ -5,6 +5,9 @@
   shift of an image. A **shift** is always the translation to apply to the moving signal to
   register it onto the fixed one (``registered(r) = moving(r - shift)``, as scikit-image and
   ``scipy.ndimage.shift``); a measured drift or displacement is its negative.
+- :mod:`~ionscope.register.stack`: a stack of images (KPFM frames, TOF-SIMS states) registered
+  onto one of them on edge maps, and the noise-preserving Fourier shift that resamples each
+  onto its grid (NaN where it does not cover).
 
 Example
 -------
@@ -17,9 +20,12 @@ Example
 [-1.5, 2.0]
 """
 
-from ionscope.register import translation
+from ionscope.register import stack, translation
+from ionscope.register.stack import (  # noqa: F401  (the public names, listed in stack.__all__)
+    covered_kernel, edge_map_kernel, frame_shifts_kernel, shift_frame_kernel, tukey_window,
+)
 from ionscope.register.translation import (  # noqa: F401  (the public names, listed in translation.__all__)
     dft_correlation, polish_translation, register_translation, shift_image, translation_1d, translation_from_spectra,
 )
 
-__all__ = list(translation.__all__)
+__all__ = list(translation.__all__) + list(stack.__all__)

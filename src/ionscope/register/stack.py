@@ -1,4 +1,5 @@
-r"""Drift registration of KPFM frames onto the first frame's grid.
+r"""Registration of an image stack onto one of its images: KPFM frames drifting between scans,
+TOF-SIMS states between which the stage moved.
 
 Between frames the stage and the piezo drift by a few pixels; every frame is registered onto the
 first by a sub-pixel translation and resampled onto its grid, and the pixels a frame does not
@@ -40,7 +41,7 @@ import scipy.fft
 import scipy.ndimage as ndi
 
 from ionscope.errors import DimensionError
-from ionscope.register import dft_correlation
+from ionscope.register.translation import dft_correlation
 
 __all__ = [
     "tukey_window",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -167,6 +167,21 @@ def options_named(**options: str) -> Iterator[None]:
 
 #: Output folders this invocation created (removed again, if still empty, when it fails).
 CREATED_OUT_DIRS: list[Path] = []
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str], *, overwrite: bool) -> None:
+    """Write ``rows`` as a CSV table with ``columns`` (None -> empty cell), atomically."""
+    import csv
+    import io as _io
+
+    from ionscope import io
+
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    io.write_text(path, buffer.getvalue(), overwrite=overwrite)
 
 
 def start_run(out_dir: Path, overwrite: bool, inputs=(), names=("result.zarr", "summary.json")):

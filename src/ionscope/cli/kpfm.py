@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ionscope.cli._app import OutOption, OverwriteOption, app, options_named, out, parse_point, start_run
+from ionscope.cli._app import OutOption, OverwriteOption, app, options_named, out, parse_point, start_run, write_csv
 
 kpfm_app = typer.Typer(
     help="Cross-sectional KPFM: referenced, registered, deconvolved potential maps; active particles; profiles.",
@@ -28,20 +28,6 @@ def _psf(text: str) -> Any:
         return float(text)
     except ValueError:
         raise ConfigError(f"--psf {text!r} is not none, auto or a Gaussian sigma in nm (e.g. --psf 7)") from None
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str], *, overwrite: bool) -> None:
-    import csv
-    import io as _io
-
-    from ionscope import io
-
-    buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    io.write_text(path, buffer.getvalue(), overwrite=overwrite)
 
 
 @kpfm_app.command("process")
@@ -91,7 +77,7 @@ def kpfm_particles(
         ds, rows = find_particles(result, threshold=threshold, min_area_nm2=min_area)
     columns = ["label", "area_nm2", "centroid_y_nm", "centroid_x_nm", "dV_last_mV", "dV_err_mV", "active",
                "response_time_s"]
-    _write_csv(out_dir / "particles.csv", rows, columns, overwrite=overwrite)
+    write_csv(out_dir / "particles.csv", rows, columns, overwrite=overwrite)
     summary = {"command": "kpfm particles", "input": str(result_path), "threshold": threshold,
                "particles": len(rows), "active_particles": sum(bool(r["active"]) for r in rows),
                "run_time_s": elapsed()}

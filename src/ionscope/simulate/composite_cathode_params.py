@@ -130,11 +130,13 @@ class CompositeCathodeParams(MicrostructureParams):
     sims_yield_li7_licopo4, sims_yield_li7_latp : float
         Expected 7Li+ counts per pixel of pure, pristine LiCoPO4 / LATP at nominal dose (before
         dead time) [open]. Default 832 (1.3 x n: 7Li saturates), 180.
-    sims_yield_co_licopo4, sims_yield_p_licopo4, sims_yield_p_latp, sims_yield_ti_latp, \
-sims_yield_al_latp, sims_yield_pd, sims_yield_au : float
-        Matrix-ion counts per pure pixel [open]: 59Co+ and 31P+ from LiCoPO4, 31P+, 48Ti+ and
-        27Al+ from LATP, 106Pd+ from Pd, 197Au+ from the (Au) collector. Default 150, 60, 80,
-        120, 50, 300, 250.
+    sims_yield_co_licopo4, sims_yield_p_licopo4 : float
+        59Co+ and 31P+ counts per pure LiCoPO4 pixel [open]. Default 150, 60.
+    sims_yield_p_latp, sims_yield_ti_latp, sims_yield_al_latp : float
+        31P+, 48Ti+ and 27Al+ counts per pure LATP pixel [open]. Default 80, 120, 50.
+    sims_yield_pd, sims_yield_au : float
+        106Pd+ counts per pure Pd pixel, 197Au+ per pure collector (Au) pixel [open]. Default
+        300, 250.
     sims_yield_na, sims_yield_k : float
         Background 23Na+ and 39K+ counts per pixel on every phase [open]. Default 4, 2.
     sims_noise_peaks : float

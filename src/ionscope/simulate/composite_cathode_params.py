@@ -97,6 +97,57 @@ class CompositeCathodeParams(MicrostructureParams):
         Sample tilt plane in the topography (nm per um along y and x). Default 4, -6.
     topography_noise_nm, topography_line_offset_nm : float
         White noise SD and per-line offset SD of the topography (nm). Default 0.2, 0.3.
+
+    TOF-SIMS of the same sample (:mod:`ionscope.simulate.composite_cathode_sims`; the KPFM
+    frames ignore these):
+
+    sims_pixel_nm, sims_ny, sims_nx : float, int, int
+        SIMS pixel size (nm) and field (px), centred on the KPFM field. Default 100 nm, 28 x 28
+        (2.8 um). With the stage shifts it must fit inside the sample (KPFM field + 2 x
+        ``margin_nm``); checked when the SIMS twin runs (:meth:`check_sims_field`), not here, so
+        a small KPFM-only field stays valid.
+    sims_subpixel_nm : float
+        Target spacing of the supersampling points that give the area fractions of every pixel
+        (nm); at least 4 x 4 points per pixel. Default 10.
+    sims_states : int
+        States of charge imaged: pristine, charge1, discharge1, charge2, ... Default 5.
+    sims_scans, sims_shots_per_pixel : int
+        Scans and primary-ion shots per pixel per scan; pulses per pixel n = their product (the
+        dead-time correction's pulse count). Default 20, 32 (n = 640).
+    sims_stage_shift_nm : float
+        Standard deviation (each axis) of the stage's repositioning error of every state after
+        the first (nm), clipped to the sample left around the SIMS field. Default 80.
+    sims_dose_jitter : float
+        Relative standard deviation of the primary-ion dose of each state. Default 0.05.
+    sims_charge_depth_min, sims_charge_depth_max : float
+        Range of the fraction of its pristine Li an active LiCoPO4 particle gives up on each
+        charge (uniform per particle) [open]. Default 0.35, 0.55.
+    sims_li_recovery : float
+        Fraction of that Li an active particle takes back on each discharge [open]. Default 0.9.
+    sims_latp_li_loss : float
+        Fraction of its Li the LATP loses on the first charge and keeps lost (the reference
+        study's finding) [open]. Default 0.12.
+    sims_yield_li7_licopo4, sims_yield_li7_latp : float
+        Expected 7Li+ counts per pixel of pure, pristine LiCoPO4 / LATP at nominal dose (before
+        dead time) [open]. Default 832 (1.3 x n: 7Li saturates), 180.
+    sims_yield_co_licopo4, sims_yield_p_licopo4 : float
+        59Co+ and 31P+ counts per pure LiCoPO4 pixel [open]. Default 150, 60.
+    sims_yield_p_latp, sims_yield_ti_latp, sims_yield_al_latp : float
+        31P+, 48Ti+ and 27Al+ counts per pure LATP pixel [open]. Default 80, 120, 50.
+    sims_yield_pd, sims_yield_au : float
+        106Pd+ counts per pure Pd pixel, 197Au+ per pure collector (Au) pixel [open]. Default
+        300, 250.
+    sims_yield_na, sims_yield_k : float
+        Background 23Na+ and 39K+ counts per pixel on every phase [open]. Default 4, 2.
+    sims_noise_peaks : float
+        Mean number of one-count noise peaks per pixel at uniformly random masses (1-250 u).
+        Default 3.
+    sims_resolution : float
+        Mass resolution m / FWHM. Default 5000.
+    sims_calibration_offset_sd, sims_calibration_gain_sd : float
+        Standard deviations of each state's mass-calibration error: the file's masses satisfy
+        ``sqrt(m_file) = (sqrt(m_true) - a) / b`` with ``a`` ~ N(0, offset_sd) (sqrt(u)) and
+        ``b - 1`` ~ N(0, gain_sd). Default 0.004, 1e-4 (7Li off by a few 10 mu, 106Pd by ~0.1 u).
     """
 
     ny: int = parameter(512, 32, 4096, "px", integer=True)
@@ -145,6 +196,34 @@ class CompositeCathodeParams(MicrostructureParams):
     tilt_x_nm_per_um: float = parameter(-6.0, -1e4, 1e4, "nm/um")
     topography_noise_nm: float = parameter(0.2, 0.0, 1000.0, "nm")
     topography_line_offset_nm: float = parameter(0.3, 0.0, 1000.0, "nm")
+    sims_pixel_nm: float = parameter(100.0, 1.0, 1e4, "nm")
+    sims_ny: int = parameter(28, 4, 4096, "px", integer=True)
+    sims_nx: int = parameter(28, 4, 4096, "px", integer=True)
+    sims_subpixel_nm: float = parameter(10.0, 0.1, 1e4, "nm")
+    sims_states: int = parameter(5, 1, 99, "states", integer=True)
+    sims_scans: int = parameter(20, 1, 100000, "scans", integer=True)
+    sims_shots_per_pixel: int = parameter(32, 1, 100000, "shots", integer=True)
+    sims_stage_shift_nm: float = parameter(80.0, 0.0, 1e5, "nm")
+    sims_dose_jitter: float = parameter(0.05, 0.0, 0.3, "")
+    sims_charge_depth_min: float = parameter(0.35, 0.0, 1.0, "")
+    sims_charge_depth_max: float = parameter(0.55, 0.0, 1.0, "")
+    sims_li_recovery: float = parameter(0.9, 0.0, 1.0, "")
+    sims_latp_li_loss: float = parameter(0.12, 0.0, 1.0, "")
+    sims_yield_li7_licopo4: float = parameter(832.0, 0.0, 1e7, "counts")
+    sims_yield_li7_latp: float = parameter(180.0, 0.0, 1e7, "counts")
+    sims_yield_co_licopo4: float = parameter(150.0, 0.0, 1e7, "counts")
+    sims_yield_p_licopo4: float = parameter(60.0, 0.0, 1e7, "counts")
+    sims_yield_p_latp: float = parameter(80.0, 0.0, 1e7, "counts")
+    sims_yield_ti_latp: float = parameter(120.0, 0.0, 1e7, "counts")
+    sims_yield_al_latp: float = parameter(50.0, 0.0, 1e7, "counts")
+    sims_yield_pd: float = parameter(300.0, 0.0, 1e7, "counts")
+    sims_yield_au: float = parameter(250.0, 0.0, 1e7, "counts")
+    sims_yield_na: float = parameter(4.0, 0.0, 1e7, "counts")
+    sims_yield_k: float = parameter(2.0, 0.0, 1e7, "counts")
+    sims_noise_peaks: float = parameter(3.0, 0.0, 1000.0, "peaks")
+    sims_resolution: float = parameter(5000.0, 10.0, 1e6, "")
+    sims_calibration_offset_sd: float = parameter(0.004, 0.0, 0.5, "sqrt(u)")
+    sims_calibration_gain_sd: float = parameter(1e-4, 0.0, 0.05, "")
 
     def __post_init__(self) -> None:
         check_microstructure_parameters(self, TWIN)
@@ -178,6 +257,100 @@ class CompositeCathodeParams(MicrostructureParams):
                 f"drift_jitter_nm x sqrt(frames - 1)), more than margin_nm = "
                 f"{self.margin_px * self.pixel_nm:g} nm; raise margin_nm or lower the drift"
             )
+        self._check_sims()
+
+    def _check_sims(self) -> None:
+        """Cross-field constraints of the TOF-SIMS parameters that do not involve the KPFM field."""
+        if self.sims_charge_depth_min > self.sims_charge_depth_max:
+            raise ConfigError(
+                f"twin {TWIN!r}: parameter 'sims_charge_depth_min' ({self.sims_charge_depth_min:g}) must "
+                f"not exceed 'sims_charge_depth_max' ({self.sims_charge_depth_max:g})"
+            )
+        charges = self.sims_states // 2
+        if charges:
+            lowest = 1.0 - self.sims_charge_depth_max * (1.0 + (charges - 1) * (1.0 - self.sims_li_recovery))
+            if lowest < 0.0:
+                raise ConfigError(
+                    f"twin {TWIN!r}: over {charges} charges an active LiCoPO4 particle would give up more "
+                    f"Li than it has (content {lowest:.3g} after the last charge: sims_charge_depth_max x "
+                    "(1 + (charges - 1) x (1 - sims_li_recovery)) must be at most 1); lower "
+                    "sims_charge_depth_max or sims_states, or raise sims_li_recovery"
+                )
+        if self.sims_latp_li_loss >= 1.0:
+            raise ConfigError(
+                f"twin {TWIN!r}: parameter 'sims_latp_li_loss' ({self.sims_latp_li_loss:g}) must be below 1 "
+                "(the LATP would keep no Li)"
+            )
+        n = self.sims_pulses
+        name, largest = max(self.sims_yields().items(), key=lambda kv: kv[1])
+        mu = largest * (1.0 + 3.0 * self.sims_dose_jitter)
+        if mu > 0.0 and n * math.log1p(-math.exp(-mu / n)) > math.log(1e-6):
+            raise ConfigError(
+                f"twin {TWIN!r}: parameter {name!r} ({largest:g} counts per pixel, {mu:g} at the highest "
+                f"dose) would make every one of the n = sims_scans x sims_shots_per_pixel = {n} pulses "
+                "record an ion in some pixels (probability above 1e-6 per pixel), where the Poisson "
+                "dead-time correction is undefined; lower the yield or raise sims_scans or "
+                "sims_shots_per_pixel"
+            )
+
+    def sims_yields(self) -> dict[str, float]:
+        """The ``sims_yield_*`` parameters by name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name.startswith("sims_yield_")}
+
+    @property
+    def sims_pulses(self) -> int:
+        """Primary-ion pulses per SIMS pixel: ``sims_scans x sims_shots_per_pixel``."""
+        return self.sims_scans * self.sims_shots_per_pixel
+
+    def sims_state_names(self) -> list[str]:
+        """``pristine, charge1, discharge1, charge2, discharge2, ...`` (``sims_states`` names)."""
+        return ["pristine"] + [f"{'charge' if s % 2 else 'discharge'}{(s + 1) // 2}"
+                               for s in range(1, self.sims_states)]
+
+    @property
+    def sims_field_origin_nm(self) -> tuple[float, float]:
+        """Sample coordinates (nm, y then x) of the first SIMS state's pixel (0, 0) centre: the
+        SIMS pixel centres are centred on the KPFM pixel centres."""
+        m = self.margin_px * self.pixel_nm
+        return (m + 0.5 * ((self.ny - 1) * self.pixel_nm - (self.sims_ny - 1) * self.sims_pixel_nm),
+                m + 0.5 * ((self.nx - 1) * self.pixel_nm - (self.sims_nx - 1) * self.sims_pixel_nm))
+
+    @property
+    def sims_shift_bound_nm(self) -> float:
+        """Sample left on the narrowest side of the SIMS field (nm; negative when the field does
+        not fit): the largest stage shift, to which the shifts are clipped."""
+        m = self.margin_px * self.pixel_nm
+        extent = (self.ny * self.pixel_nm + 2 * m, self.nx * self.pixel_nm + 2 * m)
+        sides = []
+        for origin, n, size in zip(self.sims_field_origin_nm, (self.sims_ny, self.sims_nx), extent):
+            sides += [origin - 0.5 * self.sims_pixel_nm, size - (origin + (n - 0.5) * self.sims_pixel_nm)]
+        return float(min(sides))
+
+    def sims_field_problem(self) -> str | None:
+        """Why the SIMS field does not fit inside the sample with room for the stage shifts (at
+        least 2 x ``sims_stage_shift_nm`` on every side), or None when it does."""
+        need = 2.0 * self.sims_stage_shift_nm
+        bound = self.sims_shift_bound_nm
+        if bound >= need and bound >= 0.0:
+            return None
+        m = self.margin_px * self.pixel_nm
+        return (
+            f"twin {TWIN!r}: the SIMS field (sims_ny x sims_pixel_nm = {self.sims_ny * self.sims_pixel_nm:g} nm "
+            f"by sims_nx x sims_pixel_nm = {self.sims_nx * self.sims_pixel_nm:g} nm, centred on the KPFM "
+            f"field) needs {need:g} nm (2 x sims_stage_shift_nm) of sample on every side for the stage "
+            f"shifts between states, but the sample spans only {self.ny * self.pixel_nm + 2 * m:g} x "
+            f"{self.nx * self.pixel_nm + 2 * m:g} nm (ny, nx x pixel_nm + 2 x margin_nm), leaving "
+            f"{bound:g} nm; shrink the SIMS field (sims_ny, sims_nx, sims_pixel_nm), lower "
+            "sims_stage_shift_nm, or raise margin_nm (or the KPFM field ny, nx x pixel_nm)"
+        )
+
+    def check_sims_field(self) -> None:
+        """Raise :class:`ConfigError` with :meth:`sims_field_problem`'s message when the SIMS
+        field does not fit (a KPFM-only run does not need it to, so construction does not
+        check it)."""
+        problem = self.sims_field_problem()
+        if problem is not None:
+            raise ConfigError(problem)
 
     @property
     def n_frames(self) -> int:

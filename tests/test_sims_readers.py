@@ -6,6 +6,7 @@ IONTOF extra missing; ion-image stacks with an ``ion`` dim."""
 from __future__ import annotations
 
 import re
+import sys
 import uuid
 import warnings
 
@@ -14,7 +15,7 @@ import pytest
 
 from ionscope import io
 from ionscope.errors import (
-    ConfigError, DimensionError, FileMissingError, FormatError, InputError, IonscopeWarning,
+    ConfigError, DimensionError, FileMissingError, FormatError, InputError, IonscopeWarning, MissingReaderError,
 )
 
 pyimzml = pytest.importorskip("pyimzml")
@@ -302,3 +303,72 @@ def test_ion_coordinate_round_trips_through_zarr(tmp_path):
     np.testing.assert_array_equal(back.ion_mass.values, stack.ion_mass.values)
     assert back.ion_mass.attrs["units"] == "u"
     assert io.load(tmp_path / "ions.zarr", dims="ion,y,x").dims == ("ion", "y", "x")
+
+
+# --------------------------------------------------------------------------- Tofwerk .h5
+
+
+@pytest.fixture(scope="module")
+def tofwerk_files(tmp_path_factory):
+    gen = pytest.importorskip("rsciio.tests.generate_tofwerk_test_files")
+    folder = tmp_path_factory.mktemp("tofwerk")
+    gen.make_opened_fixture(folder / "opened.h5")
+    gen.make_raw_fixture(folder / "raw.h5")
+    return folder
+
+
+@pytest.mark.parametrize("name", ["opened.h5", "raw.h5"])
+def test_tofwerk_matches_rosettasciio(tofwerk_files, name):
+    from rsciio.tofwerk import file_reader
+
+    path = tofwerk_files / name
+    ref = {s["metadata"]["General"]["title"].split("(")[1].rstrip(")"): s for s in file_reader(
+        str(path), signal=["sum_spectrum", "nominal_peak_data", "fib_images"], show_progressbar=False)}
+    ds = io.open_dataset(path)
+    assert ds.attrs["primary"] == "counts" and ds.attrs["source_format"] == "Tofwerk"
+    peaks = ref["nominal peak data"]
+    assert ds.counts.dims == ("depth", "y", "x", "ion")
+    np.testing.assert_array_equal(ds.counts.values, peaks["data"])
+    assert list(ds.ion.values) == [p["label"] for p in peaks["metadata"]["Signal"]["peak_table"]]
+    np.testing.assert_array_equal(ds.ion_mass.values, peaks["axes"][3]["axis"])
+    assert ds.ion_mass.attrs["units"] == "u"
+    y_axis = peaks["axes"][1]
+    assert y_axis["units"] == "µm"
+    np.testing.assert_allclose(ds.y.values, np.arange(y_axis["size"]) * y_axis["scale"] * 1e3)
+    assert ds.x.attrs["units"] == "nm"
+    spectrum = ref["sum spectrum"]
+    np.testing.assert_array_equal(ds.sum_spectrum.values, spectrum["data"])
+    np.testing.assert_array_equal(ds.mass.values, spectrum["axes"][0]["axis"])
+    fib = io.load(f"{path}:fib_images")
+    assert fib.dims == ("depth", "y", "x")
+    np.testing.assert_array_equal(fib.values, ref["FIB SE images"]["data"])
+    np.testing.assert_allclose(float(fib.x[1]), ref["FIB SE images"]["axes"][2]["scale"] * 1e3)
+    assert io.load(f"{path}:sum_spectrum").dims == ("mass",)
+    assert io.load(path).name == "counts"
+    lazy = io.open_dataset(path, lazy=True)
+    assert lazy.counts.chunks is not None
+    np.testing.assert_array_equal(lazy.counts.values, ds.counts.values)
+
+
+def test_tofwerk_info_and_bad_variable(tofwerk_files, run_cli):
+    path = tofwerk_files / "opened.h5"
+    result = run_cli("info", path)
+    assert result.returncode == 0, result.stderr
+    assert "counts" in result.stdout and "sum_spectrum" in result.stdout
+    with pytest.raises(InputError, match="fib_images"):
+        io.load(f"{path}:event_list")
+
+
+# --------------------------------------------------------------------------- IONTOF .ita (pySPM)
+
+
+@pytest.mark.parametrize("ext", [".ita", ".itm"])
+def test_iontof_without_pyspm_names_the_extra(tmp_path, monkeypatch, run_cli, ext):
+    """No IONTOF file ships on the package index: only the missing-extra path is tested."""
+    monkeypatch.setitem(sys.modules, "pySPM", None)  # import pySPM -> ModuleNotFoundError
+    path = tmp_path / f"measurement{ext}"
+    path.write_bytes(b"ITStrF01" + bytes(100))
+    with pytest.raises(MissingReaderError, match=r"pip install 'ionscope\[iontof\]'"):
+        io.load(path)
+    result = run_cli("info", path)
+    assert result.returncode != 0 and "ionscope[iontof]" in result.stderr

@@ -9,6 +9,8 @@
   ionscope's own readers into one model (:mod:`ionscope.io._spm`): a variable per channel and
   direction (``Z_forward``), y/x in nm with row 0 at the top as Gwyddion shows it, a ``row_time``
   per row and the frame's start time; :func:`write_sxm` writes Nanonis files.
+- TOF-SIMS: imzML + .ibd (:mod:`ionscope.io._imzml`; ``counts`` with a ``mass`` axis in u, or
+  per-pixel ``peak`` lists with ``peak_mass``), written back by :func:`write_imzml`.
 - :func:`save` writes a DataArray or Dataset to Zarr atomically: a temporary store beside the
   target, renamed into place when complete, so an interrupted write never leaves half a result.
 - :func:`export` writes a DataArray through RosettaSciIO (.hspy for HyperSpy, .msa, .tif).
@@ -40,6 +42,7 @@ import xarray as xr
 
 from ionscope.data import PROVENANCE_KEY, axis_calibration, units_of
 from ionscope.errors import DimensionError, FormatError, InputError, OutputError, OutputExistsError
+from ionscope.io._imzml import write_imzml
 from ionscope.io._nanonis import write_sxm
 from ionscope.io._readers import check_complete, check_readable, read, read_signals, supported_extensions
 
@@ -47,7 +50,7 @@ __all__ = [
     "load", "open_dataset", "open_signals", "split_spec", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
     "data_path", "check_not_input", "remove_stale_temporaries", "read_table", "check_complete",
-    "write_sxm",
+    "write_sxm", "write_imzml",
 ]
 
 

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from ionscope.data import DIM_ORDER, DIMS
+from ionscope.data import AUX_DIMS, DIM_ORDER, DIMS
 from ionscope.errors import DimensionError, IonscopeWarning
 from ionscope.units import UNCALIBRATED, energy_to_ev, length_to_nm, time_to_s, unit_kind
 
@@ -62,6 +62,10 @@ def assign_dims(axes: Sequence[dict[str, Any]], dims: Sequence[str] | None = Non
         Explicit dim names in array order (the ``--dims`` override). Calibrated axes keep
         their calibration; the override only decides the names.
 
+        Auxiliary dims (:data:`~ionscope.data.AUX_DIMS`: ``ion``, ``state``, ``phase``, ``peak``,
+        ``depth``, ...) are accepted for axes that are indices, e.g. ``ion,y,x`` for an ion-image
+        stack; they hold 0, 1, 2, ... in unit ``"1"``.
+
     Returns
     -------
     list of dict
@@ -78,11 +82,12 @@ def assign_dims(axes: Sequence[dict[str, Any]], dims: Sequence[str] | None = Non
                 f"--dims names {len(dims)} axes ({','.join(dims)}) but the data has {n} "
                 f"(shape {tuple(int(a['size']) for a in axes)}); give one name per axis"
             )
-        unknown = [d for d in dims if d not in DIMS]
+        unknown = [d for d in dims if d not in DIMS and d not in AUX_DIMS]
         if unknown or len(set(dims)) != n:
             raise DimensionError(
                 f"--dims {','.join(dims)} is not a list of distinct names from "
-                f"{', '.join(DIMS)}"
+                f"{', '.join(DIMS)} (physical axes) or {', '.join(AUX_DIMS)} (indices, e.g. an ion-image "
+                "stack ion,y,x)"
             )
         names = _names_in_shown_order(axes, kinds, dims)
     else:
@@ -105,7 +110,7 @@ def assign_dims(axes: Sequence[dict[str, Any]], dims: Sequence[str] | None = Non
                 "offset": offset * factor if calibrated else 0.0,
                 "file_scale": scale,
                 "file_offset": offset,
-                "units": DIMS[dim] if calibrated else "px",
+                "units": DIMS[dim] if calibrated else AUX_DIMS.get(dim, "px"),
                 "original_units": unit,
             }
         )

@@ -29,6 +29,8 @@ from ionscope.errors import (
     DimensionError, FormatError, InputError, IonscopeError, IonscopeWarning, MissingReaderError,
 )
 from ionscope.io._axes import assign_dims
+from ionscope.io._imzml import IMZML_FORMATS
+from ionscope.io._iontof import IONTOF_FORMATS
 from ionscope.io._spm import SPM_FORMATS, read_spm
 
 #: Our own formats (read by xarray / numpy).
@@ -77,7 +79,7 @@ def _rsciio_plugins() -> dict[str, list[tuple[str, str]]]:
 
 def supported_extensions() -> list[str]:
     """Every file extension :func:`ionscope.io.load` can read."""
-    return sorted(set(_rsciio_plugins()) | set(NATIVE) | set(SPM_FORMATS))
+    return sorted(set(_rsciio_plugins()) | set(NATIVE) | set(SPM_FORMATS) | set(IMZML_FORMATS) | set(IONTOF_FORMATS))
 
 
 def read(path: Path, *, lazy: bool, dims: Sequence[str] | None, variable: str | None = None) -> xr.Dataset:
@@ -108,6 +110,19 @@ def read_signals(path: Path, *, lazy: bool, dims: Sequence[str] | None,
         return [ds[[name]].assign_attrs(primary=name)]
     if ext in SPM_FORMATS:  # scanning-probe images: our readers (io/_spm.py), one Dataset per file
         return read_spm(path, lazy=lazy, dims=dims, variable=variable)
+    if ext in IMZML_FORMATS:  # imzML + .ibd: our reader (io/_imzml.py)
+        from ionscope.io._imzml import read_imzml
+
+        return read_imzml(path, lazy=lazy, dims=dims, variable=variable)
+    if ext in IONTOF_FORMATS:  # IONTOF .ita/.itm through pySPM (optional extra iontof)
+        from ionscope.io._iontof import read_iontof
+
+        return read_iontof(path, lazy=lazy, dims=dims, variable=variable)
+    if ext == ".h5":  # Tofwerk / fibTOF TOF-SIMS into the ionscope model (io/_tofwerk.py)
+        from ionscope.io._tofwerk import is_tofwerk, read_tofwerk
+
+        if is_tofwerk(path):
+            return read_tofwerk(path, lazy=lazy, dims=dims, variable=variable)
     plugins = _rsciio_plugins().get(ext)
     if not plugins:
         raise FormatError(

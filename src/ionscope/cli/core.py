@@ -133,7 +133,7 @@ def _parse_params(items: list[str]) -> dict:
 @app.command()
 def simulate(
     name: Annotated[str, typer.Argument(help="Which simulator twin, e.g. licoo2.")],
-    out_path: Annotated[Path, typer.Option("--out", help="Output Zarr store (.zarr); a folder for twins that write instrument files (composite_cathode: .sxm scans, cycler.csv, truth.zarr).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Output Zarr store (.zarr); a folder for twins that write instrument files (composite_cathode: .sxm KPFM scans, .imzML TOF-SIMS states, cycler.csv, truth.zarr, sims_truth.zarr).")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed (microstructure and noise).")] = 0,
     param: Annotated[list[str], typer.Option("--param", help="Twin parameter KEY=VALUE, repeatable.")] = [],  # noqa: B006
     overwrite: OverwriteOption = False,
@@ -152,7 +152,10 @@ def simulate(
         ds = sim.simulate(name, seed=seed, progress=update, **params)
     if writer is not None:
         written = writer(ds, out_path, overwrite=overwrite)
-        out.print(f"wrote {len(written) - 2} scan files, {written[-2].name} and {written[-1].name} to {out_path}")
+        kinds = {}
+        for path in written:
+            kinds[path.suffix] = kinds.get(path.suffix, 0) + 1
+        out.print(f"wrote {', '.join(f'{n} {ext}' for ext, n in kinds.items())} to {out_path}")
         return
     csv = out_path.with_name(out_path.stem + "_cycler.csv") if "cycler_voltage" in ds else None
     if csv is not None:  # refuse before anything is written

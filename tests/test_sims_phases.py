@@ -242,3 +242,12 @@ def test_phase_lithium_input_checks():
         phase_lithium(np.ones((2, 4, 4)), frac, ["a", "b"], reference=3)
     res = phase_lithium(np.full((2, 4, 4), 10.0), frac, ["LATP", "Pd"], particle_phase=None)
     assert res.particle_li.shape == (0, 2)
+
+
+def test_the_phases_docstring_examples_run():
+    import doctest
+
+    import ionscope.sims.phases
+
+    result = doctest.testmod(ionscope.sims.phases, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

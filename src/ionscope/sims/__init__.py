@@ -15,6 +15,9 @@ Numpy kernels on integrated ion counts; the workflow (``ionscope sims lithium``)
   characteristic ion), every pixel unmixed into phase fractions, the majority phase; user labels.
 - :mod:`~ionscope.sims.quantify`: Li per phase and per LiCoPO4 particle per state (weighted
   least squares over mixed pixels), relative to pristine with errors and significance; binning.
+- :mod:`~ionscope.sims.workflow`: :func:`lithium_states`, the chain of ``ionscope sims lithium``
+  (files per state of charge -> calibrated, integrated, dead-time corrected, registered ion maps
+  -> phases -> Li maps and Li per phase and particle).
 
 Example
 -------
@@ -43,8 +46,12 @@ from ionscope.sims.phases import (
     PHASE_OF_ELEMENT, Phases, nnls_kernel, phase_name, phases_from_labels, segment_phases, unmix,
 )
 from ionscope.sims.quantify import PARTICLE_PHASE, PhaseLithium, bin_pixels, particle_labels, phase_lithium
+from ionscope.sims.workflow import DEFAULT_IONS, lithium_states, read_states
 
 __all__ = [
+    "lithium_states",
+    "read_states",
+    "DEFAULT_IONS",
     "ION_TABLE",
     "LI7_LI6",
     "LITHIUM_IONS",

@@ -268,6 +268,71 @@ def _interior(labels: np.ndarray) -> np.ndarray:
     return np.where(lo == hi, labels, -1)
 
 
+def purify_endmembers(endmembers: np.ndarray, characteristic: Sequence[int], *, tolerance: float = 0.05,
+                      threshold: float = 0.02) -> np.ndarray:
+    """Endmembers cleared of the other phases mixed into them, assuming each phase's characteristic
+    ion (the one it is named after: Co+ for LiCoPO4, Ti+ for LATP, Pd+ for Pd) comes from that
+    phase alone.
+
+    A phase smaller than a pixel (Pd grains of 20-45 nm radius at 100 nm pixels) has no pure
+    pixels: its measured endmember is a mixture ``E' = M E`` of the true ones, with mixing
+    fractions ``M`` (rows summing to 1). On the characteristic ions the true endmembers are
+    diagonal, ``E[:, c] = diag(y)``, so ``E'[:, c] = M diag(y)``: the row sums give
+    ``E'[:, c] w = 1`` with ``w = 1 / y``, hence ``M = E'[:, c] diag(w)`` and ``E = M^-1 E'``.
+
+    Parameters
+    ----------
+    endmembers : numpy.ndarray (phase, ion)
+        Measured endmembers (mean counts of each phase's purest pixels).
+    characteristic : sequence of int
+        Index (along the ion axis) of each phase's characteristic ion, all different.
+    tolerance : float
+        Largest negative mixing fraction accepted as noise.
+    threshold : float
+        An endmember is cleared only when another phase makes up at least this fraction of it:
+        smaller amounts are taken as a background of the characteristic ions (a detector
+        background, a trace), not as mixing, and such an endmember is left alone.
+
+    Returns
+    -------
+    numpy.ndarray (phase, ion)
+        The cleared endmembers (clipped at 0), or ``endmembers`` itself (the same object) when the
+        model does not apply: repeated characteristic ions, a singular system, negative yields or
+        mixing fractions below ``-tolerance``, or a phase that would be mostly another.
+
+    Examples
+    --------
+    >>> true = np.array([[100.0, 0.0, 20.0], [0.0, 50.0, 20.0]])      # ions: Co, Ti, P
+    >>> mixed = np.array([[1.0, 0.0], [0.3, 0.7]]) @ true            # phase 2 never pure
+    >>> purify_endmembers(mixed, [0, 1]).round(6).tolist()
+    [[100.0, 0.0, 20.0], [0.0, 50.0, 20.0]]
+    """
+    e = np.asarray(endmembers, dtype=np.float64)
+    c = [int(i) for i in characteristic]
+    k = e.shape[0]
+    if len(c) != k or len(set(c)) != k or k < 2:
+        return endmembers
+    sub = e[:, c]
+    try:
+        w = np.linalg.solve(sub, np.ones(k))
+    except np.linalg.LinAlgError:
+        return endmembers
+    if not np.all(np.isfinite(w)) or np.any(w <= 0):
+        return endmembers
+    m = sub * w[None, :]
+    if np.any(m < -tolerance) or np.any(np.diag(m) < 0.5):
+        return endmembers
+    mixed = ((~np.eye(k, dtype=bool)) & (m >= threshold)).any(axis=1)  # rows that are mixtures
+    if not mixed.any():
+        return endmembers
+    m = np.where(mixed[:, None], m, np.eye(k))
+    try:
+        out = np.linalg.solve(m, e)
+    except np.linalg.LinAlgError:
+        return endmembers
+    return np.clip(out, 0.0, None)
+
+
 def _characteristic(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per component: the index of its characteristic ion and its enrichment."""
     comp = means / np.maximum(means.sum(axis=1, keepdims=True), 1e-300)
@@ -378,6 +443,7 @@ def segment_phases(counts, ions: Sequence[str], *, matrix: Sequence[str] | None 
     # same-named components are one phase; its endmember: the pixels as pure as its purest ones
     names: list[str] = []
     ends = []
+    char: list[int] = []
     canonical = list(dict.fromkeys(PHASE_OF_ELEMENT.values()))
     for name in sorted(set(names_c), key=lambda n: (canonical.index(n) if n in canonical else len(canonical), n)):
         members = [i for i, n in enumerate(names_c) if n == name]
@@ -385,6 +451,7 @@ def segment_phases(counts, ions: Sequence[str], *, matrix: Sequence[str] | None 
         ends.append(_endmember(flat, share[ion_j[keep]], total, strong & np.isin(comp, comps[members]),
                                means[comps[keep]]))
         names.append(name)
+        char.append(int(ion_j[keep]))
     endmembers = np.asarray(ends)
     if len(names) > _MAX_PHASES:  # pragma: no cover - at most six components
         raise InputError("too many phases")
@@ -399,7 +466,9 @@ def segment_phases(counts, ions: Sequence[str], *, matrix: Sequence[str] | None 
         if sel.sum() >= 10:
             endmembers[p] = flat[:, sel].mean(axis=1)
             refined = True
-    if refined:
+    purified = purify_endmembers(endmembers, char)
+    if refined or purified is not endmembers:
+        endmembers = purified
         frac, s = _unmix_flat(flat, endmembers)
     labels = np.where(s > 0, np.argmax(frac, axis=0), -1).reshape(ny, nx).astype(np.int32)
     return Phases(labels, names, frac.reshape(len(names), ny, nx), matrix_names, endmembers, bic, k)

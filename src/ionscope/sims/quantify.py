@@ -52,6 +52,9 @@ __all__ = ["PARTICLE_PHASE", "PhaseLithium", "particle_labels", "phase_lithium",
 
 #: The phase split into particles (its particles differ from one another).
 PARTICLE_PHASE = "LiCoPO4"
+#: A phase whose reference Li is below this fraction of the most Li-rich phase's holds no Li of
+#: its own (what it shows is the mixed pixels' trace).
+TRACE_FRACTION = 0.05
 
 
 @dataclass
@@ -72,7 +75,9 @@ class PhaseLithium:
     pixels : numpy.ndarray (phase,)
         Majority pixels in the reference state.
     no_lithium : numpy.ndarray of bool (phase,)
-        Reference Li not three errors above 0: the relative values are not meaningful.
+        Reference Li not three errors above 0, or below :data:`TRACE_FRACTION` of the phase with
+        the most Li (a trace that mixed pixels leave in a phase without Li, e.g. a metal):
+        the relative values are not meaningful.
     particles : numpy.ndarray (y, x) of int
         Particle labels 1..K (0 elsewhere).
     particle_li, particle_err, particle_rel, particle_rel_err, particle_z : numpy.ndarray (K, state)
@@ -175,7 +180,8 @@ def _solve_state(n, var, slot_unit, slot_frac, n_units):
 @validate_params({"min_particle_px": [Interval(int, 1, None)], "reference": [Interval(int, 0, None)],
                   "refits": [Interval(int, 0, None)]})
 def phase_lithium(li, fractions, names: Sequence[str], *, li_var=None, particle_phase: str | None = PARTICLE_PHASE,
-                  particles=None, min_particle_px: int = 4, reference: int = 0, refits: int = 2) -> PhaseLithium:
+                  particles=None, mask=None, min_particle_px: int = 4, reference: int = 0, refits: int = 2
+                  ) -> PhaseLithium:
     """Li per phase and per particle in every state (module docstring).
 
     Parameters
@@ -195,9 +201,14 @@ def phase_lithium(li, fractions, names: Sequence[str], *, li_var=None, particle_
     particle_phase : str or None
         The phase split into particles (default ``"LiCoPO4"``); None, or a phase that is not
         there, gives one unit per phase.
-    particles : array_like (y, x) of int, optional
-        Particle labels (1..K, 0 elsewhere); by default :func:`particle_labels` of the particle
-        phase's majority map in the reference state.
+    particles : array_like (y, x) or (state, y, x) of int, optional
+        Particle labels (1..K, 0 elsewhere), one map for every state or one per state (each
+        state on its own grid, e.g. unregistered states with the reference's labels moved onto
+        theirs); by default :func:`particle_labels` of the particle phase's majority map in the
+        reference state.
+    mask : array_like of bool (state, y, x) or (y, x), optional
+        The pixels each state's fit uses (e.g. the part of the field every state covers, on each
+        state's own grid); Li may be NaN outside it. Default: every pixel.
     min_particle_px : int
         Smallest particle (px) when the particles are found here.
     reference : int
@@ -235,10 +246,14 @@ def phase_lithium(li, fractions, names: Sequence[str], *, li_var=None, particle_
         n = n[None]
     if n.ndim != 3:
         raise DimensionError(f"li must be (state, y, x) or (y, x), got shape {n.shape}")
-    if not np.all(np.isfinite(n)):
-        raise InputError(f"li holds {int((~np.isfinite(n)).sum())} non-finite values (pixels outside the "
-                         "registered overlap?); crop or fill them first")
     n_states, ny, nx = n.shape
+    use = np.ones(n.shape, bool) if mask is None else np.broadcast_to(np.asarray(mask, dtype=bool), n.shape)
+    if not np.all(np.isfinite(n[use])):
+        raise InputError(f"li holds {int((~np.isfinite(n[use])).sum())} non-finite values (pixels outside the "
+                         "registered overlap?); crop them, fill them or leave them out with mask=")
+    if not use.any(axis=(1, 2)).all():
+        raise InputError("the mask leaves a state without pixels")
+    n = np.where(use, n, 0.0)
     if not -n_states <= reference < n_states:
         raise InputError(f"reference state {reference} does not exist ({n_states} states)")
     f = np.asarray(fractions, dtype=np.float64)
@@ -250,55 +265,60 @@ def phase_lithium(li, fractions, names: Sequence[str], *, li_var=None, particle_
     names = [str(s) for s in names]
     if len(names) != f.shape[1]:
         raise InputError(f"{len(names)} phase names for {f.shape[1]} phases")
-    if not np.all(np.isfinite(f)):
+    if not np.all(np.isfinite(f[np.broadcast_to(use[:, None], f.shape)])):
         raise InputError("phase fractions must be finite")
+    f = np.where(use[:, None], f, 0.0)
     var = np.maximum(n, 1.0) if li_var is None else np.broadcast_to(np.asarray(li_var, dtype=np.float64), n.shape)
-    if not np.all(np.isfinite(var)) or np.any(var <= 0):
+    if not np.all(np.isfinite(var[use])) or np.any(var[use] <= 0):
         raise InputError("li_var must be finite and positive")
+    var = np.where(use, var, 1.0)
     k = len(names)
     pp = names.index(particle_phase) if particle_phase in names else None
     npix = ny * nx
     if pp is not None:
         if particles is None:
-            lab = particle_labels(np.argmax(f[reference], axis=0) == pp, min_particle_px=min_particle_px)
+            lab = particle_labels((np.argmax(f[reference], axis=0) == pp) & use[reference],
+                                  min_particle_px=min_particle_px)
         else:
             lab = np.asarray(particles)
-            if lab.shape != (ny, nx) or lab.dtype.kind not in "iu":
-                raise InputError(f"particles must be an integer label image of shape {(ny, nx)}")
+            if lab.shape[-2:] != (ny, nx) or lab.ndim not in (2, 3) or lab.dtype.kind not in "iu" or (
+                    lab.ndim == 3 and lab.shape[0] != n_states):
+                raise InputError(f"particles must be an integer label image of shape {(ny, nx)} or "
+                                 f"{(n_states, ny, nx)}")
             lab = lab.astype(np.int32)
         n_part = int(lab.max()) if lab.size else 0
     else:
         lab = np.zeros((ny, nx), dtype=np.int32)
         n_part = 0
+    labs = np.broadcast_to(lab, (n_states, ny, nx))
+    lab = labs[reference]
     # units: the other phases first (0..k-2 or 0..k-1), then one per particle
     other = [p for p in range(k) if p != pp]
+    if pp is not None and not n_part:  # no particle big enough: the phase is one unit
+        other, pp = list(range(k)), None
     n_units = len(other) + n_part
-    slot_unit = np.empty((k, npix), dtype=np.int64)
+    slot_units = np.empty((n_states, k, npix), dtype=np.int64)
     for i, p in enumerate(other):
-        slot_unit[p] = i
+        slot_units[:, p] = i
     if pp is not None:
-        if n_part:
-            idx = ndi.distance_transform_edt(lab == 0, return_distances=False, return_indices=True)
-            nearest = lab[idx[0], idx[1]]
-            slot_unit[pp] = len(other) + nearest.ravel() - 1
-        else:  # no particle big enough: the phase is one unit
-            other.insert(pp, pp)
-            n_units = len(other)
-            slot_unit = np.empty((k, npix), dtype=np.int64)
-            for i, p in enumerate(other):
-                slot_unit[p] = i
-            pp = None
+        for s in range(n_states):  # each state's LiCoPO4 fraction to the nearest of its particles
+            if not (labs[s] > 0).any():
+                raise InputError(f"state {s} shows none of the particles")
+            idx = ndi.distance_transform_edt(labs[s] == 0, return_distances=False, return_indices=True)
+            slot_units[s, pp] = len(other) + labs[s][idx[0], idx[1]].ravel() - 1
     unit_phase = np.array(other + [pp] * n_part, dtype=object)
     a = np.full((n_states, n_units), np.nan)
     cov = np.full((n_states, n_units, n_units), np.nan)
     chi2 = np.full(n_states, np.nan)
     for s in range(n_states):  # a loop over states only
-        ns, fs = n[s].ravel(), f[s].reshape(k, npix)
-        a[s], cov[s], chi2[s] = _solve_state(ns, var[s].ravel(), slot_unit, fs, n_units)
+        m = use[s].ravel()
+        ns, fs, su = n[s].ravel()[m], f[s].reshape(k, npix)[:, m], slot_units[s][:, m]
+        a[s], cov[s], chi2[s] = _solve_state(ns, var[s].ravel()[m], su, fs, n_units)
         if li_var is None:  # Poisson: refit with the model's variance (1/n weights are biased low)
             for _ in range(refits):
-                model = np.einsum("sp,sp->p", fs, np.nan_to_num(a[s])[slot_unit])
-                a[s], cov[s], chi2[s] = _solve_state(ns, np.maximum(model, 1.0), slot_unit, fs, n_units)
+                model = np.einsum("sp,sp->p", fs, np.nan_to_num(a[s])[su])
+                a[s], cov[s], chi2[s] = _solve_state(ns, np.maximum(model, 1.0), su, fs, n_units)
+    slot_unit = slot_units[reference]
     slot_frac_ref = f[reference].reshape(k, npix)
     area_u = np.zeros(n_units)
     for p in range(k):
@@ -326,8 +346,10 @@ def phase_lithium(li, fractions, names: Sequence[str], *, li_var=None, particle_
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (rel - 1.0) / rel_err
     z[:, reference] = np.nan
-    no_li = ~(li_p[:, reference] > 3 * err_p[:, reference])
-    majority = np.argmax(f[reference], axis=0)
+    ref_li = li_p[:, reference]
+    top = np.nanmax(ref_li) if np.isfinite(ref_li).any() else np.nan
+    no_li = ~(ref_li > 3 * err_p[:, reference]) | ~(ref_li >= TRACE_FRACTION * top)
+    majority = np.argmax(f[reference], axis=0)[use[reference]]
     pixels = np.bincount(majority.ravel(), minlength=k)
     first = len(other)
     p_li = a[:, first:].T.copy()

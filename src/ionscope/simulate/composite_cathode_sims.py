@@ -301,9 +301,10 @@ def simulate_sims(
         code (``flag_values``/``flag_meanings``), ``sims_phase_fraction_true`` (phase, y, x),
         ``sims_particle_true`` (y, x) label of the particle covering most of the pixel (0: none),
         ``sims_li_rel_pristine_true`` (state, phase) area-weighted mean Li relative to pristine
-        (NaN for Pd and the collector), ``sims_particle_li_true`` (state, particle),
-        ``sims_particle_active`` (particle), ``sims_particle_area_nm2`` (particle, area in the
-        first state's field). Per state's own grid: ``sims_expected_counts`` (state, ion, y, x),
+        over the part of the field every state images (the only material whose Li every state
+        measures; NaN for Pd and the collector), ``sims_particle_li_true`` (state, particle),
+        ``sims_particle_active`` (particle), ``sims_particle_area_nm2`` (particle, area in that
+        common part). Per state's own grid: ``sims_expected_counts`` (state, ion, y, x),
         counts before dead time. Per state: ``sims_stage_shift_y_nm``, ``sims_stage_shift_x_nm``
         (nm; content moved by +shift), ``sims_dose`` (1), ``sims_calibration_a`` (u^0.5),
         ``sims_calibration_b`` (1). Attrs: ``pulses_per_pixel``, ``ion_names``, ``ion_masses_u``,
@@ -373,9 +374,14 @@ def simulate_sims(
     counts = np.stack([_pad(c, width, 0) for c in peak_counts])
     masses = np.stack([_pad(m, width, np.nan) for m in peak_masses])
 
-    # ---- truth on the first state's grid
-    sub_area = (p.sims_pixel_nm / s) ** 2
-    area = np.bincount(particle0.ravel(), minlength=n_part + 1)[1:].astype(np.float64) * sub_area
+    # ---- truth on the first state's grid; the Li of a phase over the part of the first state's
+    # field that every state images (state k covers [-d_k, -d_k + N P) of the first one's)
+    sub = p.sims_pixel_nm / s
+    centres = [(np.arange(n * s) + 0.5) * sub for n in shape]
+    common = [(c >= np.max(-shift[:, a])) & (c < np.min(-shift[:, a]) + shape[a] * p.sims_pixel_nm)
+              for a, c in enumerate(centres)]
+    inside = common[0][:, None] & common[1][None, :]
+    area = np.bincount(particle0[inside], minlength=n_part + 1)[1:].astype(np.float64) * sub ** 2
     rel = np.full((n_states, len(PHASES)), np.nan)
     if area.sum() > 0:
         rel[:, LICOPO4] = content @ area / area.sum()
@@ -412,7 +418,7 @@ def _assemble(p, seed, *, counts, masses, expected, fractions, truth, rel, conte
                long_name="label of the LiCoPO4 particle covering most of the pixel (0 = none; first state's grid)"),
         signal(rel, ("state", "phase"), name="sims_li_rel_pristine_true", units="1",
                coords={**st, "phase": np.array(phase_names)},
-               long_name="area-weighted mean Li content of each phase over the first state's field, "
+               long_name="area-weighted mean Li content of each phase over the part of the field every state images, "
                          "relative to pristine (NaN: no Li)"),
         signal(content, ("state", "particle"), name="sims_particle_li_true", units="1",
                coords={**st, "particle": labels},
@@ -420,7 +426,7 @@ def _assemble(p, seed, *, counts, masses, expected, fractions, truth, rel, conte
         signal(np.asarray(active, bool), ("particle",), name="sims_particle_active", units="1",
                coords={"particle": labels}, long_name="particle electronically connected (takes part in the cycling)"),
         signal(area, ("particle",), name="sims_particle_area_nm2", units="nm^2", coords={"particle": labels},
-               long_name="particle's area inside the first state's field"),
+               long_name="particle's area inside the part of the field every state images"),
         signal(expected, ("state", "ion", "y", "x"), name="sims_expected_counts", units="counts",
                coords={**st, "ion": np.array(ION_NAMES), **yx},
                long_name="expected counts before dead time (each state on its own stage position)"),

@@ -27,7 +27,7 @@ the ``composite_cathode`` twin. Results and their reading: benchmarks/RESULTS.md
     (target <= 0.1 px): 192 x 192 series over the seeds, and the 20-frame 512 x 512 series.
 
 ``twin``: the same targets on the ``composite_cathode`` twin, from its real ``.sxm`` files and
-``cycler.csv`` (:func:`ionscope.simulate.composite_cathode.write_scan_files`), with the twin's
+``cycler.csv`` (:func:`ionscope.simulate.composite_cathode_files.write_scan_files`), with the twin's
 frames alternating up/down starting with an up-scan (``first_scan_up``) and starting with a
 down-scan, over seeds; the deconvolution uses the twin's PSF as given (a calibration), and
 ``psf="auto"`` is reported beside it.
@@ -235,7 +235,7 @@ def bench_twin_case(params: dict, seed: int, *, auto: bool = True) -> dict:
     from ionscope.kpfm.particles import edge_profile_kernel as particle_edges
     from ionscope.kpfm.psf import PSF as _PSF
     from ionscope.simulate import simulate
-    from ionscope.simulate.composite_cathode import write_scan_files
+    from ionscope.simulate.composite_cathode_files import write_scan_files
 
     ds = simulate("composite_cathode", seed=seed, **params)
     p = json.loads(ds.attrs["parameters"])
@@ -376,7 +376,7 @@ def bench_twin(seeds: list[int], params: dict | None = None, *, auto: bool = Tru
 def bench_twin_speed(n_frames: int, size: int, pixel_nm: float, repeat: int) -> dict:
     """(i): read the twin's .sxm files and process them (given PSF; auto), best of ``repeat``."""
     from ionscope.simulate import simulate
-    from ionscope.simulate.composite_cathode import write_scan_files
+    from ionscope.simulate.composite_cathode_files import write_scan_files
 
     params = {"ny": size, "nx": size, "pixel_nm": pixel_nm, "charge_frames": n_frames - 3}
     ds = simulate("composite_cathode", seed=0, **params)

@@ -5,7 +5,7 @@ Run (the OpenBLAS core-type override of the machine env slows numpy):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/sims.py [--quick]
 
 Everything runs on the ``composite_cathode`` twin's TOF-SIMS (processed centroid imzML files, one
-per state of charge, written by :func:`ionscope.simulate.composite_cathode.write_scan_files`),
+per state of charge, written by :func:`ionscope.simulate.composite_cathode_files.write_scan_files`),
 through :func:`ionscope.sims.lithium_states` with the twin's pulses per pixel (``--pulses``).
 
 (a) Accuracy over seeds (default twin: 28 x 28 px of 100 nm, 5 states pristine / charge1 /
@@ -44,7 +44,7 @@ from _timing import timed_best
 
 from ionscope import __version__
 from ionscope.simulate import simulate
-from ionscope.simulate.composite_cathode import write_scan_files
+from ionscope.simulate.composite_cathode_files import write_scan_files
 from ionscope.simulate.composite_cathode_sims import simulate_sims
 from ionscope.simulate.composite_cathode_params import CompositeCathodeParams
 from ionscope.sims import lithium_states

@@ -75,7 +75,7 @@ class Slot:
     """An input of a command: ``spec`` as the valid invocation gives it (``{inp}`` is the
     fixtures' folder), and what kind of file it is (``store``: anything io.load reads, shown
     as a .zarr store; ``csv``; ``result``: a command's result folder; ``scan``: a scanning-probe
-    file such as a Nanonis .sxm)."""
+    file such as a Nanonis .sxm; ``imzml``: an imzML file and its .ibd)."""
 
     spec: str
     kind: str = "store"
@@ -260,6 +260,15 @@ COMMANDS: tuple[Command, ...] = (
                 ("--to", "20,2")),
     ),
     Command(
+        "sims lithium", ("sims", "lithium", "{main}", "{second}", "--pulses", "640", "--out", "{out}"),
+        {"main": Slot("{inp}/tof/s0.imzML", "imzml"), "second": Slot("{inp}/tof/s1.imzML", "imzml")},
+        absurd=(
+            *_num("--pulses", *NEG_ZERO_INF_NAN, "1.5", "1"), *_num("--window-u", *NEG_ZERO_INF_NAN, "1e9"),
+            ("--normalise", "bogus"), ("--normalise", "16O"), ("--phases", "bogus"), ("--ions", "Xy"),
+            ("--ions", "7Li=-1"), ("--states", "a"), ("--states", "a,a"), *_num("--bin", *COUNT),
+        ),
+    ),
+    Command(
         "simulate",
         ("simulate", "licoo2", "--param", "ny=24", "--param", "nx=16", "--param", "layer_thickness_nm=4",
          "--param", "layer_roughness_nm=1", "--out", "{out}"),
@@ -340,6 +349,31 @@ def _scan_variants(folder: Path, name: str, source: Path) -> None:
                  units={"KPFM": "V", "Z": "nm"})
 
 
+def _imzml_variants(folder: Path, name: str, source: Path) -> None:
+    """The careless files of an imzML input (the .imzML and its .ibd)."""
+    ibd = source.with_suffix(".ibd")
+
+    def pair(kind: str, xml: bytes | None = None, binary: bytes | None = None) -> None:
+        (folder / f"{name}.{kind}.imzML").write_bytes(source.read_bytes() if xml is None else xml)
+        (folder / f"{name}.{kind}.ibd").write_bytes(ibd.read_bytes() if binary is None else binary)
+
+    text = source.read_bytes()
+    pair("empty", b"")
+    pair("emptyibd", None, b"")
+    pair("cut", text[: len(text) // 2])
+    pair("cutibd", None, ibd.read_bytes()[: ibd.stat().st_size // 2])
+    pair("garbage", GARBAGE)
+    pair("garbageibd", None, GARBAGE)
+    pair("otheruuid", None, bytes(16) + ibd.read_bytes()[16:])  # the .ibd of another acquisition
+    (folder / f"{name}.noibd.imzML").write_bytes(text)  # its .ibd missing
+    ds = io.open_dataset(source)
+    line = signal(np.asarray(ds["counts"].values[0, :, 0], dtype=np.float64), ("x",), name="counts", units="counts")
+    io.save(line, folder / f"{name}.wrongdims.zarr")  # one line of one ion, no map of spectra
+    nan = ds["counts"].astype(np.float64)
+    nan.values[2, 3, 0] = np.nan
+    io.save(nan.to_dataset(name="counts"), folder / f"{name}.nan.zarr")
+
+
 def _result_variants(folder: Path, name: str, source: Path) -> None:
     ds = io.open_dataset(source)
     (folder / f"{name}.empty").mkdir()
@@ -404,6 +438,15 @@ def inputs(tmp_path_factory, run_cli):
     li = interface_profile(x, psf_nm=0.7, quantity="li", offset=0.05, scale=0.8, **kw) + rng.normal(0, 0.01, x.size)
     for name, values in (("v", v), ("li", li)):
         (inp / f"{name}.csv").write_text("position_nm,value,sigma\n" + "".join(f"{a:.4f},{b:.6f},0.01\n" for a, b in zip(x, values)))
+    from ionscope.simulate.composite_cathode_params import CompositeCathodeParams
+    from ionscope.simulate.composite_cathode_sims import simulate_sims
+
+    tof = simulate_sims(CompositeCathodeParams(ny=48, nx=48, pixel_nm=20, charge_frames=1, rest_frames=0, sims_ny=16,
+                                               sims_nx=16, sims_pixel_nm=50, sims_stage_shift_nm=40, sims_states=2))
+    (inp / "tof").mkdir()
+    for k in range(2):
+        io.write_imzml(inp / "tof" / f"s{k}.imzML", tof["peak_mass"].values[k], tof["counts"].values[k],
+                       pixel_size_um=0.05, skip_empty=True)
     for args in (("simulate", "composite_cathode", "--param", "ny=48", "--param", "nx=48", "--param", "pixel_nm=20", "--param", "charge_frames=1",
                   "--param", "rest_frames=0", "--out", inp / "cell"),
                  ("kpfm", "process", inp / "cell" / "frame_000.sxm", inp / "cell" / "frame_001.sxm", "--out", inp / "kproc"),
@@ -425,6 +468,8 @@ def inputs(tmp_path_factory, run_cli):
                 _csv_variants(inp, key, source)
             elif slot.kind == "scan":
                 _scan_variants(inp, key, source)
+            elif slot.kind == "imzml":
+                _imzml_variants(inp, key, source)
             elif slot.kind == "result":
                 _result_variants(inp, key, source)
             else:
@@ -442,7 +487,8 @@ def inputs(tmp_path_factory, run_cli):
 def _slot_key(command: Command, slot: str) -> str:
     """The name of a slot's careless files: one set per distinct input."""
     spec = command.slots[slot].spec
-    return spec.replace("{inp}/", "").replace(":", "-").replace(".zarr", "").replace(".csv", "").replace(".sxm", "").replace("/", "-")
+    return (spec.replace("{inp}/", "").replace(":", "-").replace(".zarr", "").replace(".csv", "").replace(".sxm", "")
+            .replace(".imzML", "").replace("/", "-"))
 
 
 # --------------------------------------------------------------------------- variants
@@ -526,6 +572,19 @@ def _variants() -> list[Variant]:
                 add("wrong-dims", p, _with(c, **{p: key + ".wrongdims.zarr"}))
                 if c.nan:
                     add("nan", f"{p}-all-nan-frame", _with(c, **{p: key + ".nan" + ext}))
+            elif slot.kind == "imzml":
+                add("missing", p, _with(c, **{p: "{tmp}/missing.imzML"}))
+                add("missing", f"{p}-ibd", _with(c, **{p: key + ".noibd.imzML"}))
+                add("empty", p, _with(c, **{p: key + ".empty.imzML"}))
+                add("empty", f"{p}-ibd", _with(c, **{p: key + ".emptyibd.imzML"}))
+                add("truncated", p, _with(c, **{p: key + ".cut.imzML"}))
+                add("truncated", f"{p}-ibd", _with(c, **{p: key + ".cutibd.imzML"}))
+                add("garbage", p, _with(c, **{p: key + ".garbage.imzML"}))
+                add("garbage", f"{p}-ibd", _with(c, **{p: key + ".garbageibd.imzML"}))
+                add("garbage", f"{p}-ibd-of-another-file", _with(c, **{p: key + ".otheruuid.imzML"}))
+                add("wrong-dims", p, _with(c, **{p: key + ".wrongdims.zarr"}))
+                if c.nan:
+                    add("nan", p, _with(c, **{p: key + ".nan.zarr"}))
             elif slot.kind == "result":
                 add("missing", p, _with(c, **{p: "{tmp}/missing-result"}))
                 add("empty", f"{p}-folder", _with(c, **{p: key + ".empty"}))

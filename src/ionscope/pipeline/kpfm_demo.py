@@ -7,7 +7,7 @@ It runs the chain as a user would (METHODS section 4; issue 13):
 1. the ``composite_cathode`` twin (:data:`PARAMETERS`; quick: a smaller field, fewer frames) is
    written as the instrument and the cycler leave it - one Nanonis ``.sxm`` per frame and
    ``cycler.csv`` (plus the ground truth ``truth.zarr``) - into ``kpfm_scans/`` of the demo
-   folder (:func:`~ionscope.simulate.composite_cathode.write_scan_files`);
+   folder (:func:`~ionscope.simulate.composite_cathode_files.write_scan_files`);
 2. :func:`~ionscope.kpfm.process_frames` reads the files, takes the sample potential with its
    sign, references every frame to the grounded collector (found as the flattest band along an
    image edge), registers the frames on the topography, deconvolves with the PSF and ties every
@@ -179,7 +179,7 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
     from ionscope.report.kpfm_figures import (
         active_particles_figure, electrolyte_figure, particle_dv_figure, potential_maps_figure,
     )
-    from ionscope.simulate.composite_cathode import write_scan_files
+    from ionscope.simulate.composite_cathode_files import write_scan_files
 
     # --- the instrument's files
     ds = ctx.dataset(_TWIN, save=False, **PARAMETERS["quick" if ctx.quick else "full"])

@@ -42,7 +42,7 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import axis_calibration, jsonable, provenance, with_provenance
-from ionscope.errors import ConfigError, DimensionError, InputError, IonscopeWarning
+from ionscope.errors import ConfigError, DimensionError, InputError, IonscopeError, IonscopeWarning
 from ionscope.register.stack import frame_shifts_kernel, shift_frame_kernel
 from ionscope.sims.calibration import locate_peaks, refine_calibration
 from ionscope.sims.deadtime import SATURATION_THRESHOLD, check_pulses, deadtime_correct, isotope_check, near_saturation
@@ -378,6 +378,13 @@ def lithium_states(
     width = DEFAULT_WINDOW_U if window_u is None else float(window_u)
     if pulses is not None:
         pulses = check_pulses(pulses)
+    if phases not in ("auto", "none"):  # a label file: refused before any work if it is not there
+        from ionscope.io import check_readable, split_spec
+
+        try:
+            check_readable(split_spec(str(phases))[0])
+        except IonscopeError as exc:
+            raise type(exc)(f"--phases: {exc}") from None
 
     # --- read and integrate every state
     read: list[State] = []
@@ -454,7 +461,7 @@ def lithium_states(
                 text = (f"{labels[k]}: 7Li / ({LI7_LI6:g} x 6Li) = {before.summary:.2f} over the field: 7Li looks "
                         "saturated - give the primary pulses per pixel (--pulses, scans x shots per pixel) for the "
                         "dead-time correction")
-                warnings.warn(text, IonscopeWarning, stacklevel=2)
+                warnings.warn(text, IonscopeWarning, stacklevel=3)
                 summary_warnings.append(text)
         saturation.append(entry)
     near = [e.get("pixels_near_saturation", 0) for e in saturation]
@@ -462,7 +469,7 @@ def lithium_states(
         text = (f"7Li reaches {SATURATION_THRESHOLD:.0%} of the {n_pulses:g} pulses per pixel in "
                 + ", ".join(f"{n} px of {name}" for n, name in zip(near, names) if n)
                 + f" (of {shape[0] * shape[1]} px each): corrected for dead time there, with larger errors")
-        warnings.warn(text, IonscopeWarning, stacklevel=2)
+        warnings.warn(text, IonscopeWarning, stacklevel=3)
         summary_warnings.append(text)
     variance = error ** 2
 

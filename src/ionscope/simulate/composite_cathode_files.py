@@ -1,0 +1,85 @@
+"""The ``composite_cathode`` twin's files, as the instruments and the cycler leave them: the KPFM
+frames as Nanonis ``.sxm``, the TOF-SIMS states as imzML, the cycler log as CSV, and the ground
+truth as Zarr (:func:`write_scan_files`; ``ionscope simulate composite_cathode --out DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import xarray as xr
+
+from ionscope.simulate.composite_cathode import TWIN, frames_as_datasets
+from ionscope.simulate.composite_cathode_params import CompositeCathodeParams
+from ionscope.simulate.composite_cathode_sims import simulate_sims
+from ionscope.simulate.registry import cycler_table
+
+
+def write_scan_files(ds: xr.Dataset, out_dir: str | os.PathLike, *, sims: xr.Dataset | bool | None = None,
+                     overwrite: bool = False) -> list[Path]:
+    """Write a ``composite_cathode`` twin as the instruments would leave it: one Nanonis ``.sxm``
+    file per KPFM frame (``frame_000.sxm``, ... with channels ``Z`` in nm and ``KPFM`` in V,
+    forward and backward, header times and scan directions), the cycler log ``cycler.csv``
+    (``time_s,voltage_V,current_A,charge_C``; time 0 = the first frame's start, attrs
+    ``start_time``) and the ground truth ``truth.zarr`` (the whole Dataset); and the TOF-SIMS
+    of the same sample: one processed centroid imzML per state of charge
+    (``sims_0_pristine.imzML`` + ``.ibd``, ... with the pixel size in the scan settings; empty
+    pixels left out as IONTOF SurfaceLab does) and its ground truth ``sims_truth.zarr``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The KPFM twin (:func:`~ionscope.simulate.composite_cathode.simulate_composite_cathode`).
+    out_dir : path-like
+        An existing folder.
+    sims : xarray.Dataset or bool, optional
+        The TOF-SIMS twin (:func:`~ionscope.simulate.composite_cathode_sims.simulate_sims`);
+        True simulates it from ``ds``'s parameters and seed; None (default) does so when the
+        SIMS field fits the sample (a small KPFM field leaves no room for it), False writes none.
+    overwrite : bool
+        Replace existing files (else they are refused before anything is written).
+
+    Every file is written atomically. Returns the paths written: the KPFM scans, the imzML
+    files, then ``cycler.csv``, ``truth.zarr`` (and ``sims_truth.zarr``).
+    """
+    from ionscope import io
+
+    out_dir = Path(out_dir)
+    if sims is None or sims is True:
+        params = CompositeCathodeParams(**json.loads(ds.attrs["parameters"]))
+        if sims is True or params.sims_field_problem() is None:
+            sims = simulate_sims(params, seed=int(ds.attrs["seed"]))
+    sims = sims if isinstance(sims, xr.Dataset) else None
+    frames = frames_as_datasets(ds)
+    scans = [out_dir / f"frame_{k:03d}.sxm" for k in range(len(frames))]
+    states = [] if sims is None else [str(v) for v in sims["state"].values]
+    imzml = [out_dir / f"sims_{k}_{name}.imzML" for k, name in enumerate(states)]
+    others = [out_dir / "cycler.csv", out_dir / "truth.zarr"] + ([out_dir / "sims_truth.zarr"] if sims is not None else [])
+    for path in scans + imzml + [p.with_suffix(".ibd") for p in imzml] + others:  # refuse before anything is written
+        io.check_output(path, overwrite=overwrite)
+    for path, frame in zip(scans, frames):
+        width, height = frame.attrs["scan_range_nm"]
+        io.write_sxm(
+            path,
+            {"Z": (frame["Z_forward"].values, frame["Z_backward"].values),
+             "KPFM": (frame["KPFM_forward"].values, frame["KPFM_backward"].values)},
+            range_nm=(height, width), start_time=frame.attrs["start_time"],
+            scan_direction=frame.attrs["scan_direction"], acq_time_s=frame.attrs["acquisition_time_s"],
+            line_time_s=frame.attrs["line_time_s"], units={"Z": "nm", "KPFM": "V"},
+            comment=f"ionscope twin {TWIN} seed {frame.attrs['seed']} frame {frame.attrs['frame_index']}",
+            overwrite=overwrite,
+        )
+    for k, path in enumerate(imzml):
+        io.write_imzml(path, sims["peak_mass"].values[k], sims["counts"].values[k],
+                       pixel_size_um=float(sims.attrs["pixel_size_nm"]) / 1e3, mode="processed",
+                       spectrum_type="centroid", skip_empty=True, overwrite=overwrite)
+    io.write_text(others[0], cycler_table(ds), overwrite=overwrite)
+    io.save(ds, others[1], overwrite=overwrite)
+    if sims is not None:
+        io.save(sims, others[2], overwrite=overwrite)
+    return scans + imzml + others
+
+
+__all__ = ["write_scan_files"]

@@ -194,6 +194,12 @@ class DemoContext:
         """The function that makes twins (the built-in :func:`ionscope.simulate.simulate`
         unless a run swapped in its own)."""
         return self._simulator
+
+    def makes(self, name: str) -> bool:
+        """Whether this run's simulator makes twin ``name``: the built-in one makes every
+        registered twin; a replacement (e.g. the synthetic licoo2 twin of the report tests) only
+        those it lists in its ``twins`` attribute - the other sections skip (return None)."""
+        return self._simulator is _simulate or name in getattr(self._simulator, "twins", ())
     def parameters(self, name: str) -> dict[str, Any]:
         """The demo's simulation parameters of twin ``name`` for this run (quick or full)."""
         table = DEMO_PARAMETERS.get(name, {})

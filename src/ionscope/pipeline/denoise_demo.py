@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ionscope.pipeline.demo import DemoContext, demo_section
-from ionscope.pipeline.eels_demo import BACKGROUND, FIT_WINDOW, WINDOW_A, WINDOW_B, _can_simulate, _sci
+from ionscope.pipeline.eels_demo import BACKGROUND, FIT_WINDOW, WINDOW_A, WINDOW_B, _sci
 from ionscope.report.html import Section, TableItem
 
 _TWIN = "eels_licoo2"
@@ -49,7 +49,7 @@ def _psnr_frames(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:
 @demo_section(order=58, title="Fast operando EELS: sparse coding")
 def sparse_coding_section(ctx: DemoContext) -> Section | None:
     """Raw (S_A/S_B), MLLS and sparse-coded Li maps of every frame at 1/10 dose vs the truth."""
-    if not _can_simulate(ctx, _TWIN):
+    if not ctx.makes(_TWIN):
         return None
     from ionscope.denoise.methods import denoise
     from ionscope.denoise.metrics import denoise_metrics

@@ -37,19 +37,6 @@ NMF_WINDOW = (52.0, 90.0)
 NMF_COMPONENTS = 3
 
 
-def _can_simulate(ctx: DemoContext, name: str) -> bool:
-    """Whether the context's simulator makes twin ``name``.
-
-    The built-in simulator makes every registered twin. A replacement simulator (e.g. the
-    synthetic licoo2 twin of the report tests) is only asked for the EELS twins when it lists
-    them in a ``twins`` attribute; otherwise the EELS sections skip (return None).
-    """
-    from ionscope.pipeline import demo
-
-    simulator = ctx.simulator
-    return simulator is demo._simulate or name in getattr(simulator, "twins", ())
-
-
 def _eels(ctx: DemoContext) -> dict[str, Any]:
     return ctx.summary.setdefault("eels", {})
 
@@ -89,7 +76,7 @@ def _mae(estimate: xr.DataArray, truth: xr.DataArray, where: np.ndarray | None =
 @demo_section(order=50, title="EELS Li maps")
 def eels_li_maps_section(ctx: DemoContext) -> Section | None:
     """Raw Li-K window, S_A/S_B, MLLS and truth for a few frames; chi^2 maps; errors."""
-    if not _can_simulate(ctx, _TWIN):
+    if not ctx.makes(_TWIN):
         return None
     from ionscope.eels import li_fraction_map, window_map
     from ionscope.report.eels_figures import chi2_maps_figure, eels_method_maps_figure
@@ -233,7 +220,7 @@ def eels_li_maps_section(ctx: DemoContext) -> Section | None:
 @demo_section(order=53, title="EELS NMF phase map")
 def eels_nmf_section(ctx: DemoContext) -> Section | None:
     """NMF of the first frame: component maps and spectra; the Li-poor interfacial layer."""
-    if not _can_simulate(ctx, _TWIN):
+    if not ctx.makes(_TWIN):
         return None
     from ionscope.eels import nmf, prepare_for_nmf
     from ionscope.report.eels_figures import nmf_components_figure
@@ -315,7 +302,7 @@ def eels_nmf_section(ctx: DemoContext) -> Section | None:
 @demo_section(order=56, title="SR-EELS interface profile")
 def sr_eels_section(ctx: DemoContext) -> Section | None:
     """SR-EELS across Cu / LASGTP: Li-K profile, interface position and enrichment width."""
-    if not _can_simulate(ctx, _SR_TWIN):
+    if not ctx.makes(_SR_TWIN):
         return None
     from ionscope.eels import interface_and_width, sr_profile
     from ionscope.report.eels_figures import sr_profile_figure

@@ -41,15 +41,6 @@ LEAKAGE_BIAS_V = 4.0
 PS_ERODE_PX = 4
 
 
-def _can_simulate(ctx: DemoContext, name: str) -> bool:
-    """The built-in simulator makes every twin; a replacement one only those it lists in
-    ``twins`` (as in :mod:`ionscope.pipeline.eels_demo`)."""
-    from ionscope.pipeline import demo
-
-    simulator = ctx.simulator
-    return simulator is demo._simulate or name in getattr(simulator, "twins", ())
-
-
 def _geometry(ds: xr.Dataset) -> dict[str, Any]:
     """Band rows, profile end points (px) and the thickness there (nm), from the twin's attrs:
     the band starts 4 nm below the end of the edge ramp (uniform thickness apart from the
@@ -128,7 +119,7 @@ def _profile_and_fit(phase, thickness, geom, kv, blur, eps_r):
 def holography_section(ctx: DemoContext) -> Section | None:
     """Hologram, FFT and aperture, phase, potential; the interface profile with its fit;
     Fourier versus phase-shifting; leakage-field removal."""
-    if not (_can_simulate(ctx, _TWIN) and _can_simulate(ctx, _PS_TWIN)):
+    if not (ctx.makes(_TWIN) and ctx.makes(_PS_TWIN)):
         return None
     from ionscope.holography import reconstruct_offaxis, reconstruct_phase_shifting
     from ionscope.holography.leakage import vacuum_flatness

@@ -59,15 +59,6 @@ PROFILE_REACH_PX = 30
 TARGETS = {"noise": 0.20, "decon_gain": 0.30, "step_narrowing": 0.40, "iou": 0.90, "registration_px": 0.10}
 
 
-def _can_simulate(ctx: DemoContext, name: str) -> bool:
-    """The built-in simulator makes every twin; a replacement one only those it lists in
-    ``twins`` (as in :mod:`ionscope.pipeline.holography_demo`)."""
-    from ionscope.pipeline import demo
-
-    simulator = ctx.simulator
-    return simulator is demo._simulate or name in getattr(simulator, "twins", ())
-
-
 def _rms(a: np.ndarray) -> float:
     a = np.asarray(a, dtype=np.float64)
     a = a[np.isfinite(a)]
@@ -170,7 +161,7 @@ def _region_change(series: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def kpfm_section(ctx: DemoContext) -> Section | None:
     """Potential maps, difference maps, active particles, per-particle dV(t), the electrolyte's
     rise and the noise/resolution table of the composite-cathode twin, processed from its files."""
-    if not _can_simulate(ctx, _TWIN):
+    if not ctx.makes(_TWIN):
         return None
     from scipy import ndimage
 

@@ -351,8 +351,8 @@ def lithium_states(
     -------
     result : xarray.Dataset
         ``counts`` (state, ion, y, x), ``li`` and ``li_error`` (state, y, x), ``phase`` (y, x),
-        ``phase_fraction`` (state, phase, y, x), ``particle`` (y, x), ``isotope_ratio`` (state, y,
-        x), per phase and per particle Li tables, stage shifts; all on the first state's grid.
+        ``phase_fraction`` (state, phase, y, x), ``particle`` (y, x), ``isotope_ratio`` and
+        ``isotope_ratio_observed`` (state, y, x), per phase and per particle Li tables, stage shifts; all on the first state's grid.
     phase_rows, particle_rows : list of dict
         The rows of ``phases.csv`` and ``particles.csv``.
     summary : dict
@@ -547,8 +547,11 @@ def lithium_states(
                                       + ref_var / np.maximum(ref_map, 1e-12) ** 2)
         if i6 is not None:
             ratio = np.where(reg[:, i6] >= 10, reg[:, i7] / (LI7_LI6 * reg[:, i6]), np.nan)
+            raw = observed[:, [i7, i6]] if bin_px == 1 else bin_pixels(observed[:, [i7, i6]], bin_px)
+            raw = np.stack([[shift_frame_kernel(raw[k, i], shifts[k]) for i in range(2)] for k in range(ns)])
+            ratio_observed = np.where(raw[:, 1] >= 10, raw[:, 0] / (LI7_LI6 * raw[:, 1]), np.nan)
         else:
-            ratio = np.full_like(li, np.nan)
+            ratio = ratio_observed = np.full_like(li, np.nan)
     li_phase = quant.li / dose[None, :]
     li_phase_err = quant.li_err / dose[None, :]
     rel = quant.rel * dose[None, 0] / dose[None, :]
@@ -590,7 +593,10 @@ def lithium_states(
         "phase_fraction": (("state", "phase", "y", "x"), frac_full, {"units": "1", "long_name": "area fraction (NNLS)"}),
         "particle_label": (("y", "x"), particle, {"units": "1", "long_name": "LiCoPO4 particle (0: none)"}),
         "isotope_ratio": (("state", "y", "x"), ratio.astype(np.float32),
-                          {"units": "1", "long_name": f"7Li / ({LI7_LI6:g} x 6Li)"}),
+                          {"units": "1", "long_name": f"7Li / ({LI7_LI6:g} x 6Li)"
+                           + (", dead-time corrected" if n_pulses is not None else "")}),
+        "isotope_ratio_observed": (("state", "y", "x"), ratio_observed.astype(np.float32),
+                                   {"units": "1", "long_name": f"7Li / ({LI7_LI6:g} x 6Li) of the observed counts"}),
         "phase_li": (("phase", "state"), li_phase, {"units": unit, "long_name": "Li of a pixel full of the phase"}),
         "phase_li_error": (("phase", "state"), li_phase_err, {"units": unit}),
         "phase_li_rel": (("phase", "state"), rel, {"units": "1", "long_name": "Li relative to the first state"}),

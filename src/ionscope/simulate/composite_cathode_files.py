@@ -54,10 +54,8 @@ def write_scan_files(ds: xr.Dataset, out_dir: str | os.PathLike, *, sims: xr.Dat
     sims = sims if isinstance(sims, xr.Dataset) else None
     frames = frames_as_datasets(ds)
     scans = [out_dir / f"frame_{k:03d}.sxm" for k in range(len(frames))]
-    states = [] if sims is None else [str(v) for v in sims["state"].values]
-    imzml = [out_dir / f"sims_{k}_{name}.imzML" for k, name in enumerate(states)]
-    others = [out_dir / "cycler.csv", out_dir / "truth.zarr"] + ([out_dir / "sims_truth.zarr"] if sims is not None else [])
-    for path in scans + imzml + [p.with_suffix(".ibd") for p in imzml] + others:  # refuse before anything is written
+    others = [out_dir / "cycler.csv", out_dir / "truth.zarr"]
+    for path in scans + others + (sims_paths(sims, out_dir) if sims is not None else []):  # refuse first
         io.check_output(path, overwrite=overwrite)
     for path, frame in zip(scans, frames):
         width, height = frame.attrs["scan_range_nm"]
@@ -71,15 +69,38 @@ def write_scan_files(ds: xr.Dataset, out_dir: str | os.PathLike, *, sims: xr.Dat
             comment=f"ionscope twin {TWIN} seed {frame.attrs['seed']} frame {frame.attrs['frame_index']}",
             overwrite=overwrite,
         )
-    for k, path in enumerate(imzml):
+    written = write_sims_files(sims, out_dir, overwrite=overwrite) if sims is not None else []
+    io.write_text(others[0], cycler_table(ds), overwrite=overwrite)
+    io.save(ds, others[1], overwrite=overwrite)
+    imzml = [p for p in written if p.suffix == ".imzML"]
+    return scans + imzml + others + [p for p in written if p.suffix == ".zarr"]
+
+
+def sims_paths(sims: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
+    """The files :func:`write_sims_files` writes: per state ``sims_K_NAME.imzML`` and its ``.ibd``,
+    then ``sims_truth.zarr``."""
+    out_dir = Path(out_dir)
+    pairs = [out_dir / f"sims_{k}_{name}.imzML" for k, name in enumerate(str(v) for v in sims["state"].values)]
+    return [q for p in pairs for q in (p, p.with_suffix(".ibd"))] + [out_dir / "sims_truth.zarr"]
+
+
+def write_sims_files(sims: xr.Dataset, out_dir: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
+    """Write the TOF-SIMS twin (:func:`~ionscope.simulate.composite_cathode_sims.simulate_sims`)
+    as IONTOF SurfaceLab exports it: one processed centroid imzML (+ .ibd) per state of charge,
+    pixel size in the scan settings, empty pixels left out, and its ground truth
+    ``sims_truth.zarr``. Existing files are refused before anything is written unless
+    ``overwrite``; returns the paths (:func:`sims_paths`)."""
+    from ionscope import io
+
+    paths = sims_paths(sims, out_dir)
+    for path in paths:
+        io.check_output(path, overwrite=overwrite)
+    for k, path in enumerate(paths[:-1:2]):
         io.write_imzml(path, sims["peak_mass"].values[k], sims["counts"].values[k],
                        pixel_size_um=float(sims.attrs["pixel_size_nm"]) / 1e3, mode="processed",
                        spectrum_type="centroid", skip_empty=True, overwrite=overwrite)
-    io.write_text(others[0], cycler_table(ds), overwrite=overwrite)
-    io.save(ds, others[1], overwrite=overwrite)
-    if sims is not None:
-        io.save(sims, others[2], overwrite=overwrite)
-    return scans + imzml + others
+    io.save(sims, paths[-1], overwrite=overwrite)
+    return paths
 
 
-__all__ = ["write_scan_files"]
+__all__ = ["write_scan_files", "write_sims_files", "sims_paths"]

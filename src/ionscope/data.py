@@ -128,7 +128,8 @@ def signal(
     for dim in dims:
         value = coords.get(dim)
         if value is None:
-            values, unit = np.arange(shape[dim], dtype=np.float64), coord_units.get(dim, "px")
+            # an index: pixels along a physical dim, a count ("1") along an auxiliary one
+            values, unit = np.arange(shape[dim], dtype=np.float64), coord_units.get(dim, "px" if dim in DIMS else "1")
         elif np.ndim(value) == 0:
             values, unit = uniform_coord(shape[dim], float(value)), coord_units.get(dim, vocab[dim])
         else:

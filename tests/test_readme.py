@@ -34,3 +34,19 @@ def test_readme_workflow_example_runs_and_finds_the_twins_layer(tmp_path, monkey
     truth = [float(v) for v in printed.split("}")[1].split()]
     # the erfc model through the recorded aperture, one noisy hologram: within 15 % of the twin's layer
     assert abs(fit["drop_V"] / truth[0] - 1) < 0.15 and abs(fit["w90_nm"] / truth[1] - 1) < 0.15
+
+
+def test_readme_sims_example_runs_and_finds_the_latp_loss(tmp_path, monkeypatch, capsys):
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[2]
+    assert len(code.strip().splitlines()) <= 10
+    script = tmp_path / "sims.py"
+    script.write_text(code)
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(script))
+    printed = capsys.readouterr().out
+    phases, latp = printed.strip().split("] [")
+    assert "'LiCoPO4', 'LATP', 'Pd'" in phases
+    values = [float(v) for v in latp.rstrip("]").split(",")]
+    # the twin's LATP loses 12 % of its Li on the first charge and keeps it lost
+    assert values[0] == 1.0 and all(abs(v - 0.88) <= 0.02 for v in values[1:])

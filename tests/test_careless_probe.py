@@ -264,6 +264,8 @@ COMMANDS: tuple[Command, ...] = (
         {"main": Slot("{inp}/tof/s0.imzML", "imzml"), "second": Slot("{inp}/tof/s1.imzML", "imzml")},
         absurd=(
             *_num("--pulses", *NEG_ZERO_INF_NAN, "1.5", "1"), *_num("--window-u", *NEG_ZERO_INF_NAN, "1e9"),
+            ("--window-fwhm", "3"), ("--window-fwhm", "-1", "--resolution", "5000"),
+            ("--window-fwhm", "3", "--resolution", "nan"), ("--window-fwhm", "1e4", "--resolution", "1"),
             ("--normalise", "bogus"), ("--normalise", "16O"), ("--phases", "bogus"), ("--ions", "Xy"),
             ("--ions", "7Li=-1"), ("--states", "a"), ("--states", "a,a"), *_num("--bin", *COUNT),
         ),

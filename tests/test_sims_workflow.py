@@ -143,6 +143,12 @@ def test_options_normalise_phases_and_bin(twin):
         by_co, _, _, s1 = lithium_states(files[:3], pulses=640, normalise="59Co", phases="none", bin_px=2)
     assert s1["normalise"] == "59Co" and s1["phases"] == ["field"] and by_co.sizes["y"] == 14
     assert np.nanmedian(by_co["li"].values) > 1  # 7Li per 59Co count
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IonscopeWarning)
+        _, _, _, s2 = lithium_states(files[:2], pulses=640, window_fwhm=10, resolution=5000)
+    lo, hi = s2["windows_u"]["7Li"]
+    assert hi - lo == pytest.approx(10 * 7.01546 / 5000, rel=1e-4) and s2["window"].startswith("10 peak widths")
+    assert s2["li_rel_pristine"]["LATP"]["z"][1] < -5 and "Pd" not in s2["li_rel_pristine"]  # no Li of its own
     with pytest.warns(IonscopeWarning, match="7Li looks saturated"):
         lithium_states(files[:2])  # no --pulses: the isotope check says so
 

@@ -41,6 +41,8 @@ def sims_lithium(
     states: Annotated[Optional[str], typer.Option("--states", help="State names, one per file (default: pristine, state1, ...).")] = None,
     pulses: Annotated[Optional[float], typer.Option("--pulses", help="Primary pulses per pixel (scans x shots per pixel): applies the Poisson dead-time correction.")] = None,
     window_u: Annotated[Optional[float], typer.Option("--window-u", help="Full width (u) of every ion's integration window (default 0.02 u after the mass calibration; 0.3 u for unit-mass data).")] = None,
+    window_fwhm: Annotated[Optional[float], typer.Option("--window-fwhm", help="Windows of K peak widths instead (FWHM = m / --resolution): they grow with the mass as the peaks do.")] = None,
+    resolution: Annotated[Optional[float], typer.Option("--resolution", help="Mass resolving power m/dm (FWHM) for --window-fwhm.")] = None,
     normalise: Annotated[str, typer.Option("--normalise", help="total (the ions other than Li in each pixel), none, or an ion name (e.g. 59Co).")] = "total",
     phases: Annotated[str, typer.Option("--phases", help="auto (Gaussian mixture of the matrix ions), a LABELS_FILE (integer phase map on the first state's grid), or none.")] = "auto",
     ions: Annotated[Optional[str], typer.Option("--ions", help="Further ions (NAME or NAME=MASS_U, comma-separated); for an ion-image stack without ion names, the names of its ions in order.")] = None,
@@ -56,9 +58,10 @@ def sims_lithium(
     elapsed = start_run(out_dir, overwrite, inputs=tuple(spectra) + ((Path(phases),) if phases not in ("auto", "none") else ()))
     io.check_output(out_dir / "phases.csv", overwrite=overwrite)
     io.check_output(out_dir / "particles.csv", overwrite=overwrite)
-    with options_named(window_u="--window-u", bin_px="--bin"):
+    with options_named(window_u="--window-u", window_fwhm="--window-fwhm", bin_px="--bin"):
         result, phase_rows, particle_rows, summary = lithium_states(
             [str(s) for s in spectra], states=_names(states, "--states"), pulses=pulses, window_u=window_u,
+            window_fwhm=window_fwhm, resolution=resolution,
             normalise=normalise, phases=phases, ions=_names(ions, "--ions"), calibrate=calibrate, bin_px=bin_px,
         )
     summary = {"command": "sims lithium", "inputs": [str(s) for s in spectra], **summary, "run_time_s": elapsed()}

@@ -163,7 +163,7 @@ def _ion_names(var: xr.DataArray, ions: Sequence[str] | None, label: str) -> lis
     return names
 
 
-def _integrate(var: xr.DataArray, ions: dict[str, float], window_u: float, calibrate: bool, label: str
+def _integrate(var: xr.DataArray, ions: dict[str, float], window: dict[str, float], calibrate: bool, label: str
                ) -> tuple[np.ndarray, dict[str, Any], str]:
     """(ion, y, x) counts of a spectra or peaks variable, with the state's mass calibration."""
     names = list(ions)
@@ -202,8 +202,8 @@ def _integrate(var: xr.DataArray, ions: dict[str, float], window_u: float, calib
             cal = {"refined": False, "reason": f"{int(use.sum())} known peak(s) with >= {CALIBRATION_MIN_COUNTS:g} counts "
                    "(the fit needs 2)"}
             warnings.warn(f"{label}: the mass calibration was not refined ({cal['reason']}); the windows are "
-                          f"{window_u:g} u wide around the file's masses", IonscopeWarning, stacklevel=3)
-    lo, hi = ion_windows(nominal, window_u=window_u)
+                          f"{_window_text(window)} around the file's masses", IonscopeWarning, stacklevel=3)
+    lo, hi = ion_windows(nominal, **window)
     if kind == "peaks":
         out = integrate_peaks(counts, mass, lo, hi)
     else:
@@ -212,7 +212,7 @@ def _integrate(var: xr.DataArray, ions: dict[str, float], window_u: float, calib
 
 
 def _read_state(ds: xr.Dataset, index: int, ions: dict[str, float], extra_names: Sequence[str] | None,
-                window_u: float, calibrate: bool, name: str) -> tuple[State, list[str]]:
+                window: dict[str, float], calibrate: bool, name: str) -> tuple[State, list[str]]:
     label = _label(ds, index)
     var = _counts_variable(ds, label)
     if var.sizes["y"] < 4 or var.sizes["x"] < 4:
@@ -235,7 +235,7 @@ def _read_state(ds: xr.Dataset, index: int, ions: dict[str, float], extra_names:
         # into the order of the ion list: every named ion of the stack, in its order
         return State(name, str(ds.attrs.get("source_file", "")), counts, pixel, "ions",
                      {"refined": False, "reason": "ion images (already integrated)"}, pulses), list(table)
-    counts, cal, kind = _integrate(var, ions, window_u, calibrate, label)
+    counts, cal, kind = _integrate(var, ions, window, calibrate, label)
     return State(name, str(ds.attrs.get("source_file", "")), counts, pixel, kind, cal, pulses), list(ions)
 
 
@@ -298,6 +298,8 @@ def _labels_file(phases: str, counts0: np.ndarray, ions: list[str], shape: tuple
 @validate_params({
     "pulses": [None, Interval(float, 0, None, closed="neither", unit="pulses per pixel")],
     "window_u": [None, Interval(float, 0, 50, closed="neither", unit="u")],
+    "window_fwhm": [None, Interval(float, 0, 1000, closed="neither", unit="peak widths")],
+    "resolution": [None, Interval(float, 0, 1e7, closed="neither", unit="m/dm")],
     "bin_px": [Interval(int, 1, 64)],
 })
 def lithium_states(
@@ -306,6 +308,8 @@ def lithium_states(
     states: Sequence[str] | None = None,
     pulses: float | None = None,
     window_u: float | None = None,
+    window_fwhm: float | None = None,
+    resolution: float | None = None,
     normalise: str = "total",
     phases: str = "auto",
     ions: Sequence[str] | None = None,
@@ -331,6 +335,9 @@ def lithium_states(
     window_u : float, optional
         Full width (u) of every ion's integration window, centred on its mass (default
         :data:`~ionscope.sims.ions.DEFAULT_WINDOW_U`, after the calibration).
+    window_fwhm, resolution : float, optional
+        Windows in peak widths instead: ``window_fwhm`` x FWHM with FWHM = m / ``resolution``
+        (the mass resolving power m / dm), so they grow with the mass as the peaks do.
     normalise : str
         ``"total"`` (the non-Li ions), ``"none"`` or an ion name (e.g. ``"59Co"``).
     phases : str
@@ -375,7 +382,11 @@ def lithium_states(
     user = None
     if ions:
         user = [str(i) for i in ions]
-    width = DEFAULT_WINDOW_U if window_u is None else float(window_u)
+    if (window_fwhm is None) != (resolution is None) or (window_fwhm is not None and window_u is not None):
+        raise ConfigError("windows: give --window-u W (u), or --window-fwhm K with --resolution R (K peak widths of "
+                          "m / R), not both")
+    window = ({"widths": float(window_fwhm), "resolution": float(resolution)} if window_fwhm is not None
+              else {"window_u": DEFAULT_WINDOW_U if window_u is None else float(window_u)})
     if pulses is not None:
         pulses = check_pulses(pulses)
     if phases not in ("auto", "none"):  # a label file: refused before any work if it is not there
@@ -394,7 +405,7 @@ def lithium_states(
         full = dict(table)
         if user and "ion" not in var.dims:
             full.update(parse_ions(user))
-        state, order = _read_state(ds, k, full, user, width, calibrate, names[k])
+        state, order = _read_state(ds, k, full, user, window, calibrate, names[k])
         if ion_list is None:
             ion_list = order
         elif order != ion_list:
@@ -609,8 +620,9 @@ def lithium_states(
         "shift_x_nm": (("state",), shifts[:, 1] * pixel[1], {"units": "nm"}),
     }
     result = xr.Dataset(data_vars, coords=coords)
-    windows = {n: [round(ion_masses[n] - width / 2, 6), round(ion_masses[n] + width / 2, 6)] for n in ion_list}
-    params = {"states": names, "pulses": n_pulses, "window_u": width, "normalise": norm, "phases": phases,
+    lo, hi = ion_windows([ion_masses[n] for n in ion_list], **window)
+    windows = {n: [round(float(a), 6), round(float(b), 6)] for n, a, b in zip(ion_list, lo, hi)}
+    params = {"states": names, "pulses": n_pulses, **window, "normalise": norm, "phases": phases,
               "ions": ion_list, "calibrate": calibrate, "bin_px": bin_px, "seed": seed}
     history = provenance(datasets[0]) if isinstance(sources[0], xr.Dataset) else []
     stamped = with_provenance(result["li"], STEP, jsonable(params), inputs=list(sources), history=history)
@@ -634,7 +646,7 @@ def lithium_states(
                 "li_mean": float(p_li[j, s]), "li_err": float(p_err[j, s]), "li_rel_pristine": float(p_rel[j, s]),
                 "li_rel_pristine_err": float(p_rel_err[j, s])})
     summary = {
-        "states": names, "ions": ion_list, "windows_u": windows, "window_u": width,
+        "states": names, "ions": ion_list, "windows_u": windows, "window": _window_text(window),
         "spectra": [st.kind for st in read],
         "calibration": {st.name: st.calibration for st in read},
         "pulses_per_pixel": n_pulses, "dead_time_corrected": n_pulses is not None,
@@ -644,13 +656,22 @@ def lithium_states(
         "pixel_size_nm": list(pixel), "bin_px": bin_px, "normalise": norm, "dose_relative": dose.tolist(),
         "phases": names_phase, "phase_pixels": {n: int(quant.pixels[p]) for p, n in enumerate(names_phase)},
         "no_lithium": [n for p, n in enumerate(names_phase) if quant.no_lithium[p]],
-        "li_rel_pristine": {n: {"value": rel[p].tolist(), "error": rel_err[p].tolist()} for p, n in enumerate(names_phase)},
+        "li_rel_pristine": {n: {"value": rel[p].tolist(), "error": rel_err[p].tolist(),
+                                "z": [None if s == 0 or not rel_err[p, s] > 0 else float((rel[p, s] - 1) / rel_err[p, s])
+                                      for s in range(ns)]}
+                            for p, n in enumerate(names_phase) if not quant.no_lithium[p]},
         "particles": n_particles, "reduced_chi2": quant.reduced_chi2.tolist(),
         "run_time_s": _time.perf_counter() - t0,
     }
     if found is not None and found.bic:
         summary["phase_mixture"] = {"components": int(found.components), "bic": {str(k): float(v) for k, v in found.bic.items()}}
     return result, phase_rows, particle_rows, summary
+
+
+def _window_text(window: dict[str, float]) -> str:
+    if "widths" in window:
+        return f"{window['widths']:g} peak widths (m / {window['resolution']:g}) wide"
+    return f"{window['window_u']:g} u wide"
 
 
 def _moved(image: np.ndarray, shift: np.ndarray) -> np.ndarray:

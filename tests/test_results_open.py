@@ -34,6 +34,13 @@ def results(tmp_path_factory, run_cli):
     (root / "v.csv").write_text("position_nm,value,sigma\n" + "".join(
         f"{0.5 * i},{1.3 * (1 - math.erf((0.5 * i - 20) / 3)) / 2 + 0.002 * math.sin(7 * i)},0.002\n"
         for i in range(120)))
+    from ionscope.simulate.composite_cathode_params import CompositeCathodeParams
+    from ionscope.simulate.composite_cathode_sims import simulate_sims
+
+    tof = simulate_sims(CompositeCathodeParams(ny=48, nx=48, pixel_nm=20, charge_frames=1, rest_frames=0, sims_ny=16,
+                                               sims_nx=16, sims_pixel_nm=50, sims_stage_shift_nm=40, sims_states=2))
+    for k in range(2):
+        io.write_imzml(root / f"s{k}.imzML", tof["peak_mass"].values[k], tof["counts"].values[k], pixel_size_um=0.05)
     e = root / "e.zarr"
     commands = {
         "holo reconstruct": ("holo", "reconstruct", f"{root}/h.zarr:hologram", "--reference", f"{root}/h.zarr:reference"),
@@ -52,6 +59,7 @@ def results(tmp_path_factory, run_cli):
         "spacecharge bias": ("spacecharge", "bias", "--bias", "1", "--thickness", "50", "--theta", "0.9",
                              "--eps-r", "50", "--c0", "6e27"),
         "spacecharge fit": ("spacecharge", "fit", root / "v.csv", "--fix", "theta=0.99", "--side", "right"),
+        "sims lithium": ("sims", "lithium", root / "s0.imzML", root / "s1.imzML", "--pulses", "640"),
     }
     done = {}
     for name, args in commands.items():
@@ -62,7 +70,7 @@ def results(tmp_path_factory, run_cli):
 
 
 COMMANDS = ["holo reconstruct", "holo potential", "holo profile", "eels lithium", "eels nmf", "eels profile",
-            "denoise", "superres", "spacecharge profile", "spacecharge bias", "spacecharge fit"]
+            "denoise", "superres", "spacecharge profile", "spacecharge bias", "spacecharge fit", "sims lithium"]
 
 
 @pytest.mark.slow

@@ -8,28 +8,26 @@ import runpy
 from pathlib import Path
 
 
-def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+def _run_example(index: int, tmp_path, monkeypatch, capsys) -> str:
+    """Run the README's ``index``-th Python example (at most 10 lines) in ``tmp_path``; what it printed."""
     text = (Path(__file__).parents[1] / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[index]
     assert len(code.strip().splitlines()) <= 10
-    script = tmp_path / "example.py"
+    script = tmp_path / f"example{index}.py"
     script.write_text(code)
     monkeypatch.chdir(tmp_path)
     runpy.run_path(str(script))
-    printed = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    printed = _run_example(0, tmp_path, monkeypatch, capsys)
     assert "'time': 157, 'y': 64, 'x': 64" in printed and "ionscope.simulate.licoo2" in printed
     assert (tmp_path / "licoo2.zarr").is_dir()
 
 
 def test_readme_workflow_example_runs_and_finds_the_twins_layer(tmp_path, monkeypatch, capsys):
-    text = (Path(__file__).parents[1] / "README.md").read_text()
-    code = re.findall(r"```python\n(.*?)```", text, re.S)[1]
-    assert len(code.strip().splitlines()) <= 10
-    script = tmp_path / "workflow.py"
-    script.write_text(code)
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(script))
-    printed = capsys.readouterr().out
+    printed = _run_example(1, tmp_path, monkeypatch, capsys)
     fit = ast.literal_eval(printed.split("}")[0] + "}")  # the printed dict of numbers
     truth = [float(v) for v in printed.split("}")[1].split()]
     # the erfc model through the recorded aperture, one noisy hologram: within 15 % of the twin's layer
@@ -37,14 +35,7 @@ def test_readme_workflow_example_runs_and_finds_the_twins_layer(tmp_path, monkey
 
 
 def test_readme_sims_example_runs_and_finds_the_latp_loss(tmp_path, monkeypatch, capsys):
-    text = (Path(__file__).parents[1] / "README.md").read_text()
-    code = re.findall(r"```python\n(.*?)```", text, re.S)[2]
-    assert len(code.strip().splitlines()) <= 10
-    script = tmp_path / "sims.py"
-    script.write_text(code)
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(script))
-    printed = capsys.readouterr().out
+    printed = _run_example(2, tmp_path, monkeypatch, capsys)
     phases, latp = printed.strip().split("] [")
     assert "'LiCoPO4', 'LATP', 'Pd'" in phases
     values = [float(v) for v in latp.rstrip("]").split(",")]

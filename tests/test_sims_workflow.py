@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
+from test_careless_input import _error_line
 
 from ionscope import io
 from ionscope.errors import ConfigError, InputError, IonscopeError, IonscopeWarning
@@ -23,13 +24,6 @@ from ionscope.simulate.composite_cathode_sims import simulate_sims
 #: The smallest KPFM part that carries the default SIMS field (28 x 28 px of 100 nm, 5 states).
 KPFM = {"charge_frames": 1, "rest_frames": 0}
 STATES = ["pristine", "charge1", "discharge1", "charge2", "discharge2"]
-
-
-def _error_line(result):
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ __all__ = [
     "load", "open_dataset", "open_signals", "split_spec", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
     "data_path", "check_not_input", "remove_stale_temporaries", "read_table", "check_complete",
-    "write_sxm", "write_imzml",
+    "write_sxm", "write_imzml", "open_inputs",
 ]
 
 
@@ -71,6 +71,50 @@ def split_spec(spec: str | os.PathLike) -> tuple[Path, str | None]:
         if head and Path(head).exists():
             return Path(head), tail
     return Path(text), None
+
+
+def open_inputs(items: Any, what: str) -> tuple[list[xr.Dataset], list[Any]]:
+    """A workflow's inputs as Datasets, and what identifies each for the provenance: a path (read
+    with :func:`open_dataset`; ``FILE:VARIABLE`` identifies FILE) or the object itself.
+
+    Parameters
+    ----------
+    items : path, Dataset, DataArray, or a sequence of them
+        The inputs (a single one is taken as a sequence of one). A DataArray becomes a one-variable
+        Dataset with it as the primary.
+    what : str
+        What the inputs are, for the messages (e.g. ``"KPFM frame"``).
+
+    Raises
+    ------
+    InputError
+        No inputs, or an item that is none of these.
+    """
+    if isinstance(items, (xr.Dataset, xr.DataArray, str, os.PathLike)):
+        items = [items]
+    items = list(items) if items is not None else []
+    if not items:
+        raise InputError(f"no {what}s were given")
+    out, sources = [], []
+    for i, item in enumerate(items):
+        if isinstance(item, (str, os.PathLike)):
+            ds = open_dataset(item)
+            ds.attrs.setdefault("source_file", os.fspath(item))
+            out.append(ds)
+            sources.append(split_spec(item)[0])
+        elif isinstance(item, xr.DataArray):
+            name = str(item.name or "data")
+            ds = item.to_dataset(name=name)
+            ds.attrs = {**item.attrs, "primary": name}
+            out.append(ds)
+            sources.append(item)
+        elif isinstance(item, xr.Dataset):
+            out.append(item)
+            sources.append(item)
+        else:
+            raise InputError(f"{what} {i}: expected a file path or an xarray Dataset / DataArray, got "
+                             f"{type(item).__name__}")
+    return out, sources
 
 
 def _resolve(spec: str | os.PathLike, variable: str | None = None) -> tuple[Path, str | None]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import time as _time
 import warnings
 from collections.abc import Sequence
@@ -59,7 +58,8 @@ __all__ = [
 
 
 def read_frames(frames: Any) -> tuple[list[xr.Dataset], list[Any]]:
-    """The frames as Datasets, and what identifies each input (a path, or the Dataset).
+    """The frames as Datasets, and what identifies each input (a path, or the Dataset):
+    :func:`ionscope.io.open_inputs`.
 
     Parameters
     ----------
@@ -72,27 +72,9 @@ def read_frames(frames: Any) -> tuple[list[xr.Dataset], list[Any]]:
     InputError
         No frames, or an item that is neither a Dataset nor a path.
     """
-    if isinstance(frames, (xr.Dataset, str, os.PathLike)):
-        frames = [frames]
-    items = list(frames) if frames is not None else []
-    if not items:
-        raise InputError("no KPFM frames were given")
-    out, sources = [], []
-    for i, item in enumerate(items):
-        if isinstance(item, (str, os.PathLike)):
-            from ionscope.io import open_dataset
+    from ionscope.io import open_inputs
 
-            ds = open_dataset(item)
-            ds.attrs.setdefault("source_file", str(item))
-            out.append(ds)
-            sources.append(Path(item))
-        elif isinstance(item, xr.Dataset):
-            out.append(item)
-            sources.append(item)
-        else:
-            raise InputError(f"frame {i}: expected an xarray Dataset of channels or a file path, got "
-                             f"{type(item).__name__}")
-    return out, sources
+    return open_inputs(frames, "KPFM frame")
 
 
 def _name(frame: xr.Dataset, index: int) -> str:

@@ -30,7 +30,6 @@ argument parsing and printing.
 
 from __future__ import annotations
 
-import os
 import time as _time
 import warnings
 from collections.abc import Sequence
@@ -89,39 +88,16 @@ def _label(item: Any, index: int) -> str:
 
 def read_states(spectra: Any) -> tuple[list[xr.Dataset], list[Any]]:
     """The states' spectra as Datasets (paths are read with :func:`ionscope.io.open_dataset`) and
-    what identifies each (a path, or the Dataset).
+    what identifies each (a path, or the Dataset or DataArray): :func:`ionscope.io.open_inputs`.
 
     Raises
     ------
     InputError
         No states, or an item that is neither a Dataset, a DataArray nor a path.
     """
-    if isinstance(spectra, (xr.Dataset, xr.DataArray, str, os.PathLike)):
-        spectra = [spectra]
-    items = list(spectra) if spectra is not None else []
-    if not items:
-        raise InputError("no TOF-SIMS spectra were given: one file per state of charge")
-    out, sources = [], []
-    for i, item in enumerate(items):
-        if isinstance(item, (str, os.PathLike)):
-            from ionscope.io import open_dataset
+    from ionscope.io import open_inputs
 
-            ds = open_dataset(item)
-            ds.attrs.setdefault("source_file", str(item))
-            out.append(ds)
-            sources.append(Path(str(item).rsplit(":", 1)[0]) if ":" in Path(str(item)).name else Path(item))
-        elif isinstance(item, xr.DataArray):
-            ds = item.to_dataset(name=str(item.name or "counts"))
-            ds.attrs = {**item.attrs, "primary": str(item.name or "counts")}
-            out.append(ds)
-            sources.append(item)
-        elif isinstance(item, xr.Dataset):
-            out.append(item)
-            sources.append(item)
-        else:
-            raise InputError(f"state {i}: expected a spectrum file, an xarray Dataset or DataArray, got "
-                             f"{type(item).__name__}")
-    return out, sources
+    return open_inputs(spectra, "TOF-SIMS spectra file")
 
 
 def _counts_variable(ds: xr.Dataset, label: str) -> xr.DataArray:

@@ -177,7 +177,7 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
     params = json.loads(ds.attrs["parameters"])
     folder = ctx.path(SCAN_FOLDER)
     folder.mkdir(exist_ok=True)
-    written = write_scan_files(ds, folder, overwrite=True)
+    written = write_scan_files(ds, folder, sims=False, overwrite=True)  # the TOF-SIMS: its own section
     ctx.files.extend(f"{SCAN_FOLDER}/{p.name}" for p in written)
     scans = [p for p in written if p.suffix == ".sxm"]
     cycler = folder / "cycler.csv"

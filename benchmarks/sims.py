@@ -79,11 +79,11 @@ def accuracy(seed: int, folder: Path) -> dict:
         errors[phase] = {"measured": got.round(4).tolist(), "error": err.round(4).tolist(),
                          "truth": want.round(4).tolist(), "abs_error_max": float(np.max(np.abs(got - want))),
                          "z_max": float(np.max(np.abs(got - want)[1:] / err[1:]))}
-    names = [str(n) for n in result["phase"].values]
+    names = [str(n) for n in result["phases"].values]
     truth_names = [str(n) for n in truth["phase"].values]
     code = {n: truth_names.index("collector" if n == truth.attrs.get("collector_element") else n)
             if ("collector" if n == truth.attrs.get("collector_element") else n) in truth_names else -9 for n in names}
-    found = result["phase_map"].values
+    found = result["phase"].values
     mapped = np.array([code[n] for n in names] + [-9])[found]
     accuracy_px = float((mapped == truth["sims_phase_true"].values).mean())
     iso = [{"state": e["state"], "corrected": e.get("li7_over_12_2_li6_corrected"),

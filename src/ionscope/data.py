@@ -47,8 +47,8 @@ DIMS: dict[str, str] = {
 #: TOF-SIMS ions (an ion-image stack), states of charge, phases, the peaks of a processed (centroid)
 #: spectrum and the milling steps of a depth series.
 AUX_DIMS: dict[str, str] = {
-    "component": "1", "record": "1", "particle": "1", "ion": "1", "state": "1", "phase": "1", "peak": "1",
-    "depth": "1",
+    "component": "1", "record": "1", "particle": "1", "ion": "1", "state": "1", "phase": "1", "phases": "1",
+    "peak": "1", "depth": "1",
 }
 
 #: Canonical dim order, used to order dims read from files.

@@ -85,11 +85,11 @@ def sims_section(ctx: DemoContext) -> Section | None:
     notes = [str(w.message) for w in caught]
 
     # --- against the twin's truth
-    names = [str(n) for n in result["phase"].values]
+    names = [str(n) for n in result["phases"].values]
     truth_names = [str(n) for n in truth["phase"].values]
     code = _truth_code(names, truth_names, str(truth.attrs.get("collector_element", "")))
-    accuracy = float((code[result["phase_map"].values] == truth["sims_phase_true"].values).mean())
-    rel = {p: (result["phase_li_rel"].sel(phase=p).values, result["phase_li_rel_error"].sel(phase=p).values)
+    accuracy = float((code[result["phase"].values] == truth["sims_phase_true"].values).mean())
+    rel = {p: (result["phase_li_rel"].sel(phases=p).values, result["phase_li_rel_error"].sel(phases=p).values)
            for p in ("LiCoPO4", "LATP") if p in names}
     true_rel = {p: truth["sims_li_rel_pristine_true"].sel(phase=p).values for p in rel}
     errors = {p: float(np.max(np.abs(rel[p][0] - true_rel[p]))) for p in rel}
@@ -133,7 +133,7 @@ def sims_section(ctx: DemoContext) -> Section | None:
         f"discharge; isolated particles keep theirs; the LATP matrix loses Li on the first charge and does not "
         f"regain it.")]
     items.append(ctx.figure(
-        phase_map_figure(x, y, result["phase_map"].values, names, truth=truth["sims_phase_true"].values,
+        phase_map_figure(x, y, result["phase"].values, names, truth=truth["sims_phase_true"].values,
                          truth_names=["LATP", "LiCoPO4", "Pd", str(truth.attrs.get("collector_element", "Au"))]),
         "sims_phases",
         f"Phases found from the first state's matrix ions (a Gaussian mixture of their shares finds the pure phases, "

@@ -333,8 +333,10 @@ def lithium_states(
     Returns
     -------
     result : xarray.Dataset
-        ``counts`` (state, ion, y, x), ``li`` and ``li_error`` (state, y, x), ``phase`` (y, x),
-        ``phase_fraction`` (state, phase, y, x), ``particle`` (y, x), ``isotope_ratio`` and
+        ``counts`` (state, ion, y, x), ``li`` and ``li_error`` (state, y, x), ``phase`` (y, x)
+        (integer codes, their names in ``flag_values`` / ``flag_meanings`` and in the coordinate
+        ``phases``), ``phase_fraction`` (state, phases, y, x), per phase ``phase_li``,
+        ``phase_li_error``, ``phase_li_rel``, ``phase_li_rel_error`` (phases, state), ``particle`` (y, x), ``isotope_ratio`` and
         ``isotope_ratio_observed`` (state, y, x), per phase and per particle Li tables, stage shifts; all on the first state's grid.
     phase_rows, particle_rows : list of dict
         The rows of ``phases.csv`` and ``particles.csv``.
@@ -563,7 +565,7 @@ def lithium_states(
     coords = {
         "state": ("state", names), "ion": ("ion", ion_list),
         "ion_mass": ("ion", np.array([ion_masses[n] for n in ion_list]), {"units": "u"}),
-        "y": ("y", y, {"units": "nm"}), "x": ("x", x, {"units": "nm"}), "phase": ("phase", names_phase),
+        "y": ("y", y, {"units": "nm"}), "x": ("x", x, {"units": "nm"}), "phases": ("phases", names_phase),
         "particle": ("particle", np.arange(1, n_particles + 1)),
     }
     flags = {"flag_values": list(range(len(names_phase))), "flag_meanings": " ".join(names_phase),
@@ -576,18 +578,18 @@ def lithium_states(
         "li": (("state", "y", "x"), li.astype(np.float32),
                {"units": unit, "long_name": f"7Li normalised ({norm})"}),
         "li_error": (("state", "y", "x"), li_err.astype(np.float32), {"units": unit, "long_name": "counting error of li"}),
-        "phase_map": (("y", "x"), phase_map, flags),
-        "phase_fraction": (("state", "phase", "y", "x"), frac_full, {"units": "1", "long_name": "area fraction (NNLS)"}),
+        "phase": (("y", "x"), phase_map, flags),
+        "phase_fraction": (("state", "phases", "y", "x"), frac_full, {"units": "1", "long_name": "area fraction (NNLS)"}),
         "particle_label": (("y", "x"), particle, {"units": "1", "long_name": "LiCoPO4 particle (0: none)"}),
         "isotope_ratio": (("state", "y", "x"), ratio.astype(np.float32),
                           {"units": "1", "long_name": f"7Li / ({LI7_LI6:g} x 6Li)"
                            + (", dead-time corrected" if n_pulses is not None else "")}),
         "isotope_ratio_observed": (("state", "y", "x"), ratio_observed.astype(np.float32),
                                    {"units": "1", "long_name": f"7Li / ({LI7_LI6:g} x 6Li) of the observed counts"}),
-        "phase_li": (("phase", "state"), li_phase, {"units": unit, "long_name": "Li of a pixel full of the phase"}),
-        "phase_li_error": (("phase", "state"), li_phase_err, {"units": unit}),
-        "phase_li_rel": (("phase", "state"), rel, {"units": "1", "long_name": "Li relative to the first state"}),
-        "phase_li_rel_error": (("phase", "state"), rel_err, {"units": "1"}),
+        "phase_li": (("phases", "state"), li_phase, {"units": unit, "long_name": "Li of a pixel full of the phase"}),
+        "phase_li_error": (("phases", "state"), li_phase_err, {"units": unit}),
+        "phase_li_rel": (("phases", "state"), rel, {"units": "1", "long_name": "Li relative to the first state"}),
+        "phase_li_rel_error": (("phases", "state"), rel_err, {"units": "1"}),
         "particle_li": (("particle", "state"), p_li, {"units": unit}),
         "particle_li_error": (("particle", "state"), p_err, {"units": unit}),
         "particle_li_rel": (("particle", "state"), p_rel, {"units": "1"}),

@@ -183,3 +183,21 @@ def test_careless_input_is_refused(twin, tmp_path, run_cli):
         lithium_states([])
     with pytest.raises(ConfigError):
         lithium_states(files[:2], bin_px=0)
+
+
+def test_tofwerk_files_map_their_peaks_to_ions_by_mass(tmp_path):
+    """Tofwerk / fibTOF .h5 (RosettaSciIO's own test-file generator): the peak data summed over the
+    milling steps; peaks labelled nominal_k get the known ion within 0.3 u of their mass (6Li, 7Li)
+    or stay user ions LABEL=MASS."""
+    from rsciio.tests.generate_tofwerk_test_files import make_opened_fixture
+
+    for k in range(2):
+        make_opened_fixture(tmp_path / f"t{k}.h5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IonscopeWarning)
+        out, rows, _, summary = lithium_states([tmp_path / "t0.h5", tmp_path / "t1.h5"], phases="none")
+    assert summary["spectra"] == ["ions", "ions"] and summary["ions"][5:7] == ["6Li", "7Li"]
+    assert summary["ions"][0] == "nominal_0" and out["ion_mass"].values[0] == 1.0
+    raw = io.open_dataset(tmp_path / "t0.h5")["counts"].sum("depth").sel(ion="nominal_6").values  # 7.0 u
+    np.testing.assert_allclose(out["counts"].sel(ion="7Li").values[0, 1:-1, 1:-1], raw[1:-1, 1:-1], rtol=1e-3)
+    assert rows[1]["li_rel_pristine"] == pytest.approx(1.0, abs=1e-3)  # the same data twice

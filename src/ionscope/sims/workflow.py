@@ -45,7 +45,7 @@ from ionscope.errors import ConfigError, DimensionError, InputError, IonscopeErr
 from ionscope.register.stack import frame_shifts_kernel, shift_frame_kernel
 from ionscope.sims.calibration import locate_peaks, refine_calibration
 from ionscope.sims.deadtime import SATURATION_THRESHOLD, check_pulses, deadtime_correct, isotope_check, near_saturation
-from ionscope.sims.ions import DEFAULT_WINDOW_U, LI7_LI6, integrate_peaks, integrate_windows, ion_windows, parse_ions
+from ionscope.sims.ions import DEFAULT_WINDOW_U, ION_TABLE, LI7_LI6, integrate_peaks, integrate_windows, ion_windows, parse_ions
 from ionscope.sims.phases import Phases, phases_from_labels, segment_phases, unmix
 from ionscope.sims.quantify import PARTICLE_PHASE, bin_pixels, particle_labels, phase_lithium
 from ionscope.units import require_length_to_nm
@@ -126,16 +126,35 @@ def _pixel(var: xr.DataArray, label: str) -> tuple[float, float]:
 
 
 def _ion_names(var: xr.DataArray, ions: Sequence[str] | None, label: str) -> list[str]:
-    """Names of an ion-image stack's ions: its ``ion`` coordinate, else ``--ions`` in order."""
+    """Names of an ion-image stack's ions: ``--ions`` in order when given, else its ``ion``
+    coordinate - a label ionscope does not read as an ion (a Tofwerk peak label such as
+    ``nominal_7``) is named after the known ion within 0.3 u of its ``ion_mass``, else kept as a
+    user ion ``LABEL=MASS``."""
+    n = var.sizes["ion"]
+    if ions:
+        if len(ions) != n:
+            raise InputError(f"--ions names {len(ions)} ions but {label} holds {n} ion images; name each, in order")
+        return list(ions)
     coord = var.coords.get("ion")
-    names = [str(v) for v in coord.values] if coord is not None and coord.dtype.kind in "USO" else None
-    if names is None:
-        if not ions or len(ions) != var.sizes["ion"]:
-            raise InputError(
-                f"{label} is a stack of {var.sizes['ion']} ion images without ion names; name them in order "
-                f"with --ions (ions=), e.g. --ions {','.join(list(DEFAULT_IONS)[:var.sizes['ion']])}"
-            )
-        names = list(ions)
+    if coord is None or coord.dtype.kind not in "USO":
+        raise InputError(
+            f"{label} is a stack of {n} ion images without ion names; name them in order with --ions (ions=), "
+            f"e.g. --ions {','.join(list(DEFAULT_IONS)[:n])}"
+        )
+    masses = var.coords["ion_mass"].values if "ion_mass" in var.coords else [None] * n
+    table = {v: k for k, v in ION_TABLE.items()}
+    known = np.array(sorted(ION_TABLE.values()))
+    names = []
+    for text, mass in zip((str(v) for v in coord.values), masses):
+        try:
+            names.append(next(iter(parse_ions([text]))))
+            continue
+        except IonscopeError:
+            if mass is None or not np.isfinite(float(mass)):
+                raise InputError(f"{label}: ion {text!r} is not an ion name ionscope knows and the file gives no mass; "
+                                 "name the ions in order with --ions NAME or NAME=MASS") from None
+        near = known[np.argmin(np.abs(known - float(mass)))]
+        names.append(table[near] if abs(near - float(mass)) <= 0.3 else f"{text}={float(mass):g}")
     return names
 
 
@@ -188,7 +207,7 @@ def _integrate(var: xr.DataArray, ions: dict[str, float], window: dict[str, floa
 
 
 def _read_state(ds: xr.Dataset, index: int, ions: dict[str, float], extra_names: Sequence[str] | None,
-                window: dict[str, float], calibrate: bool, name: str) -> tuple[State, list[str]]:
+                window: dict[str, float], calibrate: bool, name: str) -> tuple[State, dict[str, float]]:
     label = _label(ds, index)
     var = _counts_variable(ds, label)
     if var.sizes["y"] < 4 or var.sizes["x"] < 4:
@@ -210,9 +229,9 @@ def _read_state(ds: xr.Dataset, index: int, ions: dict[str, float], extra_names:
             raise InputError(f"{label}: the ion images hold negative or non-finite values; TOF-SIMS counts are >= 0")
         # into the order of the ion list: every named ion of the stack, in its order
         return State(name, str(ds.attrs.get("source_file", "")), counts, pixel, "ions",
-                     {"refined": False, "reason": "ion images (already integrated)"}, pulses), list(table)
+                     {"refined": False, "reason": "ion images (already integrated)"}, pulses), table
     counts, cal, kind = _integrate(var, ions, window, calibrate, label)
-    return State(name, str(ds.attrs.get("source_file", "")), counts, pixel, kind, cal, pulses), list(ions)
+    return State(name, str(ds.attrs.get("source_file", "")), counts, pixel, kind, cal, pulses), dict(ions)
 
 
 def _state_names(states: Sequence[str] | None, datasets: list[xr.Dataset]) -> list[str]:
@@ -377,21 +396,21 @@ def lithium_states(
 
     # --- read and integrate every state
     read: list[State] = []
-    ion_list: list[str] | None = None
+    ion_masses: dict[str, float] | None = None
     for k, ds in enumerate(datasets):
         var = _counts_variable(ds, _label(ds, k))
         full = dict(table)
         if user and "ion" not in var.dims:
             full.update(parse_ions(user))
         state, order = _read_state(ds, k, full, user, window, calibrate, names[k])
-        if ion_list is None:
-            ion_list = order
-        elif order != ion_list:
+        if ion_masses is None:
+            ion_masses = order
+        elif list(order) != list(ion_masses):
             raise InputError(f"{_label(ds, k)} holds the ions {', '.join(order)} but {_label(datasets[0], 0)} "
-                             f"holds {', '.join(ion_list)}; every state needs the same ions")
+                             f"holds {', '.join(ion_masses)}; every state needs the same ions")
         read.append(state)
-    assert ion_list is not None
-    ion_masses = parse_ions(ion_list)
+    assert ion_masses is not None
+    ion_list = list(ion_masses)
     labels = [_label(ds, k) for k, ds in enumerate(datasets)]
     shape = read[0].counts.shape[1:]
     for k, st in enumerate(read[1:], start=1):

@@ -33,23 +33,26 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import signal, with_provenance
-from ionscope.errors import DimensionError, FormatError
+from ionscope.errors import DimensionError, FormatError, MissingReaderError
 from ionscope.units import length_to_nm
 
 #: Variables a Tofwerk file gives (``FILE:NAME``).
 TOFWERK_VARIABLES = ("counts", "sum_spectrum", "fib_images")
 
 
+#: What marks an HDF5 file that TofDAQ wrote: root groups and the root attribute (as RosettaSciIO
+#: 0.15's tofwerk plugin checks).
+_TOFDAQ_GROUPS = ("FullSpectra", "TimingData", "AcquisitionLog")
+_TOFDAQ_ATTR = "TofDAQ Version"
+
+
 def is_tofwerk(path: Path) -> bool:
     """Whether ``path`` is an HDF5 file written by TofDAQ (cheap: the root's groups and attrs)."""
-    try:
-        import h5py
-        from rsciio.tofwerk._api import _is_tofwerk_file
-    except ImportError:
-        return False
+    import h5py
+
     try:
         with h5py.File(path, "r") as f:
-            return bool(_is_tofwerk_file(f))
+            return all(g in f for g in _TOFDAQ_GROUPS) and _TOFDAQ_ATTR in f.attrs
     except Exception:  # not HDF5, or truncated: the generic RosettaSciIO path reports it
         return False
 
@@ -76,9 +79,18 @@ def _spatial(axes: list[dict], data_shape: tuple[int, ...]) -> dict[str, Any]:
 def read_tofwerk(path: Path, *, lazy: bool, dims: Sequence[str] | None, variable: str | None) -> list[xr.Dataset]:
     """A Tofwerk .h5 as the ionscope Dataset described in the module docstring."""
     import dask.array
-    from rsciio.tofwerk import available_signals, file_reader
 
     from ionscope.io._readers import _pick
+
+    try:
+        from rsciio.tofwerk import available_signals, file_reader
+    except ImportError:  # RosettaSciIO before 0.15 has no Tofwerk reader
+        import rsciio
+
+        raise MissingReaderError(
+            f"{path} is a Tofwerk TofDAQ file; reading it needs RosettaSciIO >= 0.15 (installed: "
+            f"{getattr(rsciio, '__version__', 'unknown')}) - pip install -U 'rosettasciio>=0.15'"
+        ) from None
 
     if variable is not None:
         variable = TOFWERK_VARIABLES[_pick(path, list(TOFWERK_VARIABLES), variable,

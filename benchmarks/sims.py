@@ -8,7 +8,7 @@ Everything runs on the ``composite_cathode`` twin's TOF-SIMS (processed centroid
 per state of charge, written by :func:`ionscope.simulate.composite_cathode_files.write_scan_files`),
 through :func:`ionscope.sims.lithium_states` with the twin's pulses per pixel (``--pulses``).
 
-(a) Accuracy over seeds (default twin: 28 x 28 px of 100 nm, 5 states pristine / charge1 /
+(a) Accuracy over seeds 0-4 (default twin: 28 x 28 px of 100 nm, 5 states pristine / charge1 /
     discharge1 / charge2 / discharge2, 7Li saturated in LiCoPO4, stage shifts, dose jitter,
     calibration errors): per-phase Li relative to pristine (LiCoPO4, LATP) against the twin's
     ``sims_li_rel_pristine_true`` at every state (target within 0.02); the majority phase per
@@ -142,7 +142,7 @@ def speed(folder: Path, repeat: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one seed, one repeat")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     seeds = 1 if args.quick else args.seeds

@@ -260,7 +260,7 @@ COMMANDS: tuple[Command, ...] = (
                 ("--to", "20,2")),
     ),
     Command(
-        "sims lithium", ("sims", "lithium", "{main}", "{second}", "--pulses", "640", "--out", "{out}"),
+        "sims lithium", ("sims", "lithium", "{main}", "{second}", "--pulses", "1920", "--out", "{out}"),
         {"main": Slot("{inp}/tof/s0.imzML", "imzml"), "second": Slot("{inp}/tof/s1.imzML", "imzml")},
         absurd=(
             *_num("--pulses", *NEG_ZERO_INF_NAN, "1.5", "1"), *_num("--window-u", *NEG_ZERO_INF_NAN, "1e9"),

@@ -59,7 +59,7 @@ def results(tmp_path_factory, run_cli):
         "spacecharge bias": ("spacecharge", "bias", "--bias", "1", "--thickness", "50", "--theta", "0.9",
                              "--eps-r", "50", "--c0", "6e27"),
         "spacecharge fit": ("spacecharge", "fit", root / "v.csv", "--fix", "theta=0.99", "--side", "right"),
-        "sims lithium": ("sims", "lithium", root / "s0.imzML", root / "s1.imzML", "--pulses", "640"),
+        "sims lithium": ("sims", "lithium", root / "s0.imzML", root / "s1.imzML", "--pulses", "1920"),
     }
     done = {}
     for name, args in commands.items():

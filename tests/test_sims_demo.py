@@ -3,8 +3,8 @@ twin's TOF-SIMS written as imzML files, processed from them with lithium_states,
 the twin's truth.
 
 Measured on the quick run (seed 0: 28 x 28 px of 100 nm, 3 states): LATP Li after the first charge
-0.891 +- 0.010 (truth 0.88), kept at discharge (0.883); per-phase errors within 0.02; phases 98.7 %
-of the pixels; 7Li / (12.2 x 6Li) corrected within 3 % (observed ~0.62).
+0.879 +- 0.007 (truth 0.88), kept at discharge (0.892); per-phase errors at most 0.012; phases
+98.6 % of the pixels; 7Li / (12.2 x 6Li) corrected within 0.6 % (observed ~0.62).
 """
 
 from __future__ import annotations

@@ -32,9 +32,9 @@ def twin(tmp_path_factory, run_cli):
     sims = simulate_sims(CompositeCathodeParams(**KPFM), seed=1)
     written = write_scan_files(simulate("composite_cathode", seed=1, **KPFM), root, sims=sims)
     files = [p for p in written if p.suffix == ".imzML"]
-    res = run_cli("sims", "lithium", *files, "--states", ",".join(STATES), "--pulses", "640", "--out", root / "out")
+    res = run_cli("sims", "lithium", *files, "--states", ",".join(STATES), "--pulses", "1920", "--out", root / "out")
     assert res.returncode == 0, res.stderr
-    assert res.stderr.count("warning: 7Li reaches 50% of the 640 pulses") == 1  # one line for all states
+    assert res.stderr.count("warning: 7Li reaches 50% of the 1920 pulses") == 1  # one line for all states
     return root, files, sims
 
 
@@ -119,7 +119,7 @@ def test_ion_image_stacks_give_the_same_numbers(twin, tmp_path):
                                 coords={"ion": list(table), "y": ds["y"], "x": ds["x"]}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IonscopeWarning)  # 7Li near saturation: known here
-        out, rows, _, summary = lithium_states(raw, states=STATES, pulses=640)
+        out, rows, _, summary = lithium_states(raw, states=STATES, pulses=1920)
     assert summary["spectra"] == ["ions"] * 5 and list(out["phases"].values) == list(result["phases"].values)
     # the spectra were integrated in 0.3 u windows after a refined calibration, the stacks in 0.8 u
     # windows at the file's masses: the same counts but for a few one-count noise peaks
@@ -134,12 +134,12 @@ def test_options_normalise_phases_and_bin(twin):
     _, files, _ = twin
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IonscopeWarning)
-        by_co, _, _, s1 = lithium_states(files[:3], pulses=640, normalise="59Co", phases="none", bin_px=2)
+        by_co, _, _, s1 = lithium_states(files[:3], pulses=1920, normalise="59Co", phases="none", bin_px=2)
     assert s1["normalise"] == "59Co" and s1["phases"] == ["field"] and by_co.sizes["y"] == 14
     assert np.nanmedian(by_co["li"].values) > 1  # 7Li per 59Co count
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IonscopeWarning)
-        _, _, _, s2 = lithium_states(files[:2], pulses=640, window_fwhm=10, resolution=5000)
+        _, _, _, s2 = lithium_states(files[:2], pulses=1920, window_fwhm=10, resolution=5000)
     lo, hi = s2["windows_u"]["7Li"]
     assert hi - lo == pytest.approx(10 * 7.01546 / 5000, rel=1e-4) and s2["window"].startswith("10 peak widths")
     assert s2["li_rel_pristine"]["LATP"]["z"][1] < -5 and "Pd" not in s2["li_rel_pristine"]  # no Li of its own
@@ -153,7 +153,7 @@ def test_a_label_file_names_the_phases(twin, tmp_path):
     io.save(labels.rename("labels"), tmp_path / "labels.zarr")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IonscopeWarning)
-        out, rows, _, summary = lithium_states(files[:2], pulses=640, phases=str(tmp_path / "labels.zarr"))
+        out, rows, _, summary = lithium_states(files[:2], pulses=1920, phases=str(tmp_path / "labels.zarr"))
     assert summary["phases"] == ["LATP", "LiCoPO4", "Pd", "collector"]
     assert (out["phase"].values == truth["sims_phase_true"].values).all()
 

@@ -85,7 +85,7 @@ def test_dims_units_coordinates_and_attrs(ds):
     assert list(ds["ion"].values) == list(ION_NAMES) == ds.attrs["ion_names"]
     np.testing.assert_allclose(ds["ion_mass"].values, [6.01457, 7.01546, 22.98922, 26.98099, 30.97321, 38.96316,
                                                        47.94740, 58.93265, 105.90294, 196.96602])
-    assert ds.attrs["pulses_per_pixel"] == N_PULSES == 640
+    assert ds.attrs["pulses_per_pixel"] == N_PULSES == 1920
     assert ds.attrs["primary"] == "counts" and ds.attrs["twin"] == "composite_cathode"
     assert ds.attrs["imzml_mode"] == "processed" and ds.attrs["spectrum_type"] == "centroid"
     assert ds.attrs["li7_li6"] == pytest.approx(12.18, abs=0.01)
@@ -341,7 +341,7 @@ def test_a_sims_field_that_does_not_fit_the_sample_is_refused_and_kpfm_alone_sti
 @pytest.mark.parametrize("bad, match", [
     (dict(sims_charge_depth_min=0.6, sims_charge_depth_max=0.5), "sims_charge_depth_min"),
     (dict(sims_states=21, sims_charge_depth_max=0.6, sims_li_recovery=0.8), "more Li than it has"),
-    (dict(sims_yield_li7_licopo4=5000.0), "every one of the n = .* 640 pulses"),
+    (dict(sims_yield_li7_licopo4=50000.0), "every one of the n = .* 1920 pulses"),
     (dict(sims_latp_li_loss=1.0), "sims_latp_li_loss"),
     (dict(sims_pixel_nm=0.5), "sims_pixel_nm"),
     (dict(sims_states=0), "sims_states"),

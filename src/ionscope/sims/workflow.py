@@ -528,11 +528,19 @@ def lithium_states(
         fractions = np.ones((ns, 1, ny, nx))
         names_phase = ["field"]
         particle_phase = None
-    masks = np.stack([_moved(covered, shifts[k]) for k in range(ns)])
+    # the part every state images: state k shows the first state's [s_k, N + s_k) (pixel edges);
+    # a pixel counts when its centre lies inside all of them
+    common = np.ones((ny, nx), bool)
+    for k in range(ns):
+        for axis, n in ((0, ny), (1, nx)):
+            centre = np.arange(n) + 0.5
+            inside = (centre >= shifts[k, axis]) & (centre <= n + shifts[k, axis])
+            common &= inside[:, None] if axis == 0 else inside[None, :]
+    masks = np.stack([_moved(common, shifts[k]) for k in range(ns)])
     particle_maps = None
     if particle_phase is not None:
         reference_labels = particle_labels((np.argmax(fractions[0], axis=0) == names_phase.index(particle_phase))
-                                           & covered)
+                                           & common)
         particle_maps = np.stack([_moved(reference_labels, shifts[k]) for k in range(ns)])
     quant = phase_lithium(native[:, i7], fractions, names_phase, particle_phase=particle_phase,
                           particles=particle_maps, mask=masks)

@@ -83,9 +83,11 @@ from ionscope.simulate import licoo2 as _licoo2  # noqa: E402,F401
 from ionscope.simulate import eels as _eels  # noqa: E402,F401
 from ionscope.simulate import holography as _holography  # noqa: E402,F401
 from ionscope.simulate import composite_cathode as _composite_cathode  # noqa: E402,F401
+from ionscope.simulate import cell_cycling as _cell_cycling  # noqa: E402
 
 #: Twins whose output is a folder of instrument files, and the function that writes it:
 #: ``writer(ds, out_dir, overwrite=...) -> paths`` (``ionscope simulate NAME --out DIR``).
 from ionscope.simulate import composite_cathode_files as _composite_cathode_files  # noqa: E402
 
-FILE_WRITERS = {"composite_cathode": _composite_cathode_files.write_scan_files}
+FILE_WRITERS = {"composite_cathode": _composite_cathode_files.write_scan_files,
+                "cell_cycling": _cell_cycling.write_cycling_files}

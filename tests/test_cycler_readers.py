@@ -267,3 +267,101 @@ def test_mpr_careless(navani_file, tmp_path):
     with pytest.warns(IonscopeWarning, match="999"):
         log = io.load_cycler(odd)
     assert "unknown_colid_999" in log and log.sizes["time"] == 11
+
+
+def _halves(log):
+    """(state, |charge passed|) of each half cycle."""
+    q, h, st = log["charge"].values, log["half_cycle"].values, log["state"].values
+    ends = np.r_[np.flatnonzero(np.diff(h)), h.size - 1]
+    starts = np.r_[0, ends[:-1]]
+    states = [np.bincount(st[a:b + 1], minlength=3)[1:].argmax() + 1 for a, b in zip(starts, ends)]
+    return states, np.abs(q[ends] - q[starts])
+
+
+def test_neware(navani_file):
+    """test.nda (2020, CC) and test.ndax (2024, CCCV): Neware's own per-step capacities give the net
+    charge, so our half-cycle capacities equal them; step types mark rests; the local start time."""
+    pytest.importorskip("NewareNDA")
+    log = io.load_cycler(navani_file("test.nda"))
+    assert log.attrs["source_format"] == "Neware NDA" and log.sizes["time"] == 439
+    assert log.attrs["start_time"] == "2020-03-25T11:16:50"
+    states, caps = _halves(log)
+    assert states == [2, 1, 2] and log["cycle"].values.tolist()[-1] == 2
+    step_caps = [6.530555e-05, 6.965278e-04, 7.009194e-03]  # Neware's Charge/Discharge_Capacity at each step's end
+    np.testing.assert_allclose(caps, step_caps, rtol=1e-5)
+    assert log["time"].values[-1] == pytest.approx(721.6, abs=1e-3)  # the sum of the step times
+    assert (log["state"].values[log["step_type"].values == "Rest"] == 0).all()
+    log = io.load_cycler(navani_file("test.ndax"))
+    assert log.attrs["source_format"] == "Neware NDAX" and log.sizes["time"] == 1464
+    states, caps = _halves(log)
+    assert states == [1, 2]
+    np.testing.assert_allclose(caps, [0.5930392, 0.6254508], rtol=1e-5)
+    assert log.attrs["start_time"] == "2024-02-01T20:24:23" and log["time"].values[-1] == 43800.0
+
+
+def test_xlsx_and_maccor(navani_file, tmp_path):
+    pytest.importorskip("python_calamine")
+    # Arbin: Gr/Li half cell, lithiation (discharge) first; start from Date_Time; net charge from its capacities
+    log = io.load_cycler(navani_file("bs542_004_gr_li_50ua_50mv_1v_191020_Channel_11.xlsx"))
+    assert log.attrs["source_format"] == "Arbin XLSX" and log.sizes["time"] == 4526
+    assert log.attrs["start_time"] == "2020-10-19T11:31:46.582000"
+    states, caps = _halves(log)
+    assert states == [2, 1, 2, 1]
+    cc, dc = log["charge_capacity"].values * 1e3, log["discharge_capacity"].values * 1e3  # Arbin's, Ah -> mAh
+    np.testing.assert_allclose([caps[0] + caps[2], caps[1] + caps[3]], [dc[-1], cc[-1]], rtol=1e-6)
+    # LAND: our half-cycle capacities are the ones in its own Cycle sheet (discharge-first cycles, 0.1 uAh digits)
+    log = io.load_cycler(navani_file("NJK_CC_156_C30_C_x30.xlsx"))
+    assert log.attrs["source_format"] == "LAND XLSX" and log.sizes["time"] == 62305
+    states, caps = _halves(log)
+    assert states[:4] == [2, 1, 2, 1]
+    land = [0.0256, 0.0176, 0.0174, 0.0165, 0.0168, 0.0166]  # Cycle sheet: D1, C1, D2, C2, D3, C3
+    np.testing.assert_allclose(caps[:6], land, atol=1.5e-4)
+    # Maccor: unsigned Amps signed by State; 4 half cycles as navani documents
+    log = io.load_cycler(navani_file("maccor_example.txt"))
+    assert log.attrs["source_format"] == "Maccor" and log.sizes["time"] == 37
+    assert log["half_cycle"].values.max() == 4 and "start_time" not in log.attrs  # a 12-hour clock is not guessed
+    assert (log["current"].values[log["state"].values == 2] < 0).all()
+    # Arbin .res needs mdbtools
+    import shutil
+
+    from ionscope.errors import MissingReaderError
+
+    if shutil.which("mdb-export") is None:
+        with pytest.raises(MissingReaderError, match="mdbtools"):
+            io.load_cycler(navani_file("arbin_example.res"))
+    else:
+        assert io.load_cycler(navani_file("arbin_example.res")).attrs["source_format"] == "Arbin RES"
+    # a truncated workbook
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(navani_file("bs542_004_gr_li_50ua_50mv_1v_191020_Channel_11.xlsx").read_bytes()[:5000])
+    with pytest.raises(FormatError, match="truncated"):
+        io.load_cycler(cut)
+
+
+def test_mpt_text_export(tmp_path):
+    """An EC-Lab .mpt written here in EC-Lab's documented layout (no real .mpt ships in the navani sdist):
+    header count, mass/area lines, local start time, decimal commas."""
+    header = ["EC-Lab ASCII FILE", "Nb header lines : 8", "", "Galvanostatic Cycling with Potential Limitation",
+              "Acquisition started on : 10/26/2020 12:49:58.000", "Mass of active material : 7,000 mg",
+              "Electrode surface area : 1,130 cm²",
+              "mode\tox/red\terror\tcontrol changes\tNs\ttime/s\tEwe/V\tI/mA\tdq/mA.h\t(Q-Qo)/mA.h\tcycle number\t"]
+    rows = ["3\t1\t0\t0\t0\t0,0\t3,000\t0,000\t0,0\t0,0\t0,0000000E+000\t",
+            "1\t1\t0\t1\t1\t10,0\t3,100\t0,500\t0,001388889\t0,001388889\t0,0000000E+000\t",
+            "1\t1\t0\t0\t1\t20,0\t3,200\t0,500\t0,001388889\t0,002777778\t0,0000000E+000\t",
+            "1\t0\t0\t1\t2\t30,0\t3,100\t-0,500\t-0,001388889\t0,001388889\t0,0000000E+000\t"]
+    path = tmp_path / "run.mpt"
+    path.write_bytes(("\r\n".join(header + rows) + "\r\n").encode("latin-1"))
+    log = io.load_cycler(path)
+    assert log.attrs["source_format"] == "BioLogic MPT" and log.sizes["time"] == 4
+    assert log.attrs["start_time"] == "2020-10-26T12:49:58"
+    assert log.attrs["active_mass_mg"] == 7.0 and log.attrs["area_cm2"] == pytest.approx(1.13)
+    np.testing.assert_allclose(log["current"].values, [0, 0.5, 0.5, -0.5])
+    np.testing.assert_allclose(log["charge"].values, [0, 1 / 720, 2 / 720, 1 / 720], rtol=1e-6)
+    assert log["state"].values.tolist() == [0, 1, 1, 2] and log["cycle"].values.tolist() == [1] * 4
+    assert log["step"].values.tolist() == [0, 1, 1, 2]
+    utc = io.load_cycler(path, timezone="+09:00")
+    assert utc.attrs["start_time"] == "2020-10-26T03:49:58+00:00"
+    # the same bytes as .txt are recognised by their first line
+    txt = tmp_path / "run.txt"
+    txt.write_bytes(path.read_bytes())
+    assert io.load_cycler(txt).attrs["source_format"] == "BioLogic MPT"

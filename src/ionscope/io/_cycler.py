@@ -48,7 +48,7 @@ from ionscope.errors import ConfigError, FileMissingError, FormatError, InputErr
 __all__ = [
     "COLUMNS", "UNIT_FACTORS", "MODEL_UNITS", "CYCLER_EXTENSIONS", "STATE_REST", "STATE_CHARGE",
     "STATE_DISCHARGE", "RawLog", "load_cycler", "split_unit", "match_column", "clean_name", "derive_state",
-    "derive_half_cycles", "derive_cycles", "integrate_charge", "parse_timezone", "is_cycler_table",
+    "derive_half_cycles", "derive_cycles", "integrate_charge", "net_from_step_capacity", "parse_timezone", "is_cycler_table",
 ]
 
 STATE_REST, STATE_CHARGE, STATE_DISCHARGE = 0, 1, 2
@@ -242,6 +242,18 @@ def integrate_charge(time_s: np.ndarray, current_mA: np.ndarray) -> np.ndarray:
     if t.size == 0:
         return np.zeros(0)
     return np.concatenate([[0.0], np.cumsum(0.5 * (i[1:] + i[:-1]) * np.diff(t))]) / 3600.0
+
+
+def net_from_step_capacity(step_charge_mAh: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Net cumulative charge, mAh, from an instrument's signed per-step capacity (restarting at 0
+    in every step, as Neware and Maccor write it): each step adds to where the previous ended."""
+    q = np.nan_to_num(np.asarray(step_charge_mAh, dtype=np.float64))
+    step = np.asarray(step)
+    new = np.r_[True, step[1:] != step[:-1]]
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:] - 1, q.size - 1]
+    offsets = np.r_[0.0, np.cumsum(q[ends[:-1]])]
+    return offsets[np.cumsum(new) - 1] + q
 
 
 # --------------------------------------------------------------------------- time zones
@@ -516,6 +528,8 @@ def table_log(frame: Any, path: Path, *, columns: Mapping[str, str] | str | None
         if stamps.notna().any():
             first = stamps.iloc[0] if not pd.isna(stamps.iloc[0]) else stamps.dropna().iloc[0]
             start = first.to_pydatetime()
+            if "time" in chosen and np.isfinite(t[0]):  # the model's start is the clock's zero + t[0]
+                start = start - dt.timedelta(seconds=float(t[0]))
     raw = RawLog(time_s=t, voltage_V=numeric("voltage"), current_mA=numeric("current"),
                  attrs={**(attrs or {}), "start_time": start})
     used = {name for name, _ in chosen.values()}
@@ -723,7 +737,7 @@ def load_cycler(path: str | os.PathLike, *, timezone: str | dt.tzinfo | None = N
     elif fmt == "Arbin XLSX":
         from ionscope.io._arbin import read_xlsx
 
-        raw = read_xlsx(path, columns=columns)
+        raw, fmt = read_xlsx(path, columns=columns)
     elif fmt == "Maccor":
         from ionscope.io._maccor import read_maccor
 

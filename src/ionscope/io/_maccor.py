@@ -4,7 +4,7 @@ Amp-hr Watt-hr Amps Volts State ES DPt Time``) into the cycler model.
 Maccor writes the current unsigned and the direction in ``State`` (``C`` charge, ``D``
 discharge, ``R`` rest, ``O``/``S`` other): the current gets the sign of its state, charge
 positive. ``Amp-hr`` is the capacity of the step (it restarts at every step), kept as
-``charge_instrument`` (mAh); the net charge is integrated from the current. ``Cyc#`` are the file's
+``charge_instrument`` (mAh); its running sum over steps, signed by the state, is the net charge. ``Cyc#`` are the file's
 cycle numbers. ``DPt Time`` (a clock time, without a date or AM/PM in some exports) is kept as text;
 ``Date of Test`` from the preamble becomes ``test_date``: the start time is not guessed from a
 12-hour clock.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ionscope.errors import FormatError
-from ionscope.io._cycler import RawLog, _head, table_log
+from ionscope.io._cycler import RawLog, _head, net_from_step_capacity, table_log
 
 _HEADER = re.compile(r"^\s*Rec#?\s*\t", re.IGNORECASE)
 
@@ -77,7 +77,10 @@ def read_maccor(path: Path) -> RawLog:
     for name in ("Amp-hr", "Capacity", "Cap. (Ah)"):
         if name in raw.extras:
             values, _, rawname = raw.extras.pop(name)
-            raw.extras["charge_instrument"] = (np.asarray(values, dtype=np.float64) * 1e3, "mAh", rawname)
+            cap = np.asarray(values, dtype=np.float64) * 1e3
+            raw.extras["charge_instrument"] = (cap, "mAh", rawname)
+            if state_col is not None and raw.step is not None:  # Maccor's per-step capacity: the net charge
+                raw.charge_mAh = net_from_step_capacity(np.abs(cap) * sign * (raw.hint != 0), raw.step)
             break
     if "Watt-hr" in raw.extras:
         values, _, rawname = raw.extras.pop("Watt-hr")

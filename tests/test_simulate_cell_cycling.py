@@ -75,3 +75,17 @@ def test_the_files_and_bad_parameters(tmp_path, run_cli):
         CellCyclingParams(coulombic_efficiency=1.5)
     with pytest.raises(ConfigError, match="million records"):
         CellCyclingParams(cycles=1000, record_interval_s=0.01)
+
+
+def test_the_logs_read_back_with_their_start_mass_and_area(tmp_path):
+    from ionscope import io
+    from ionscope.simulate.cell_cycling import write_cycling_files
+
+    ds = simulate_cell_cycling(CellCyclingParams(cycles=2), seed=1)
+    write_cycling_files(ds, tmp_path)
+    for k, name in enumerate(("before", "after")):
+        log = io.load_cycler(tmp_path / f"{name}.csv")
+        assert log.attrs["start_time"] == ds.attrs[f"start_time_{name}"]
+        assert log.attrs["active_mass_mg"] == 1.0 and log.attrs["area_cm2"] == 0.5
+        assert int(log["half_cycle"].max()) == 4 and int(log["cycle"].max()) == 2
+        np.testing.assert_allclose(log["current"].values, ds["cycler_current"].values[k][np.isfinite(ds["cycler_time"].values[k])])

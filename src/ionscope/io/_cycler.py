@@ -647,7 +647,34 @@ def read_csv_log(path: Path, *, columns: Mapping[str, str] | str | None = None) 
         raise FormatError(f"cycler log {path}: not a readable table ({exc})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame.dropna(how="all")
-    return table_log(frame, path, columns=columns)
+    raw = table_log(frame, path, columns=columns)
+    for key, value in _preamble(lines[:header]).items():
+        if raw.attrs.get(key) is None:
+            raw.attrs[key] = value
+    return raw
+
+
+#: ``# key: value`` lines before a table's header that set the log's attrs (as ionscope's twins
+#: write them): start_time (ISO 8601), active_mass_mg, area_cm2.
+_PREAMBLE_KEYS = {"start_time": str, "active_mass_mg": float, "area_cm2": float}
+
+
+def _preamble(lines: list[str]) -> dict[str, Any]:
+    """The attrs that ``# key: value`` comment lines before the header give (others ignored)."""
+    out: dict[str, Any] = {}
+    for line in lines:
+        text = line.strip()
+        if not text.startswith("#") or ":" not in text:
+            continue
+        key, value = (part.strip() for part in text[1:].split(":", 1))
+        kind = _PREAMBLE_KEYS.get(key.lower())
+        if kind is None or not value:
+            continue
+        try:
+            out[key.lower()] = kind(value)
+        except ValueError:
+            continue
+    return out
 
 
 # --------------------------------------------------------------------------- entry point

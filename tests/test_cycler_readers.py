@@ -170,3 +170,100 @@ def test_careless_input(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         io.load_cycler(tmp_path / "ok.csv")
+
+
+# --------------------------------------------------------------------------- real files (navani 0.1.22 sdist)
+
+NAVANI = "navani==0.1.22"
+GCPL = "jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
+
+
+@pytest.fixture(scope="module")
+def navani_file():
+    from conftest import fetch_real_file
+
+    pytest.importorskip("galvani")
+    return lambda name: fetch_real_file(NAVANI, f"Example_data/{name}")
+
+
+def _half_cycle_capacities(log):
+    """|charge passed| per half cycle (from the last record of the previous one), mAh."""
+    q, h = log["charge"].values, log["half_cycle"].values
+    ends = np.flatnonzero(np.diff(h)).tolist() + [h.size - 1]
+    starts = [0] + [e for e in ends[:-1]]
+    return np.abs(q[ends] - q[starts])
+
+
+def test_mpr_gcpl_against_ec_lab(navani_file):
+    """The 5-cycle GCPL (EC-Lab 2020): our half cycles are EC-Lab's own, and our capacities equal
+    EC-Lab's "Q charge/discharge/mA.h" to 0.1 % (from the net charge and from integrating |I| dt)."""
+    import time
+
+    path = navani_file(GCPL)
+    t0 = time.perf_counter()
+    log = io.load_cycler(path)
+    assert time.perf_counter() - t0 < 0.5  # target: a 46,000-point .mpr in < 0.5 s
+    assert log.sizes["time"] == 46102 and log.attrs["source_format"] == "BioLogic MPR"
+    assert log.attrs["technique"] == "GCPL" and log.attrs["start_time"] == "2020-10-26T12:49:58"
+    assert log.attrs["active_mass_mg"] == 7000.0 and "area_cm2" not in log.attrs  # area is EC-Lab's 0.001 placeholder
+    import json
+
+    settings = json.loads(log.attrs["settings"])
+    assert settings["molecular_weight_g_per_mol"] == pytest.approx(90.93) and settings["characteristic_mass_mg"] == 10
+    assert log.attrs["current_source"] == "dq/dt"  # this file records dq, not I
+    # EC-Lab's half-cycle numbers (0, 2, 3, ..., 12) map one to one onto ours (1..13)
+    pairs = set(zip(log["half_cycle"].values.tolist(), log["half_cycle_file"].values.tolist()))
+    assert pairs == {(1, 0)} | {(k, k) for k in range(2, 14)}
+    assert log["cycle"].values.max() == 7  # a first discharge, 5 charge+discharge cycles, a last charge
+    h = log["half_cycle"].values
+    ends = np.r_[np.flatnonzero(np.diff(h)), h.size - 1]
+    instrument = np.abs(log["q_charge_discharge"].values[ends])
+    np.testing.assert_allclose(_half_cycle_capacities(log), instrument, rtol=1e-3)
+    t, i = log["time"].values, log["current"].values
+    trap = [np.sum(0.5 * np.abs(i[a:b + 1][1:] + i[a:b + 1][:-1]) * np.diff(t[a:b + 1])) / 3600
+            for a, b in zip(np.r_[0, ends[:-1]], ends)]
+    np.testing.assert_allclose(trap, instrument, rtol=1e-3)
+    np.testing.assert_array_equal(log["state"].values[log["mode"].values == 3], 0)
+    # EC-Lab's local time -> UTC
+    assert io.load_cycler(path, timezone="Europe/Paris").attrs["start_time"] == "2020-10-26T11:49:58+00:00"
+
+
+def test_mpr_2023_files(navani_file):
+    """The EC-Lab 2023 files: OCV (no current: 0, rest), modulo bat (measured I/mA, CV hold)."""
+    for name in ("00_test_01_OCV_C01.mpr", "00_test_02_OCV_C01.mpr"):
+        log = io.load_cycler(navani_file(name))
+        assert log.attrs["technique"] == "OCV" and log.sizes["time"] == 2
+        assert (log["current"].values == 0).all() and (log["state"].values == 0).all()
+        assert log.attrs["start_time"].startswith("2023-12-07T14:22:")
+    log = io.load_cycler(navani_file("00_test_04_MB_C01.mpr"))
+    assert log.attrs["technique"] == "MB" and log.sizes["time"] == 1501 and log.attrs["current_source"] == "file"
+    assert "active_mass_mg" not in log.attrs  # EC-Lab's 0.001 mg placeholder
+    # the file's clock starts 16.17 s before its first record: start_time is that record's
+    assert log.attrs["time_offset_s"] == pytest.approx(16.1674, abs=1e-3)
+    assert log.attrs["start_time"] == "2023-12-08T09:50:08.513400"
+    assert (log["state"].values == 2).all()  # a potential hold with a cathodic current
+    np.testing.assert_allclose(log["charge"].values[-1], log["q_charge_discharge"].values[-1], rtol=1e-6)
+    assert io.load_cycler(navani_file("00_test_02_MB_C01.mpr")).sizes["time"] == 11
+
+
+def test_mpr_careless(navani_file, tmp_path):
+    data = navani_file("00_test_02_MB_C01.mpr").read_bytes()
+    cut = _write(tmp_path / "cut.mpr", "")
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(FormatError, match="truncated"):
+        io.load_cycler(cut)
+    junk = tmp_path / "junk.mpr"
+    junk.write_bytes(b"\x00\x01" * 100)
+    with pytest.raises(FormatError, match="not an EC-Lab"):
+        io.load_cycler(junk)
+    # an unknown column ID (the half-cycle column's 468 renamed 999): kept under its raw ID, with a warning
+    import struct
+
+    ids = [1, 2, 3, 21, 31, 65, 131, 39, 4, 19, 6, 8, 7, 13, 74, 467, 468]
+    old = struct.pack(f"<{len(ids)}H", *ids)
+    assert data.count(old) == 1
+    odd = tmp_path / "odd.mpr"
+    odd.write_bytes(data.replace(old, struct.pack(f"<{len(ids)}H", *ids[:-1], 999)))
+    with pytest.warns(IonscopeWarning, match="999"):
+        log = io.load_cycler(odd)
+    assert "unknown_colid_999" in log and log.sizes["time"] == 11

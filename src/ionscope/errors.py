@@ -43,7 +43,8 @@ class MissingReaderError(IonscopeError, ImportError):
     """Reading a file needs an optional package that is not installed (the file is fine)."""
 
     #: Optional packages that RosettaSciIO readers import, and the ionscope extra that installs them.
-    EXTRAS = {"sparse": "velox", "pySPM": "iontof"}
+    EXTRAS = {"sparse": "velox", "pySPM": "iontof", "galvani": "cycler", "NewareNDA": "cycler",
+              "python_calamine": "cycler"}
 
     @classmethod
     def for_module(cls, path, reader: str, exc: ModuleNotFoundError) -> MissingReaderError:

@@ -91,6 +91,8 @@ _UNIT_ALIASES = {
     "a": "A", "amp": "A", "amps": "A", "ma": "mA", "ua": "uA", "µa": "uA", "μa": "uA", "na": "nA",
     "c": "C", "mc": "mC", "uc": "uC", "µc": "uC", "ah": "Ah", "a.h": "Ah", "a h": "Ah", "mah": "mAh",
     "ma.h": "mAh", "ma h": "mAh", "uah": "uAh", "µah": "uAh", "μah": "uAh", "ua.h": "uAh", "µa.h": "uAh",
+    # units of other columns (kept in attrs; not converted)
+    "w": "W", "mw": "mW", "w.h": "Wh", "wh": "Wh", "mw.h": "mWh", "mwh": "mWh", "ohm": "Ohm", "v/s": "V/s",
 }
 
 #: Extensions :func:`load_cycler` reads, with the format each names (``.csv``/``.txt`` are sniffed).
@@ -383,11 +385,15 @@ def build_log(raw: RawLog, path: Path, fmt: str, *, timezone: str | dt.tzinfo | 
         data[name] = ("time", vals, {"units": units or "", "raw_name": str(rawname)})
     ds = xr.Dataset(data, coords=coords)
     attrs: dict[str, Any] = {"source_file": os.fspath(path), "source_format": fmt, "primary": "voltage"}
-    start = _start_time(raw.attrs.get("start_time"), timezone, where)
+    start = raw.attrs.get("start_time")
+    if start is not None and t0 != 0.0:  # the file's clock starts before its first record (EC-Lab MB, OCV)
+        start = (dt.datetime.fromisoformat(start.replace("Z", "+00:00")) if isinstance(start, str) else start)
+        start = start + dt.timedelta(seconds=t0)
+    start = _start_time(start, timezone, where)
     if start is not None:
         attrs["start_time"] = start
     if t0 != 0.0:
-        attrs["time_offset_s"] = t0  # the file's own time of the first record
+        attrs["time_offset_s"] = t0  # the file's own time of the first record (start_time is that record's)
     for key in ("active_mass_mg", "area_cm2"):
         value = raw.attrs.get(key)
         if value is not None and np.isfinite(value) and value > 0:

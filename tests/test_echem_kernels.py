@@ -119,6 +119,18 @@ def test_an_open_last_half_cycle_is_listed_but_left_out_of_its_cycle():
     assert cycles[1]["complete"] is False and info["open_half_cycles"] == [4] and info["half_cycles"] == 3
 
 
+def test_a_last_half_cycle_that_ends_with_the_log_at_the_cut_off_of_the_others_is_complete():
+    # the cycler stops logging when the last discharge reaches its 3.5 V limit, as the first did
+    log = make_log(TWO_CYCLES[:-2] + [(-0.95, 3600, 4.0, 3.505)])
+    cycles, halves, info = quiet_summarize(log)
+    assert [h["ended_by"] for h in halves] == ["rest", "rest", "rest", "cut-off"]
+    assert halves[-1]["complete"] is True and info["ended_at_cutoff"] == [4] and info["open_half_cycles"] == []
+    assert cycles[1]["coulombic_efficiency"] == pytest.approx(1.0)
+    # a reversal without rest ends a half cycle too
+    _, halves, _ = quiet_summarize(make_log([(1.0, 3600, 3.6, 4.2), (-1.0, 3600, 4.2, 3.6), (0.0, 60, 3.6, 3.6)]))
+    assert [h["ended_by"] for h in halves] == ["reversal", "rest"]
+
+
 def test_states_half_cycles_and_cycles_follow_the_reader_conventions():
     current = np.array([0.0, 1.0, 1.0, 0.0, -1.0, -1.0, 0.0, 1.0, 0.0, -1.0])
     state = classify_states(current)

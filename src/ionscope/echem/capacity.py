@@ -19,9 +19,13 @@ sign times the sum of its intervals: equal to ``integral |I| dt`` while the curr
 sign, and a small rest current is neither rectified nor doubled. An instantaneous current step
 is two records at the same time (the interval between them has ``dt = 0``), as cyclers log one.
 
-**Complete half cycles.** A half cycle is complete when the log records its end: a later record
-at rest or in the other direction. The last half cycle of a log that stops while the current
-still flows is *open*: it is listed (``complete`` False) but left out of its cycle's values.
+**Complete half cycles.** A half cycle is complete when the log records its end (``ended_by``):
+a later record at rest (``"rest"``) or in the other direction (``"reversal"``). A log that stops
+while the current still flows ends its last half cycle with the log; that half cycle is complete
+when it ends at the voltage limit its direction's other complete half cycles end at (within
+``cutoff_tolerance_V``, ``"cut-off"``: cyclers stop a technique at its limit and stop logging with
+it), else it is *open* (``"end of log"``): listed (``complete`` False) but left out of its
+cycle's values.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ SECONDS_PER_HOUR = 3600.0
 HALF_CYCLE_COLUMNS = [
     "half_cycle", "cycle", "state", "complete", "capacity_mAh", "capacity_mAh_per_g", "capacity_mAh_per_cm2",
     "energy_mWh", "mean_voltage_V", "mean_current_mA", "c_rate_per_h", "duration_s", "start_s", "end_s",
-    "start_voltage_V", "end_voltage_V", "records",
+    "start_voltage_V", "end_voltage_V", "records", "ended_by",
 ]
 #: Columns of a cycle row (``cycles.csv``): the eight of CONTRACTS.md first, then the others.
 CYCLE_COLUMNS = [
@@ -97,7 +101,8 @@ def interval_energy_kernel(time_s: np.ndarray, voltage_V: np.ndarray, current_mA
 
 
 def half_cycle_table(log: LogArrays, *, mass_mg: float | None = None, area_cm2: float | None = None,
-                     nominal_capacity_mAh: float | None = None) -> list[dict[str, Any]]:
+                     nominal_capacity_mAh: float | None = None,
+                     cutoff_tolerance_V: float = 0.01) -> list[dict[str, Any]]:
     """One row per half cycle that passes current (columns :data:`HALF_CYCLE_COLUMNS`).
 
     Parameters
@@ -110,11 +115,15 @@ def half_cycle_table(log: LogArrays, *, mass_mg: float | None = None, area_cm2: 
         Electrode area (cm2) for ``capacity_mAh_per_cm2``.
     nominal_capacity_mAh : float, optional
         For ``c_rate_per_h`` = mean ``|I|`` / nominal capacity.
+    cutoff_tolerance_V : float
+        A half cycle that ends with the log is complete when its last voltage is within this
+        (V) of the median end voltage of the complete half cycles of its direction.
 
     Returns
     -------
     list of dict
-        ``state`` is "charge" or "discharge"; ``complete`` False for an open last half cycle;
+        ``state`` is "charge" or "discharge"; ``complete`` False for an open last half cycle,
+        ``ended_by`` "rest", "reversal", "cut-off" or "end of log" (see the module docstring);
         ``duration_s`` is the time under current (intervals ending at a charge or discharge
         record), ``mean_current_mA = capacity / duration``; ``start_s`` is the time of the record
         before the half cycle's first (the start of its first interval), ``end_s`` of its last.
@@ -153,6 +162,8 @@ def half_cycle_table(log: LogArrays, *, mass_mg: float | None = None, area_cm2: 
             "cycle": int(log.cycle[on_idx[0]]),
             "state": STATE_NAMES[direction],
             "complete": bool(on_idx[-1] < n - 1),
+            "ended_by": ("end of log" if on_idx[-1] == n - 1 else "rest" if log.state[on_idx[-1] + 1] == REST
+                         else "reversal"),
             "capacity_mAh": capacity,
             "capacity_mAh_per_g": None if mass_mg is None else capacity / (mass_mg * 1e-3),
             "capacity_mAh_per_cm2": None if area_cm2 is None else capacity / area_cm2,
@@ -168,6 +179,11 @@ def half_cycle_table(log: LogArrays, *, mass_mg: float | None = None, area_cm2: 
             "end_voltage_V": float(v[on_idx[-1]]),
             "records": int(idx.size),
         })
+    if rows and not rows[-1]["complete"]:
+        last = rows[-1]
+        ends = [r["end_voltage_V"] for r in rows[:-1] if r["complete"] and r["state"] == last["state"]]
+        if ends and abs(last["end_voltage_V"] - float(np.median(ends))) <= cutoff_tolerance_V:
+            last["complete"], last["ended_by"] = True, "cut-off"
     return rows
 
 

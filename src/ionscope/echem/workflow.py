@@ -56,7 +56,8 @@ def electrode_value(option: float | None, attrs: dict[str, Any], key: str, what:
 
 def _open_notes(half_rows: list[dict[str, Any]]) -> list[str]:
     return [f"half cycle {r['half_cycle']} ({r['state']}, cycle {r['cycle']}) runs to the end of the log (no rest "
-            "or reversal recorded after it): listed as open, left out of its cycle's values"
+            "or reversal recorded after it, and it does not end at the voltage limit of the other "
+            f"{r['state']}s): listed as open, left out of its cycle's values"
             for r in half_rows if not r["complete"]]
 
 
@@ -89,6 +90,7 @@ def _summarize(arrays: LogArrays, mass_mg, area_cm2, nominal_capacity_mAh, what)
         "duration_s": float(arrays.time_s[-1] - arrays.time_s[0]),
         "half_cycles": len(complete),
         "open_half_cycles": [r["half_cycle"] for r in half_rows if not r["complete"]],
+        "ended_at_cutoff": [r["half_cycle"] for r in half_rows if r["ended_by"] == "cut-off"],
         "cycles": len(cycle_rows),
         "complete_cycles": sum(1 for r in cycle_rows if r["complete"]),
         "active_mass_mg": mass,
@@ -139,7 +141,8 @@ def summarize(log: xr.Dataset, *, mass_mg: float | None = None, area_cm2: float 
         :data:`~ionscope.echem.capacity.HALF_CYCLE_COLUMNS` per half cycle.
     summary : dict
         ``start_time`` (ISO 8601 or None), ``records``, ``duration_s``, ``half_cycles``
-        (complete ones), ``open_half_cycles``, ``cycles``, ``complete_cycles``,
+        (complete ones), ``open_half_cycles``, ``ended_at_cutoff`` (a last half cycle that ends
+        with the log at its direction's voltage limit, counted as complete), ``cycles``, ``complete_cycles``,
         ``active_mass_mg`` / ``area_cm2`` with their ``*_source`` ("option", "header" or None),
         totals (``total_charge_mAh``, ``total_discharge_mAh``, ``net_charge_mAh``, energies),
         ``first_cycle_loss_mAh``, ``first_cycle_coulombic_efficiency``,

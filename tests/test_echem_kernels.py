@@ -221,8 +221,14 @@ def test_state_of_charge_from_a_nominal_or_the_first_charge_capacity_is_stated()
     assert soc.values[-1] == pytest.approx(0.1 / 1.0)  # the first cycle's irreversible loss stays
     assert "first complete charge (half cycle 1" in soc.attrs["soc_reference"]
     assert soc.attrs["reference_capacity_mAh"] == pytest.approx(1.0) and soc.dims == ("time",)
+    assert "SOC 0 at the log's first record" in soc.attrs["soc_reference"]
     with pytest.raises(ConfigError):
         state_of_charge(log, capacity_mAh=-1.0)
+    # a log that starts with a discharge (a cell started charged): SOC 0 at the end of that discharge
+    log = make_log([(-0.3, 3600, 3.9, 3.5), (0.0, 600, 3.5, 3.5)] + TWO_CYCLES[1:])
+    soc = state_of_charge(log)
+    assert soc.values[0] == pytest.approx(0.3) and soc.values.min() == pytest.approx(0.0)
+    assert "SOC 0 at record 60 (t = 3600 s), the end of the first discharge" in soc.attrs["soc_reference"]
 
 
 # --------------------------------------------------------------------------- dQ/dV

@@ -40,7 +40,7 @@ from ionscope.echem.ir import IR_COLUMNS, current_steps_kernel, ir_drops
 from ionscope.echem.log import (
     CHARGE, DISCHARGE, REST, STATE_NAMES, LogArrays, classify_states, log_arrays, number_cycles, number_half_cycles,
 )
-from ionscope.echem.soc import reference_capacity, state_of_charge, state_of_charge_kernel
+from ionscope.echem.soc import reference_capacity, soc_along, soc_zero_index, state_of_charge, state_of_charge_kernel
 from ionscope.echem.workflow import electrode_value, summarize, summary_result
 
 __all__ = [
@@ -73,6 +73,8 @@ __all__ = [
     "cycle_table",
     "state_of_charge_kernel",
     "reference_capacity",
+    "soc_zero_index",
+    "soc_along",
     "dqdv_binned_kernel",
     "savgol_bins_kernel",
     "voltage_edges",

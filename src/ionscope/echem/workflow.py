@@ -20,7 +20,7 @@ from ionscope.echem.capacity import cycle_table, half_cycle_table, interval_char
 from ionscope.echem.dqdv import dqdv
 from ionscope.echem.ir import ir_drops
 from ionscope.echem.log import STATE_NAMES, LogArrays, log_arrays
-from ionscope.echem.soc import reference_capacity, state_of_charge_kernel
+from ionscope.echem.soc import soc_along
 from ionscope.errors import InputError, IonscopeWarning
 from ionscope.validation import Interval, Options, validate_params
 
@@ -211,8 +211,7 @@ def summary_result(log: xr.Dataset, *, mass_mg: float | None = None, area_cm2: f
     """
     arrays = log_arrays(log)
     cycle_rows, half_rows, summary = _summarize(arrays, mass_mg, area_cm2, nominal_capacity_mAh, "the log")
-    capacity, soc_text = reference_capacity(half_rows, nominal_capacity_mAh)
-    soc = state_of_charge_kernel(arrays.time_s, arrays.current_mA, capacity)
+    soc, capacity, soc_text = soc_along(arrays, half_rows, nominal_capacity_mAh)
     curves = dqdv(log, bin_V=bin_V, method=dqdv_method)
     ir_rows, ir_info = ir_drops(log)
     result = log.copy()

@@ -271,6 +271,24 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "echem summary", ("echem", "summary", "{main}", "--out", "{out}"), {"main": Slot("{inp}/echem/before.csv", "csv")},
+        absurd=(
+            *_num("--mass", *NEG_ZERO_INF_NAN), *_num("--area", *NEG_ZERO_INF_NAN), *_num("--capacity", *NEG_ZERO_INF_NAN),
+            *_num("--dqdv-bin", *NEG_ZERO_INF_NAN, "1e-12"), ("--dqdv-smoothing", "bogus"), ("--timezone", "Mars/Olympus"),
+            ("--columns", "time=nope,voltage=voltage_V,current=current_A"), ("--columns", "bogus"),
+        ),
+    ),
+    Command(
+        "echem compare", ("echem", "compare", "{main}", "{second}", "--out", "{out}"),
+        {"main": Slot("{inp}/echem/before.csv", "csv"), "second": Slot("{inp}/echem/after.csv", "csv")},
+        absurd=(
+            *_num("--tolerance", *NEG_ZERO_INF_NAN, "2"), *_num("--ce-tolerance", *NEG_ZERO_INF_NAN),
+            *_num("--voltage-tolerance", *NEG_ZERO_INF_NAN), ("--basis", "bogus"), ("--basis", "areal"),
+            ("--basis", "specific"), *_num("--mass-a", *NEG_ZERO_INF_NAN), *_num("--area-b", *NEG_ZERO_INF_NAN),
+            ("--timezone", "Mars/Olympus"),
+        ),
+    ),
+    Command(
         "simulate",
         ("simulate", "licoo2", "--param", "ny=24", "--param", "nx=16", "--param", "layer_thickness_nm=4",
          "--param", "layer_roughness_nm=1", "--out", "{out}"),
@@ -457,6 +475,12 @@ def inputs(tmp_path_factory, run_cli):
                  ("holo", "potential", inp / "rec", "--kv", "300", "--thickness", "50", "--out", inp / "pot")):
         result = run_cli(*args)
         assert result.returncode == 0, result.stderr
+    from test_echem_cli import write_csv_log
+    from test_echem_kernels import scaled_cycles
+
+    (inp / "echem").mkdir()  # two cycler logs of 2 cycles (a first-cycle loss, then equal)
+    write_csv_log(scaled_cycles(2.0, 0.5, cycles=2), inp / "echem" / "before.csv")
+    write_csv_log(scaled_cycles(2.2, 0.5, cycles=2), inp / "echem" / "after.csv")
     # the careless variants of every input, once per input file
     done = set()
     for command in COMMANDS:

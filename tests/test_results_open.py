@@ -41,6 +41,11 @@ def results(tmp_path_factory, run_cli):
                                                sims_nx=16, sims_pixel_nm=50, sims_stage_shift_nm=40, sims_states=2))
     for k in range(2):
         io.write_imzml(root / f"s{k}.imzML", tof["peak_mass"].values[k], tof["counts"].values[k], pixel_size_um=0.05)
+    from test_echem_cli import write_csv_log
+    from test_echem_kernels import scaled_cycles
+
+    write_csv_log(scaled_cycles(2.0, 0.5, cycles=2), root / "before.csv")
+    write_csv_log(scaled_cycles(2.2, 0.5, cycles=2), root / "after.csv")
     e = root / "e.zarr"
     commands = {
         "holo reconstruct": ("holo", "reconstruct", f"{root}/h.zarr:hologram", "--reference", f"{root}/h.zarr:reference"),
@@ -60,6 +65,8 @@ def results(tmp_path_factory, run_cli):
                              "--eps-r", "50", "--c0", "6e27"),
         "spacecharge fit": ("spacecharge", "fit", root / "v.csv", "--fix", "theta=0.99", "--side", "right"),
         "sims lithium": ("sims", "lithium", root / "s0.imzML", root / "s1.imzML", "--pulses", "1920"),
+        "echem summary": ("echem", "summary", root / "before.csv", "--mass", "2", "--area", "0.5"),
+        "echem compare": ("echem", "compare", root / "before.csv", root / "after.csv"),
     }
     done = {}
     for name, args in commands.items():
@@ -70,7 +77,8 @@ def results(tmp_path_factory, run_cli):
 
 
 COMMANDS = ["holo reconstruct", "holo potential", "holo profile", "eels lithium", "eels nmf", "eels profile",
-            "denoise", "superres", "spacecharge profile", "spacecharge bias", "spacecharge fit", "sims lithium"]
+            "denoise", "superres", "spacecharge profile", "spacecharge bias", "spacecharge fit", "sims lithium",
+            "echem summary", "echem compare"]
 
 
 @pytest.mark.slow

@@ -365,3 +365,15 @@ def test_mpt_text_export(tmp_path):
     txt = tmp_path / "run.txt"
     txt.write_bytes(path.read_bytes())
     assert io.load_cycler(txt).attrs["source_format"] == "BioLogic MPT"
+
+
+def test_a_table_cut_inside_its_last_row_is_refused_but_one_without_a_final_newline_is_read(tmp_path):
+    from ionscope.errors import FormatError
+    from ionscope.io import load_cycler
+
+    rows = "time_s,voltage_V,current_mA\n" + "".join(f"{10 * k}.000,3.{k:06d},-0.0005\n" for k in range(20))
+    (tmp_path / "whole.csv").write_text(rows.rstrip("\n"))  # complete, just no final line break
+    assert load_cycler(tmp_path / "whole.csv").sizes["time"] == 20
+    (tmp_path / "cut.csv").write_text(rows[: rows.rindex("-0.0005") + 2])  # ends "...,-0"
+    with pytest.raises(FormatError, match="cut while written"):
+        load_cycler(tmp_path / "cut.csv")

@@ -640,6 +640,7 @@ def read_csv_log(path: Path, *, columns: Mapping[str, str] | str | None = None) 
             break
     else:
         header, sep = _sniff(path, lines)
+    _check_last_line(path, sep)
     try:
         frame = pd.read_csv(path, sep=sep, skiprows=header, comment=None, skipinitialspace=True,
                             encoding="utf-8-sig", encoding_errors="replace", low_memory=False)
@@ -652,6 +653,25 @@ def read_csv_log(path: Path, *, columns: Mapping[str, str] | str | None = None) 
         if raw.attrs.get(key) is None:
             raw.attrs[key] = value
     return raw
+
+
+def _check_last_line(path: Path, sep: str) -> None:
+    """Refuse a table cut inside its last row: a last line without a line end that is shorter
+    than the row before it, or has fewer fields (a file that simply ends without a final line
+    break passes)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+    if not tail or tail.endswith((b"\n", b"\r")):
+        return
+    lines = tail.decode("utf-8", "replace").splitlines()
+    if len(lines) < 2:
+        return
+    last, before = lines[-1], lines[-2]
+    if last.count(sep) < before.count(sep) or len(last) < len(before):
+        raise FormatError(f"cycler log {path}: its last line {last[:60]!r} ends without a line break and is shorter "
+                          "than the rows before it - the file was cut while written or copied; copy it again")
 
 
 #: ``# key: value`` lines before a table's header that set the log's attrs (as ionscope's twins

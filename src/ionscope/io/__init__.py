@@ -11,6 +11,10 @@
   per row and the frame's start time; :func:`write_sxm` writes Nanonis files.
 - TOF-SIMS: imzML + .ibd (:mod:`ionscope.io._imzml`; ``counts`` with a ``mass`` axis in u, or
   per-pixel ``peak`` lists with ``peak_mass``), written back by :func:`write_imzml`.
+- Cycler logs: :func:`load_cycler` reads BioLogic .mpr/.mpt, Neware .nda/.ndax, Arbin .res/.xlsx,
+  Maccor text and CSV tables into one model (:mod:`ionscope.io._cycler`): record dim ``time`` (s),
+  ``voltage`` V, ``current`` mA (charge positive), ``charge`` mAh, ``cycle``, ``half_cycle``,
+  ``state``; :func:`open_dataset` reaches it for those extensions too.
 - :func:`save` writes a DataArray or Dataset to Zarr atomically: a temporary store beside the
   target, renamed into place when complete, so an interrupted write never leaves half a result.
 - :func:`export` writes a DataArray through RosettaSciIO (.hspy for HyperSpy, .msa, .tif).
@@ -42,6 +46,7 @@ import xarray as xr
 
 from ionscope.data import PROVENANCE_KEY, axis_calibration, units_of
 from ionscope.errors import DimensionError, FormatError, InputError, OutputError, OutputExistsError
+from ionscope.io._cycler import load_cycler
 from ionscope.io._imzml import write_imzml
 from ionscope.io._nanonis import write_sxm
 from ionscope.io._readers import check_complete, check_readable, read, read_signals, supported_extensions
@@ -50,7 +55,7 @@ __all__ = [
     "load", "open_dataset", "open_signals", "split_spec", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
     "data_path", "check_not_input", "remove_stale_temporaries", "read_table", "check_complete",
-    "write_sxm", "write_imzml", "open_inputs",
+    "write_sxm", "write_imzml", "open_inputs", "load_cycler",
 ]
 
 

@@ -79,7 +79,10 @@ def _rsciio_plugins() -> dict[str, list[tuple[str, str]]]:
 
 def supported_extensions() -> list[str]:
     """Every file extension :func:`ionscope.io.load` can read."""
-    return sorted(set(_rsciio_plugins()) | set(NATIVE) | set(SPM_FORMATS) | set(IMZML_FORMATS) | set(IONTOF_FORMATS))
+    from ionscope.io._cycler import CYCLER_EXTENSIONS
+
+    return sorted(set(_rsciio_plugins()) | set(NATIVE) | set(SPM_FORMATS) | set(IMZML_FORMATS) | set(IONTOF_FORMATS)
+                  | set(CYCLER_EXTENSIONS))
 
 
 def read(path: Path, *, lazy: bool, dims: Sequence[str] | None, variable: str | None = None) -> xr.Dataset:
@@ -123,6 +126,17 @@ def read_signals(path: Path, *, lazy: bool, dims: Sequence[str] | None,
 
         if is_tofwerk(path):
             return read_tofwerk(path, lazy=lazy, dims=dims, variable=variable)
+    if ext in (".mpr", ".mpt", ".nda", ".ndax", ".res", ".xlsx", ".txt", ".tsv", ".csv"):
+        from ionscope.io._cycler import is_cycler_table, load_cycler
+
+        # cycler logs (io/_cycler.py); a .csv only when it is one (RosettaSciIO reads other CSVs)
+        if ext != ".csv" or is_cycler_table(path):
+            ds = load_cycler(path)
+            if variable is None:
+                return [ds]
+            names = [str(n) for n in ds.data_vars]
+            name = names[_pick(path, names, variable, [ds[n] for n in names])]
+            return [ds[[name]].assign_attrs(primary=name)]
     plugins = _rsciio_plugins().get(ext)
     if not plugins:
         raise FormatError(

@@ -426,7 +426,8 @@ def process_frames(
         attr, else ``"sample"`` (the recorded value is the sample's potential; the summary says
         it was assumed).
     cycler : Dataset, DataFrame, mapping or path, optional
-        Cycler log (:func:`~ionscope.kpfm.timeline.cycler_arrays`): adds the cell voltage,
+        Cycler log (:func:`ionscope.timeline.cycler_log`: a file any cycler reader takes, or a
+        log in memory): adds the cell voltage,
         current and charge of every row and every frame (the mean over its rows).
     start : str or datetime, optional
         Absolute time (ISO 8601) of the cycler log's zero; default the log's ``start_time``,

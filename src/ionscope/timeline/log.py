@@ -108,8 +108,10 @@ def cycler_log(log: Any, *, timezone: Any = None) -> xr.Dataset:
     xarray.Dataset
         ``voltage`` (V), ``current`` (mA; absent when the log has none), ``charge`` (mAh;
         integrated from the current when absent), ``state`` (int8, :data:`STATE_FLAGS`; from the
-        sign of the current when absent) on the record dim ``time`` (s, in the log's record
-        order: a clock that jumps back is kept as it is), attrs of the input (``start_time``...).
+        sign of the current when absent) on the record dim ``time`` (s on the log's own clock,
+        whose zero is ``start_time``: :func:`~ionscope.io.load_cycler`'s ``time_offset_s``, the
+        file's time of the first record, is added back; in the log's record order: a clock that
+        jumps back is kept as it is), attrs of the input (``start_time``...).
 
     Raises
     ------
@@ -133,6 +135,9 @@ def cycler_log(log: Any, *, timezone: Any = None) -> xr.Dataset:
     if isinstance(log, xr.Dataset):
         attrs = dict(log.attrs)
         if _is_model(log):
+            offset = attrs.pop("time_offset_s", None)
+            if offset:  # load_cycler's time runs from the first record; the log's clock from its zero
+                log = log.assign_coords(time=log["time"] + float(offset))
             table: dict[str, Any] = {}
             for name in list(log.data_vars) + ["time"]:
                 if log[name].dims == ("time",):

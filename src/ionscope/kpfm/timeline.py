@@ -34,7 +34,7 @@ _MA_TO_A = 1e-3
 _MAH_TO_C = 3.6
 
 
-def cycler_arrays(cycler: Any) -> dict[str, Any]:
+def cycler_arrays(cycler: Any, *, timezone: Any = None) -> dict[str, Any]:
     """A cycler log as plain SI arrays.
 
     Parameters
@@ -45,6 +45,8 @@ def cycler_arrays(cycler: Any) -> dict[str, Any]:
         :func:`ionscope.io.load_cycler` reads), a Dataset in the cycler model or with the twins'
         ``cycler_*`` variables, a mapping or DataFrame with ``Ewe/V``, ``I/mA``... columns.
         Without a charge, the current is integrated.
+    timezone : str, optional
+        For a file: the zone of its naive local start time (:func:`ionscope.io.load_cycler`).
 
     Returns
     -------
@@ -57,7 +59,7 @@ def cycler_arrays(cycler: Any) -> dict[str, Any]:
     InputError
         No time or voltage, units not understood, fewer than two records.
     """
-    log = cycler_log(cycler)
+    log = cycler_log(cycler, timezone=timezone)
     t = np.asarray(log["time"].values, dtype=np.float64)
     order = np.argsort(t, kind="stable")
 

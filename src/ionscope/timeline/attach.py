@@ -41,7 +41,7 @@ from ionscope.timeline.log import (
 )
 from ionscope.timeline.metadata import metadata_start
 
-__all__ = ["FrameTimes", "frame_times", "attach_cycler", "timeline_summary", "TIMELINE_COORDS"]
+__all__ = ["FrameTimes", "frame_times", "attach_cycler", "timeline_summary", "append_step", "TIMELINE_COORDS"]
 
 #: The coordinates :func:`attach_cycler` adds (per frame, then per row).
 TIMELINE_COORDS = ("cell_voltage", "cell_current", "charge", "state", "cycler_time",
@@ -260,9 +260,9 @@ def attach_cycler(
     if series_start is None:
         if given is None:
             raise InputError(
-                f"the series has no start time ({series_how}); give the absolute time of its first frame with --start "
-                "ISO (start=, e.g. 2024-05-01T10:00:00+02:00)")
-        series_start, series_how = given, f"start given (the series' metadata has none: {ft.start_source})"
+                f"the series has no start time ({series_how}); give the absolute time of its first frame (--start "
+                "ISO, e.g. 2024-05-01T10:00:00+02:00)")
+        series_start, series_how = given, f"start given (the series' metadata gives none: {ft.start_source})"
         if log_start is None:
             log_start, log_how = given, "start given (the log has no start_time either: it starts with the series)"
         else:
@@ -362,15 +362,32 @@ def attach_cycler(
     source = model.attrs.get("source_file")
     inputs = [source] if source and not str(source).endswith((".zarr", ".nc")) else [model["voltage"]]
     params = {"start": None if start is None else str(start), "timezone": None if timezone is None else str(timezone)}
-    history = provenance(series)
-    if isinstance(out, xr.Dataset):
-        out = with_provenance(out, "ionscope.timeline.attach_cycler", params, inputs, history=history,
-                              variables=[str(name) for name in out.data_vars if out[name].attrs.get("provenance")])
-    else:
-        out = with_provenance(out, "ionscope.timeline.attach_cycler", params, inputs, history=history)
+    out = append_step(out, "ionscope.timeline.attach_cycler", params, inputs)
     for message in warn:
         warnings.warn(message, IonscopeWarning, stacklevel=2)
     return out
+
+
+def append_step(obj: xr.Dataset | xr.DataArray, step: str, params: dict[str, Any], inputs=()) -> Any:
+    """``obj`` with one provenance step appended: to a DataArray's history; for a Dataset to
+    that of every variable that has one, and to the Dataset's own (else its primary variable's)."""
+    if isinstance(obj, xr.DataArray):
+        return with_provenance(obj, step, params, inputs)
+    out = obj.copy(deep=False)
+    for name in list(out.data_vars):
+        if out[name].attrs.get("provenance"):
+            stepped = with_provenance(out[name], step, params, inputs)
+            variable = out.variables[name].copy(deep=False)
+            variable.attrs = {**variable.attrs, "provenance": stepped.attrs["provenance"]}
+            out[name] = variable
+    primary = out.attrs.get("primary")
+    if out.attrs.get("provenance"):
+        history = provenance(out)
+    elif primary in out.data_vars:
+        history = provenance(out[primary])[:-1]
+    else:
+        history = []
+    return with_provenance(out, step, params, inputs, history=history)
 
 
 def _plain(value: Any) -> Any:

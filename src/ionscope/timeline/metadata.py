@@ -81,9 +81,9 @@ def metadata_start(series: Any) -> dict[str, Any]:
     source = next((_attr(h, "source_file") for h in holders if _attr(h, "source_file") is not None), None)
     found: dict[str, Any] = {"start": None, "exposure_s": None}
     if source is None:
-        found["source"] = "none: no start_time attribute and no source file"
+        found["source"] = "no start_time attribute and no source file"
     elif not Path(str(source)).is_file():
-        found["source"] = f"none: the source file {source} is not there to read its metadata"
+        found["source"] = f"the source file {source} is not there to read its metadata"
     else:
         path = Path(str(source))
         suffix = path.suffix.lower()
@@ -96,12 +96,12 @@ def metadata_start(series: Any) -> dict[str, Any]:
                 found = general_start(path, "hspy")
             else:
                 found = {"start": None, "exposure_s": None,
-                         "source": f"none: {path.name}'s format keeps no acquisition time ionscope reads"}
+                         "source": f"{path.name}'s format keeps no acquisition time ionscope reads"}
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - metadata a reader cannot give: no start, said why
             found = {"start": None, "exposure_s": None,
-                     "source": f"none: the metadata of {path.name} could not be read ({type(exc).__name__}: {exc})"}
+                     "source": f"the metadata of {path.name} could not be read ({type(exc).__name__}: {exc})"}
     if exposure is None and found.get("exposure_s") is not None:
         exposure, exposure_source = found["exposure_s"], found.get("exposure_source", "the file's metadata")
     return {"start": found["start"], "source": found["source"], "exposure_s": exposure,
@@ -128,7 +128,7 @@ def dm_start(path: str | os.PathLike) -> dict[str, Any]:
     out: dict[str, Any] = {"start": None, "exposure_s": float(exposure) if exposure is not None else None,
                            "exposure_source": "the DataBar's Exposure Time (s)"}
     if not general.get("date") or not general.get("time"):
-        out["source"] = f"none: {Path(path).name} has no acquisition date and time in its DataBar tags"
+        out["source"] = f"{Path(path).name} has no acquisition date and time in its DataBar tags"
         return out
     local = _dm_date_time(general["date"], general["time"])
     os_time = bar.get("Acquisition Time (OS)")
@@ -154,7 +154,7 @@ def velox_start(path: str | os.PathLike) -> dict[str, Any]:
         data = f.get("Data")
         if data is None:
             return {"start": None, "exposure_s": None,
-                    "source": f"none: {Path(path).name} is not a Velox EMD file (no Data group); no start time read"}
+                    "source": f"{Path(path).name} is not a Velox EMD file (no Data group); no start time read"}
         for kind in ("Image", "SpectrumImage", "SpectrumStream"):
             groups = data.get(kind)
             if groups is None:
@@ -174,7 +174,7 @@ def velox_start(path: str | os.PathLike) -> dict[str, Any]:
                         "exposure_s": float(frame) if frame not in (None, "") else None,
                         "exposure_source": "the Velox metadata's Scan.FrameTime"}
     return {"start": None, "exposure_s": None,
-            "source": f"none: {Path(path).name} has no AcquisitionStartDatetime in its Velox metadata"}
+            "source": f"{Path(path).name} has no AcquisitionStartDatetime in its Velox metadata"}
 
 
 def general_start(path: str | os.PathLike, reader: str) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def general_start(path: str | os.PathLike, reader: str) -> dict[str, Any]:
     general = _mapped(sig).get("General", {})
     if not general.get("date"):
         return {"start": None, "exposure_s": None,
-                "source": f"none: {Path(path).name} has no General.date in its metadata"}
+                "source": f"{Path(path).name} has no General.date in its metadata"}
     start = parse_time(f"{general['date']}T{general.get('time') or '00:00:00'}", f"{Path(path).name}'s General.date/time")
     zone = general.get("time_zone")
     source = "the metadata's General.date and General.time"

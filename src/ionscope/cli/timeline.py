@@ -34,6 +34,11 @@ def timeline(
     elapsed = start_run(out_dir, overwrite, inputs=(series_path, cycler), names=("result.zarr", "summary.json",
                                                                                   TIMELINE_FIGURE))
     series = _open_series(series_path, dims)
+    if "time" not in series.dims and not {"y", "x"} <= set(series.dims):
+        from ionscope.errors import DimensionError
+
+        raise DimensionError(f"SERIES {series_path} has dims ({', '.join(map(str, series.dims))}): give a series of "
+                             "frames (a time dim) or one frame with y and x")
     timed = cell_timeline(series, cycler, start, timezone, out_dir, overwrite)
     result, part = timed.apply(timed.timed)
     summary = {"command": "timeline", "input": str(series_path), "cycler": str(cycler), **part["timeline"],

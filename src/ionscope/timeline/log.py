@@ -119,6 +119,10 @@ def cycler_log(log: Any, *, timezone: Any = None) -> xr.Dataset:
         No time or voltage, units not understood, fewer than two records, NaN times or voltages.
     """
     where = "the cycler log"
+    if timezone is not None:
+        from ionscope.timeline.clock import parse_timezone
+
+        parse_timezone(timezone)  # a bad zone is refused here, with the same message everywhere
     if isinstance(log, (str, os.PathLike)):
         path = Path(log)
         where = f"cycler log {path}"

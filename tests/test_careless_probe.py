@@ -37,6 +37,8 @@ Combinations that are not generated, and why:
 - ``simulate``, ``demo``, ``spacecharge profile`` and ``spacecharge bias`` read no input: only
   ``absurd`` and ``unwritable`` apply (and ``out-is-input`` has no input to be).
 - ``info`` writes nothing: no ``unwritable`` or ``out-is-input``.
+- ``nan`` is not generated for ``timeline``: the cell's state at a frame does not depend on the
+  frame's values.
 - ``nan`` is not generated for ``info`` and ``convert``: describing or converting a file with NaN
   is right (ionscope's own results mark masked pixels with NaN), nor for the ``holo potential``
   and ``holo profile`` RESULT inputs, whose maps carry NaN where the reconstruction masked pixels.
@@ -248,6 +250,13 @@ COMMANDS: tuple[Command, ...] = (
             ("--reference", "5:5,0:10"), ("--reference", "bogus"), *_num("--psf", "-1", "0", "nan", "inf", "bogus"),
             ("--start", "bogus"), ("--start", "1e9"),
         ),
+    ),
+    Command(
+        "timeline", ("timeline", "{main}", "--cycler", "{cycler}", "--start", "2025-06-02T10:00:00", "--out", "{out}"),
+        {"main": Slot("{inp}/series.zarr"), "cycler": Slot("{inp}/cell/cycler.csv", "csv")}, nan=False,
+        absurd=(("--start", "bogus"), ("--start", "1e9"),
+                ("--start", "2025-06-02T10:00:00+09:00", "--timezone", "Mars/Olympus"), ("--timezone", "+99:00"),
+                ("--dims", "y,y,x")),
     ),
     Command(
         "kpfm particles", ("kpfm", "particles", "{main}", "--out", "{out}"), {"main": Slot("{inp}/kproc", "result")},

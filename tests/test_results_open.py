@@ -67,7 +67,10 @@ def results(tmp_path_factory, run_cli):
         "sims lithium": ("sims", "lithium", root / "s0.imzML", root / "s1.imzML", "--pulses", "1920"),
         "echem summary": ("echem", "summary", root / "before.csv", "--mass", "2", "--area", "0.5"),
         "echem compare": ("echem", "compare", root / "before.csv", root / "after.csv"),
+        "timeline": ("timeline", root / "maps.zarr", "--cycler", root / "cycler.csv", "--start", "2024-05-01T10:00:00"),
     }
+    (root / "cycler.csv").write_text("time_s,voltage_V,current_A\n" + "".join(
+        f"{t},{3.0 + t / 600},{1e-3 if t < 150 else 0}\n" for t in range(0, 301, 10)))
     done = {}
     for name, args in commands.items():
         res = run_cli(*args, "--out", root / name)
@@ -78,7 +81,7 @@ def results(tmp_path_factory, run_cli):
 
 COMMANDS = ["holo reconstruct", "holo potential", "holo profile", "eels lithium", "eels nmf", "eels profile",
             "denoise", "superres", "spacecharge profile", "spacecharge bias", "spacecharge fit", "sims lithium",
-            "echem summary", "echem compare"]
+            "echem summary", "echem compare", "timeline"]
 
 
 @pytest.mark.slow

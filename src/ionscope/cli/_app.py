@@ -42,6 +42,15 @@ DimsOption = Annotated[
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
 OutOption = Annotated[Path, typer.Option("--out", help="Output folder (result.zarr, summary.json).")]
 VariableOption = Annotated[Optional[str], typer.Option("--variable", help="Variable of a multi-variable input.")]
+CyclerOption = Annotated[Optional[Path], typer.Option(
+    "--cycler", help="Cycler log (.mpr, .mpt, .nda, .ndax, .res, .xlsx, Maccor, CSV): the cell's voltage, current, "
+                     "charge and state at every frame's mid-exposure time (and scan row).")]
+StartOption = Annotated[Optional[str], typer.Option(
+    "--start", help="ISO 8601 time: the series' start when its file records none (then also the log's zero when "
+                    "the log has none), else the cycler log's zero.")]
+TimezoneOption = Annotated[Optional[str], typer.Option(
+    "--timezone", help="Zone of naive times (IANA name such as Europe/Berlin, or +09:00): needed when one start "
+                       "has a zone and the other not.")]
 
 
 def _version_callback(value: bool) -> None:
@@ -219,3 +228,81 @@ def _timer():
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+# --------------------------------------------------------------------------- the cell timeline
+
+
+#: The figure every command with ``--cycler`` writes beside its result.
+TIMELINE_FIGURE = "timeline.png"
+
+
+class CellTimeline:
+    """``--cycler LOG [--start ISO] [--timezone TZ]`` of a series command: the input series'
+    frame times tied to the log *before* the work (wrong clocks fail first, warnings once), put
+    on the result afterwards (:meth:`apply`)."""
+
+    def __init__(self, timed, log, cycler: Path, out_dir: Path, overwrite: bool) -> None:
+        self.timed, self.log, self.cycler, self.out_dir, self.overwrite = timed, log, Path(cycler), Path(out_dir), overwrite
+
+    def apply(self, result):
+        """``result`` (same frames as the input) with the timeline's coordinates and attributes,
+        and the summary entry ``{"timeline": ...}``; writes ``DIR/timeline.png``."""
+        from ionscope.data import provenance
+        from ionscope.errors import InputError
+        from ionscope.timeline import TIMELINE_COORDS, timeline_summary
+        from ionscope.timeline.attach import append_step
+
+        n_in = self.timed.sizes.get("time")
+        if n_in is not None and result.sizes.get("time") != n_in:
+            raise InputError(f"the result has {result.sizes.get('time')} frames but the series {n_in}; --cycler needs "
+                             "a result with the series' frames")
+        coords = {name: self.timed[name].variable for name in TIMELINE_COORDS if name in self.timed.coords}
+        replaced = [n for n in coords if n in result.coords or (hasattr(result, "data_vars") and n in result)]
+        out = (result.drop_vars(replaced) if replaced else result).assign_coords(coords)
+        out.attrs = {**result.attrs, "start_time": self.timed.attrs["start_time"],
+                     "timeline": self.timed.attrs["timeline"]}
+        step = provenance(self.timed)[-1]
+        out = append_step(out, step["step"], step["params"], [self.cycler])
+        self.write_figure(out)
+        return out, {"timeline": timeline_summary(out)}
+
+    def write_figure(self, result) -> None:
+        from ionscope import io
+        from ionscope.report.figures import figure_to_png
+        from ionscope.report.timeline_figures import timeline_figure
+
+        io.write_bytes(self.out_dir / TIMELINE_FIGURE, figure_to_png(timeline_figure(self.log, result)),
+                       overwrite=self.overwrite)
+
+
+def cell_timeline(series, cycler: Path | None, start: str | None, timezone: str | None, out_dir: Path,
+                  overwrite: bool) -> CellTimeline | None:
+    """The shared ``--cycler`` of the series commands: None without ``--cycler`` (``--start`` /
+    ``--timezone`` alone are refused), else the input ``series`` tied to the log
+    (:func:`ionscope.timeline.attach_cycler`), to be put on the result with
+    :meth:`CellTimeline.apply`."""
+    from ionscope import io
+    from ionscope.errors import ConfigError
+    from ionscope.timeline import attach_cycler
+
+    if cycler is None:
+        given = [name for name, value in (("--start", start), ("--timezone", timezone)) if value is not None]
+        if given:
+            raise ConfigError(f"{' and '.join(given)} only apply with --cycler LOG")
+        return None
+    io.check_output(Path(out_dir) / TIMELINE_FIGURE, overwrite=overwrite)
+    log = load_cycler_log(cycler, timezone)
+    return CellTimeline(attach_cycler(series, log, start=start, timezone=timezone), log, cycler, out_dir, overwrite)
+
+
+def load_cycler_log(cycler: Path, timezone: str | None):
+    """The ``--cycler`` file in the cycler model; its errors name the option."""
+    from ionscope.errors import InputError
+    from ionscope.timeline import cycler_log
+
+    try:
+        return cycler_log(cycler, timezone=timezone)
+    except InputError as exc:
+        text = str(exc)
+        raise type(exc)(text if text.startswith("--cycler") else f"--cycler: {text}") from exc

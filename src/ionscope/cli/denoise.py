@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ionscope.cli._app import (
-    DimsOption, OverwriteOption, app, load_input, options_named, out, progress_bar, start_run,
+    CyclerOption, DimsOption, OverwriteOption, StartOption, TimezoneOption, app, cell_timeline, load_input,
+    options_named, out, progress_bar, start_run,
 )
 
 
@@ -27,6 +28,9 @@ def denoise(
     noise: Annotated[str, typer.Option("--noise", help="poisson, gaussian or auto.")] = "auto",
     dose: Annotated[Optional[float], typer.Option("--dose", help="Counts per unit value (maps given as fractions), for Poisson noise.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    cycler: CyclerOption = None,
+    start: StartOption = None,
+    timezone: TimezoneOption = None,
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -34,8 +38,9 @@ def denoise(
     from ionscope import io
     from ionscope.denoise.methods import denoise as run_denoise
 
-    elapsed = start_run(out_dir, overwrite, inputs=(input_path,))
+    elapsed = start_run(out_dir, overwrite, inputs=(input_path, cycler))
     da = load_input(input_path, dims=dims)
+    timed = cell_timeline(da, cycler, start, timezone, out_dir, overwrite)
     with progress_bar(f"denoise ({method})") as update, options_named():
         update(0, 1)
         result, info = run_denoise(da, method=method, patch=patch, atoms=atoms, sparsity=sparsity,
@@ -44,7 +49,11 @@ def denoise(
     summary = {"command": "denoise", "input": str(input_path), "method": method,
                "parameters": {"patch": patch, "atoms": atoms, "sparsity": sparsity, "temporal": temporal,
                               "noise": noise, "dose": dose, "seed": seed},
-               "sigma": info.get("sigma"), "info": {k: v for k, v in info.items() if k != "dictionary"},
-               "run_time_s": elapsed()}
-    io.write_result(out_dir, result.rename("denoised").to_dataset(), summary, overwrite=overwrite)
+               "sigma": info.get("sigma"), "info": {k: v for k, v in info.items() if k != "dictionary"}}
+    result = result.rename("denoised").to_dataset()
+    if timed is not None:
+        result, part = timed.apply(result)
+        summary.update(part)
+    summary["run_time_s"] = elapsed()
+    io.write_result(out_dir, result, summary, overwrite=overwrite)
     out.print(f"denoised {dict(da.sizes)} with {method}; wrote {out_dir}")

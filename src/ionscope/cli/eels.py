@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from ionscope.cli._app import (
-    DimsOption, OutOption, OverwriteOption, WindowOption, app, dask_progress, load_input, options_named, out, parse_window,
-    start_run,
+    CyclerOption, DimsOption, OutOption, OverwriteOption, StartOption, TimezoneOption, WindowOption, app, cell_timeline,
+    dask_progress, load_input, options_named, out, parse_window, start_run,
 )
 
 
@@ -36,6 +36,9 @@ def eels_lithium(
     window_a: Annotated[WindowOption, typer.Option("--window-a", help="S_A window LO:HI (eV).")] = None,
     window_b: Annotated[WindowOption, typer.Option("--window-b", help="S_B window LO:HI (eV).")] = None,
     background_method: Annotated[str, typer.Option("--background-method", help="fit or two-window.")] = "fit",
+    cycler: CyclerOption = None,
+    start: StartOption = None,
+    timezone: TimezoneOption = None,
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -45,7 +48,7 @@ def eels_lithium(
     from ionscope import io
     from ionscope.eels.lithium import li_fraction_map, li_fraction_summary
 
-    elapsed = start_run(out_dir, overwrite, inputs=(input_path, li_rich, li_poor, *extra, *co_extra))
+    elapsed = start_run(out_dir, overwrite, inputs=(input_path, li_rich, li_poor, *extra, *co_extra, cycler))
     bg = None if str(background).lower() == "none" else parse_window(background, "--background")
     windows = {"fit_window": parse_window(fit_window, "--fit-window"), "window_a": parse_window(window_a, "--window-a"),
                "window_b": parse_window(window_b, "--window-b")}
@@ -54,6 +57,7 @@ def eels_lithium(
             for name, spec in (("li_rich", li_rich), ("li_poor", li_poor))}
     extras = {f"extra{i}": load_input(spec, what="--extra") for i, spec in enumerate(extra, 1)}
     co_extras = {f"co_extra{i}": load_input(spec, what="--co-extra") for i, spec in enumerate(co_extra, 1)}
+    timed = cell_timeline(spectra, cycler, start, timezone, out_dir, overwrite)
     with options_named():
         result = li_fraction_map(
             spectra, refs["li_rich"], refs["li_poor"], extras, co_extra=co_extras, method=method,
@@ -74,8 +78,12 @@ def eels_lithium(
         "command": "eels lithium", "input": str(input_path), "method": method,
         "windows": {"background_eV": bg, **{f"{k}_eV": v for k, v in windows.items()}},
         "references": {"li_rich": li_rich, "li_poor": li_poor, "extra": extra, "co_extra": co_extra},
-        **li_fraction_summary(result), "run_time_s": elapsed(),
+        **li_fraction_summary(result),
     }
+    if timed is not None:
+        result, part = timed.apply(result)
+        summary.update(part)
+    summary["run_time_s"] = elapsed()
     io.write_result(out_dir, result, summary, overwrite=overwrite)
     out.print(f"li_fraction mean {summary['li_fraction_mean']}, masked pixels {summary['masked_pixels']}; wrote {out_dir}")
 

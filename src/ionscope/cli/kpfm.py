@@ -10,7 +10,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ionscope.cli._app import OutOption, OverwriteOption, app, options_named, out, parse_point, start_run, write_csv
+from ionscope.cli._app import (
+    OutOption, OverwriteOption, TimezoneOption, app, load_cycler_log, options_named, out, parse_point, start_run, write_csv,
+)
 
 kpfm_app = typer.Typer(
     help="Cross-sectional KPFM: referenced, registered, deconvolved potential maps; active particles; profiles.",
@@ -39,8 +41,9 @@ def kpfm_process(
     reference: Annotated[str, typer.Option("--reference", help="Grounded region: auto (the flattest band along an image edge) or Y0:Y1,X0:X1 in pixels.")] = "auto",
     align: Annotated[bool, typer.Option("--align/--no-align", help="Register every frame onto the first frame's grid.")] = True,
     psf: Annotated[str, typer.Option("--psf", help="Deconvolution: none, auto (PSF from the reference band's edge) or a Gaussian SIGMA_NM.")] = "none",
-    cycler: Annotated[Optional[Path], typer.Option("--cycler", help="Cycler log (CSV time_s,voltage_V,current_A,charge_C): the cell's voltage, current and charge per frame and row.")] = None,
+    cycler: Annotated[Optional[Path], typer.Option("--cycler", help="Cycler log (.mpr, .mpt, .nda, .ndax, .res, .xlsx, Maccor, CSV such as time_s,voltage_V,current_A,charge_C): the cell's voltage, current and charge per frame and row.")] = None,
     start: Annotated[Optional[str], typer.Option("--start", help="Absolute time (ISO 8601) of the cycler log's zero.")] = None,
+    timezone: TimezoneOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Referenced, levelled, registered (and deconvolved) potential maps of a KPFM scan series."""
@@ -51,7 +54,8 @@ def kpfm_process(
     with options_named():
         result, summary = process_frames(
             [str(s) for s in scans], channel=channel, direction=direction, reference=reference, align=align,
-            psf=_psf(psf), cycler=None if cycler is None else str(cycler), start=start,
+            psf=_psf(psf), cycler=None if cycler is None else load_cycler_log(cycler, timezone), start=start,
+            timezone=timezone,
         )
     summary = {"command": "kpfm process", "inputs": [str(s) for s in scans], **summary, "run_time_s": elapsed()}
     io.write_result(out_dir, result, summary, overwrite=overwrite)

@@ -20,7 +20,8 @@ interface drops (METHODS.md section 4). The shape of every technique package: nu
 - :mod:`~ionscope.kpfm.particles`: particle segmentation, per-particle ``dV(t)``, active particles,
   response times, the resolution at the particles' edges along the scan lines.
 - :mod:`~ionscope.kpfm.interface`: the step between linear fits across an interface.
-- :mod:`~ionscope.kpfm.timeline`: a cycler log interpolated at every scan row.
+- :mod:`~ionscope.kpfm.timeline`: the shared cell timeline (:mod:`ionscope.timeline`) at every scan
+  row, in the SI units of ``kpfm process``.
 - :mod:`~ionscope.kpfm.maps`: thin xarray wrappers of single steps (:func:`level_topography`,
   :func:`reference_potential`, :func:`register_frames`, :func:`deconvolve`,
   :func:`segment_particles`) with units and provenance.

@@ -387,6 +387,7 @@ def process_frames(
     bias_on: str | None = None,
     cycler: Any = None,
     start: Any = None,
+    timezone: Any = None,
     upsample: int = 50,
     balance: float = 1.0,
     max_shift_fraction: float = 0.25,
@@ -426,11 +427,16 @@ def process_frames(
         attr, else ``"sample"`` (the recorded value is the sample's potential; the summary says
         it was assumed).
     cycler : Dataset, DataFrame, mapping or path, optional
-        Cycler log (:func:`~ionscope.kpfm.timeline.cycler_arrays`): adds the cell voltage,
+        Cycler log (:func:`ionscope.timeline.cycler_log`: a file any cycler reader takes, or a
+        log in memory): adds the cell voltage,
         current and charge of every row and every frame (the mean over its rows).
     start : str or datetime, optional
         Absolute time (ISO 8601) of the cycler log's zero; default the log's ``start_time``,
         else the first frame's start (recorded as an assumption).
+    timezone : str, optional
+        Zone (IANA name or offset) of naive times, needed when the frames' start and the log's
+        zero are one naive and one with a zone (:func:`ionscope.timeline.seconds_between`); also
+        the zone of a cycler file's local start time (:func:`ionscope.io.load_cycler`).
     upsample : int
         Sub-pixel grid of the registration (``1 / upsample`` px).
     balance : float
@@ -708,14 +714,15 @@ def process_frames(
 
     # the cell's state at every row
     if cycler is not None:
-        log = cycler_arrays(cycler)
+        log = cycler_arrays(cycler, timezone=timezone)
         if start is not None:
             zero, how = parse_time(start, "start"), "start given"
         elif log["start_time"]:
             zero, how = parse_time(log["start_time"], "the cycler log's start_time"), "the log's start_time"
         else:
             zero, how = starts[0], "assumed: the log's zero is the first frame's start"
-        offset = seconds_between(zero, starts[0], "the cycler log and the frames") if zero is not None and starts[0] is not None else 0.0
+        offset = (seconds_between(zero, starts[0], "the cycler log and the frames", timezone=timezone)
+                  if zero is not None and starts[0] is not None else 0.0)
         t_log = row_time + offset
         row_v = interpolate_kernel(log["time_s"], log["voltage_V"], t_log)
         row_i = interpolate_kernel(log["time_s"], log["current_A"], t_log)
@@ -746,6 +753,8 @@ def process_frames(
               "align_on": on, "psf": psf_info if psf_info is not None else "none", "bias_on": bias_used,
               "upsample": upsample, "balance": balance, "cycler": cycler is not None,
               "start": None if start is None else str(start)}
+    if timezone is not None:
+        params["timezone"] = str(timezone)
     inputs = [s if isinstance(s, Path) else s[traces0[direction] if direction in traces0 else next(iter(traces0.values()))]
               for s in sources]
     history = []

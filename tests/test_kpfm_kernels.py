@@ -455,8 +455,8 @@ def test_cycler_logs_from_a_dataset_a_mapping_and_a_csv(tmp_path):
     c = cycler_arrays(ds)
     for log in (a, b, c):
         np.testing.assert_allclose(log["voltage_V"], v)
-        np.testing.assert_allclose(log["current_A"], 1e-6)
-        np.testing.assert_allclose(log["charge_C"], t * 1e-6, atol=1e-12)  # integrated when missing
+        np.testing.assert_allclose(log["current_mA"], 1e-3)
+        np.testing.assert_allclose(log["charge_mAh"], t * 1e-3 / 3600, atol=1e-12)  # integrated when missing
     assert c["start_time"] == "2024-01-01T00:00:00"
     out = interpolate_kernel(t, v, np.array([-1.0, 15.0, 95.0]))
     assert np.isnan(out[0]) and out[1] == pytest.approx(3.15) and np.isnan(out[2])

@@ -178,7 +178,7 @@ def test_the_cell_state_of_every_row_and_frame(processed):
     np.testing.assert_allclose(ds["cell_voltage"].values, rv.mean(axis=1))
     assert ds["cell_voltage"].values[0] == pytest.approx(t0, abs=1e-6)
     assert np.all(np.diff(ds["charge"].values) > 0)
-    assert ds["cell_current"].attrs["units"] == "A" and ds["charge"].attrs["units"] == "C"
+    assert ds["cell_current"].attrs["units"] == "mA" and ds["charge"].attrs["units"] == "mAh"  # as the timeline
 
 
 # --------------------------------------------------------------------------- options

@@ -19,23 +19,17 @@ from typing import Any
 import numpy as np
 
 from ionscope.timeline.clock import parse_time, seconds_between
-from ionscope.timeline.log import COLUMNS, cycler_log, interpolate_kernel
+from ionscope.timeline.log import cycler_log, interpolate_kernel
 
 __all__ = [
-    "COLUMNS",
     "parse_time",
     "seconds_between",
     "cycler_arrays",
     "interpolate_kernel",
 ]
 
-#: From the cycler model's units to SI: mA -> A, mAh -> C.
-_MA_TO_A = 1e-3
-_MAH_TO_C = 3.6
-
-
 def cycler_arrays(cycler: Any, *, timezone: Any = None) -> dict[str, Any]:
-    """A cycler log as plain SI arrays.
+    """A cycler log as plain arrays in the cycler model's units (s, V, mA, mAh).
 
     Parameters
     ----------
@@ -51,7 +45,7 @@ def cycler_arrays(cycler: Any, *, timezone: Any = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``time_s``, ``voltage_V``, ``current_A``, ``charge_C`` (float64 arrays sorted by time)
+        ``time_s``, ``voltage_V``, ``current_mA``, ``charge_mAh`` (float64 arrays sorted by time)
         and ``start_time`` (str or None).
 
     Raises
@@ -63,9 +57,9 @@ def cycler_arrays(cycler: Any, *, timezone: Any = None) -> dict[str, Any]:
     t = np.asarray(log["time"].values, dtype=np.float64)
     order = np.argsort(t, kind="stable")
 
-    def column(name: str, factor: float) -> np.ndarray | None:
-        return np.asarray(log[name].values, dtype=np.float64)[order] * factor if name in log else None
+    def column(name: str) -> np.ndarray | None:
+        return np.asarray(log[name].values, dtype=np.float64)[order] if name in log else None
 
     start = log.attrs.get("start_time")
-    return {"time_s": t[order], "voltage_V": column("voltage", 1.0), "current_A": column("current", _MA_TO_A),
-            "charge_C": column("charge", _MAH_TO_C), "start_time": None if start in (None, "") else str(start)}
+    return {"time_s": t[order], "voltage_V": column("voltage"), "current_mA": column("current"),
+            "charge_mAh": column("charge"), "start_time": None if start in (None, "") else str(start)}

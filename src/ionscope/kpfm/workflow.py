@@ -725,8 +725,9 @@ def process_frames(
                   if zero is not None and starts[0] is not None else 0.0)
         t_log = row_time + offset
         row_v = interpolate_kernel(log["time_s"], log["voltage_V"], t_log)
-        row_i = interpolate_kernel(log["time_s"], log["current_A"], t_log)
-        row_q = interpolate_kernel(log["time_s"], log["charge_C"], t_log)
+        # mA and mAh, as the shared timeline (ionscope.timeline) and the cycler logs (io.load_cycler)
+        row_i = interpolate_kernel(log["time_s"], log["current_mA"], t_log)
+        row_q = interpolate_kernel(log["time_s"], log["charge_mAh"], t_log)
         outside = ~np.isfinite(row_v) & row_covered  # rows off the frame are NaN maps anyway
         if outside.any():
             warnings.warn(f"{int(outside.sum())} of {outside.size} scan rows lie outside the cycler log's time span; their "
@@ -735,18 +736,18 @@ def process_frames(
             warnings.simplefilter("ignore", RuntimeWarning)
             per_frame = {name: np.nanmean(a, axis=1) for name, a in (("v", row_v), ("i", row_i), ("q", row_q))}
         data["cell_voltage"] = ("time", per_frame["v"], {"units": "V", "long_name": "cell voltage, mean over the frame's rows"})
-        data["cell_current"] = ("time", per_frame["i"], {"units": "A", "long_name": "cell current, mean over the frame's rows"})
-        data["charge"] = ("time", per_frame["q"], {"units": "C", "long_name": "charge passed, mean over the frame's rows"})
+        data["cell_current"] = ("time", per_frame["i"], {"units": "mA", "long_name": "cell current, mean over the frame's rows"})
+        data["charge"] = ("time", per_frame["q"], {"units": "mAh", "long_name": "charge passed, mean over the frame's rows"})
         data["row_cell_voltage"] = (("time", "y"), row_v, {"units": "V", "long_name": "cell voltage when the row was scanned"})
-        data["row_cell_current"] = (("time", "y"), row_i, {"units": "A", "long_name": "cell current when the row was scanned"})
-        data["row_charge"] = (("time", "y"), row_q, {"units": "C", "long_name": "charge passed when the row was scanned"})
+        data["row_cell_current"] = (("time", "y"), row_i, {"units": "mA", "long_name": "cell current when the row was scanned"})
+        data["row_charge"] = (("time", "y"), row_q, {"units": "mAh", "long_name": "charge passed when the row was scanned"})
         change = _change_start(log)
         attrs["cell_change_start_s"] = change - offset if np.isfinite(change) else float("nan")
         attrs["cycler_alignment"] = how
         attrs["cycler_offset_s"] = offset
         summary.update({"cycler_alignment": how, "cycler_offset_s": offset,
-                        "cell_voltage_V": per_frame["v"].tolist(), "cell_current_A": per_frame["i"].tolist(),
-                        "charge_C": per_frame["q"].tolist(), "cell_change_start_s": attrs["cell_change_start_s"]})
+                        "cell_voltage_V": per_frame["v"].tolist(), "cell_current_mA": per_frame["i"].tolist(),
+                        "charge_mAh": per_frame["q"].tolist(), "cell_change_start_s": attrs["cell_change_start_s"]})
 
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     params = {"channel": chosen, "direction": direction, "reference": ref_info["how"], "align": align,
@@ -781,7 +782,7 @@ def _plain(value: Any) -> Any:
 def _change_start(log: dict[str, Any]) -> float:
     """When the cell's state starts to change (s, log clock): the first record whose current
     departs from the first one by 5 % of the largest departure (else the voltage, likewise)."""
-    for key in ("current_A", "voltage_V"):
+    for key in ("current_mA", "voltage_V"):
         v = log.get(key)
         if v is None:
             continue

@@ -22,67 +22,35 @@ import xarray as xr
 from ionscope.errors import InputError
 
 __all__ = [
-    "COLUMNS",
-    "UNIT_FACTORS",
     "STATE_FLAGS",
     "cycler_log",
-    "state_from_current_kernel",
     "interpolate_kernel",
     "state_at_kernel",
     "clock_jumps_kernel",
 ]
 
-#: Accepted names of each quantity in a cycler table (matched case-insensitively), with the
-#: unit a name implies ("" = from the variable's ``units`` attribute, else the model's unit).
-COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "time": (("time_s", "s"), ("time", ""), ("t", ""), ("time/s", "s"), ("record", ""), ("elapsed_time_s", "s"),
-             ("cycler_time", "")),
-    "voltage": (("voltage_V", "V"), ("voltage", ""), ("cycler_voltage", ""), ("ewe/v", "V"), ("ecell/v", "V"),
-                ("cell_voltage", ""), ("voltage_mV", "mV")),
-    "current": (("current_A", "A"), ("current", ""), ("cycler_current", ""), ("current_mA", "mA"), ("i/ma", "mA"),
-                ("current_uA", "µA")),
-    "charge": (("charge_C", "C"), ("charge", ""), ("cycler_charge", ""), ("charge_mAh", "mAh"), ("q/mah", "mAh"),
-               ("(q-qo)/ma.h", "mAh"), ("capacity_mAh", "mAh")),
-}
-#: The model's unit of each quantity and the factors into it.
-UNIT_FACTORS: dict[str, tuple[str, dict[str, float]]] = {
-    "time": ("s", {"s": 1.0, "ms": 1e-3, "min": 60.0, "h": 3600.0}),
-    "voltage": ("V", {"V": 1.0, "mV": 1e-3}),
-    "current": ("mA", {"A": 1e3, "mA": 1.0, "µA": 1e-3, "uA": 1e-3, "nA": 1e-6}),
-    "charge": ("mAh", {"C": 1 / 3.6, "mC": 1 / 3600.0, "mAh": 1.0, "mA.h": 1.0, "Ah": 1e3, "uAh": 1e-3, "µAh": 1e-3}),
-}
 #: CF flags of the ``state`` code (``-1``: not known, e.g. outside the log).
 STATE_FLAGS = {"flag_values": [-1, 0, 1, 2], "flag_meanings": "unknown rest charge discharge"}
-#: A current below this fraction of the log's largest |current| is rest.
-REST_FRACTION = 0.01
 
 
 def _column(names: Mapping[str, Any], quantity: str) -> tuple[str | None, str]:
-    folded = {str(k).strip().lower(): k for k in names}
-    for name, unit in COLUMNS[quantity]:
-        if name.lower() in folded:
-            return folded[name.lower()], unit
-    return None, ""
+    """The column of ``quantity`` among ``names`` and the unit its name implies ("" for none),
+    by :mod:`ionscope.io`'s one table of cycler column names (``ionscope.io._cycler.COLUMNS``)."""
+    from ionscope.io._cycler import match_column, split_unit
+
+    name = match_column([str(n) for n in names], quantity)
+    if name is None:
+        return None, ""
+    key = next(k for k in names if str(k) == name)
+    return key, split_unit(name)[1] or ""
 
 
 def _factor(quantity: str, unit: str, where: str) -> float:
-    target, table = UNIT_FACTORS[quantity]
-    if not unit:
-        return 1.0
-    if unit not in table:
-        raise InputError(f"{where}: the {quantity} is in {unit!r}; use one of {', '.join(table)}")
-    return table[unit]
+    """Factor to the model's unit (V, mA, mAh, s); a quantity without a unit is in SI (V, A, C, s),
+    as ionscope's twins write their logs (``ionscope.io._cycler.DEFAULT_UNITS``)."""
+    from ionscope.io._cycler import unit_factor
 
-
-def state_from_current_kernel(current_mA: np.ndarray) -> np.ndarray:
-    """State codes from the sign of the current: 1 charge (> 0), 2 discharge (< 0), 0 rest
-    (|I| below 1 % of the largest |I|), -1 where the current is NaN."""
-    i = np.asarray(current_mA, dtype=np.float64)
-    finite = np.isfinite(i)
-    top = float(np.max(np.abs(i[finite]))) if finite.any() else 0.0
-    state = np.where(i > REST_FRACTION * top, 1, np.where(i < -REST_FRACTION * top, 2, 0)).astype(np.int8)
-    state[~finite] = -1
-    return state
+    return unit_factor(quantity, unit or None, where)
 
 
 def _is_model(ds: xr.Dataset) -> bool:
@@ -97,7 +65,7 @@ def cycler_log(log: Any, *, timezone: Any = None) -> xr.Dataset:
     log : path, xarray.Dataset, pandas.DataFrame or mapping of arrays
         A file any reader of :func:`ionscope.io.load_cycler` takes (a ``.zarr``/``.nc`` is
         opened as a Dataset), or a log in memory: variables or columns named as in
-        :data:`COLUMNS`, units from their ``units`` attribute or their names; a Dataset's
+        :mod:`ionscope.io`'s table of cycler column names, units from their ``units`` attribute or their names; a Dataset's
         ``start_time`` attribute (a mapping's ``start_time`` key) is the absolute time of its
         zero.
     timezone : str, optional
@@ -176,8 +144,10 @@ def _model(table: dict[str, Any], units: dict[str, str], attrs: dict[str, Any], 
             if quantity in ("current", "charge"):
                 values[quantity] = None
                 continue
+            from ionscope.io._cycler import COLUMNS
+
             raise InputError(f"{where} has no {quantity} column; it has {', '.join(map(str, table))} (expected e.g. "
-                             f"{', '.join(n for n, _ in COLUMNS[quantity][:3])})")
+                             f"{', '.join(COLUMNS[quantity][:3])})")
         raw = np.asarray(table[name])
         if quantity == "time" and np.issubdtype(raw.dtype, np.datetime64):
             t0 = raw[0]
@@ -216,9 +186,12 @@ def _model(table: dict[str, Any], units: dict[str, str], attrs: dict[str, Any], 
                  if keep is not None and k in keep[state_name].attrs}
         data["state"] = ("time", state, {"units": "1", **(flags or STATE_FLAGS)})
     elif current is not None:
-        data["state"] = ("time", state_from_current_kernel(current), {
-            "units": "1", **STATE_FLAGS, "long_name": f"state from the sign of the current (rest below "
-                                                      f"{REST_FRACTION:.0%} of the largest |current|)"})
+        from ionscope.io._cycler import derive_state
+
+        state = derive_state(current)  # the readers' rule: rest at or below 1e-3 of the largest |current|
+        state[~np.isfinite(current)] = -1
+        data["state"] = ("time", state, {"units": "1", **STATE_FLAGS,
+                                         "long_name": "state from the sign of the current (io.load_cycler's rule)"})
     ds = xr.Dataset(data, coords={"time": ("time", t, {"units": "s", "long_name": "time from the log's first record"})},
                     attrs=attrs)
     if keep is not None:  # a model log: its other variables stay

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -402,6 +403,23 @@ def jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def plain_json(value: Any) -> Any:
+    """:func:`jsonable`, with NaN and infinities as None (JSON has neither): what a command's
+    ``summary.json`` holds.
+
+    >>> plain_json({"a": float("nan"), "b": [1.5, float("inf")]})
+    {'a': None, 'b': [1.5, None]}
+    """
+    value = jsonable(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: plain_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_json(v) for v in value]
+    return value
+
+
 def with_provenance(
     obj: xr.DataArray | xr.Dataset,
     step: str,
@@ -456,6 +474,7 @@ def with_provenance(
 __all__ = [
     "DIMS",
     "AUX_DIMS",
+    "plain_json",
     "DIM_ORDER",
     "uniform_coord",
     "signal",

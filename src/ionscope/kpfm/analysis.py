@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import provenance, with_provenance
+from ionscope.data import plain_json, provenance, with_provenance
 from ionscope.errors import ConfigError, InputError
 from ionscope.kpfm.interface import fit_step_linear_kernel
 from ionscope.kpfm.level import (
@@ -27,7 +27,6 @@ from ionscope.kpfm.particles import (
 )
 from ionscope.validation import Interval, Options, validate_params
 
-from ionscope.kpfm.workflow import _plain
 
 __all__ = ["find_particles", "profile_frames"]
 
@@ -346,4 +345,4 @@ def profile_frames(result: Any, start: Sequence[float], end: Sequence[float], wi
                "width_px": int(width), "variable": variable}
     for key in ("drop_V", "drop_V_error", "slope_V_per_nm", "slope_V_per_nm_error", "interface_nm"):
         summary[key] = [f[key] for f in per_frame]
-    return out, _plain(summary)
+    return out, plain_json(summary)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import axis_calibration, jsonable, provenance, with_provenance
+from ionscope.data import axis_calibration, jsonable, plain_json, provenance, with_provenance
 from ionscope.errors import ConfigError, InputError, IonscopeWarning
 from ionscope.kpfm.channels import (
     SAMPLE_POTENTIAL_SIGN, channel_table, choose_channel, choose_topography, sample_potential_kernel,
@@ -764,19 +764,7 @@ def process_frames(
             history.extend(provenance(s))
     ds = with_provenance(ds, "ionscope.kpfm.process_frames", params, inputs, history=history, variables=True)
     summary["run_time_s"] = _time.perf_counter() - t_run
-    return ds, _plain(summary)
-
-
-def _plain(value: Any) -> Any:
-    """A summary as plain JSON: numpy types converted, NaN and infinities as None."""
-    value = jsonable(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+    return ds, plain_json(summary)
 
 
 def _change_start(log: dict[str, Any]) -> float:

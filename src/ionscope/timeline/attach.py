@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
-from ionscope.data import jsonable, provenance, with_provenance
+from ionscope.data import jsonable, plain_json, provenance, with_provenance
 from ionscope.errors import InputError, IonscopeWarning
 from ionscope.timeline.clock import iso, parse_time, seconds_between, with_zone
 from ionscope.timeline.log import (
@@ -390,17 +390,6 @@ def append_step(obj: xr.Dataset | xr.DataArray, step: str, params: dict[str, Any
     return with_provenance(out, step, params, inputs, history=history)
 
 
-def _plain(value: Any) -> Any:
-    value = jsonable(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def timeline_summary(result: xr.Dataset | xr.DataArray) -> dict[str, Any]:
     """Plain JSON of a result of :func:`attach_cycler`: its ``timeline`` record and per frame
     ``time_s`` (the time coordinate, when there is one), ``cycler_time_s``, ``cell_voltage_V``,
@@ -418,4 +407,4 @@ def timeline_summary(result: xr.Dataset | xr.DataArray) -> dict[str, Any]:
     }
     if "time" in result.coords and result["time"].ndim == 1 and not np.issubdtype(result["time"].dtype, np.datetime64):
         per_frame = {"time_s": _seconds(result["time"], "the time coordinate").tolist(), **per_frame}
-    return _plain({**record, **per_frame})
+    return plain_json({**record, **per_frame})

@@ -142,18 +142,27 @@ def parse_point(text: str | None, option: str) -> tuple[float, float] | None:
     return y, x
 
 
+@contextlib.contextmanager
+def input_role(what: str | None) -> Iterator[None]:
+    """An input that cannot be read inside is refused with its role in the command first
+    (``--reference: ...``, ``LOG_B: ...``); ``None`` leaves the message as it is."""
+    from ionscope.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        if what is None:
+            raise
+        raise type(exc)(f"{what}: {exc}") from exc
+
+
 def load_input(spec: Path | str, *, lazy: bool = False, dims: str | None = None, what: str = "input"):
     """Load ``PATH`` or ``PATH:VARIABLE`` (a variable of a multi-variable or multi-signal file); a
     file that cannot be read is refused with its role in the command first (``--reference: ...``)."""
     from ionscope import io
-    from ionscope.errors import InputError
 
-    try:
+    with input_role(None if what == "input" else what):
         return io.load(spec, lazy=lazy, dims=dims)
-    except InputError as exc:
-        if what == "input":
-            raise
-        raise type(exc)(f"{what}: {exc}") from exc
 
 
 @contextlib.contextmanager

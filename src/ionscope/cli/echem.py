@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import OutOption, OverwriteOption, app, options_named, out, start_run, write_csv
+from ionscope.cli._app import OutOption, OverwriteOption, app, input_role, options_named, out, start_run, write_csv
 
 echem_app = typer.Typer(
     help="Cycler logs: capacity, coulombic efficiency, mean voltages, dQ/dV, state of charge; before/after comparison.",
@@ -34,14 +34,9 @@ def _check(**values) -> None:
 
 def _read(path: Path, timezone: Optional[str], columns: Optional[str], what: str):
     from ionscope import io
-    from ionscope.errors import InputError
 
-    try:
+    with input_role(None if what == "LOG" else what):
         return io.load_cycler(path, timezone=timezone, columns=columns)
-    except InputError as exc:
-        if what == "LOG":
-            raise
-        raise type(exc)(f"{what}: {exc}") from exc
 
 
 @echem_app.command("summary")

@@ -57,3 +57,27 @@ def test_the_docstring_examples_run():
     import ionscope.correlate.stats as module
 
     assert doctest.testmod(module).failed == 0
+
+
+def test_frames_and_states_are_paired_by_name_index_charge_or_default():
+    from ionscope.correlate import default_pairs, pairs_by_charge, parse_pairs
+    import ionscope.correlate.pairs as module
+    import doctest
+
+    frames, states = [f"{60 * k} s" for k in range(10)], ["pristine", "charge1", "discharge1"]
+    assert parse_pairs("0:pristine,540 s:charge1", frames, states) == [(0, 0), (9, 1)]
+    assert parse_pairs("0:0, -1:2", frames, states) == [(0, 0), (9, 2)]
+    with pytest.raises(InputError, match="no state 'charge9'"):
+        parse_pairs("0:pristine,9:charge9", frames, states)
+    with pytest.raises(InputError, match="frame 10 does not exist"):
+        parse_pairs("0:pristine,10:charge1", frames, states)
+    for bad in ("0:pristine", "0-pristine,1:charge1", "0:pristine,0:charge1"):
+        with pytest.raises(ConfigError):
+            parse_pairs(bad, frames, states)
+    assert default_pairs(10, 3) == [(0, 0), (9, 1)]
+    with pytest.raises(InputError, match="two frames and two states"):
+        default_pairs(1, 3)
+    assert pairs_by_charge(np.linspace(0, 0.05, 10), np.array([0.0, 0.05, 0.2])) == [(0, 0), (9, 1)]
+    with pytest.raises(InputError, match="--pairs"):
+        pairs_by_charge(np.linspace(0, 0.05, 10), np.array([0.3, 0.4]))
+    assert doctest.testmod(module).failed == 0

@@ -3,11 +3,14 @@ particle (issue 16; METHODS sections 4-5).
 
 - :mod:`~ionscope.correlate.stats`: the Pearson coefficient of per-particle pairs with a
   percentile-bootstrap and a Fisher-z confidence interval.
+- :mod:`~ionscope.correlate.pairs`: which KPFM frames go with which TOF-SIMS states
+  (``--pairs FRAME:STATE,...``, the cell's charge, or the contract's default).
 
 The multimodal registration that brings a KPFM map onto a TOF-SIMS grid lives in
 :mod:`ionscope.register` (shared by the technique packages).
 """
 
+from ionscope.correlate.pairs import default_pairs, pairs_by_charge, parse_pairs
 from ionscope.correlate.stats import Correlation, bootstrap_pearson, pearson_kernel
 
-__all__ = ["Correlation", "bootstrap_pearson", "pearson_kernel"]
+__all__ = ["Correlation", "bootstrap_pearson", "pearson_kernel", "parse_pairs", "default_pairs", "pairs_by_charge"]

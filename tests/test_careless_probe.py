@@ -298,6 +298,12 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        "correlate", ("correlate", "{main}", "{second}", "--out", "{out}"),
+        {"main": Slot("{inp}/corrk", "result"), "second": Slot("{inp}/corrs", "result")}, nan=False,
+        absurd=(*_num("--init-rotation", "nan", "inf", "1e9"), ("--init-shift", "1,2,3"), ("--init-shift", "nan,nan"),
+                ("--pairs", "bogus"), ("--pairs", "0:0,99:1"), ("--pairs", "0:0,1:nope"), ("--pairs", "0:0,0:1")),
+    ),
+    Command(
         "simulate",
         ("simulate", "licoo2", "--param", "ny=24", "--param", "nx=16", "--param", "layer_thickness_nm=4",
          "--param", "layer_roughness_nm=1", "--out", "{out}"),
@@ -467,6 +473,7 @@ def inputs(tmp_path_factory, run_cli):
     li = interface_profile(x, psf_nm=0.7, quantity="li", offset=0.05, scale=0.8, **kw) + rng.normal(0, 0.01, x.size)
     for name, values in (("v", v), ("li", li)):
         (inp / f"{name}.csv").write_text("position_nm,value,sigma\n" + "".join(f"{a:.4f},{b:.6f},0.01\n" for a, b in zip(x, values)))
+    from ionscope.simulate.composite_cathode_files import write_scan_files
     from ionscope.simulate.composite_cathode_params import CompositeCathodeParams
     from ionscope.simulate.composite_cathode_sims import simulate_sims
 
@@ -476,6 +483,16 @@ def inputs(tmp_path_factory, run_cli):
     for k in range(2):
         io.write_imzml(inp / "tof" / f"s{k}.imzML", tof["peak_mass"].values[k], tof["counts"].values[k],
                        pixel_size_um=0.05, skip_empty=True)
+    # correlate's inputs: a 2.56 um KPFM field (so the default TOF-SIMS field fits) through kpfm process, its
+    # TOF-SIMS through sims lithium
+    (inp / "corrcell").mkdir()
+    corr = dict(ny=128, nx=128, pixel_nm=20, charge_frames=1, rest_frames=0, sims_states=2)
+    written = write_scan_files(simulate("composite_cathode", **corr), inp / "corrcell", sims=True)
+    for args in (("kpfm", "process", *[p for p in written if p.suffix == ".sxm"], "--out", inp / "corrk"),
+                 ("sims", "lithium", *[p for p in written if p.suffix == ".imzML"], "--pulses", "1920", "--out",
+                  inp / "corrs")):
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr
     for args in (("simulate", "composite_cathode", "--param", "ny=48", "--param", "nx=48", "--param", "pixel_nm=20", "--param", "charge_frames=1",
                   "--param", "rest_frames=0", "--out", inp / "cell"),
                  ("kpfm", "process", inp / "cell" / "frame_000.sxm", inp / "cell" / "frame_001.sxm", "--out", inp / "kproc"),

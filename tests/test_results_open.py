@@ -46,6 +46,15 @@ def results(tmp_path_factory, run_cli):
 
     write_csv_log(scaled_cycles(2.0, 0.5, cycles=2), root / "before.csv")
     write_csv_log(scaled_cycles(2.2, 0.5, cycles=2), root / "after.csv")
+    from ionscope.simulate.composite_cathode_files import write_scan_files
+
+    (root / "corrcell").mkdir()
+    corr = dict(ny=128, nx=128, pixel_nm=20, charge_frames=1, rest_frames=0, sims_states=2)
+    written = write_scan_files(simulate("composite_cathode", **corr), root / "corrcell", sims=True)
+    for args in (("kpfm", "process", *[p for p in written if p.suffix == ".sxm"], "--out", root / "corrk"),
+                 ("sims", "lithium", *[p for p in written if p.suffix == ".imzML"], "--pulses", "1920", "--out",
+                  root / "corrs")):
+        assert run_cli(*args).returncode == 0
     e = root / "e.zarr"
     commands = {
         "holo reconstruct": ("holo", "reconstruct", f"{root}/h.zarr:hologram", "--reference", f"{root}/h.zarr:reference"),
@@ -68,6 +77,7 @@ def results(tmp_path_factory, run_cli):
         "echem summary": ("echem", "summary", root / "before.csv", "--mass", "2", "--area", "0.5"),
         "echem compare": ("echem", "compare", root / "before.csv", root / "after.csv"),
         "timeline": ("timeline", root / "maps.zarr", "--cycler", root / "cycler.csv", "--start", "2024-05-01T10:00:00"),
+        "correlate": ("correlate", root / "corrk", root / "corrs"),
     }
     (root / "cycler.csv").write_text("time_s,voltage_V,current_A\n" + "".join(
         f"{t},{3.0 + t / 600},{1e-3 if t < 150 else 0}\n" for t in range(0, 301, 10)))
@@ -81,7 +91,7 @@ def results(tmp_path_factory, run_cli):
 
 COMMANDS = ["holo reconstruct", "holo potential", "holo profile", "eels lithium", "eels nmf", "eels profile",
             "denoise", "superres", "spacecharge profile", "spacecharge bias", "spacecharge fit", "sims lithium",
-            "echem summary", "echem compare", "timeline"]
+            "echem summary", "echem compare", "timeline", "correlate"]
 
 
 @pytest.mark.slow

@@ -129,8 +129,8 @@ def parse_window(text: str | None, option: str) -> tuple[float, float] | None:
     return lo, hi
 
 
-def parse_point(text: str | None, option: str) -> tuple[float, float] | None:
-    """``"Y,X"`` -> (y, x) floats; None stays None."""
+def parse_point(text: str | None, option: str, unit: str = "pixels") -> tuple[float, float] | None:
+    """``"Y,X"`` -> (y, x) floats (in ``unit``, for the message); None stays None."""
     from ionscope.errors import ConfigError
 
     if text is None:
@@ -138,7 +138,7 @@ def parse_point(text: str | None, option: str) -> tuple[float, float] | None:
     try:
         y, x = (float(v) for v in text.split(","))
     except ValueError:
-        raise ConfigError(f"{option} {text!r} is not Y,X (two numbers, pixels, e.g. {option} 120,16)") from None
+        raise ConfigError(f"{option} {text!r} is not Y,X (two numbers, {unit}, e.g. {option} 120,16)") from None
     return y, x
 
 

@@ -5,6 +5,9 @@ particle (issue 16; METHODS sections 4-5).
   percentile-bootstrap and a Fisher-z confidence interval.
 - :mod:`~ionscope.correlate.pairs`: which KPFM frames go with which TOF-SIMS states
   (``--pairs FRAME:STATE,...``, the cell's charge, or the contract's default).
+- :mod:`~ionscope.correlate.workflow`: :func:`correlate_results`, the chain of ``ionscope
+  correlate`` (registration, the potential on the TOF-SIMS grid, per-particle changes, the
+  correlation).
 
 The multimodal registration that brings a KPFM map onto a TOF-SIMS grid lives in
 :mod:`ionscope.register` (shared by the technique packages).
@@ -12,5 +15,6 @@ The multimodal registration that brings a KPFM map onto a TOF-SIMS grid lives in
 
 from ionscope.correlate.pairs import default_pairs, pairs_by_charge, parse_pairs
 from ionscope.correlate.stats import Correlation, bootstrap_pearson, pearson_kernel
+from ionscope.correlate.workflow import correlate_results
 
-__all__ = ["Correlation", "bootstrap_pearson", "pearson_kernel", "parse_pairs", "default_pairs", "pairs_by_charge"]
+__all__ = ["correlate_results", "Correlation", "bootstrap_pearson", "pearson_kernel", "parse_pairs", "default_pairs", "pairs_by_charge"]

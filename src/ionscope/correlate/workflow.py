@@ -1,0 +1,203 @@
+"""KPFM meets TOF-SIMS: the chain ``ionscope correlate`` runs, as a library function.
+
+:func:`correlate_results`: a ``kpfm process`` result and a ``sims lithium`` result of the same
+cross-section ->
+
+1. the KPFM map registered onto the first TOF-SIMS state's grid by mutual information (rigid, in
+   nm; :func:`ionscope.register.register_rigid`): the first frame's potential against the first
+   state's matrix-ion counts (the phases' contrast is in both);
+2. every KPFM frame's potential resampled onto the TOF-SIMS grid, the mean over each SIMS pixel's
+   footprint, NaN where the KPFM field does not cover it (``potential_on_sims``);
+3. frames paired with states (:mod:`ionscope.correlate.pairs`);
+4. per TOF-SIMS particle (and per phase): the potential change of the frame pair (mV, the mean
+   over the particle's covered pixels) and the relative Li change of the state pair
+   (``Li(d) / Li(c) - 1``, from ``sims lithium``'s per-particle fit);
+5. the Pearson coefficient over the Li-hosting LiCoPO4 particles with a bootstrap interval
+   (:mod:`ionscope.correlate.stats`).
+
+The CLI (``ionscope correlate``, CONTRACTS.md) and the demo call it and add nothing but argument
+parsing and printing.
+"""
+
+from __future__ import annotations
+
+import json
+import time as _time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ionscope.correlate.pairs import default_pairs, parse_pairs
+from ionscope.correlate.stats import bootstrap_pearson
+from ionscope.data import jsonable, plain_json, provenance, with_provenance
+from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.validation import Interval, check_parameter
+
+__all__ = ["correlate_results"]
+
+STEP = "ionscope.correlate.correlate_results"
+#: The TOF-SIMS particles' phase (CONTRACTS: the correlation runs over the Li-hosting LiCoPO4 particles).
+PARTICLE_PHASE = "LiCoPO4"
+
+
+def _require(ds: xr.Dataset, names: Sequence[str], what: str, command: str) -> None:
+    missing = [n for n in names if n not in ds.variables]
+    if missing:
+        raise InputError(f"{what} is not a `{command}` result: it has no {', '.join(missing)} (it holds "
+                         f"{', '.join(map(str, ds.data_vars)) or 'nothing'}); give the folder `{command}` wrote")
+
+
+def _frame_labels(kpfm: xr.Dataset) -> list[str]:
+    t = np.asarray(kpfm["time"].values, dtype=np.float64)
+    return [f"{v:g} s" for v in t]
+
+
+def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: float = 0.0,
+                      init_shift_nm: Sequence[float] = (0.0, 0.0), pairs: str | None = None,
+                      search: bool = True, seed: int = 0) -> tuple[xr.Dataset, list[dict], dict[str, Any]]:
+    """Register a KPFM result onto a TOF-SIMS result and correlate their changes per particle.
+
+    Parameters
+    ----------
+    kpfm : xarray.Dataset
+        A ``kpfm process`` result: ``potential`` (time, y, x) in V on nm coordinates.
+    sims : xarray.Dataset
+        A ``sims lithium`` result: ``counts`` (state, ion, y, x), ``particle_label`` (y, x) and
+        ``particle_li_rel`` (particle, state), ``phase`` (y, x) with its names, on nm coordinates.
+    init_rotation_deg, init_shift_nm : float, (float, float)
+        Start of the registration (degrees; nm, y and x): the KPFM field's rotation and shift on
+        the TOF-SIMS grid as far as known (e.g. from the stage coordinates).
+    pairs : str, optional
+        ``FRAME:STATE,...`` (:func:`~ionscope.correlate.pairs.parse_pairs`); default: the first
+        frame with the first state and the last frame with the second.
+    search : bool
+        Search a grid of starts around the given one (:func:`ionscope.register.register_rigid`).
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    result : xarray.Dataset
+        ``potential_on_sims`` (time, y, x) V on the first state's grid; per particle
+        ``particle_dV_mV`` and ``particle_dLi_rel`` (particle, pair); the registration in attrs.
+    rows : list of dict
+        ``correlation.csv``: per particle and pair ``particle, phase, pair, frames, states, dV_mV,
+        dLi_rel, pixels``, then per phase (``particle`` empty).
+    summary : dict
+        ``rotation_deg``, ``shift_y_nm``, ``shift_x_nm``, ``metric`` (the registration), the
+        pairs, ``pearson_r`` with its interval and the particles it uses.
+
+    Raises
+    ------
+    InputError
+        Results from another command, no overlap of the fields, pairs that do not exist, fewer
+        than 3 particles with both a potential and a Li change.
+    """
+    from ionscope.register import register_rigid, resample_onto
+
+    t0 = _time.perf_counter()
+    check_parameter("init_rotation_deg", init_rotation_deg, [Interval(float, -180.0, 180.0, unit="degrees")])
+    shift = tuple(init_shift_nm)
+    if len(shift) != 2 or not all(isinstance(v, (int, float, np.number)) and np.isfinite(v) for v in shift):
+        raise ConfigError(f"init_shift_nm must be two finite numbers (y, x in nm), got {init_shift_nm!r}")
+    if not isinstance(kpfm, xr.Dataset) or not isinstance(sims, xr.Dataset):
+        raise InputError("correlate takes two result Datasets: a `kpfm process` result and a `sims lithium` result")
+    _require(kpfm, ("potential",), "the KPFM result", "kpfm process")
+    _require(sims, ("counts", "particle_label", "particle_li_rel", "phase"), "the TOF-SIMS result", "sims lithium")
+    pot = kpfm["potential"]
+    if pot.dims != ("time", "y", "x"):
+        raise DimensionError(f"the KPFM potential must be (time, y, x), got {pot.dims}")
+    counts = sims["counts"]
+    ions = [str(i) for i in sims["ion"].values]
+    matrix = [i for i in ions if i not in ("7Li", "6Li")]
+    fixed = counts.isel(state=0).sel(ion=matrix).sum("ion", skipna=False) if matrix else counts.isel(state=0).sum("ion")
+    fixed = fixed.assign_attrs(units="counts")
+    first = pot.isel(time=0)
+    options = {} if search else {"search_rotation_deg": 0.0, "search_shift_nm": 0.0}
+    reg = register_rigid(fixed, first, init_rotation_deg=float(init_rotation_deg),
+                         init_shift_nm=tuple(float(v) for v in init_shift_nm), **options)
+    on_sims = resample_onto(pot, fixed, reg)
+    if not np.isfinite(on_sims.values).any():
+        raise InputError("the KPFM field covers no whole TOF-SIMS pixel after registration; the two results do not "
+                         "show one field of view")
+
+    # --- pairs of frames and states
+    frames, states = _frame_labels(kpfm), [str(s) for s in sims["state"].values]
+    chosen = parse_pairs(pairs, frames, states) if pairs else default_pairs(len(frames), len(states))
+    pair_list = list(zip(chosen[:-1], chosen[1:]))  # consecutive (frame, state) pairs: a change each
+
+    # --- per particle and per phase
+    labels = np.asarray(sims["particle_label"].values)
+    n_part = int(sims.sizes.get("particle", 0))
+    li_rel = np.asarray(sims["particle_li_rel"].values, dtype=np.float64)  # (particle, state)
+    v = np.asarray(on_sims.values, dtype=np.float64)  # (time, y, x)
+    dv = np.full((n_part, len(pair_list)), np.nan)
+    dli = np.full((n_part, len(pair_list)), np.nan)
+    pixels = np.zeros(n_part, dtype=np.int64)
+    for j in range(1, n_part + 1):
+        mask = labels == j
+        for p, ((fa, sa), (fb, sb)) in enumerate(pair_list):
+            change = v[fb][mask] - v[fa][mask]
+            ok = np.isfinite(change)
+            if ok.any():
+                dv[j - 1, p] = 1e3 * float(change[ok].mean())
+                pixels[j - 1] = int(ok.sum())
+            if li_rel[j - 1, sa] > 0:
+                dli[j - 1, p] = li_rel[j - 1, sb] / li_rel[j - 1, sa] - 1.0
+    phase_codes = np.asarray(sims["phase"].values)
+    phase_names = str(sims["phase"].attrs.get("flag_meanings", "")).split()
+    rows: list[dict] = []
+    for j in range(n_part):
+        for p, ((fa, sa), (fb, sb)) in enumerate(pair_list):
+            rows.append({"particle": j + 1, "phase": PARTICLE_PHASE, "pair": p,
+                         "frames": f"{frames[fb]} - {frames[fa]}", "states": f"{states[sa]} -> {states[sb]}",
+                         "dV_mV": dv[j, p], "dLi_rel": dli[j, p], "pixels": int(pixels[j])})
+    phase_rel = np.asarray(sims["phase_li_rel"].values, dtype=np.float64) if "phase_li_rel" in sims else None
+    for code, name in enumerate(phase_names):
+        mask = phase_codes == code
+        for p, ((fa, sa), (fb, sb)) in enumerate(pair_list):
+            change = v[fb][mask] - v[fa][mask]
+            ok = np.isfinite(change)
+            rel = (phase_rel[code, sb] / phase_rel[code, sa] - 1.0
+                   if phase_rel is not None and code < phase_rel.shape[0] and phase_rel[code, sa] > 0 else np.nan)
+            rows.append({"particle": None, "phase": name, "pair": p, "frames": f"{frames[fb]} - {frames[fa]}",
+                         "states": f"{states[sa]} -> {states[sb]}",
+                         "dV_mV": 1e3 * float(change[ok].mean()) if ok.any() else np.nan,
+                         "dLi_rel": rel, "pixels": int(ok.sum())})
+
+    # --- the correlation over the LiCoPO4 particles, first pair
+    usable = np.isfinite(dv[:, 0]) & np.isfinite(dli[:, 0]) if n_part else np.zeros(0, bool)
+    if usable.sum() < 3:
+        raise InputError(f"{int(usable.sum())} LiCoPO4 particle(s) have both a potential change and a Li change "
+                         "(a particle needs KPFM coverage and a TOF-SIMS fit); a correlation needs at least 3")
+    corr = bootstrap_pearson(dv[usable, 0], dli[usable, 0], seed=seed)
+
+    pair_dim = {"pair": ("pair", np.arange(len(pair_list)))}
+    result = xr.Dataset(
+        {
+            "potential_on_sims": on_sims.assign_attrs(units="V", long_name="KPFM potential on the TOF-SIMS grid "
+                                                                       "(mean over each pixel's footprint)"),
+            "particle_dV_mV": (("particle", "pair"), dv, {"units": "mV", "long_name": "potential change of the frame pair"}),
+            "particle_dLi_rel": (("particle", "pair"), dli, {"units": "1", "long_name": "Li(d) / Li(c) - 1 of the state pair"}),
+        },
+        coords={"particle": ("particle", np.arange(1, n_part + 1)), **pair_dim},
+    )
+    reg_summary = reg.summary()
+    params = {"init_rotation_deg": init_rotation_deg, "init_shift_nm": list(init_shift_nm), "pairs": pairs,
+              "search": search, "seed": seed}
+    history = provenance(sims)
+    stamped = with_provenance(result["potential_on_sims"], STEP, jsonable(params), inputs=[pot, sims["counts"]],
+                              history=history)
+    result.attrs = {"primary": "potential_on_sims", "provenance": stamped.attrs["provenance"],
+                    "registration": json.dumps(plain_json(reg_summary))}
+    summary = {
+        "rotation_deg": reg.rotation_deg, "shift_y_nm": reg.shift_y_nm, "shift_x_nm": reg.shift_x_nm,
+        "metric": reg.metric, "registration": reg_summary,
+        "pairs": [{"frames": [frames[fa], frames[fb]], "states": [states[sa], states[sb]]}
+                  for (fa, sa), (fb, sb) in pair_list],
+        "pearson_r": corr.r, "pearson": corr.as_dict(), "particles_correlated": int(usable.sum()),
+        "covered_sims_pixels": int(np.isfinite(v[0]).sum()), "run_time_s": _time.perf_counter() - t0,
+    }
+    return result, rows, plain_json(summary)

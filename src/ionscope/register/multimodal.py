@@ -343,10 +343,10 @@ def _check_pair(a, what: str) -> tuple[float, float]:
     return y, x
 
 
-def _run_sitk(fixed_img, moving_img, fixed_mask, moving_mask, initial, nbins, levels, sigmas, step, min_step,
-              iterations):
-    """One SimpleITK registration (Mattes MI, regular-step gradient descent); returns the (y, x)
-    fixed -> moving matrix, the final metric, the iterations and the stop condition."""
+def _mattes_method(fixed_mask, moving_mask, nbins, levels, sigmas):
+    """A SimpleITK registration method with ionscope's metric: Mattes mutual information over every
+    pixel of the fixed mask (no sampling), linear interpolation, the masks, and the resolution
+    levels (shrink factors, smoothing sigmas in nm)."""
     import SimpleITK as sitk
 
     R = sitk.ImageRegistrationMethod()
@@ -359,6 +359,16 @@ def _run_sitk(fixed_img, moving_img, fixed_mask, moving_mask, initial, nbins, le
     R.SetShrinkFactorsPerLevel(list(levels))
     R.SetSmoothingSigmasPerLevel(list(sigmas))
     R.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    return R
+
+
+def _run_sitk(fixed_img, moving_img, fixed_mask, moving_mask, initial, nbins, levels, sigmas, step, min_step,
+              iterations):
+    """One SimpleITK registration (Mattes MI, regular-step gradient descent); returns the (y, x)
+    fixed -> moving matrix, the final metric, the iterations and the stop condition."""
+    import SimpleITK as sitk
+
+    R = _mattes_method(fixed_mask, moving_mask, nbins, levels, sigmas)
     R.SetOptimizerAsRegularStepGradientDescent(learningRate=step, minStep=min_step, numberOfIterations=iterations,
                                                relaxationFactor=0.5, gradientMagnitudeTolerance=1e-12)
     R.SetOptimizerScalesFromPhysicalShift()
@@ -383,16 +393,7 @@ def _search_sitk(fixed_img, moving_img, fixed_mask, moving_mask, initial, nbins,
     ``initial`` (a Euler2D transform). Returns the ``keep`` best parameter vectors."""
     import SimpleITK as sitk
 
-    R = sitk.ImageRegistrationMethod()
-    R.SetMetricAsMattesMutualInformation(numberOfHistogramBins=nbins)
-    R.SetMetricSamplingStrategy(R.NONE)
-    R.SetInterpolator(sitk.sitkLinear)
-    R.SetMetricFixedMask(fixed_mask)
-    if moving_mask is not None:
-        R.SetMetricMovingMask(moving_mask)
-    R.SetShrinkFactorsPerLevel([1])
-    R.SetSmoothingSigmasPerLevel([sigma])
-    R.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    R = _mattes_method(fixed_mask, moving_mask, nbins, [1], [sigma])
     R.SetOptimizerAsExhaustive([n_rot, n_shift, n_shift], stepLength=1.0)
     R.SetOptimizerScales([rot_step, shift_step, shift_step])
     R.SetInitialTransform(initial, inPlace=False)

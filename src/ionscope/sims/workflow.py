@@ -440,16 +440,13 @@ def lithium_states(
     summary_warnings: list[str] = []
     saturation: list[dict[str, Any]] = []
     if n_pulses is not None:
-        for k, st in enumerate(read):
-            try:
-                check = deadtime_correct(observed[k], n_pulses)
-            except InputError as exc:
-                raise InputError(f"{labels[k]}: {exc}") from None
-            del check
         corrected = np.empty_like(observed)
         error = np.empty_like(observed)
         for k in range(len(read)):
-            corrected[k], error[k] = deadtime_correct(observed[k], n_pulses)
+            try:
+                corrected[k], error[k] = deadtime_correct(observed[k], n_pulses)
+            except InputError as exc:  # counts at or above the pulses: which state says which file
+                raise InputError(f"{labels[k]}: {exc}") from None
     else:
         corrected, error = observed.copy(), np.sqrt(observed)
     for k in range(len(read)):

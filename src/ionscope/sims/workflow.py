@@ -579,9 +579,7 @@ def lithium_states(
     x = np.arange(nx) * pixel[1]
     particle = quant.particles.astype(np.int32)
     n_particles = int(quant.particle_li.shape[0])
-    phase_map = np.full((ny, nx), -1, np.int8) if found is None else found.labels.astype(np.int8)
-    if found is None:
-        phase_map[:] = 0
+    phase_map = np.zeros((ny, nx), np.int8) if found is None else found.labels.astype(np.int8)  # "field": one phase
     frac_full = np.full((ns, len(names_phase), ny, nx), np.nan, np.float32)
     sub = np.clip(reg[(slice(None), slice(None)) + crop], 0.0, None)
     frac_full[(slice(None), slice(None)) + crop] = unmix(sub, ion_list, found) if found is not None else 1.0

@@ -338,6 +338,48 @@ def test_a_sims_field_that_does_not_fit_the_sample_is_refused_and_kpfm_alone_sti
     assert DEFAULT.sims_shift_bound_nm == pytest.approx(177.5)
 
 
+def test_a_rotated_raster_samples_the_sample_where_the_rotation_puts_each_point():
+    ms = twin_microstructure(DEFAULT, seed=0)
+    angle, step, origin = 17.0, 41.0, (1900.0, 700.0)
+    phase, particle = ms.rasterize((30, 40), step, origin, rotation_deg=angle)
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    rng = np.random.default_rng(0)
+    for j, i in zip(rng.integers(0, 30, 200), rng.integers(0, 40, 200)):
+        y = origin[0] + step * (c * j - s * i)  # R(angle) on (y, x): counter-clockwise as displayed
+        x = origin[1] + step * (s * j + c * i)
+        ph, pa = ms.rasterize((1, 1), 1.0, (y, x))
+        assert (phase[j, i], particle[j, i]) == (ph[0, 0], pa[0, 0])
+    assert len(np.unique(phase)) == 4  # every phase seen: the test looks at a real mix
+    assert np.array_equal(ms.rasterize((30, 40), step, origin, rotation_deg=0.0)[0],
+                          ms.rasterize((30, 40), step, origin)[0])
+
+
+def test_a_rotated_and_shifted_field_shows_the_kpfm_field_where_kpfm_to_sims_says():
+    # the study's geometry: the TOF-SIMS raster turned by 3.5 degrees, its centre 1 um off the KPFM's
+    p = CompositeCathodeParams(ny=256, nx=256, pixel_nm=10.0, margin_nm=2300.0, sims_ny=48, sims_nx=48,
+                               sims_rotation_deg=3.5, sims_offset_y_nm=-600.0, sims_offset_x_nm=800.0,
+                               sims_states=2, sims_stage_shift_nm=0.0)
+    sims = simulate_sims(p, seed=0)
+    truth = json.loads(sims.attrs["kpfm_to_sims"])
+    assert truth["rotation_deg"] == -3.5 and sims.attrs["field_rotation_deg"] == 3.5
+    # KPFM truth phase on its own grid (first pixel centre at 0 nm = the sample's margin)
+    m = p.margin_px * p.pixel_nm
+    kpfm_phase, _ = twin_microstructure(p, seed=0).rasterize((p.ny, p.nx), p.pixel_nm, (m, m))
+    # every TOF-SIMS pixel centre r_f back onto the KPFM grid: r_m = R(-phi) (r_f - c_m - s) + c_m
+    cm = 0.5 * (p.ny - 1) * p.pixel_nm
+    phi = np.radians(truth["rotation_deg"])
+    yf, xf = np.meshgrid(sims["y"].values, sims["x"].values, indexing="ij")
+    dy, dx = yf - cm - truth["shift_y_nm"], xf - cm - truth["shift_x_nm"]
+    ym = np.cos(phi) * dy + np.sin(phi) * dx + cm
+    xm = -np.sin(phi) * dy + np.cos(phi) * dx + cm
+    j, i = np.rint(ym / p.pixel_nm).astype(int), np.rint(xm / p.pixel_nm).astype(int)
+    inside = (j >= 0) & (j < p.ny) & (i >= 0) & (i < p.nx)
+    pure = sims["sims_phase_fraction_true"].max("phase").values > 0.99
+    sel = inside & pure
+    assert 300 < sel.sum() < inside.sum() < 700  # the 2.56 um KPFM field: ~655 TOF-SIMS pixels
+    assert np.array_equal(kpfm_phase[j[sel], i[sel]], sims["sims_phase_true"].values[sel])
+
+
 @pytest.mark.parametrize("bad, match", [
     (dict(sims_charge_depth_min=0.6, sims_charge_depth_max=0.5), "sims_charge_depth_min"),
     (dict(sims_states=21, sims_charge_depth_max=0.6, sims_li_recovery=0.8), "more Li than it has"),

@@ -12,7 +12,7 @@ import typer
 from ionscope.cli._app import OutOption, OverwriteOption, app, input_role, options_named, out, parse_point, start_run, write_csv
 
 #: Columns of ``correlation.csv``.
-COLUMNS = ["particle", "phase", "pair", "frames", "states", "dV_mV", "dLi_rel", "pixels"]
+COLUMNS = ["particle", "phase", "pair", "frames", "states", "dV_mV", "dV_err_mV", "dLi_rel", "dLi_rel_err", "pixels"]
 
 
 @app.command("correlate")
@@ -21,7 +21,7 @@ def correlate(
     sims_result: Annotated[Path, typer.Argument(metavar="SIMS_RESULT", help="A 'sims lithium' result folder.")],
     out_dir: OutOption,
     init_rotation: Annotated[float, typer.Option("--init-rotation", help="Start of the registration: the KPFM field's rotation on the TOF-SIMS grid (degrees, counter-clockwise as displayed).")] = 0.0,
-    init_shift: Annotated[Optional[str], typer.Option("--init-shift", help="Start of the registration: its shift Y,X (nm).")] = None,
+    init_shift: Annotated[Optional[str], typer.Option("--init-shift", help="Start of the registration: its shift Y,X (nm; default: the KPFM field's centre on the TOF-SIMS field's centre).")] = None,
     pairs: Annotated[Optional[str], typer.Option("--pairs", help="FRAME:STATE,... (frame labels such as '540 s' or indices; state names or indices); default: the first frame with the first state, the last frame with the second.")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
@@ -39,7 +39,7 @@ def correlate(
         kpfm = io.open_dataset(kpfm_result)
     with input_role("SIMS_RESULT"):
         sims = io.open_dataset(sims_result)
-    shift = parse_point(init_shift, "--init-shift", "nm") if init_shift is not None else (0.0, 0.0)
+    shift = parse_point(init_shift, "--init-shift", "nm") if init_shift is not None else None
     with options_named(init_rotation_deg="--init-rotation", init_shift_nm="--init-shift"):
         result, rows, summary = correlate_results(kpfm, sims, init_rotation_deg=init_rotation, init_shift_nm=shift,
                                                   pairs=pairs)

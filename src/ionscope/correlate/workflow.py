@@ -54,8 +54,43 @@ def _frame_labels(kpfm: xr.Dataset) -> list[str]:
     return [f"{v:g} s" for v in t]
 
 
+def _errors(ds: xr.Dataset, name: str, values: np.ndarray) -> np.ndarray:
+    """``name + "_error"`` of a ``sims lithium`` result, or NaN of ``values``' shape without it."""
+    err = ds.get(f"{name}_error")
+    return np.full(values.shape, np.nan) if err is None else np.asarray(err.values, dtype=np.float64)
+
+
+def _potential_change(v: np.ndarray, a: int, b: int, mask: np.ndarray) -> tuple[float, float, int]:
+    """Frame ``b`` minus frame ``a`` of ``v`` (time, y, x; V) over the covered pixels of ``mask``:
+    the mean (mV), its standard error over those pixels (mV; NaN below 2) and their number."""
+    change = (v[b] - v[a])[mask]
+    change = change[np.isfinite(change)]
+    n = int(change.size)
+    if n == 0:
+        return np.nan, np.nan, 0
+    se = 1e3 * float(change.std(ddof=1)) / np.sqrt(n) if n > 1 else np.nan
+    return 1e3 * float(change.mean()), se, n
+
+
+def _li_change(rel: np.ndarray, err: np.ndarray, a: int, b: int) -> tuple[float, float]:
+    """``rel[b] / rel[a] - 1`` (Li relative to the first state) and its error from the two states'
+    errors (first order, independent); NaN when state ``a`` holds no Li.
+
+    Examples
+    --------
+    >>> value, error = _li_change(np.array([1.0, 0.6]), np.array([0.0, 0.03]), 0, 1)
+    >>> round(value, 3), round(error, 3)
+    (-0.4, 0.03)
+    """
+    if not rel[a] > 0:
+        return np.nan, np.nan
+    value = rel[b] / rel[a] - 1.0
+    error = float(np.hypot(err[b] / rel[a], rel[b] * err[a] / rel[a] ** 2))
+    return float(value), error
+
+
 def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: float = 0.0,
-                      init_shift_nm: Sequence[float] = (0.0, 0.0), pairs: str | None = None,
+                      init_shift_nm: Sequence[float] | None = None, pairs: str | None = None,
                       search: bool = True, seed: int = 0) -> tuple[xr.Dataset, list[dict], dict[str, Any]]:
     """Register a KPFM result onto a TOF-SIMS result and correlate their changes per particle.
 
@@ -68,7 +103,9 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
         ``particle_li_rel`` (particle, state), ``phase`` (y, x) with its names, on nm coordinates.
     init_rotation_deg, init_shift_nm : float, (float, float)
         Start of the registration (degrees; nm, y and x): the KPFM field's rotation and shift on
-        the TOF-SIMS grid as far as known (e.g. from the stage coordinates).
+        the TOF-SIMS grid as far as known (e.g. from the stage coordinates). Default shift: the
+        KPFM field's centre on the TOF-SIMS field's centre; the search then covers +/-12 degrees
+        and +/-1.2 um around the start.
     pairs : str, optional
         ``FRAME:STATE,...`` (:func:`~ionscope.correlate.pairs.parse_pairs`); default: the first
         frame with the first state and the last frame with the second.
@@ -81,10 +118,12 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
     -------
     result : xarray.Dataset
         ``potential_on_sims`` (time, y, x) V on the first state's grid; per particle
-        ``particle_dV_mV`` and ``particle_dLi_rel`` (particle, pair); the registration in attrs.
+        ``particle_dV_mV``, ``particle_dLi_rel`` and their errors (particle, pair); the registration in attrs.
     rows : list of dict
         ``correlation.csv``: per particle and pair ``particle, phase, pair, frames, states, dV_mV,
-        dLi_rel, pixels``, then per phase (``particle`` empty).
+        dV_err_mV, dLi_rel, dLi_rel_err, pixels``, then per phase (``particle`` empty). ``dV_err_mV``
+        is the standard error over the covered TOF-SIMS pixels (each the mean of the KPFM pixels
+        in its footprint); ``dLi_rel_err`` the counting error from ``sims lithium``.
     summary : dict
         ``rotation_deg``, ``shift_y_nm``, ``shift_x_nm``, ``metric`` (the registration), the
         pairs, ``pearson_r`` with its interval and the particles it uses.
@@ -99,8 +138,9 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
 
     t0 = _time.perf_counter()
     check_parameter("init_rotation_deg", init_rotation_deg, [Interval(float, -180.0, 180.0, unit="degrees")])
-    shift = tuple(init_shift_nm)
-    if len(shift) != 2 or not all(isinstance(v, (int, float, np.number)) and np.isfinite(v) for v in shift):
+    shift = None if init_shift_nm is None else tuple(init_shift_nm)
+    if shift is not None and (len(shift) != 2 or not all(isinstance(v, (int, float, np.number)) and np.isfinite(v)
+                                                         for v in shift)):
         raise ConfigError(f"init_shift_nm must be two finite numbers (y, x in nm), got {init_shift_nm!r}")
     if not isinstance(kpfm, xr.Dataset) or not isinstance(sims, xr.Dataset):
         raise InputError("correlate takes two result Datasets: a `kpfm process` result and a `sims lithium` result")
@@ -117,7 +157,7 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
     first = pot.isel(time=0)
     options = {} if search else {"search_rotation_deg": 0.0, "search_shift_nm": 0.0}
     reg = register_rigid(fixed, first, init_rotation_deg=float(init_rotation_deg),
-                         init_shift_nm=tuple(float(v) for v in init_shift_nm), **options)
+                         init_shift_nm=None if shift is None else tuple(float(v) for v in shift), **options)
     on_sims = resample_onto(pot, fixed, reg)
     if not np.isfinite(on_sims.values).any():
         raise InputError("the KPFM field covers no whole TOF-SIMS pixel after registration; the two results do not "
@@ -132,20 +172,17 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
     labels = np.asarray(sims["particle_label"].values)
     n_part = int(sims.sizes.get("particle", 0))
     li_rel = np.asarray(sims["particle_li_rel"].values, dtype=np.float64)  # (particle, state)
+    li_err = _errors(sims, "particle_li_rel", li_rel)
     v = np.asarray(on_sims.values, dtype=np.float64)  # (time, y, x)
-    dv = np.full((n_part, len(pair_list)), np.nan)
-    dli = np.full((n_part, len(pair_list)), np.nan)
+    shape = (n_part, len(pair_list))
+    dv, dv_err, dli, dli_err = (np.full(shape, np.nan) for _ in range(4))
     pixels = np.zeros(n_part, dtype=np.int64)
-    for j in range(1, n_part + 1):
-        mask = labels == j
+    for j in range(n_part):
+        mask = labels == j + 1
         for p, ((fa, sa), (fb, sb)) in enumerate(pair_list):
-            change = v[fb][mask] - v[fa][mask]
-            ok = np.isfinite(change)
-            if ok.any():
-                dv[j - 1, p] = 1e3 * float(change[ok].mean())
-                pixels[j - 1] = int(ok.sum())
-            if li_rel[j - 1, sa] > 0:
-                dli[j - 1, p] = li_rel[j - 1, sb] / li_rel[j - 1, sa] - 1.0
+            dv[j, p], dv_err[j, p], n = _potential_change(v, fa, fb, mask)
+            pixels[j] = max(pixels[j], n)
+            dli[j, p], dli_err[j, p] = _li_change(li_rel[j], li_err[j], sa, sb)
     phase_codes = np.asarray(sims["phase"].values)
     phase_names = str(sims["phase"].attrs.get("flag_meanings", "")).split()
     rows: list[dict] = []
@@ -153,19 +190,19 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
         for p, ((fa, sa), (fb, sb)) in enumerate(pair_list):
             rows.append({"particle": j + 1, "phase": PARTICLE_PHASE, "pair": p,
                          "frames": f"{frames[fb]} - {frames[fa]}", "states": f"{states[sa]} -> {states[sb]}",
-                         "dV_mV": dv[j, p], "dLi_rel": dli[j, p], "pixels": int(pixels[j])})
+                         "dV_mV": dv[j, p], "dV_err_mV": dv_err[j, p], "dLi_rel": dli[j, p],
+                         "dLi_rel_err": dli_err[j, p], "pixels": int(pixels[j])})
     phase_rel = np.asarray(sims["phase_li_rel"].values, dtype=np.float64) if "phase_li_rel" in sims else None
+    phase_err = _errors(sims, "phase_li_rel", phase_rel) if phase_rel is not None else None
     for code, name in enumerate(phase_names):
         mask = phase_codes == code
         for p, ((fa, sa), (fb, sb)) in enumerate(pair_list):
-            change = v[fb][mask] - v[fa][mask]
-            ok = np.isfinite(change)
-            rel = (phase_rel[code, sb] / phase_rel[code, sa] - 1.0
-                   if phase_rel is not None and code < phase_rel.shape[0] and phase_rel[code, sa] > 0 else np.nan)
+            change, change_err, n = _potential_change(v, fa, fb, mask)
+            rel, rel_err = (_li_change(phase_rel[code], phase_err[code], sa, sb)
+                            if phase_rel is not None and code < phase_rel.shape[0] else (np.nan, np.nan))
             rows.append({"particle": None, "phase": name, "pair": p, "frames": f"{frames[fb]} - {frames[fa]}",
-                         "states": f"{states[sa]} -> {states[sb]}",
-                         "dV_mV": 1e3 * float(change[ok].mean()) if ok.any() else np.nan,
-                         "dLi_rel": rel, "pixels": int(ok.sum())})
+                         "states": f"{states[sa]} -> {states[sb]}", "dV_mV": change, "dV_err_mV": change_err,
+                         "dLi_rel": rel, "dLi_rel_err": rel_err, "pixels": n})
 
     # --- the correlation over the LiCoPO4 particles, first pair
     usable = np.isfinite(dv[:, 0]) & np.isfinite(dli[:, 0]) if n_part else np.zeros(0, bool)
@@ -180,12 +217,16 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
             "potential_on_sims": on_sims.assign_attrs(units="V", long_name="KPFM potential on the TOF-SIMS grid "
                                                                        "(mean over each pixel's footprint)"),
             "particle_dV_mV": (("particle", "pair"), dv, {"units": "mV", "long_name": "potential change of the frame pair"}),
+            "particle_dV_err_mV": (("particle", "pair"), dv_err, {"units": "mV", "long_name": "standard error of "
+                                   "particle_dV_mV over the particle's TOF-SIMS pixels"}),
             "particle_dLi_rel": (("particle", "pair"), dli, {"units": "1", "long_name": "Li(d) / Li(c) - 1 of the state pair"}),
+            "particle_dLi_rel_err": (("particle", "pair"), dli_err, {"units": "1", "long_name": "counting error of "
+                                     "particle_dLi_rel"}),
         },
         coords={"particle": ("particle", np.arange(1, n_part + 1)), **pair_dim},
     )
     reg_summary = reg.summary()
-    params = {"init_rotation_deg": init_rotation_deg, "init_shift_nm": list(init_shift_nm), "pairs": pairs,
+    params = {"init_rotation_deg": init_rotation_deg, "init_shift_nm": None if shift is None else list(shift), "pairs": pairs,
               "search": search, "seed": seed}
     history = provenance(sims)
     stamped = with_provenance(result["potential_on_sims"], STEP, jsonable(params), inputs=[pot, sims["counts"]],

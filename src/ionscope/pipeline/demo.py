@@ -166,6 +166,8 @@ class DemoContext:
         Extra run metadata for the report header (label -> text).
     files : list of str
         Files written so far, relative to ``out_dir``.
+    results : dict
+        Intermediate results of chains that several sections use (:meth:`once`).
     """
 
     def __init__(
@@ -186,6 +188,7 @@ class DemoContext:
         self.provenance: list[tuple[str, Any, bool]] = []
         self._simulator = simulator or _simulate
         self._datasets: dict[tuple[str, str], xr.Dataset] = {}
+        self.results: dict[str, Any] = {}
 
     # ---- data
 
@@ -234,6 +237,14 @@ class DemoContext:
         if save:
             self.save_dataset(ds, f"{name}.zarr" if label == name else f"{name}_{len(self._datasets)}.zarr")
         return ds
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` the first time ``key`` is asked for in this run, its value afterwards:
+        a chain that several sections show (e.g. the composite cathode's KPFM and TOF-SIMS
+        results, which the study section correlates) runs once, whichever section asks first."""
+        if key not in self.results:
+            self.results[key] = compute()
+        return self.results[key]
 
     def save_dataset(self, ds: xr.Dataset, filename: str) -> Path | None:
         """Save ``ds`` as a Zarr store in the output folder (atomic, replaces an old one)."""

@@ -37,14 +37,22 @@ from ionscope.pipeline.demo import DemoContext, demo_section
 from ionscope.report.html import Section, TableItem
 
 _TWIN = "composite_cathode"
-#: Twin parameters of the full and the quick run. Full: the default twin (512 x 512 px at 5 nm,
-#: 10 frames of 1 min: open circuit, 7 of charge, 2 of rest). Quick: a quarter of the field at the
-#: same sampling (256 x 256 px at 5 nm, 4 frames: open circuit, 2 of charge, rest). The 5 nm
-#: pixels sample the ~7 nm PSF core; at 10 nm the deconvolution's targets cannot hold
-#: (benchmarks/RESULTS.md, KPFM).
+#: Twin parameters of the full and the quick run: the composite cathode's sample, its KPFM frames
+#: and its TOF-SIMS states - one sample for the KPFM, the TOF-SIMS and the study section. Full: the
+#: default KPFM (512 x 512 px at 5 nm, 10 frames of 1 min: open circuit, 7 of charge, 2 of rest),
+#: five TOF-SIMS states of 48 x 48 px at 100 nm. Quick: a quarter of the KPFM field at the same
+#: sampling (256 x 256 px at 5 nm, 4 frames: open circuit, 2 of charge, rest), three states of
+#: 32 x 32 px. The 5 nm pixels sample the ~7 nm PSF core; at 10 nm the deconvolution's targets
+#: cannot hold (benchmarks/RESULTS.md, KPFM). The TOF-SIMS field holds the KPFM field rotated by
+#: 3.5 degrees and ~1 um (quick: 0.64 um) off its centre, as two instruments' fields lie on one
+#: cross-section (issue 16); the sample reaches ``margin_nm`` beyond the KPFM field so the rotated
+#: field and its stage moves fit.
 PARAMETERS: dict[str, dict[str, Any]] = {
-    "full": {},
-    "quick": {"ny": 256, "nx": 256, "pixel_nm": 5.0, "charge_frames": 2, "rest_frames": 1},
+    "full": {"margin_nm": 2300.0, "sims_ny": 48, "sims_nx": 48, "sims_rotation_deg": 3.5,
+             "sims_offset_y_nm": -600.0, "sims_offset_x_nm": 800.0},
+    "quick": {"ny": 256, "nx": 256, "pixel_nm": 5.0, "charge_frames": 2, "rest_frames": 1, "margin_nm": 1800.0,
+              "sims_ny": 32, "sims_nx": 32, "sims_rotation_deg": 3.5, "sims_offset_y_nm": -400.0,
+              "sims_offset_x_nm": 500.0, "sims_states": 3},
 }
 #: Folder of the demo output that receives the instrument's files.
 SCAN_FOLDER = "kpfm_scans"
@@ -157,6 +165,41 @@ def _region_change(series: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.array([np.nanmean((series[k] - series[0])[mask]) for k in range(series.shape[0])])
 
 
+def kpfm_chain(ctx: DemoContext) -> dict[str, Any]:
+    """The composite cathode's KPFM as a user runs it, once per demo run (:meth:`DemoContext.once`):
+    the twin (:data:`PARAMETERS`) written as the instrument's files into :data:`SCAN_FOLDER`
+    (one ``.sxm`` per frame, ``cycler.csv``, ``truth.zarr``), ``kpfm process`` with the twin's
+    PSF given and the cycler log (the timeline), and ``kpfm particles``.
+
+    Returns
+    -------
+    dict
+        ``twin`` (the simulated Dataset), ``parameters`` (all of its parameters), ``scans``,
+        ``cycler`` (paths), ``psf_given``, ``result`` and ``summary`` (``process_frames``),
+        ``particles`` (``find_particles``).
+    """
+    def run() -> dict[str, Any]:
+        from ionscope.kpfm import find_particles, process_frames
+        from ionscope.simulate.composite_cathode_files import write_scan_files
+
+        ds = ctx.dataset(_TWIN, save=False, **PARAMETERS["quick" if ctx.quick else "full"])
+        folder = ctx.path(SCAN_FOLDER)
+        folder.mkdir(exist_ok=True)
+        written = write_scan_files(ds, folder, sims=False, overwrite=True)  # the TOF-SIMS: its own files
+        ctx.files.extend(f"{SCAN_FOLDER}/{p.name}" for p in written)
+        scans = [p for p in written if p.suffix == ".sxm"]
+        cycler = folder / "cycler.csv"
+        truth_psf = json.loads(ds.attrs["psf"])
+        psf_given = {"core_sigma_nm": truth_psf["sigma_nm"], "tail_weight": truth_psf["tail_fraction"],
+                     "tail_sigma_nm": truth_psf["tail_sigma_nm"]}
+        result, summary = process_frames(scans, psf=psf_given, cycler=cycler)
+        parts, _ = find_particles(result)
+        return {"twin": ds, "parameters": json.loads(ds.attrs["parameters"]), "scans": scans, "cycler": cycler,
+                "psf_given": psf_given, "result": result, "summary": summary, "particles": parts}
+
+    return ctx.once("composite_cathode_kpfm", run)
+
+
 @demo_section(order=65, title="Cross-sectional KPFM")
 def kpfm_section(ctx: DemoContext) -> Section | None:
     """Potential maps, difference maps, active particles, per-particle dV(t), the electrolyte's
@@ -166,27 +209,14 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
     from scipy import ndimage
 
     from ionscope.errors import IonscopeError
-    from ionscope.kpfm import find_particles, process_frames, profile_frames
+    from ionscope.kpfm import process_frames, profile_frames
     from ionscope.report.kpfm_figures import (
         active_particles_figure, electrolyte_figure, particle_dv_figure, potential_maps_figure,
     )
-    from ionscope.simulate.composite_cathode_files import write_scan_files
 
-    # --- the instrument's files
-    ds = ctx.dataset(_TWIN, save=False, **PARAMETERS["quick" if ctx.quick else "full"])
-    params = json.loads(ds.attrs["parameters"])
-    folder = ctx.path(SCAN_FOLDER)
-    folder.mkdir(exist_ok=True)
-    written = write_scan_files(ds, folder, sims=False, overwrite=True)  # the TOF-SIMS: its own section
-    ctx.files.extend(f"{SCAN_FOLDER}/{p.name}" for p in written)
-    scans = [p for p in written if p.suffix == ".sxm"]
-    cycler = folder / "cycler.csv"
-    truth_psf = json.loads(ds.attrs["psf"])
-    psf_given = {"core_sigma_nm": truth_psf["sigma_nm"], "tail_weight": truth_psf["tail_fraction"],
-                 "tail_sigma_nm": truth_psf["tail_sigma_nm"]}
-
-    # --- the chain: process, particles, profile
-    result, summary = process_frames(scans, psf=psf_given, cycler=cycler)
+    chain = kpfm_chain(ctx)
+    ds, params, result, summary, parts = (chain[k] for k in ("twin", "parameters", "result", "summary", "particles"))
+    scans, cycler, psf_given = chain["scans"], chain["cycler"], chain["psf_given"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -196,7 +226,6 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
         except IonscopeError as exc:  # no step at the band's edge to fit: shown, not raised
             psf_auto = {"error": str(exc)}
     psf_auto["warnings"] = [str(w.message) for w in caught if "psf='auto'" in str(w.message)]
-    parts, _ = find_particles(result)
     pixel = float(params["pixel_nm"])
     n = int(result.sizes["time"])
     box = tuple(int(v) for v in summary["reference_box"])
@@ -412,4 +441,4 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
     )
 
 
-__all__ = ["kpfm_section", "key_states", "profile_band", "PARAMETERS"]
+__all__ = ["kpfm_chain", "kpfm_section", "key_states", "profile_band", "PARAMETERS"]

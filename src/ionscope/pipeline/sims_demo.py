@@ -27,13 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from ionscope.pipeline import kpfm_demo
 from ionscope.pipeline.demo import DemoContext, demo_section
 from ionscope.report.html import Section, TableItem
 
 _TWIN = "composite_cathode"
-#: The twin's parameters: the default sample (the KPFM section's) and its default TOF-SIMS (28 x 28 px of
-#: 100 nm, 5 states); the quick run keeps three states.
-PARAMETERS: dict[str, dict[str, Any]] = {"full": {}, "quick": {"sims_states": 3}}
+#: The twin's parameters: the KPFM section's sample and its TOF-SIMS (full: 48 x 48 px of 100 nm,
+#: 5 states; quick: 32 x 32 px, 3 states), the field rotated and shifted against the KPFM's
+#: (:data:`ionscope.pipeline.kpfm_demo.PARAMETERS`).
+PARAMETERS: dict[str, dict[str, Any]] = kpfm_demo.PARAMETERS
 STATE_NAMES = ("pristine", "charge 1", "discharge 1", "charge 2", "discharge 2")
 #: Folder of the demo output that receives the instrument's files.
 SIMS_FOLDER = "sims_states"
@@ -51,6 +53,47 @@ def _truth_code(names: list[str], truth_names: list[str], collector: str) -> np.
     return np.array(codes + [-9])
 
 
+def sims_chain(ctx: DemoContext) -> dict[str, Any]:
+    """The composite cathode's TOF-SIMS as a user runs it, once per demo run
+    (:meth:`DemoContext.once`): the twin's states (the KPFM section's sample, :data:`PARAMETERS`)
+    written as SurfaceLab exports them into :data:`SIMS_FOLDER` (one processed centroid imzML +
+    .ibd per state, ``sims_truth.zarr``), then ``sims lithium``
+    (:func:`~ionscope.sims.lithium_states`) with the pulses per pixel.
+
+    Returns
+    -------
+    dict
+        ``truth`` (the twin's Dataset), ``files``, ``states``, ``pulses``, ``result``, ``phases``,
+        ``particles`` (the CSV rows), ``summary`` and the ``warnings`` it gave.
+    """
+    def run() -> dict[str, Any]:
+        from ionscope.simulate.composite_cathode_files import write_sims_files
+        from ionscope.simulate.composite_cathode_params import CompositeCathodeParams
+        from ionscope.simulate.composite_cathode_sims import simulate_sims
+        from ionscope.sims import lithium_states
+
+        truth = simulate_sims(CompositeCathodeParams(**PARAMETERS["quick" if ctx.quick else "full"]), seed=ctx.seed)
+        label = "composite_cathode (TOF-SIMS)"
+        ctx.parameters_used[label] = json.loads(truth.attrs["parameters"])
+        ctx.provenance.append((f"{label}: forward model", truth.attrs["model"], True))
+        ctx.provenance.append((f"{label}: parameters (seed {ctx.seed})", ctx.parameters_used[label], False))
+        folder = ctx.path(SIMS_FOLDER)
+        folder.mkdir(exist_ok=True)
+        written = write_sims_files(truth, folder, overwrite=True)
+        files = [p for p in written if p.suffix == ".imzML"]
+        ctx.files.extend(f"{SIMS_FOLDER}/{p.name}" for p in written)
+        states = list(STATE_NAMES[: len(files)])
+        pulses = float(truth.attrs["pulses_per_pixel"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result, phase_rows, particle_rows, summary = lithium_states(files, states=states, pulses=pulses)
+        return {"truth": truth, "files": files, "states": states, "pulses": pulses, "result": result,
+                "phases": phase_rows, "particles": particle_rows, "summary": summary,
+                "warnings": [str(w.message) for w in caught]}
+
+    return ctx.once("composite_cathode_sims", run)
+
+
 @demo_section(order=67, title="In-situ TOF-SIMS")
 def sims_section(ctx: DemoContext) -> Section | None:
     """Li maps per state, the phase map, Li per phase against state (the study's headline) and the
@@ -60,29 +103,10 @@ def sims_section(ctx: DemoContext) -> Section | None:
     from ionscope.report.sims_figures import (
         isotope_check_figure, li_state_maps_figure, phase_lithium_figure, phase_map_figure,
     )
-    from ionscope.simulate.composite_cathode_files import write_sims_files
-    from ionscope.simulate.composite_cathode_params import CompositeCathodeParams
-    from ionscope.simulate.composite_cathode_sims import simulate_sims
-    from ionscope.sims import lithium_states
-
-    params = PARAMETERS["quick" if ctx.quick else "full"]
-    truth = simulate_sims(CompositeCathodeParams(**params), seed=ctx.seed)
-    label = "composite_cathode (TOF-SIMS)"
-    ctx.parameters_used[label] = json.loads(truth.attrs["parameters"])
-    ctx.provenance.append((f"{label}: forward model", truth.attrs["model"], True))
-    ctx.provenance.append((f"{label}: parameters (seed {ctx.seed})", ctx.parameters_used[label], False))
-    folder = ctx.path(SIMS_FOLDER)
-    folder.mkdir(exist_ok=True)
-    written = write_sims_files(truth, folder, overwrite=True)
-    files = [p for p in written if p.suffix == ".imzML"]
-    ctx.files.extend(f"{SIMS_FOLDER}/{p.name}" for p in written)
-    states = list(STATE_NAMES[: len(files)])
-    pulses = float(truth.attrs["pulses_per_pixel"])
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result, phase_rows, particle_rows, summary = lithium_states(files, states=states, pulses=pulses)
-    notes = [str(w.message) for w in caught]
+    chain = sims_chain(ctx)
+    truth, files, states, pulses = chain["truth"], chain["files"], chain["states"], chain["pulses"]
+    result, summary = chain["result"], chain["summary"]
+    notes = chain["warnings"]
 
     # --- against the twin's truth
     names = [str(n) for n in result["phases"].values]
@@ -198,4 +222,4 @@ def sims_section(ctx: DemoContext) -> Section | None:
     )
 
 
-__all__ = ["sims_section", "PARAMETERS"]
+__all__ = ["sims_chain", "sims_section", "PARAMETERS"]

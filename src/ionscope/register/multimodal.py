@@ -428,7 +428,7 @@ def _search_sitk(fixed_img, moving_img, fixed_mask, moving_mask, initial, nbins,
     "search_shift_nm": [Interval(float, 0, None, unit="nm")],
 })
 def register_rigid(fixed: xr.DataArray, moving: xr.DataArray, *, init_rotation_deg: float = 0.0,
-                   init_shift_nm: Sequence[float] = (0.0, 0.0), affine: bool = False, metric: str = "mattes",
+                   init_shift_nm: Sequence[float] | None = None, affine: bool = False, metric: str = "mattes",
                    levels: Sequence[int] = (4, 2, 1), smoothing_nm: Sequence[float] | None = None,
                    bins: int | None = None, iterations: int = 200, min_step_nm: float = 0.01,
                    max_step_nm: float | None = None, margin_nm: float | None = None,
@@ -453,9 +453,11 @@ def register_rigid(fixed: xr.DataArray, moving: xr.DataArray, *, init_rotation_d
     init_rotation_deg : float
         Starting rotation (degrees, counter-clockwise as displayed, about the moving field's
         centre).
-    init_shift_nm : (float, float)
+    init_shift_nm : (float, float), optional
         Starting shift ``(y, x)`` in nm (module docstring). The fields must overlap under the
-        starting transform.
+        starting transform. Default: the shift that puts the moving field's centre on the fixed
+        field's centre (the guess when nothing else is known, e.g. a KPFM field somewhere inside a
+        larger TOF-SIMS field).
     affine : bool
         Optimise a full affine transform (6 parameters) instead of a rotation and a shift.
     metric : {"mattes"}
@@ -516,9 +518,10 @@ def register_rigid(fixed: xr.DataArray, moving: xr.DataArray, *, init_rotation_d
     if not isinstance(levels, tuple) or not levels or any(v < 1 for v in levels):
         raise ConfigError(f"register_rigid: parameter 'levels' must be shrink factors >= 1, coarse to fine, "
                           f"got {levels!r}")
-    s0 = _check_pair(init_shift_nm, "init_shift_nm")
     fg = _grid(fixed, "the fixed image")
     mg = _grid(moving, "the moving image")
+    s0 = (tuple(float(v) for v in fg.centre - mg.centre) if init_shift_nm is None
+          else _check_pair(init_shift_nm, "init_shift_nm"))
     fv, fok = _image_values(fg, "the fixed image")
     mv, mok = _image_values(mg, "the moving image")
 

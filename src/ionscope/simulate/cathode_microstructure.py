@@ -216,10 +216,14 @@ class CompositeMicrostructure:
         return math.pi * self.particle_radius_nm**2 * (1.0 + 0.5 * (self.particle_amplitude**2).sum(axis=1))
 
     def rasterize(
-        self, shape: tuple[int, int], pixel_nm: float, origin_nm: tuple[float, float] = (0.0, 0.0)
+        self, shape: tuple[int, int], pixel_nm: float, origin_nm: tuple[float, float] = (0.0, 0.0),
+        rotation_deg: float = 0.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Phase codes and particle labels at the grid points
-        ``(origin_y + j * pixel_nm, origin_x + i * pixel_nm)``.
+        ``origin + R(rotation_deg) (j * pixel_nm, i * pixel_nm)``, R acting on (y, x) as
+        ``[[cos, -sin], [sin, cos]]`` (positive: the grid's axes turned counter-clockwise as
+        displayed, y down; 0: the axis-aligned grid ``(origin_y + j * pixel_nm, origin_x + i *
+        pixel_nm)``).
 
         Returns
         -------
@@ -229,9 +233,8 @@ class CompositeMicrostructure:
             Particle label (``1 .. n``) on LiCoPO4 points, 0 elsewhere.
         """
         ny, nx = (int(shape[0]), int(shape[1]))
-        y = origin_nm[0] + pixel_nm * np.arange(ny, dtype=np.float64)
-        x = origin_nm[1] + pixel_nm * np.arange(nx, dtype=np.float64)
-        return _rasterize(self, y, x)
+        return _rasterize(self, (float(origin_nm[0]), float(origin_nm[1])), float(pixel_nm),
+                          math.radians(float(rotation_deg)), (ny, nx))
 
     def phase_fractions(
         self,
@@ -293,27 +296,38 @@ def _boundary(cy, cx, radius, amplitude, phase, n_points=_BOUNDARY_POINTS):
     return cy + r * np.sin(theta), cx + r * np.cos(theta)
 
 
-def _rasterize(ms: CompositeMicrostructure, y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ny, nx = y.size, x.size
+def _rasterize(ms: CompositeMicrostructure, origin: tuple[float, float], step: float, angle: float,
+               shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Phase codes and particle labels at ``origin + R(angle) (j step, i step)``: every disc and
+    blob is tested only on the grid points inside its reach (a window in grid indices)."""
+    ny, nx = shape
     phase = np.zeros((ny, nx), dtype=np.int8)
     particle = np.zeros((ny, nx), dtype=np.int32)
     if ny == 0 or nx == 0:
         return phase, particle
-    step_y = (y[-1] - y[0]) / (ny - 1) if ny > 1 else 1.0
-    step_x = (x[-1] - x[0]) / (nx - 1) if nx > 1 else 1.0
+    c, s = math.cos(angle), math.sin(angle)
+    oy, ox = origin
+
+    def points(j0, j1, i0, i1):
+        """Sample coordinates of the grid points [j0, j1) x [i0, i1)."""
+        u = step * np.arange(j0, j1, dtype=np.float64)[:, None]
+        v = step * np.arange(i0, i1, dtype=np.float64)[None, :]
+        return oy + (c * u - s * v), ox + (s * u + c * v)
 
     def window(cy, cx, reach):
-        j0 = max(int(math.floor((cy - reach - y[0]) / step_y)), 0)
-        j1 = min(int(math.ceil((cy + reach - y[0]) / step_y)) + 1, ny)
-        i0 = max(int(math.floor((cx - reach - x[0]) / step_x)), 0)
-        i1 = min(int(math.ceil((cx + reach - x[0]) / step_x)) + 1, nx)
+        dy, dx = cy - oy, cx - ox
+        u, v = (c * dy + s * dx) / step, (-s * dy + c * dx) / step  # the centre in grid indices
+        r = reach / step
+        j0, j1 = max(int(math.floor(u - r)), 0), min(int(math.ceil(u + r)) + 1, ny)
+        i0, i1 = max(int(math.floor(v - r)), 0), min(int(math.ceil(v + r)) + 1, nx)
         return j0, j1, i0, i1
 
     for cy, cx, rho in zip(ms.pd_y_nm, ms.pd_x_nm, ms.pd_radius_nm):
         j0, j1, i0, i1 = window(cy, cx, rho)
         if j0 >= j1 or i0 >= i1:
             continue
-        inside = (y[j0:j1, None] - cy) ** 2 + (x[None, i0:i1] - cx) ** 2 < rho**2
+        y, x = points(j0, j1, i0, i1)
+        inside = (y - cy) ** 2 + (x - cx) ** 2 < rho**2
         phase[j0:j1, i0:i1][inside] = PD
     reach = ms.particle_radius_nm * (1.0 + np.abs(ms.particle_amplitude).sum(axis=1))
     for n in range(ms.n_particles):
@@ -321,14 +335,19 @@ def _rasterize(ms: CompositeMicrostructure, y: np.ndarray, x: np.ndarray) -> tup
         j0, j1, i0, i1 = window(cy, cx, reach[n])
         if j0 >= j1 or i0 >= i1:
             continue
-        dy = y[j0:j1, None] - cy
-        dx = x[None, i0:i1] - cx
+        y, x = points(j0, j1, i0, i1)
+        dy, dx = y - cy, x - cx
         r = _blob_radius(ms.particle_radius_nm[n:n + 1], ms.particle_amplitude[n:n + 1],
                          ms.particle_phase[n:n + 1], np.arctan2(dy, dx)[None])[0]
         inside = np.hypot(dy, dx) < r
         phase[j0:j1, i0:i1][inside] = LICOPO4
         particle[j0:j1, i0:i1][inside] = n + 1
-    collector = y[:, None] >= ms.collector_top_nm(x)[None, :]
+    if s == 0.0:  # axis-aligned: the collector's top edge once per column
+        y, x = points(0, ny, 0, 1)[0], points(0, 1, 0, nx)[1]
+        collector = y >= ms.collector_top_nm(x[0])[None, :]
+    else:
+        y, x = points(0, ny, 0, nx)
+        collector = y >= ms.collector_top_nm(x.ravel()).reshape(y.shape)
     phase[collector] = COLLECTOR
     particle[collector] = 0
     return phase, particle

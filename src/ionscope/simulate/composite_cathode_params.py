@@ -102,10 +102,19 @@ class CompositeCathodeParams(MicrostructureParams):
     frames ignore these):
 
     sims_pixel_nm, sims_ny, sims_nx : float, int, int
-        SIMS pixel size (nm) and field (px), centred on the KPFM field. Default 100 nm, 28 x 28
-        (2.8 um). With the stage shifts it must fit inside the sample (KPFM field + 2 x
-        ``margin_nm``); checked when the SIMS twin runs (:meth:`check_sims_field`), not here, so
-        a small KPFM-only field stays valid.
+        SIMS pixel size (nm) and field (px). Default 100 nm, 28 x 28 (2.8 um). With its rotation
+        and the stage shifts it must fit inside the sample (KPFM field + 2 x ``margin_nm``);
+        checked when the SIMS twin runs (:meth:`check_sims_field`), not here, so a small
+        KPFM-only field stays valid.
+    sims_rotation_deg : float
+        Rotation of the SIMS raster against the KPFM scan axes (degrees): a SIMS pixel step
+        ``(dy, dx)`` runs along :math:`R(\theta)(dy, dx)` in the sample, R acting on (y, x) as in
+        :mod:`ionscope.register.multimodal` (positive: counter-clockwise as displayed, y down).
+        Default 0.
+    sims_offset_y_nm, sims_offset_x_nm : float
+        Position of the SIMS field's centre relative to the KPFM field's centre (nm, sample
+        axes). Default 0, 0: the two fields share their centre (pixel centres on pixel centres).
+        :meth:`kpfm_to_sims_truth` gives the registration these imply.
     sims_subpixel_nm : float
         Target spacing of the supersampling points that give the area fractions of every pixel
         (nm); at least 4 x 4 points per pixel. Default 10.
@@ -200,6 +209,9 @@ class CompositeCathodeParams(MicrostructureParams):
     sims_pixel_nm: float = parameter(100.0, 1.0, 1e4, "nm")
     sims_ny: int = parameter(28, 4, 4096, "px", integer=True)
     sims_nx: int = parameter(28, 4, 4096, "px", integer=True)
+    sims_rotation_deg: float = parameter(0.0, -45.0, 45.0, "degrees")
+    sims_offset_y_nm: float = parameter(0.0, -1e5, 1e5, "nm")
+    sims_offset_x_nm: float = parameter(0.0, -1e5, 1e5, "nm")
     sims_subpixel_nm: float = parameter(10.0, 0.1, 1e4, "nm")
     sims_states: int = parameter(5, 1, 99, "states", integer=True)
     sims_scans: int = parameter(60, 1, 100000, "scans", integer=True)
@@ -309,23 +321,60 @@ class CompositeCathodeParams(MicrostructureParams):
                                for s in range(1, self.sims_states)]
 
     @property
-    def sims_field_origin_nm(self) -> tuple[float, float]:
-        """Sample coordinates (nm, y then x) of the first SIMS state's pixel (0, 0) centre: the
-        SIMS pixel centres are centred on the KPFM pixel centres."""
+    def sims_field_centre_nm(self) -> tuple[float, float]:
+        """Sample coordinates (nm, y then x) of the first SIMS state's field centre: the KPFM
+        field's centre (between its pixel centres) plus ``sims_offset_*_nm``."""
         m = self.margin_px * self.pixel_nm
-        return (m + 0.5 * ((self.ny - 1) * self.pixel_nm - (self.sims_ny - 1) * self.sims_pixel_nm),
-                m + 0.5 * ((self.nx - 1) * self.pixel_nm - (self.sims_nx - 1) * self.sims_pixel_nm))
+        return (m + 0.5 * (self.ny - 1) * self.pixel_nm + self.sims_offset_y_nm,
+                m + 0.5 * (self.nx - 1) * self.pixel_nm + self.sims_offset_x_nm)
+
+    def sims_position_nm(self, row: np.ndarray | float, col: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """Sample coordinates (nm) of the point at fractional SIMS pixel ``(row, col)`` of the
+        first state (pixel centres at whole numbers): the field centre plus the rotated offset
+        ``R(sims_rotation_deg) ((row - (ny - 1) / 2) P, (col - (nx - 1) / 2) P)``."""
+        c, s = math.cos(math.radians(self.sims_rotation_deg)), math.sin(math.radians(self.sims_rotation_deg))
+        cy, cx = self.sims_field_centre_nm
+        u = (np.asarray(row, dtype=np.float64) - 0.5 * (self.sims_ny - 1)) * self.sims_pixel_nm
+        v = (np.asarray(col, dtype=np.float64) - 0.5 * (self.sims_nx - 1)) * self.sims_pixel_nm
+        return cy + c * u - s * v, cx + s * u + c * v
+
+    @property
+    def sims_field_origin_nm(self) -> tuple[float, float]:
+        """Sample coordinates (nm, y then x) of the first SIMS state's pixel (0, 0) centre."""
+        y, x = self.sims_position_nm(0.0, 0.0)
+        return float(y), float(x)
 
     @property
     def sims_shift_bound_nm(self) -> float:
-        """Sample left on the narrowest side of the SIMS field (nm; negative when the field does
-        not fit): the largest stage shift, to which the shifts are clipped."""
+        """Largest stage shift (nm, along each SIMS axis; negative when the field does not fit):
+        the sample left between the (rotated) SIMS field's outline and the nearest sample edge,
+        divided by ``|cos| + |sin|`` of the rotation (the most a shift along the SIMS axes moves
+        the field along a sample axis). The shifts are clipped to it."""
         m = self.margin_px * self.pixel_nm
         extent = (self.ny * self.pixel_nm + 2 * m, self.nx * self.pixel_nm + 2 * m)
+        corners = self.sims_position_nm(np.array([-0.5, -0.5, self.sims_ny - 0.5, self.sims_ny - 0.5]),
+                                        np.array([-0.5, self.sims_nx - 0.5, -0.5, self.sims_nx - 0.5]))
         sides = []
-        for origin, n, size in zip(self.sims_field_origin_nm, (self.sims_ny, self.sims_nx), extent):
-            sides += [origin - 0.5 * self.sims_pixel_nm, size - (origin + (n - 0.5) * self.sims_pixel_nm)]
-        return float(min(sides))
+        for pos, size in zip(corners, extent):
+            sides += [float(pos.min()), float(size - pos.max())]
+        t = math.radians(self.sims_rotation_deg)
+        return float(min(sides)) / (abs(math.cos(t)) + abs(math.sin(t)))
+
+    def kpfm_to_sims_truth(self) -> dict[str, float]:
+        """The rigid registration of the first KPFM frame onto the first SIMS state that this
+        geometry implies, in :func:`ionscope.register.register_rigid`'s convention, for both grids'
+        coordinates starting at 0 nm at their first pixel centre (as the twin's files give them):
+        ``rotation_deg`` = -``sims_rotation_deg`` and the shift
+        :math:`s = R(-\theta)(-o) + c_f - c_m` (o the SIMS centre's offset, c_f and c_m the two
+        fields' centres in their own coordinates)."""
+        t = math.radians(self.sims_rotation_deg)
+        c, s = math.cos(t), math.sin(t)
+        oy, ox = -self.sims_offset_y_nm, -self.sims_offset_x_nm
+        cf = (0.5 * (self.sims_ny - 1) * self.sims_pixel_nm, 0.5 * (self.sims_nx - 1) * self.sims_pixel_nm)
+        cm = (0.5 * (self.ny - 1) * self.pixel_nm, 0.5 * (self.nx - 1) * self.pixel_nm)
+        return {"rotation_deg": -float(self.sims_rotation_deg),
+                "shift_y_nm": c * oy + s * ox + cf[0] - cm[0],
+                "shift_x_nm": -s * oy + c * ox + cf[1] - cm[1]}
 
     def sims_field_problem(self) -> str | None:
         """Why the SIMS field does not fit inside the sample with room for the stage shifts (at
@@ -337,12 +386,13 @@ class CompositeCathodeParams(MicrostructureParams):
         m = self.margin_px * self.pixel_nm
         return (
             f"twin {TWIN!r}: the SIMS field (sims_ny x sims_pixel_nm = {self.sims_ny * self.sims_pixel_nm:g} nm "
-            f"by sims_nx x sims_pixel_nm = {self.sims_nx * self.sims_pixel_nm:g} nm, centred on the KPFM "
-            f"field) needs {need:g} nm (2 x sims_stage_shift_nm) of sample on every side for the stage "
+            f"by sims_nx x sims_pixel_nm = {self.sims_nx * self.sims_pixel_nm:g} nm, rotated by "
+            f"{self.sims_rotation_deg:g} degrees, its centre {self.sims_offset_y_nm:g}, {self.sims_offset_x_nm:g} nm "
+            f"from the KPFM field's) needs {need:g} nm (2 x sims_stage_shift_nm) of sample on every side for the stage "
             f"shifts between states, but the sample spans only {self.ny * self.pixel_nm + 2 * m:g} x "
             f"{self.nx * self.pixel_nm + 2 * m:g} nm (ny, nx x pixel_nm + 2 x margin_nm), leaving "
             f"{bound:g} nm; shrink the SIMS field (sims_ny, sims_nx, sims_pixel_nm), lower "
-            "sims_stage_shift_nm, or raise margin_nm (or the KPFM field ny, nx x pixel_nm)"
+            "sims_stage_shift_nm or the offsets, or raise margin_nm (or the KPFM field ny, nx x pixel_nm)"
         )
 
     def check_sims_field(self) -> None:

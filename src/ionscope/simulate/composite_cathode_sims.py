@@ -210,14 +210,17 @@ def _block_mean(a: np.ndarray, shape: tuple[int, int], s: int) -> np.ndarray:
     return a.reshape(shape[0], s, shape[1], s).mean(axis=(1, 3))
 
 
-def _fractions(ms, p: CompositeCathodeParams, s: int, origin: tuple[float, float], content: np.ndarray,
+def _fractions(ms, p: CompositeCathodeParams, s: int, shift: tuple[float, float], content: np.ndarray,
                latp_content: float):
     """Phase fractions f (phase, y, x), Li-weighted fractions g (phase, y, x) and the sub-point
-    particle labels (sy, sx) of the pixels whose centres are at ``origin + (j, i) * P``."""
+    particle labels (sy, sx) of a state whose stage sits at ``shift`` (nm along the SIMS axes):
+    its pixel ``(j, i)`` sees the first state's pixel ``(j, i) - shift / P``."""
     shape = (p.sims_ny, p.sims_nx)
     sub = p.sims_pixel_nm / s
-    start = (origin[0] - 0.5 * p.sims_pixel_nm + 0.5 * sub, origin[1] - 0.5 * p.sims_pixel_nm + 0.5 * sub)
-    phase, particle = ms.rasterize((shape[0] * s, shape[1] * s), sub, start)
+    first = -0.5 + 0.5 / s
+    start = p.sims_position_nm(first - shift[0] / p.sims_pixel_nm, first - shift[1] / p.sims_pixel_nm)
+    phase, particle = ms.rasterize((shape[0] * s, shape[1] * s), sub, (float(start[0]), float(start[1])),
+                                   p.sims_rotation_deg)
     f = np.stack([_block_mean((phase == code).astype(np.float64), shape, s) for code in sorted(PHASES)])
     g = np.zeros_like(f)
     g[LATP] = latp_content * f[LATP]
@@ -332,7 +335,6 @@ def simulate_sims(
     n_states, shape = p.sims_states, (p.sims_ny, p.sims_nx)
     pulses = p.sims_pulses
     s = supersample_factor(p)
-    origin = p.sims_field_origin_nm
 
     # ---- per-state instrument: stage shifts, doses, calibrations
     bound = max(p.sims_shift_bound_nm, 0.0)
@@ -356,8 +358,7 @@ def simulate_sims(
     expected = np.empty((n_states, len(ION_NAMES)) + shape, np.float32)
     peak_counts, peak_masses = [], []
     for st in range(n_states):
-        f, g, particle = _fractions(ms, p, s, (origin[0] - shift[st, 0], origin[1] - shift[st, 1]),
-                                    content[st], latp[st])
+        f, g, particle = _fractions(ms, p, s, (shift[st, 0], shift[st, 1]), content[st], latp[st])
         if st == 0:
             fractions0, particle0 = f, particle
         mu = dose[st] * (np.einsum("qp,pyx->qyx", yields * ~is_li[:, None], f)
@@ -461,6 +462,8 @@ def _assemble(p, seed, *, counts, masses, expected, fractions, truth, rel, conte
         pixel_size_nm=float(h),
         field_origin_nm=[float(origin[0]), float(origin[1])],
         field_origin_in_kpfm_nm=[float(origin[0] - m), float(origin[1] - m)],
+        field_rotation_deg=float(p.sims_rotation_deg),
+        kpfm_to_sims=json.dumps(p.kpfm_to_sims_truth()),
         supersample=int(s),
         collector_element="Au",
         imzml_mode="processed",

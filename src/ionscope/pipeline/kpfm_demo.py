@@ -51,7 +51,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "full": {"margin_nm": 2300.0, "sims_ny": 48, "sims_nx": 48, "sims_rotation_deg": 3.5,
              "sims_offset_y_nm": -600.0, "sims_offset_x_nm": 800.0},
     "quick": {"ny": 256, "nx": 256, "pixel_nm": 5.0, "charge_frames": 2, "rest_frames": 1, "margin_nm": 1800.0,
-              "sims_ny": 32, "sims_nx": 32, "sims_rotation_deg": 3.5, "sims_offset_y_nm": -400.0,
+              "sims_ny": 64, "sims_nx": 64, "sims_pixel_nm": 50.0, "sims_rotation_deg": 3.5, "sims_offset_y_nm": -400.0,
               "sims_offset_x_nm": 500.0, "sims_states": 3},
 }
 #: Folder of the demo output that receives the instrument's files.

@@ -5,7 +5,7 @@ Registered with :func:`~ionscope.pipeline.demo.demo_section` and imported by
 It runs the chain as a user would (METHODS section 5; issue 14):
 
 1. the ``composite_cathode`` twin's TOF-SIMS - the same sample the KPFM section images, at 100 nm
-   pixels, five states of charge (pristine, charge, discharge, charge, discharge) with 7Li
+   pixels (quick: 50 nm) on a field turned against the KPFM scan, five states of charge (pristine, charge, discharge, charge, discharge) with 7Li
    saturating the detector in LiCoPO4, a stage move and a calibration error per state - is
    written as IONTOF SurfaceLab exports it: one processed centroid imzML (+ .ibd) per state, empty
    pixels left out, in ``sims_states/`` of the demo folder
@@ -212,7 +212,7 @@ def sims_section(ctx: DemoContext) -> Section | None:
         items,
         intro=(
             "Time-of-flight secondary-ion mass spectrometry of the same composite-cathode cross-section at several "
-            "states of charge (the composite_cathode twin at 100 nm pixels): the spectra are written as IONTOF "
+            f"states of charge (the composite_cathode twin at {pixel:g} nm pixels): the spectra are written as IONTOF "
             f"SurfaceLab exports them - one processed centroid imzML per state, in {SIMS_FOLDER}/ next to this report "
             "- and processed from there with `ionscope sims lithium`. ⁷Li⁺ saturates the detector in LiCoPO₄ (the "
             "Poisson dead-time correction with the pulses per pixel restores it, checked against ⁶Li⁺ × 12.2), the "

@@ -10,19 +10,25 @@ pixel and peak), with the ground truth beside them.
 Geometry
 --------
 The SIMS field is ``sims_ny x sims_nx`` pixels of ``sims_pixel_nm`` (P), y down (row 0 at the
-top), centred on the KPFM field: the first state's pixel ``(j, i)`` sees the sample point
-:math:`\mathbf o + (jP, iP)` with :math:`\mathbf o` =
-:attr:`~ionscope.simulate.composite_cathode_params.CompositeCathodeParams.sims_field_origin_nm`
-(``attrs["field_origin_nm"]``, sample coordinates; ``attrs["field_origin_in_kpfm_nm"]`` in the KPFM
-field's coordinates). Between states the stage is moved away and back: state s > 0 sits at
-:math:`\mathbf d_s`, each axis normal with SD ``sims_stage_shift_nm`` (independent per state, not a
-random walk), clipped to the sample left around the field
+top). Its centre :math:`\mathbf C` is the KPFM field's centre plus (``sims_offset_y_nm``,
+``sims_offset_x_nm``) and its raster is turned by :math:`\theta` = ``sims_rotation_deg`` against
+the KPFM scan axes (positive: counter-clockwise as displayed): the first state's pixel ``(j, i)``
+sees the sample point :math:`\mathbf C + R(\theta)\,((j - (N_y - 1)/2) P, (i - (N_x - 1)/2) P)`
+(:meth:`~ionscope.simulate.composite_cathode_params.CompositeCathodeParams.sims_position_nm`; by
+default :math:`\theta = 0` and no offset: pixel centres on the KPFM's). ``attrs["field_origin_nm"]``
+is its pixel (0, 0) in sample coordinates, ``attrs["field_origin_in_kpfm_nm"]`` in the KPFM
+field's, ``attrs["kpfm_to_sims"]`` (JSON) the rigid registration of the first KPFM frame onto the
+first state that the geometry implies, in :func:`ionscope.register.register_rigid`'s convention
+(:meth:`~ionscope.simulate.composite_cathode_params.CompositeCathodeParams.kpfm_to_sims_truth`:
+rotation :math:`-\theta`). Between states the stage is moved away and back, along the SIMS axes:
+state s > 0 sits at :math:`\mathbf d_s`, each axis normal with SD ``sims_stage_shift_nm``
+(independent per state, not a random walk), clipped to the sample left around the field
 (:attr:`~ionscope.simulate.composite_cathode_params.CompositeCathodeParams.sims_shift_bound_nm`);
-:math:`\mathbf d_0 = 0`. State s's pixel :math:`\mathbf r` sees the sample at :math:`\mathbf r - \mathbf
-d_s` (content moved by :math:`+\mathbf d_s`), so the registration shift mapping state s onto state 0
-is :math:`-\mathbf d_s` (:mod:`ionscope.register`'s convention). The field plus 2 x
-``sims_stage_shift_nm`` must fit inside the sample (KPFM field + 2 ``margin_nm``; checked when the
-twin runs: :meth:`~ionscope.simulate.composite_cathode_params.CompositeCathodeParams.check_sims_field`).
+:math:`\mathbf d_0 = 0`. State s's pixel :math:`\mathbf r` sees the first state's :math:`\mathbf r -
+\mathbf d_s / P` (content moved by :math:`+\mathbf d_s`), so the registration shift mapping state s
+onto state 0 is :math:`-\mathbf d_s` (:mod:`ionscope.register`'s convention). The turned field plus
+2 x ``sims_stage_shift_nm`` must fit inside the sample (KPFM field + 2 ``margin_nm``; checked when
+the twin runs: :meth:`~ionscope.simulate.composite_cathode_params.CompositeCathodeParams.check_sims_field`).
 
 Area fractions: every pixel is sampled on ``S x S`` sub-points (:math:`S = \max(4,
 \lceil P / \mathrm{sims\_subpixel\_nm} \rceil)`, at most 32; ``attrs["supersample"]``) of
@@ -312,7 +318,7 @@ def simulate_sims(
         (nm; content moved by +shift), ``sims_dose`` (1), ``sims_calibration_a`` (u^0.5),
         ``sims_calibration_b`` (1). Attrs: ``pulses_per_pixel``, ``ion_names``, ``ion_masses_u``,
         ``state_names``, ``li7_li6``, ``mass_resolution``, ``pixel_size_nm``, ``field_origin_nm``,
-        ``field_origin_in_kpfm_nm``, ``supersample``, ``imzml_mode``, ``spectrum_type`` and the
+        ``field_origin_in_kpfm_nm``, ``field_rotation_deg``, ``kpfm_to_sims`` (JSON), ``supersample``, ``imzml_mode``, ``spectrum_type`` and the
         twin's ``parameters``, ``model``, ``provenance``.
 
     Raises

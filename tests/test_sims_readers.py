@@ -133,8 +133,14 @@ def test_write_imzml_read_back_by_pyimzml(tmp_path):
     for (y, x), k in np.ndenumerate(n):
         mass[y, x, :k] = np.sort(rng.uniform(5, 200, k))
         counts[y, x, :k] = rng.integers(1, 50, k)
-    xml, ibd = io.write_imzml(tmp_path / "w.imzML", mass, counts, pixel_size_um=(0.1, 0.2), skip_empty=True)
+    xml, ibd = io.write_imzml(tmp_path / "w.imzML", mass, counts, pixel_size_um=(0.1, 0.2), skip_empty=True,
+                              start_time="2025-06-02T10:04:00")
     assert xml.exists() and ibd.exists() and ibd.name == "w.ibd"
+    # the acquisition time is the mzML run's startTimeStamp, as an XML parser sees it
+    import xml.etree.ElementTree as ET
+
+    run = ET.parse(xml).getroot().find("{http://psi.hupo.org/ms/mzml}run")
+    assert run is not None and run.get("startTimeStamp") == "2025-06-02T10:04:00"
     parser = ImzMLParser(str(xml))
     try:
         listed = {(y - 1, x - 1): i for i, (x, y, _) in enumerate(parser.coordinates)}
@@ -153,6 +159,7 @@ def test_write_imzml_read_back_by_pyimzml(tmp_path):
     np.testing.assert_allclose(ds.x.values, np.arange(4) * 200.0)
     np.testing.assert_allclose(ds.y.values, np.arange(3) * 100.0)
     assert ds.attrs["empty_pixels"] == int(np.count_nonzero(n == 0))
+    assert ds.attrs["start_time"] == "2025-06-02T10:04:00"
     got = np.zeros_like(counts)
     got[..., : ds.sizes["peak"]] = ds.counts.values
     np.testing.assert_array_equal(got, counts)

@@ -516,6 +516,7 @@ def test_the_cli_writes_real_sxm_scans_a_cycler_log_and_the_truth(run_cli, tmp_p
         assert read["KPFM_forward"].attrs["units"] == "V" and read["Z_forward"].attrs["units"] == "nm"
         np.testing.assert_allclose(read["row_time"].values, frame["row_time"].values, atol=1e-6)
     log = (tmp_path / "cell" / "cycler.csv").read_text().splitlines()
-    assert log[0] == "time_s,voltage_V,current_A,charge_C" and len(log) == truth.sizes["record"] + 1
+    assert log[0] == "# start_time: " + truth.attrs["start_time"][:19]  # the local wall clock, as the .sxm's
+    assert log[1] == "time_s,voltage_V,current_A,charge_C" and len(log) == truth.sizes["record"] + 2
     again = run_cli("simulate", "composite_cathode", "--out", tmp_path / "cell", *args)
     assert again.returncode == 2 and "already exists" in again.stderr

@@ -101,6 +101,7 @@ def test_dims_units_coordinates_and_attrs(ds):
         "sims_stage_shift_y_nm": (("state",), "nm"),
         "sims_stage_shift_x_nm": (("state",), "nm"),
         "sims_dose": (("state",), "1"),
+        "sims_state_time_s": (("state",), "s"),
         "sims_calibration_a": (("state",), "u^0.5"),
         "sims_calibration_b": (("state",), "1"),
         "counts": (("state", "y", "x", "peak"), "counts"),
@@ -112,6 +113,8 @@ def test_dims_units_coordinates_and_attrs(ds):
     assert ds["sims_phase_true"].attrs["flag_meanings"] == "LATP LiCoPO4 Pd collector"
     assert list(ds["phase"].values) == ["LATP", "LiCoPO4", "Pd", "collector"]
     assert ds.sizes["state"] == n_state
+    # pristine at the KPFM protocol's start, charge1 at its end (10 frames of 60 s), then hourly
+    np.testing.assert_allclose(ds["sims_state_time_s"].values, [0, 600, 4200, 7800, 11400][:n_state])
     steps = json.loads(ds.attrs["provenance"])
     assert [s["step"] for s in steps] == ["ionscope.simulate.composite_cathode_sims"]
     assert steps[0]["params"] == {**json.loads(ds.attrs["parameters"]), "seed": 0}

@@ -19,7 +19,14 @@ from ionscope import io
 from ionscope.data import provenance, signal
 from ionscope.errors import ConfigError, InputError, IonscopeWarning
 from ionscope.simulate import cycler_table, simulate
-from ionscope.timeline import attach_cycler, cycler_log, frame_times, parse_timezone, timeline_summary
+from ionscope.timeline import (
+    attach_cycler,
+    attach_cycler_states,
+    cycler_log,
+    frame_times,
+    parse_timezone,
+    timeline_summary,
+)
 
 START = "2024-05-01T10:00:00+09:00"
 HYPERSPY = "hyperspy==1.7.6"
@@ -105,9 +112,17 @@ def test_a_kpfm_result_gets_per_row_and_per_frame_states(cathode):
     twin, root = cathode
     frames = [root / f"frame_{k:03d}.sxm" for k in range(twin.sizes["time"])]
     result, _ = process_frames(frames, align=False)
-    with pytest.warns(IonscopeWarning, match="no start time: assumed it starts with the series"):
-        out = attach_cycler(result, root / "cycler.csv")
+    out = attach_cycler(result, root / "cycler.csv")  # the twin's log records its start (# start_time:)
     _close_but_at_steps(out["row_cell_voltage"].values, twin["cell_voltage_row"].values)
+    np.testing.assert_allclose(out["cell_voltage"].values, twin["voltage"].values, atol=2e-3)
+    record = json.loads(out.attrs["timeline"])
+    assert record["cycler_start_source"] == "the log's start_time" and record["cycler_offset_s"] == 0.0
+    # a log without its start: the series' start is assumed, and said
+    stripped = root / "cycler_nostart.csv"
+    stripped.write_text("".join(line for line in (root / "cycler.csv").read_text().splitlines(keepends=True)
+                                if not line.startswith("#")))
+    with pytest.warns(IonscopeWarning, match="no start time: assumed it starts with the series"):
+        out = attach_cycler(result, stripped)
     np.testing.assert_allclose(out["cell_voltage"].values, twin["voltage"].values, atol=2e-3)
     assert json.loads(out.attrs["timeline"])["cycler_start_source"].startswith("assumed")
 
@@ -205,6 +220,29 @@ def test_a_log_without_current_gives_voltages_and_says_the_rest_is_unknown(tmp_p
     csv.write_text("time_s,voltage_V\n0,3\n10,3.1\n20,3.2\n")
     with pytest.raises(InputError, match="current"):
         attach_cycler(_series(), csv, start="2024-05-01T10:00:00")
+
+
+def test_states_of_charge_get_the_cell_state_at_their_acquisition_time(licoo2):
+    twin, root = licoo2
+    log = cycler_log(root / "cycler.csv")
+    t = np.asarray(twin["record"].values, dtype=float)
+    result = xr.Dataset({"li": (("state", "y"), np.zeros((3, 2)))}, coords={"state": ["pristine", "charged", "later"]})
+    at = [10.0, float(t[-1]) / 2, float(t[-1]) + 3600.0]  # s after the log's zero; the last beyond it
+    zero = dt.datetime.fromisoformat("2024-05-01T10:00:00")
+    times = [(zero + dt.timedelta(seconds=s)).isoformat() for s in at]
+    with pytest.warns(IonscopeWarning, match=r"states 2 \(1 of 3\) lie outside"):
+        out = attach_cycler_states(result, times, log, start="2024-05-01T10:00:00")
+    for name in ("cell_voltage", "cell_current", "charge", "cell_state", "cycler_time"):
+        assert out[name].dims == ("state",)
+    expected_v = np.interp(at[:2], t, twin["cycler_voltage"].values)
+    np.testing.assert_allclose(out["cell_voltage"].values[:2], expected_v, atol=0.05)
+    np.testing.assert_allclose(out["cycler_time"].values, at)
+    assert np.isnan(out["charge"].values[2]) and out["cell_state"].values[2] == -1
+    assert timeline_summary(out)["state"][2] == "unknown" and out.attrs["start_time"] == times[0]
+    with pytest.raises(InputError, match="state 1 has no acquisition time"):
+        attach_cycler_states(result, [times[0], None, times[2]], log)
+    with pytest.raises(InputError, match="2 acquisition time"):
+        attach_cycler_states(result, times[:2], log)
 
 
 def test_frames_before_or_after_the_log_are_named_or_refused():

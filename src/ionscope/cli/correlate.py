@@ -22,7 +22,7 @@ def correlate(
     out_dir: OutOption,
     init_rotation: Annotated[float, typer.Option("--init-rotation", help="Start of the registration: the KPFM field's rotation on the TOF-SIMS grid (degrees, counter-clockwise as displayed).")] = 0.0,
     init_shift: Annotated[Optional[str], typer.Option("--init-shift", help="Start of the registration: its shift Y,X (nm; default: the KPFM field's centre on the TOF-SIMS field's centre).")] = None,
-    pairs: Annotated[Optional[str], typer.Option("--pairs", help="FRAME:STATE,... (frame labels such as '540 s' or indices; state names or indices); default: the first frame with the first state, the last frame with the second.")] = None,
+    pairs: Annotated[Optional[str], typer.Option("--pairs", help="FRAME:STATE,... (frame labels such as '540 s' or indices; state names or indices); default: by the cell's charge when both results carry the timeline (--cycler on kpfm process and sims lithium), else the first frame with the first state and the last frame with the second.")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """KPFM potential on the TOF-SIMS grid (mutual-information registration) and the per-particle

@@ -9,7 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import OutOption, OverwriteOption, app, options_named, out, start_run, write_csv
+from ionscope.cli._app import (
+    TIMELINE_FIGURE, OutOption, OverwriteOption, TimezoneOption, app, load_cycler_log, options_named, out, start_run,
+    write_csv,
+)
 
 sims_app = typer.Typer(
     help="In-situ TOF-SIMS: dead-time corrected, registered Li maps per state of charge; phases; Li per phase.",
@@ -48,6 +51,9 @@ def sims_lithium(
     ions: Annotated[Optional[str], typer.Option("--ions", help="Further ions (NAME or NAME=MASS_U, comma-separated); for an ion-image stack without ion names, the names of its ions in order.")] = None,
     calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Refine each state's mass calibration on the known ions' peaks (sqrt(m) against flight time).")] = True,
     bin_px: Annotated[int, typer.Option("--bin", help="Sum N x N pixels (trades resolution for counts).")] = 1,
+    cycler: Annotated[Optional[Path], typer.Option("--cycler", help="Cycler log (.mpr, .mpt, .nda, .ndax, .res, .xlsx, Maccor, CSV): the cell's voltage, current, charge and state at every state's acquisition time (its file's start time); writes timeline.png.")] = None,
+    start: Annotated[Optional[str], typer.Option("--start", help="ISO 8601 time: the cycler log's zero when the log records none.")] = None,
+    timezone: TimezoneOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Li maps per state of charge (dead-time corrected, registered onto the first state), the
@@ -55,18 +61,28 @@ def sims_lithium(
     from ionscope import io
     from ionscope.sims.workflow import lithium_states
 
-    elapsed = start_run(out_dir, overwrite, inputs=tuple(spectra) + ((Path(phases),) if phases not in ("auto", "none") else ()))
+    elapsed = start_run(out_dir, overwrite, inputs=tuple(spectra) + ((Path(phases),) if phases not in ("auto", "none") else ())
+                        + ((cycler,) if cycler is not None else ()))
     io.check_output(out_dir / "phases.csv", overwrite=overwrite)
     io.check_output(out_dir / "particles.csv", overwrite=overwrite)
+    if cycler is not None:
+        io.check_output(out_dir / TIMELINE_FIGURE, overwrite=overwrite)
+    log = load_cycler_log(cycler, timezone) if cycler is not None else None
     with options_named(window_u="--window-u", window_fwhm="--window-fwhm", bin_px="--bin"):
         result, phase_rows, particle_rows, summary = lithium_states(
             [str(s) for s in spectra], states=_names(states, "--states"), pulses=pulses, window_u=window_u,
             window_fwhm=window_fwhm, resolution=resolution,
             normalise=normalise, phases=phases, ions=_names(ions, "--ions"), calibrate=calibrate, bin_px=bin_px,
+            cycler=log, start=start, timezone=timezone,
         )
     summary = {"command": "sims lithium", "inputs": [str(s) for s in spectra], **summary, "run_time_s": elapsed()}
     write_csv(out_dir / "phases.csv", phase_rows, PHASE_COLUMNS, overwrite=overwrite)
     write_csv(out_dir / "particles.csv", particle_rows, PARTICLE_COLUMNS, overwrite=overwrite)
+    if log is not None:
+        from ionscope.report.figures import figure_to_png
+        from ionscope.report.timeline_figures import timeline_figure
+
+        io.write_bytes(out_dir / TIMELINE_FIGURE, figure_to_png(timeline_figure(log, result)), overwrite=overwrite)
     io.write_result(out_dir, result, summary, overwrite=overwrite)
     out.print(f"{len(summary['states'])} states, {len(summary['ions'])} ions, phases: "
               f"{', '.join(summary['phases']) or 'none'}; wrote {out_dir}")

@@ -75,7 +75,9 @@ def default_pairs(n_frames: int, n_states: int) -> list[tuple[int, int]]:
 def pairs_by_charge(frame_charge_mAh: np.ndarray, state_charge_mAh: np.ndarray, *,
                     tolerance_mAh: float | None = None) -> list[tuple[int, int]]:
     """Every state paired with the frame whose cell charge is nearest to the state's (both
-    from the cell's timeline), when within ``tolerance_mAh`` (default: 5 % of the charge span).
+    from the cell's timeline), when within ``tolerance_mAh`` (default: 5 % of the frames' charge
+    span) and later than the previous pair's frame (time runs one way: after a discharge the
+    charge comes back to values an earlier frame had).
 
     Raises
     ------
@@ -86,17 +88,19 @@ def pairs_by_charge(frame_charge_mAh: np.ndarray, state_charge_mAh: np.ndarray, 
     --------
     >>> pairs_by_charge(np.array([0.0, 0.01, 0.02, 0.03]), np.array([0.0, 0.031]))
     [(0, 0), (3, 1)]
+    >>> pairs_by_charge(np.array([0.0, 0.01, 0.02, 0.03]), np.array([0.0, 0.031, 0.004]))  # discharged: no frame
+    [(0, 0), (3, 1)]
     """
     fq = np.asarray(frame_charge_mAh, dtype=np.float64)
     sq = np.asarray(state_charge_mAh, dtype=np.float64)
     span = float(np.nanmax(fq) - np.nanmin(fq)) if np.isfinite(fq).any() else 0.0
     tol = 0.05 * span if tolerance_mAh is None else float(tolerance_mAh)
-    pairs = []
+    pairs: list[tuple[int, int]] = []
     for s, q in enumerate(sq):
         if not np.isfinite(q) or not np.isfinite(fq).any():
             continue
         f = int(np.nanargmin(np.abs(fq - q)))
-        if abs(fq[f] - q) <= tol:
+        if abs(fq[f] - q) <= tol and (not pairs or f > pairs[-1][0]):
             pairs.append((f, s))
     if len(pairs) < 2:
         raise InputError(f"only {len(pairs)} state(s) match a frame by the cell's charge (within {tol:.3g} mAh); "

@@ -8,7 +8,9 @@ cross-section ->
    state's phases (:func:`phase_code_image`; the phases' contrast is in both);
 2. every KPFM frame's potential resampled onto the TOF-SIMS grid, the mean over each SIMS pixel's
    footprint, NaN where the KPFM field does not cover it (``potential_on_sims``);
-3. frames paired with states (:mod:`ionscope.correlate.pairs`);
+3. frames paired with states (:mod:`ionscope.correlate.pairs`): as given, else by the cell's
+   charge when both results carry the timeline, else the first frame with the first state and
+   the last frame with the second;
 4. per TOF-SIMS particle (and per phase): the potential change of the frame pair (mV, the mean
    over the particle's covered pixels) and the relative Li change of the state pair
    (``Li(d) / Li(c) - 1``, from ``sims lithium``'s per-particle fit);
@@ -23,16 +25,17 @@ from __future__ import annotations
 
 import json
 import time as _time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from ionscope.correlate.pairs import default_pairs, parse_pairs
+from ionscope.correlate.pairs import default_pairs, pairs_by_charge, parse_pairs
 from ionscope.correlate.stats import bootstrap_pearson
 from ionscope.data import jsonable, plain_json, provenance, with_provenance
-from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.errors import ConfigError, DimensionError, InputError, IonscopeWarning
 from ionscope.validation import Interval, check_parameter
 
 __all__ = ["correlate_results", "phase_code_image"]
@@ -100,6 +103,10 @@ def phase_code_image(sims: xr.Dataset) -> xr.DataArray:
     correlate.py) it pins the KPFM field's rotation to 0.04 degrees rms where the matrix-ion sum,
     in which LATP and the Au collector give the same counts, leaves 0.3 degrees.
     """
+    for name in ("phase_fraction", "counts"):
+        if name in sims and not {"y", "x"} <= set(sims[name].dims):
+            raise DimensionError(f"the TOF-SIMS result's {name} must have the dims y and x (a map per state), got "
+                                 f"{sims[name].dims}; give the folder `sims lithium` wrote")
     fractions = sims.get("phase_fraction")
     if fractions is not None and fractions.sizes.get("phases", 0) >= 2:
         f = fractions.isel(state=0) if "state" in fractions.dims else fractions
@@ -110,6 +117,24 @@ def phase_code_image(sims: xr.Dataset) -> xr.DataArray:
     matrix = [i for i in map(str, sims["ion"].values) if i not in ("7Li", "6Li")]
     total = counts.sel(ion=matrix).sum("ion", skipna=False) if matrix else counts.sum("ion")
     return total.assign_attrs(units="counts", long_name="matrix-ion counts")
+
+
+def _pairs(kpfm: xr.Dataset, sims: xr.Dataset, pairs: str | None, frames: list[str], states: list[str]
+           ) -> tuple[list[tuple[int, int]], str]:
+    """The (frame, state) pairs and how they were chosen: ``--pairs``; else by the cell's charge
+    when both results carry the timeline (``charge`` per frame and per state, mAh); else the
+    contract's default."""
+    if pairs:
+        return parse_pairs(pairs, frames, states), "given (--pairs)"
+    if "charge" in kpfm.variables and "charge" in sims.variables:
+        fq, sq = kpfm["charge"], sims["charge"]
+        if fq.dims == ("time",) and sq.dims == ("state",):
+            try:
+                return pairs_by_charge(fq.values, sq.values), "by the cell's charge (both results carry the timeline)"
+            except InputError as exc:
+                warnings.warn(f"{exc}; falling back to the first frame with the first state and the last frame with the "
+                              "second", IonscopeWarning, stacklevel=3)
+    return default_pairs(len(frames), len(states)), "default: the first frame with the first state, the last with the second"
 
 
 def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: float = 0.0,
@@ -130,7 +155,9 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
         KPFM field's centre on the TOF-SIMS field's centre; the search then covers +/-12 degrees
         and +/-1.2 um around the start.
     pairs : str, optional
-        ``FRAME:STATE,...`` (:func:`~ionscope.correlate.pairs.parse_pairs`); default: the first
+        ``FRAME:STATE,...`` (:func:`~ionscope.correlate.pairs.parse_pairs`). Default: by the
+        cell's charge when both results carry the timeline (``kpfm process --cycler`` and ``sims
+        lithium --cycler``: :func:`~ionscope.correlate.pairs.pairs_by_charge`), else the first
         frame with the first state and the last frame with the second.
     search : bool
         Search a grid of starts around the given one (:func:`ionscope.register.register_rigid`).
@@ -184,7 +211,7 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
 
     # --- pairs of frames and states
     frames, states = _frame_labels(kpfm), [str(s) for s in sims["state"].values]
-    chosen = parse_pairs(pairs, frames, states) if pairs else default_pairs(len(frames), len(states))
+    chosen, pairing = _pairs(kpfm, sims, pairs, frames, states)
     pair_list = list(zip(chosen[:-1], chosen[1:]))  # consecutive (frame, state) pairs: a change each
 
     # --- per particle and per phase
@@ -255,6 +282,7 @@ def correlate_results(kpfm: xr.Dataset, sims: xr.Dataset, *, init_rotation_deg: 
     summary = {
         "rotation_deg": reg.rotation_deg, "shift_y_nm": reg.shift_y_nm, "shift_x_nm": reg.shift_x_nm,
         "metric": reg.metric, "registration": reg_summary,
+        "pairing": pairing,
         "pairs": [{"frames": [frames[fa], frames[fb]], "states": [states[sa], states[sb]],
                    "frame_indices": [fa, fb], "state_indices": [sa, sb]} for (fa, sa), (fb, sb) in pair_list],
         "pearson_r": corr.r, "pearson": corr.as_dict(), "particles_correlated": int(usable.sum()),

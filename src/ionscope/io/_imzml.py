@@ -90,6 +90,7 @@ class _Header:
     int_groups: set
     pixel_size_um: tuple[float, float] | None  # (y, x)
     max_pixels: tuple[int, int]  # (y, x) from the scan settings (0 when absent)
+    start_time: str | None = None  # the <run>'s startTimeStamp (xs:dateTime), when given
 
 
 @dataclass
@@ -106,6 +107,9 @@ class _Index:
 
 
 # --------------------------------------------------------------------------- XML
+
+#: The acquisition start of an mzML ``<run>`` (optional attribute ``startTimeStamp``, xs:dateTime).
+_RUN_START = re.compile(rb'<run\b[^>]*?\bstartTimeStamp="([^"]+)"')
 
 
 def _companion(path: Path) -> Path:
@@ -210,8 +214,10 @@ def _parse_header(path: Path, buf: bytes) -> tuple[_Header, int, int]:
     except (TypeError, ValueError):
         raise FormatError(f"{path}: the imzML scan settings give a pixel size or count that is not a number "
                           f"({size}, {counts})") from None
+    stamp = _RUN_START.search(buf, run, start)
     head = _Header(uuid=str(text), mode=mode, spectrum_type=spectrum_type, mz_dtype=mz_dtype, int_dtype=int_dtype,
-                   mz_groups=mz_groups, int_groups=int_groups, pixel_size_um=pixel, max_pixels=max_pixels)
+                   mz_groups=mz_groups, int_groups=int_groups, pixel_size_um=pixel, max_pixels=max_pixels,
+                   start_time=stamp[1].decode("ascii", "replace") if stamp else None)
     # compression declared on a spectrum's own arrays instead of in the header
     inline = _INLINE_COMPRESSION.search(buf, start, end)
     if inline:
@@ -430,6 +436,8 @@ def read_imzml(path: Path, *, lazy: bool = False, dims: Sequence[str] | None = N
         "spectrum_type": head.spectrum_type or "unknown", "uuid": head.uuid,
         "empty_pixels": int(plan.ny * plan.nx - plan.pixel.size),
     }
+    if head.start_time:
+        attrs["start_time"] = head.start_time
     da_counts = signal(counts, ("y", "x", mass_dim), name="counts", units="counts", coords=coords,
                        coord_units=coord_units, long_name="ion counts", attrs=dict(attrs))
     if mass_values is not None:
@@ -534,8 +542,14 @@ _SPECTRUM = (
 )
 
 
+def _xml_attr(text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return escape(str(text), {'"': "&quot;"})
+
+
 def _header_xml(*, uuid: str, sha1: str, mode: str, spectrum_type: str, int_dtype: str, ny: int, nx: int,
-                pixel_size_um: tuple[float, float] | None, run_id: str, n: int) -> str:
+                pixel_size_um: tuple[float, float] | None, run_id: str, n: int, start_time: str | None = None) -> str:
     from ionscope import __version__
 
     mode_acc = "IMS:1000030" if mode == "continuous" else "IMS:1000031"
@@ -547,6 +561,7 @@ def _header_xml(*, uuid: str, sha1: str, mode: str, spectrum_type: str, int_dtyp
                 'unitCvRef="UO" unitAccession="UO:0000017" unitName="micrometer"/>\n'
                 f'      <cvParam cvRef="IMS" accession="IMS:1000047" name="pixel size y" value="{pixel_size_um[0]!r}" '
                 'unitCvRef="UO" unitAccession="UO:0000017" unitName="micrometer"/>\n')
+    stamp = f' startTimeStamp="{_xml_attr(start_time)}"' if start_time else ""
     return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
 <mzML xmlns="http://psi.hupo.org/ms/mzml" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" version="1.1">
   <cvList count="3">
@@ -611,14 +626,14 @@ def _header_xml(*, uuid: str, sha1: str, mode: str, spectrum_type: str, int_dtyp
       </processingMethod>
     </dataProcessing>
   </dataProcessingList>
-  <run defaultInstrumentConfigurationRef="IC1" id="{run_id}">
+  <run defaultInstrumentConfigurationRef="IC1" id="{run_id}"{stamp}>
     <spectrumList count="{n}" defaultDataProcessingRef="ionscope_export">
 """
 
 
 def write_imzml(path: str | os.PathLike, mass: Any, counts: Any, *, pixel_size_um: float | Sequence[float] | None = None,
                 mode: str = "processed", spectrum_type: str = "centroid", skip_empty: bool = False,
-                overwrite: bool = False) -> tuple[Path, Path]:
+                start_time: str | None = None, overwrite: bool = False) -> tuple[Path, Path]:
     """Write an imzML data set (``X.imzML`` + ``X.ibd``), each file atomically.
 
     Parameters
@@ -640,6 +655,9 @@ def write_imzml(path: str | os.PathLike, mass: Any, counts: Any, *, pixel_size_u
         What the spectra are.
     skip_empty : bool
         Leave out pixels without counts (as IONTOF SurfaceLab does); the reader gives them 0.
+    start_time : str, optional
+        The acquisition's start, ISO 8601 (the ``<run>``'s ``startTimeStamp``; the reader gives it
+        as ``attrs["start_time"]``, which ``--cycler`` uses).
     overwrite : bool
         Replace existing files.
 
@@ -749,7 +767,7 @@ def write_imzml(path: str | os.PathLike, mass: Any, counts: Any, *, pixel_size_u
     ys, xs = np.divmod(keep, nx)
     header = _header_xml(uuid=str(ident).upper(), sha1=sha1.hexdigest().upper(), mode=mode,
                          spectrum_type=spectrum_type, int_dtype=int_dtype, ny=ny, nx=nx, pixel_size_um=pixel,
-                         run_id=re.sub(r"[^\w.-]", "_", path.stem) or "run", n=keep.size)
+                         run_id=re.sub(r"[^\w.-]", "_", path.stem) or "run", n=keep.size, start_time=start_time)
     me = (lengths * mz_size).tolist()
     ie = (lengths * int_size).tolist()
     body = "".join(

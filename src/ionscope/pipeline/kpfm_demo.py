@@ -165,21 +165,13 @@ def _region_change(series: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.array([np.nanmean((series[k] - series[0])[mask]) for k in range(series.shape[0])])
 
 
-def kpfm_chain(ctx: DemoContext) -> dict[str, Any]:
-    """The composite cathode's KPFM as a user runs it, once per demo run (:meth:`DemoContext.once`):
-    the twin (:data:`PARAMETERS`) written as the instrument's files into :data:`SCAN_FOLDER`
-    (one ``.sxm`` per frame, ``cycler.csv``, ``truth.zarr``), ``kpfm process`` with the twin's
-    PSF given and the cycler log (the timeline), and ``kpfm particles``.
-
-    Returns
-    -------
-    dict
-        ``twin`` (the simulated Dataset), ``parameters`` (all of its parameters), ``scans``,
-        ``cycler`` (paths), ``psf_given``, ``result`` and ``summary`` (``process_frames``),
-        ``particles`` (``find_particles``).
-    """
+def kpfm_files(ctx: DemoContext) -> dict[str, Any]:
+    """The composite cathode's KPFM twin (:data:`PARAMETERS`) written as the instrument and the
+    cycler leave it into :data:`SCAN_FOLDER` - one ``.sxm`` per frame, ``cycler.csv`` (the cell's
+    log, which the TOF-SIMS states are placed on too), ``truth.zarr`` - once per demo run
+    (:meth:`DemoContext.once`). Returns ``twin`` (the Dataset), ``parameters``, ``scans`` and
+    ``cycler`` (paths)."""
     def run() -> dict[str, Any]:
-        from ionscope.kpfm import find_particles, process_frames
         from ionscope.simulate.composite_cathode_files import write_scan_files
 
         ds = ctx.dataset(_TWIN, save=False, **PARAMETERS["quick" if ctx.quick else "full"])
@@ -187,15 +179,33 @@ def kpfm_chain(ctx: DemoContext) -> dict[str, Any]:
         folder.mkdir(exist_ok=True)
         written = write_scan_files(ds, folder, sims=False, overwrite=True)  # the TOF-SIMS: its own files
         ctx.files.extend(f"{SCAN_FOLDER}/{p.name}" for p in written)
-        scans = [p for p in written if p.suffix == ".sxm"]
-        cycler = folder / "cycler.csv"
-        truth_psf = json.loads(ds.attrs["psf"])
+        return {"twin": ds, "parameters": json.loads(ds.attrs["parameters"]),
+                "scans": [p for p in written if p.suffix == ".sxm"], "cycler": folder / "cycler.csv"}
+
+    return ctx.once("composite_cathode_kpfm_files", run)
+
+
+def kpfm_chain(ctx: DemoContext) -> dict[str, Any]:
+    """The composite cathode's KPFM as a user runs it, once per demo run (:meth:`DemoContext.once`):
+    the instrument's files (:func:`kpfm_files`), ``kpfm process`` with the twin's PSF given and the
+    cycler log (the timeline), and ``kpfm particles``.
+
+    Returns
+    -------
+    dict
+        :func:`kpfm_files`' entries, ``psf_given``, ``result`` and ``summary``
+        (``process_frames``), ``particles`` (``find_particles``).
+    """
+    def run() -> dict[str, Any]:
+        from ionscope.kpfm import find_particles, process_frames
+
+        files = kpfm_files(ctx)
+        truth_psf = json.loads(files["twin"].attrs["psf"])
         psf_given = {"core_sigma_nm": truth_psf["sigma_nm"], "tail_weight": truth_psf["tail_fraction"],
                      "tail_sigma_nm": truth_psf["tail_sigma_nm"]}
-        result, summary = process_frames(scans, psf=psf_given, cycler=cycler)
+        result, summary = process_frames(files["scans"], psf=psf_given, cycler=files["cycler"])
         parts, _ = find_particles(result)
-        return {"twin": ds, "parameters": json.loads(ds.attrs["parameters"]), "scans": scans, "cycler": cycler,
-                "psf_given": psf_given, "result": result, "summary": summary, "particles": parts}
+        return {**files, "psf_given": psf_given, "result": result, "summary": summary, "particles": parts}
 
     return ctx.once("composite_cathode_kpfm", run)
 
@@ -441,4 +451,4 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
     )
 
 
-__all__ = ["kpfm_chain", "kpfm_section", "key_states", "profile_band", "PARAMETERS"]
+__all__ = ["kpfm_files", "kpfm_chain", "kpfm_section", "key_states", "profile_band", "PARAMETERS"]

@@ -58,7 +58,8 @@ def sims_chain(ctx: DemoContext) -> dict[str, Any]:
     (:meth:`DemoContext.once`): the twin's states (the KPFM section's sample, :data:`PARAMETERS`)
     written as SurfaceLab exports them into :data:`SIMS_FOLDER` (one processed centroid imzML +
     .ibd per state, ``sims_truth.zarr``), then ``sims lithium``
-    (:func:`~ionscope.sims.lithium_states`) with the pulses per pixel.
+    (:func:`~ionscope.sims.lithium_states`) with the pulses per pixel and the cell's cycler log (the
+    KPFM section's ``cycler.csv``: every state placed on the cell's timeline by its file's time).
 
     Returns
     -------
@@ -73,6 +74,7 @@ def sims_chain(ctx: DemoContext) -> dict[str, Any]:
         from ionscope.sims import lithium_states
 
         truth = simulate_sims(CompositeCathodeParams(**PARAMETERS["quick" if ctx.quick else "full"]), seed=ctx.seed)
+        cycler = kpfm_demo.kpfm_files(ctx)["cycler"]
         label = "composite_cathode (TOF-SIMS)"
         ctx.parameters_used[label] = json.loads(truth.attrs["parameters"])
         ctx.provenance.append((f"{label}: forward model", truth.attrs["model"], True))
@@ -86,8 +88,9 @@ def sims_chain(ctx: DemoContext) -> dict[str, Any]:
         pulses = float(truth.attrs["pulses_per_pixel"])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result, phase_rows, particle_rows, summary = lithium_states(files, states=states, pulses=pulses)
-        return {"truth": truth, "files": files, "states": states, "pulses": pulses, "result": result,
+            result, phase_rows, particle_rows, summary = lithium_states(files, states=states, pulses=pulses,
+                                                                        cycler=cycler)
+        return {"truth": truth, "cycler": cycler, "files": files, "states": states, "pulses": pulses, "result": result,
                 "phases": phase_rows, "particles": particle_rows, "summary": summary,
                 "warnings": [str(w.message) for w in caught]}
 

@@ -24,7 +24,6 @@ same over seeds).
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Any
 
 import numpy as np
@@ -135,7 +134,7 @@ def study_section(ctx: DemoContext) -> Section | None:
                          "metric": summary["metric"], "converged": reg["converged"], "truth": true_reg,
                          "rotation_error_deg": rot_err, "shift_error_px": shift_err, "sims_pixel_nm": pixel,
                          "run_time_s": summary["run_time_s"]},
-        "pairs": summary["pairs"], "particles_in_field": n_cov,
+        "pairs": summary["pairs"], "pairing": summary["pairing"], "particles_in_field": n_cov,
         "active": {"kpfm": int(kpfm_active[covered].sum()), "tof_sims": int(sims_active[covered].sum()),
                    "truth": int(is_true[covered].sum()), "kpfm_agrees_with_truth": f"{agree_kpfm} of {n_cov}",
                    "tof_sims_agrees_with_truth": f"{agree_sims} of {n_cov}"},
@@ -183,14 +182,13 @@ def study_section(ctx: DemoContext) -> Section | None:
         + (f"(diamonds, the unblurred potential under the true placement) gives r = {truth_corr.r:.2f}."
            if truth_corr is not None else "is not available.")))
     log = cycler_log(k["cycler"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the twin's log starts with the first frame, as assumed
-        frames_on_log = attach_cycler(kpfm, log)
+    frames_on_log = attach_cycler(kpfm, log)
     items.append(ctx.figure(
         timeline_figure(log, frames_on_log), "study_timeline",
-        f"The cell's first charge from the cycler log ({SCAN_FOLDER}/cycler.csv) with the KPFM frames on it: the "
-        f"open-circuit frame ({frames[0]}) pairs with the pristine TOF-SIMS state, the last frame ({frames[1]}) with "
-        f"the charged one."))
+        f"The cell's first charge from the cycler log ({SCAN_FOLDER}/cycler.csv) with the KPFM frames on it (the "
+        f"TOF-SIMS states are placed on the same log by their files' times). Frames and states are paired "
+        f"{summary['pairing']}: the frame at {frames[0]} with the {states[0]} state, the frame at {frames[1]} with "
+        f"the {states[1]} one."))
 
     rise = store["electrolyte_rise_mV"]
     conclusions = (

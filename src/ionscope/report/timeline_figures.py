@@ -15,6 +15,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ionscope.timeline.attach import cell_state_name
 from ionscope.report.figures import STATE_COLORS, _state_legend, new_figure, si_scale, state_names, style
 
 __all__ = ["timeline_figure"]
@@ -45,8 +46,9 @@ def timeline_figure(log: xr.Dataset, result: xr.Dataset | xr.DataArray, *, width
     span = float(np.nanmax(t_log) - np.nanmin(t_log)) if t_log.size else 0.0
     scale, unit = (3600.0, "h") if span > 3 * 3600 else (60.0, "min") if span > 180 else (1.0, "s")
     t_frame = np.atleast_1d(np.asarray(result["cycler_time"].values, dtype=float)) / scale
-    state = np.atleast_1d(np.asarray(result["state"].values)).astype(int)
-    names = state_names(result["state"])
+    state_coord = result[cell_state_name(result)]
+    state = np.atleast_1d(np.asarray(state_coord.values)).astype(int)
+    names = state_names(state_coord)
     known = state >= 0
     colors = [STATE_COLORS.get(names.get(int(s), ""), UNKNOWN_COLOR) for s in state]
     rows = None

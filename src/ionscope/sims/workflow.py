@@ -311,6 +311,9 @@ def lithium_states(
     calibrate: bool = True,
     bin_px: int = 1,
     seed: int = 0,
+    cycler: Any = None,
+    start: Any = None,
+    timezone: Any = None,
 ) -> tuple[xr.Dataset, list[dict], list[dict], dict[str, Any]]:
     """Li maps per state of charge, phases, and the Li of every phase and particle per state.
 
@@ -348,6 +351,13 @@ def lithium_states(
         Sum ``bin_px x bin_px`` pixels after the dead-time correction.
     seed : int
         Seed of the phase mixture.
+    cycler : path, Dataset, DataFrame or mapping, optional
+        The cell's cycler log (:func:`ionscope.timeline.cycler_log`): every state gets the cell's
+        voltage, current, charge and state at its file's acquisition time (imzML
+        ``startTimeStamp``; :func:`ionscope.timeline.attach_cycler_states`), which
+        ``ionscope correlate`` pairs KPFM frames by.
+    start, timezone : str, optional
+        The log's zero when it records none; the zone of naive times (as ``--cycler`` elsewhere).
 
     Returns
     -------
@@ -357,6 +367,8 @@ def lithium_states(
         ``phases``), ``phase_fraction`` (state, phases, y, x), per phase ``phase_li``,
         ``phase_li_error``, ``phase_li_rel``, ``phase_li_rel_error`` (phases, state), ``particle`` (y, x), ``isotope_ratio`` and
         ``isotope_ratio_observed`` (state, y, x), per phase and per particle Li tables, stage shifts; all on the first state's grid.
+        With ``cycler``: the coordinates ``cell_voltage``, ``cell_current``, ``charge``, ``cell_state``
+        and ``cycler_time`` on ``state`` and the ``timeline`` attribute.
     phase_rows, particle_rows : list of dict
         The rows of ``phases.csv`` and ``particles.csv``.
     summary : dict
@@ -371,6 +383,17 @@ def lithium_states(
     t0 = _time.perf_counter()
     datasets, sources = read_states(spectra)
     names = _state_names(states, datasets)
+    if cycler is None and (start is not None or timezone is not None):
+        raise ConfigError("--start and --timezone only apply with --cycler LOG")
+    log = None
+    if cycler is not None:  # the log and every state's time, checked before any work
+        from ionscope.timeline import cycler_log
+
+        log = cycler_log(cycler, timezone=timezone)
+        untimed = [_label(ds, k) for k, ds in enumerate(datasets) if not ds.attrs.get("start_time")]
+        if untimed:
+            raise InputError(f"--cycler needs every state's acquisition time, but {', '.join(untimed)} record(s) none "
+                             "(an imzML run's startTimeStamp); without it the states cannot be placed on the log")
     norm = normalise
     if not isinstance(norm, str) or not norm.strip():
         raise ConfigError(f"--normalise must be total, none or an ion name, got {normalise!r}")
@@ -665,6 +688,13 @@ def lithium_states(
     }
     if found is not None and found.bic:
         summary["phase_mixture"] = {"components": int(found.components), "bic": {str(k): float(v) for k, v in found.bic.items()}}
+    if log is not None:
+        from ionscope.timeline import attach_cycler_states, timeline_summary
+
+        result = attach_cycler_states(result, [ds.attrs["start_time"] for ds in datasets], log, start=start,
+                                      timezone=timezone)
+        summary["timeline"] = timeline_summary(result)
+        summary["run_time_s"] = _time.perf_counter() - t0
     return result, phase_rows, particle_rows, summary
 
 

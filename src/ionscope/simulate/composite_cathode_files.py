@@ -5,6 +5,7 @@ truth as Zarr (:func:`write_scan_files`; ``ionscope simulate composite_cathode -
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 from pathlib import Path
@@ -22,8 +23,8 @@ def write_scan_files(ds: xr.Dataset, out_dir: str | os.PathLike, *, sims: xr.Dat
     """Write a ``composite_cathode`` twin as the instruments would leave it: one Nanonis ``.sxm``
     file per KPFM frame (``frame_000.sxm``, ... with channels ``Z`` in nm and ``KPFM`` in V,
     forward and backward, header times and scan directions), the cycler log ``cycler.csv``
-    (``time_s,voltage_V,current_A,charge_C``; time 0 = the first frame's start, attrs
-    ``start_time``) and the ground truth ``truth.zarr`` (the whole Dataset); and the TOF-SIMS
+    (``time_s,voltage_V,current_A,charge_C``; time 0 = the first frame's start, given on a
+    ``# start_time:`` line as local wall-clock time, as the .sxm headers give theirs) and the ground truth ``truth.zarr`` (the whole Dataset); and the TOF-SIMS
     of the same sample: one processed centroid imzML per state of charge
     (``sims_0_pristine.imzML`` + ``.ibd``, ... with the pixel size in the scan settings; empty
     pixels left out as IONTOF SurfaceLab does) and its ground truth ``sims_truth.zarr``.
@@ -70,10 +71,16 @@ def write_scan_files(ds: xr.Dataset, out_dir: str | os.PathLike, *, sims: xr.Dat
             overwrite=overwrite,
         )
     written = write_sims_files(sims, out_dir, overwrite=overwrite) if sims is not None else []
-    io.write_text(others[0], cycler_table(ds), overwrite=overwrite)
+    io.write_text(others[0], cycler_table(ds, start_time=_wall_clock(ds.attrs["start_time"])), overwrite=overwrite)
     io.save(ds, others[1], overwrite=overwrite)
     imzml = [p for p in written if p.suffix == ".imzML"]
     return scans + imzml + others + [p for p in written if p.suffix == ".zarr"]
+
+
+def _wall_clock(iso: str) -> str:
+    """The local wall-clock time of an ISO 8601 time, without its zone: what the instruments
+    record (a Nanonis header, a cycler's start, an imzML run's stamp), so that the files agree."""
+    return _dt.datetime.fromisoformat(str(iso)).replace(tzinfo=None).isoformat()
 
 
 def sims_paths(sims: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
@@ -87,18 +94,21 @@ def sims_paths(sims: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
 def write_sims_files(sims: xr.Dataset, out_dir: str | os.PathLike, *, overwrite: bool = False) -> list[Path]:
     """Write the TOF-SIMS twin (:func:`~ionscope.simulate.composite_cathode_sims.simulate_sims`)
     as IONTOF SurfaceLab exports it: one processed centroid imzML (+ .ibd) per state of charge,
-    pixel size in the scan settings, empty pixels left out, and its ground truth
-    ``sims_truth.zarr``. Existing files are refused before anything is written unless
+    pixel size in the scan settings, empty pixels left out, each run's ``startTimeStamp`` the
+    state's acquisition time (``attrs["start_time"]`` + ``sims_state_time_s``), and its ground
+    truth ``sims_truth.zarr``. Existing files are refused before anything is written unless
     ``overwrite``; returns the paths (:func:`sims_paths`)."""
     from ionscope import io
 
     paths = sims_paths(sims, out_dir)
     for path in paths:
         io.check_output(path, overwrite=overwrite)
+    zero = _dt.datetime.fromisoformat(_wall_clock(sims.attrs["start_time"]))
     for k, path in enumerate(paths[:-1:2]):
+        stamp = (zero + _dt.timedelta(seconds=float(sims["sims_state_time_s"].values[k]))).isoformat()
         io.write_imzml(path, sims["peak_mass"].values[k], sims["counts"].values[k],
                        pixel_size_um=float(sims.attrs["pixel_size_nm"]) / 1e3, mode="processed",
-                       spectrum_type="centroid", skip_empty=True, overwrite=overwrite)
+                       spectrum_type="centroid", skip_empty=True, start_time=stamp, overwrite=overwrite)
     io.save(sims, paths[-1], overwrite=overwrite)
     return paths
 

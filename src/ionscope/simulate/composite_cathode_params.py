@@ -120,6 +120,10 @@ class CompositeCathodeParams(MicrostructureParams):
         (nm); at least 4 x 4 points per pixel. Default 10.
     sims_states : int
         States of charge imaged: pristine, charge1, discharge1, charge2, ... Default 5.
+    sims_state_interval_s : float
+        Time between the states after the first charge (s). The pristine state is imaged at the
+        KPFM protocol's start (before the charge), charge1 at its end (the cycler log's last
+        record), each later state this much later (beyond the log). Default 3600.
     sims_scans, sims_shots_per_pixel : int
         Scans and primary-ion shots per pixel per scan; pulses per pixel n = their product (the
         dead-time correction's pulse count). Default 60, 32 (n = 1920): enough counts that the
@@ -214,6 +218,7 @@ class CompositeCathodeParams(MicrostructureParams):
     sims_offset_x_nm: float = parameter(0.0, -1e5, 1e5, "nm")
     sims_subpixel_nm: float = parameter(10.0, 0.1, 1e4, "nm")
     sims_states: int = parameter(5, 1, 99, "states", integer=True)
+    sims_state_interval_s: float = parameter(3600.0, 1.0, 1e7, "s")
     sims_scans: int = parameter(60, 1, 100000, "scans", integer=True)
     sims_shots_per_pixel: int = parameter(32, 1, 100000, "shots", integer=True)
     sims_stage_shift_nm: float = parameter(80.0, 0.0, 1e5, "nm")
@@ -314,6 +319,13 @@ class CompositeCathodeParams(MicrostructureParams):
     def sims_pulses(self) -> int:
         """Primary-ion pulses per SIMS pixel: ``sims_scans x sims_shots_per_pixel``."""
         return self.sims_scans * self.sims_shots_per_pixel
+
+    def sims_state_times_s(self) -> np.ndarray:
+        """Acquisition time of every state (s from the KPFM protocol's start; see
+        ``sims_state_interval_s``)."""
+        end = self.n_frames * self.frame_interval_s
+        k = np.arange(self.sims_states, dtype=np.float64)
+        return np.where(k == 0, 0.0, end + np.maximum(k - 1, 0.0) * self.sims_state_interval_s)
 
     def sims_state_names(self) -> list[str]:
         """``pristine, charge1, discharge1, charge2, discharge2, ...`` (``sims_states`` names)."""

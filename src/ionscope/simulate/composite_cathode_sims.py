@@ -105,7 +105,7 @@ import xarray as xr
 
 from ionscope.data import signal
 from ionscope.simulate.cathode_microstructure import COLLECTOR, LATP, LICOPO4, PD, PHASE_MEANINGS, PHASES
-from ionscope.simulate.composite_cathode import twin_microstructure, twin_streams
+from ionscope.simulate.composite_cathode import START_TIME, twin_microstructure, twin_streams
 from ionscope.simulate.composite_cathode_params import TWIN, CompositeCathodeParams
 from ionscope.simulate.registry import ProgressCallback, twin_attrs, twin_provenance
 
@@ -316,7 +316,9 @@ def simulate_sims(
         common part). Per state's own grid: ``sims_expected_counts`` (state, ion, y, x),
         counts before dead time. Per state: ``sims_stage_shift_y_nm``, ``sims_stage_shift_x_nm``
         (nm; content moved by +shift), ``sims_dose`` (1), ``sims_calibration_a`` (u^0.5),
-        ``sims_calibration_b`` (1). Attrs: ``pulses_per_pixel``, ``ion_names``, ``ion_masses_u``,
+        ``sims_calibration_b`` (1), ``sims_state_time_s`` (s from ``attrs["start_time"]``, the KPFM
+        protocol's start:
+        :meth:`~ionscope.simulate.composite_cathode_params.CompositeCathodeParams.sims_state_times_s`). Attrs: ``pulses_per_pixel``, ``ion_names``, ``ion_masses_u``,
         ``state_names``, ``li7_li6``, ``mass_resolution``, ``pixel_size_nm``, ``field_origin_nm``,
         ``field_origin_in_kpfm_nm``, ``field_rotation_deg``, ``kpfm_to_sims`` (JSON), ``supersample``, ``imzml_mode``, ``spectrum_type`` and the
         twin's ``parameters``, ``model``, ``provenance``.
@@ -443,6 +445,8 @@ def _assemble(p, seed, *, counts, masses, expected, fractions, truth, rel, conte
                long_name="stage shift along x of each state relative to the first (content moves by +shift)"),
         signal(dose, ("state",), name="sims_dose", units="1", coords=st,
                long_name="primary-ion dose of each state relative to nominal"),
+        signal(p.sims_state_times_s(), ("state",), name="sims_state_time_s", units="s", coords=st,
+               long_name="acquisition time of each state from attrs start_time (the KPFM protocol's start)"),
         signal(cal[0], ("state",), name="sims_calibration_a", units="u^0.5", coords=st,
                long_name="calibration offset a: sqrt(m_true) = a + b sqrt(m_file)"),
         signal(cal[1], ("state",), name="sims_calibration_b", units="1", coords=st,
@@ -469,6 +473,7 @@ def _assemble(p, seed, *, counts, masses, expected, fractions, truth, rel, conte
         field_origin_nm=[float(origin[0]), float(origin[1])],
         field_origin_in_kpfm_nm=[float(origin[0] - m), float(origin[1] - m)],
         field_rotation_deg=float(p.sims_rotation_deg),
+        start_time=START_TIME,
         kpfm_to_sims=json.dumps(p.kpfm_to_sims_truth()),
         supersample=int(s),
         collector_element="Au",

@@ -220,8 +220,10 @@ def twin_provenance(
     return with_provenance(ds, step, step_params, history=history, variables=tuple(variables))
 
 
-def cycler_table(ds: xr.Dataset) -> str:
-    """The cycler log as CSV text: ``time_s,voltage_V,current_A,charge_C``, one row per record."""
+def cycler_table(ds: xr.Dataset, *, start_time: str | None = None) -> str:
+    """The cycler log as CSV text: ``time_s,voltage_V,current_A,charge_C``, one row per record;
+    with ``start_time`` (ISO 8601, the absolute time of t = 0) a ``# start_time: ...`` line
+    first, which :func:`ionscope.io.load_cycler` reads as the log's start."""
     needed = ("cycler_voltage", "cycler_current", "cycler_charge")
     missing = [v for v in needed if v not in ds]
     if missing:
@@ -229,6 +231,8 @@ def cycler_table(ds: xr.Dataset) -> str:
     columns = [np.asarray(ds["record"].values, dtype=np.float64)]
     columns += [np.asarray(ds[v].values, dtype=np.float64) for v in needed]
     out = _io.StringIO()
+    if start_time:
+        out.write(f"# start_time: {start_time}\n")
     out.write("time_s,voltage_V,current_A,charge_C\n")
     for row in zip(*columns):
         out.write(",".join(format(float(v), ".10g") for v in row) + "\n")

@@ -27,12 +27,22 @@ Example
 [1, 1, 2, 2]
 """
 
-from ionscope.timeline.attach import TIMELINE_COORDS, FrameTimes, attach_cycler, frame_times, timeline_summary
+from ionscope.timeline.attach import (
+    TIMELINE_COORDS,
+    FrameTimes,
+    attach_cycler,
+    attach_cycler_states,
+    cell_state_name,
+    frame_times,
+    timeline_summary,
+)
 from ionscope.timeline.clock import parse_time, parse_timezone, seconds_between
 from ionscope.timeline.log import STATE_FLAGS, cycler_log, interpolate_kernel, state_at_kernel
 from ionscope.timeline.metadata import metadata_start
 
 __all__ = [
+    "attach_cycler_states",
+    "cell_state_name",
     "FrameTimes",
     "frame_times",
     "attach_cycler",

@@ -23,13 +23,14 @@ import datetime as dt
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
 
 from ionscope.data import jsonable, plain_json, provenance, with_provenance
-from ionscope.errors import InputError, IonscopeWarning
+from ionscope.errors import DimensionError, InputError, IonscopeWarning
 from ionscope.timeline.clock import iso, parse_time, seconds_between, with_zone
 from ionscope.timeline.log import (
     STATE_FLAGS,
@@ -41,7 +42,8 @@ from ionscope.timeline.log import (
 )
 from ionscope.timeline.metadata import metadata_start
 
-__all__ = ["FrameTimes", "frame_times", "attach_cycler", "timeline_summary", "append_step", "TIMELINE_COORDS"]
+__all__ = ["FrameTimes", "frame_times", "attach_cycler", "attach_cycler_states", "cell_state_name", "timeline_summary",
+           "append_step", "TIMELINE_COORDS"]
 
 #: The coordinates :func:`attach_cycler` adds (per frame, then per row).
 TIMELINE_COORDS = ("cell_voltage", "cell_current", "charge", "state", "cycler_time",
@@ -194,6 +196,7 @@ def attach_cycler(
     start: Any = None,
     timezone: Any = None,
     times: FrameTimes | None = None,
+    noun: str = "frame",
 ) -> xr.Dataset | xr.DataArray:
     """The series with the cell's state at every frame (and scan row) from a cycler log.
 
@@ -213,6 +216,8 @@ def attach_cycler(
         zone and the other not; also passed to the log's reader.
     times : FrameTimes, optional
         Frame times to use instead of ``frame_times(series)``.
+    noun : str
+        What the messages call one entry of the series (``"state"`` for states of charge).
 
     Returns
     -------
@@ -290,12 +295,12 @@ def attach_cycler(
     if not inside.any():
         end = max(float(t_log[s][-1]) for s in segments)
         raise InputError(
-            f"none of the {n} frames lies within the cycler log: the frames run {_at(log_start, t_frames.min())} .. "
+            f"none of the {n} {noun}s lies within the cycler log: the {noun}s run {_at(log_start, t_frames.min())} .. "
             f"{_at(log_start, t_frames.max())}, the log {_at(log_start, float(t_log.min()))} .. {_at(log_start, end)} "
             f"(series start from {series_how}; log zero from {log_how}); check --start and the time zones")
     outside = np.flatnonzero(~inside)
     if outside.size:
-        warn.append(f"frames {_frame_list(outside, n)} lie outside the cycler log's time span "
+        warn.append(f"{noun}s {_frame_list(outside, n)} lie outside the cycler log's time span "
                     f"({_at(log_start, float(t_log.min()))} .. {_at(log_start, float(t_log.max()))}): their cell state "
                     "is NaN (state unknown)")
     jumps = clock_jumps_kernel(t_log)
@@ -304,7 +309,7 @@ def attach_cycler(
         listed = ", ".join(f"record {int(k) + 1} ({t_log[k]:.6g} s -> {t_log[k + 1]:.6g} s)" for k in jumps[:5])
         more = f" and {jumps.size - 5} more" if jumps.size > 5 else ""
         warn.append(f"the cycler log's clock goes back at {listed}{more}: "
-                    + (f"frames {_frame_list(ambiguous, n)} fall where its runs overlap and get no cell state; "
+                    + (f"{noun}s {_frame_list(ambiguous, n)} fall where its runs overlap and get no cell state; "
                        if ambiguous.size else "")
                     + "the other frames are read from the run of records that spans them")
 
@@ -390,6 +395,73 @@ def append_step(obj: xr.Dataset | xr.DataArray, step: str, params: dict[str, Any
     return with_provenance(out, step, params, inputs, history=history)
 
 
+def cell_state_name(result: xr.Dataset | xr.DataArray) -> str:
+    """The name of the cell-state coordinate: ``cell_state`` on a result whose ``state`` is its
+    own dim (states of charge, :func:`attach_cycler_states`), else ``state``."""
+    return "cell_state" if "cell_state" in result.coords else "state"
+
+
+def attach_cycler_states(
+    result: xr.Dataset,
+    start_times: Sequence[Any],
+    log: Any,
+    *,
+    dim: str = "state",
+    start: Any = None,
+    timezone: Any = None,
+) -> xr.Dataset:
+    """A result over separate acquisitions (e.g. one TOF-SIMS map per state of charge) with the
+    cell's state at each, from a cycler log: :func:`attach_cycler` on their acquisition times.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        With the dim ``dim`` (one entry per acquisition).
+    start_times : sequence of str or datetime
+        Each acquisition's time (ISO 8601; e.g. an imzML file's ``startTimeStamp``), taken as the
+        time the cell's state is read at (a state of charge is held while it is imaged).
+    log, start, timezone
+        As for :func:`attach_cycler` (``start``: the log's zero when it has none).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``result`` with the coordinates ``cell_voltage`` (V), ``cell_current`` (mA), ``charge``
+        (mAh), ``cell_state`` (int8 flags, as :func:`attach_cycler`'s ``state``) and
+        ``cycler_time`` (s) on ``dim``, the attributes ``start_time`` (the first acquisition's)
+        and ``timeline`` and a provenance step. Acquisitions outside the log get NaN (warned).
+
+    Raises
+    ------
+    InputError
+        A start time missing or not ISO 8601, fewer times than entries of ``dim``, no
+        acquisition within the log.
+    """
+    n = result.sizes.get(dim)
+    if n is None:
+        raise DimensionError(f"the result has no {dim!r} dim to attach the cell's state to")
+    times = list(start_times)
+    if len(times) != n:
+        raise InputError(f"{len(times)} acquisition time(s) for {n} {dim}s; give one per {dim}")
+    parsed = []
+    for k, value in enumerate(times):
+        if value in (None, ""):
+            raise InputError(f"{dim} {k} has no acquisition time (its file records none); the cell's state at each "
+                             f"{dim} needs the time it was taken")
+        parsed.append(parse_time(value, f"the acquisition time of {dim} {k}"))
+    seconds = [seconds_between(parsed[0], t, f"the acquisition times of {dim} 0 and {k}", timezone=timezone)
+               for k, t in enumerate(parsed)]
+    series = xr.DataArray(np.zeros(n), dims="time", attrs={"start_time": iso(parsed[0])},
+                          coords={"time": ("time", np.asarray(seconds), {"units": "s", "frame_reference": "mid"})})
+    timed = attach_cycler(series, log, start=start, timezone=timezone, noun=dim)
+    coords = {("cell_state" if name == "state" else name): ((dim,), np.atleast_1d(timed[name].values), timed[name].attrs)
+              for name in ("cell_voltage", "cell_current", "charge", "state", "cycler_time")}
+    out = result.drop_vars([c for c in coords if c in result.variables]).assign_coords(coords)
+    out.attrs = {**result.attrs, "start_time": timed.attrs["start_time"], "timeline": timed.attrs["timeline"]}
+    step = provenance(timed)[-1]
+    return append_step(out, step["step"], step["params"], [])
+
+
 def timeline_summary(result: xr.Dataset | xr.DataArray) -> dict[str, Any]:
     """Plain JSON of a result of :func:`attach_cycler`: its ``timeline`` record and per frame
     ``time_s`` (the time coordinate, when there is one), ``cycler_time_s``, ``cell_voltage_V``,
@@ -403,7 +475,7 @@ def timeline_summary(result: xr.Dataset | xr.DataArray) -> dict[str, Any]:
         "cell_voltage_V": np.atleast_1d(result["cell_voltage"].values).tolist(),
         "cell_current_mA": np.atleast_1d(result["cell_current"].values).tolist(),
         "charge_mAh": np.atleast_1d(result["charge"].values).tolist(),
-        "state": [names.get(int(s), str(int(s))) for s in np.atleast_1d(result["state"].values)],
+        "state": [names.get(int(s), str(int(s))) for s in np.atleast_1d(result[cell_state_name(result)].values)],
     }
     if "time" in result.coords and result["time"].ndim == 1 and not np.issubdtype(result["time"].dtype, np.datetime64):
         per_frame = {"time_s": _seconds(result["time"], "the time coordinate").tolist(), **per_frame}

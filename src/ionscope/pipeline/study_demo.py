@@ -183,10 +183,14 @@ def study_section(ctx: DemoContext) -> Section | None:
            if truth_corr is not None else "is not available.")))
     log = cycler_log(k["cycler"])
     frames_on_log = attach_cycler(kpfm, log)
+    events = ([(f"TOF-SIMS: {name}", float(t)) for name, t in zip(map(str, sims["state"].values),
+                                                                  sims["cycler_time"].values)]
+              if "cycler_time" in sims.coords else [])
     items.append(ctx.figure(
-        timeline_figure(log, frames_on_log), "study_timeline",
-        f"The cell's first charge from the cycler log ({SCAN_FOLDER}/cycler.csv) with the KPFM frames on it (the "
-        f"TOF-SIMS states are placed on the same log by their files' times). Frames and states are paired "
+        timeline_figure(log, frames_on_log, events=events), "study_timeline",
+        f"The cell's first charge from the cycler log ({SCAN_FOLDER}/cycler.csv) with the KPFM frames on it and the "
+        f"TOF-SIMS states placed on the same log by their files' times (dashed; the later states lie beyond the "
+        f"KPFM session's log). Frames and states are paired "
         f"{summary['pairing']}: the frame at {frames[0]} with the {states[0]} state, the frame at {frames[1]} with "
         f"the {states[1]} one."))
 

@@ -9,6 +9,7 @@ result of :func:`ionscope.timeline.attach_cycler`; no numerics beyond unit scali
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -23,9 +24,12 @@ __all__ = ["timeline_figure"]
 #: Colour of the log's curve and of frames without a cell state.
 LOG_COLOR = "#243b53"
 UNKNOWN_COLOR = "#b8bec6"
+#: Colour of the marked events (another instrument's acquisitions).
+EVENT_COLOR = "#7b3294"
 
 
-def timeline_figure(log: xr.Dataset, result: xr.Dataset | xr.DataArray, *, width: float = 9.0) -> Figure:
+def timeline_figure(log: xr.Dataset, result: xr.Dataset | xr.DataArray, *, width: float = 9.0,
+                    events: Sequence[tuple[str, float]] = ()) -> Figure:
     """Cell voltage (top) and current (bottom) of the cycler log against time, one marker per
     frame at its mid-exposure time coloured by the cell state, frames outside the log as grey
     ticks on the time axis, and each frame's scan (first to last row) as a bar for a scanned
@@ -41,6 +45,10 @@ def timeline_figure(log: xr.Dataset, result: xr.Dataset | xr.DataArray, *, width
         coordinates from :func:`~ionscope.timeline.attach_cycler`.
     width : float
         Figure width (inches).
+    events : sequence of (str, float)
+        Further moments to mark (label, s on the log's clock; e.g. another instrument's
+        acquisitions) as labelled dashed lines; those outside the log's span (or NaN) are only
+        counted in the title.
     """
     t_log = np.asarray(log["time"].values, dtype=float)
     span = float(np.nanmax(t_log) - np.nanmin(t_log)) if t_log.size else 0.0
@@ -85,6 +93,16 @@ def timeline_figure(log: xr.Dataset, result: xr.Dataset | xr.DataArray, *, width
             y0 = ax_v.get_ylim()[0]
             ax_v.hlines(np.full(rows.shape[0], y0), np.nanmin(rows, axis=1), np.nanmax(rows, axis=1), colors=colors,
                         lw=3, zorder=4)
+        t_lo, t_hi = (float(np.nanmin(t_log)), float(np.nanmax(t_log))) if t_log.size else (0.0, 0.0)
+        beyond = 0
+        for label, t in events:
+            if not (np.isfinite(t) and t_lo <= t <= t_hi):
+                beyond += 1
+            else:
+                for ax in (ax_v, ax_i):
+                    ax.axvline(t / scale, color=EVENT_COLOR, lw=0.9, ls="--", zorder=1)
+                ax_v.annotate(label, (t / scale, 1.0), xycoords=("data", "axes fraction"), rotation=90, fontsize=7.5,
+                              ha="right", va="top", color=EVENT_COLOR, xytext=(-2, -2), textcoords="offset points")
         ax_i.set_xlabel(f"Time on the cycler's clock ({unit})")
         handles = [Line2D([], [], color=LOG_COLOR, lw=1.0, label="cycler log")]
         handles += _state_legend(names, [int(s) for s in np.unique(state[known])])
@@ -93,6 +111,7 @@ def timeline_figure(log: xr.Dataset, result: xr.Dataset | xr.DataArray, *, width
         ax_v.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="frames")
         outside = int((~known).sum())
         ax_v.set_title(f"{state.size} frames at their mid-exposure times" + (f", {outside} without a cell state"
-                                                                           if outside else ""),
+                                                                           if outside else "")
+                       + (f"; {beyond} marked moment(s) beyond the log" if beyond else ""),
                        loc="left", color="#52606d", fontsize=9.5)
     return fig

@@ -82,7 +82,7 @@ def speed() -> dict:
 
 def twin(seeds: int) -> dict:
     from ionscope.correlate import bootstrap_pearson, correlate_results
-    from ionscope.pipeline.demo import DemoContext
+    from ionscope.pipeline.demo import DemoContext, majority_truth
     from ionscope.pipeline.kpfm_demo import kpfm_chain
     from ionscope.pipeline.sims_demo import sims_chain
     from ionscope.register import resample_onto, rigid_matrix
@@ -105,16 +105,14 @@ def twin(seeds: int) -> dict:
         matrix = rigid_matrix(true["rotation_deg"], (true["shift_y_nm"], true["shift_x_nm"]), centre)
         on = resample_onto(pot.copy(data=k["twin"]["potential_true"].values), result["potential_on_sims"], matrix).values
         (fa, fb), (sa, sb) = summ["pairs"][0]["frame_indices"], summ["pairs"][0]["state_indices"]
-        found, tlab = sims["particle_label"].values, truth["sims_particle_true"].values
+        found = sims["particle_label"].values
+        tlabel = majority_truth(found, truth["sims_particle_true"].values, sims.sizes["particle"])
         content = truth["sims_particle_li_true"].values
-        dv_t, dli_t, use = [], [], []
+        dv_t, dli_t = [], []
         for r in (r for r in rows if r["particle"] is not None and r["pair"] == 0):
-            mask = found == r["particle"]
-            labels = tlab[mask & (tlab > 0)]
+            mask, t = found == r["particle"], tlabel[r["particle"] - 1]
             change = (on[fb] - on[fa])[mask]
-            ok = np.isfinite(r["dV_mV"]) and np.isfinite(r["dLi_rel"]) and labels.size and np.isfinite(change).any()
-            if ok:
-                t = int(np.bincount(labels).argmax())
+            if np.isfinite(r["dV_mV"]) and np.isfinite(r["dLi_rel"]) and t > 0 and np.isfinite(change).any():
                 dv_t.append(1e3 * float(np.nanmean(change)))
                 dli_t.append(content[sb, t - 1] / content[sa, t - 1] - 1.0)
         r_true = bootstrap_pearson(np.array(dv_t), np.array(dli_t)).r if len(dv_t) >= 3 else float("nan")

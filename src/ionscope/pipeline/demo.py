@@ -302,6 +302,34 @@ class DemoContext:
                          files=(mp4_name, webp_name), alt=alt or caption.split(".")[0])
 
 
+# --------------------------------------------------------------------------- scoring against a twin
+
+
+def majority_truth(found: np.ndarray, truth: np.ndarray, n: int | None = None, *,
+                   min_fraction: float = 0.0) -> np.ndarray:
+    """For every found label 1..n (default: the largest in ``found``), the true label (> 0) under
+    most of its pixels; 0 when true labels cover less than ``min_fraction`` of it (or none).
+
+    Examples
+    --------
+    >>> found = np.array([[1, 1, 2], [1, 0, 2]])
+    >>> truth = np.array([[5, 5, 0], [7, 0, 0]])
+    >>> majority_truth(found, truth).tolist(), majority_truth(found, truth, min_fraction=0.5).tolist()
+    ([5, 0], [5, 0])
+    """
+    found, truth = np.asarray(found), np.asarray(truth)
+    n = int(found.max()) if n is None else int(n)
+    out = np.zeros(n, dtype=np.int64)
+    for j in range(1, n + 1):
+        under = truth[found == j]
+        labels = under[under > 0]
+        if labels.size and labels.size >= min_fraction * under.size:
+            counts = np.bincount(labels)
+            best = int(counts.argmax())
+            out[j - 1] = best if counts[best] >= min_fraction * under.size else 0
+    return out
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -704,6 +732,7 @@ __all__ = [
     "DemoContext",
     "DemoSection",
     "demo_section",
+    "majority_truth",
     "remove_section",
     "registered_sections",
     "run_demo",

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ionscope.pipeline.demo import DemoContext, demo_section
+from ionscope.pipeline.demo import DemoContext, demo_section, majority_truth
 from ionscope.report.html import Section, TableItem
 
 _TWIN = "composite_cathode"
@@ -147,13 +147,8 @@ def profile_band(labels: np.ndarray, active: np.ndarray, box: tuple[int, int, in
 def _match_truth(labels: np.ndarray, truth_labels: np.ndarray, truth_active: dict[int, bool]) -> list[bool | None]:
     """For every found particle, the twin's active flag of the true particle under most of it
     (None when true particles cover less than half of it)."""
-    out: list[bool | None] = []
-    for i in range(1, int(labels.max()) + 1):
-        under = truth_labels[labels == i]
-        counts = np.bincount(under[under > 0]) if (under > 0).any() else np.zeros(1, int)
-        j = int(np.argmax(counts))
-        out.append(truth_active.get(j) if counts.size > 1 and counts[j] >= 0.5 * under.size else None)
-    return out
+    return [truth_active.get(int(j)) if j > 0 else None
+            for j in majority_truth(labels, truth_labels, min_fraction=0.5)]
 
 
 def _region_change(series: np.ndarray, mask: np.ndarray) -> np.ndarray:

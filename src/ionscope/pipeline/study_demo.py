@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ionscope.pipeline.demo import DemoContext, demo_section
+from ionscope.pipeline.demo import DemoContext, demo_section, majority_truth
 from ionscope.report.html import Section, TableItem
 
 _TWIN = "composite_cathode"
@@ -38,16 +38,6 @@ TARGETS = {"rotation_deg": 0.1, "shift_px": 0.3}
 #: when ``kpfm particles`` marks this fraction of its covered TOF-SIMS pixels active.
 SIMS_ACTIVE_Z = 3.0
 KPFM_ACTIVE_FRACTION = 0.5
-
-
-def _truth_particles(found: np.ndarray, true: np.ndarray, n: int) -> np.ndarray:
-    """For every found particle 1..n, the true label covering most of its pixels (0: none)."""
-    out = np.zeros(n, dtype=np.int64)
-    for j in range(1, n + 1):
-        labels = true[(found == j) & (true > 0)]
-        if labels.size:
-            out[j - 1] = int(np.bincount(labels).argmax())
-    return out
 
 
 def _region_mean(change: np.ndarray, mask: np.ndarray) -> float:
@@ -95,7 +85,7 @@ def study_section(ctx: DemoContext) -> Section | None:
     pairs = summary["pairs"][0]
     (fa, fb), (sa, sb) = pairs["frame_indices"], pairs["state_indices"]
     found = np.asarray(sims["particle_label"].values)
-    t_label = _truth_particles(found, np.asarray(truth["sims_particle_true"].values), len(first))
+    t_label = majority_truth(found, np.asarray(truth["sims_particle_true"].values), len(first))
     content = np.asarray(truth["sims_particle_li_true"].values, dtype=float)
     active_true = np.asarray(truth["sims_particle_active"].values, dtype=bool)
     dli_true = np.where(t_label > 0, content[sb, t_label - 1] / content[sa, t_label - 1] - 1.0, np.nan)

@@ -16,15 +16,28 @@ from ionscope.cli._app import (
 # --------------------------------------------------------------------------- denoise
 
 
+def _int_or_auto(text: str, option: str) -> int | str:
+    """``auto`` or a whole number, else a ConfigError naming the option."""
+    from ionscope.errors import ConfigError
+
+    value = str(text).strip().lower()
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: give a whole number or auto") from None
+
+
 @app.command()
 def denoise(
     input_path: Annotated[str, typer.Argument(metavar="INPUT", help="A map series (time, y, x) or one map (y, x): FILE or FILE:VARIABLE.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (result.zarr with 'denoised', summary.json).")],
-    method: Annotated[str, typer.Option("--method", help="sparse, sparse3d, pca, gaussian, nlmeans or tv (bm3d when installed).")] = "sparse",
+    method: Annotated[str, typer.Option("--method", help="sparse, sparse3d, pca, gaussian, gaussian3d, nlmeans, tv or tv3d (bm3d, bm4d when installed).")] = "sparse",
     patch: Annotated[int, typer.Option("--patch", help="Patch size (px).")] = 8,
-    atoms: Annotated[int, typer.Option("--atoms", help="Dictionary atoms.")] = 256,
-    sparsity: Annotated[int, typer.Option("--sparsity", help="Atoms per patch at most.")] = 4,
-    temporal: Annotated[int, typer.Option("--temporal", help="Frames per space-time patch (sparse3d).")] = 3,
+    atoms: Annotated[str, typer.Option("--atoms", help="Dictionary atoms, or auto: chosen from the data (a split of the noise; the summary's criterion says how).")] = "auto",
+    sparsity: Annotated[str, typer.Option("--sparsity", help="Atoms per patch at most, or auto (chosen from the data).")] = "auto",
+    temporal: Annotated[str, typer.Option("--temporal", help="Frames per space-time patch (sparse3d), or auto (chosen from the data).")] = "auto",
     noise: Annotated[str, typer.Option("--noise", help="poisson, gaussian or auto.")] = "auto",
     dose: Annotated[Optional[float], typer.Option("--dose", help="Counts per unit value (maps given as fractions), for Poisson noise.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -38,6 +51,8 @@ def denoise(
     from ionscope import io
     from ionscope.denoise.methods import denoise as run_denoise
 
+    atoms, sparsity, temporal = (_int_or_auto(v, name) for v, name in ((atoms, "--atoms"), (sparsity, "--sparsity"),
+                                                                        (temporal, "--temporal")))
     elapsed = start_run(out_dir, overwrite, inputs=(input_path, cycler))
     da = load_input(input_path, dims=dims)
     timed = cell_timeline(da, cycler, start, timezone, out_dir, overwrite)
@@ -50,6 +65,10 @@ def denoise(
                "parameters": {"patch": patch, "atoms": atoms, "sparsity": sparsity, "temporal": temporal,
                               "noise": noise, "dose": dose, "seed": seed},
                "sigma": info.get("sigma"), "info": {k: v for k, v in info.items() if k != "dictionary"}}
+    if "criterion" in info:
+        used = info["parameters"]
+        summary["chosen"] = {k: used.get(k) for k in ("temporal", "atoms", "sparsity")}
+        summary["criterion"] = info["criterion"]
     result = result.rename("denoised").to_dataset()
     if timed is not None:
         result, part = timed.apply(result)

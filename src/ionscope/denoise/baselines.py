@@ -65,7 +65,7 @@ from ionscope.errors import ConfigError
 from ionscope.validation import Interval, Options, validate_params
 
 #: Baselines provided by this module (``gaussian3d`` is the space-time Gaussian filter).
-BASELINES = ("pca", "gaussian", "gaussian3d", "nlmeans", "tv", "bm3d")
+BASELINES = ("pca", "gaussian", "gaussian3d", "nlmeans", "tv", "tv3d", "bm3d", "bm4d")
 
 STEP_PREFIX = "ionscope.denoise.baselines."
 
@@ -308,10 +308,12 @@ def nlmeans_stack(
                  "rule": f"h = {h_factor:g} sigma (scikit-image's fast-mode recommendation)"}
 
 
-def _tv_frames(stack: np.ndarray, weight: float, max_num_iter: int) -> np.ndarray:
+def _tv_frames(stack: np.ndarray, weight: float, max_num_iter: int, space_time: bool = False) -> np.ndarray:
+    """ROF of every frame (``channel_axis=0``), or of the whole (time, y, x) volume."""
     from skimage.restoration import denoise_tv_chambolle
 
-    return denoise_tv_chambolle(stack, weight=weight, max_num_iter=max_num_iter, channel_axis=0)
+    return denoise_tv_chambolle(stack, weight=weight, max_num_iter=max_num_iter,
+                                channel_axis=None if space_time else 0)
 
 
 def tv_stack(
@@ -323,27 +325,33 @@ def tv_stack(
     max_num_iter: int = 200,
     bisection_steps: int = 10,
     max_fit_frames: int = 32,
+    space_time: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """2-D total-variation (ROF) denoising of every frame, one weight for the whole series.
+    """Total-variation (ROF) denoising of every frame (2-D), or of the whole (time, y, x) volume
+    (``space_time``, 3-D), one weight for the whole series.
 
     The weight of :func:`skimage.restoration.denoise_tv_chambolle` is chosen by the
     discrepancy principle - the constrained form of the ROF model - so that the mean squared
     residual equals ``discrepancy * sigma^2`` (log-bisection on ``[0.01, 100] sigma``, on at
-    most ``max_fit_frames`` evenly spaced frames; then one run on all frames). When even the
-    largest weight leaves less residual (flat data), the largest weight is used.
+    most ``max_fit_frames`` frames: evenly spaced for 2-D, the middle block for 3-D; then one
+    run on all frames). When even the largest weight leaves less residual (flat data), the
+    largest weight is used.
     """
     stack = np.asarray(stack, dtype=np.float64)
     target = float(discrepancy) * sigma**2
     if weight is not None:
-        out = _tv_frames(stack, float(weight), max_num_iter)
+        out = _tv_frames(stack, float(weight), max_num_iter, space_time)
         return out, {"weight": float(weight), "rule": "fixed weight",
                      "residual_var": float(np.mean((stack - out) ** 2))}
     n_t = stack.shape[0]
-    fit = stack[np.unique(np.linspace(0, n_t - 1, min(n_t, int(max_fit_frames))).round()
-                          .astype(int))]
+    n_fit = min(n_t, int(max_fit_frames))
+    if space_time:
+        fit = stack[(n_t - n_fit) // 2:(n_t - n_fit) // 2 + n_fit]
+    else:
+        fit = stack[np.unique(np.linspace(0, n_t - 1, n_fit).round().astype(int))]
 
     def residual(w: float) -> float:
-        return float(np.mean((fit - _tv_frames(fit, w, max_num_iter)) ** 2))
+        return float(np.mean((fit - _tv_frames(fit, w, max_num_iter, space_time)) ** 2))
 
     lo, hi = np.log(0.01 * sigma), np.log(100.0 * sigma)
     if residual(float(np.exp(hi))) <= target:
@@ -356,7 +364,7 @@ def tv_stack(
             else:
                 lo = mid
         w = float(np.exp(lo))
-    out = _tv_frames(stack, w, max_num_iter)
+    out = _tv_frames(stack, w, max_num_iter, space_time)
     return out, {"weight": w, "rule": f"discrepancy principle: mean residual^2 = "
                  f"{discrepancy:g} sigma^2", "residual_var": float(np.mean((stack - out) ** 2))}
 
@@ -377,6 +385,35 @@ def bm3d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndar
                     for frame in stack])
     return out, {"sigma_psd": sigma, "rule": "sigma_psd = sigma",
                  "bm3d_version": getattr(bm3d, "__version__", "unknown")}
+
+
+_BM4D_MISSING = (
+    "method 'bm4d' needs the optional 'bm4d' package (pip install 'ionscope[bm4d]'), which is not "
+    "installed; use another method (sparse3d, gaussian3d, tv3d, ...)"
+)
+
+
+def _import_bm4d():
+    try:
+        import bm4d
+    except ImportError as exc:
+        raise ConfigError(_BM4D_MISSING) from exc
+    return bm4d
+
+
+def bm4d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """BM4D of the (time, y, x) volume with ``sigma_psd = sigma`` (Maggioni et al. 2013; the
+    optional ``bm4d`` package): blocks grouped non-locally in space and time, collaborative
+    hard thresholding, then Wiener filtering."""
+    bm4d = _import_bm4d()
+    stack = np.asarray(stack, dtype=np.float64)
+    if stack.shape[0] < 4 or min(stack.shape[1:]) < 8:
+        raise ConfigError(f"method 'bm4d' needs at least 4 frames of 8 x 8 pixels (its blocks), got "
+                          f"{stack.shape[0]} of {stack.shape[1]} x {stack.shape[2]}")
+    out = np.asarray(bm4d.bm4d(stack.astype(np.float32), sigma_psd=sigma, **options), dtype=np.float64)
+    from importlib.metadata import version
+
+    return out, {"sigma_psd": sigma, "rule": "sigma_psd = sigma", "bm4d_version": version("bm4d")}
 
 
 # --------------------------------------------------------------------------- wrappers
@@ -498,6 +535,7 @@ def nlmeans_denoise(
 def tv_denoise(
     da: xr.DataArray,
     *,
+    space_time: bool = False,
     weight: float | None = None,
     discrepancy: float = 1.0,
     max_num_iter: int = 200,
@@ -507,15 +545,16 @@ def tv_denoise(
     gain: float = 1.0,
     read_noise: float = 0.0,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
-    """Total-variation (ROF, Chambolle) denoising of every frame; weight from the discrepancy
-    principle unless given (see :func:`tv_stack`).
+    """Total-variation (ROF, Chambolle) denoising of every frame, or of the (time, y, x) volume
+    with ``space_time`` (method ``tv3d``); weight from the discrepancy principle unless given
+    (see :func:`tv_stack`).
 
     Computes: loads the input.
     """
     params = {"weight": weight, "discrepancy": float(discrepancy),
-              "max_num_iter": int(max_num_iter)}
-    return run_stabilised(da, "tv", tv_stack, params, noise=noise, dose=dose, sigma=sigma,
-                          gain=gain, read_noise=read_noise)
+              "max_num_iter": int(max_num_iter), "space_time": bool(space_time)}
+    return run_stabilised(da, "tv3d" if space_time else "tv", tv_stack, params, noise=noise, dose=dose,
+                          sigma=sigma, gain=gain, read_noise=read_noise, needs_series=bool(space_time))
 
 
 @validate_params(NOISE_CONSTRAINTS)
@@ -538,6 +577,36 @@ def bm3d_denoise(
     _import_bm3d()
     return run_stabilised(da, "bm3d", bm3d_stack, dict(options), noise=noise, dose=dose,
                           sigma=sigma, gain=gain, read_noise=read_noise)
+
+
+@validate_params(NOISE_CONSTRAINTS)
+def bm4d_denoise(
+    da: xr.DataArray,
+    *,
+    noise: str = "auto",
+    dose: float | None = None,
+    sigma: float | None = None,
+    gain: float = 1.0,
+    read_noise: float = 0.0,
+    **options: Any,
+) -> tuple[xr.DataArray, dict[str, Any]]:
+    """BM4D of the (time, y, x) series (optional ``bm4d`` package; :class:`ConfigError` when
+    missing). Extra keyword ``options`` go to ``bm4d.bm4d`` (e.g. ``profile``).
+
+    Computes: loads the input.
+    """
+    _import_bm4d()
+    return run_stabilised(da, "bm4d", bm4d_stack, dict(options), noise=noise, dose=dose,
+                          sigma=sigma, gain=gain, read_noise=read_noise, needs_series=True)
+
+
+def bm4d_available() -> bool:
+    """True when the optional ``bm4d`` package can be imported."""
+    try:
+        _import_bm4d()
+    except ConfigError:
+        return False
+    return True
 
 
 def bm3d_available() -> bool:
@@ -566,4 +635,7 @@ __all__ = [
     "tv_denoise",
     "bm3d_denoise",
     "bm3d_available",
+    "bm4d_stack",
+    "bm4d_denoise",
+    "bm4d_available",
 ]

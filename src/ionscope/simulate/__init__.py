@@ -84,6 +84,7 @@ from ionscope.simulate import eels as _eels  # noqa: E402,F401
 from ionscope.simulate import holography as _holography  # noqa: E402,F401
 from ionscope.simulate import composite_cathode as _composite_cathode  # noqa: E402,F401
 from ionscope.simulate import cell_cycling as _cell_cycling  # noqa: E402
+from ionscope.simulate import li_fronts as _li_fronts  # noqa: E402,F401
 
 #: Twins whose output is a folder of instrument files, and the function that writes it:
 #: ``writer(ds, out_dir, overwrite=...) -> paths`` (``ionscope simulate NAME --out DIR``).

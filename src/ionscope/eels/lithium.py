@@ -142,7 +142,7 @@ def _covers(ref: _Reference, window: Window, what: str, needs: str) -> None:
     tol = 1e-6 * d
     if e[0] - d / 2 > window[0] + tol or e[-1] + d / 2 < window[1] - tol:
         raise InputError(
-            f"{ref.label} covers {e[0] - d / 2:g}-{e[-1] + d / 2:g} eV but {what} "
+            f"{ref.label} covers {e[0]:g}-{e[-1]:g} eV but {what} "
             f"{window[0]:g}-{window[1]:g} eV needs it; {needs}"
         )
 

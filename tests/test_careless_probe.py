@@ -160,6 +160,7 @@ COMMANDS: tuple[Command, ...] = (
             ("--background", "52:40"), ("--background", "nan:50"), ("--background", "-inf:inf"),
             ("--background", "1e9:2e9"), ("--fit-window", "90:52"), ("--fit-window", "1e9:2e9"),
             ("--fit-window", "-inf:inf"), ("--method", "bogus"), ("--background-method", "bogus"),
+            ("--reference-background", "bogus"),
             ("--method", "sasb", "--window-a", "1e9:2e9", "--window-b", "64:85"),
             ("--method", "sasb", "--window-a", "54:60", "--window-b", "85:64"),
         ),

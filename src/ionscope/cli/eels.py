@@ -36,13 +36,22 @@ def eels_lithium(
     window_a: Annotated[WindowOption, typer.Option("--window-a", help="S_A window LO:HI (eV).")] = None,
     window_b: Annotated[WindowOption, typer.Option("--window-b", help="S_B window LO:HI (eV).")] = None,
     background_method: Annotated[str, typer.Option("--background-method", help="fit or two-window.")] = "fit",
+    reference_background: Annotated[str, typer.Option(
+        "--reference-background",
+        help="The references' background: fit (the --background window, on each reference too), none (used as "
+             "given: background-subtracted already) or auto (decided per reference from its pre-edge and energy "
+             "range; reported in the summary).")] = "auto",
     cycler: CyclerOption = None,
     start: StartOption = None,
     timezone: TimezoneOption = None,
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Li-fraction maps: power-law background, then MLLS against references (or S_A/S_B)."""
+    """Li-fraction maps: power-law background, then MLLS against references (or S_A/S_B).
+
+    The spectrum image is raw (its background is fitted in --background); each reference may be
+    raw or background-subtracted (--reference-background) and recorded on its own energy range and
+    step (resampled onto the image's channels in the fit window)."""
     import numpy as np
 
     from ionscope import io
@@ -57,11 +66,15 @@ def eels_lithium(
             for name, spec in (("li_rich", li_rich), ("li_poor", li_poor))}
     extras = {f"extra{i}": load_input(spec, what="--extra") for i, spec in enumerate(extra, 1)}
     co_extras = {f"co_extra{i}": load_input(spec, what="--co-extra") for i, spec in enumerate(co_extra, 1)}
+    sources = {"spectra": str(input_path), "li_rich": li_rich, "li_poor": li_poor,
+               **{f"extra{i}": spec for i, spec in enumerate(extra, 1)},
+               **{f"co_extra{i}": spec for i, spec in enumerate(co_extra, 1)}}
     timed = cell_timeline(spectra, cycler, start, timezone, out_dir, overwrite)
     with options_named():
         result = li_fraction_map(
             spectra, refs["li_rich"], refs["li_poor"], extras, co_extra=co_extras, method=method,
-            background=bg, background_method=background_method, **windows,
+            background=bg, background_method=background_method, reference_background=reference_background,
+            sources=sources, **windows,
         )
     with dask_progress("eels lithium"):
         result = result.compute()

@@ -342,6 +342,138 @@ def subtract_background(
     return out
 
 
+# --------------------------------------------------------------------------- references
+
+#: How a reference spectrum's background is handled (:func:`reference_background_decision`).
+REFERENCE_BACKGROUND = ("auto", "fit", "none")
+#: A pre-edge whose mean is below this fraction of the largest signal above the window is
+#: taken as flat around zero (background-subtracted already).
+FLAT_PRE_EDGE_FRACTION = 0.02
+
+
+class BackgroundDecision(NamedTuple):
+    """What :func:`reference_background_decision` decided for one spectrum.
+
+    Attributes
+    ----------
+    decision : str
+        ``"fit"`` (fit and subtract a power law in the window) or ``"none"`` (use as given).
+    why : str
+        One sentence saying why, with the numbers it rests on.
+    pre_edge_fraction : float
+        Mean of the pre-edge window over the largest absolute value above it (1); NaN when the
+        spectrum does not cover the window.
+    r : float
+        Power-law exponent fitted in the window (NaN when not fitted or the fit failed).
+    """
+
+    decision: str
+    why: str
+    pre_edge_fraction: float
+    r: float
+
+
+def reference_background_decision(
+    energy: Any,
+    values: Any,
+    window: Sequence[float] | None,
+    mode: str = "auto",
+    method: str = "fit",
+) -> BackgroundDecision:
+    r"""Decide whether a (reference) spectrum needs its power-law background subtracted.
+
+    Spectra from a database or a reference sample are often background-subtracted already
+    and recorded on their own energy range; fitting :math:`A E^{-r}` to such a pre-edge fits
+    noise around zero (non-positive channels, a non-decaying or undefined law). With
+    ``mode="auto"`` the spectrum is taken as already background-free (``"none"``) when, in
+    this order,
+
+    1. no ``window`` is given, or the spectrum does not record the window (its channel
+       centres cover less than the window, or fewer than 3 channels lie inside);
+    2. the pre-edge is flat around zero: its mean is below :data:`FLAT_PRE_EDGE_FRACTION` of
+       the largest absolute value above the window (raw low-loss spectra have pre-edges of the
+       order of the edge or larger);
+    3. the pre-edge holds channels <= 0 (a raw spectrum's background is positive);
+    4. the power-law fit in the window fails or does not decay (:math:`r \le 0`);
+
+    otherwise (a positive pre-edge that decays as a power law) it gets the fit (``"fit"``).
+    ``mode="fit"`` and ``mode="none"`` return that decision without looking (the caller
+    checks that a fit is possible).
+
+    Parameters
+    ----------
+    energy : array_like, shape (E,)
+        Channel centres, eV (uniform, increasing).
+    values : array_like, shape (E,)
+        The spectrum, counts per channel.
+    window : (float, float) or None
+        Pre-edge background window, eV.
+    mode : {"auto", "fit", "none"}
+        How to decide.
+    method : {"fit", "two-window"}
+        Background estimator used for rule 4.
+
+    Returns
+    -------
+    BackgroundDecision
+
+    Examples
+    --------
+    >>> e = np.arange(35.0, 95.0, 0.25)
+    >>> edge = 1e4 * (e > 55)
+    >>> reference_background_decision(e, 3e9 * e**-3.5 + edge, (40, 52)).decision
+    'fit'
+    >>> reference_background_decision(e, edge, (40, 52)).decision
+    'none'
+    """
+    if mode not in REFERENCE_BACKGROUND:
+        raise ConfigError(f"reference background mode must be one of {REFERENCE_BACKGROUND}, got {mode!r}")
+    nan = float("nan")
+    if mode == "none":
+        return BackgroundDecision("none", "used as given (reference background 'none')", nan, nan)
+    if mode == "fit":
+        return BackgroundDecision("fit", "power law fitted in its pre-edge (reference background 'fit')", nan, nan)
+    if window is None:
+        return BackgroundDecision("none", "no background window given: used as given", nan, nan)
+    e, d = energy_vector(energy)
+    y = np.asarray(values, dtype=np.float64)
+    lo, hi = (float(v) for v in window)
+    tol = 1e-6 * d
+    inside = (e >= lo - tol) & (e <= hi + tol)
+    if e[0] - d / 2 > lo + tol or e[-1] + d / 2 < hi - tol or inside.sum() < 3:
+        return BackgroundDecision(
+            "none", f"it covers {e[0]:g}-{e[-1]:g} eV, not the background window {lo:g}-{hi:g} eV: "
+            "taken as background-subtracted already", nan, nan)
+    pre = y[inside]
+    above = y[e > hi + tol]
+    scale = float(np.max(np.abs(above))) if above.size else float(np.max(np.abs(y)))
+    fraction = float(pre.mean() / scale) if scale > 0 else 0.0
+    if fraction < FLAT_PRE_EDGE_FRACTION:
+        return BackgroundDecision(
+            "none", f"its pre-edge {lo:g}-{hi:g} eV is flat around zero (mean {100 * fraction:.2g} % of "
+            "the largest signal above it): taken as background-subtracted already", fraction, nan)
+    nonpositive = int((pre <= 0).sum())
+    if nonpositive:
+        return BackgroundDecision(
+            "none", f"its pre-edge {lo:g}-{hi:g} eV holds {nonpositive} channel(s) <= 0 (a raw "
+            "spectrum's background is positive): taken as background-subtracted already", fraction, nan)
+    law = estimate_powerlaw(e, y, (lo, hi), method)
+    r = float(law.r)
+    if int(law.mask) != MASK_OK or not np.isfinite(r):
+        return BackgroundDecision(
+            "none", f"no power law fits its pre-edge {lo:g}-{hi:g} eV "
+            f"({MASK_CODES[int(law.mask)].replace('_', ' ')}): taken as background-subtracted already",
+            fraction, nan)
+    if r <= 0:
+        return BackgroundDecision(
+            "none", f"its pre-edge {lo:g}-{hi:g} eV does not decay (power-law exponent r = {r:.3g} <= 0): "
+            "taken as background-subtracted already", fraction, r)
+    return BackgroundDecision(
+        "fit", f"its pre-edge {lo:g}-{hi:g} eV is positive and decays as a power law (r = {r:.3g}, "
+        f"mean {100 * fraction:.3g} % of the largest signal above it): background fitted and subtracted",
+        fraction, r)
+
+
 # --------------------------------------------------------------------------- wrapper
 
 
@@ -449,6 +581,10 @@ __all__ = [
     "MASK_RATIO_UNDEFINED",
     "MASK_CODES",
     "METHODS",
+    "REFERENCE_BACKGROUND",
+    "FLAT_PRE_EDGE_FRACTION",
+    "BackgroundDecision",
+    "reference_background_decision",
     "mask_flags",
     "PowerLaw",
     "powerlaw_fit",

@@ -239,6 +239,95 @@ def float_dtype(dtype: Any) -> np.dtype:
     return dtype if dtype in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
 
 
+#: A spectrum may be resampled onto channels at most this many times finer than its own
+#: (interpolation cannot supply fine structure a coarser recording never had).
+MAX_COARSER_FACTOR = 2.0
+
+
+def resample_spectrum(
+    energy: Any,
+    values: Any,
+    target: Any,
+    *,
+    what: str = "the spectrum",
+    onto: str = "the target axis",
+    max_coarser: float = MAX_COARSER_FACTOR,
+) -> np.ndarray:
+    r"""Resample a spectrum in counts per channel onto the channels of another energy axis.
+
+    The spectrum is read as a density (counts per eV, ``values / d``) and returned as counts
+    per target channel (density times the target's dispersion ``d_t``), so two spectra of the
+    same dose per eV stay comparable after resampling, whatever their own channel widths.
+
+    - Source finer than the target (``d < d_t``): area-preserving rebinning - each target
+      channel gets the mean density of the source over the part of the channel it records
+      (the source taken as constant across each of its channels), times ``d_t``.
+    - Otherwise: linear interpolation of the density at the target's channel centres, times
+      ``d_t`` (exactly the values themselves when both axes have the same dispersion).
+
+    Parameters
+    ----------
+    energy : array_like, shape (E,)
+        Channel centres of the spectrum, eV (uniform, increasing).
+    values : array_like, shape (E,)
+        Counts per channel (finite).
+    target : array_like, shape (T,)
+        Channel centres to resample onto, eV (uniform, increasing; at least 2).
+    what, onto : str
+        The spectrum and the target axis, for the error messages (e.g.
+        ``"reference li_rich (rich.msa)"``, ``"the fit window of the spectrum image"``).
+    max_coarser : float
+        Refuse a spectrum whose dispersion is more than this many times the target's.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T,)
+        Counts per target channel, float64.
+
+    Raises
+    ------
+    InputError
+        If the target's channel centres are not all inside ``[E_0, E_last]`` (the message
+        names ``what``, the range it covers and the range ``onto`` needs), or the spectrum is
+        too coarse.
+
+    Examples
+    --------
+    >>> e = np.arange(50.0, 60.0, 0.05)            # 0.05 eV channels, 10 counts each
+    >>> out = resample_spectrum(e, np.full(e.size, 10.0), np.arange(52.0, 58.0, 0.25))
+    >>> bool(np.allclose(out, 50.0))                # 0.25 eV channels hold 5 x as many
+    True
+    """
+    e, d = energy_vector(energy)
+    y = np.asarray(values, dtype=np.float64)
+    t, d_t = energy_vector(target)
+    if y.shape != e.shape:
+        raise InputError(f"{what} has {y.size} values but {e.size} channel energies")
+    tol = 1e-3 * d_t
+    if t[0] < e[0] - tol or t[-1] > e[-1] + tol:
+        raise InputError(
+            f"{what} covers {e[0]:g}-{e[-1]:g} eV but {onto} needs {t[0]:g}-{t[-1]:g} eV; "
+            f"use a window inside {e[0]:g}-{e[-1]:g} eV or a spectrum recorded over the whole window"
+        )
+    ratio = d / d_t
+    if ratio > max_coarser:
+        raise InputError(
+            f"{what} has a dispersion of {d:g} eV/channel, {ratio:.3g}x coarser than the "
+            f"{d_t:g} eV/channel of {onto}; interpolation cannot supply the missing fine "
+            "structure - record it at a finer dispersion or bin the spectrum image to match "
+            f"(da.coarsen(energy={int(round(ratio))}, boundary='trim').sum())"
+        )
+    scale = 1.0 if np.isclose(ratio, 1.0, rtol=1e-9, atol=0) else d_t / d
+    if ratio >= 1.0 - 1e-9:
+        return np.interp(t, e, y) * scale
+    edges = np.concatenate([[e[0] - d / 2], e + d / 2])
+    cumulative = np.concatenate([[0.0], np.cumsum(y)])
+    lo = np.maximum(t - d_t / 2, edges[0])
+    hi = np.minimum(t + d_t / 2, edges[-1])
+    counts = np.interp(hi, edges, cumulative) - np.interp(lo, edges, cumulative)
+    return counts / (hi - lo) * d_t
+
+
 
 # --------------------------------------------------------------------------- compatibility
 
@@ -276,6 +365,8 @@ __all__ = [  # noqa: F822
     "window_channels",
     "window_slice",
     "float_dtype",
+    "MAX_COARSER_FACTOR",
+    "resample_spectrum",
     "estimate_shifts",
     "apply_shifts",
     "align_energy",

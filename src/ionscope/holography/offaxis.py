@@ -71,6 +71,7 @@ estimator). HoloWorks (Gatan) and holospy conventions as described above.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -90,12 +91,15 @@ from ionscope.holography.sideband import (  # noqa: F401  (re-exported)
     contrast_from_spectrum,
     cut_sideband,
     default_taper,
+    extended_spectrum,
     find_sideband_peak,
+    margin_length,
     half_spectrum,
     lag_one_frequency,
     line_filter_weights,
     refine_sideband,
     resolve_sideband,
+    sign_convention,
     taper_profile,
 )
 from ionscope.holography.statistics import (  # noqa: F401  (re-exported)
@@ -190,11 +194,31 @@ def reconstruct_offaxis_kernel(
     if detected:
         pos = refined
         geom = aperture_geometry(shape, cal, pos, aperture, aperture_unit)
-    box, (cy, cx) = cut_sideband(R, shape, pos, geom, line_width_px=line_width_px, carrier=pos, mtf=mtf)
-    wave = box_to_wave(box, out_shape, shape[0] * shape[1])
+    period_px = 1.0 / math.hypot(refined[0] / shape[0], refined[1] / shape[1])
+    # the sideband is cut from the hologram extended by apodised, fringe-free margins (the field
+    # keeps full weight; extended_spectrum), on a finer FFT grid: positions scale by `scale`
+    grid = (margin_length(shape[0], out_shape[0], taper), margin_length(shape[1], out_shape[1], taper)) \
+        if taper > 0 else tuple(shape)
+    scale = (grid[0] / shape[0], grid[1] / shape[1])
+    at = (pos[0] * scale[0], pos[1] * scale[1])
+    g_geom = geom if grid == tuple(shape) else aperture_geometry(grid, cal, at, geom["radius_per_nm"], "1/nm")
+    width = None if line_width_px is None else line_width_px * 0.5 * (scale[0] + scale[1])
+    grid_out = (grid[0] * out_shape[0] // shape[0], grid[1] * out_shape[1] // shape[1])
+
+    def wave_of(img: np.ndarray, spectrum: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        spec = extended_spectrum(img, taper, period_px, out_shape)[0] if taper > 0 else spectrum
+        box, centre = cut_sideband(spec, grid, at, g_geom, line_width_px=width, carrier=at, mtf=mtf)
+        w = box_to_wave(box, grid_out, grid[0] * grid[1])
+        if grid_out != tuple(out_shape):
+            w = np.ascontiguousarray(w[: out_shape[0], : out_shape[1]])
+        return w, centre
+
+    wave, (cy, cx) = wave_of(image, R)
     info: dict[str, Any] = {
         "sideband_used_px": [float(pos[0]) % shape[0], float(pos[1]) % shape[1]],
-        "sideband_centre_px": [cy, cx],
+        "sideband_centre_px": [int(round(pos[0])), int(round(pos[1]))],
+        "fft_shape": [int(grid[0]), int(grid[1])],
+        "phase_sign_convention": sign_convention(pos),
         "geometry": geom,
     }
     contrast = contrast_from_spectrum(R, shape, refined, geom, wy, wx) if reference is None else \
@@ -202,25 +226,23 @@ def reconstruct_offaxis_kernel(
     # the conventional contrast (std / mean) of the vacuum fringes when there is a reference
     info["statistics"] = statistics_dict(shape, cal, refined, contrast, geom,
                                      reference if reference is not None else image)
-    oy = np.arange(out_shape[0]) * (shape[0] / out_shape[0])
-    ox = np.arange(out_shape[1]) * (shape[1] / out_shape[1])
     if R_ref is not None:
-        box_r, _ = cut_sideband(R_ref, shape, pos, geom, line_width_px=line_width_px, carrier=pos, mtf=mtf)
-        wave_r = box_to_wave(box_r, out_shape, shape[0] * shape[1])
+        wave_r, _ = wave_of(reference, R_ref)
         info["reference_contrast"] = contrast_from_spectrum(R_ref, shape, refined, geom, wy, wx)
-        # object / reference = o * conj(r) / |r|^2 (carrier, distortions and window cancel)
+        # object / reference = o * conj(r) / |r|^2 (carrier and distortions cancel); with the
+        # field at full weight |r| stays of the order of its median up to the border
         mag2 = wave_r.real * wave_r.real + wave_r.imag * wave_r.imag
         tiny = np.float32(np.finfo(np.float32).tiny)
         wave *= np.conj(wave_r)
         wave /= np.maximum(mag2, tiny)
     else:
-        # carrier ramp left by the integer re-centring (sub-pixel remainder)
-        dy, dx = refined[0] - cy, refined[1] - cx
-        ey = np.exp(-2j * np.pi * dy * oy / shape[0]).astype(np.complex64)
-        ex = np.exp(-2j * np.pi * dx * ox / shape[1]).astype(np.complex64)
-        if taper > 0:
-            ey = ey / np.maximum(taper_profile(shape[0], taper, oy), 1e-3).astype(np.float32)
-            ex = ex / np.maximum(taper_profile(shape[1], taper, ox), 1e-3).astype(np.float32)
+        # carrier ramp left by the integer re-centring (the sub-pixel remainder of the refined
+        # carrier, in FFT px of the grid the sideband was cut from)
+        oy = np.arange(out_shape[0]) * (shape[0] / out_shape[0])
+        ox = np.arange(out_shape[1]) * (shape[1] / out_shape[1])
+        dy, dx = refined[0] * scale[0] - cy, refined[1] * scale[1] - cx
+        ey = np.exp(-2j * np.pi * dy * oy / grid[0]).astype(np.complex64)
+        ex = np.exp(-2j * np.pi * dx * ox / grid[1]).astype(np.complex64)
         scale_outer(wave, ey, ex)
     return wave, info
 
@@ -413,6 +435,8 @@ def reconstruct_offaxis(
         method="offaxis",
         resolution="aperture",
         sideband_used_px=info["sideband_used_px"],
+        phase_sign_convention=info["phase_sign_convention"],
+        fft_shape=info["fft_shape"],
         aperture_px=float(geom["radius_px"]),
         aperture_per_nm=float(geom["radius_per_nm"]) if cal["calibrated"] else None,
         aperture_edge_px=float(geom["edge_per_nm"] / (0.5 * (geom["fy"] + geom["fx"]))),

@@ -1,23 +1,26 @@
 """Fourier-domain kernels of off-axis holography: the sideband and its aperture.
 
 Pure numpy on arrays (the wrappers are in :mod:`ionscope.holography.offaxis`; the hologram as a
-calibrated array is read by :mod:`ionscope.holography.inputs`): its apodised half spectrum, sideband detection on
-the FFT amplitude with sub-pixel refinement, the soft circular aperture and the Fresnel line
-filter, cutting and re-centring the sideband, and the noise-corrected fringe visibility. Sideband
-positions are in pixels of the unshifted FFT, signed (``-n/2 .. n/2``). See the
-:mod:`~ionscope.holography.offaxis` docstring for the method and references.
+calibrated array is read by :mod:`ionscope.holography.inputs`): its apodised half spectrum, the
+spectrum of the hologram extended by an apodised, fringe-free margin (the field keeps its full
+weight), sideband detection on the FFT amplitude with sub-pixel refinement, the soft circular
+aperture and the Fresnel line filter, cutting and re-centring the sideband, and the
+noise-corrected fringe visibility. Sideband positions are in pixels of the unshifted FFT, signed
+(``-n/2 .. n/2``). See the :mod:`~ionscope.holography.offaxis` docstring for the method, the phase
+sign convention (:data:`AUTO_SIDE`) and references.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import scipy.fft
 
-from ionscope.errors import ConfigError, InputError
+from ionscope.errors import ConfigError, InputError, IonscopeWarning
 from ionscope.holography.detector import sideband_mtf_correction
 from ionscope.holography.inputs import image_input  # noqa: F401  (re-exported)
 from ionscope.holography.passes import apodised, power_minus_leak
@@ -25,6 +28,25 @@ from ionscope.validation import Interval, check_parameter
 
 APERTURE_UNITS = ("px", "1/nm", "fraction")
 SIDEBANDS = ("auto", "lower", "upper")
+#: The sideband ``"auto"`` cuts out: ``"upper"`` (negative y frequency; on the ``ky = 0`` row the
+#: one with negative x frequency) - the sideband HyperSpy/holospy's default reconstruction uses.
+#: holospy's ``estimate_sideband_position`` (``sb="lower"``) returns the peak ``p`` in rows
+#: ``0 .. ny/2 - 1`` of the unshifted FFT and ``reconstruct_phase`` rolls the FFT *by* ``p``,
+#: which brings the conjugate sideband at ``-p`` to the origin; so ``"auto"`` gives holospy's
+#: default phase, sign included.
+AUTO_SIDE = "upper"
+#: ``phase_sign_convention`` of a reconstruction with the sideband holospy's default uses, and
+#: with its conjugate.
+SIGN_CONVENTIONS = {
+    "upper": "holospy/HyperSpy default: the sideband at -p, p = holospy's sb='lower' position "
+             "(ky >= 0); the sign relative to the potential depends on the biprism geometry",
+    "lower": "negative of the holospy/HyperSpy default: the sideband at p, p = holospy's "
+             "sb='lower' position (ky >= 0)",
+}
+#: A given sideband position farther than this from the detected sideband peak (FFT px, or this
+#: fraction of the carrier distance if larger) draws a warning.
+NEAR_PEAK_PX = 3.0
+NEAR_PEAK_FRACTION = 0.05
 #: Default aperture radius as a fraction of the carrier frequency.
 DEFAULT_APERTURE_FRACTION = 1.0 / 3.0
 #: Default soft-edge width as a fraction of the aperture radius.
@@ -64,6 +86,108 @@ def half_spectrum(image: np.ndarray, taper: float) -> tuple[np.ndarray, np.ndarr
     return scipy.fft.rfft2(windowed, workers=-1), wy, wx
 
 
+def _reflect_index(k: np.ndarray, n: int) -> np.ndarray:
+    """Indices into ``0 .. n-1`` of the positions ``k`` (any integers) of the image mirrored
+    about its first and last samples (numpy's ``reflect`` padding, repeated as needed)."""
+    if n == 1:
+        return np.zeros_like(k)
+    m = np.mod(k, 2 * (n - 1))
+    return np.where(m < n, m, 2 * (n - 1) - m)
+
+
+def margin_length(n: int, out: int, taper: float) -> int:
+    """FFT length of an axis of ``n`` samples extended by apodised margins of at least ``taper``
+    px on each side (:func:`extended_spectrum`): a fast FFT length, and a multiple of
+    ``n / gcd(n, out)`` so that an output grid of ``out`` samples over the field tiles it."""
+    need = n + 2 * int(math.ceil(taper))
+    step = n // math.gcd(n, out)
+    if step == 1:
+        return scipy.fft.next_fast_len(need, real=True)
+    return int(math.ceil(need / step)) * step
+
+
+def _edge_window(length: int, n: int) -> np.ndarray:
+    """Window over an extended axis: 1 on the field (samples ``0 .. n-1``), a raised cosine
+    falling to ~0 over the trailing margin and rising again over the leading margin (the
+    samples before the field, which the FFT's periodicity puts at the end)."""
+    margin = length - n
+    lead = margin // 2
+    trail = margin - lead
+    w = np.ones(length, dtype=np.float32)
+    j = np.arange(trail)
+    w[n : n + trail] = 0.5 * (1.0 + np.cos(np.pi * (j + 0.5) / trail))
+    j = np.arange(lead)
+    w[n + trail :] = 0.5 * (1.0 - np.cos(np.pi * (j + 0.5) / lead))
+    return w
+
+
+def _fringe_free(image: np.ndarray, sigma: float, reach: tuple[int, int]) -> np.ndarray:
+    """The image with its border strips (``reach`` rows and columns deep) replaced by the image
+    smoothed with a Gaussian of ``sigma`` px (fringes of period ``sigma`` fall by e^-20): the
+    source of the margins of :func:`extended_spectrum` (the whole image when the strips meet)."""
+    from scipy.ndimage import gaussian_filter
+
+    ny, nx = image.shape
+    halo = int(math.ceil(4.0 * sigma)) + 2  # gaussian_filter truncates at 4 sigma
+    ry, rx = reach[0] + 1, reach[1] + 1
+    if 2 * (ry + halo) >= ny or 2 * (rx + halo) >= nx:
+        return gaussian_filter(image.astype(np.float32), sigma, mode="reflect")
+    out = image.astype(np.float32, copy=True)
+    out[:ry] = gaussian_filter(out[: ry + halo], sigma, mode="reflect")[:ry]
+    out[ny - ry :] = gaussian_filter(image[ny - ry - halo :].astype(np.float32), sigma, mode="reflect")[halo:]
+    out[:, :rx] = gaussian_filter(image[:, : rx + halo].astype(np.float32), sigma, mode="reflect")[:, :rx]
+    out[:, nx - rx :] = gaussian_filter(image[:, nx - rx - halo :].astype(np.float32), sigma,
+                                        mode="reflect")[:, halo:]
+    return out
+
+
+def extended_spectrum(
+    image: np.ndarray, taper: float, period_px: float, out_shape: Sequence[int] | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Real FFT of the hologram extended by apodised, fringe-free margins outside the field.
+
+    Apodising the hologram itself (:func:`half_spectrum`) brings the field's border to ~0; the
+    sideband filter then averages, at the border, over a few pixels of window with the
+    aperture's ringing weights, whose sum can vanish, and the object / reference division there
+    becomes 0 / 0 (amplitudes of 100 and more at the border of the Fe-needle pair). Here the field
+    keeps full weight: each axis is extended by margins of at least ``taper`` px
+    (:func:`margin_length`) holding the mirror image of the hologram smoothed over one fringe
+    period (the centre band continues smoothly, the fringes stop at the border), tapered to ~0 by
+    a raised cosine so that the periodic extension is smooth (no border streaks). The margins
+    are placed after the field (the FFT is periodic), so the field starts at index 0.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Hologram (y, x).
+    taper : float
+        Least margin width (px) on each side, the width of the raised-cosine taper.
+    period_px : float
+        Fringe period (px): the Gaussian sigma that removes the fringes from the margins.
+    out_shape : (int, int), optional
+        Output grid the wave is sampled on (:func:`box_to_wave`); default the image's shape.
+
+    Returns
+    -------
+    R : numpy.ndarray
+        ``rfft2`` of the extended hologram (complex64).
+    shape : (int, int)
+        Its shape; sideband positions scale by ``shape / image.shape``.
+    """
+    ny, nx = image.shape
+    oy, ox = tuple(out_shape) if out_shape is not None else (ny, nx)
+    ly, lx = margin_length(ny, oy, taper), margin_length(nx, ox, taper)
+    lead_y, lead_x = (ly - ny) // 2, (lx - nx) // 2
+    source = _fringe_free(image, max(float(period_px), 1.0),
+                          (max(lead_y, ly - ny - lead_y), max(lead_x, lx - nx - lead_x)))
+    iy = _reflect_index(np.concatenate([np.arange(ny + (ly - ny - lead_y)), np.arange(-lead_y, 0)]), ny)
+    ix = _reflect_index(np.concatenate([np.arange(nx + (lx - nx - lead_x)), np.arange(-lead_x, 0)]), nx)
+    extended = source[iy][:, ix]
+    extended[:ny, :nx] = image
+    windowed = apodised(extended, _edge_window(ly, ny), _edge_window(lx, nx))
+    return scipy.fft.rfft2(windowed, workers=-1), (ly, lx)
+
+
 def gather_full(R: np.ndarray, shape: tuple[int, int], iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
     """Values of the full FFT at integer bins ``(iy, ix)`` (any integers, taken modulo the
     shape) from the half spectrum ``R = rfft2(image)`` using Hermitian symmetry."""
@@ -91,6 +215,17 @@ def _lower(ky: float, kx: float) -> tuple[float, float]:
     if ky < 0 or (ky == 0 and kx < 0):
         return -ky, -kx
     return ky, kx
+
+
+def sideband_half(ky: float, kx: float) -> str:
+    """``"lower"`` or ``"upper"``: the half of the unshifted FFT a signed position lies in."""
+    return "lower" if _lower(ky, kx) == (ky, kx) else "upper"
+
+
+def sign_convention(position: Sequence[float]) -> str:
+    """The ``phase_sign_convention`` text of a reconstruction that cut out the sideband at the
+    signed position ``(ky, kx)`` (:data:`SIGN_CONVENTIONS`)."""
+    return SIGN_CONVENTIONS[sideband_half(float(position[0]), float(position[1]))]
 
 
 def find_sideband_peak(
@@ -404,7 +539,7 @@ def resolve_sideband(
             raise ConfigError(
                 f"sideband must be one of {SIDEBANDS} or a (y, x) position, got {sideband!r}"
             )
-        side = "lower" if sideband == "auto" else sideband
+        side = AUTO_SIDE if sideband == "auto" else sideband
         k = find_sideband_peak(R, shape, side, window=window)
         return (float(k[0]), float(k[1])), True
     try:
@@ -425,7 +560,42 @@ def resolve_sideband(
     ky, kx = signed(y, shape[0]), signed(x, shape[1])
     if ky == 0 and kx == 0:
         raise ConfigError("the sideband position (0, 0) is the centre band; give the sideband")
+    check_given_sideband(R, shape, (ky, kx), window)
     return (ky, kx), False
+
+
+def check_given_sideband(R: np.ndarray, shape: tuple[int, int], position: tuple[float, float],
+                         window=None) -> float | None:
+    """Warn (:class:`~ionscope.errors.IonscopeWarning`) when a given sideband position lies far
+    from the spectrum's strongest sideband peak and its conjugate: more than
+    :data:`NEAR_PEAK_PX` FFT px, or :data:`NEAR_PEAK_FRACTION` of the carrier distance if that is
+    larger (holospy's integer peak, within a pixel of the true one, passes). Returns the distance
+    (FFT px), or None when the spectrum has no sideband peak to compare with.
+    """
+    try:
+        peak = find_sideband_peak(R, shape, "lower", window=window)
+    except InputError:
+        return None  # no sideband stands out of the noise: nothing to compare with
+    ky, kx = position
+    distance = min(math.hypot(ky - peak[0], kx - peak[1]), math.hypot(ky + peak[0], kx + peak[1]))
+    if distance <= max(NEAR_PEAK_PX, NEAR_PEAK_FRACTION * math.hypot(*peak)):
+        return distance
+
+    def amplitude(k: Sequence[float]) -> float:
+        iy = int(round(k[0])) + np.arange(-1, 2)
+        ix = int(round(k[1])) + np.arange(-1, 2)
+        return float(np.abs(gather_full(R, shape, iy[:, None], ix[None, :])).max())
+
+    ratio = amplitude(position) / max(amplitude(peak), 1e-30)
+    ny, nx = shape
+    warnings.warn(
+        f"the sideband position ({ky % ny:g}, {kx % nx:g}) lies {distance:.1f} FFT px from the hologram's "
+        f"strongest sideband peak at ({peak[0] % ny:g}, {peak[1] % nx:g}) and from its conjugate at "
+        f"({-peak[0] % ny:g}, {-peak[1] % nx:g}) (unshifted FFT pixels), and the FFT amplitude there is "
+        f"{ratio:.1%} of the peak's: the aperture cuts out something other than the sideband; use "
+        "sideband 'auto', 'upper' or 'lower' (--sideband auto) or one of those positions",
+        IonscopeWarning, stacklevel=2)
+    return distance
 
 
 __all__ = [
@@ -446,7 +616,13 @@ __all__ = [
     "noise_power",
     "contrast_from_spectrum",
     "resolve_sideband",
+    "check_given_sideband",
+    "sideband_half",
+    "sign_convention",
+    "extended_spectrum",
     "APERTURE_UNITS",
+    "AUTO_SIDE",
+    "SIGN_CONVENTIONS",
     "SIDEBANDS",
     "DEFAULT_APERTURE_FRACTION",
     "DEFAULT_EDGE_FRACTION",

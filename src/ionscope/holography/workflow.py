@@ -15,6 +15,7 @@ nothing but argument parsing and printing, so Python and CLI users get the same 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ import xarray as xr
 
 from ionscope.constants import electron_interaction_constant
 from ionscope.data import jsonable, provenance, with_provenance
-from ionscope.errors import ConfigError, InputError
+from ionscope.errors import ConfigError, InputError, IonscopeWarning
 from ionscope.holography.inputs import vacuum_region
 from ionscope.holography.leakage import detect_vacuum, fit_stray_field, vacuum_flatness
 from ionscope.holography.potential import phase_difference, potential_map
@@ -31,6 +32,8 @@ from ionscope.profiles import LowPass, band_profile, detect_interface, fit_step,
 from ionscope.validation import Interval, Options, described, validate_params
 
 __all__ = [
+    "VACUUM_FLATNESS_WARN_RAD",
+    "smooth_vacuum_variation",
     "vacuum_erosion_px",
     "vacuum_mask",
     "resolution_blur",
@@ -65,8 +68,35 @@ def vacuum_erosion_px(attrs: dict, image: xr.DataArray) -> int:
     return 8
 
 
+#: A detected vacuum loses the pixels whose smoothed phase gradient exceeds the median of the
+#: mask's by this many robust (MAD) standard deviations (:func:`vacuum_mask`).
+STEEP_PHASE_MADS = 8.0
+#: ... unless that would remove more than this fraction of it (then the mask stays as detected).
+STEEP_PHASE_MAX_FRACTION = 0.3
+
+
+def _without_steep_phase(mask: np.ndarray, phase: Any, sigma_px: float = 3.0) -> tuple[np.ndarray, int]:
+    """``mask`` without the pixels where the phase (Gaussian-smoothed over ``sigma_px``) rises
+    far more steeply than in the rest of it (:data:`STEEP_PHASE_MADS`), and how many went."""
+    from scipy.ndimage import gaussian_filter
+
+    values = np.asarray(getattr(phase, "values", phase), dtype=np.float64)
+    if values.shape != mask.shape or not np.isfinite(values[mask]).all():
+        return mask, 0
+    smooth = gaussian_filter(np.where(np.isfinite(values), values, np.nanmedian(values[mask])), sigma_px)
+    grad = np.hypot(*np.gradient(smooth))
+    g = grad[mask]
+    med = float(np.median(g))
+    mad = 1.4826 * float(np.median(np.abs(g - med)))
+    steep = mask & (grad > med + STEEP_PHASE_MADS * mad)
+    removed = int(steep.sum())
+    if removed == 0 or removed > STEEP_PHASE_MAX_FRACTION * mask.sum():
+        return mask, 0
+    return mask & ~steep, removed
+
+
 def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int], *,
-                erode_px: int = 8) -> tuple[np.ndarray | None, str]:
+                erode_px: int = 8, phase: Any = None) -> tuple[np.ndarray | None, str]:
     """The vacuum pixels of a map, and how they were found.
 
     Parameters
@@ -80,6 +110,12 @@ def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int
         Shape of the map.
     erode_px : int
         Erosion of a detected mask (px).
+    phase : xarray.DataArray or ndarray, optional
+        The unwrapped phase: a detected mask then also loses the pixels where the phase rises
+        steeply (:data:`STEEP_PHASE_MADS`). The amplitude cannot tell vacuum from the first
+        nanometres of a thin specimen edge - the detector MTF even lifts their amplitude above
+        the vacuum's when the specimen's phase ramp moves its part of the sideband towards the
+        centre band - but their phase rises by radians per nanometre.
 
     Returns
     -------
@@ -94,7 +130,14 @@ def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int
         if amplitude is None:
             return None, "none found"
         mask = detect_vacuum(amplitude, erode_px=erode_px)
-        return mask, f"detected on the amplitude, eroded {erode_px} px" if mask is not None else "none found"
+        if mask is None:
+            return None, "none found"
+        how = f"detected on the amplitude, eroded {erode_px} px"
+        if phase is not None:
+            mask, removed = _without_steep_phase(mask, phase)
+            if removed:
+                how += f", without {removed} px of steep phase (a specimen edge)"
+        return mask, how
     box, mask = vacuum_region(vacuum, tuple(shape))
     if box is None:
         return mask, "given mask"
@@ -102,6 +145,38 @@ def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int
     mask = np.zeros(tuple(shape), dtype=bool)
     mask[y0:y1, x0:x1] = True
     return mask, f"box {y0}:{y1},{x0}:{x1}"
+
+
+#: A vacuum whose phase varies smoothly by more than this (rad rms of the part a quadratic
+#: explains) draws a warning from :func:`potential_from_reconstruction`: the map's zero is then
+#: not flat (a leakage field, a wrong vacuum region or reference distortions).
+VACUUM_FLATNESS_WARN_RAD = 0.25
+
+
+def smooth_vacuum_variation(flatness: dict) -> float:
+    """The smooth part of a vacuum's phase variation (rad rms): what a quadratic fit explains,
+    ``sqrt(rms_about_mean**2 - rms_about_quadratic**2)`` of :func:`vacuum_flatness`'s numbers."""
+    total = float(flatness["rms_about_mean_rad"])
+    rest = float(flatness["rms_about_quadratic_rad"])
+    return float(np.sqrt(max(total * total - rest * rest, 0.0)))
+
+
+def _warn_if_not_flat(flatness: dict, *, after_leakage: bool, volts_per_rad: float | None) -> None:
+    smooth = smooth_vacuum_variation(flatness)
+    if smooth <= VACUUM_FLATNESS_WARN_RAD:
+        return
+    ptp = float(flatness["peak_to_valley_rad"])
+    volts = f" (+-{0.5 * ptp * volts_per_rad:.3g} V in the potential map)" if volts_per_rad else ""
+    if after_leakage:
+        advice = ("the stray-field model does not describe it: try another degree (--leakage-degree), "
+                  "or give the vacuum region (--vacuum Y0:Y1,X0:X1 or a mask)")
+        what = "after the stray-field subtraction, the vacuum phase still varies"
+    else:
+        advice = ("fit and subtract the leakage (stray) field (--leakage; leakage=True), or give the "
+                  "vacuum region (--vacuum Y0:Y1,X0:X1 or a mask; vacuum=...) if the detected one is wrong")
+        what = "the vacuum phase is not flat: it varies"
+    warnings.warn(f"{what} by {ptp:.3g} rad peak to valley, {smooth:.2g} rad rms smoothly{volts}, so the "
+                  f"potential has no flat zero; {advice}", IonscopeWarning, stacklevel=4)
 
 
 #: A specimen thicker than this transmits no electrons of any TEM, and the mean inner potential
@@ -171,6 +246,15 @@ def potential_from_reconstruction(
         thickness route), ``potential_median_V``, ``potential_percentiles_V`` (specimen pixels),
         and as JSON text ``vacuum_flatness`` [, ``vacuum_flatness_after_leakage``, ``leakage``].
 
+    Warns
+    -----
+    IonscopeWarning
+        When the vacuum's phase (after the stray-field subtraction, with ``leakage``) varies
+        smoothly by more than :data:`VACUUM_FLATNESS_WARN_RAD` rad rms
+        (:func:`smooth_vacuum_variation`): the map has no flat zero. And on the phase / uniform
+        thickness route when the specimen's median potential is negative (its phase below the
+        vacuum's: the sideband convention may be the opposite for this microscope).
+
     Computes: loads the phase and amplitude maps and returns a numpy-backed Dataset.
     """
     if (thickness_nm is None) == (mip_v is None):
@@ -187,7 +271,7 @@ def potential_from_reconstruction(
     amplitude = reconstruction["amplitude"] if "amplitude" in reconstruction else None
     amplitude_zero = zero["amplitude"] if zero is not None and "amplitude" in zero else None
     mask, how = vacuum_mask(vacuum, amplitude, phase.shape,
-                              erode_px=vacuum_erosion_px(dict(reconstruction.attrs), phase))
+                            erode_px=vacuum_erosion_px(dict(reconstruction.attrs), phase), phase=phase)
     attrs: dict[str, Any] = {"vacuum_region": how}
     if mask is not None:
         attrs["vacuum_pixels"] = int(mask.sum())
@@ -210,9 +294,11 @@ def potential_from_reconstruction(
         attrs["vacuum_flatness_after_leakage"] = json.dumps(leak.attrs["flatness_after"])
         work_phase = phase - leak["stray_phase"].values
         work_phase.attrs = dict(phase.attrs)
+        flatness_used = leak.attrs["flatness_after"]
     elif mask is not None:
         base = phase_difference(phase, zero["phase"], vacuum=mask) if zero is not None else phase
-        attrs["vacuum_flatness"] = json.dumps(vacuum_flatness(base, mask))
+        flatness_used = vacuum_flatness(base, mask)
+        attrs["vacuum_flatness"] = json.dumps(flatness_used)
     ds = potential_map(work_phase, kv, thickness_nm=thickness_nm, mip_v=mip_v,
                        phase_zero=zero["phase"] if zero is not None else None,
                        amplitude=amplitude, amplitude_zero=amplitude_zero, vacuum=mask, align=align)
@@ -233,6 +319,16 @@ def potential_from_reconstruction(
         raise InputError("the potential map holds no finite specimen pixels; check the thickness / "
                          "mean inner potential and the vacuum")
     attrs["potential_median_V"] = float(np.median(v[specimen]))
+    if zero is None and mask is not None and thickness_nm is not None and attrs["potential_median_V"] < 0:
+        warnings.warn(
+            f"the specimen's median potential is {attrs['potential_median_V']:.3g} V: its phase lies below the "
+            "vacuum's, where a positive mean inner potential raises it; the sideband convention of this "
+            "reconstruction (holospy's default, phase_sign_convention) may give the opposite sign on this "
+            "microscope - reconstruct with the other sideband (--sideband lower or upper) - or the vacuum "
+            "region is wrong (--vacuum)", IonscopeWarning, stacklevel=3)
+    if mask is not None:  # warned once the inputs proved usable
+        per_rad = 1.0 / (electron_interaction_constant(float(kv)) * float(thickness_nm)) if thickness_nm else None
+        _warn_if_not_flat(flatness_used, after_leakage=leak is not None, volts_per_rad=per_rad)
     attrs["potential_percentiles_V"] = json.dumps(
         {f"p{p}": float(np.percentile(v[specimen], p)) for p in (5, 25, 50, 75, 95)})
     ds.attrs.update(attrs)

@@ -341,6 +341,11 @@ def potential_from_reconstruction(
                            history=provenance(ds), variables=["potential"])
 
 
+#: A plateau of the fitted step with fewer finite profile points than this draws a warning
+#: (with none, :func:`profile_across_interface` refuses).
+MIN_PLATEAU_SAMPLES = 5
+
+
 @described("None, 'auto', 'fit', 'none', a Gaussian sigma >= 0 nm, 'lowpass:CUTOFF' or a LowPass")
 def _blur_spec(value: Any) -> bool:
     if value is None or isinstance(value, LowPass):
@@ -438,7 +443,19 @@ def profile_across_interface(
         ``resolution``, ``blur`` (description), ``start_px``, ``end_px``, ``width_px``,
         ``variable``, ``endpoints`` ("given"/"detected"), ``interface_px`` (y, x),
         ``interface_detected`` (JSON, when detected), ``chi2_reduced``, ``units``, ``step_nm``,
-        ``independent_lines``; :func:`profile_summary` lists its numbers.
+        ``independent_lines``, ``plateau_samples_start`` / ``_end`` (finite profile points on
+        each plateau of the fitted step); :func:`profile_summary` lists its numbers.
+
+    Raises
+    ------
+    InputError
+        When a plateau of the fitted step holds no finite point (a profile that starts in a
+        vacuum where the map is NaN: its level would come from no data).
+
+    Warns
+    -----
+    IonscopeWarning
+        When a plateau holds fewer than :data:`MIN_PLATEAU_SAMPLES` finite points.
 
     Computes: loads the map and returns a numpy-backed Dataset.
     """
@@ -469,6 +486,22 @@ def profile_across_interface(
     blur_arg, blur_text = resolution_blur(blur, dict(ds.attrs), name)
     prof = band_profile(image, p0, p1, width=width)
     fit = fit_step(prof, model, side=side, blur=blur_arg, eps_r=eps_r, step=step)
+    plateaus = {"start": int(fit.attrs["plateau_samples_start"]), "end": int(fit.attrs["plateau_samples_end"])}
+    empty = [k for k, n in plateaus.items() if n == 0]
+    if empty:
+        missing = int(np.count_nonzero(~np.isfinite(prof["profile"].values)))
+        raise InputError(
+            f"the fitted step's {' and '.join(empty)} plateau holds no finite point of {name!r} (its level "
+            f"would be extrapolated from no data; {missing} of the profile's {prof.sizes['position']} points "
+            "are NaN, e.g. vacuum, where a potential from the mean inner potential is undefined); place the "
+            "profile (start/end, --from/--to) so that both sides of the interface lie where the map is finite"
+        )
+    few = {k: n for k, n in plateaus.items() if n < MIN_PLATEAU_SAMPLES}
+    if few:
+        warnings.warn("the fitted step's " + " and ".join(f"{k} plateau rests on {n} finite point{'s' * (n != 1)}"
+                                                         for k, n in few.items())
+                      + f" of {name!r}: its level is barely measured; lengthen the profile on that side",
+                      IonscopeWarning, stacklevel=3)
     out = xr.merge([prof, fit], combine_attrs="drop_conflicts")
     # interface point in pixels: the profile runs in nm along the (pixel-space) direction
     dy = _pixel_nm(image, "y") or 1.0
@@ -483,7 +516,8 @@ def profile_across_interface(
                  "endpoints": "detected" if found is not None else "given",
                  "interface_px": [float(at[0]), float(at[1])], "units": str(image.attrs.get("units", "")),
                  "step_nm": prof.attrs["step_nm"], "independent_lines": prof.attrs["independent_lines"],
-                 "eps_r": eps_r, "fit_step": bool(step)}
+                 "eps_r": eps_r, "fit_step": bool(step),
+                 "plateau_samples_start": plateaus["start"], "plateau_samples_end": plateaus["end"]}
     if found is not None:
         out.attrs["interface_detected"] = json.dumps(jsonable(found))
     params = {"start": list(p0), "end": list(p1), "width": width, "model": model, "side": side, "step": step,
@@ -497,7 +531,8 @@ def profile_summary(result: xr.Dataset) -> dict[str, Any]:
     """The numbers of a :func:`profile_across_interface` result as plain floats (the summary of
     ``ionscope holo profile``): ``drop``, ``w90_nm``, ``position_nm``, ``width_nm``, levels, peak
     field, each with its standard error; ``drop_V`` ... for a map in V; ``jump`` and
-    ``total_drop`` with a sharp step; ``areal_charge_C_per_m2`` with a permittivity."""
+    ``total_drop`` with a sharp step; ``areal_charge_C_per_m2`` with a permittivity;
+    ``plateau_samples`` ({"start", "end"}: finite profile points on each plateau)."""
     attrs = result.attrs
     value = {name: float(result[name]) for name in result.data_vars if result[name].ndim == 0}
     out: dict[str, Any] = {
@@ -515,6 +550,9 @@ def profile_summary(result: xr.Dataset) -> dict[str, Any]:
         "chi2_reduced": float(attrs["chi2_reduced"]), "points": int(result.sizes["position"]),
         "step_nm": attrs["step_nm"], "independent_lines": attrs["independent_lines"],
     }
+    if "plateau_samples_start" in attrs:
+        out["plateau_samples"] = {"start": int(attrs["plateau_samples_start"]),
+                                  "end": int(attrs["plateau_samples_end"])}
     if attrs["units"] == "V":
         out.update(drop_V=out["drop"], drop_V_error=out["drop_error"], field_peak_V_per_m=out["field_peak"])
     if attrs["fit_step"]:

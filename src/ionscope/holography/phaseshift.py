@@ -445,7 +445,9 @@ def reconstruct_phase_shifting(
         Register the frames onto frame 0 (sub-pixel, centre band only) before solving.
     sideband : {"auto", "lower", "upper"} or (y, x)
         Which carrier sign defines the phase (as in
-        :func:`~ionscope.holography.reconstruct_offaxis`).
+        :func:`~ionscope.holography.reconstruct_offaxis`: ``"auto"`` gives the sign of
+        HyperSpy/holospy's default off-axis reconstruction; ``phase_sign_convention`` in the
+        attrs).
     iterations : int
         Alternating least-squares refinements of the measured steps and gains, 0 to 100 (0
         keeps the carrier Fourier-component estimate).

@@ -103,6 +103,7 @@ from ionscope.holography.sideband import (  # noqa: F401  (re-exported)
     APERTURE_UNITS,
     aperture_geometry,
     aperture_weights,
+    box_columns,
     box_to_wave,
     contrast_from_spectrum,
     cut_sideband,
@@ -222,12 +223,10 @@ def reconstruct_offaxis_kernel(
     grid_out = (grid[0] * out_shape[0] // shape[0], grid[1] * out_shape[1] // shape[1])
 
     def wave_of(img: np.ndarray, spectrum: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        spec = extended_spectrum(img, taper, period_px, out_shape)[0] if taper > 0 else spectrum
+        spec = extended_spectrum(img, taper, period_px, out_shape, columns=box_columns(grid, at, g_geom))[0] \
+            if taper > 0 else spectrum
         box, centre = cut_sideband(spec, grid, at, g_geom, line_width_px=width, carrier=at, mtf=mtf)
-        w = box_to_wave(box, grid_out, grid[0] * grid[1])
-        if grid_out != tuple(out_shape):
-            w = np.ascontiguousarray(w[: out_shape[0], : out_shape[1]])
-        return w, centre
+        return box_to_wave(box, grid_out, grid[0] * grid[1], crop=tuple(out_shape)), centre
 
     wave, (cy, cx) = wave_of(image, R)
     info: dict[str, Any] = {

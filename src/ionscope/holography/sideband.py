@@ -86,15 +86,6 @@ def half_spectrum(image: np.ndarray, taper: float) -> tuple[np.ndarray, np.ndarr
     return scipy.fft.rfft2(windowed, workers=-1), wy, wx
 
 
-def _reflect_index(k: np.ndarray, n: int) -> np.ndarray:
-    """Indices into ``0 .. n-1`` of the positions ``k`` (any integers) of the image mirrored
-    about its first and last samples (numpy's ``reflect`` padding, repeated as needed)."""
-    if n == 1:
-        return np.zeros_like(k)
-    m = np.mod(k, 2 * (n - 1))
-    return np.where(m < n, m, 2 * (n - 1) - m)
-
-
 def margin_length(n: int, out: int, taper: float) -> int:
     """FFT length of an axis of ``n`` samples extended by apodised margins of at least ``taper``
     px on each side (:func:`extended_spectrum`): a fast FFT length, and a multiple of
@@ -121,28 +112,37 @@ def _edge_window(length: int, n: int) -> np.ndarray:
     return w
 
 
-def _fringe_free(image: np.ndarray, sigma: float, reach: tuple[int, int]) -> np.ndarray:
-    """The image with its border strips (``reach`` rows and columns deep) replaced by the image
-    smoothed with a Gaussian of ``sigma`` px (fringes of period ``sigma`` fall by e^-20): the
-    source of the margins of :func:`extended_spectrum` (the whole image when the strips meet)."""
+def _border_lines(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The hologram's local mean along its four borders, fringe-free: the first / last rows and
+    columns of the image smoothed by a Gaussian of ``sigma`` px (0.6 fringe periods take the
+    fringes down by e^-7), computed on border strips only. Returns ``(top, bottom, left,
+    right)`` (float32)."""
     from scipy.ndimage import gaussian_filter
 
     ny, nx = image.shape
-    halo = int(math.ceil(4.0 * sigma)) + 2  # gaussian_filter truncates at 4 sigma
-    ry, rx = reach[0] + 1, reach[1] + 1
-    if 2 * (ry + halo) >= ny or 2 * (rx + halo) >= nx:
-        return gaussian_filter(image.astype(np.float32), sigma, mode="reflect")
-    out = image.astype(np.float32, copy=True)
-    out[:ry] = gaussian_filter(out[: ry + halo], sigma, mode="reflect")[:ry]
-    out[ny - ry :] = gaussian_filter(image[ny - ry - halo :].astype(np.float32), sigma, mode="reflect")[halo:]
-    out[:, :rx] = gaussian_filter(image[:, : rx + halo].astype(np.float32), sigma, mode="reflect")[:, :rx]
-    out[:, nx - rx :] = gaussian_filter(image[:, nx - rx - halo :].astype(np.float32), sigma,
-                                        mode="reflect")[:, halo:]
-    return out
+    depth = min(int(math.ceil(4.0 * sigma)) + 2, ny, nx)
+
+    def smooth(strip: np.ndarray) -> np.ndarray:
+        return gaussian_filter(strip.astype(np.float32), sigma, mode="reflect")
+
+    return (smooth(image[:depth])[0], smooth(image[ny - depth :])[-1],
+            smooth(image[:, :depth])[:, 0], smooth(image[:, nx - depth :])[:, -1])
+
+
+def _margin_halves(n: int, length: int) -> tuple[slice, slice]:
+    """The trailing (after the field's last sample) and leading (before its first, placed at
+    the end by the FFT's periodicity) margins of an extended axis (:func:`_edge_window`)."""
+    lead = (length - n) // 2
+    trail = length - n - lead
+    return slice(n, n + trail), slice(n + trail, length)
 
 
 def extended_spectrum(
-    image: np.ndarray, taper: float, period_px: float, out_shape: Sequence[int] | None = None
+    image: np.ndarray,
+    taper: float,
+    period_px: float,
+    out_shape: Sequence[int] | None = None,
+    columns: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """Real FFT of the hologram extended by apodised, fringe-free margins outside the field.
 
@@ -151,10 +151,10 @@ def extended_spectrum(
     aperture's ringing weights, whose sum can vanish, and the object / reference division there
     becomes 0 / 0 (amplitudes of 100 and more at the border of the Fe-needle pair). Here the field
     keeps full weight: each axis is extended by margins of at least ``taper`` px
-    (:func:`margin_length`) holding the mirror image of the hologram smoothed over one fringe
-    period (the centre band continues smoothly, the fringes stop at the border), tapered to ~0 by
-    a raised cosine so that the periodic extension is smooth (no border streaks). The margins
-    are placed after the field (the FFT is periodic), so the field starts at index 0.
+    (:func:`margin_length`) that continue the hologram's local mean at the nearest border
+    (:func:`_border_lines`: the centre band continues, the fringes stop at the border) and fall
+    to ~0 with a raised cosine, so that the periodic extension is smooth (no border streaks). The
+    margins are placed after the field (the FFT is periodic), so the field starts at index 0.
 
     Parameters
     ----------
@@ -163,9 +163,12 @@ def extended_spectrum(
     taper : float
         Least margin width (px) on each side, the width of the raised-cosine taper.
     period_px : float
-        Fringe period (px): the Gaussian sigma that removes the fringes from the margins.
+        Fringe period (px), which sets the smoothing of the border lines.
     out_shape : (int, int), optional
         Output grid the wave is sampled on (:func:`box_to_wave`); default the image's shape.
+    columns : array of int, optional
+        The only columns of the half spectrum needed (e.g. a sideband's box): the y transform
+        runs over them alone (the others are left zero), about halving the cost.
 
     Returns
     -------
@@ -177,15 +180,38 @@ def extended_spectrum(
     ny, nx = image.shape
     oy, ox = tuple(out_shape) if out_shape is not None else (ny, nx)
     ly, lx = margin_length(ny, oy, taper), margin_length(nx, ox, taper)
-    lead_y, lead_x = (ly - ny) // 2, (lx - nx) // 2
-    source = _fringe_free(image, max(float(period_px), 1.0),
-                          (max(lead_y, ly - ny - lead_y), max(lead_x, lx - nx - lead_x)))
-    iy = _reflect_index(np.concatenate([np.arange(ny + (ly - ny - lead_y)), np.arange(-lead_y, 0)]), ny)
-    ix = _reflect_index(np.concatenate([np.arange(nx + (lx - nx - lead_x)), np.arange(-lead_x, 0)]), nx)
-    extended = source[iy][:, ix]
+    top, bottom, left, right = _border_lines(image, 0.6 * max(float(period_px), 2.0))
+    wy, wx = _edge_window(ly, ny), _edge_window(lx, nx)
+    (ty, ly_), (tx, lx_) = _margin_halves(ny, ly), _margin_halves(nx, lx)
+    extended = np.empty((ly, lx), dtype=np.float32)
     extended[:ny, :nx] = image
-    windowed = apodised(extended, _edge_window(ly, ny), _edge_window(lx, nx))
-    return scipy.fft.rfft2(windowed, workers=-1), (ly, lx)
+    # the margins: the border's local mean, carried out and tapered (the field keeps weight 1)
+    extended[ty, :nx] = wy[ty, None] * bottom[None, :]
+    extended[ly_, :nx] = wy[ly_, None] * top[None, :]
+    extended[:ny, tx] = right[:, None] * wx[None, tx]
+    extended[:ny, lx_] = left[:, None] * wx[None, lx_]
+    corners = ((ty, tx, bottom[-1], right[-1]), (ty, lx_, bottom[0], left[-1]),
+               (ly_, tx, top[-1], right[0]), (ly_, lx_, top[0], left[0]))
+    for rows, cols, a, b in corners:
+        extended[rows, cols] = 0.5 * (a + b) * (wy[rows, None] * wx[None, cols])
+    if columns is None:
+        return scipy.fft.rfft2(extended, workers=-1), (ly, lx)
+    half = scipy.fft.rfft(extended, axis=1, workers=-1)
+    cols = np.unique(np.asarray(columns, dtype=np.int64))
+    out = np.zeros(half.shape, dtype=np.complex64)
+    out[:, cols] = scipy.fft.fft(half[:, cols], axis=0, workers=-1)
+    return out, (ly, lx)
+
+
+def box_columns(shape: tuple[int, int], centre: tuple[float, float], geom: dict[str, float]) -> np.ndarray:
+    """The columns of a half spectrum (``rfft2``) that :func:`cut_sideband` reads for the box
+    around ``centre`` (signed FFT px): for use with :func:`extended_spectrum`'s ``columns``."""
+    nx = shape[1]
+    cx = int(round(centre[1]))
+    hx = int(math.ceil(geom["rx"] * (1 + 0.5 * DEFAULT_EDGE_FRACTION) + abs(centre[1] - cx))) + 1
+    hx = min(hx, (nx - 1) // 2)
+    ix = np.mod(cx + np.arange(-hx, hx + 1), nx)
+    return np.where(ix <= nx // 2, ix, np.mod(-ix, nx))
 
 
 def gather_full(R: np.ndarray, shape: tuple[int, int], iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
@@ -434,11 +460,14 @@ def cut_sideband(
     return (box * weights).astype(np.complex64), (cy, cx)
 
 
-def box_to_wave(box: np.ndarray, out_shape: tuple[int, int], n_in: int) -> np.ndarray:
+def box_to_wave(box: np.ndarray, out_shape: tuple[int, int], n_in: int,
+                crop: tuple[int, int] | None = None) -> np.ndarray:
     """Inverse FFT of a centred sideband box placed at the origin of an ``out_shape`` grid.
 
     Scaled so that the wave equals the sideband's real-space amplitude (hologram units)
-    independently of the output size: ``ifft2(Z) * n_out / n_in``.
+    independently of the output size: ``ifft2(Z) * n_out / n_in``. ``crop`` returns only the
+    first ``crop`` rows and columns (the field of an extended grid). Pruned: the x transform
+    runs over the box's rows only, the y transform over the kept columns only.
     """
     ny, nx = out_shape
     by, bx = box.shape
@@ -448,11 +477,14 @@ def box_to_wave(box: np.ndarray, out_shape: tuple[int, int], n_in: int) -> np.nd
             f"output_shape {tuple(out_shape)} is too small for the aperture (needs at least "
             f"{by} x {bx} pixels)"
         )
-    Z = np.zeros(out_shape, dtype=np.complex64)
-    iy = np.mod(np.arange(-hy, hy + 1), ny)
-    ix = np.mod(np.arange(-hx, hx + 1), nx)
-    Z[np.ix_(iy, ix)] = box * np.float32(ny * nx / n_in)
-    return scipy.fft.ifft2(Z, workers=-1, overwrite_x=True)
+    cy, cx = crop if crop is not None else (ny, nx)
+    rows = np.zeros((by, nx), dtype=np.complex64)
+    rows[:, np.mod(np.arange(-hx, hx + 1), nx)] = box * np.float32(ny * nx / n_in)
+    rows = scipy.fft.ifft(rows, axis=1, workers=-1, overwrite_x=True)[:, :cx]
+    Z = np.zeros((ny, cx), dtype=np.complex64)
+    Z[np.mod(np.arange(-hy, hy + 1), ny)] = rows
+    out = scipy.fft.ifft(Z, axis=0, workers=-1, overwrite_x=True)
+    return out if cy == ny else np.ascontiguousarray(out[:cy])
 
 
 def lag_one_frequency(wave: np.ndarray) -> tuple[float, float]:
@@ -620,6 +652,8 @@ __all__ = [
     "sideband_half",
     "sign_convention",
     "extended_spectrum",
+    "box_columns",
+    "margin_length",
     "APERTURE_UNITS",
     "AUTO_SIDE",
     "SIGN_CONVENTIONS",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -182,6 +183,40 @@ def test_auto_is_the_upper_sideband_and_lower_gives_the_conjugate_phase(clean):
     assert auto.attrs["sideband_position_px"][0] > 128  # negative y frequency: the upper half
     assert auto.attrs["phase_sign_convention"].startswith("holospy/HyperSpy default")
     assert lower.attrs["phase_sign_convention"].startswith("negative of the holospy/HyperSpy default")
+
+
+def test_no_amplitude_spikes_at_the_border():
+    """The apodisation taper lies in margins outside the field: the reference wave keeps its
+    size up to the border, and the border's amplitude and phase follow the truth (with the old
+    window over the field: amplitude 126 at the border, phase error 0.74 rad rms within 8 px)."""
+    ds = simulate("holography", seed=0)
+    rec = reconstruct_offaxis(ds["hologram"], ds["reference"], unwrap=False)
+    amp = rec["amplitude"].values
+    ring = np.ones(amp.shape, bool)
+    ring[8:-8, 8:-8] = False
+    assert amp[ring].max() < 1.5 * np.percentile(amp[32:-32, 32:-32], 99)  # measured 1.13
+    err = wrap(rec["phase"].values - ds["phase_true"].values)
+    err = wrap(err - np.angle(np.mean(np.exp(1j * err[32:-32, 32:-32]))))
+    assert np.sqrt(np.mean(err[ring] ** 2)) < 0.2  # measured 0.13 (0.11 inside: shot noise)
+    assert rec.attrs["fft_shape"] == [288, 288]  # 256 + 2 x 16 px margins
+
+
+def test_a_given_sideband_far_from_the_peak_warns(clean):
+    from ionscope.errors import IonscopeWarning
+
+    auto = reconstruct_offaxis(clean["hologram"], clean["reference"], unwrap=False)
+    used = auto.attrs["sideband_used_px"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IonscopeWarning)
+        # holospy's integer peak and its conjugate are sidebands: no warning
+        reconstruct_offaxis(clean["hologram"], clean["reference"], unwrap=False,
+                            sideband=[round(used[0]), round(used[1])])
+        reconstruct_offaxis(clean["hologram"], clean["reference"], unwrap=False,
+                            sideband=[(-round(used[0])) % 256, (-round(used[1])) % 256])
+    with pytest.warns(IonscopeWarning, match=r"lies \d+\.\d FFT px from the hologram's strongest sideband peak"):
+        reconstruct_offaxis(clean["hologram"], clean["reference"], unwrap=False, sideband=(40, 90))
+    with pytest.warns(IonscopeWarning, match="of the peak's"):  # also for the statistics alone
+        hologram_statistics(clean["reference"], sideband=(used[0] + 12, used[1]))
 
 
 def test_explicit_sideband_equals_auto(clean):

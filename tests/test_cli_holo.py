@@ -142,6 +142,7 @@ def test_phase_shifting_writes_phase_amplitude_and_r2(run_cli, tmp_path):
     assert s["fringe_spacing_subpixel_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=5e-3)
     assert 0.5 < s["r2_median"] <= 1.0
     assert s["drift_matched_reference"] is True
+    assert s["phase_sign_convention"].startswith("holospy/HyperSpy default")
     # a 96 px stack of 6 frames: the drift along x (across the interface, nearly along the
     # fringes) is measured within 0.14 nm (0.3 px)
     np.testing.assert_allclose(s["drift_nm"]["x"], ds["drift_x_true"].values, atol=0.16)

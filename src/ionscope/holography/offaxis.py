@@ -6,8 +6,9 @@ A hologram :math:`I(\mathbf r) = A_r^2 + A^2 + 2\mu A_r A \cos(2\pi\mathbf q_c\c
 e^{i\varphi}` shifted by the carrier. Reconstruction (METHODS section 1):
 
 1. apodise: each axis of the hologram is extended by a margin (at least the taper width) that
-   holds its mirror image smoothed over one fringe period (the centre band continues, the
-   fringes stop at the field's border) and is tapered to ~0 by a raised cosine, then real FFT
+   carries the hologram's fringe-free local mean out from the nearest border (the centre band
+   continues, the fringes stop at the field's border) and is tapered to ~0 by a raised cosine,
+   then real FFT
    (:func:`~ionscope.holography.sideband.extended_spectrum`; the field keeps full weight, so the
    reference wave never vanishes inside it - a window over the field itself brought its border
    to ~0, and the division there gave amplitudes of 100 and more);

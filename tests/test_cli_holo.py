@@ -68,6 +68,9 @@ def test_reconstruct_summary_matches_the_twin(chain):
     err = res["phase"].values - ds["phase_true"].values
     inner = (slice(20, 140), slice(20, 140))
     assert np.std(err[inner]) < 0.25  # unwrapped, reference-divided phase
+    # the twin's phase sideband is the one HyperSpy/holospy's default reconstruction cuts out
+    assert s["phase_sign_convention"].startswith("holospy/HyperSpy default")
+    assert ds.attrs["sideband_side"] == "upper"
 
 
 def test_potential_with_uniform_thickness(chain):
@@ -99,6 +102,7 @@ def test_profile_outputs_and_the_space_charge_drop(chain):
     assert s["jump"] == pytest.approx(19.0 - 14.0, abs=0.6)  # the mean-inner-potential step
     assert s["blur"].startswith("low-pass")  # the reconstruction aperture, wave-filtered
     assert s["areal_charge_C_per_m2"] > 0
+    assert min(s["plateau_samples"].values()) > 10  # both levels measured on many points
     res = io.open_dataset(root / "prof" / "result.zarr")
     for name in ("profile", "profile_sigma", "fit"):
         assert res[name].dims == ("position",)
@@ -138,7 +142,11 @@ def test_phase_shifting_writes_phase_amplitude_and_r2(run_cli, tmp_path):
     assert s["fringe_spacing_subpixel_nm"] == pytest.approx(ds.attrs["fringe_spacing_nm"], rel=5e-3)
     assert 0.5 < s["r2_median"] <= 1.0
     assert s["drift_matched_reference"] is True
-    np.testing.assert_allclose(s["drift_nm"]["x"], ds["drift_x_true"].values, atol=0.1)
+    assert s["phase_sign_convention"].startswith("holospy/HyperSpy default")
+    # a 96 px stack of 6 frames: the drift along x (across the interface, nearly along the
+    # fringes) is measured within 0.14 nm (0.3 px)
+    np.testing.assert_allclose(s["drift_nm"]["x"], ds["drift_x_true"].values, atol=0.16)
+    np.testing.assert_allclose(s["drift_nm"]["y"], ds["drift_y_true"].values, atol=0.1)
     res = io.open_dataset(out / "result.zarr")
     assert {"phase", "amplitude", "r2"} <= set(res.data_vars)
     err = res["phase"].values - ds["phase_true"].values
@@ -168,6 +176,64 @@ def test_potential_with_leakage_subtraction_on_a_biased_twin(run_cli, tmp_path):
     err = res["stray_phase_error"].values
     assert np.median(err[10:25, 20:140]) < np.median(err[60:, 20:140]) and np.isfinite(err).all()
     assert 0 < leak["specimen_error_rad"]["median"] <= leak["specimen_error_rad"]["max"]
+
+
+def test_a_sideband_position_off_the_peak_is_a_warning_line(chain, run_cli, tmp_path):
+    root, ds, _ = chain
+    r = run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram", "--reference", f"{root}/twin.zarr:reference",
+                "--sideband", "30,60", "--out", tmp_path / "off")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: the sideband position (30, 60) lies ")
+    assert "--sideband auto" in lines[0] and (tmp_path / "off" / "summary.json").exists()
+    # the twin's own sideband, given: no warning
+    y, x = ds.attrs["sideband_true_px"]
+    r = run_cli("holo", "reconstruct", f"{root}/twin.zarr:hologram", "--reference", f"{root}/twin.zarr:reference",
+                "--sideband", f"{round(y)},{round(x)}", "--out", tmp_path / "on")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+
+
+def test_potential_warns_about_a_non_flat_vacuum_and_the_leakage_fit_silences_it(run_cli, tmp_path):
+    ds = simulate("holography", seed=5, bias_V=4.0, **SMALL)
+    io.save(ds, tmp_path / "b.zarr")
+    assert run_cli("holo", "reconstruct", f"{tmp_path}/b.zarr:hologram", "--reference",
+                   f"{tmp_path}/b.zarr:reference", "--out", tmp_path / "rec").returncode == 0
+    r = run_cli("holo", "potential", tmp_path / "rec", "--kv", "300", "--thickness", "80",
+                "--vacuum", "4:30,8:152", "--out", tmp_path / "plain")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: the vacuum phase is not flat")
+    assert "--leakage" in lines[0] and "--vacuum" in lines[0]
+    r = run_cli("holo", "potential", tmp_path / "rec", "--kv", "300", "--thickness", "80", "--leakage",
+                "--vacuum", "4:30,8:152", "--out", tmp_path / "fitted")
+    assert r.returncode == 0 and "not flat" not in r.stderr, r.stderr
+
+
+def test_profile_refuses_a_plateau_in_a_nan_vacuum(run_cli, tmp_path):
+    """A potential defined only in the specimen (NaN in vacuum, as from the mean inner
+    potential) that rises across the specimen's edge: a profile from the vacuum into the
+    specimen would report the vacuum-side level of a step fitted to the specimen side alone -
+    refused, nothing written. A profile inside the specimen reports how many points each
+    plateau rests on."""
+    from scipy.special import erf
+
+    from ionscope.data import signal
+
+    y, x = np.mgrid[0:96, 0:96] * 0.5
+    v = 10.0 + 5.0 * erf((y - 16.0) / 2.0) + 2.0 * (x > 24.0)  # edge at y = 16 nm, step at x = 24 nm
+    v[y < 16.0] = np.nan
+    pot = signal(v, ("y", "x"), name="potential", units="V", coords={"y": 0.5, "x": 0.5})
+    io.save(pot, tmp_path / "pot.zarr")
+    line = _error_line(run_cli("holo", "profile", tmp_path / "pot.zarr", "--from", "4,20", "--to", "90,20",
+                               "--width", "8", "--blur", "none", "--out", tmp_path / "edge"))
+    assert "start plateau holds no finite point of 'potential'" in line and "--from/--to" in line
+    assert not (tmp_path / "edge").exists()
+    r = run_cli("holo", "profile", tmp_path / "pot.zarr", "--from", "70,4", "--to", "70,92", "--width", "8",
+                "--blur", "none", "--out", tmp_path / "inside")
+    assert r.returncode == 0, r.stderr
+    s = _summary(tmp_path / "inside")
+    assert s["drop_V"] == pytest.approx(-2.0, abs=0.05)
+    assert s["plateau_samples"]["start"] >= 30 and s["plateau_samples"]["end"] >= 30
 
 
 def test_one_line_errors(run_cli, tmp_path, chain):

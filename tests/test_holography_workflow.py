@@ -97,3 +97,60 @@ def test_bad_parameters_and_inputs(biased):
         profile_across_interface(rec, start=(100, 12), end=(100, 148), blur="sharp")
     with pytest.raises(ConfigError, match="both start and end"):
         profile_across_interface(rec, start=(100, 12))
+
+
+@pytest.fixture(scope="module")
+def unbiased():
+    ds = simulate("holography", seed=4, **SMALL)
+    return ds, reconstruct_offaxis(ds["hologram"], ds["reference"])
+
+
+def _with_phase(rec, extra):
+    out = rec.copy()
+    out["phase"] = rec["phase"] + extra.astype(np.float32)
+    out["phase"].attrs = dict(rec["phase"].attrs)
+    return out
+
+
+def test_a_strongly_curved_vacuum_warns_and_the_leakage_fit_silences_it(unbiased):
+    """A harmonic field of 58 rad peak to valley over the vacuum (a strong leakage field) turns
+    the potential map into +-130 V of garbage: the chain says so and points to --leakage and
+    --vacuum; fitted and subtracted, the field goes and so does the warning."""
+    import warnings
+
+    from ionscope.errors import IonscopeWarning
+
+    ds, rec = unbiased
+    yy, xx = np.mgrid[0:160, 0:160] * 0.5
+    field = 0.01 * ((xx - 20.0) ** 2 - (yy - 60.0) ** 2) + 0.2 * xx  # harmonic: a Laplace solution
+    vac = (4, 30, 8, 152)
+    assert np.ptp(field[4:30, 8:152]) == pytest.approx(58, abs=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IonscopeWarning)
+        plain = potential_from_reconstruction(rec, 300.0, thickness_nm=80.0, vacuum=vac)  # flat: silent
+    assert 10.0 < plain.attrs["potential_median_V"] < 20.0  # measured 13.1 V (the wedge over 80 nm)
+    with pytest.warns(IonscopeWarning, match=r"vacuum phase is not flat: it varies by 5\d(\.\d)? rad peak to valley") as rec_w:
+        bad = potential_from_reconstruction(_with_phase(rec, field), 300.0, thickness_nm=80.0, vacuum=vac)
+    message = str(rec_w[0].message)
+    assert "--leakage" in message and "--vacuum" in message and " V in the potential map" in message
+    spread = json.loads(bad.attrs["potential_percentiles_V"])
+    assert spread["p95"] - spread["p5"] > 100  # what the warning is about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IonscopeWarning)
+        fixed = potential_from_reconstruction(_with_phase(rec, field), 300.0, thickness_nm=80.0, vacuum=vac,
+                                              leakage=True)
+    assert fixed.attrs["potential_median_V"] == pytest.approx(plain.attrs["potential_median_V"], abs=1.0)
+
+
+def test_a_specimen_below_the_vacuum_warns_about_the_sideband(unbiased):
+    """The conjugate sideband's phase: the mean inner potential would make the specimen's
+    potential negative - the chain points to the sideband convention."""
+    from ionscope.errors import IonscopeWarning
+
+    ds, _ = unbiased
+    conj = reconstruct_offaxis(ds["hologram"], ds["reference"], sideband="lower")
+    with pytest.warns(IonscopeWarning, match=r"median potential is -\d.*--sideband lower or upper"):
+        pot = potential_from_reconstruction(conj, 300.0, thickness_nm=80.0, vacuum=(4, 30, 8, 152))
+    assert pot.attrs["potential_median_V"] < -10
+    with pytest.raises(InputError, match="phase is not positive in the specimen.*--sideband"):
+        potential_from_reconstruction(conj, 300.0, mip_v=17.0, vacuum=(4, 30, 8, 152))

@@ -93,7 +93,8 @@ def test_stray_field_is_harmonic_over_the_whole_map():
 
 def test_stray_field_is_the_projected_potential_of_the_charged_electrode_strips():
     """phase_stray = s(r) - s(r + d): s the potential of uniformly charged strips (+ left,
-    - right, beyond the map) by direct quadrature, d the object-reference offset."""
+    - right, beyond the map) by direct quadrature, d the object-reference offset (overlap_nm
+    along the carrier direction, up into the vacuum for the default angle)."""
     kw = dict(bias_V=3.0, stray_rad_per_V=0.7, stray_gap_nm=15.0, stray_length_nm=120.0,
               stray_depth_nm=6.0, overlap_nm=150.0)
     ds = simulate("holography", seed=0, noise=False, **kw)
@@ -110,7 +111,8 @@ def test_stray_field_is_the_projected_potential_of_the_charged_electrode_strips(
         return kw["stray_rad_per_V"] * kw["bias_V"] * (mean_log(counter) - mean_log(biased))
 
     a = np.radians(ds.attrs["fringe_angle_deg"])
-    dy, dx = -kw["overlap_nm"] * np.sin(a), -kw["overlap_nm"] * np.cos(a)
+    dy, dx = kw["overlap_nm"] * np.sin(a), kw["overlap_nm"] * np.cos(a)
+    assert dy < 0  # the reference wave passes through the vacuum above the lamella
     for iy, ix in [(10, 5), (40, 128), (63, 250), (100, 20), (200, 200), (255, 0)]:
         y, x = iy * h, ix * h
         want = s(y, x) - s(y + dy, x + dx)

@@ -124,7 +124,7 @@ def holo_reconstruct(
     hologram: Annotated[Path, typer.Argument(metavar="HOLOGRAM", help="Off-axis hologram (y, x): FILE or FILE:VARIABLE.")],
     out_dir: OutOption,
     reference: Annotated[Optional[str], typer.Option("--reference", help="Vacuum reference hologram, or a stack (shift, y, x) of references at shifted fringes (removes the biprism's centre-band Fresnel fringes): FILE or FILE:VARIABLE.")] = None,
-    sideband: Annotated[str, typer.Option("--sideband", help="auto, upper, lower or Y,X (pixels of the unshifted FFT).")] = "auto",
+    sideband: Annotated[str, typer.Option("--sideband", help="auto (the sideband HyperSpy/holospy's default reconstruction uses: the phase has its sign; = upper), upper, lower (the conjugate: the negative phase) or Y,X (pixels of the unshifted FFT, cut out as given; holospy's sb_position P is -P here). Which sign rises with the potential depends on the microscope: if the specimen's phase comes out below the vacuum's, use the other sideband.")] = "auto",
     aperture: Annotated[Optional[float], typer.Option("--aperture", help="Aperture radius (default 1/3 of the carrier distance).")] = None,
     aperture_unit: Annotated[str, typer.Option("--aperture-unit", help="px (FFT pixels), 1/nm or fraction (of the carrier).")] = "px",
     line_filter: Annotated[bool, typer.Option("--line-filter/--no-line-filter", help="Remove the biprism Fresnel streak.")] = False,
@@ -132,7 +132,12 @@ def holo_reconstruct(
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Fourier (sideband) reconstruction: unwrapped phase (rad) and amplitude."""
+    """Fourier (sideband) reconstruction: unwrapped phase (rad) and amplitude.
+
+    Phase sign convention: HyperSpy/holospy's default reconstruction (s_holo.reconstruct_phase(s_ref)):
+    the sideband at -P with P holospy's sb='lower' position; the summary says which
+    (phase_sign_convention).
+    """
     import numpy as np
 
     from ionscope import io
@@ -150,6 +155,7 @@ def holo_reconstruct(
         **_stats_summary(result.attrs),
         "aperture_per_nm": result.attrs.get("aperture_per_nm"),
         "sideband_used_px": result.attrs.get("sideband_used_px"),
+        "phase_sign_convention": result.attrs.get("phase_sign_convention"),
         "output_shape": result.attrs.get("output_shape"),
         "mtf_corrected": bool(result.attrs.get("mtf_corrected", False)),
         "reference_frames": int(result.attrs.get("reference_frames", 0)),
@@ -202,6 +208,7 @@ def holo_phase_shifting(
     summary = {
         "command": "holo phase-shifting", "input": str(stack), "reference": reference,
         **_stats_summary(result.attrs),
+        "phase_sign_convention": result.attrs.get("phase_sign_convention"),
         "frames": int(frames.sizes.get("shift", frames.shape[0])),
         "vacuum_box": box, "align": align,
         "drift_nm": {"y": [float(v) for v in result["drift_y"].values], "x": [float(v) for v in result["drift_x"].values]},

@@ -84,7 +84,7 @@ from ionscope.holography.phase_steps import (  # noqa: F401  (re-exported)
     measure_steps,
     refine_steps,
 )
-from ionscope.holography.sideband import default_taper
+from ionscope.holography.sideband import default_taper, sign_convention
 from ionscope.holography.statistics import statistics_kernel
 from ionscope.holography.unwrap import UNWRAP_OPTIONS, unwrap_kernel
 from ionscope.validation import Interval, validate_params
@@ -445,7 +445,9 @@ def reconstruct_phase_shifting(
         Register the frames onto frame 0 (sub-pixel, centre band only) before solving.
     sideband : {"auto", "lower", "upper"} or (y, x)
         Which carrier sign defines the phase (as in
-        :func:`~ionscope.holography.reconstruct_offaxis`).
+        :func:`~ionscope.holography.reconstruct_offaxis`: ``"auto"`` gives the sign of
+        HyperSpy/holospy's default off-axis reconstruction; ``phase_sign_convention`` in the
+        attrs).
     iterations : int
         Alternating least-squares refinements of the measured steps and gains, 0 to 100 (0
         keeps the carrier Fourier-component estimate).
@@ -538,7 +540,8 @@ def reconstruct_phase_shifting(
     attrs.update(method="phase_shifting", resolution="pixel", frames=int(n), vacuum=vac_desc,
                  reference=relative, aligned=bool(align), iterations=int(iterations),
                  border_px=int(out["border"]), drift_matched_reference=out["drift_matched"],
-                 unwrap=unwrap if isinstance(unwrap, str) else bool(unwrap))
+                 unwrap=unwrap if isinstance(unwrap, str) else bool(unwrap),
+                 phase_sign_convention=sign_convention(attrs["sideband_offset_px"]))
     if isinstance(stack, xr.DataArray) and "beam_energy_kV" in stack.attrs:
         attrs["beam_energy_kV"] = stack.attrs["beam_energy_kV"]
     ds.attrs = jsonable(attrs)

@@ -448,6 +448,14 @@ def potential_map(
         route = "difference / thickness from the 0 V phase and the mean inner potential"
         if not (np.isfinite(mip_v) and mip_v > 0):
             raise ConfigError(f"the mean inner potential must be positive, got {mip_v!r}")
+        specimen0 = np.isfinite(zero) & (~mask if mask is not None else True)
+        if mask is not None and specimen0.any() and float(np.median(zero[specimen0])) < 0:
+            raise InputError(
+                "the 0 V phase lies below the vacuum's in the specimen, where a positive mean inner "
+                "potential raises it; check the vacuum region, or reconstruct both holograms with the "
+                "other sideband (--sideband lower or upper): the sign convention (holospy's default) "
+                "may be the opposite on this microscope"
+            )
         t = thickness_kernel(zero, c_e, float(mip_v))
         t = np.where(t > 0.02 * np.nanmax(t), t, np.nan)
         if mask is not None:
@@ -471,8 +479,11 @@ def potential_map(
         mfp = float(np.nanmedian(dphi[specimen] / (c_e * float(mip_v) * rel[specimen])))
         if not (np.isfinite(mfp) and mfp > 0):
             raise InputError(
-                f"the mean free path scaled by the mean inner potential is {mfp:.3g} nm; the "
-                "phase is not positive in the specimen (vacuum offset or sign?)"
+                f"the mean free path scaled by the mean inner potential is {mfp:.3g} nm: the "
+                "phase is not positive in the specimen, where a positive mean inner potential "
+                "raises it; check the vacuum region, or reconstruct with the other sideband "
+                "(--sideband lower or upper): the sign convention (holospy's default) may be the "
+                "opposite on this microscope"
             )
         t = np.where(rel > MIN_RELATIVE_THICKNESS, rel * mfp, np.nan)
         t[mask] = np.nan

@@ -1,23 +1,26 @@
 """Fourier-domain kernels of off-axis holography: the sideband and its aperture.
 
 Pure numpy on arrays (the wrappers are in :mod:`ionscope.holography.offaxis`; the hologram as a
-calibrated array is read by :mod:`ionscope.holography.inputs`): its apodised half spectrum, sideband detection on
-the FFT amplitude with sub-pixel refinement, the soft circular aperture and the Fresnel line
-filter, cutting and re-centring the sideband, and the noise-corrected fringe visibility. Sideband
-positions are in pixels of the unshifted FFT, signed (``-n/2 .. n/2``). See the
-:mod:`~ionscope.holography.offaxis` docstring for the method and references.
+calibrated array is read by :mod:`ionscope.holography.inputs`): its apodised half spectrum, the
+spectrum of the hologram extended by an apodised, fringe-free margin (the field keeps its full
+weight), sideband detection on the FFT amplitude with sub-pixel refinement, the soft circular
+aperture and the Fresnel line filter, cutting and re-centring the sideband, and the
+noise-corrected fringe visibility. Sideband positions are in pixels of the unshifted FFT, signed
+(``-n/2 .. n/2``). See the :mod:`~ionscope.holography.offaxis` docstring for the method, the phase
+sign convention (:data:`AUTO_SIDE`) and references.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import scipy.fft
 
-from ionscope.errors import ConfigError, InputError
+from ionscope.errors import ConfigError, InputError, IonscopeWarning
 from ionscope.holography.detector import sideband_mtf_correction
 from ionscope.holography.inputs import image_input  # noqa: F401  (re-exported)
 from ionscope.holography.passes import apodised, power_minus_leak
@@ -25,6 +28,25 @@ from ionscope.validation import Interval, check_parameter
 
 APERTURE_UNITS = ("px", "1/nm", "fraction")
 SIDEBANDS = ("auto", "lower", "upper")
+#: The sideband ``"auto"`` cuts out: ``"upper"`` (negative y frequency; on the ``ky = 0`` row the
+#: one with negative x frequency) - the sideband HyperSpy/holospy's default reconstruction uses.
+#: holospy's ``estimate_sideband_position`` (``sb="lower"``) returns the peak ``p`` in rows
+#: ``0 .. ny/2 - 1`` of the unshifted FFT and ``reconstruct_phase`` rolls the FFT *by* ``p``,
+#: which brings the conjugate sideband at ``-p`` to the origin; so ``"auto"`` gives holospy's
+#: default phase, sign included.
+AUTO_SIDE = "upper"
+#: ``phase_sign_convention`` of a reconstruction with the sideband holospy's default uses, and
+#: with its conjugate.
+SIGN_CONVENTIONS = {
+    "upper": "holospy/HyperSpy default: the sideband at -p, p = holospy's sb='lower' position "
+             "(ky >= 0); the sign relative to the potential depends on the biprism geometry",
+    "lower": "negative of the holospy/HyperSpy default: the sideband at p, p = holospy's "
+             "sb='lower' position (ky >= 0)",
+}
+#: A given sideband position farther than this from the detected sideband peak (FFT px, or this
+#: fraction of the carrier distance if larger) draws a warning.
+NEAR_PEAK_PX = 3.0
+NEAR_PEAK_FRACTION = 0.05
 #: Default aperture radius as a fraction of the carrier frequency.
 DEFAULT_APERTURE_FRACTION = 1.0 / 3.0
 #: Default soft-edge width as a fraction of the aperture radius.
@@ -64,6 +86,134 @@ def half_spectrum(image: np.ndarray, taper: float) -> tuple[np.ndarray, np.ndarr
     return scipy.fft.rfft2(windowed, workers=-1), wy, wx
 
 
+def margin_length(n: int, out: int, taper: float) -> int:
+    """FFT length of an axis of ``n`` samples extended by apodised margins of at least ``taper``
+    px on each side (:func:`extended_spectrum`): a fast FFT length, and a multiple of
+    ``n / gcd(n, out)`` so that an output grid of ``out`` samples over the field tiles it."""
+    need = n + 2 * int(math.ceil(taper))
+    step = n // math.gcd(n, out)
+    if step == 1:
+        return scipy.fft.next_fast_len(need, real=True)
+    return int(math.ceil(need / step)) * step
+
+
+def _edge_window(length: int, n: int) -> np.ndarray:
+    """Window over an extended axis: 1 on the field (samples ``0 .. n-1``), a raised cosine
+    falling to ~0 over the trailing margin and rising again over the leading margin (the
+    samples before the field, which the FFT's periodicity puts at the end)."""
+    margin = length - n
+    lead = margin // 2
+    trail = margin - lead
+    w = np.ones(length, dtype=np.float32)
+    j = np.arange(trail)
+    w[n : n + trail] = 0.5 * (1.0 + np.cos(np.pi * (j + 0.5) / trail))
+    j = np.arange(lead)
+    w[n + trail :] = 0.5 * (1.0 - np.cos(np.pi * (j + 0.5) / lead))
+    return w
+
+
+def _border_lines(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The hologram's local mean along its four borders, fringe-free: the first / last rows and
+    columns of the image smoothed by a Gaussian of ``sigma`` px (0.6 fringe periods take the
+    fringes down by e^-7), computed on border strips only. Returns ``(top, bottom, left,
+    right)`` (float32)."""
+    from scipy.ndimage import gaussian_filter
+
+    ny, nx = image.shape
+    depth = min(int(math.ceil(4.0 * sigma)) + 2, ny, nx)
+
+    def smooth(strip: np.ndarray) -> np.ndarray:
+        return gaussian_filter(strip.astype(np.float32), sigma, mode="reflect")
+
+    return (smooth(image[:depth])[0], smooth(image[ny - depth :])[-1],
+            smooth(image[:, :depth])[:, 0], smooth(image[:, nx - depth :])[:, -1])
+
+
+def _margin_halves(n: int, length: int) -> tuple[slice, slice]:
+    """The trailing (after the field's last sample) and leading (before its first, placed at
+    the end by the FFT's periodicity) margins of an extended axis (:func:`_edge_window`)."""
+    lead = (length - n) // 2
+    trail = length - n - lead
+    return slice(n, n + trail), slice(n + trail, length)
+
+
+def extended_spectrum(
+    image: np.ndarray,
+    taper: float,
+    period_px: float,
+    out_shape: Sequence[int] | None = None,
+    columns: np.ndarray | None = None,
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Real FFT of the hologram extended by apodised, fringe-free margins outside the field.
+
+    Apodising the hologram itself (:func:`half_spectrum`) brings the field's border to ~0; the
+    sideband filter then averages, at the border, over a few pixels of window with the
+    aperture's ringing weights, whose sum can vanish, and the object / reference division there
+    becomes 0 / 0 (amplitudes of 100 and more at the border of the Fe-needle pair). Here the field
+    keeps full weight: each axis is extended by margins of at least ``taper`` px
+    (:func:`margin_length`) that continue the hologram's local mean at the nearest border
+    (:func:`_border_lines`: the centre band continues, the fringes stop at the border) and fall
+    to ~0 with a raised cosine, so that the periodic extension is smooth (no border streaks). The
+    margins are placed after the field (the FFT is periodic), so the field starts at index 0.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Hologram (y, x).
+    taper : float
+        Least margin width (px) on each side, the width of the raised-cosine taper.
+    period_px : float
+        Fringe period (px), which sets the smoothing of the border lines.
+    out_shape : (int, int), optional
+        Output grid the wave is sampled on (:func:`box_to_wave`); default the image's shape.
+    columns : array of int, optional
+        The only columns of the half spectrum needed (e.g. a sideband's box): the y transform
+        runs over them alone (the others are left zero), about halving the cost.
+
+    Returns
+    -------
+    R : numpy.ndarray
+        ``rfft2`` of the extended hologram (complex64).
+    shape : (int, int)
+        Its shape; sideband positions scale by ``shape / image.shape``.
+    """
+    ny, nx = image.shape
+    oy, ox = tuple(out_shape) if out_shape is not None else (ny, nx)
+    ly, lx = margin_length(ny, oy, taper), margin_length(nx, ox, taper)
+    top, bottom, left, right = _border_lines(image, 0.6 * max(float(period_px), 2.0))
+    wy, wx = _edge_window(ly, ny), _edge_window(lx, nx)
+    (ty, ly_), (tx, lx_) = _margin_halves(ny, ly), _margin_halves(nx, lx)
+    extended = np.empty((ly, lx), dtype=np.float32)
+    extended[:ny, :nx] = image
+    # the margins: the border's local mean, carried out and tapered (the field keeps weight 1)
+    extended[ty, :nx] = wy[ty, None] * bottom[None, :]
+    extended[ly_, :nx] = wy[ly_, None] * top[None, :]
+    extended[:ny, tx] = right[:, None] * wx[None, tx]
+    extended[:ny, lx_] = left[:, None] * wx[None, lx_]
+    corners = ((ty, tx, bottom[-1], right[-1]), (ty, lx_, bottom[0], left[-1]),
+               (ly_, tx, top[-1], right[0]), (ly_, lx_, top[0], left[0]))
+    for rows, cols, a, b in corners:
+        extended[rows, cols] = 0.5 * (a + b) * (wy[rows, None] * wx[None, cols])
+    if columns is None:
+        return scipy.fft.rfft2(extended, workers=-1), (ly, lx)
+    half = scipy.fft.rfft(extended, axis=1, workers=-1)
+    cols = np.unique(np.asarray(columns, dtype=np.int64))
+    out = np.zeros(half.shape, dtype=np.complex64)
+    out[:, cols] = scipy.fft.fft(half[:, cols], axis=0, workers=-1)
+    return out, (ly, lx)
+
+
+def box_columns(shape: tuple[int, int], centre: tuple[float, float], geom: dict[str, float]) -> np.ndarray:
+    """The columns of a half spectrum (``rfft2``) that :func:`cut_sideband` reads for the box
+    around ``centre`` (signed FFT px): for use with :func:`extended_spectrum`'s ``columns``."""
+    nx = shape[1]
+    cx = int(round(centre[1]))
+    hx = int(math.ceil(geom["rx"] * (1 + 0.5 * DEFAULT_EDGE_FRACTION) + abs(centre[1] - cx))) + 1
+    hx = min(hx, (nx - 1) // 2)
+    ix = np.mod(cx + np.arange(-hx, hx + 1), nx)
+    return np.where(ix <= nx // 2, ix, np.mod(-ix, nx))
+
+
 def gather_full(R: np.ndarray, shape: tuple[int, int], iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
     """Values of the full FFT at integer bins ``(iy, ix)`` (any integers, taken modulo the
     shape) from the half spectrum ``R = rfft2(image)`` using Hermitian symmetry."""
@@ -91,6 +241,17 @@ def _lower(ky: float, kx: float) -> tuple[float, float]:
     if ky < 0 or (ky == 0 and kx < 0):
         return -ky, -kx
     return ky, kx
+
+
+def sideband_half(ky: float, kx: float) -> str:
+    """``"lower"`` or ``"upper"``: the half of the unshifted FFT a signed position lies in."""
+    return "lower" if _lower(ky, kx) == (ky, kx) else "upper"
+
+
+def sign_convention(position: Sequence[float]) -> str:
+    """The ``phase_sign_convention`` text of a reconstruction that cut out the sideband at the
+    signed position ``(ky, kx)`` (:data:`SIGN_CONVENTIONS`)."""
+    return SIGN_CONVENTIONS[sideband_half(float(position[0]), float(position[1]))]
 
 
 def find_sideband_peak(
@@ -299,11 +460,14 @@ def cut_sideband(
     return (box * weights).astype(np.complex64), (cy, cx)
 
 
-def box_to_wave(box: np.ndarray, out_shape: tuple[int, int], n_in: int) -> np.ndarray:
+def box_to_wave(box: np.ndarray, out_shape: tuple[int, int], n_in: int,
+                crop: tuple[int, int] | None = None) -> np.ndarray:
     """Inverse FFT of a centred sideband box placed at the origin of an ``out_shape`` grid.
 
     Scaled so that the wave equals the sideband's real-space amplitude (hologram units)
-    independently of the output size: ``ifft2(Z) * n_out / n_in``.
+    independently of the output size: ``ifft2(Z) * n_out / n_in``. ``crop`` returns only the
+    first ``crop`` rows and columns (the field of an extended grid). Pruned: the x transform
+    runs over the box's rows only, the y transform over the kept columns only.
     """
     ny, nx = out_shape
     by, bx = box.shape
@@ -313,11 +477,14 @@ def box_to_wave(box: np.ndarray, out_shape: tuple[int, int], n_in: int) -> np.nd
             f"output_shape {tuple(out_shape)} is too small for the aperture (needs at least "
             f"{by} x {bx} pixels)"
         )
-    Z = np.zeros(out_shape, dtype=np.complex64)
-    iy = np.mod(np.arange(-hy, hy + 1), ny)
-    ix = np.mod(np.arange(-hx, hx + 1), nx)
-    Z[np.ix_(iy, ix)] = box * np.float32(ny * nx / n_in)
-    return scipy.fft.ifft2(Z, workers=-1, overwrite_x=True)
+    cy, cx = crop if crop is not None else (ny, nx)
+    rows = np.zeros((by, nx), dtype=np.complex64)
+    rows[:, np.mod(np.arange(-hx, hx + 1), nx)] = box * np.float32(ny * nx / n_in)
+    rows = scipy.fft.ifft(rows, axis=1, workers=-1, overwrite_x=True)[:, :cx]
+    Z = np.zeros((ny, cx), dtype=np.complex64)
+    Z[np.mod(np.arange(-hy, hy + 1), ny)] = rows
+    out = scipy.fft.ifft(Z, axis=0, workers=-1, overwrite_x=True)
+    return out if cy == ny else np.ascontiguousarray(out[:cy])
 
 
 def lag_one_frequency(wave: np.ndarray) -> tuple[float, float]:
@@ -404,7 +571,7 @@ def resolve_sideband(
             raise ConfigError(
                 f"sideband must be one of {SIDEBANDS} or a (y, x) position, got {sideband!r}"
             )
-        side = "lower" if sideband == "auto" else sideband
+        side = AUTO_SIDE if sideband == "auto" else sideband
         k = find_sideband_peak(R, shape, side, window=window)
         return (float(k[0]), float(k[1])), True
     try:
@@ -425,7 +592,42 @@ def resolve_sideband(
     ky, kx = signed(y, shape[0]), signed(x, shape[1])
     if ky == 0 and kx == 0:
         raise ConfigError("the sideband position (0, 0) is the centre band; give the sideband")
+    check_given_sideband(R, shape, (ky, kx), window)
     return (ky, kx), False
+
+
+def check_given_sideband(R: np.ndarray, shape: tuple[int, int], position: tuple[float, float],
+                         window=None) -> float | None:
+    """Warn (:class:`~ionscope.errors.IonscopeWarning`) when a given sideband position lies far
+    from the spectrum's strongest sideband peak and its conjugate: more than
+    :data:`NEAR_PEAK_PX` FFT px, or :data:`NEAR_PEAK_FRACTION` of the carrier distance if that is
+    larger (holospy's integer peak, within a pixel of the true one, passes). Returns the distance
+    (FFT px), or None when the spectrum has no sideband peak to compare with.
+    """
+    try:
+        peak = find_sideband_peak(R, shape, "lower", window=window)
+    except InputError:
+        return None  # no sideband stands out of the noise: nothing to compare with
+    ky, kx = position
+    distance = min(math.hypot(ky - peak[0], kx - peak[1]), math.hypot(ky + peak[0], kx + peak[1]))
+    if distance <= max(NEAR_PEAK_PX, NEAR_PEAK_FRACTION * math.hypot(*peak)):
+        return distance
+
+    def amplitude(k: Sequence[float]) -> float:
+        iy = int(round(k[0])) + np.arange(-1, 2)
+        ix = int(round(k[1])) + np.arange(-1, 2)
+        return float(np.abs(gather_full(R, shape, iy[:, None], ix[None, :])).max())
+
+    ratio = amplitude(position) / max(amplitude(peak), 1e-30)
+    ny, nx = shape
+    warnings.warn(
+        f"the sideband position ({ky % ny:g}, {kx % nx:g}) lies {distance:.1f} FFT px from the hologram's "
+        f"strongest sideband peak at ({peak[0] % ny:g}, {peak[1] % nx:g}) and from its conjugate at "
+        f"({-peak[0] % ny:g}, {-peak[1] % nx:g}) (unshifted FFT pixels), and the FFT amplitude there is "
+        f"{ratio:.1%} of the peak's: the aperture cuts out something other than the sideband; use "
+        "sideband 'auto', 'upper' or 'lower' (--sideband auto) or one of those positions",
+        IonscopeWarning, stacklevel=2)
+    return distance
 
 
 __all__ = [
@@ -446,7 +648,15 @@ __all__ = [
     "noise_power",
     "contrast_from_spectrum",
     "resolve_sideband",
+    "check_given_sideband",
+    "sideband_half",
+    "sign_convention",
+    "extended_spectrum",
+    "box_columns",
+    "margin_length",
     "APERTURE_UNITS",
+    "AUTO_SIDE",
+    "SIGN_CONVENTIONS",
     "SIDEBANDS",
     "DEFAULT_APERTURE_FRACTION",
     "DEFAULT_EDGE_FRACTION",

@@ -130,8 +130,10 @@ def hologram_statistics(
     hologram : xarray.DataArray or numpy.ndarray
         Hologram (y, x), coordinates in nm (uncalibrated arrays give pixel units).
     sideband : {"auto", "lower", "upper"} or (y, x)
-        Sideband to measure: detected (refined to sub-pixel precision from the sideband
-        itself) or a position in unshifted-FFT pixels.
+        Sideband to measure: detected (``"auto"`` = ``"upper"``, the one HyperSpy/holospy's
+        default reconstruction cuts out, whose position is the conjugate of holospy's
+        ``sb_position``; refined to sub-pixel precision from the sideband itself) or a position
+        in unshifted-FFT pixels.
     aperture, aperture_unit : float, str
         Aperture used for the contrast integral (default: a third of the carrier distance).
     apodize : bool or int

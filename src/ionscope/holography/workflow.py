@@ -15,6 +15,7 @@ nothing but argument parsing and printing, so Python and CLI users get the same 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ import xarray as xr
 
 from ionscope.constants import electron_interaction_constant
 from ionscope.data import jsonable, provenance, with_provenance
-from ionscope.errors import ConfigError, InputError
+from ionscope.errors import ConfigError, InputError, IonscopeWarning
 from ionscope.holography.inputs import vacuum_region
 from ionscope.holography.leakage import detect_vacuum, fit_stray_field, vacuum_flatness
 from ionscope.holography.potential import phase_difference, potential_map
@@ -31,6 +32,8 @@ from ionscope.profiles import LowPass, band_profile, detect_interface, fit_step,
 from ionscope.validation import Interval, Options, described, validate_params
 
 __all__ = [
+    "VACUUM_FLATNESS_WARN_RAD",
+    "smooth_vacuum_variation",
     "vacuum_erosion_px",
     "vacuum_mask",
     "resolution_blur",
@@ -65,8 +68,35 @@ def vacuum_erosion_px(attrs: dict, image: xr.DataArray) -> int:
     return 8
 
 
+#: A detected vacuum loses the pixels whose smoothed phase gradient exceeds the median of the
+#: mask's by this many robust (MAD) standard deviations (:func:`vacuum_mask`).
+STEEP_PHASE_MADS = 8.0
+#: ... unless that would remove more than this fraction of it (then the mask stays as detected).
+STEEP_PHASE_MAX_FRACTION = 0.3
+
+
+def _without_steep_phase(mask: np.ndarray, phase: Any, sigma_px: float = 3.0) -> tuple[np.ndarray, int]:
+    """``mask`` without the pixels where the phase (Gaussian-smoothed over ``sigma_px``) rises
+    far more steeply than in the rest of it (:data:`STEEP_PHASE_MADS`), and how many went."""
+    from scipy.ndimage import gaussian_filter
+
+    values = np.asarray(getattr(phase, "values", phase), dtype=np.float64)
+    if values.shape != mask.shape or not np.isfinite(values[mask]).all():
+        return mask, 0
+    smooth = gaussian_filter(np.where(np.isfinite(values), values, np.nanmedian(values[mask])), sigma_px)
+    grad = np.hypot(*np.gradient(smooth))
+    g = grad[mask]
+    med = float(np.median(g))
+    mad = 1.4826 * float(np.median(np.abs(g - med)))
+    steep = mask & (grad > med + STEEP_PHASE_MADS * mad)
+    removed = int(steep.sum())
+    if removed == 0 or removed > STEEP_PHASE_MAX_FRACTION * mask.sum():
+        return mask, 0
+    return mask & ~steep, removed
+
+
 def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int], *,
-                erode_px: int = 8) -> tuple[np.ndarray | None, str]:
+                erode_px: int = 8, phase: Any = None) -> tuple[np.ndarray | None, str]:
     """The vacuum pixels of a map, and how they were found.
 
     Parameters
@@ -80,6 +110,12 @@ def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int
         Shape of the map.
     erode_px : int
         Erosion of a detected mask (px).
+    phase : xarray.DataArray or ndarray, optional
+        The unwrapped phase: a detected mask then also loses the pixels where the phase rises
+        steeply (:data:`STEEP_PHASE_MADS`). The amplitude cannot tell vacuum from the first
+        nanometres of a thin specimen edge - the detector MTF even lifts their amplitude above
+        the vacuum's when the specimen's phase ramp moves its part of the sideband towards the
+        centre band - but their phase rises by radians per nanometre.
 
     Returns
     -------
@@ -94,7 +130,14 @@ def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int
         if amplitude is None:
             return None, "none found"
         mask = detect_vacuum(amplitude, erode_px=erode_px)
-        return mask, f"detected on the amplitude, eroded {erode_px} px" if mask is not None else "none found"
+        if mask is None:
+            return None, "none found"
+        how = f"detected on the amplitude, eroded {erode_px} px"
+        if phase is not None:
+            mask, removed = _without_steep_phase(mask, phase)
+            if removed:
+                how += f", without {removed} px of steep phase (a specimen edge)"
+        return mask, how
     box, mask = vacuum_region(vacuum, tuple(shape))
     if box is None:
         return mask, "given mask"
@@ -102,6 +145,38 @@ def vacuum_mask(vacuum: Any, amplitude: xr.DataArray | None, shape: Sequence[int
     mask = np.zeros(tuple(shape), dtype=bool)
     mask[y0:y1, x0:x1] = True
     return mask, f"box {y0}:{y1},{x0}:{x1}"
+
+
+#: A vacuum whose phase varies smoothly by more than this (rad rms of the part a quadratic
+#: explains) draws a warning from :func:`potential_from_reconstruction`: the map's zero is then
+#: not flat (a leakage field, a wrong vacuum region or reference distortions).
+VACUUM_FLATNESS_WARN_RAD = 0.25
+
+
+def smooth_vacuum_variation(flatness: dict) -> float:
+    """The smooth part of a vacuum's phase variation (rad rms): what a quadratic fit explains,
+    ``sqrt(rms_about_mean**2 - rms_about_quadratic**2)`` of :func:`vacuum_flatness`'s numbers."""
+    total = float(flatness["rms_about_mean_rad"])
+    rest = float(flatness["rms_about_quadratic_rad"])
+    return float(np.sqrt(max(total * total - rest * rest, 0.0)))
+
+
+def _warn_if_not_flat(flatness: dict, *, after_leakage: bool, volts_per_rad: float | None) -> None:
+    smooth = smooth_vacuum_variation(flatness)
+    if smooth <= VACUUM_FLATNESS_WARN_RAD:
+        return
+    ptp = float(flatness["peak_to_valley_rad"])
+    volts = f" (+-{0.5 * ptp * volts_per_rad:.3g} V in the potential map)" if volts_per_rad else ""
+    if after_leakage:
+        advice = ("the stray-field model does not describe it: try another degree (--leakage-degree), "
+                  "or give the vacuum region (--vacuum Y0:Y1,X0:X1 or a mask)")
+        what = "after the stray-field subtraction, the vacuum phase still varies"
+    else:
+        advice = ("fit and subtract the leakage (stray) field (--leakage; leakage=True), or give the "
+                  "vacuum region (--vacuum Y0:Y1,X0:X1 or a mask; vacuum=...) if the detected one is wrong")
+        what = "the vacuum phase is not flat: it varies"
+    warnings.warn(f"{what} by {ptp:.3g} rad peak to valley, {smooth:.2g} rad rms smoothly{volts}, so the "
+                  f"potential has no flat zero; {advice}", IonscopeWarning, stacklevel=4)
 
 
 #: A specimen thicker than this transmits no electrons of any TEM, and the mean inner potential
@@ -171,6 +246,15 @@ def potential_from_reconstruction(
         thickness route), ``potential_median_V``, ``potential_percentiles_V`` (specimen pixels),
         and as JSON text ``vacuum_flatness`` [, ``vacuum_flatness_after_leakage``, ``leakage``].
 
+    Warns
+    -----
+    IonscopeWarning
+        When the vacuum's phase (after the stray-field subtraction, with ``leakage``) varies
+        smoothly by more than :data:`VACUUM_FLATNESS_WARN_RAD` rad rms
+        (:func:`smooth_vacuum_variation`): the map has no flat zero. And on the phase / uniform
+        thickness route when the specimen's median potential is negative (its phase below the
+        vacuum's: the sideband convention may be the opposite for this microscope).
+
     Computes: loads the phase and amplitude maps and returns a numpy-backed Dataset.
     """
     if (thickness_nm is None) == (mip_v is None):
@@ -187,7 +271,7 @@ def potential_from_reconstruction(
     amplitude = reconstruction["amplitude"] if "amplitude" in reconstruction else None
     amplitude_zero = zero["amplitude"] if zero is not None and "amplitude" in zero else None
     mask, how = vacuum_mask(vacuum, amplitude, phase.shape,
-                              erode_px=vacuum_erosion_px(dict(reconstruction.attrs), phase))
+                            erode_px=vacuum_erosion_px(dict(reconstruction.attrs), phase), phase=phase)
     attrs: dict[str, Any] = {"vacuum_region": how}
     if mask is not None:
         attrs["vacuum_pixels"] = int(mask.sum())
@@ -210,9 +294,11 @@ def potential_from_reconstruction(
         attrs["vacuum_flatness_after_leakage"] = json.dumps(leak.attrs["flatness_after"])
         work_phase = phase - leak["stray_phase"].values
         work_phase.attrs = dict(phase.attrs)
+        flatness_used = leak.attrs["flatness_after"]
     elif mask is not None:
         base = phase_difference(phase, zero["phase"], vacuum=mask) if zero is not None else phase
-        attrs["vacuum_flatness"] = json.dumps(vacuum_flatness(base, mask))
+        flatness_used = vacuum_flatness(base, mask)
+        attrs["vacuum_flatness"] = json.dumps(flatness_used)
     ds = potential_map(work_phase, kv, thickness_nm=thickness_nm, mip_v=mip_v,
                        phase_zero=zero["phase"] if zero is not None else None,
                        amplitude=amplitude, amplitude_zero=amplitude_zero, vacuum=mask, align=align)
@@ -233,6 +319,16 @@ def potential_from_reconstruction(
         raise InputError("the potential map holds no finite specimen pixels; check the thickness / "
                          "mean inner potential and the vacuum")
     attrs["potential_median_V"] = float(np.median(v[specimen]))
+    if zero is None and mask is not None and thickness_nm is not None and attrs["potential_median_V"] < 0:
+        warnings.warn(
+            f"the specimen's median potential is {attrs['potential_median_V']:.3g} V: its phase lies below the "
+            "vacuum's, where a positive mean inner potential raises it; the sideband convention of this "
+            "reconstruction (holospy's default, phase_sign_convention) may give the opposite sign on this "
+            "microscope - reconstruct with the other sideband (--sideband lower or upper) - or the vacuum "
+            "region is wrong (--vacuum)", IonscopeWarning, stacklevel=3)
+    if mask is not None:  # warned once the inputs proved usable
+        per_rad = 1.0 / (electron_interaction_constant(float(kv)) * float(thickness_nm)) if thickness_nm else None
+        _warn_if_not_flat(flatness_used, after_leakage=leak is not None, volts_per_rad=per_rad)
     attrs["potential_percentiles_V"] = json.dumps(
         {f"p{p}": float(np.percentile(v[specimen], p)) for p in (5, 25, 50, 75, 95)})
     ds.attrs.update(attrs)
@@ -243,6 +339,11 @@ def potential_from_reconstruction(
     # the potential map itself says how it was made (saved or passed on alone)
     return with_provenance(ds, "ionscope.holography.potential_from_reconstruction", params, inputs,
                            history=provenance(ds), variables=["potential"])
+
+
+#: A plateau of the fitted step with fewer finite profile points than this draws a warning
+#: (with none, :func:`profile_across_interface` refuses).
+MIN_PLATEAU_SAMPLES = 5
 
 
 @described("None, 'auto', 'fit', 'none', a Gaussian sigma >= 0 nm, 'lowpass:CUTOFF' or a LowPass")
@@ -342,7 +443,19 @@ def profile_across_interface(
         ``resolution``, ``blur`` (description), ``start_px``, ``end_px``, ``width_px``,
         ``variable``, ``endpoints`` ("given"/"detected"), ``interface_px`` (y, x),
         ``interface_detected`` (JSON, when detected), ``chi2_reduced``, ``units``, ``step_nm``,
-        ``independent_lines``; :func:`profile_summary` lists its numbers.
+        ``independent_lines``, ``plateau_samples_start`` / ``_end`` (finite profile points on
+        each plateau of the fitted step); :func:`profile_summary` lists its numbers.
+
+    Raises
+    ------
+    InputError
+        When a plateau of the fitted step holds no finite point (a profile that starts in a
+        vacuum where the map is NaN: its level would come from no data).
+
+    Warns
+    -----
+    IonscopeWarning
+        When a plateau holds fewer than :data:`MIN_PLATEAU_SAMPLES` finite points.
 
     Computes: loads the map and returns a numpy-backed Dataset.
     """
@@ -373,6 +486,22 @@ def profile_across_interface(
     blur_arg, blur_text = resolution_blur(blur, dict(ds.attrs), name)
     prof = band_profile(image, p0, p1, width=width)
     fit = fit_step(prof, model, side=side, blur=blur_arg, eps_r=eps_r, step=step)
+    plateaus = {"start": int(fit.attrs["plateau_samples_start"]), "end": int(fit.attrs["plateau_samples_end"])}
+    empty = [k for k, n in plateaus.items() if n == 0]
+    if empty:
+        missing = int(np.count_nonzero(~np.isfinite(prof["profile"].values)))
+        raise InputError(
+            f"the fitted step's {' and '.join(empty)} plateau holds no finite point of {name!r} (its level "
+            f"would be extrapolated from no data; {missing} of the profile's {prof.sizes['position']} points "
+            "are NaN, e.g. vacuum, where a potential from the mean inner potential is undefined); place the "
+            "profile (start/end, --from/--to) so that both sides of the interface lie where the map is finite"
+        )
+    few = {k: n for k, n in plateaus.items() if n < MIN_PLATEAU_SAMPLES}
+    if few:
+        warnings.warn("the fitted step's " + " and ".join(f"{k} plateau rests on {n} finite point{'s' * (n != 1)}"
+                                                         for k, n in few.items())
+                      + f" of {name!r}: its level is barely measured; lengthen the profile on that side",
+                      IonscopeWarning, stacklevel=3)
     out = xr.merge([prof, fit], combine_attrs="drop_conflicts")
     # interface point in pixels: the profile runs in nm along the (pixel-space) direction
     dy = _pixel_nm(image, "y") or 1.0
@@ -387,7 +516,8 @@ def profile_across_interface(
                  "endpoints": "detected" if found is not None else "given",
                  "interface_px": [float(at[0]), float(at[1])], "units": str(image.attrs.get("units", "")),
                  "step_nm": prof.attrs["step_nm"], "independent_lines": prof.attrs["independent_lines"],
-                 "eps_r": eps_r, "fit_step": bool(step)}
+                 "eps_r": eps_r, "fit_step": bool(step),
+                 "plateau_samples_start": plateaus["start"], "plateau_samples_end": plateaus["end"]}
     if found is not None:
         out.attrs["interface_detected"] = json.dumps(jsonable(found))
     params = {"start": list(p0), "end": list(p1), "width": width, "model": model, "side": side, "step": step,
@@ -401,7 +531,8 @@ def profile_summary(result: xr.Dataset) -> dict[str, Any]:
     """The numbers of a :func:`profile_across_interface` result as plain floats (the summary of
     ``ionscope holo profile``): ``drop``, ``w90_nm``, ``position_nm``, ``width_nm``, levels, peak
     field, each with its standard error; ``drop_V`` ... for a map in V; ``jump`` and
-    ``total_drop`` with a sharp step; ``areal_charge_C_per_m2`` with a permittivity."""
+    ``total_drop`` with a sharp step; ``areal_charge_C_per_m2`` with a permittivity;
+    ``plateau_samples`` ({"start", "end"}: finite profile points on each plateau)."""
     attrs = result.attrs
     value = {name: float(result[name]) for name in result.data_vars if result[name].ndim == 0}
     out: dict[str, Any] = {
@@ -419,6 +550,9 @@ def profile_summary(result: xr.Dataset) -> dict[str, Any]:
         "chi2_reduced": float(attrs["chi2_reduced"]), "points": int(result.sizes["position"]),
         "step_nm": attrs["step_nm"], "independent_lines": attrs["independent_lines"],
     }
+    if "plateau_samples_start" in attrs:
+        out["plateau_samples"] = {"start": int(attrs["plateau_samples_start"]),
+                                  "end": int(attrs["plateau_samples_end"])}
     if attrs["units"] == "V":
         out.update(drop_V=out["drop"], drop_V_error=out["drop_error"], field_peak_V_per_m=out["field_peak"])
     if attrs["fit_step"]:

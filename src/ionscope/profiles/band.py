@@ -212,7 +212,8 @@ def band_statistics(samples: np.ndarray) -> dict[str, Any]:
         n_i = count.astype(np.float64)
         tau_i = np.minimum(tau, n_i - 1.0)
         var = smooth * tau_i / (n_i - tau_i)
-    sigma = np.where(count >= 2, np.sqrt(var), np.nan)
+        # points with fewer than 2 finite lines (e.g. in a NaN vacuum) have no spread
+        sigma = np.where(count >= 2, np.sqrt(var), np.nan)
     return {"mean": mean, "sigma": sigma, "count": count, "rho_along": rho_along,
             "tau_across": tau, "independent_lines": n_lines / tau,
             "correlation_length_along": 0.5 * (tau_along - 1.0) if np.isfinite(tau_along) else float("nan")}

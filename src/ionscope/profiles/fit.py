@@ -421,6 +421,23 @@ def step_summary(fit: StepFit, *, eps_r: float | None = None) -> dict[str, tuple
     return out
 
 
+#: A sample belongs to a plateau of the fitted step where the (deblurred) model lies within
+#: this fraction of the total step from that side's level.
+PLATEAU_TOLERANCE = 0.05
+
+
+def plateau_samples(model_values: np.ndarray, level_start: float, level_end: float) -> tuple[int, int]:
+    """How many fitted samples lie on each plateau of a step: where the model as fitted (blur
+    included) at the samples (``model_values``, finite data points only) is within
+    :data:`PLATEAU_TOLERANCE` of the total step from ``level_start`` / ``level_end``. A plateau
+    with none is a level the fit extrapolated from no data (e.g. a band that starts in a NaN
+    vacuum)."""
+    m = np.asarray(model_values, dtype=np.float64)
+    tol = PLATEAU_TOLERANCE * abs(level_start - level_end)
+    return (int(np.count_nonzero(np.abs(m - level_start) <= tol)),
+            int(np.count_nonzero(np.abs(m - level_end) <= tol)))
+
+
 def _profile_arrays(profile: xr.DataArray | xr.Dataset):
     """Positions (nm), values, sigma (or None), correlation (or None), the profile DataArray."""
     if isinstance(profile, xr.Dataset):
@@ -515,7 +532,8 @@ def fit_step(
         with ``<name>_error``; over ``position``: ``fit`` (the model as fitted, blur included),
         ``model_deblurred``, ``field`` (:math:`-dV/dx`, V/m) [, ``charge_density`` (C/m**3)].
         Attrs: ``model``, ``side``, ``chi2_reduced``, ``dof``, ``parameter_names``,
-        ``covariance`` (nested list), provenance.
+        ``covariance`` (nested list), ``plateau_samples_start`` / ``_end`` (finite points on
+        each plateau, :func:`plateau_samples`), provenance.
 
     Raises
     ------
@@ -589,7 +607,9 @@ def fit_step(
             attrs={"units": "C/m^3" if is_volt else f"F/m * {yunit}/m^2",
                    "long_name": "charge density -eps0 eps_r d2V/dx2 of the model", "eps_r": float(eps_r)})
     ds = xr.Dataset(data)
+    plateaus = plateau_samples(fit.curve(s[keep]), values["level_start"][0], values["level_end"][0])
     ds.attrs = {"model": model, "side": fit.side, "chi2_reduced": fit.chi2_reduced, "dof": fit.dof,
+                "plateau_samples_start": plateaus[0], "plateau_samples_end": plateaus[1],
                 "parameter_names": list(fit.names), "covariance": [[float(v) for v in row] for row in fit.cov],
                 "noise_model": "correlated" if corr is not None else ("diagonal" if sigma is not None else "equal weights"),
                 "blur_fitted": "blur" in fit.names,
@@ -601,4 +621,4 @@ def fit_step(
     return with_provenance(ds, "ionscope.profiles.fit_step", params, [prof], history=provenance(prof))
 
 
-__all__ = ["StepFit", "fit_step_arrays", "step_summary", "fit_step"]
+__all__ = ["StepFit", "fit_step_arrays", "step_summary", "fit_step", "plateau_samples", "PLATEAU_TOLERANCE"]

@@ -56,8 +56,8 @@ Specimen (coordinates ``y, x`` in nm, pixel ``j`` at ``j h``)
   of charges inside the map - the interface's own space charge - belong to the specimen and
   are not part of :math:`\varphi_s`). A negative :math:`g` moves the strips into the map (the
   vacuum field stays harmonic, but no longer continues into the specimen). The reference
-  wave passes the specimen at ``overlap_nm`` along :math:`-\hat{\mathbf q}_c` (in vacuum)
-  and picks up :math:`\varphi_s(\mathbf r - D\hat{\mathbf q}_c)`; ``phase_stray`` is the
+  wave passes the specimen at ``overlap_nm`` along :math:`+\hat{\mathbf q}_c` (in vacuum)
+  and picks up :math:`\varphi_s(\mathbf r + D\hat{\mathbf q}_c)`; ``phase_stray`` is the
   difference of the two.
 
 Hologram
@@ -72,12 +72,24 @@ field fixed to the detector):
     I = \frac{D}{2}\left[|F_2|^2 + A^2 |F_1|^2 + 2\mu A\,
         \mathrm{Re}\!\left(F_1 \bar F_2\, e^{i(2\pi \mathbf q_c\cdot\mathbf r + \varphi
         + \varepsilon + \delta)}\right)\right] \ast \mathrm{PSF},
-    \qquad \varphi = \varphi_\mathrm{object} - \varphi_s(\mathbf r - D\hat{\mathbf q}_c),
+    \qquad \varphi = \varphi_\mathrm{object} - \varphi_s(\mathbf r + D\hat{\mathbf q}_c),
 
 ``phase_true`` = :math:`\varphi` (what a reconstruction divided by the vacuum reference
-returns, for the sideband at :math:`+\mathbf q_c` = ``attrs["sideband_true_px"]``),
-``amplitude_true`` = A. :math:`D` = ``dose`` (electrons per pixel in vacuum). The biprism
-factors model the Fresnel fringes of the filament edges bounding the overlap region, each wave
+returns, for the sideband at :math:`+\mathbf q_c` = ``attrs["sideband_true_px"]``; the other
+sideband gives :math:`-\varphi`), ``amplitude_true`` = A. :math:`\mathbf q_c` is the object
+wave's tilt relative to the reference wave, which the biprism deflects towards the side the
+reference wave comes from (:math:`+\hat{\mathbf q}_c`: the vacuum above the lamella for the
+default angle of -80 degrees). The default puts the sideband at :math:`+\mathbf q_c` in the
+'upper' half of the FFT (``attrs["sideband_side"]``), the one
+:func:`ionscope.holography.reconstruct_offaxis` and HyperSpy/holospy cut out by default, so the
+default twin reconstructs with the phase rising with the projected potential (a real microscope
+may have it the other way round: on holospy's Fe-needle pair the default sideband gives a phase
+that falls inside the needle). The specimen's phase rises away from the vacuum, against
+:math:`\hat{\mathbf q}_c`, so the detector MTF weights the specimen side of the sideband more
+than the carrier: over the edge ramp the amplitude reconstructs ~14 % high unless the MTF is
+divided out (``reconstruct_offaxis(..., mtf=mtf_cutoff)``).
+:math:`D` = ``dose`` (electrons per pixel in vacuum). The biprism factors model the Fresnel
+fringes of the filament edges bounding the overlap region, each wave
 diffracted at its own edge: :math:`F_j = 1 + b\, e^{-s_j / L} e^{i\pi s_j^2 / u_F^2}` with the
 distance :math:`s_j` from edge j along :math:`\hat{\mathbf q}_c` (edges 4 nm outside the
 field of view), ``biprism_fringe_amplitude`` b, ``biprism_fringe_scale_nm`` :math:`u_F`,
@@ -314,7 +326,7 @@ def _truth(p: HolographyParams, table, yy, xx, shift=(0.0, 0.0)) -> dict[str, np
     spec = _specimen(p, table, yy - shift[0], xx - shift[1])
     qy, qx = _carrier(p)
     qn = math.hypot(qy, qx)
-    dy, dx = -p.overlap_nm * qy / qn, -p.overlap_nm * qx / qn
+    dy, dx = p.overlap_nm * qy / qn, p.overlap_nm * qx / qn
     ref_stray = _stray(p, yy + dy - shift[0], xx + dx - shift[1])
     spec["phase"] = spec["phase_object"] - ref_stray
     spec["phase_stray"] = spec["stray"] - ref_stray

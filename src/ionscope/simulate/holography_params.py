@@ -25,9 +25,12 @@ class HolographyParams:
     kv : float
         Accelerating voltage (kV), 60-300. Default 300.
     fringe_spacing_nm, fringe_angle_deg : float
-        Fringe spacing (nm, at least 2.5 px) and carrier direction (degrees from +x; the
-        default 80 puts the sideband in the 'lower' half with fringes nearly parallel to the
-        specimen edge). Default 2.0 nm (4 px).
+        Fringe spacing (nm, at least 2.5 px) and carrier direction (degrees from +x towards +y,
+        i.e. down the image): the direction of the object wave's tilt relative to the reference
+        wave and of the reference wave's position, and the sideband at +q_c carries the object
+        phase. The default -80 points up into the vacuum, with fringes nearly parallel to the
+        specimen edge, and puts that sideband in the 'upper' half of the FFT, the one the
+        reconstruction (and HyperSpy/holospy) cuts out by default. Default 2.0 nm (4 px), -80.
     contrast : float
         Fringe contrast mu before the detector MTF. Default 0.3.
     dose, reference_dose : float or None
@@ -70,7 +73,8 @@ class HolographyParams:
         and their depth below the lamella edge (nm, > 0: inside the specimen). Default 1.0,
         20, 200, 10.
     overlap_nm : float
-        Object-reference distance (nm); the reference wave picks up the stray field there.
+        Object-reference distance (nm) along +q_c; the reference wave picks up the stray field
+        there.
         Default 150.
     reference_frames : int
         Vacuum reference holograms recorded (default 1). With more, ``reference_stack`` (shift,
@@ -90,7 +94,7 @@ class HolographyParams:
     pixel_nm: float = parameter(0.5, 1e-3, 100.0, "nm")
     kv: float = parameter(300.0, 60.0, 300.0, "kV")
     fringe_spacing_nm: float = parameter(2.0, 1e-3, 1e3, "nm")
-    fringe_angle_deg: float = parameter(80.0, -180.0, 180.0, "deg")
+    fringe_angle_deg: float = parameter(-80.0, -180.0, 180.0, "deg")
     contrast: float = parameter(0.3, 0.0, 1.0, "")
     dose: float = parameter(1000.0, 1e-2, 1e9, "e/px")
     reference_dose: float | None = parameter(None, 1e-2, 1e9, "e/px", allow_none=True)
@@ -157,7 +161,9 @@ class HolographyPSParams(HolographyParams):
     step_jitter_rad : float
         Standard deviation of the deviation of each step from nominal (rad). Default 0.3.
     drift_y_nm, drift_x_nm, drift_jitter_nm : float
-        Linear specimen drift per frame (nm) and random-walk step (nm). Default 0.15, 0.1, 0.05.
+        Linear specimen drift per frame (nm) and random-walk step (nm). Default -0.15, 0.1,
+        0.05: with the default carrier the drift adds 0.52 rad per frame to the nominal steps
+        (2 pi q_c . d; a drift the other way would cancel them, leaving nearly equal steps).
     intensity_jitter : float
         Relative standard deviation of the per-frame dose. Default 0.02.
     """
@@ -165,7 +171,7 @@ class HolographyPSParams(HolographyParams):
     dose: float = parameter(100.0, 1e-2, 1e9, "e/px/frame")
     frames: int = parameter(16, 3, 1024, "frames", integer=True)
     step_jitter_rad: float = parameter(0.3, 0.0, 3.0, "rad")
-    drift_y_nm: float = parameter(0.15, -100.0, 100.0, "nm/frame")
+    drift_y_nm: float = parameter(-0.15, -100.0, 100.0, "nm/frame")
     drift_x_nm: float = parameter(0.1, -100.0, 100.0, "nm/frame")
     drift_jitter_nm: float = parameter(0.05, 0.0, 100.0, "nm")
     intensity_jitter: float = parameter(0.02, 0.0, 0.5, "")

@@ -76,6 +76,10 @@ _BM3D_MISSING = (
     "method 'bm3d' needs the optional 'bm3d' package (pip install bm3d), which is not "
     "installed; use another method (sparse, sparse3d, pca, gaussian, gaussian3d, nlmeans, tv)"
 )
+_BM4D_MISSING = (
+    "method 'bm4d' needs the optional 'bm4d' package (pip install 'ionscope[bm4d]'), which is not "
+    "installed; use another method (sparse3d, gaussian3d, tv3d, ...)"
+)
 
 
 # --------------------------------------------------------------------------- kernels: PCA
@@ -369,17 +373,27 @@ def tv_stack(
                  f"{discrepancy:g} sigma^2", "residual_var": float(np.mean((stack - out) ** 2))}
 
 
-def _import_bm3d():
+def _import_optional(name: str):
+    """The optional package ``name`` (``bm3d``, ``bm4d``), or the ConfigError saying how to get it."""
+    import importlib
+
     try:
-        import bm3d
+        return importlib.import_module(name)
     except ImportError as exc:
-        raise ConfigError(_BM3D_MISSING) from exc
-    return bm3d
+        raise ConfigError({"bm3d": _BM3D_MISSING, "bm4d": _BM4D_MISSING}[name]) from exc
+
+
+def _available(name: str) -> bool:
+    try:
+        _import_optional(name)
+    except ConfigError:
+        return False
+    return True
 
 
 def bm3d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """BM3D of every frame with ``sigma_psd = sigma`` (needs the optional ``bm3d`` package)."""
-    bm3d = _import_bm3d()
+    bm3d = _import_optional("bm3d")
     stack = np.asarray(stack, dtype=np.float64)
     out = np.stack([np.asarray(bm3d.bm3d(frame, sigma_psd=sigma, **options), dtype=np.float64)
                     for frame in stack])
@@ -387,25 +401,12 @@ def bm3d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndar
                  "bm3d_version": getattr(bm3d, "__version__", "unknown")}
 
 
-_BM4D_MISSING = (
-    "method 'bm4d' needs the optional 'bm4d' package (pip install 'ionscope[bm4d]'), which is not "
-    "installed; use another method (sparse3d, gaussian3d, tv3d, ...)"
-)
-
-
-def _import_bm4d():
-    try:
-        import bm4d
-    except ImportError as exc:
-        raise ConfigError(_BM4D_MISSING) from exc
-    return bm4d
-
 
 def bm4d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """BM4D of the (time, y, x) volume with ``sigma_psd = sigma`` (Maggioni et al. 2013; the
     optional ``bm4d`` package): blocks grouped non-locally in space and time, collaborative
     hard thresholding, then Wiener filtering."""
-    bm4d = _import_bm4d()
+    bm4d = _import_optional("bm4d")
     stack = np.asarray(stack, dtype=np.float64)
     if stack.shape[0] < 4 or min(stack.shape[1:]) < 8:
         raise ConfigError(f"method 'bm4d' needs at least 4 frames of 8 x 8 pixels (its blocks), got "
@@ -574,7 +575,7 @@ def bm3d_denoise(
 
     Computes: loads the input.
     """
-    _import_bm3d()
+    _import_optional("bm3d")
     return run_stabilised(da, "bm3d", bm3d_stack, dict(options), noise=noise, dose=dose,
                           sigma=sigma, gain=gain, read_noise=read_noise)
 
@@ -595,27 +596,19 @@ def bm4d_denoise(
 
     Computes: loads the input.
     """
-    _import_bm4d()
+    _import_optional("bm4d")
     return run_stabilised(da, "bm4d", bm4d_stack, dict(options), noise=noise, dose=dose,
                           sigma=sigma, gain=gain, read_noise=read_noise, needs_series=True)
 
 
 def bm4d_available() -> bool:
     """True when the optional ``bm4d`` package can be imported."""
-    try:
-        _import_bm4d()
-    except ConfigError:
-        return False
-    return True
+    return _available("bm4d")
 
 
 def bm3d_available() -> bool:
     """True when the optional ``bm3d`` package can be imported."""
-    try:
-        _import_bm3d()
-    except ConfigError:
-        return False
-    return True
+    return _available("bm3d")
 
 
 __all__ = [

@@ -112,7 +112,8 @@ def default_free(*, has_li: bool = False, li_mode: str = "relative", fixed=()) -
 _LI_MODES = ("relative", "absolute", "occupancy")
 #: Smallest allowed singular value of the column-scaled Jacobian, relative to the largest.
 SINGULAR_TOLERANCE = 1e-4
-#: Reduced chi-squared above which the fit is restarted from other theta values.
+#: Reduced chi-squared above which the fit is restarted from other starts (theta; the drop shared
+#: between the layer and a free step_V).
 _RETRY_ABOVE = 1.5
 _AT_BOUND_NM = 1e-3  # nm: a fitted PSF below this counts as at its bound 0
 _EDGE = 1e-7  # a fitted occupancy closer than this to 0 or 1 ran to the edge of its range
@@ -601,6 +602,18 @@ def fit_spacecharge(
         retry = _fit_one(problem, initial, int(max_nfev), retry=True)
         if retry.cost < res.cost:
             res = retry
+    if 2 * res.cost / dof > _RETRY_ABOVE and "step_V" in problem.free and "step_V" not in initial:
+        # a poor fit may have taken the whole drop for the layer (or for the step): restart with
+        # the drop shared between them
+        electrode, bulk = _ends(problem.x, problem.y, problem.side)
+        drop = float(np.median(electrode) - np.median(bulk))
+        for share in (0.25, 0.5, 0.75):
+            try:
+                retry = _fit_one(problem, {**initial, "step_V": share * drop}, int(max_nfev), retry=False)
+            except (ConvergenceError, InputError):
+                continue
+            if retry.cost < res.cost:
+                res = retry
     out = _finish(problem, res, absolute)
     out.noise_model, out.resolution = noise_used, resolution
     return out

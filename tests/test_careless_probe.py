@@ -115,6 +115,9 @@ SC = ("--theta", "0.99", "--eps-r", "50", "--c0", "6e27")
 
 COMMANDS: tuple[Command, ...] = (
     Command(
+        "run", ("run", "{main}", "--out", "{out}"), {"main": Slot("{inp}/exp.toml", "toml")},
+    ),
+    Command(
         "info", ("info", "{main}"), {"main": Slot("{inp}/series.zarr")}, out=None, nan=False,
         absurd=(("--dims", "y,y,x"), ("--dims", ",,,")),
         wrong_dims=(("info", "{inp}/raw3d.npy", "--dims", "y,x"), ("info", "{inp}/raw3d.npy", "--dims", "time,y,x,energy")),
@@ -439,6 +442,33 @@ def _csv_variants(folder: Path, name: str, source: Path) -> None:
     (folder / f"{name}.nan.csv").write_text(header + "\n" + "".join(",".join(r) + "\n" for r in nan_rows))
 
 
+EXPERIMENT = """[experiment]
+name = "probe"
+
+[[inputs]]
+name = "maps"
+path = "{data}"
+
+[[steps]]
+name = "smooth"
+command = "denoise"
+input = "maps"
+[steps.options]
+method = "gaussian"
+"""
+
+
+def _toml_variants(folder: Path, name: str, source: Path) -> None:
+    """An experiment file's careless variants: 0 bytes, random bytes, cut in half, and valid
+    files whose input is a line instead of maps (wrong-dims) or holds a NaN."""
+    text = source.read_text()
+    (folder / f"{name}.empty.toml").write_bytes(b"")
+    (folder / f"{name}.garbage.toml").write_bytes(GARBAGE)
+    (folder / f"{name}.cut.toml").write_text(text[: len(text) // 2])
+    (folder / f"{name}.wrongdims.toml").write_text(EXPERIMENT.format(data="series.wrongdims.zarr"))
+    (folder / f"{name}.nan.toml").write_text(EXPERIMENT.format(data="series.nan.zarr"))
+
+
 def _spec_path(spec: str, inp: Path) -> Path:
     """The file an input spec names (``FILE:VARIABLE`` -> ``FILE``)."""
     text = spec.replace("{inp}", str(inp))
@@ -457,6 +487,7 @@ def inputs(tmp_path_factory, run_cli):
     series = signal(rng.random((3, 16, 16)), ("time", "y", "x"), name="li", units="1",
                     coords={"time": 60.0, "y": 2.0, "x": 2.0})
     io.save(series, inp / "series.zarr")
+    _experiment_file(inp)
     np.save(inp / "raw3d.npy", rng.random((3, 8, 8)))
     io.save(simulate("eels_licoo2", seed=2, frames=[0], dose=1e8,
                      li_params={"ny": 16, "nx": 8, "layer_thickness_nm": 4, "layer_roughness_nm": 1}), inp / "eels.zarr")
@@ -517,7 +548,9 @@ def inputs(tmp_path_factory, run_cli):
                 continue
             done.add(key)
             source = _spec_path(slot.spec, inp)
-            if slot.kind == "csv":
+            if slot.kind == "toml":
+                _toml_variants(inp, key, source)
+            elif slot.kind == "csv":
                 _csv_variants(inp, key, source)
             elif slot.kind == "scan":
                 _scan_variants(inp, key, source)
@@ -537,11 +570,16 @@ def inputs(tmp_path_factory, run_cli):
     return inp
 
 
+def _experiment_file(inp: Path) -> None:
+    """run's valid input: an experiment of one denoise step on series.zarr."""
+    (inp / "exp.toml").write_text(EXPERIMENT.format(data="series.zarr"))
+
+
 def _slot_key(command: Command, slot: str) -> str:
     """The name of a slot's careless files: one set per distinct input."""
     spec = command.slots[slot].spec
     return (spec.replace("{inp}/", "").replace(":", "-").replace(".zarr", "").replace(".csv", "").replace(".sxm", "")
-            .replace(".imzML", "").replace("/", "-"))
+            .replace(".imzML", "").replace(".toml", "").replace("/", "-"))
 
 
 # --------------------------------------------------------------------------- variants
@@ -606,7 +644,15 @@ def _variants() -> list[Variant]:
         for slot_name, slot in c.slots.items():
             key = "{inp}/" + _slot_key(c, slot_name)
             p = slot_name
-            if slot.kind == "csv":
+            if slot.kind == "toml":
+                add("missing", p, _with(c, **{p: "{tmp}/missing.toml"}))
+                add("empty", p, _with(c, **{p: key + ".empty.toml"}))
+                add("truncated", p, _with(c, **{p: key + ".cut.toml"}))
+                add("garbage", p, _with(c, **{p: key + ".garbage.toml"}))
+                add("wrong-dims", p, _with(c, **{p: key + ".wrongdims.toml"}))
+                if c.nan:
+                    add("nan", p, _with(c, **{p: key + ".nan.toml"}))
+            elif slot.kind == "csv":
                 add("missing", p, _with(c, **{p: "{tmp}/missing.csv"}))
                 add("empty", f"{p}-0-bytes", _with(c, **{p: key + ".empty.csv"}))
                 add("empty", f"{p}-header-only", _with(c, **{p: key + ".header.csv"}))

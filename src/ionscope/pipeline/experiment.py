@@ -197,7 +197,7 @@ def load_experiment(path: str | Path) -> Experiment:
         The file cannot be read, an input's path or glob matches no file, a cycler log that does
         not exist.
     """
-    path = Path(path)
+    path = Path(path).absolute()  # the run's record and its command lines hold absolute paths
     try:
         raw = path.read_bytes()
     except OSError as exc:

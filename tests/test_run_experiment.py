@@ -68,6 +68,16 @@ def test_the_steps_write_what_their_command_lines_write(folder, run_cli):
     a = io.open_dataset(folder / "results" / "smooth")["denoised"].values
     np.testing.assert_array_equal(a, io.open_dataset(folder / "direct")["denoised"].values)
     assert smooth["outputs"]["result.zarr"] == digest(folder / "results" / "smooth" / "result.zarr")
+    # every output names the experiment file, its checksum and its inputs' checksums
+    from ionscope.data import provenance
+
+    step = provenance(io.open_dataset(folder / "results" / "smoother"))[-1]
+    assert step["step"] == "ionscope.pipeline.run" and step["params"]["step"] == "smoother"
+    assert step["params"]["experiment_sha256"] == record["experiment"]["sha256"]
+    assert step["params"]["inputs"] == smoother["inputs"]
+    summary = json.loads((folder / "results" / "smoother" / "summary.json").read_text())
+    assert summary["experiment"]["experiment"] == str(folder / "exp.toml")
+    assert "experiment" not in json.loads((folder / "direct" / "summary.json").read_text())
 
 
 def test_resume_keeps_what_is_done_and_redoes_what_changed(folder, run_cli):
@@ -80,19 +90,19 @@ def test_resume_keeps_what_is_done_and_redoes_what_changed(folder, run_cli):
     assert res.returncode == 0 and "2 kept" in res.stdout
     assert all(s["kept"] for s in _record(folder)["steps"].values())
     assert digest(folder / "results" / "smoother" / "result.zarr") == first
-    # a changed option redoes that step only; a damaged output is redone
+    # a damaged output is redone, bit-identical: the next step's input is unchanged, so it is kept
+    zarr_json = folder / "results" / "smooth" / "result.zarr" / "zarr.json"
+    zarr_json.write_bytes(zarr_json.read_bytes()[:10])
+    assert run_cli("run", folder / "exp.toml", "--resume").returncode == 0
+    steps = _record(folder)["steps"]
+    assert not steps["smooth"]["kept"] and steps["smoother"]["kept"]
+    assert digest(folder / "results" / "smooth" / "result.zarr") == steps["smooth"]["outputs"]["result.zarr"]
+    # a changed option redoes that step only
     (folder / "exp.toml").write_text(textwrap.dedent(EXPERIMENT.format(second="tv")))
     assert run_cli("run", folder / "exp.toml", "--resume").returncode == 0
     steps = _record(folder)["steps"]
     assert steps["smooth"]["kept"] and not steps["smoother"]["kept"]
     assert "tv" in steps["smoother"]["argv"]
-    zarr_json = folder / "results" / "smooth" / "result.zarr" / "zarr.json"
-    zarr_json.write_bytes(zarr_json.read_bytes()[:10])
-    assert run_cli("run", folder / "exp.toml", "--resume").returncode == 0
-    steps = _record(folder)["steps"]
-    # the damaged step is redone, bit-identical: the next step's input is unchanged, so it is kept
-    assert not steps["smooth"]["kept"] and steps["smoother"]["kept"]
-    assert digest(folder / "results" / "smooth" / "result.zarr") == steps["smooth"]["outputs"]["result.zarr"]
 
 
 def test_an_interrupted_run_is_finished_by_resume(folder, run_cli):

@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import inspect
 import os
@@ -53,7 +54,7 @@ from ionscope.io._readers import check_complete, check_readable, read, read_sign
 
 __all__ = [
     "load", "open_dataset", "open_signals", "split_spec", "save", "export", "supported_extensions", "parse_dims",
-    "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result",
+    "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result", "experiment_step",
     "data_path", "check_not_input", "remove_stale_temporaries", "read_table", "check_complete",
     "write_sxm", "write_imzml", "open_inputs", "load_cycler",
 ]
@@ -559,23 +560,47 @@ def prepare_out_dir(out_dir: str | os.PathLike, *, overwrite: bool = False,
     return out_dir
 
 
+#: The experiment step a command runs for (``ionscope run``), or None: :func:`write_result` then
+#: records it in the result's provenance and summary.
+_EXPERIMENT_STEP: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ionscope_experiment_step",
+                                                                               default=None)
+
+
+@contextlib.contextmanager
+def experiment_step(record: dict):
+    """Within the block, every :func:`write_result` records ``record`` (the experiment file and its
+    sha256, the step, its inputs' sha256) as a provenance step of the result and as the summary's
+    ``experiment`` entry."""
+    token = _EXPERIMENT_STEP.set(dict(record))
+    try:
+        yield
+    finally:
+        _EXPERIMENT_STEP.reset(token)
+
+
 def write_result(
     out_dir: str | os.PathLike, result: xr.Dataset, summary: dict, *, overwrite: bool = False
 ) -> tuple[Path, Path]:
     """Write a command's outputs: ``DIR/result.zarr`` (the Dataset) and ``DIR/summary.json``.
 
     Both are written atomically; the summary is written last, so its presence means the run
-    completed. Returns both paths.
+    completed. Within :func:`experiment_step` (a step of ``ionscope run``) the result's
+    provenance and the summary also name the experiment file and its inputs' checksums.
+    Returns both paths.
     """
     import json
 
-    from ionscope.data import jsonable
+    from ionscope.data import jsonable, with_provenance
 
     out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
     if isinstance(result, xr.DataArray):
         result = _as_dataset(result)
     if result.attrs.get("primary") not in result.data_vars and len(result.data_vars) == 1:
         result = result.assign_attrs(primary=next(iter(result.data_vars)))
+    run = _EXPERIMENT_STEP.get()
+    if run is not None:
+        result = with_provenance(result, "ionscope.pipeline.run", run, variables=True)
+        summary = {**summary, "experiment": run}
     zarr_path = save(result, out_dir / "result.zarr", overwrite=overwrite)
     text = json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n"
     json_path = write_text(out_dir / "summary.json", text, overwrite=overwrite)

@@ -6,7 +6,8 @@ load_experiment`: nothing runs and nothing is written when any part of it is wro
 each step's command exactly as its command line would (``OUT/STEP`` is what ``--out OUT/STEP``
 writes) and records ``OUT/run.json`` after every step: per step its status (``done``,
 ``failed``, ``pending``), command line, times, and the sha256 of its inputs and of its outputs,
-with the experiment file's own sha256.
+with the experiment file's own sha256. Every result a step writes names the experiment file, its
+sha256, the step and its inputs' sha256 in its provenance and summary (``io.experiment_step``).
 
 ``resume=True`` continues a run: a step whose record is ``done``, whose inputs and command line
 are unchanged and whose outputs still have the recorded checksums is kept; any other (failed,
@@ -192,8 +193,12 @@ def _one_step(exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | 
         return {**previous, "kept": True}
     if out.exists():  # a failed, interrupted or stale attempt: redone from scratch
         shutil.rmtree(out) if out.is_dir() else out.unlink()
+    from ionscope import io
+
     started, t0 = _now(), time.perf_counter()
-    error = _run_step(argv)
+    with io.experiment_step({"experiment": str(exp.path), "experiment_sha256": exp.sha256, "step": step.name,
+                             "inputs": inputs}):
+        error = _run_step(argv)
     entry: dict[str, Any] = {"status": "done" if error is None else "failed", "argv": argv, "inputs": inputs,
                              "started": started, "finished": _now(), "run_time_s": round(time.perf_counter() - t0, 3),
                              "kept": False}

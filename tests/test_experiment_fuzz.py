@@ -1,0 +1,149 @@
+"""Generated careless experiment files (hypothesis): whatever the file holds - random tables, keys
+and values, a valid file with any of its values replaced, a valid file cut anywhere or with bytes
+changed - load_experiment either accepts it or refuses it with one IonscopeError of one line, and
+nothing is written."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ionscope import io
+from ionscope.data import signal
+from ionscope.errors import IonscopeError
+from ionscope.pipeline.experiment import load_experiment
+
+VALID = b"""[experiment]
+name = "fuzz"
+out = "results"
+
+[[inputs]]
+name = "maps"
+path = "series.zarr"
+
+[[steps]]
+name = "smooth"
+command = "denoise"
+input = "maps"
+[steps.options]
+method = "gaussian"
+
+[[steps]]
+name = "smoother"
+command = "denoise"
+input = "smooth"
+[steps.options]
+method = "tv"
+"""
+
+KEYS = st.sampled_from(["name", "out", "path", "command", "input", "options", "dims", "cycler", "start", "method",
+                        "temporal", "patch", "bogus", "a b", "\u00e9"])
+TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=20)
+SCALARS = st.one_of(st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True), TEXT,
+                    st.sampled_from(["series.zarr", "denoise", "maps", "smooth", "smoother", "*", "../x", "eels lithium",
+                                     "ionscope denoise", "gaussian", "2026-01-01T10:00:00", "y,x"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(KEYS, inner, max_size=3)), max_leaves=6)
+
+
+def _value(v) -> str:
+    """A value in TOML."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return repr(v)
+    if isinstance(v, float):
+        return repr(v) if np.isfinite(v) else ("nan" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return "{" + ", ".join(f"{_value(k)} = {_value(x)}" for k, x in v.items()) + "}"
+
+
+def _toml(data: dict) -> str:
+    """A dict of tables (a table, or a list of tables whose ``options`` is a sub-table) in TOML."""
+    lines = []
+    for table, content in data.items():
+        entries = content if isinstance(content, list) else [content]
+        for entry in entries:
+            if not isinstance(entry, dict):
+                lines.append(f"{_value(table)} = {_value(entry)}")
+                continue
+            lines.append(f"[[{table}]]" if isinstance(content, list) else f"[{table}]")
+            sub = {k: v for k, v in entry.items() if isinstance(v, dict) and k == "options"}
+            lines += [f"{_value(k)} = {_value(v)}" for k, v in entry.items() if k not in sub]
+            for k, v in sub.items():
+                lines.append(f"[{table}.{k}]")
+                lines += [f"{_value(kk)} = {_value(vv)}" for kk, vv in v.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz")
+    io.save(signal(np.zeros((2, 8, 8)), ("time", "y", "x"), name="li", units="1").to_dataset(), root / "series.zarr")
+    return root
+
+
+def _check(folder, data: bytes) -> None:
+    path = folder / "exp.toml"
+    path.write_bytes(data)
+    before = sorted(p.name for p in folder.iterdir())
+    try:
+        load_experiment(path)
+    except IonscopeError as exc:
+        assert "\n" not in str(exc).strip() and str(exc).strip(), repr(str(exc))
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(tables=st.dictionaries(st.sampled_from(["experiment", "inputs", "steps", "other"]),
+                              st.one_of(st.dictionaries(KEYS, VALUES, max_size=4),
+                                        st.lists(st.dictionaries(KEYS, VALUES, max_size=4), max_size=3)),
+                              max_size=4))
+def test_generated_tables_are_accepted_or_refused_in_one_line(folder, tables):
+    _check(folder, _toml(tables).encode())
+
+
+@SETTINGS
+@given(changes=st.lists(st.tuples(st.sampled_from(["experiment", "inputs", "steps", "options"]),
+                                  st.integers(0, 2), KEYS, st.one_of(VALUES, st.none())), min_size=1, max_size=3))
+def test_a_valid_file_with_values_replaced_is_accepted_or_refused_in_one_line(folder, changes):
+    data = copy.deepcopy(tomllib.loads(VALID.decode()))
+    for table, index, key, value in changes:
+        if table == "experiment":
+            entry = data["experiment"]
+        elif table == "inputs":
+            entry = data["inputs"][min(index, len(data["inputs"]) - 1)]
+        else:
+            step = data["steps"][min(index, len(data["steps"]) - 1)]
+            entry = step.setdefault("options", {}) if table == "options" else step
+        if value is None:
+            entry.pop(key, None)
+        else:
+            entry[key] = value
+    _check(folder, _toml(data).encode())
+
+
+@SETTINGS
+@given(cut=st.integers(0, len(VALID)), flips=st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)),
+                                                       max_size=4))
+def test_cut_or_damaged_files_are_accepted_or_refused_in_one_line(folder, cut, flips):
+    data = bytearray(VALID[:cut] if cut < len(VALID) // 2 else VALID)
+    for at, byte in flips:
+        if at < len(data):
+            data[at] = byte
+    _check(folder, bytes(data))
+
+
+def test_the_serialiser_writes_the_valid_file_back():
+    assert tomllib.loads(_toml(tomllib.loads(VALID.decode()))) == tomllib.loads(VALID.decode())

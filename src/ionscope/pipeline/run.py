@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ionscope import io
 from ionscope.errors import ConfigError, InputError, IonscopeError
 from ionscope.pipeline.experiment import Experiment, ExperimentStep, load_experiment
 
@@ -72,8 +73,6 @@ def _read_record(path: Path) -> dict[str, Any]:
 
 
 def _write_record(path: Path, record: dict[str, Any]) -> None:
-    from ionscope import io
-
     io.write_text(path, json.dumps(record, indent=1) + "\n", overwrite=True)
 
 
@@ -141,7 +140,7 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
     """
     exp: Experiment = load_experiment(path)
     if out is not None:
-        exp = Experiment(exp.path, exp.sha256, exp.name, Path(out), exp.inputs, exp.steps)
+        exp = Experiment(exp.path, exp.sha256, exp.name, Path(out).absolute(), exp.inputs, exp.steps)
     root = exp.out
     if root.exists() and not resume:
         raise ConfigError(f"the output folder {root} exists; add --resume to continue that run, or give another "
@@ -191,10 +190,10 @@ def _one_step(exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | 
     out = exp.out / step.name
     if _kept(previous, argv, inputs, out):
         return {**previous, "kept": True}
-    if out.exists():  # a failed, interrupted or stale attempt: redone from scratch
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    from ionscope import io
-
+    if out.is_dir():  # a failed, interrupted or stale attempt: redone from scratch
+        shutil.rmtree(out)
+    elif out.exists():
+        out.unlink()
     started, t0 = _now(), time.perf_counter()
     with io.experiment_step({"experiment": str(exp.path), "experiment_sha256": exp.sha256, "step": step.name,
                              "inputs": inputs}):

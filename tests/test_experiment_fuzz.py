@@ -6,40 +6,22 @@ nothing is written."""
 from __future__ import annotations
 
 import copy
+import textwrap
 import tomllib
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_run_experiment import EXPERIMENT
 
 from ionscope import io
 from ionscope.data import signal
 from ionscope.errors import IonscopeError
 from ionscope.pipeline.experiment import load_experiment
 
-VALID = b"""[experiment]
-name = "fuzz"
-out = "results"
-
-[[inputs]]
-name = "maps"
-path = "series.zarr"
-
-[[steps]]
-name = "smooth"
-command = "denoise"
-input = "maps"
-[steps.options]
-method = "gaussian"
-
-[[steps]]
-name = "smoother"
-command = "denoise"
-input = "smooth"
-[steps.options]
-method = "tv"
-"""
+#: The two-step experiment of test_run_experiment (a step reading an earlier step), as bytes.
+VALID = textwrap.dedent(EXPERIMENT.format(second="tv")).encode()
 
 KEYS = st.sampled_from(["name", "out", "path", "command", "input", "options", "dims", "cycler", "start", "method",
                         "temporal", "patch", "bogus", "a b", "\u00e9"])

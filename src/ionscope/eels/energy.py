@@ -130,10 +130,11 @@ def energy_vector(energy: Any) -> tuple[np.ndarray, float]:
 
 
 def _window_bounds(
-    e: np.ndarray, d: float, window: Sequence[float], what: str
+    e: np.ndarray, d: float, window: Sequence[float], what: str, label: str | None = None
 ) -> tuple[float, float]:
     """``(lo, hi)`` of ``window`` (eV), checked to be finite, increasing and inside the range
-    ``[E_0 - d/2, E_last + d/2]`` recorded by the uniform axis ``e`` of dispersion ``d``."""
+    ``[E_0 - d/2, E_last + d/2]`` recorded by the uniform axis ``e`` of dispersion ``d``;
+    ``label`` names the input the axis belongs to in the message (default: the data)."""
     try:
         lo, hi = (float(v) for v in window)
     except (TypeError, ValueError):
@@ -145,9 +146,10 @@ def _window_bounds(
     first, last = e[0] - d / 2, e[-1] + d / 2
     tol = 1e-6 * d
     if lo < first - tol or hi > last + tol:
+        where = ("the data, which cover", "the recorded") if label is None else (f"{label}, which covers", "its recorded")
         raise ConfigError(
-            f"{what} {lo:g}-{hi:g} eV lies outside the data, which cover {first:g}-{last:g} eV; "
-            "choose a window inside the recorded energy range"
+            f"{what} {lo:g}-{hi:g} eV lies outside {where[0]} {first:g}-{last:g} eV; "
+            f"choose a window inside {where[1]} energy range"
         )
     return lo, hi
 

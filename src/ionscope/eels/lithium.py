@@ -44,7 +44,7 @@ from ionscope.eels.background import (
     subtract_background,
     subtract_powerlaw,
 )
-from ionscope.eels.energy import energy_ev, resample_spectrum, window_slice
+from ionscope.eels.energy import _window_bounds, energy_ev, resample_spectrum, window_slice
 from ionscope.eels.mlls import mlls_fit
 from ionscope.eels.windows import ratio_kernel, sasb_li_fraction, sasb_ratio
 from ionscope.eels.wrapping import spectrum_image
@@ -123,17 +123,7 @@ def _reference(ref: Any, name: str, sources: Mapping[str, Any] | None) -> _Refer
 def _window_on(energy: np.ndarray, d: float, window: Window, what: str, label: str) -> Window:
     """``window`` (eV) checked to be finite, increasing and inside the range recorded by the
     axis ``energy`` (dispersion ``d``) of the input ``label``."""
-    lo, hi = (float(v) for v in window)
-    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
-        raise ConfigError(f"the {what} ({lo:g}, {hi:g}) eV must be finite with lo < hi")
-    first, last = energy[0] - d / 2, energy[-1] + d / 2
-    tol = 1e-6 * d
-    if lo < first - tol or hi > last + tol:
-        raise ConfigError(
-            f"the {what} {lo:g}-{hi:g} eV lies outside {label}, which covers {first:g}-{last:g} eV; "
-            "choose a window inside its recorded energy range"
-        )
-    return lo, hi
+    return _window_bounds(energy, d, window, f"the {what}", label)
 
 
 def _covers(ref: _Reference, window: Window, what: str, needs: str) -> None:

@@ -16,10 +16,14 @@ def run(
     experiment: Annotated[Path, typer.Argument(metavar="EXPERIMENT", help="The experiment file (TOML: [experiment], [[inputs]], [[steps]]; paths relative to it).")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue a run in its existing output folder: keep the steps that are done and unchanged, redo the others.")] = False,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder instead of the file's [experiment] out.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="Frames of a series run in this many processes at once.")] = 1,
 ) -> None:
-    """Every step of an experiment file, in order: OUT/STEP as each command's --out writes it, and OUT/run.json."""
+    """Every step of an experiment file, in order: OUT/STEP as each command's --out writes it, and OUT/run.json.
+
+    A step over a series of files runs frame by frame, each frame a checkpoint (OUT/.frames/STEP);
+    --resume continues a run that stopped or was killed, with the same results."""
     from ionscope.pipeline.run import run_experiment
 
-    record = run_experiment(experiment, out=out_dir, resume=resume)
+    record = run_experiment(experiment, out=out_dir, resume=resume, jobs=jobs)
     kept = sum(1 for s in record["steps"].values() if s.get("kept"))
     out.print(f"{len(record['steps'])} step(s) done ({kept} kept from the last run); wrote {record['out']}")

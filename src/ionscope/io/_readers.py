@@ -374,6 +374,9 @@ def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims
     signal_type = _get(metadata, "Signal", "signal_type")
     if signal_type:
         attrs["signal_type"] = str(signal_type)
+    start = _header_start(metadata)
+    if start:
+        attrs["start_time"] = start
     for instrument in ("TEM", "SEM"):
         kv = _get(metadata, "Acquisition_instrument", instrument, "beam_energy")
         if kv is not None:
@@ -399,6 +402,27 @@ def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims
     ds = da.to_dataset()
     ds.attrs = {"primary": name, "provenance": da.attrs["provenance"], **attrs}
     return ds
+
+
+def _header_start(metadata: dict) -> str | None:
+    """The acquisition start a RosettaSciIO header holds (``General.date``, ``General.time``,
+    ``General.time_zone``) as ISO 8601, or None when it has no (readable) date and time. A zone
+    the zone database does not know leaves the time naive (the wall clock of the instrument)."""
+    from ionscope.errors import IonscopeError
+    from ionscope.timeline.clock import iso, parse_time, with_zone
+
+    date, time = _get(metadata, "General", "date"), _get(metadata, "General", "time")
+    if not date or not time:
+        return None
+    try:
+        start = parse_time(f"{date}T{time}", "the header's date and time")
+    except IonscopeError:
+        return None
+    try:
+        start = with_zone(start, _get(metadata, "General", "time_zone"))
+    except IonscopeError:
+        pass
+    return iso(start)
 
 
 def _mapped_metadata(sig: dict) -> dict:

@@ -27,7 +27,7 @@ from typing import Any
 
 from ionscope.errors import ConfigError, InputError
 
-__all__ = ["Experiment", "ExperimentInput", "ExperimentStep", "load_experiment", "command_options"]
+__all__ = ["Experiment", "ExperimentInput", "ExperimentStep", "load_experiment", "command_options", "takes_series"]
 
 _EXPERIMENT_KEYS = {"name": str, "out": str}
 _INPUT_KEYS = {"name": str, "path": str, "dims": str, "cycler": str, "start": str}
@@ -78,11 +78,22 @@ class Experiment:
                 return list(inp.paths)
         return [self.out / step.input / "result.zarr"]
 
-    def argv(self, step: ExperimentStep) -> list[str]:
-        """The command line the step stands for, with its output in ``OUT/STEP``."""
-        args = [*step.command, *map(str, self.input_paths(step))]
-        inp = next((i for i in self.inputs if i.name == step.input), None)
-        extra = {} if inp is None else {"dims": inp.dims, "cycler": inp.cycler, "start": inp.start}
+    def input_of(self, step: ExperimentStep) -> ExperimentInput | None:
+        """The ``[[inputs]]`` entry a step reads, or None when it reads an earlier step."""
+        return next((i for i in self.inputs if i.name == step.input), None)
+
+    def argv(self, step: ExperimentStep, *, paths: list[Path] | None = None, out: Path | None = None,
+             frame: bool = False) -> list[str]:
+        """The command line the step stands for, with its output in ``OUT/STEP``.
+
+        ``paths`` and ``out`` replace its input files and output folder, e.g. for one frame of a
+        series (``frame``: the input's ``cycler`` and ``start`` are then left out - they are
+        attached to the whole series).
+        """
+        args = [*step.command, *map(str, self.input_paths(step) if paths is None else paths)]
+        inp = self.input_of(step)
+        extra = {} if inp is None else {"dims": inp.dims, "cycler": None if frame else inp.cycler,
+                                        "start": None if frame else inp.start}
         options = {k: v for k, v in extra.items() if v is not None and k not in step.options
                    and k in command_options(step.command)}
         for key, value in {**options, **step.options}.items():
@@ -91,7 +102,7 @@ class Experiment:
                     args.append(f"--{key}" if item else f"--no-{key}")
                 else:
                     args += [f"--{key}", str(item)]
-        return [*args, "--out", str(self.out / step.name)]
+        return [*args, "--out", str(self.out / step.name if out is None else out)]
 
 
 # --------------------------------------------------------------------------- the command line
@@ -127,6 +138,15 @@ def command_options(words: tuple[str, ...]) -> dict[str, dict[str, Any]]:
             if name.startswith("--") and not name.startswith("--no-"):
                 opts[name[2:]] = {"flag": bool(param.is_flag), "multiple": bool(param.multiple)}
     return opts
+
+
+def takes_series(words: tuple[str, ...]) -> bool:
+    """Whether the command ``words`` reads several files as one series itself (its input argument
+    takes many, e.g. ``kpfm process SCAN [SCAN ...]``); other commands run once per file of a
+    series."""
+    cmd = _commands()[tuple(words)]
+    args = [p for p in cmd.params if getattr(p, "param_type_name", "") == "argument"]
+    return bool(args) and args[0].nargs == -1
 
 
 # --------------------------------------------------------------------------- reading

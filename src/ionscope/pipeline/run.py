@@ -14,29 +14,43 @@ are unchanged and whose outputs still have the recorded checksums is kept; any o
 interrupted, stale, or whose output was changed or truncated since) is redone from scratch.
 Without ``resume`` an existing output folder is refused, not overwritten.
 
-Not yet here (issue 18): per-frame checkpoints of steps over a series, the live ``watch`` mode
-and the experiment's report.
+A step whose input is a series of files and whose command reads one file runs once per file
+(frame, in acquisition order: :mod:`ionscope.pipeline.series`), each frame a checkpoint of its own
+in ``OUT/.frames/STEP/NNNN`` recorded in ``run.json`` (``frames``: file, status, times, checksums)
+as soon as it is done; the frames' results are then stacked along ``time`` into ``OUT/STEP``. A
+run killed at any moment continues with ``resume`` from the frames that are done, redoing a frame
+whose checkpoint is missing, cut, damaged or stale (its file or the step's options changed), and
+gives the same result as a run that was never interrupted. ``jobs`` runs frames in parallel
+processes.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import datetime as dt
 import hashlib
+import io as io_module
 import json
+import multiprocessing
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ionscope import io
 from ionscope.errors import ConfigError, InputError, IonscopeError
-from ionscope.pipeline.experiment import Experiment, ExperimentStep, load_experiment
+from ionscope.pipeline.experiment import Experiment, ExperimentStep, load_experiment, takes_series
+from ionscope.pipeline.series import combine_frames, frame_summary, order_series
 
-__all__ = ["run_experiment", "digest", "RUN_RECORD"]
+__all__ = ["run_experiment", "digest", "RUN_RECORD", "CHECKPOINTS"]
 
 #: The run's record in the output folder.
 RUN_RECORD = "run.json"
+#: The folder (in the output folder) of the per-frame checkpoints, one sub-folder per step.
+CHECKPOINTS = ".frames"
 
 
 def digest(path: Path) -> str:
@@ -108,7 +122,7 @@ def _run_step(argv: list[str]) -> str | None:
 
 
 def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = None,
-                   resume: bool = False) -> dict[str, Any]:
+                   resume: bool = False, jobs: int = 1) -> dict[str, Any]:
     """Run (or, with ``resume``, continue) the experiment file ``path``.
 
     Parameters
@@ -118,26 +132,32 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
     out : path-like, optional
         Output folder instead of the file's ``[experiment] out``.
     resume : bool
-        Continue a run in an existing output folder: keep the steps that are done and unchanged,
-        redo the others.
+        Continue a run in an existing output folder: keep the steps and frames that are done and
+        unchanged, redo the others.
+    jobs : int
+        Frames of a series run in this many processes at once (1: in this process).
 
     Returns
     -------
     dict
         The run's record (``OUT/run.json``): ``experiment`` (name, file, sha256), ``out``,
         ``steps`` (per step: ``status``, ``argv``, ``inputs`` and ``outputs`` sha256,
-        ``started``, ``finished``, ``run_time_s``, ``kept``), ``status``.
+        ``started``, ``finished``, ``run_time_s``, ``kept``; a step run frame by frame also
+        ``frames``, each with ``file``, ``start``, ``status``, ``inputs``, ``outputs``, times and
+        ``kept``), ``status``.
 
     Raises
     ------
     ConfigError, InputError
-        The experiment file is wrong (:func:`load_experiment`), or the output folder exists
-        without ``resume`` - nothing is written then.
+        The experiment file is wrong (:func:`load_experiment`), ``jobs`` is not a positive
+        number, or the output folder exists without ``resume`` - nothing is written then.
     IonscopeError
-        A step failed: the error names the step and says why; the record says which, and
-        ``resume`` continues from it. When the first step fails in a folder this call created, the folder is removed
-        (there is nothing to continue from).
+        A step failed: the error names the step (and frame) and says why; the record says which,
+        and ``resume`` continues from it. When the first step fails in a folder this call created,
+        the folder is removed (there is nothing to continue from).
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be a whole number >= 1, not {jobs!r}")
     exp: Experiment = load_experiment(path)
     if out is not None:
         exp = Experiment(exp.path, exp.sha256, exp.name, Path(out).absolute(), exp.inputs, exp.steps)
@@ -165,13 +185,17 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
         "steps": {s.name: {"status": "pending"} for s in exp.steps},
     }
     _write_record(record_path, record)
+    digests = _Digests()
     for step in exp.steps:
-        entry = _one_step(exp, step, previous.get(step.name))
-        record["steps"][step.name] = entry
-        _write_record(record_path, record)
+        def progress(entry: dict[str, Any], name: str = step.name) -> None:
+            record["steps"][name] = entry
+            _write_record(record_path, record)
+
+        entry = _one_step(exp, step, previous.get(step.name), digests, progress, jobs)
+        progress(entry)
         if entry["status"] != "done":
             what = f"step {step.name!r} (ionscope {' '.join(step.command)}): {entry['error']}"
-            if created and not any(e.get("status") == "done" for e in record["steps"].values()):
+            if created and not _anything_done(record):
                 shutil.rmtree(root)  # nothing to continue from: no folder left behind
                 raise IonscopeError(f"{what} - nothing was written")
             record["status"] = "failed"
@@ -184,19 +208,50 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
     return record
 
 
-def _one_step(exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | None) -> dict[str, Any]:
+def _anything_done(record: dict[str, Any]) -> bool:
+    """Whether a step or a frame of the run is done (then its folder is kept to resume from)."""
+    return any(e.get("status") == "done" or any(f.get("status") == "done" for f in e.get("frames", []))
+               for e in record["steps"].values())
+
+
+class _Digests(dict):
+    """sha256 of the input files, each computed once per run."""
+
+    def __missing__(self, path: str) -> str:
+        value = self[path] = digest(Path(path))
+        return value
+
+
+def _context(exp: Experiment, step: ExperimentStep, inputs: dict[str, str]) -> dict[str, Any]:
+    """What every result of a step records of the experiment (:func:`io.experiment_step`)."""
+    return {"experiment": str(exp.path), "experiment_sha256": exp.sha256, "step": step.name, "inputs": inputs}
+
+
+def _clear(out: Path) -> None:
+    """Remove a failed, interrupted or stale attempt (it is redone from scratch)."""
+    if out.is_dir():
+        shutil.rmtree(out)
+    elif out.exists() or out.is_symlink():
+        out.unlink()
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    return {p.name: digest(p) for p in sorted(out.iterdir())} if out.is_dir() else {}
+
+
+def _one_step(exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | None, digests: _Digests,
+              progress: Callable[[dict[str, Any]], None], jobs: int) -> dict[str, Any]:
     argv = exp.argv(step)
-    inputs = {str(p): digest(p) for p in exp.input_paths(step) if p.exists()}
+    inputs = {str(p): digests[str(p)] for p in exp.input_paths(step) if p.exists()}
     out = exp.out / step.name
     if _kept(previous, argv, inputs, out):
         return {**previous, "kept": True}
-    if out.is_dir():  # a failed, interrupted or stale attempt: redone from scratch
-        shutil.rmtree(out)
-    elif out.exists():
-        out.unlink()
+    _clear(out)
+    inp = exp.input_of(step)
+    if inp is not None and len(inp.paths) > 1 and not takes_series(step.command):
+        return _series_step(exp, step, previous, argv, inputs, progress, jobs)
     started, t0 = _now(), time.perf_counter()
-    with io.experiment_step({"experiment": str(exp.path), "experiment_sha256": exp.sha256, "step": step.name,
-                             "inputs": inputs}):
+    with io.experiment_step(_context(exp, step, inputs)):
         error = _run_step(argv)
     entry: dict[str, Any] = {"status": "done" if error is None else "failed", "argv": argv, "inputs": inputs,
                              "started": started, "finished": _now(), "run_time_s": round(time.perf_counter() - t0, 3),
@@ -204,5 +259,97 @@ def _one_step(exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | 
     if error is not None:
         entry["error"] = error
     else:
-        entry["outputs"] = {p.name: digest(p) for p in sorted(out.iterdir())} if out.is_dir() else {}
+        entry["outputs"] = _outputs(out)
     return entry
+
+
+def _series_step(exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | None, argv: list[str],
+                 inputs: dict[str, str], progress: Callable[[dict[str, Any]], None], jobs: int) -> dict[str, Any]:
+    """A step over a series of files, one frame (file) at a time, each a checkpoint; then the
+    frames' results stacked into ``OUT/STEP``."""
+    inp = exp.input_of(step)
+    started, t0 = _now(), time.perf_counter()
+    files, starts, order = order_series(inp.paths)
+    entry: dict[str, Any] = {"status": "running", "argv": argv, "inputs": inputs, "started": started,
+                             "series_order": order, "kept": False, "frames": []}
+    before = {f.get("file"): f for f in (previous or {}).get("frames", []) if isinstance(f, dict)}
+    checkpoints = exp.out / CHECKPOINTS / step.name
+    todo = []
+    for k, (path, start) in enumerate(zip(files, starts)):
+        fout = checkpoints / f"{k:04d}"
+        frame_argv = exp.argv(step, paths=[path], out=fout, frame=True)
+        frame_inputs = {str(path): inputs[str(path)]}
+        prev = before.get(str(path))
+        if prev is not None and prev.get("out") == str(fout) and _kept(prev, frame_argv, frame_inputs, fout):
+            entry["frames"].append({**prev, "kept": True})
+            continue
+        entry["frames"].append({"file": str(path), "start": start, "out": str(fout), "status": "pending",
+                                "argv": frame_argv, "inputs": frame_inputs, "kept": False})
+        todo.append(k)
+    if inp.cycler is not None and any(s is None for s in starts):
+        missing = next(str(f) for f, s in zip(files, starts) if s is None)
+        return {**entry, "status": "failed", "finished": _now(),
+                "error": f"{missing} has no acquisition time in its header; the cell's state at each frame needs every "
+                         f"frame's start (drop the cycler of input {inp.name!r}, or give files whose headers hold it)"}
+    progress(entry)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    for k, frame in _run_frames(entry["frames"], todo, _context(exp, step, inputs), jobs):
+        entry["frames"][k] = frame
+        progress(entry)
+    failed = [f for f in entry["frames"] if f["status"] != "done"]
+    error = None
+    if failed:
+        more = f" (and {len(failed) - 1} more frame(s))" if len(failed) > 1 else ""
+        error = f"frame {failed[0]['file']}: {failed[0].get('error', 'not run')}{more}"
+    else:
+        try:
+            results = [Path(f["out"]) / "result.zarr" for f in entry["frames"]]
+            summaries = [json.loads((Path(f["out"]) / "summary.json").read_text()) for f in entry["frames"]]
+            with io.experiment_step(_context(exp, step, inputs)):
+                series = combine_frames(results, starts, files=files, cycler=inp.cycler, start=inp.start)
+                summary = {"command": " ".join(step.command), **frame_summary(summaries, files, starts, order)}
+                io.write_result(exp.out / step.name, series, summary)
+        except IonscopeError as exc:
+            from ionscope.cli import _one_line
+
+            _clear(exp.out / step.name)
+            error = _one_line(exc)
+    entry.update(status="done" if error is None else "failed", finished=_now(),
+                 run_time_s=round(time.perf_counter() - t0, 3))
+    if error is None:
+        entry["outputs"] = _outputs(exp.out / step.name)
+    else:
+        entry["error"] = error
+    return entry
+
+
+def _run_frame(frame: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """One frame: its command line into its own checkpoint folder (in this or a worker process)."""
+    out = Path(frame["out"])
+    _clear(out)
+    started, t0 = _now(), time.perf_counter()
+    with io.experiment_step({**context, "inputs": frame["inputs"]}), \
+            contextlib.redirect_stdout(io_module.StringIO()):  # the record says what each frame did
+        error = _run_step(frame["argv"])
+    done = {**frame, "status": "done" if error is None else "failed", "started": started, "finished": _now(),
+            "run_time_s": round(time.perf_counter() - t0, 3)}
+    if error is None:
+        done["outputs"] = _outputs(out)
+    else:
+        done["error"] = error
+    return done
+
+
+def _run_frames(frames: list[dict[str, Any]], todo: list[int], context: dict[str, Any],
+                jobs: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Run the frames ``todo``, yielding each as it is done: in order in this process, or in
+    ``jobs`` worker processes (each frame's result does not depend on where it ran)."""
+    if jobs == 1 or len(todo) < 2:
+        for k in todo:
+            yield k, _run_frame(frames[k], context)
+        return
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(todo)),
+                                                mp_context=multiprocessing.get_context("forkserver")) as pool:
+        futures = {pool.submit(_run_frame, frames[k], context): k for k in todo}
+        for future in concurrent.futures.as_completed(futures):
+            yield futures[future], future.result()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,6 +128,7 @@ def test_resume_after_sigkill_matches_the_uninterrupted_run(tmp_path, run_cli):
     proc.wait()
     assert proc.returncode == -os_signal.SIGKILL, "the run ended before it could be killed"
     assert not (cut / "results" / "clean" / "result.zarr").exists()
+    assert (cut / "results" / CHECKPOINTS / "clean").is_dir()
     refused = run_cli("run", exp)
     assert "--resume" in _error_line(refused)
     assert run_cli("run", exp, "--resume").returncode == 0
@@ -143,7 +145,7 @@ def test_resume_redoes_only_damaged_or_stale_frames(series, run_cli):
     expected = _data(out / "clean" / "result.zarr")
     frames = json.loads((out / "run.json").read_text())["steps"]["clean"]["frames"]
     # damage frame 1's checkpoint (a chunk cut short) and change the file of frame 2
-    chunk = max((p for p in (out / CHECKPOINTS / "clean" / "0001" / "result.zarr").rglob("*") if p.is_file()),
+    chunk = max((p for p in (Path(frames[1]["out"]) / "result.zarr").rglob("*") if p.is_file()),
                 key=lambda p: p.stat().st_size)
     chunk.write_bytes(chunk.read_bytes()[:10])
     import hyperspy.api as hs

@@ -46,6 +46,7 @@ class ExperimentInput:
     cycler: Path | None = None
     start: str | None = None
     line: int = 0
+    pattern: str = ""  # the path or glob as written (relative to the experiment file)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,8 +205,11 @@ def _check_keys(entry: dict, allowed: dict[str, type], where: _Where, table: str
             raise where.error(table, index, "", f"{key!r} is missing; give {key} = ...")
 
 
-def load_experiment(path: str | Path) -> Experiment:
+def load_experiment(path: str | Path, *, live: str | None = None) -> Experiment:
     """Read and validate an experiment file; nothing runs and nothing is written.
+
+    ``live`` names an input whose files are still to come (``ionscope watch``): its path may
+    match no file yet.
 
     Raises
     ------
@@ -259,7 +263,7 @@ def load_experiment(path: str | Path) -> Experiment:
         name = name_of(entry, "inputs", k)
         pattern = str(base / entry["path"]) if not Path(entry["path"]).is_absolute() else entry["path"]
         matched = sorted(Path(p) for p in glob.glob(pattern))
-        if not matched:
+        if not matched and name != live:
             raise where.error("inputs", k, "path", f"{entry['path']!r} matches no file (relative to {base})", InputError)
         cycler = None
         if "cycler" in entry:
@@ -274,7 +278,7 @@ def load_experiment(path: str | Path) -> Experiment:
                 raise where.error("inputs", k, "start", f"{entry['start']!r} is not an ISO 8601 time (e.g. "
                                                         "2026-01-01T10:00:00+09:00)") from None
         inputs.append(ExperimentInput(name, tuple(matched), entry.get("dims"), cycler, entry.get("start"),
-                                      where.lines.get(("inputs", k, ""), 0)))
+                                      where.lines.get(("inputs", k, ""), 0), entry["path"]))
 
     commands = _commands()
     steps: list[ExperimentStep] = []
@@ -317,6 +321,8 @@ def load_experiment(path: str | Path) -> Experiment:
                 raise where.error("steps.options", k, key, f"give a string, a number or a boolean, not {value!r}")
         steps.append(ExperimentStep(name, words, entry["input"], options, where.lines.get(("steps", k, ""), 0)))
 
+    if live is not None and live not in known_inputs:
+        raise ConfigError(f"{path}: no input named {live!r}; the inputs are: {', '.join(sorted(known_inputs))}")
     out = base / exp.get("out", "results")
     return Experiment(path=path, sha256=hashlib.sha256(raw).hexdigest(), name=exp["name"], out=out,
                       inputs=tuple(inputs), steps=tuple(steps))

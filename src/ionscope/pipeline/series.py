@@ -64,14 +64,14 @@ def order_series(paths: Sequence[Path]) -> tuple[list[Path], list[str | None], s
             how)
 
 
-def combine_frames(results: Sequence[Path], starts: Sequence[str | None], *, files: Sequence[Path],
+def combine_frames(results: Sequence[Path | xr.Dataset], starts: Sequence[str | None], *, files: Sequence[Path],
                    cycler: Path | None = None, start: str | None = None) -> xr.Dataset:
     """The frames' results of a series as one result along ``time``.
 
     Parameters
     ----------
-    results : sequence of Path
-        Each frame's ``result.zarr``, in acquisition order.
+    results : sequence of Path or xarray.Dataset
+        Each frame's ``result.zarr`` (or that result, read), in acquisition order.
     starts : sequence of str or None
         Each frame's acquisition start (ISO 8601). When all are known, ``time`` is in s from the
         first (the result's ``start_time``); else it counts the frames (units ``frame``).
@@ -95,7 +95,7 @@ def combine_frames(results: Sequence[Path], starts: Sequence[str | None], *, fil
         Frames on different grids (their results cannot be stacked), or a cycler log for frames
         whose headers hold no start time.
     """
-    parts = [io.open_dataset(p).load() for p in results]
+    parts = [r if isinstance(r, xr.Dataset) else io.open_dataset(r).load() for r in results]
     known = all(s is not None for s in starts)
     if cycler is not None and not known:
         missing = [str(f) for f, s in zip(files, starts) if s is None]

@@ -22,6 +22,7 @@ import glob
 import hashlib
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,13 @@ class Experiment:
     out: Path
     inputs: tuple[ExperimentInput, ...]
     steps: tuple[ExperimentStep, ...]
+    live: str | None = None  # the input whose files are still to come (ionscope watch)
+
+    def with_files(self, name: str, paths: Sequence[Path]) -> Experiment:
+        """The experiment with the input ``name`` reading ``paths`` (e.g. the live input's files
+        so far)."""
+        return dataclasses.replace(self, inputs=tuple(dataclasses.replace(i, paths=tuple(paths)) if i.name == name
+                                                      else i for i in self.inputs))
 
     def input_paths(self, step: ExperimentStep) -> list[Path]:
         """What a step reads: its input's files, or the earlier step's ``result.zarr``."""
@@ -150,6 +158,15 @@ def takes_series(words: tuple[str, ...]) -> bool:
     return bool(args) and args[0].nargs == -1
 
 
+#: Commands that run experiments (or the demo) themselves: not steps of one.
+_NOT_STEPS = {("run",), ("watch",), ("demo",)}
+
+
+def _step_command(words: tuple[str, ...]) -> bool:
+    """Whether the command ``words`` can be a step: it takes an input and ``--out``."""
+    return tuple(words) not in _NOT_STEPS and "out" in command_options(words)
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -205,11 +222,11 @@ def _check_keys(entry: dict, allowed: dict[str, type], where: _Where, table: str
             raise where.error(table, index, "", f"{key!r} is missing; give {key} = ...")
 
 
-def load_experiment(path: str | Path, *, live: str | None = None) -> Experiment:
+def load_experiment(path: str | Path, *, live: str | bool | None = None) -> Experiment:
     """Read and validate an experiment file; nothing runs and nothing is written.
 
-    ``live`` names an input whose files are still to come (``ionscope watch``): its path may
-    match no file yet.
+    ``live`` names an input whose files are still to come (``ionscope watch``; ``True``: the
+    file's only input given as a glob): its path may match no file yet.
 
     Raises
     ------
@@ -258,6 +275,14 @@ def load_experiment(path: str | Path, *, live: str | None = None) -> Experiment:
     raw_inputs = data.get("inputs", [])
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise where.error("inputs", 0, "", "give at least one [[inputs]] entry with name and path")
+    if live is True:
+        globs = [e.get("name") for e in raw_inputs if isinstance(e, dict) and any(c in str(e.get("path", ""))
+                                                                                 for c in "*?[")]
+        if len(globs) != 1:
+            what = "none is" if not globs else f"{len(globs)} are ({', '.join(map(str, globs))})"
+            raise ConfigError(f"{path}: say which input's files are still to come (--input NAME): {what} given as a "
+                              "glob")
+        live = globs[0]
     for k, entry in enumerate(raw_inputs):
         _check_keys(entry, _INPUT_KEYS, where, "inputs", k, ("name", "path"))
         name = name_of(entry, "inputs", k)
@@ -293,8 +318,8 @@ def load_experiment(path: str | Path, *, live: str | None = None) -> Experiment:
         if words[:1] == ("ionscope",):
             words = words[1:]
         cmd = commands.get(words)
-        runnable = sorted(" ".join(w) for w, c in commands.items() if "out" in command_options(w))
-        if cmd is None or "out" not in command_options(words):
+        runnable = sorted(" ".join(w) for w in commands if _step_command(w))
+        if cmd is None or not _step_command(words):
             raise where.error("steps", k, "command", f"{entry['command']!r} is not an ionscope command that takes an "
                                                      f"input and --out; choose one of: {', '.join(runnable)}")
         earlier = {s.name for s in steps}
@@ -325,4 +350,4 @@ def load_experiment(path: str | Path, *, live: str | None = None) -> Experiment:
         raise ConfigError(f"{path}: no input named {live!r}; the inputs are: {', '.join(sorted(known_inputs))}")
     out = base / exp.get("out", "results")
     return Experiment(path=path, sha256=hashlib.sha256(raw).hexdigest(), name=exp["name"], out=out,
-                      inputs=tuple(inputs), steps=tuple(steps))
+                      inputs=tuple(inputs), steps=tuple(steps), live=live or None)

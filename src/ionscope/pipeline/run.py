@@ -200,9 +200,13 @@ class Session:
         Processes for the frames of a series.
     resume : bool
         Keep what an earlier run recorded as done and unchanged.
+    live : bool
+        A live session (``ionscope watch``): a frame that fails is left out of its step's
+        series (said in ``failed_frames``; the step's recorded inputs are the frames it holds, so
+        a later run tries the failed ones again) instead of failing the step.
     """
 
-    def __init__(self, exp: Experiment, *, jobs: int = 1, resume: bool = False):
+    def __init__(self, exp: Experiment, *, jobs: int = 1, resume: bool = False, live: bool = False):
         root = exp.out
         if root.exists() and not root.is_dir():
             raise InputError(f"the output folder {root} is a file; give another [experiment] out (or --out)")
@@ -211,7 +215,7 @@ class Session:
                 if root == p or root in p.parents or p in root.parents:
                     raise ConfigError(f"the output folder {root} and the input {inp.name!r} ({p}) overlap; give "
                                       "another [experiment] out (or --out)")
-        self.exp, self.jobs = exp, jobs
+        self.exp, self.jobs, self.live = exp, jobs, live
         self.record_path = root / RUN_RECORD
         self.previous = _read_record(self.record_path).get("steps", {}) if resume else {}
         self.record: dict[str, Any] = {
@@ -327,16 +331,23 @@ class Session:
             self.save(step.name, entry)
         failed = [f for f in entry["frames"] if f["status"] != "done"]
         error = None
-        if failed:
+        if failed and not (self.live and len(failed) < len(entry["frames"])):
             more = f" (and {len(failed) - 1} more frame(s))" if len(failed) > 1 else ""
             error = f"frame {failed[0]['file']}: {failed[0].get('error', 'not run')}{more}"
         else:
+            held = [k for k, f in enumerate(entry["frames"]) if f["status"] == "done"]
+            if failed:  # live: the series holds the frames that worked; a later run retries the others
+                entry["failed_frames"] = {f["file"]: f.get("error", "") for f in failed}
+                entry["inputs"] = inputs = {files_k: inputs[files_k] for files_k in (str(files[k]) for k in held)}
             try:
-                results = [self._frame_result(f) for f in entry["frames"]]
-                summaries = [json.loads((Path(f["out"]) / "summary.json").read_text()) for f in entry["frames"]]
+                done = [entry["frames"][k] for k in held]
+                results = [self._frame_result(f) for f in done]
+                summaries = [json.loads((Path(f["out"]) / "summary.json").read_text()) for f in done]
+                held_files, held_starts = [files[k] for k in held], [starts[k] for k in held]
                 with io.experiment_step(_context(exp, step, inputs)):
-                    series = combine_frames(results, starts, files=files, cycler=inp.cycler, start=inp.start)
-                    summary = {"command": " ".join(step.command), **frame_summary(summaries, files, starts, order)}
+                    series = combine_frames(results, held_starts, files=held_files, cycler=inp.cycler, start=inp.start)
+                    summary = {"command": " ".join(step.command),
+                               **frame_summary(summaries, held_files, held_starts, order)}
                     io.write_result(exp.out / step.name, series, summary)
             except IonscopeError as exc:
                 from ionscope.cli import _one_line

@@ -197,3 +197,18 @@ def test_frames_without_header_times_count_frames(tmp_path, run_cli):
     assert run_cli("run", tmp_path / "exp.toml").returncode == 0
     result = xr.open_zarr(tmp_path / "results" / "clean" / "result.zarr")
     assert result.time.attrs["units"] == "frame" and result.time.values.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("zone, expected", [("", "2026-03-01T10:01:00"), ("Asia/Tokyo", "2026-03-01T10:01:00+09:00"),
+                                            ("Mars/Olympus", "2026-03-01T10:01:00")])
+def test_the_header_time_read_fast_is_the_readers(tmp_path, zone, expected):
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(np.zeros((4, 4), "float32"))
+    s.metadata.General.date, s.metadata.General.time = "2026-03-01", "10:01:00"
+    if zone:
+        s.metadata.General.time_zone = zone
+    s.save(tmp_path / "a.hspy")
+    assert io.start_time_of(tmp_path / "a.hspy") == expected == io.open_dataset(tmp_path / "a.hspy").attrs["start_time"]
+    np.save(tmp_path / "b.npy", np.zeros((4, 4)))
+    assert io.start_time_of(tmp_path / "b.npy") is None

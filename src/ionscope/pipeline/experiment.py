@@ -158,6 +158,19 @@ def takes_series(words: tuple[str, ...]) -> bool:
     return bool(args) and args[0].nargs == -1
 
 
+def _relative_file(value: Any, base: Path) -> Any:
+    """An option's value that names a file relative to the experiment file (``refs/rich.msa``,
+    ``refs.zarr:ref_licoo2``) as an absolute path; any other value unchanged."""
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    if (base / value).exists():
+        return str(base / value)
+    head, _, variable = value.rpartition(":")
+    if head and (base / head).exists():
+        return f"{base / head}:{variable}"
+    return value
+
+
 #: Commands that run experiments (or the demo) themselves: not steps of one.
 _NOT_STEPS = {("run",), ("watch",), ("demo",)}
 
@@ -344,6 +357,8 @@ def load_experiment(path: str | Path, *, live: str | bool | None = None) -> Expe
             items = value if isinstance(value, list) else [value]
             if not all(isinstance(v, (str, int, float, bool)) for v in items):
                 raise where.error("steps.options", k, key, f"give a string, a number or a boolean, not {value!r}")
+            resolved = [_relative_file(v, base) for v in items]
+            options[key] = resolved if isinstance(value, list) else resolved[0]
         steps.append(ExperimentStep(name, words, entry["input"], options, where.lines.get(("steps", k, ""), 0)))
 
     if live is not None and live not in known_inputs:

@@ -25,13 +25,13 @@ __all__ = ["order_series", "combine_frames", "frame_summary"]
 
 
 def _header_start(path: Path) -> dt.datetime | None:
-    """The acquisition start a file's header holds (its ``start_time``), or None."""
+    """The acquisition start a file's header holds, or None."""
     from ionscope.timeline.clock import parse_time
 
+    start = io.start_time_of(path)
     try:
-        start = io.open_dataset(path).attrs.get("start_time")
-        return parse_time(start, f"{path}: start_time") if start not in (None, "") else None
-    except IonscopeError:  # an unreadable file fails with its own message when its frame runs
+        return None if start is None else parse_time(start, f"{path}: start_time")
+    except IonscopeError:
         return None
 
 

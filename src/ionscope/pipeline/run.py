@@ -170,7 +170,7 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
     try:
         return session.run()
     except IonscopeError:
-        if created and not _anything_done(session.record):
+        if created and not anything_done(session.record):
             shutil.rmtree(root, ignore_errors=True)  # nothing to continue from: no folder left behind
         raise
 
@@ -263,7 +263,7 @@ class Session:
                 what = f"step {step.name!r} (ionscope {' '.join(step.command)}): {entry['error']}"
                 self.record.update(status="failed", finished=_now())
                 _write_record(self.record_path, self.record)
-                if not _anything_done(self.record):
+                if not anything_done(self.record):
                     raise IonscopeError(f"{what} - nothing was written")
                 raise IonscopeError(f"{what} - the run's record is {self.record_path}; fix the step and continue "
                                     "with --resume")
@@ -387,7 +387,7 @@ def frame_folder(path: Path) -> str:
     return f"{Path(path).stem}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
 
 
-def _anything_done(record: dict[str, Any]) -> bool:
+def anything_done(record: dict[str, Any]) -> bool:
     """Whether a step or a frame of the run is done (then its folder is kept to resume from)."""
     return any(e.get("status") == "done" or any(f.get("status") == "done" for f in e.get("frames", []))
                for e in record["steps"].values())

@@ -111,7 +111,7 @@ def test_the_run_report_shows_every_step_with_its_maps_and_the_cycler(run_folder
     data = _payload(html)
     assert len(data["t"]) == 8 and data["v"][0] == 3.6 and data["layers"][0]["label"] == "denoised"
     assert "input (smooth: denoised)" in html  # the second step's input is a layer to switch to
-    assert "summary value" in html and "method" in html
+    assert "Summary: " in html and "<td>method</td>" in html
 
 
 def test_the_run_report_survives_a_failed_step_and_an_unreadable_result(tmp_path):

@@ -31,7 +31,7 @@ __all__ = ["experiment_report", "REPORT_NAME"]
 REPORT_NAME = "report.html"
 
 #: Summary values shown per step (the first ones, flattened).
-MAX_SUMMARY_ROWS = 30
+MAX_SUMMARY_ROWS = 60
 #: Layers shown per step at most.
 MAX_LAYERS = 4
 _SPATIAL = ("y", "x")
@@ -138,17 +138,18 @@ def _step_section(out: Path, name: str, entry: dict[str, Any], names: list[str])
         items.append(TextItem(f"Failed: {entry.get('error', 'no message')}"))
     elif status != "done":
         items.append(TextItem(f"Status: {status} - no result yet."))
-    summary = _read_json(out / name / "summary.json")
     if status == "done":
-        rows = _flatten(summary)
-        if rows:
-            more = len(rows) - MAX_SUMMARY_ROWS
-            items.append(TableItem([list(r) for r in rows[:MAX_SUMMARY_ROWS]], ["summary value", ""],
-                                   caption=f"{name}/summary.json" + (f" ({more} more values there)" if more > 0 else "")))
         try:
             items.extend(_result_items(out, name, _step_input(entry, out, names)))
         except Exception as exc:  # noqa: BLE001 - one unreadable result must not take the report down
             items.append(TextItem(f"The result {name}/result.zarr cannot be shown: {type(exc).__name__}: {exc}"))
+        rows = _flatten(_read_json(out / name / "summary.json"))
+        if rows:
+            more = len(rows) - MAX_SUMMARY_ROWS
+            table = TableItem([list(r) for r in rows[:MAX_SUMMARY_ROWS]], ["value", ""],
+                              caption=f"{name}/summary.json" + (f" ({more} more values there)" if more > 0 else ""))
+            items.append(TextItem(f'<details class="item"><summary>Summary: {len(rows)} values</summary>'
+                                  f"{table.to_html()}</details>", raw_html=True))
     return Section(f"Step {name}", items, intro=intro, anchor=f"step-{name}")
 
 

@@ -53,7 +53,7 @@ __all__ = ["InteractiveSeriesItem", "series_item", "SERIES_SCRIPT", "SERIES_STYL
 #: Largest frame (pixels) embedded; bigger frames are binned by an integer factor.
 MAX_PIXELS = 96 * 96
 #: Largest number of map values (all layers and frames) embedded; more frames are thinned.
-MAX_VALUES = 1_200_000
+MAX_VALUES = 1_000_000
 #: Largest number of points of a cycler log drawn (longer logs are thinned evenly).
 MAX_CURVE_POINTS = 1500
 
@@ -372,11 +372,11 @@ function ionscopeSeries(root){
     return {X:X,Y:Y,box:box};}
   function half(c){return c.length>1?(c[c.length-1]-c[0])/(c.length-1)/2:0.5;}
   var xr=[D.x[0]-half(D.x),D.x[nx-1]+half(D.x)], yr=[D.y[0]-half(D.y),D.y[ny-1]+half(D.y)];
-  var wph=Math.abs(xr[1]-xr[0]), hph=Math.abs(yr[1]-yr[0]), sc=Math.min(280/wph,280/hph);
+  var wph=Math.abs(xr[1]-xr[0]), hph=Math.abs(yr[1]-yr[0]), sc=Math.min(260/wph,260/hph);
   var mw=Math.max(60,Math.round(wph*sc)), mh=Math.max(60,Math.round(hph*sc));
   var mbox={l:54,t:10,w:mw,h:mh}, gmap=setup(cmap,mw+54+86,mh+10+36), mA;
   var off=document.createElement("canvas");off.width=nx;off.height=ny;var og=off.getContext("2d"),img=og.createImageData(nx,ny);
-  var pw=300, ph=mh+46, pbox={l:58,t:10,w:pw-70,h:mh}, cA, pA;
+  var pw=290, ph=mh+46, pbox={l:58,t:10,w:pw-70,h:mh}, cA, pA;
   function drawMap(){var L=layers[state.layer],k=state.frame,span=D.vmax-D.vmin;
     for(var i=0;i<np;i++){var v=val(L,k,i),o=4*i;if(isFinite(v)){var c=Math.max(0,Math.min(255,Math.round((v-D.vmin)/span*255)));
       img.data[o]=lut[3*c];img.data[o+1]=lut[3*c+1];img.data[o+2]=lut[3*c+2];img.data[o+3]=255;}

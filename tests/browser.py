@@ -82,6 +82,7 @@ def check_report(driver, path: Path, *, series: int = 1, steps: int = 3) -> dict
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    severe_logs(driver)  # what an earlier page logged is not this page's
     driver.get(Path(path).resolve().as_uri())
     seen: dict = {"images": 0, "canvases": 0, "series": 0, "sliders": 0}
     images = driver.execute_script(
@@ -124,7 +125,7 @@ def check_report(driver, path: Path, *, series: int = 1, steps: int = 3) -> dict
                 "the profile did not follow the slider"
             if curves:
                 marker = (int(curves[0].get_attribute("data-marker-x")), int(curves[0].get_attribute("data-marker-y")))
-                assert int(curves[0].get_attribute("data-frame")) == k0 + steps
+                assert int(curves[0].get_attribute("data-frame")) == k0 + steps, "the curve did not follow the slider"
                 assert marker[0] > marker0[0], "the marker did not move along the time axis"
                 assert driver.execute_script(_PIXEL, curves[0], *marker) == [214, 39, 40], "no marker where it says"
                 assert driver.execute_script(_PIXEL, curves[0], *marker0) != [214, 39, 40], "the old marker stayed"

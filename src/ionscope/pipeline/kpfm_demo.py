@@ -398,7 +398,7 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
         name="potential", unit="mV", vmin=lo, vmax=hi,
         caption="The potential maps to explore (mV against the collector; axes in nm, the collector along the bottom "
                 "edge): the slider steps through the frames and moves the red marker along the cell voltage (V) of "
-                "cycler.csv against time (min), each frame at the mean time its rows were scanned; the buttons switch "
+                "cycler.csv against time, each frame at the mean time its rows were scanned; the buttons switch "
                 "between the deconvolved maps, the maps before deconvolution and the twin's unblurred truth. Right: "
                 "each map's mean across x against height y (nm) of the frame shown. Point at a map or a curve for "
                 "its values."))

@@ -398,6 +398,8 @@ function ionscopeSeries(root){
       g.globalAlpha=li===state.layer?1:0.6;g.beginPath();var up=false;
       for(var a=0;a<p.length;a++){if(!isFinite(p[a])){up=false;continue;}var X=pA.X(pos[a]),Y=pA.Y(p[a]);if(up)g.lineTo(X,Y);else g.moveTo(X,Y);up=true;}g.stroke();});
     g.restore();g.globalAlpha=1;g.textAlign="left";g.textBaseline="top";
+    var lw=Math.max.apply(null,layers.map(function(L){return g.measureText(L.label).width;}));
+    g.fillStyle="rgba(255,255,255,.85)";g.fillRect(pbox.l+3,pbox.t+2,lw+6,13*layers.length+3);
     layers.forEach(function(L,li){g.fillStyle=LINE[li%LINE.length];g.fillText(L.label,pbox.l+6,pbox.t+4+13*li);});
     cpro.dataset.frame=state.frame;}
   var ct=D.curve?D.curve.t:D.t, cv=D.curve?D.curve.v:D.v;

@@ -12,36 +12,13 @@ import textwrap
 import numpy as np
 import pytest
 from browser import check_report
+from test_run_experiment import EXPERIMENT
 
 from ionscope import io
 from ionscope.data import signal
 from ionscope.report.experiment import experiment_report
 from ionscope.report.html import Report, Section
 from ionscope.report.interactive import InteractiveSeriesItem
-
-EXPERIMENT = """
-[experiment]
-name = "li-series"
-out = "results"
-
-[[inputs]]
-name = "maps"
-path = "series.zarr"
-
-[[steps]]
-name = "smooth"
-command = "denoise"
-input = "maps"
-[steps.options]
-method = "gaussian"
-
-[[steps]]
-name = "{second}"
-command = "denoise"
-input = "smooth"
-[steps.options]
-method = "{method}"
-"""
 
 
 def _payload(html: str) -> dict:
@@ -99,7 +76,7 @@ def run_folder(tmp_path_factory, run_cli):
                 attrs={"dose": 20.0})
     da = da.assign_coords(cell_voltage=("time", 3.6 + t / 4000, {"units": "V"}))
     io.save(da.to_dataset(), folder / "series.zarr")
-    (folder / "exp.toml").write_text(textwrap.dedent(EXPERIMENT.format(second="smoother", method="gaussian")))
+    (folder / "exp.toml").write_text(textwrap.dedent(EXPERIMENT.format(second="gaussian")))
     res = run_cli("run", folder / "exp.toml")
     assert res.returncode == 0, res.stderr
     return folder
@@ -107,7 +84,7 @@ def run_folder(tmp_path_factory, run_cli):
 
 def test_the_run_report_shows_every_step_with_its_maps_and_the_cycler(run_folder):
     html = (run_folder / "results" / "report.html").read_text()
-    assert "ionscope run: li-series" in html and html.count('<figure class="item iseries"') == 2
+    assert "ionscope run: two-steps" in html and html.count('<figure class="item iseries"') == 2
     data = _payload(html)
     assert len(data["t"]) == 8 and data["v"][0] == 3.6 and data["layers"][0]["label"] == "denoised"
     assert "input (smooth: denoised)" in html  # the second step's input is a layer to switch to
@@ -118,7 +95,7 @@ def test_the_run_report_survives_a_failed_step_and_an_unreadable_result(tmp_path
     rng = np.random.default_rng(0)
     io.save(signal(rng.random((16, 16)), ("y", "x"), name="li", units="1", coords={"y": 2.0, "x": 2.0})
             .to_dataset(), tmp_path / "series.zarr")
-    (tmp_path / "exp.toml").write_text(textwrap.dedent(EXPERIMENT.format(second="broken", method="bogus")))
+    (tmp_path / "exp.toml").write_text(textwrap.dedent(EXPERIMENT.format(second="bogus")))
     from ionscope.errors import IonscopeError
     from ionscope.pipeline.run import run_experiment
 

@@ -51,7 +51,7 @@ from ionscope.report.html import _esc
 __all__ = ["InteractiveSeriesItem", "series_item", "SERIES_SCRIPT", "SERIES_STYLE"]
 
 #: Largest frame (pixels) embedded; bigger frames are binned by an integer factor.
-MAX_PIXELS = 96 * 96
+MAX_PIXELS = 128 * 128
 #: Largest number of map values (all layers and frames) embedded; more frames are thinned.
 MAX_VALUES = 1_000_000
 #: Largest number of points of a cycler log drawn (longer logs are thinned evenly).
@@ -198,6 +198,8 @@ class InteractiveSeriesItem:
         volts = None if self.voltage_V is None else np.asarray(self.voltage_V, np.float64).ravel()
         if t.size != n_t or (volts is not None and volts.size != n_t):
             raise ValueError(f"time_s and voltage_V need one value per frame ({n_t})")
+        if volts is not None and not np.isfinite(volts).any():
+            volts = None  # no frame within the cycler log: no curve
         self.notes = []
         factor = max(1, math.ceil(math.sqrt(ny * nx / self.max_pixels)))
         if factor > 1:

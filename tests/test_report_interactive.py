@@ -118,3 +118,15 @@ def test_the_run_report_in_a_browser(run_folder, browser):
     seen = check_report(browser, run_folder / "results" / "report.html", series=2)
     assert seen["sliders"] == 2 and seen["canvases"] == 6  # map, cycler curve and profile per step
     assert any("Li" in r or "denoised" in r for r in seen["readouts"])
+
+
+def test_a_live_report_opens_at_the_newest_frame_and_reloads_on_a_new_version(run_folder, tmp_path):
+    import shutil
+
+    from ionscope.report.experiment import LIVE_SCRIPT
+
+    out = shutil.copytree(run_folder / "results", tmp_path / "results")
+    html = experiment_report(out, live=True).read_text()
+    assert LIVE_SCRIPT in html and _payload(html)["frame"] == 7
+    html = experiment_report(out).read_text()
+    assert LIVE_SCRIPT not in html and _payload(html)["frame"] == 0

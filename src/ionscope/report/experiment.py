@@ -25,7 +25,7 @@ from typing import Any
 
 from ionscope.report.html import Report, Section, TableItem, TextItem
 
-__all__ = ["experiment_report", "REPORT_NAME"]
+__all__ = ["experiment_report", "REPORT_NAME", "LIVE_SCRIPT"]
 
 #: The report's file name in the output folder.
 REPORT_NAME = "report.html"
@@ -90,7 +90,7 @@ def _is_map(da) -> bool:
         and da.sizes["x"] > 1
 
 
-def _result_items(out: Path, step: str, earlier: str | None) -> list[Any]:
+def _result_items(out: Path, step: str, earlier: str | None, *, live: bool = False) -> list[Any]:
     """The figures (or the variables table) of one step's result."""
     from ionscope import io
     from ionscope.report.interactive import series_item
@@ -121,7 +121,7 @@ def _result_items(out: Path, step: str, earlier: str | None) -> list[Any]:
                    f"nm" + (f". The slider steps through the frames{cycler}" if n > 1 else "")
                    + (f"; the buttons switch to {', '.join(list(layers)[1:])}" if len(layers) > 1 else "")
                    + ". Right: the mean across x against y. Point at the map for values.")
-        items.append(series_item(layers, caption))
+        items.append(series_item(layers, caption, frame=-1 if live else 0))
     rows = [[str(name), "(" + ", ".join(map(str, v.dims)) + ")", " × ".join(map(str, v.shape)),
              str(v.attrs.get("units", "")), "primary" if name == main else ""] for name, v in ds.data_vars.items()]
     items.append(TableItem(rows, ["variable", "dims", "shape", "units", ""],
@@ -129,7 +129,13 @@ def _result_items(out: Path, step: str, earlier: str | None) -> list[Any]:
     return items
 
 
-def _step_section(out: Path, name: str, entry: dict[str, Any], names: list[str]) -> Section:
+def _frames(entry: dict[str, Any]) -> str:
+    """``done/total`` of a step run frame by frame, else empty."""
+    frames = [f for f in entry.get("frames") or [] if isinstance(f, dict)]
+    return f"{sum(f.get('status') == 'done' for f in frames)}/{len(frames)}" if frames else ""
+
+
+def _step_section(out: Path, name: str, entry: dict[str, Any], names: list[str], *, live: bool = False) -> Section:
     status = entry.get("status", "pending")
     argv = entry.get("argv") or []
     intro = f"ionscope {' '.join(map(str, argv))}" if argv else ""
@@ -137,10 +143,16 @@ def _step_section(out: Path, name: str, entry: dict[str, Any], names: list[str])
     if status == "failed":
         items.append(TextItem(f"Failed: {entry.get('error', 'no message')}"))
     elif status != "done":
-        items.append(TextItem(f"Status: {status} - no result yet."))
+        frames = _frames(entry)
+        items.append(TextItem(f"Status: {status}" + (f", {frames} frames done" if frames else "")
+                              + " - no result yet."))
+    failed = entry.get("failed_frames") or {}
+    if isinstance(failed, dict) and failed:
+        items.append(TableItem([[Path(str(k)).name, v] for k, v in failed.items()], ["frame file", "error"],
+                               caption="Frames that failed (left out of the result)."))
     if status == "done":
         try:
-            items.extend(_result_items(out, name, _step_input(entry, out, names)))
+            items.extend(_result_items(out, name, _step_input(entry, out, names), live=live))
         except Exception as exc:  # noqa: BLE001 - one unreadable result must not take the report down
             items.append(TextItem(f"The result {name}/result.zarr cannot be shown: {type(exc).__name__}: {exc}"))
         rows = _flatten(_read_json(out / name / "summary.json"))
@@ -153,13 +165,23 @@ def _step_section(out: Path, name: str, entry: dict[str, Any], names: list[str])
     return Section(f"Step {name}", items, intro=intro, anchor=f"step-{name}")
 
 
-def experiment_report(out_dir: str | os.PathLike) -> Path:
+#: In a live report (served by ``ionscope watch --serve``): reload the page when the session's
+#: ``report.version`` (written after every update of the report) changes.
+LIVE_SCRIPT = """(function(){var seen=null;function poll(){fetch("report.version",{cache:"no-store"})
+.then(function(r){return r.ok?r.json():null;}).then(function(d){if(!d)return;if(seen===null)seen=d.version;
+else if(d.version!==seen)location.reload();}).catch(function(){});}poll();setInterval(poll,1000);})();"""
+
+
+def experiment_report(out_dir: str | os.PathLike, *, live: bool = False) -> Path:
     """Write ``OUT/report.html`` for the run in ``out_dir`` (atomically, replacing an old one).
 
     Parameters
     ----------
     out_dir : path-like
         The output folder of ``ionscope run`` (holds ``run.json``).
+    live : bool
+        A report of a session still running (``ionscope watch --serve``): the series open at
+        their newest frame and the page reloads itself when ``OUT/report.version`` changes.
 
     Returns
     -------
@@ -190,12 +212,16 @@ def experiment_report(out_dir: str | os.PathLike) -> Path:
         argv = [str(a) for a in entry.get("argv") or []]
         command = " ".join(next(iter([argv[:i] for i, a in enumerate(argv) if os.sep in a or a.startswith("-")]),
                                 argv))
-        rows.append([name, command, entry.get("status", "pending"),
+        rows.append([name, command, entry.get("status", "pending"), _frames(entry),
                      entry.get("run_time_s", ""), entry.get("started", ""), entry.get("finished", ""), note])
-    report.add(Section("Steps", [TableItem(rows, ["step", "command", "status", "run time (s)", "started",
-                                                  "finished", "note"])]))
+    overview: list[Any] = [TableItem(rows, ["step", "command", "status", "frames", "run time (s)", "started",
+                                            "finished", "note"])]
+    if live:
+        overview.append(TextItem("<p>Live: this page reloads itself when the session adds a frame.</p>"
+                                 f"<script>{LIVE_SCRIPT}</script>", raw_html=True))
+    report.add(Section("Steps", overview))
     for name, entry in steps.items():
-        report.add(_step_section(out, name, entry if isinstance(entry, dict) else {}, names))
+        report.add(_step_section(out, name, entry if isinstance(entry, dict) else {}, names, live=live))
     if exp.get("file"):
         try:
             report.add_provenance(f"experiment file {exp['file']}", Path(exp["file"]).read_text())

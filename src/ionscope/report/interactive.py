@@ -144,7 +144,7 @@ class InteractiveSeriesItem:
     profile : {"y", "x"}
         The profile plot shows each layer's mean across the other axis against this one.
     frame : int
-        Frame shown first.
+        Frame shown first (negative: from the end, ``-1`` the newest).
     max_pixels, max_values : int
         Size limits (see the module docstring).
     """
@@ -242,7 +242,7 @@ class InteractiveSeriesItem:
             "frames": [int(k) for k in keep], "curve": curve,
             "vmin": float(vmin), "vmax": float(vmax) if vmax > vmin else float(vmin) + 1.0,
             "lut": _b64(colormap_lut(self.cmap)), "profile": self.profile,
-            "frame": int(np.searchsorted(keep, min(max(int(self.frame), 0), n_t - 1))),
+            "frame": int(np.searchsorted(keep, min(max(int(self.frame) % n_t, 0), n_t - 1))),
             "layers": layers,
         }
 

@@ -54,3 +54,15 @@ def test_sparse_coding_beats_mlls_which_beats_the_window_ratio(quick_run):
     # Li is neither invented nor lost: frame sums of the MLLS maps kept to < 2 %
     assert dn["li_conservation"]["max_abs"] < 0.02
     assert dn["mean_li_max_abs_error"]["MLLS + sparse coding"] < 0.015
+
+
+@pytest.mark.slow
+def test_the_li_maps_play_in_a_browser(quick_run, browser):
+    """Headless Chromium: the raw / fitted / denoised Li series follows its slider and the marker
+    on the cell voltage, and the page logs no JavaScript error."""
+    from browser import check_report
+
+    seen = check_report(browser, quick_run[0] / "report.html")
+    assert seen["images"] >= 3 and seen["series"] == seen["sliders"] == 1
+    html = (quick_run[0] / "report.html").read_text(encoding="utf-8")
+    assert "fitted (MLLS)" in html and "denoised (MLLS + sparse coding)" in html

@@ -47,6 +47,7 @@ from ionscope import io
 from ionscope.errors import ConfigError, InputError, IonscopeError
 from ionscope.pipeline.experiment import Experiment, ExperimentStep, load_experiment, takes_series
 from ionscope.pipeline.series import combine_frames, frame_summary, order_series
+from ionscope.report.experiment import experiment_report
 
 __all__ = ["run_experiment", "Session", "digest", "frame_folder", "RUN_RECORD", "CHECKPOINTS"]
 
@@ -173,6 +174,9 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
         if created and not anything_done(session.record):
             shutil.rmtree(root, ignore_errors=True)  # nothing to continue from: no folder left behind
         raise
+    finally:
+        if (root / RUN_RECORD).is_file():  # the experiment's report, whether the run finished or not
+            experiment_report(root)
 
 
 def check_jobs(jobs: Any) -> int:

@@ -296,6 +296,10 @@ def load_experiment(path: str | Path, *, live: str | bool | None = None) -> Expe
             raise ConfigError(f"{path}: say which input's files are still to come (--input NAME): {what} given as a "
                               "glob")
         live = globs[0]
+    elif live is not None:
+        named = sorted(str(e.get("name")) for e in raw_inputs if isinstance(e, dict))
+        if live not in named:
+            raise ConfigError(f"{path}: no input named {live!r}; the inputs are: {', '.join(named)}")
     for k, entry in enumerate(raw_inputs):
         _check_keys(entry, _INPUT_KEYS, where, "inputs", k, ("name", "path"))
         name = name_of(entry, "inputs", k)
@@ -361,8 +365,6 @@ def load_experiment(path: str | Path, *, live: str | bool | None = None) -> Expe
             options[key] = resolved if isinstance(value, list) else resolved[0]
         steps.append(ExperimentStep(name, words, entry["input"], options, where.lines.get(("steps", k, ""), 0)))
 
-    if live is not None and live not in known_inputs:
-        raise ConfigError(f"{path}: no input named {live!r}; the inputs are: {', '.join(sorted(known_inputs))}")
     out = base / exp.get("out", "results")
     return Experiment(path=path, sha256=hashlib.sha256(raw).hexdigest(), name=exp["name"], out=out,
                       inputs=tuple(inputs), steps=tuple(steps), live=live or None)

@@ -21,7 +21,8 @@ as soon as it is done; the frames' results are then stacked along ``time`` into 
 run killed at any moment continues with ``resume`` from the frames that are done, redoing a frame
 whose checkpoint is missing, cut, damaged or stale (its file or the step's options changed), and
 gives the same result as a run that was never interrupted. ``jobs`` runs frames in parallel
-processes.
+processes. ``OUT/report.html`` (:func:`ionscope.report.experiment.experiment_report`) is written
+when the run ends, finished or not.
 """
 
 from __future__ import annotations

@@ -95,12 +95,14 @@ def _write_record(path: Path, record: dict[str, Any]) -> None:
     io.write_text(path, json.dumps(record, indent=1) + "\n", overwrite=True)
 
 
-def _kept(previous: dict[str, Any] | None, argv: list[str], inputs: dict[str, str], out: Path) -> bool:
-    """Whether a previous step record still holds: done, same command line and inputs, and its
-    outputs unchanged."""
+def _kept(previous: dict[str, Any] | None, argv: list[str], inputs: dict[str, str], out: Path,
+          calibration: dict[str, Any] | None = None) -> bool:
+    """Whether a previous step record still holds: done, same command line, inputs and input
+    calibration, and its outputs unchanged."""
     if not previous or previous.get("status") != "done":
         return False
-    if previous.get("argv") != argv or previous.get("inputs") != inputs:
+    if (previous.get("argv") != argv or previous.get("inputs") != inputs
+            or (previous.get("calibration") or {}) != (calibration or {})):
         return False
     outputs = previous.get("outputs") or {}
     try:
@@ -281,18 +283,19 @@ class Session:
     def _one_step(self, exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | None) -> dict[str, Any]:
         argv = exp.argv(step)
         inputs = {str(p): self.digest(p) for p in exp.input_paths(step) if p.exists()}
+        calibration = _calibration(exp, step)
         out = exp.out / step.name
-        if _kept(previous, argv, inputs, out):
+        if _kept(previous, argv, inputs, out, calibration):
             return {**previous, "kept": True}
         _clear(out)
         inp = exp.input_of(step)
         if inp is not None and len(inp.paths) > 1 and not takes_series(step.command):
-            return self._series_step(exp, step, previous, argv, inputs)
+            return self._series_step(exp, step, previous, argv, inputs, calibration)
         started, t0 = _now(), time.perf_counter()
-        with io.experiment_step(_context(exp, step, inputs)):
+        with io.experiment_step(_context(exp, step, inputs, calibration)):
             error = _run_step(argv)
         entry: dict[str, Any] = {"status": "done" if error is None else "failed", "argv": argv, "inputs": inputs,
-                                 "started": started, "finished": _now(),
+                                 "calibration": calibration, "started": started, "finished": _now(),
                                  "run_time_s": round(time.perf_counter() - t0, 3), "kept": False}
         if error is not None:
             entry["error"] = error
@@ -301,14 +304,14 @@ class Session:
         return entry
 
     def _series_step(self, exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | None,
-                     argv: list[str], inputs: dict[str, str]) -> dict[str, Any]:
+                     argv: list[str], inputs: dict[str, str], calibration: dict[str, Any]) -> dict[str, Any]:
         """A step over a series of files, one frame (file) at a time, each a checkpoint; then the
         frames' results stacked into ``OUT/STEP``."""
         inp = exp.input_of(step)
         started, t0 = _now(), time.perf_counter()
         files, starts, order = order_series(inp.paths)
-        entry: dict[str, Any] = {"status": "running", "argv": argv, "inputs": inputs, "started": started,
-                                 "series_order": order, "kept": False, "frames": []}
+        entry: dict[str, Any] = {"status": "running", "argv": argv, "inputs": inputs, "calibration": calibration,
+                                 "started": started, "series_order": order, "kept": False, "frames": []}
         before = {f.get("file"): f for f in (previous or {}).get("frames", []) if isinstance(f, dict)}
         checkpoints = exp.out / CHECKPOINTS / step.name
         todo = []
@@ -317,11 +320,13 @@ class Session:
             frame_argv = exp.argv(step, paths=[path], out=fout, frame=True)
             frame_inputs = {str(path): inputs[str(path)]}
             prev = before.get(str(path))
-            if prev is not None and prev.get("out") == str(fout) and self._frame_kept(prev, frame_argv, frame_inputs):
+            if prev is not None and prev.get("out") == str(fout) and self._frame_kept(prev, frame_argv, frame_inputs,
+                                                                                     calibration):
                 entry["frames"].append({**prev, "start": start, "kept": True})
                 continue
             entry["frames"].append({"file": str(path), "start": start, "out": str(fout), "status": "pending",
-                                    "argv": frame_argv, "inputs": frame_inputs, "kept": False})
+                                    "argv": frame_argv, "inputs": frame_inputs, "calibration": calibration,
+                                    "kept": False})
             todo.append(k)
         if inp.cycler is not None and any(s is None for s in starts):
             missing = next(str(f) for f, s in zip(files, starts) if s is None)
@@ -331,7 +336,7 @@ class Session:
                              "headers hold it)"}
         self.save(step.name, entry)
         checkpoints.mkdir(parents=True, exist_ok=True)
-        for k, frame in _run_frames(entry["frames"], todo, _context(exp, step, inputs), self.jobs):
+        for k, frame in _run_frames(entry["frames"], todo, _context(exp, step, inputs, calibration), self.jobs):
             entry["frames"][k] = frame
             self.save(step.name, entry)
         failed = [f for f in entry["frames"] if f["status"] != "done"]
@@ -349,7 +354,7 @@ class Session:
                 results = [self._frame_result(f) for f in done]
                 summaries = [json.loads((Path(f["out"]) / "summary.json").read_text()) for f in done]
                 held_files, held_starts = [files[k] for k in held], [starts[k] for k in held]
-                with io.experiment_step(_context(exp, step, inputs)):
+                with io.experiment_step(_context(exp, step, inputs, calibration)):
                     series = combine_frames(results, held_starts, files=held_files, cycler=inp.cycler, start=inp.start)
                     summary = {"command": " ".join(step.command),
                                **frame_summary(summaries, held_files, held_starts, order)}
@@ -367,15 +372,17 @@ class Session:
             entry["error"] = error
         return entry
 
-    def _frame_kept(self, previous: dict[str, Any], argv: list[str], inputs: dict[str, str]) -> bool:
+    def _frame_kept(self, previous: dict[str, Any], argv: list[str], inputs: dict[str, str],
+                    calibration: dict[str, Any]) -> bool:
         """Whether a frame's checkpoint holds (as :func:`_kept`; a checkpoint read in this session
         and unchanged since is not read again)."""
         out = Path(previous["out"])
         cached = self.frame_results.get(str(out))
         if (cached is not None and previous.get("status") == "done" and cached[0] == previous.get("outputs")
-                and previous.get("argv") == argv and previous.get("inputs") == inputs):
+                and previous.get("argv") == argv and previous.get("inputs") == inputs
+                and (previous.get("calibration") or {}) == calibration):
             return True
-        return _kept(previous, argv, inputs, out)
+        return _kept(previous, argv, inputs, out, calibration)
 
     def _frame_result(self, frame: dict[str, Any]) -> xr.Dataset:
         """A frame's result, read once per session (its checksums recorded when it was made)."""
@@ -398,9 +405,21 @@ def anything_done(record: dict[str, Any]) -> bool:
                for e in record["steps"].values())
 
 
-def _context(exp: Experiment, step: ExperimentStep, inputs: dict[str, str]) -> dict[str, Any]:
-    """What every result of a step records of the experiment (:func:`io.experiment_step`)."""
-    return {"experiment": str(exp.path), "experiment_sha256": exp.sha256, "step": step.name, "inputs": inputs}
+def _calibration(exp: Experiment, step: ExperimentStep) -> dict[str, Any]:
+    """The calibration the experiment file gives the step's input (``pixel_size_nm``,
+    ``beam_energy_kV``), or an empty dict."""
+    inp = exp.input_of(step)
+    return dict(inp.calibration) if inp is not None else {}
+
+
+def _context(exp: Experiment, step: ExperimentStep, inputs: dict[str, str],
+             calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What every result of a step records of the experiment (:func:`io.experiment_step`), with
+    the calibration of its input files (applied when they are read)."""
+    context = {"experiment": str(exp.path), "experiment_sha256": exp.sha256, "step": step.name, "inputs": inputs}
+    if calibration:
+        context["calibration"] = {path: calibration for path in inputs}
+    return context
 
 
 def _clear(out: Path) -> None:
@@ -421,7 +440,10 @@ def _run_frame(frame: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]
     out = Path(frame["out"])
     _clear(out)
     started, t0 = _now(), time.perf_counter()
-    with io.experiment_step({**context, "inputs": frame["inputs"]}), \
+    frame_context = {**context, "inputs": frame["inputs"]}
+    if "calibration" in context:
+        frame_context["calibration"] = {path: context["calibration"][path] for path in frame["inputs"]}
+    with io.experiment_step(frame_context), \
             contextlib.redirect_stdout(io_module.StringIO()):  # the record says what each frame did
         error = _run_step(frame["argv"])
     done = {**frame, "status": "done" if error is None else "failed", "started": started, "finished": _now(),

@@ -21,6 +21,8 @@ Prints JSON. ``--frames 157 --kills 10 --live 10`` are the defaults (issue 18's 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io as io_module
 import json
 import os
 import random
@@ -120,7 +122,8 @@ def direct(folder: Path, frames: Path) -> float:
     (folder / "direct").mkdir()
     t0 = time.perf_counter()
     for k, path in enumerate(sorted(frames.glob("*.hspy"))):
-        error = _run_step(exp.argv(step, paths=[path], out=folder / "direct" / f"{k:04d}", frame=True))
+        with contextlib.redirect_stdout(io_module.StringIO()):  # as the run: the JSON alone on stdout
+            error = _run_step(exp.argv(step, paths=[path], out=folder / "direct" / f"{k:04d}", frame=True))
         assert error is None, error
     return time.perf_counter() - t0
 

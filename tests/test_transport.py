@@ -244,7 +244,7 @@ def _series(values, dims=("time", "y", "x"), **kw):
     (lambda: _series(np.ones((3, 8, 8)), units="V"), InputError, "not a Li fraction"),
     (lambda: _series(np.full((3, 8, 8), 7.0)), InputError, "not a Li fraction"),
     (lambda: _series(np.ones((3, 2, 8))), DimensionError, "--electrolyte top"),
-    (lambda: _series(np.where(np.arange(3 * 64).reshape(3, 8, 8) == 5, np.nan, 0.5)), NonFiniteError, ""),
+    (lambda: _series(np.where(np.arange(3 * 64).reshape(3, 8, 8) == 5, np.nan, 0.5)), NonFiniteError, "NaN"),
     (lambda: xr.DataArray(np.ones((3, 8, 8)), dims=("time", "y", "x")), InputError, "no time coordinate"),
 ])
 def test_careless_series_are_refused(make, error, match):

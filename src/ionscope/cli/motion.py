@@ -69,6 +69,9 @@ def motion(
         summary.update(part)
     summary["run_time_s"] = elapsed()
     io.write_result(out_dir, result, summary, overwrite=overwrite)
-    states = ", ".join(f"{name} {s['in_plane_fraction']:.2f} in-plane, front {s['front_velocity_nm_per_s']:.3g} nm/s"
-                       for name, s in summary["states"].items())
+    def num(value, spec):
+        return "n/a" if value is None else format(value, spec)
+
+    states = ", ".join(f"{name} {num(s['in_plane_fraction'], '.2f')} in-plane, front "
+                       f"{num(s['front_velocity_nm_per_s'], '.3g')} nm/s" for name, s in summary["states"].items())
     out.print(f"Li motion of {summary['frames']} frames ({summary['method']}): {states}; wrote {out_dir}")

@@ -8,11 +8,11 @@ the Li features (a front, a Li-poor domain).
 Method: the TV-L1 variational flow of Zach, Pock & Bischof (DAGM 2007; Wedel et al. 2009;
 Pérez, Meinhardt-Llopis & Facciolo, IPOL 3 (2013) 137) as implemented by scikit-image
 (:func:`skimage.registration.optical_flow_tvl1`). Chosen by measurement over the iterative
-Lucas-Kanade flow (:func:`skimage.registration.optical_flow_ilk`): on a 64 x 64 px front
-translating by 0.7 px per frame with a texture and white noise of 0.02 (a denoised Li map),
-TV-L1 recovers the displacement to 0.3 % (spurious cross-motion 0.04 px) where ILK (radius 7)
-is 3.5 % short (0.09 px), at twice the cost (34 vs 17 ms per frame pair on the reference
-machine; ``benchmarks/transport.py``).
+Lucas-Kanade flow (:func:`skimage.registration.optical_flow_ilk`): on a 64 x 64 px textured
+front translating by 0.7 px per frame with white noise of 0.02 (a denoised Li map), TV-L1
+recovers the displacement to 2 % (spurious cross-motion 0.07 px) where ILK (radius 7) is 3.7 %
+short (0.18 px), at about twice the cost per frame pair (``benchmarks/transport.py``, flow
+choice; benchmarks/RESULTS.md).
 
 The flow only sees what the maps show: a feature that changes without moving (Li leaving a
 domain uniformly) has no flow, and the brightness-constancy assumption does not conserve Li.

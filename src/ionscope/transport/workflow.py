@@ -13,7 +13,8 @@
    ``both``, the continuity flux plus the divergence-free part of the flow's flux (which the
    maps alone cannot fix), with the flow as the velocity;
 3. the front, the iso-line ``x = level`` (:mod:`ionscope.transport.fronts`): its depth per frame
-   and column, normal velocity and roughness;
+   and column, normal velocity and roughness; the front velocity of a frame is the rate of the
+   mean depth (its advance into the electrode);
 4. per cell state (charge / rest / discharge from the series' ``state`` coordinate, else one
    state ``all``): the fraction of :math:`\\sum |\\mathbf J|` (component by component) that runs
    in-plane (parallel to the electrolyte interface) rather than toward or away from it, the
@@ -380,7 +381,10 @@ def li_motion(
     depth = front_depth(x_all, level, electrolyte, h_depth)
     v_front = front_velocity(depth, t, runs, int(window), h_along)
     with np.errstate(invalid="ignore"), _quiet():
-        front_v_frame = np.nanmean(v_front, axis=1)
+        mean_depth = np.nanmean(depth, axis=1)
+    # the front's advance: the rate of its mean depth (the per-column normal velocity divides by
+    # the local slope of the front, which noise steepens, and so reads low on noisy maps)
+    front_v_frame = rate_of_change(mean_depth, t, runs, int(window))
     rough = front_roughness(depth)
 
     noise = _noise_sd(x_all, runs)
@@ -457,7 +461,8 @@ def _dataset(series, stacked, t, depth, v_front, front_v_frame, rough, frame_fra
         v_front, dims=("time", "along"), coords=front_coords, name="front_normal_velocity",
         attrs={"units": "nm/s", "long_name": "front velocity normal to the front (+ away from the electrolyte)"})
     for name, values, units, long_name in (
-        ("front_velocity_nm_per_s", front_v_frame, "nm/s", "mean normal front velocity over the interface"),
+        ("front_velocity_nm_per_s", front_v_frame, "nm/s", "front advance: rate of the mean front depth (+ away "
+                                                           "from the electrolyte)"),
         ("front_roughness_nm", rough, "nm", "standard deviation of the front depth along the interface"),
         ("in_plane_fraction", frame_fraction, "1", "fraction of sum |J| parallel to the electrolyte interface"),
     ):

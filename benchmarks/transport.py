@@ -36,7 +36,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _timing import best_of, timed_best  # noqa: E402
 
 from ionscope.simulate import simulate  # noqa: E402
-from ionscope.transport import li_motion, rate_of_change  # noqa: E402
+from ionscope.transport import li_motion  # noqa: E402
+from ionscope.transport.truth import direction_error_deg, twin_motion_by_state  # noqa: E402
 
 STATES = ((1, "charge"), (0, "rest"), (2, "discharge"))
 
@@ -45,35 +46,17 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def truth_by_state(ds):
-    codes = ds["state"].values
-    runs = np.r_[0, np.cumsum(np.diff(codes) != 0)]
-    v = rate_of_change(ds["front_position_true"].values, ds["time"].values, runs, 5)
-    ty, tx = ds["flux_y_true"].values.astype(float), ds["flux_x_true"].values.astype(float)
-    out = {}
-    for code, name in STATES:
-        sel = codes == code
-        a, b = np.abs(tx[sel]).sum(), np.abs(ty[sel]).sum()
-        out[name] = {"front_velocity_nm_per_s": float(np.nanmean(v[sel])), "in_plane_fraction": float(a / (a + b)),
-                     "mean_flux_nm_per_s": float(np.hypot(ty[sel], tx[sel]).mean())}
-    return out
-
-
 def score(ds, series, truth, **kw):
     t0 = time.perf_counter()
     res, summary = li_motion(series.assign_coords(state=ds["state"]), level=ds["front_position_true"].attrs["level"],
                              **kw)
     elapsed = time.perf_counter() - t0
-    ty, tx = ds["flux_y_true"].values.astype(float), ds["flux_x_true"].values.astype(float)
-    jy, jx = res["flux_y"].values.astype(float), res["flux_x"].values.astype(float)
-    mag = np.hypot(ty, tx)
     codes = ds["state"].values
     out = {"run_time_s": round(elapsed, 3), "noise_map_sd": summary["noise"]["map_sd"], "states": {}}
     for code, name in STATES:
-        sel = np.flatnonzero(codes == code)
-        strong = mag[sel] >= np.median(mag[sel], axis=(1, 2), keepdims=True)
-        cosine = (ty[sel] * jy[sel] + tx[sel] * jx[sel]) / (mag[sel] * np.hypot(jy[sel], jx[sel]) + 1e-30)
-        angle = np.degrees(np.arccos(np.clip(cosine[strong], -1, 1)))
+        sel = codes == code
+        angle = direction_error_deg(ds["flux_y_true"].values[sel], ds["flux_x_true"].values[sel],
+                                    res["flux_y"].values[sel], res["flux_x"].values[sel])
         s, t = summary["states"][name], truth[name]
         out["states"][name] = {
             "front_velocity_nm_per_s": s["front_velocity_nm_per_s"],
@@ -116,7 +99,7 @@ def main():
 
     log("twin ...")
     ds = simulate("licoo2", seed=0)
-    truth = truth_by_state(ds)
+    truth = twin_motion_by_state(ds)
     dose = float(ds["li_fraction"].attrs["dose"])
     log("denoise sparse3d ...")
     t0 = time.perf_counter()

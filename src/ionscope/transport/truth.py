@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,11 +18,14 @@ __all__ = ["twin_motion_by_state", "direction_error_deg"]
 def twin_motion_by_state(twin: xr.Dataset, window: int = 5) -> dict[str, dict[str, Any]]:
     """Per cell state of a twin with recorded motion: the in-plane fraction of sum |J_true|
     (x component; the electrolyte at the top), the mean front velocity (the slope of the true
-    front depth over ``window`` frames within each state, as :func:`li_motion` measures it) and
+    mean front depth over ``window`` frames within each state, as :func:`li_motion` measures it) and
     the mean |J_true| (nm/s)."""
     codes, names = state_codes(twin["li_fraction_true"], twin["state"])
     runs = np.concatenate([[0], np.cumsum(np.diff(codes) != 0)])
-    v = rate_of_change(twin["front_position_true"].values, twin["time"].values, runs, window)
+    depth = twin["front_position_true"].values
+    with warnings.catch_warnings():  # frames where no column crosses the level
+        warnings.simplefilter("ignore", RuntimeWarning)
+        v = rate_of_change(np.nanmean(depth, axis=1), twin["time"].values, runs, window)
     ty, tx = twin["flux_y_true"].values.astype(np.float64), twin["flux_x_true"].values.astype(np.float64)
     out = {}
     for code, name in names.items():

@@ -48,7 +48,7 @@ def motion_section(ctx: DemoContext) -> Section | None:
     if not ctx.makes(_TWIN):
         return None
     from ionscope.report.transport_figures import flux_arrows_figure, front_timeline_figure, in_plane_figure
-    from ionscope.transport import li_motion
+    from ionscope.transport import li_motion, state_codes
     from ionscope.transport.truth import direction_error_deg, twin_motion_by_state
 
     chain = fast_li_movie(ctx)
@@ -59,8 +59,7 @@ def motion_section(ctx: DemoContext) -> Section | None:
     series = sparse.assign_coords(state=ds["state"])
     result, summary = li_motion(series, level=level)
     truth = twin_motion_by_state(twin)
-    codes = np.asarray(ds["state"].values)
-    names = {0: "rest", 1: "charge", 2: "discharge"}
+    codes, names = state_codes(ds["li_fraction_true"], ds["state"])
     angles = direction_error_deg(twin["flux_y_true"].values, twin["flux_x_true"].values,
                                  result["flux_y"].values, result["flux_x"].values)
     states = [s for s in _ORDER if s in summary["states"]]

@@ -47,6 +47,7 @@ import xarray as xr
 
 from ionscope.data import axis_calibration, is_lazy, plain_json, provenance, require_dims, require_finite, with_provenance
 from ionscope.errors import DimensionError, InputError
+from ionscope.timeline import STATE_FLAGS
 from ionscope.transport.continuity import SIDES, divergence_free_part, flux_noise_sd, poisson_flux, rate_of_change
 from ionscope.transport.flow import velocity_at_frames
 from ionscope.transport.fronts import LEVEL_FRACTION, default_level, front_depth, front_roughness, front_velocity
@@ -59,8 +60,8 @@ STEP = "ionscope.transport.li_motion"
 METHODS = ("continuity", "flow", "both")
 #: Velocities J / x are NaN where x is below this fraction of the Li-rich level.
 _VELOCITY_FLOOR = 0.02
-#: Default state names of the per-frame state codes (the cycler flags of ionscope.timeline).
-_STATE_NAMES = {-1: "unknown", 0: "rest", 1: "charge", 2: "discharge"}
+#: Default state names of the per-frame state codes: the cycler flags of ionscope.timeline.
+_STATE_NAMES = dict(zip(STATE_FLAGS["flag_values"], STATE_FLAGS["flag_meanings"].split()))
 
 
 @described("an odd integer in [3, 1001] (frames)")

@@ -117,6 +117,11 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "run", ("run", "{main}", "--out", "{out}"), {"main": Slot("{inp}/exp.toml", "toml")},
     ),
+    Command(  # the watched folder is the fixtures' folder, where the live input's store already is
+        "watch", ("watch", "{inp}", "--config", "{main}", "--input", "maps", "--idle-exit", "0.4", "--out", "{out}"),
+        {"main": Slot("{inp}/exp.toml", "toml")},
+        absurd=(("--settle", "0"), ("--idle-exit", "-1"), ("--serve", "70000"), ("--jobs", "0"), ("--input", "nope")),
+    ),
     Command(
         "info", ("info", "{main}"), {"main": Slot("{inp}/series.zarr")}, out=None, nan=False,
         absurd=(("--dims", "y,y,x"), ("--dims", ",,,")),

@@ -82,3 +82,15 @@ def test_motion_on_the_denoised_movie_against_the_twin(quick_run):
     assert motion["direction_error_deg_median"] < 20
     for name in ("charge", "rest", "discharge"):  # the maps bound the in-plane transport from below
         assert s[name]["in_plane_fraction"] < s[name]["truth"]["in_plane_fraction"]
+
+
+@pytest.mark.slow
+def test_the_li_maps_play_in_a_browser(quick_run, browser):
+    """Headless Chromium: the raw / fitted / denoised Li series follows its slider and the marker
+    on the cell voltage, and the page logs no JavaScript error."""
+    from browser import check_report
+
+    seen = check_report(browser, quick_run[0] / "report.html")
+    assert seen["images"] >= 3 and seen["series"] == seen["sliders"] == 1
+    html = (quick_run[0] / "report.html").read_text(encoding="utf-8")
+    assert "fitted (MLLS)" in html and "denoised (MLLS + sparse coding)" in html

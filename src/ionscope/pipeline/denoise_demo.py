@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ionscope.pipeline.demo import DemoContext, demo_section
+from ionscope.pipeline.demo import DemoContext, _state_labels, demo_section
 from ionscope.pipeline.eels_demo import BACKGROUND, FIT_WINDOW, WINDOW_A, WINDOW_B, _sci
 from ionscope.report.html import Section, TableItem
+from ionscope.report.interactive import InteractiveSeriesItem
 
 _TWIN = "eels_licoo2"
 
@@ -136,6 +137,18 @@ def sparse_coding_section(ctx: DemoContext) -> Section | None:
         f"{s['MLLS + sparse coding']['psnr']:.1f} dB. Header: time (min), cell voltage (V), "
         "cycler state; scale bar in nm.",
     )
+    explorer = InteractiveSeriesItem(
+        {"raw (S_A/S_B)": maps["raw (S_A/S_B)"], "fitted (MLLS)": maps["MLLS"],
+         "denoised (MLLS + sparse coding)": maps["MLLS + sparse coding"], "ground truth": truth},
+        x_nm=ds["x"].values, y_nm=ds["y"].values, time_s=ds["time"].values, voltage_V=ds["voltage"].values,
+        states=_state_labels(ds), name="Li fraction x", unit="1", vmin=0.0, vmax=1.0,
+        caption="The same Li maps to explore: the slider (or ▶) steps through the frames and moves the red "
+        "marker along the cell voltage (V) against time (min); click the curve to jump to a frame. The "
+        "buttons switch between the raw S_A/S_B, the fitted (MLLS) and the denoised (MLLS + sparse coding) "
+        "maps and the ground truth (Li fraction x, dimensionless, 0-1, viridis; axes in nm, the solid "
+        "electrolyte at the top). Right: the depth profile - each map's mean across x against y (nm) - of "
+        "the frame shown. Point at a map or a curve for its values.",
+    )
     timeline = ctx.figure(
         quality_timeline_figure(ds, psnr, mean_li, truth_mean), "eels_sparse_quality",
         "Frame by frame against the ground truth. Top: PSNR (dB, data range 1) of the raw "
@@ -169,7 +182,7 @@ def sparse_coding_section(ctx: DemoContext) -> Section | None:
                   f"{full_dose:.3f}; sparse coding at 1/10 of it reaches "
                   f"{s['MLLS + sparse coding']['mae']:.3f}.")
         summary["mlls_mae_at_full_dose"] = float(full_dose)
-    return Section("Fast operando EELS: sparse coding", [movie, timeline, table, atoms_fig], intro=intro)
+    return Section("Fast operando EELS: sparse coding", [movie, explorer, timeline, table, atoms_fig], intro=intro)
 
 
 __all__ = ["DOSE_FRACTION", "SPARSE", "fast_li_movie", "sparse_coding_section"]

@@ -313,6 +313,11 @@ COMMANDS: tuple[Command, ...] = (
                 ("--pairs", "bogus"), ("--pairs", "0:0,99:1"), ("--pairs", "0:0,1:nope"), ("--pairs", "0:0,0:1")),
     ),
     Command(
+        "motion", ("motion", "{main}", "--out", "{out}"), {"main": Slot("{inp}/series.zarr")},
+        absurd=(("--electrolyte", "bogus"), ("--method", "bogus"), *_num("--window", "-1", "0", "4", "1000000000"),
+                *_num("--level", "nan", "inf"), ("--variable", "nope"), ("--dims", "y,y,x")),
+    ),
+    Command(
         "simulate",
         ("simulate", "licoo2", "--param", "ny=24", "--param", "nx=16", "--param", "layer_thickness_nm=4",
          "--param", "layer_roughness_nm=1", "--out", "{out}"),

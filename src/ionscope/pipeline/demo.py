@@ -76,7 +76,7 @@ DEMO_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 #: Modules whose ``@demo_section`` functions join the demo (imported by :func:`run_demo`).
-SECTION_MODULES: tuple[str, ...] = ("ionscope.pipeline.demo", "ionscope.pipeline.eels_demo", "ionscope.pipeline.denoise_demo", "ionscope.pipeline.spacecharge_demo", "ionscope.pipeline.holography_demo", "ionscope.pipeline.kpfm_demo", "ionscope.pipeline.sims_demo", "ionscope.pipeline.study_demo", "ionscope.pipeline.echem_demo")
+SECTION_MODULES: tuple[str, ...] = ("ionscope.pipeline.demo", "ionscope.pipeline.eels_demo", "ionscope.pipeline.denoise_demo", "ionscope.pipeline.transport_demo", "ionscope.pipeline.spacecharge_demo", "ionscope.pipeline.holography_demo", "ionscope.pipeline.kpfm_demo", "ionscope.pipeline.sims_demo", "ionscope.pipeline.study_demo", "ionscope.pipeline.echem_demo")
 
 #: Parameter dataclasses of the twins, for units in the parameter table ("module:Class").
 _PARAMETER_CLASSES = {"licoo2": "ionscope.simulate.licoo2:LiCoO2Params"}

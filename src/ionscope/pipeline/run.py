@@ -47,7 +47,7 @@ import xarray as xr
 from ionscope import io
 from ionscope.errors import ConfigError, InputError, IonscopeError
 from ionscope.pipeline.experiment import Experiment, ExperimentStep, load_experiment, takes_series
-from ionscope.pipeline.series import combine_frames, frame_summary, order_series
+from ionscope.pipeline.series import combine_frames, frame_summary, header_start, order_series
 from ionscope.report.experiment import experiment_report
 
 __all__ = ["run_experiment", "Session", "digest", "frame_folder", "RUN_RECORD", "CHECKPOINTS"]
@@ -238,6 +238,7 @@ class Session:
             "steps": {s.name: {"status": "pending"} for s in exp.steps},
         }
         self.digests: dict[str, tuple[tuple[int, int], str]] = {}
+        self.starts: dict[tuple[str, int, int], dt.datetime | None] = {}
         self.frame_results: dict[str, tuple[dict[str, str], xr.Dataset]] = {}
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -253,6 +254,15 @@ class Session:
         if known is None or known[0] != key:
             known = self.digests[str(path)] = (key, digest(path))
         return known[1]
+
+    def start(self, path: Path) -> dt.datetime | None:
+        """A file's acquisition start (:func:`~ionscope.pipeline.series.header_start`), read
+        again only when the file changed."""
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self.starts:
+            self.starts[key] = header_start(path)
+        return self.starts[key]
 
     def save(self, name: str, entry: dict[str, Any]) -> None:
         """Record a step's entry in ``run.json`` (atomically)."""
@@ -316,7 +326,7 @@ class Session:
         frames' results stacked into ``OUT/STEP``."""
         inp = exp.input_of(step)
         started, t0 = _now(), time.perf_counter()
-        files, starts, order = order_series(inp.paths)
+        files, starts, order = order_series(inp.paths, self.start)
         entry: dict[str, Any] = {"status": "running", "argv": argv, "inputs": inputs, "calibration": calibration,
                                  "started": started, "series_order": order, "kept": False, "frames": []}
         before = {f.get("file"): f for f in (previous or {}).get("frames", []) if isinstance(f, dict)}

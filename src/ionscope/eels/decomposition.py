@@ -484,7 +484,7 @@ def nmf(
     Returns
     -------
     xarray.Dataset
-        ``maps`` (component, *leading dims; data units), ``spectra`` (component, energy; each
+        ``maps`` (component, then the leading dims; data units), ``spectra`` (component, energy; each
         with maximum 1), ``reconstruction_error`` (scalar, ``||X - C S^T||_F`` in data units);
         ``attrs`` hold ``n_iter``, ``converged`` and the provenance.
 
@@ -549,7 +549,7 @@ def pca(
     Returns
     -------
     xarray.Dataset
-        ``maps`` (component, *leading dims; scores in data units), ``spectra`` (component,
+        ``maps`` (component, then the leading dims; scores in data units), ``spectra`` (component,
         energy; orthonormal loadings), ``explained_variance`` and ``explained_variance_ratio``
         (component), ``mean_spectrum`` (energy).
     """

@@ -203,7 +203,7 @@ def mlls_fit(
     Returns
     -------
     xarray.Dataset
-        ``coefficients`` and ``stderr`` (component, *leading dims), reduced ``chi2`` (leading
+        ``coefficients`` and ``stderr`` (component, then the leading dims), reduced ``chi2`` (leading
         dims; unweighted: residual variance in the data's units squared); with ``derivatives``
         also ``derivative_coefficients`` (eV) and ``energy_shift`` (eV, ``-d_k / a_k``, positive =
         towards higher loss); with ``rich``/``poor`` also ``li_fraction`` and

@@ -458,7 +458,7 @@ def reconstruct_phase_shifting(
     -------
     xarray.Dataset
         ``phase`` (rad), ``amplitude`` (relative to the reference, or counts), ``r2``,
-        ``contrast`` (mu = 2 |a1| / a0 of the object stack), ``valid`` (False within the border
+        ``contrast`` (``mu = 2 |a1| / a0`` of the object stack), ``valid`` (False within the border
         the drift correction wrapped around), all (y, x); ``steps`` (rad, measured, relative to
         frame 0, after alignment), ``gain``, ``drift_y``, ``drift_x`` (nm, specimen
         displacement relative to frame 0) along ``shift``; with a reference also

@@ -102,7 +102,7 @@ f_c)^2)` (f in cycles/px, ``mtf_cutoff`` :math:`f_c`; None = ideal), then Poisso
 but the same biprism, distortion and detector, at ``reference_dose``.
 
 Phase-shifting stack (``holography_ps``)
----------------------------------------
+----------------------------------------
 Frame n: fringe shift :math:`\delta_n = 2\pi n / N + \sigma_\delta \xi_n` (``step_jitter_rad``,
 :math:`\delta_0 = 0`), the specimen drifted by :math:`\mathbf d_n` (a linear drift of
 ``drift_y_nm``/``drift_x_nm`` per frame plus a random walk of ``drift_jitter_nm``;

@@ -11,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
 
 import apiref  # noqa: E402
+import figure_scraper  # noqa: E402
 import inventories  # noqa: E402
 
 import ionscope  # noqa: E402
@@ -83,7 +84,7 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "reference_url": {"ionscope": None},
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
+    "image_scrapers": ("matplotlib", figure_scraper.report_figures),
     "first_notebook_cell": None,
     "plot_gallery": "True",
 }

@@ -11,7 +11,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
 
 import apiref  # noqa: E402
-import figure_scraper  # noqa: E402
 import inventories  # noqa: E402
 
 import ionscope  # noqa: E402
@@ -74,7 +73,7 @@ sphinx_gallery_conf = {
     "examples_dirs": "examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": r"/_",
+    "ignore_pattern": r"(^|/)_",
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
     "download_all_examples": False,
@@ -84,7 +83,8 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "reference_url": {"ionscope": None},
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib", figure_scraper.report_figures),
+    "image_scrapers": ("matplotlib", "figure_scraper.report_figures"),
     "first_notebook_cell": None,
     "plot_gallery": "True",
+    "parallel": 2,
 }

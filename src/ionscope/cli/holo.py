@@ -19,7 +19,7 @@ holo_app = typer.Typer(
 app.add_typer(holo_app, name="holo")
 
 
-#: Hologram statistics every reconstruction summary carries (CONTRACTS.md).
+#: Hologram statistics every reconstruction summary carries (:doc:`/cli`).
 STAT_KEYS = ("sideband_position_px", "aperture_px", "fringe_spacing_nm", "fringe_sampling_px",
              "fringe_contrast", "carrier_frequency_per_nm")
 #: More statistics the summary carries when the reconstruction has them: the sub-pixel carrier

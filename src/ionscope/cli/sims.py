@@ -20,7 +20,7 @@ sims_app = typer.Typer(
 )
 app.add_typer(sims_app, name="sims")
 
-#: Columns of ``phases.csv`` (CONTRACTS.md) and of ``particles.csv``.
+#: Columns of ``phases.csv`` (:doc:`/cli`) and of ``particles.csv``.
 PHASE_COLUMNS = ["phase", "state", "li_mean", "li_err", "li_rel_pristine", "li_rel_pristine_err", "pixels"]
 PARTICLE_COLUMNS = ["particle", "phase", "state", "area_px", "centroid_y_nm", "centroid_x_nm", "li_mean", "li_err",
                     "li_rel_pristine", "li_rel_pristine_err"]

@@ -17,7 +17,7 @@ cross-section ->
 5. the Pearson coefficient over the Li-hosting LiCoPO4 particles with a bootstrap interval
    (:mod:`ionscope.correlate.stats`).
 
-The CLI (``ionscope correlate``, CONTRACTS.md) and the demo call it and add nothing but argument
+The CLI (``ionscope correlate``, :doc:`/cli`) and the demo call it and add nothing but argument
 parsing and printing.
 """
 

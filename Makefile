@@ -44,7 +44,7 @@ demo: $(VENV)/.installed-base
 	$(BIN)/ionscope demo --out $(DEMO_OUT) --overwrite
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests docs
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python $(PYTEST)
 
 # the real measured files of the gallery come from the tests' cache (tests/.real-data, filled with

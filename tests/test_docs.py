@@ -105,3 +105,23 @@ def test_the_gallery_has_twins_real_files_and_workflows_and_every_example_draws(
     assert len(real) >= 4 and len([n for n in examples if n.startswith("plot_workflow_")]) >= 2
     for name, text in examples.items():
         assert "plt.subplots" in text or "_figure(" in text, name
+
+
+def test_the_cli_reference_names_what_a_command_really_writes(run_cli, tmp_path):
+    """The reference shows each command's help; the variables and summary keys its 'Writes'
+    paragraph names are the ones the command writes (checked on a command that runs in ms)."""
+    import json
+
+    from ionscope import io
+    from ionscope.cli import _command
+
+    command = _command().commands["spacecharge"].commands["profile"]
+    writes = command.help.split("Writes", 1)[1]
+    result = run_cli("spacecharge", "profile", "--psi0", "1.3", "--theta", "0.99", "--eps-r", "50", "--c0", "6e27",
+                     "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    variables = set(io.open_dataset(tmp_path / "out" / "result.zarr").data_vars)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    named = set(re.findall(r"[A-Za-z][A-Za-z0-9_]+", writes))
+    assert {"psi", "c_li", "rho", "field"} <= named & variables
+    assert {"w90_nm", "debye_length_nm", "surface_charge_C_per_m2"} <= named & set(summary)

@@ -194,7 +194,7 @@ def write_inventories(folder: Path) -> dict[str, tuple[str, str]]:
     folder.mkdir(parents=True, exist_ok=True)
     mapping = {}
     for project, (url, dist) in PROJECTS.items():
-        ver = version(dist) if dist else "%d.%d" % sys.version_info[:2]
+        ver = version(dist) if dist else "{}.{}".format(*sys.version_info[:2])
         path = folder / f"{project}-{ver}-{_SOURCE_DIGEST}.inv"
         if not path.exists():
             part = path.with_suffix(".part")

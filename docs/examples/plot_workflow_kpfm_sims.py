@@ -21,7 +21,7 @@ from ionscope.errors import IonscopeWarning
 from ionscope.kpfm import process_frames
 from ionscope.sims import lithium_states
 from ionscope.simulate import simulate
-from ionscope.simulate.composite_cathode_files import write_scan_files, write_sims_files
+from ionscope.simulate.composite_cathode_files import write_scan_files
 
 params = dict(ny=256, nx=256, pixel_nm=5.0, charge_frames=2, rest_frames=1, margin_nm=1800.0, sims_ny=64,
               sims_nx=64, sims_pixel_nm=50.0, sims_rotation_deg=3.5, sims_offset_y_nm=-400.0,

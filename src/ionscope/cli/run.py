@@ -17,7 +17,11 @@ def run(
     resume: Annotated[bool, typer.Option("--resume", help="Continue a run in its existing output folder: keep the steps that are done and unchanged, redo the others.")] = False,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder instead of the file's [experiment] out.")] = None,
 ) -> None:
-    """Every step of an experiment file, in order: OUT/STEP as each command's --out writes it, and OUT/run.json."""
+    """Every step of an experiment file, in order: OUT/STEP as each command's --out writes it, and OUT/run.json.
+
+    Writes OUT/STEP/result.zarr and OUT/STEP/summary.json per step, OUT/run.json (status, times and
+    checksums per step and frame) and OUT/report.html.
+    """
     from ionscope.pipeline.run import run_experiment
 
     record = run_experiment(experiment, out=out_dir, resume=resume)

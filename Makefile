@@ -1,6 +1,7 @@
 # ionscope: the two set-up commands (see README.md).
 #   make demo   create .venv, install, run the demo, print where the report is
-#   make test   create .venv if needed, install with test extras, ruff, then pytest on both cores
+#   make test   create .venv if needed, install with test extras (and Chromium for the browser tests,
+#               from Debian, when missing), ruff, then pytest on both cores
 #   make test-min   the suite in .venv-min at the minimum dependency versions pyproject declares
 #   make docs   install with the docs extras, build the site (docs/_build/html) with every gallery example
 #               run; any warning or failing example fails the build
@@ -19,10 +20,14 @@ MIN_VENV := .venv-min
 # (PYTHONDONTWRITEBYTECODE is cleared for the test run, else every worker recompiles them)
 NO_COMPILE := --no-compile
 
+# the browser tests (tests/browser.py) drive Debian's headless Chromium through selenium; installed
+# here when missing (CI runs as root; a developer's machine through sudo)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 # Sphinx's parallel jobs (the gallery runs two examples at a time: docs/conf.py)
 DOCS_JOBS ?= 2
 
-.PHONY: demo test test-min docs bench-deps clean
+.PHONY: demo test test-min docs bench-deps browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +48,13 @@ $(VENV)/.installed-docs: $(BIN)/python pyproject.toml constraints.txt
 demo: $(VENV)/.installed-base
 	$(BIN)/ionscope demo --out $(DEMO_OUT) --overwrite
 
-test: $(VENV)/.installed-test
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check src tests docs
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python $(PYTEST)
 
@@ -60,6 +71,7 @@ test-min:
 	$(MIN_VENV)/bin/python -m pip --disable-pip-version-check install -q -c constraints.txt pip setuptools wheel
 	$(MIN_VENV)/bin/python tools/min_constraints.py test > $(MIN_VENV)/min-constraints.txt
 	$(MIN_VENV)/bin/python -m pip --disable-pip-version-check install -q $(NO_COMPILE) -c $(MIN_VENV)/min-constraints.txt -e ".[test]"
+	$(MAKE) browser
 	PYTHONDONTWRITEBYTECODE= $(MIN_VENV)/bin/python $(PYTEST)
 
 # peers the benchmarks compare against (HyperSpy, exSpy, scikit-learn); not needed to use ionscope

@@ -133,3 +133,75 @@ def test_cut_or_damaged_files_are_accepted_or_refused_in_one_line(folder, cut, f
 
 def test_the_serialiser_writes_the_valid_file_back():
     assert tomllib.loads(_toml(tomllib.loads(VALID.decode()))) == tomllib.loads(VALID.decode())
+
+
+# ---------------------------------------------------------------- damaged data files through a run
+
+DATA_EXPERIMENT = """
+[experiment]
+name = "damaged"
+out = "results"
+
+[[inputs]]
+name = "frames"
+path = "frames/*.{ext}"
+
+[[steps]]
+name = "clean"
+command = "denoise"
+input = "frames"
+[steps.options]
+method = "gaussian"
+"""
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    """Two valid frames per format, as bytes: HyperSpy (HDF5), NumPy and EMSA/MSA."""
+    import hyperspy.api as hs
+
+    root = tmp_path_factory.mktemp("frames")
+    rng = np.random.default_rng(0)
+    blobs = {}
+    for ext in ("hspy", "npy", "msa"):
+        blobs[ext] = []
+        for k in range(2):
+            path = root / f"f{k}.{ext}"
+            if ext == "hspy":
+                hs.signals.Signal2D(rng.random((12, 12)).astype("float32")).save(path)
+            elif ext == "npy":
+                np.save(path, rng.random((12, 12)))
+            else:
+                s = hs.signals.Signal1D(rng.random(64))
+                s.axes_manager[0].units, s.axes_manager[0].scale = "eV", 0.5
+                s.save(path)
+            blobs[ext].append(path.read_bytes())
+    return blobs
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ext=st.sampled_from(["hspy", "npy", "msa"]), which=st.integers(0, 1), cut=st.floats(0.0, 1.0),
+       flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=6))
+def test_damaged_data_files_fail_in_one_line_and_leave_no_half_output(tmp_path_factory, run_cli, frames, ext, which,
+                                                                       cut, flips):
+    folder = tmp_path_factory.mktemp("run")
+    (folder / "frames").mkdir()
+    for k, blob in enumerate(frames[ext]):
+        data = bytearray(blob)
+        if k == which:
+            data = data[: int(cut * len(data))] if cut < 0.5 else data
+            for at, byte in flips:
+                if data:
+                    data[min(int(at * len(data)), len(data) - 1)] = byte
+        (folder / "frames" / f"f{k}.{ext}").write_bytes(bytes(data))
+    (folder / "exp.toml").write_text(textwrap.dedent(DATA_EXPERIMENT.format(ext=ext)))
+    result = run_cli("run", folder / "exp.toml")
+    assert result.returncode in (0, 2), result.stderr  # 1 would be an internal error (a traceback)
+    if result.returncode == 2:
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, result.stderr
+        # the step's output is whole or absent: never half-written
+        assert not (folder / "results" / "clean").exists()
+    else:
+        assert (folder / "results" / "clean" / "summary.json").is_file()

@@ -170,7 +170,7 @@ def open_dataset(
         The format's reader needs an optional package that is not installed.
     """
     path, variable = _resolve(path)
-    return read(path, lazy=lazy, dims=parse_dims(dims), variable=variable)
+    return _calibrated(read(path, lazy=lazy, dims=parse_dims(dims), variable=variable), path)
 
 
 def open_signals(
@@ -180,7 +180,7 @@ def open_signals(
     variables, for .zarr, .nc and .npy). Unlike :func:`open_dataset` this works when the signals'
     axes differ (a 512 x 512 image beside a 1-D plot)."""
     path, variable = _resolve(path)
-    return read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)
+    return [_calibrated(ds, path) for ds in read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)]
 
 
 def load(
@@ -219,7 +219,7 @@ def load(
         message lists them).
     """
     path, variable = _resolve(path, variable)
-    parts = read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)
+    parts = [_calibrated(ds, path) for ds in read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)]
     if len(parts) > 1:
         return _ambiguous(path, parts)
     ds = parts[0]
@@ -581,12 +581,44 @@ _EXPERIMENT_STEP: contextvars.ContextVar[dict | None] = contextvars.ContextVar("
 def experiment_step(record: dict):
     """Within the block, every :func:`write_result` records ``record`` (the experiment file and its
     sha256, the step, its inputs' sha256) as a provenance step of the result and as the summary's
-    ``experiment`` entry."""
+    ``experiment`` entry; ``record["calibration"]`` (``{file: {"pixel_size_nm": ..,
+    "beam_energy_kV": ..}}``, the experiment file's per-input calibration) is applied to those
+    files whenever they are read (:func:`_calibrated`)."""
     token = _EXPERIMENT_STEP.set(dict(record))
     try:
         yield
     finally:
         _EXPERIMENT_STEP.reset(token)
+
+
+def _calibrated(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    """``ds`` with the calibration the running experiment step gives for ``path`` (see
+    :func:`experiment_step`): ``pixel_size_nm`` makes ``y``/``x`` coordinates in nm from 0 (the
+    file's own spacing, if any, is kept as the coordinate's ``file_spacing``), ``beam_energy_kV``
+    sets the attribute of the Dataset and its variables; the provenance says so."""
+    run = _EXPERIMENT_STEP.get()
+    given = ((run or {}).get("calibration") or {}).get(os.fspath(Path(path).absolute()))
+    if not given:
+        return ds
+    from ionscope.data import with_provenance
+
+    coords = {}
+    size = given.get("pixel_size_nm")
+    for dim in ("y", "x"):
+        if size is not None and dim in ds.dims:
+            old = ds[dim]
+            attrs = {**old.attrs, "units": "nm"}
+            if old.size > 1:
+                attrs["file_spacing"] = f"{float(old[1] - old[0]):g} {old.attrs.get('units', '')}".strip()
+            coords[dim] = (dim, size * np.arange(ds.sizes[dim], dtype=np.float64), attrs)
+    ds = ds.assign_coords(coords)
+    kv = given.get("beam_energy_kV")
+    if kv is not None:
+        ds = ds.assign_attrs(beam_energy_kV=float(kv))
+        for name in ds.data_vars:
+            ds[name].attrs["beam_energy_kV"] = float(kv)
+    return with_provenance(ds, "ionscope.io.calibration", {"path": os.fspath(path), **given}, read_files=False,
+                           variables=True)
 
 
 def write_result(

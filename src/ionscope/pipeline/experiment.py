@@ -2,7 +2,8 @@
 
 The schema is :doc:`/guide/experiments`: an ``[experiment]`` table (``name``,
 ``out``), ``[[inputs]]`` (``name``, ``path`` - a file or a glob relative to the TOML file, several
-files form a series - and optional ``dims``, ``cycler``, ``start``) and ``[[steps]]`` (``name``,
+files form a series - and optional ``dims``, ``cycler``, ``start``, and the calibration
+``pixel_size_nm`` and ``beam_energy_kV``, which override the files' own when they are read) and ``[[steps]]`` (``name``,
 ``command`` - any ionscope command that takes an input and ``--out`` -, ``input`` - an input's
 name or an earlier step's -, and ``[steps.options]``, the command's options by their long names
 without the dashes).
@@ -20,17 +21,22 @@ import dataclasses
 import datetime as dt
 import glob
 import hashlib
+import math
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ionscope.errors import ConfigError, InputError
 
-__all__ = ["Experiment", "ExperimentInput", "ExperimentStep", "load_experiment", "command_options"]
+__all__ = ["Experiment", "ExperimentInput", "ExperimentStep", "load_experiment", "command_options", "takes_series"]
 
 _EXPERIMENT_KEYS = {"name": str, "out": str}
-_INPUT_KEYS = {"name": str, "path": str, "dims": str, "cycler": str, "start": str}
+_INPUT_KEYS = {"name": str, "path": str, "dims": str, "cycler": str, "start": str, "pixel_size_nm": (int, float),
+               "beam_energy_kV": (int, float)}
+#: Per-input calibration the experiment file may give (applied when the input's files are read).
+CALIBRATION_KEYS = ("pixel_size_nm", "beam_energy_kV")
 _STEP_KEYS = {"name": str, "command": str, "input": str, "options": dict}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -46,6 +52,8 @@ class ExperimentInput:
     cycler: Path | None = None
     start: str | None = None
     line: int = 0
+    pattern: str = ""  # the path or glob as written (relative to the experiment file)
+    calibration: dict[str, float] = dataclasses.field(default_factory=dict)  # pixel_size_nm, beam_energy_kV
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +78,13 @@ class Experiment:
     out: Path
     inputs: tuple[ExperimentInput, ...]
     steps: tuple[ExperimentStep, ...]
+    live: str | None = None  # the input whose files are still to come (ionscope watch)
+
+    def with_files(self, name: str, paths: Sequence[Path]) -> Experiment:
+        """The experiment with the input ``name`` reading ``paths`` (e.g. the live input's files
+        so far)."""
+        return dataclasses.replace(self, inputs=tuple(dataclasses.replace(i, paths=tuple(paths)) if i.name == name
+                                                      else i for i in self.inputs))
 
     def input_paths(self, step: ExperimentStep) -> list[Path]:
         """What a step reads: its input's files, or the earlier step's ``result.zarr``."""
@@ -78,11 +93,22 @@ class Experiment:
                 return list(inp.paths)
         return [self.out / step.input / "result.zarr"]
 
-    def argv(self, step: ExperimentStep) -> list[str]:
-        """The command line the step stands for, with its output in ``OUT/STEP``."""
-        args = [*step.command, *map(str, self.input_paths(step))]
-        inp = next((i for i in self.inputs if i.name == step.input), None)
-        extra = {} if inp is None else {"dims": inp.dims, "cycler": inp.cycler, "start": inp.start}
+    def input_of(self, step: ExperimentStep) -> ExperimentInput | None:
+        """The ``[[inputs]]`` entry a step reads, or None when it reads an earlier step."""
+        return next((i for i in self.inputs if i.name == step.input), None)
+
+    def argv(self, step: ExperimentStep, *, paths: list[Path] | None = None, out: Path | None = None,
+             frame: bool = False) -> list[str]:
+        """The command line the step stands for, with its output in ``OUT/STEP``.
+
+        ``paths`` and ``out`` replace its input files and output folder, e.g. for one frame of a
+        series (``frame``: the input's ``cycler`` and ``start`` are then left out - they are
+        attached to the whole series).
+        """
+        args = [*step.command, *map(str, self.input_paths(step) if paths is None else paths)]
+        inp = self.input_of(step)
+        extra = {} if inp is None else {"dims": inp.dims, "cycler": None if frame else inp.cycler,
+                                        "start": None if frame else inp.start}
         options = {k: v for k, v in extra.items() if v is not None and k not in step.options
                    and k in command_options(step.command)}
         for key, value in {**options, **step.options}.items():
@@ -91,7 +117,7 @@ class Experiment:
                     args.append(f"--{key}" if item else f"--no-{key}")
                 else:
                     args += [f"--{key}", str(item)]
-        return [*args, "--out", str(self.out / step.name)]
+        return [*args, "--out", str(self.out / step.name if out is None else out)]
 
 
 # --------------------------------------------------------------------------- the command line
@@ -127,6 +153,37 @@ def command_options(words: tuple[str, ...]) -> dict[str, dict[str, Any]]:
             if name.startswith("--") and not name.startswith("--no-"):
                 opts[name[2:]] = {"flag": bool(param.is_flag), "multiple": bool(param.multiple)}
     return opts
+
+
+def takes_series(words: tuple[str, ...]) -> bool:
+    """Whether the command ``words`` reads several files as one series itself (its input argument
+    takes many, e.g. ``kpfm process SCAN [SCAN ...]``); other commands run once per file of a
+    series."""
+    cmd = _commands()[tuple(words)]
+    args = [p for p in cmd.params if getattr(p, "param_type_name", "") == "argument"]
+    return bool(args) and args[0].nargs == -1
+
+
+def _relative_file(value: Any, base: Path) -> Any:
+    """An option's value that names a file relative to the experiment file (``refs/rich.msa``,
+    ``refs.zarr:ref_licoo2``) as an absolute path; any other value unchanged."""
+    if not isinstance(value, str) or not value or Path(value).is_absolute():
+        return value
+    if (base / value).exists():
+        return str(base / value)
+    head, _, variable = value.rpartition(":")
+    if head and (base / head).exists():
+        return f"{base / head}:{variable}"
+    return value
+
+
+#: Commands that run experiments (or the demo) themselves: not steps of one.
+_NOT_STEPS = {("run",), ("watch",), ("demo",)}
+
+
+def _step_command(words: tuple[str, ...]) -> bool:
+    """Whether the command ``words`` can be a step: it takes an input and ``--out``."""
+    return tuple(words) not in _NOT_STEPS and "out" in command_options(words)
 
 
 # --------------------------------------------------------------------------- reading
@@ -177,15 +234,21 @@ def _check_keys(entry: dict, allowed: dict[str, type], where: _Where, table: str
     for key, value in entry.items():
         if key not in allowed:
             raise where.error(table, index, key, f"unknown key; allowed: {', '.join(allowed)}")
-        if not isinstance(value, allowed[key]):
-            raise where.error(table, index, key, f"must be a {allowed[key].__name__}, got {value!r}")
+        kinds = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            what = " or ".join("number" if k in (int, float) else k.__name__ for k in dict.fromkeys(
+                float if k is int else k for k in kinds))
+            raise where.error(table, index, key, f"must be a {what}, got {value!r}")
     for key in required:
         if key not in entry:
             raise where.error(table, index, "", f"{key!r} is missing; give {key} = ...")
 
 
-def load_experiment(path: str | Path) -> Experiment:
+def load_experiment(path: str | Path, *, live: str | bool | None = None) -> Experiment:
     """Read and validate an experiment file; nothing runs and nothing is written.
+
+    ``live`` names an input whose files are still to come (``ionscope watch``; ``True``: the
+    file's only input given as a glob): its path may match no file yet.
 
     Raises
     ------
@@ -234,12 +297,24 @@ def load_experiment(path: str | Path) -> Experiment:
     raw_inputs = data.get("inputs", [])
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise where.error("inputs", 0, "", "give at least one [[inputs]] entry with name and path")
+    if live is True:
+        globs = [e.get("name") for e in raw_inputs if isinstance(e, dict) and any(c in str(e.get("path", ""))
+                                                                                 for c in "*?[")]
+        if len(globs) != 1:
+            what = "none is" if not globs else f"{len(globs)} are ({', '.join(map(str, globs))})"
+            raise ConfigError(f"{path}: say which input's files are still to come (--input NAME): {what} given as a "
+                              "glob")
+        live = globs[0]
+    elif live is not None:
+        named = sorted(str(e.get("name")) for e in raw_inputs if isinstance(e, dict))
+        if live not in named:
+            raise ConfigError(f"{path}: no input named {live!r}; the inputs are: {', '.join(named)}")
     for k, entry in enumerate(raw_inputs):
         _check_keys(entry, _INPUT_KEYS, where, "inputs", k, ("name", "path"))
         name = name_of(entry, "inputs", k)
         pattern = str(base / entry["path"]) if not Path(entry["path"]).is_absolute() else entry["path"]
         matched = sorted(Path(p) for p in glob.glob(pattern))
-        if not matched:
+        if not matched and name != live:
             raise where.error("inputs", k, "path", f"{entry['path']!r} matches no file (relative to {base})", InputError)
         cycler = None
         if "cycler" in entry:
@@ -253,8 +328,15 @@ def load_experiment(path: str | Path) -> Experiment:
             except ValueError:
                 raise where.error("inputs", k, "start", f"{entry['start']!r} is not an ISO 8601 time (e.g. "
                                                         "2026-01-01T10:00:00+09:00)") from None
+        calibration = {}
+        for key in CALIBRATION_KEYS:
+            if key in entry:
+                value = float(entry[key])
+                if not (math.isfinite(value) and value > 0):
+                    raise where.error("inputs", k, key, f"must be a number > 0, got {entry[key]!r}")
+                calibration[key] = value
         inputs.append(ExperimentInput(name, tuple(matched), entry.get("dims"), cycler, entry.get("start"),
-                                      where.lines.get(("inputs", k, ""), 0)))
+                                      where.lines.get(("inputs", k, ""), 0), entry["path"], calibration))
 
     commands = _commands()
     steps: list[ExperimentStep] = []
@@ -269,8 +351,8 @@ def load_experiment(path: str | Path) -> Experiment:
         if words[:1] == ("ionscope",):
             words = words[1:]
         cmd = commands.get(words)
-        runnable = sorted(" ".join(w) for w, c in commands.items() if "out" in command_options(w))
-        if cmd is None or "out" not in command_options(words):
+        runnable = sorted(" ".join(w) for w in commands if _step_command(w))
+        if cmd is None or not _step_command(words):
             raise where.error("steps", k, "command", f"{entry['command']!r} is not an ionscope command that takes an "
                                                      f"input and --out; choose one of: {', '.join(runnable)}")
         earlier = {s.name for s in steps}
@@ -295,8 +377,10 @@ def load_experiment(path: str | Path) -> Experiment:
             items = value if isinstance(value, list) else [value]
             if not all(isinstance(v, (str, int, float, bool)) for v in items):
                 raise where.error("steps.options", k, key, f"give a string, a number or a boolean, not {value!r}")
+            resolved = [_relative_file(v, base) for v in items]
+            options[key] = resolved if isinstance(value, list) else resolved[0]
         steps.append(ExperimentStep(name, words, entry["input"], options, where.lines.get(("steps", k, ""), 0)))
 
     out = base / exp.get("out", "results")
     return Experiment(path=path, sha256=hashlib.sha256(raw).hexdigest(), name=exp["name"], out=out,
-                      inputs=tuple(inputs), steps=tuple(steps))
+                      inputs=tuple(inputs), steps=tuple(steps), live=live or None)

@@ -28,6 +28,8 @@ Modules
   model curves.
 - :mod:`~ionscope.profiles.fit`: :func:`fit_step`, :func:`fit_step_arrays`, :class:`StepFit`,
   :func:`step_summary`.
+- :mod:`~ionscope.profiles.isoline`: :func:`iso_depth`, where each column of a map last crosses a
+  level (front positions).
 
 Step models
 -----------
@@ -101,6 +103,7 @@ from ionscope.profiles.band import (
     profile_covariance,
 )
 from ionscope.profiles.fit import StepFit, fit_step, fit_step_arrays, step_summary
+from ionscope.profiles.isoline import iso_depth
 from ionscope.profiles.lowpass import LowPass
 from ionscope.profiles.models import MODELS, SIDES, StepModel, register_step_model
 
@@ -121,4 +124,5 @@ __all__ = [
     "fit_step",
     "detect_interface",
     "normal_segment",
+    "iso_depth",
 ]

@@ -20,7 +20,7 @@ import clidoc  # noqa: E402
 import inventories  # noqa: E402
 
 #: Documents that live outside this repository (the project's shared folder) and must not be cited.
-OUTSIDE = re.compile(r"METHODS\.md|DESIGN\.md|CONTRACTS\.md|REAL_DATA\.md|\.\./shared")
+OUTSIDE = re.compile(r"METHODS\.md|\bMETHODS sections?\b|DESIGN\.md|\bCONTRACTS\b|REAL_DATA\.md|\.\./shared")
 
 
 def test_every_public_name_has_a_home_page_and_a_directive(tmp_path):
@@ -92,7 +92,7 @@ def test_cli_reference_walks_every_command():
 
 
 @pytest.mark.parametrize("page", ["holography", "eels", "denoising", "superres", "kpfm", "sims", "echem", "timeline",
-                                  "correlate", "spacecharge", "simulate", "experiments"])
+                                  "correlate", "spacecharge", "simulate", "experiments", "motion"])
 def test_every_technique_has_a_guide_page_in_the_toctree(page):
     assert (DOCS / "guide" / f"{page}.rst").exists()
     assert re.search(rf"^   {page}$", (DOCS / "guide" / "index.rst").read_text(), re.M)

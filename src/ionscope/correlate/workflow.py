@@ -41,7 +41,7 @@ from ionscope.validation import Interval, check_parameter
 __all__ = ["correlate_results", "phase_code_image"]
 
 STEP = "ionscope.correlate.correlate_results"
-#: The TOF-SIMS particles' phase (CONTRACTS: the correlation runs over the Li-hosting LiCoPO4 particles).
+#: The TOF-SIMS particles' phase (:doc:`/cli`, ``ionscope correlate``: the correlation runs over the Li-hosting LiCoPO4 particles).
 PARTICLE_PHASE = "LiCoPO4"
 
 

@@ -1,6 +1,6 @@
 r"""Blind decomposition of EELS spectrum images: non-negative matrix factorisation and PCA.
 
-NMF (phase mapping, METHODS section 2): the spectra :math:`X` (pixels x channels) are written
+NMF (phase mapping, :doc:`/guide/eels`): the spectra :math:`X` (pixels x channels) are written
 as :math:`X \approx C S^T` with non-negative maps :math:`C` (N x k) and spectra :math:`S`
 (E x k), minimising :math:`F = \tfrac12 \lVert X - C S^T \rVert_F^2` by hierarchical
 alternating least squares (HALS; Cichocki & Phan 2009): each column of :math:`C`, then each

@@ -9,7 +9,7 @@ drifts, and whose dose fluctuates) give, per pixel,
         + \bar a_1(\mathbf r) e^{-i\delta_n}\right],
 
 with :math:`a_1 = (\mu A_r A / 2)\, e^{i(2\pi\mathbf q_c\cdot\mathbf r + \varphi)}`
-(METHODS section 1, after Ru et al. 1994). The reconstruction:
+(:doc:`/guide/holography`, after Ru et al. 1994). The reconstruction:
 
 1. **Carrier**: the sideband of frame 0 (detected as in :mod:`~ionscope.holography.offaxis`,
    sub-pixel), giving :math:`\mathbf q_c` and the hologram statistics.

@@ -1,5 +1,5 @@
 r"""In-situ TOF-SIMS of the LiCoPO4 / LATP / Pd composite cathode: the ``composite_cathode`` twin's
-second instrument (METHODS section 5).
+second instrument (:doc:`/guide/sims`).
 
 The sample is the one the KPFM frames show (:func:`~ionscope.simulate.composite_cathode.twin_microstructure`
 with the same parameters and seed), imaged by TOF-SIMS at ~100 nm pixels at every state of charge

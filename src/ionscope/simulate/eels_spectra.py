@@ -93,7 +93,7 @@ unshifted spectra evaluate them directly. :func:`reference_spectra` applies the 
 pure phase each (the twins' ``ref_*`` variables).
 
 The edge constants are illustrative [open]: shaped after published low-loss spectra of LiCoO2,
-Co oxides and phosphate electrolytes (onsets and delayed maxima as in METHODS section 2), not
+Co oxides and phosphate electrolytes (onsets and delayed maxima as in :doc:`/guide/eels`), not
 fitted to any of them.
 
 References

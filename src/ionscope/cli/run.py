@@ -21,7 +21,11 @@ def run(
     """Every step of an experiment file, in order: OUT/STEP as each command's --out writes it, and OUT/run.json.
 
     A step over a series of files runs frame by frame, each frame a checkpoint (OUT/.frames/STEP);
-    --resume continues a run that stopped or was killed, with the same results."""
+    --resume continues a run that stopped or was killed, with the same results.
+
+    Writes OUT/STEP/result.zarr and OUT/STEP/summary.json per step, OUT/run.json (status, times and
+    checksums per step and frame) and OUT/report.html.
+    """
     from ionscope.pipeline.run import run_experiment
 
     with progress_bar("run") as update:

@@ -136,7 +136,7 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
     Parameters
     ----------
     path : path-like
-        The experiment file (TOML; ``../shared/CONTRACTS.md``, "Experiment files").
+        The experiment file (TOML; :doc:`/guide/experiments`).
     out : path-like, optional
         Output folder instead of the file's ``[experiment] out``.
     resume : bool

@@ -45,36 +45,18 @@ from typing import Any
 import xarray as xr
 
 from ionscope import io
+from ionscope.data import file_sha256 as digest
 from ionscope.errors import ConfigError, InputError, IonscopeError
 from ionscope.pipeline.experiment import Experiment, ExperimentStep, load_experiment, takes_series
 from ionscope.pipeline.series import combine_frames, frame_summary, header_start, order_series
 from ionscope.report.experiment import experiment_report
 
-__all__ = ["run_experiment", "Session", "digest", "frame_folder", "RUN_RECORD", "CHECKPOINTS"]
+__all__ = ["run_experiment", "Session", "frame_folder", "RUN_RECORD", "CHECKPOINTS"]
 
 #: The run's record in the output folder.
 RUN_RECORD = "run.json"
 #: The folder (in the output folder) of the per-frame checkpoints, one sub-folder per step.
 CHECKPOINTS = ".frames"
-
-
-def digest(path: Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names and bytes, in sorted order)."""
-    h = hashlib.sha256()
-    path = Path(path)
-    if path.is_dir():
-        for folder, dirs, files in sorted(os.walk(path)):
-            dirs.sort()
-            for name in sorted(files):
-                h.update(os.path.relpath(os.path.join(folder, name), path).encode())
-                with open(os.path.join(folder, name), "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(block)
-    else:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 def _now() -> str:

@@ -84,7 +84,7 @@ def test_motion_on_the_denoised_movie_against_the_twin(quick_run):
     for name in ("charge", "rest", "discharge"):  # the maps alone bound the in-plane transport from below
         assert lower[name] < s[name]["truth"]["in_plane_fraction"] - 0.1
     # with the twin's domain-boundary mask and the mobilities fitted to the maps (quick run, seed 0:
-    # D_boundary / D_bulk 35 +- 8, the twin's 40; in-plane 0.244 / 0.309 vs 0.251 / 0.328)
+    # D_boundary / D_bulk 33 +- 8, the twin's 40; in-plane 0.241 / 0.306 vs 0.251 / 0.328)
     mob = motion["mobility"]
     assert 20 < mob["ratio"] < 60 and mob["fickian_states"] == ["rest", "charge"]
     for name in ("charge", "rest"):

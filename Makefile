@@ -3,6 +3,8 @@
 #   make test   create .venv if needed, install with test extras (and Chromium for the browser tests,
 #               from Debian, when missing), ruff, then pytest on both cores
 #   make test-min   the suite in .venv-min at the minimum dependency versions pyproject declares
+#   make docs   install with the docs extras, build the site (docs/_build/html) with every gallery example
+#               run; any warning or failing example fails the build
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -22,7 +24,10 @@ NO_COMPILE := --no-compile
 # here when missing (CI runs as root; a developer's machine through sudo)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-min bench-deps browser clean
+# Sphinx's parallel jobs (the gallery runs two examples at a time: docs/conf.py)
+DOCS_JOBS ?= 2
+
+.PHONY: demo test test-min docs bench-deps browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +41,10 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -q $(NO_COMPILE) -c constraints.txt -e ".[test]"
 	touch $(VENV)/.installed-base $@
 
+$(VENV)/.installed-docs: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install -q $(NO_COMPILE) -c constraints.txt -e ".[test,docs]"
+	touch $(VENV)/.installed-base $(VENV)/.installed-test $@
+
 demo: $(VENV)/.installed-base
 	$(BIN)/ionscope demo --out $(DEMO_OUT) --overwrite
 
@@ -46,8 +55,14 @@ browser:
 	fi
 
 test: $(VENV)/.installed-test browser
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests docs
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python $(PYTEST)
+
+# the real measured files of the gallery come from the tests' cache (tests/.real-data, filled with
+# pip download as the tests fill it: docs/examples/_real_files.py); nothing else is fetched
+docs: $(VENV)/.installed-docs
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m sphinx -W --keep-going -q -j $(DOCS_JOBS) -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
 
 # the declared floors (>=) of pyproject as == pins (tools/min_constraints.py), in a separate venv
 test-min:
@@ -64,4 +79,5 @@ bench-deps: $(VENV)/.installed-base
 	$(PIP) install -q -c constraints.txt -e ".[test,bench]"
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) $(DEMO_OUT) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(MIN_VENV) $(DEMO_OUT) build src/*.egg-info .pytest_cache docs/_build docs/api docs/auto_examples \
+		docs/sg_execution_times.rst

@@ -1,4 +1,4 @@
-"""``ionscope motion``: the CONTRACTS outputs on a small twin, and careless input refused with one
+"""``ionscope motion``: the outputs docs/cli.rst names on a small twin, and careless input refused with one
 line, exit 2, nothing written."""
 
 from __future__ import annotations

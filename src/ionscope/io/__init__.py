@@ -23,9 +23,15 @@ Inputs are opened read-only and never written.
 
 Examples
 --------
+>>> import tempfile
+>>> from pathlib import Path
 >>> from ionscope import io
->>> da = io.load("frames.dm4", lazy=True)          # doctest: +SKIP
->>> io.save(da, "frames.zarr")                      # doctest: +SKIP
+>>> from ionscope.simulate import simulate
+>>> folder = Path(tempfile.mkdtemp())
+>>> path = io.save(simulate("li_fronts", seed=0, ny=16, nx=16), folder / "frames.zarr")
+>>> da = io.load(folder / "frames.zarr", lazy=True)     # any file ionscope reads: .dm4, .emd, .sxm ...
+>>> da.name, da.dims, type(da.data).__module__.split(".")[0]
+('li_fraction', ('time', 'y', 'x'), 'dask')
 """
 
 from __future__ import annotations
@@ -277,8 +283,13 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
 
     Examples
     --------
-    >>> with atomic_path("figure.png", overwrite=True) as tmp:   # doctest: +SKIP
-    ...     fig.savefig(tmp, format="png")
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> target = Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("complete")
+    >>> target.read_text(), [p.name for p in target.parent.iterdir()]
+    ('complete', ['notes.txt'])
     """
     path = check_output(path, overwrite=overwrite)
     if not path.parent.is_dir():

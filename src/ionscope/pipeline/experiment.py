@@ -1,6 +1,6 @@
 """Experiment files: a whole experiment declared in TOML, checked before anything runs.
 
-The schema is ``../shared/CONTRACTS.md``'s "Experiment files": an ``[experiment]`` table (``name``,
+The schema is :doc:`/guide/experiments`: an ``[experiment]`` table (``name``,
 ``out``), ``[[inputs]]`` (``name``, ``path`` - a file or a glob relative to the TOML file, several
 files form a series - and optional ``dims``, ``cycler``, ``start``, and the calibration
 ``pixel_size_nm`` and ``beam_energy_kV``, which override the files' own when they are read) and ``[[steps]]`` (``name``,

@@ -2,7 +2,7 @@
 
 Registered with :func:`~ionscope.pipeline.demo.demo_section` and imported by
 :func:`~ionscope.pipeline.demo.run_demo` through :data:`~ionscope.pipeline.demo.SECTION_MODULES`.
-It runs the chain as a user would (METHODS section 4; issue 13):
+It runs the chain as a user would (:doc:`/guide/kpfm`; issue 13):
 
 1. the ``composite_cathode`` twin (:data:`PARAMETERS`; quick: a smaller field, fewer frames) is
    written as the instrument and the cycler leave it - one Nanonis ``.sxm`` per frame and

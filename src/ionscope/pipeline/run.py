@@ -38,7 +38,7 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ import xarray as xr
 from ionscope import io
 from ionscope.errors import ConfigError, InputError, IonscopeError
 from ionscope.pipeline.experiment import Experiment, ExperimentStep, load_experiment, takes_series
-from ionscope.pipeline.series import combine_frames, frame_summary, order_series
+from ionscope.pipeline.series import combine_frames, frame_summary, header_start, order_series
 from ionscope.report.experiment import experiment_report
 
 __all__ = ["run_experiment", "Session", "digest", "frame_folder", "RUN_RECORD", "CHECKPOINTS"]
@@ -129,13 +129,14 @@ def _run_step(argv: list[str]) -> str | None:
 
 
 def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = None,
-                   resume: bool = False, jobs: int = 1) -> dict[str, Any]:
+                   resume: bool = False, jobs: int = 1,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run (or, with ``resume``, continue) the experiment file ``path``.
 
     Parameters
     ----------
     path : path-like
-        The experiment file (TOML; ``../shared/CONTRACTS.md``, "Experiment files").
+        The experiment file (TOML; :doc:`/guide/experiments`).
     out : path-like, optional
         Output folder instead of the file's ``[experiment] out``.
     resume : bool
@@ -143,6 +144,8 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
         unchanged, redo the others.
     jobs : int
         Frames of a series run in this many processes at once (1: in this process).
+    progress : callable, optional
+        Called as ``progress(step, done, total)`` as the frames of a step over a series are done.
 
     Returns
     -------
@@ -170,7 +173,7 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
         raise ConfigError(f"the output folder {root} exists; add --resume to continue that run, or give another "
                           "[experiment] out (or --out)")
     created = not root.exists()
-    session = Session(exp, jobs=jobs, resume=resume)
+    session = Session(exp, jobs=jobs, resume=resume, progress=progress)
     try:
         return session.run()
     except IonscopeError:
@@ -207,13 +210,16 @@ class Session:
         Processes for the frames of a series.
     resume : bool
         Keep what an earlier run recorded as done and unchanged.
+    progress : callable, optional
+        ``progress(step, done, total)`` as the frames of a series are done.
     live : bool
         A live session (``ionscope watch``): a frame that fails is left out of its step's
         series (said in ``failed_frames``; the step's recorded inputs are the frames it holds, so
         a later run tries the failed ones again) instead of failing the step.
     """
 
-    def __init__(self, exp: Experiment, *, jobs: int = 1, resume: bool = False, live: bool = False):
+    def __init__(self, exp: Experiment, *, jobs: int = 1, resume: bool = False, live: bool = False,
+                 progress: Callable[[str, int, int], None] | None = None):
         root = exp.out
         if root.exists() and not root.is_dir():
             raise InputError(f"the output folder {root} is a file; give another [experiment] out (or --out)")
@@ -223,6 +229,7 @@ class Session:
                     raise ConfigError(f"the output folder {root} and the input {inp.name!r} ({p}) overlap; give "
                                       "another [experiment] out (or --out)")
         self.exp, self.jobs, self.live = exp, jobs, live
+        self.progress = progress or (lambda step, done, total: None)
         self.record_path = root / RUN_RECORD
         self.previous = _read_record(self.record_path).get("steps", {}) if resume else {}
         self.record: dict[str, Any] = {
@@ -231,6 +238,7 @@ class Session:
             "steps": {s.name: {"status": "pending"} for s in exp.steps},
         }
         self.digests: dict[str, tuple[tuple[int, int], str]] = {}
+        self.starts: dict[tuple[str, int, int], dt.datetime | None] = {}
         self.frame_results: dict[str, tuple[dict[str, str], xr.Dataset]] = {}
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -246,6 +254,15 @@ class Session:
         if known is None or known[0] != key:
             known = self.digests[str(path)] = (key, digest(path))
         return known[1]
+
+    def start(self, path: Path) -> dt.datetime | None:
+        """A file's acquisition start (:func:`~ionscope.pipeline.series.header_start`), read
+        again only when the file changed."""
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self.starts:
+            self.starts[key] = header_start(path)
+        return self.starts[key]
 
     def save(self, name: str, entry: dict[str, Any]) -> None:
         """Record a step's entry in ``run.json`` (atomically)."""
@@ -309,7 +326,7 @@ class Session:
         frames' results stacked into ``OUT/STEP``."""
         inp = exp.input_of(step)
         started, t0 = _now(), time.perf_counter()
-        files, starts, order = order_series(inp.paths)
+        files, starts, order = order_series(inp.paths, self.start)
         entry: dict[str, Any] = {"status": "running", "argv": argv, "inputs": inputs, "calibration": calibration,
                                  "started": started, "series_order": order, "kept": False, "frames": []}
         before = {f.get("file"): f for f in (previous or {}).get("frames", []) if isinstance(f, dict)}
@@ -336,9 +353,13 @@ class Session:
                              "headers hold it)"}
         self.save(step.name, entry)
         checkpoints.mkdir(parents=True, exist_ok=True)
+        total, done = len(files), len(files) - len(todo)
+        self.progress(step.name, done, total)
         for k, frame in _run_frames(entry["frames"], todo, _context(exp, step, inputs, calibration), self.jobs):
             entry["frames"][k] = frame
             self.save(step.name, entry)
+            done += 1
+            self.progress(step.name, done, total)
         failed = [f for f in entry["frames"] if f["status"] != "done"]
         error = None
         if failed and not (self.live and len(failed) < len(entry["frames"])):

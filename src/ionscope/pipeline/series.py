@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +48,16 @@ def header_start(path: Path) -> dt.datetime | None:
         return None
 
 
-def order_series(paths: Sequence[Path]) -> tuple[list[Path], list[str | None], str]:
+def order_series(paths: Sequence[Path], start_of: Callable[[Path], dt.datetime | None] = header_start,
+                 ) -> tuple[list[Path], list[str | None], str]:
     """The files of a series in acquisition order.
 
     Parameters
     ----------
     paths : sequence of Path
         The files (in name order).
+    start_of : callable
+        A file's acquisition start (default :func:`header_start`; e.g. a cached one).
 
     Returns
     -------
@@ -66,7 +69,7 @@ def order_series(paths: Sequence[Path]) -> tuple[list[Path], list[str | None], s
     order : str
         ``"header time"`` or ``"name"``.
     """
-    starts = [header_start(Path(p)) for p in paths]
+    starts = [start_of(Path(p)) for p in paths]
     aware = {s.tzinfo is not None for s in starts if s is not None}
     if all(s is not None for s in starts) and len(aware) == 1:
         order = sorted(range(len(paths)), key=lambda k: (starts[k], str(paths[k])))

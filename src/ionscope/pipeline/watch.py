@@ -188,6 +188,7 @@ def watch(folder: str | os.PathLike, config: str | os.PathLike, *, input: str | 
     files = ReadyFiles(str(folder / Path(live.pattern).name), settle_s=settle_s)
     live_steps = {s.name for s in exp.steps if s.input == name}
     session = Session(exp.with_files(name, ()), jobs=jobs, resume=True, live=True)
+    _warm_up(exp, live_steps)
     server = _Server(exp.out, serve) if serve is not None else None
     if server is not None:
         say(f"serving the report at http://127.0.0.1:{server.port}/report.html")
@@ -232,6 +233,28 @@ def watch(folder: str | os.PathLike, config: str | os.PathLike, *, input: str | 
         if server is not None:
             server.close()
     return record
+
+
+#: The technique package behind a command module of ionscope.cli, where the names differ.
+_PACKAGES = {"holo": "holography", "motion": "transport", "superres": "denoise", "core": None, "run": None}
+
+
+def _warm_up(exp: Any, steps: set[str]) -> None:
+    """Import what the live steps' commands and the report import on first use, so that the
+    first frame is not slower than the others (seconds of imports otherwise)."""
+    import importlib
+
+    from ionscope.pipeline.experiment import _commands
+
+    commands = _commands()
+    for step in exp.steps:
+        if step.name not in steps:
+            continue
+        module = commands[step.command].callback.__module__.rsplit(".", 1)[-1]
+        package = _PACKAGES.get(module, module)
+        if package:
+            importlib.import_module(f"ionscope.{package}")
+    importlib.import_module("ionscope.report.experiment")
 
 
 def _failed_frames(record: dict[str, Any], new: list[Path]) -> dict[str, str]:

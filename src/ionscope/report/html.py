@@ -12,8 +12,8 @@ demo or about any instrument; any pipeline can build a report.
 :meth:`Report.write` writes atomically through :func:`ionscope.io.write_text` (a temporary name
 beside the target, renamed into place), so a reader sees the old report or the new one.
 
-Example
--------
+Examples
+--------
 >>> report = Report("My run", metadata={"seed": 0})
 >>> _ = report.add(Section("Notes", [TextItem("Nothing to see.")]))
 >>> html = report.render()
@@ -304,8 +304,8 @@ class Report:
     footer : str, optional
         Text at the top of the provenance footer.
 
-    Example
-    -------
+    Examples
+    --------
     >>> r = Report("Run", metadata={"seed": 1})
     >>> _ = r.add(Section("A", ["text"])).add_provenance("model", "a forward model")
     >>> r.render().count("<section")

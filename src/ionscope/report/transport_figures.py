@@ -146,7 +146,7 @@ def in_plane_figure(
     *,
     width: float = 9.0,
 ) -> Figure:
-    """In-plane fraction of the flux (left) and mean |J| (right) per cell state, with error bars.
+    """In-plane fraction of the flux (left) and mean ``|J|`` (right) per cell state, with error bars.
 
     Parameters
     ----------
@@ -157,7 +157,7 @@ def in_plane_figure(
     truth : mapping of label to values
         The twin's values (markers).
     flux : mapping of label to (values, errors)
-        Mean |J| per state (nm/s) and its standard error (measured and truth; truth errors may
+        Mean ``|J|`` per state (nm/s) and its standard error (measured and truth; truth errors may
         be zero).
     """
     x = np.arange(len(states))

@@ -1,8 +1,8 @@
 r"""Operando LiCoO2 thin-film cathode on a solid electrolyte, seen in cross-section.
 
-Digital twin of the operando STEM-EELS Li maps of METHODS section 2: the Li fraction
+Digital twin of the operando STEM-EELS Li maps of :doc:`/guide/eels`: the Li fraction
 :math:`x(t, y, x)` of a LiCoO2 film through charge -> rest -> discharge -> rest, with the
-cycler log that goes with it (METHODS section 7). ``y`` is depth: the row ``y = 0`` touches the
+cycler log that goes with it (:doc:`/guide/echem`). ``y`` is depth: the row ``y = 0`` touches the
 solid electrolyte (SE), the last row the current collector.
 
 Model

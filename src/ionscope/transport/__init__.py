@@ -2,7 +2,7 @@ r"""Li motion from operando Li-fraction movies: flux fields, front velocities, i
 
 The study's conclusion is about motion, not maps: Li moves toward the solid electrolyte and in
 the plane of the film, and keeps moving at rest. This package measures it on a (denoised)
-Li-fraction series (time, y, x) (METHODS sections 2-3; Nomura et al., Nat. Commun. 11, 2824
+Li-fraction series (time, y, x) (:doc:`/guide/motion`; Nomura et al., Nat. Commun. 11, 2824
 (2020)).
 
 - :mod:`~ionscope.transport.continuity`: the rate :math:`\partial_t x` (straight-line fits within

@@ -16,10 +16,10 @@ __all__ = ["twin_motion_by_state", "direction_error_deg"]
 
 
 def twin_motion_by_state(twin: xr.Dataset, window: int = 5) -> dict[str, dict[str, Any]]:
-    """Per cell state of a twin with recorded motion: the in-plane fraction of sum |J_true|
+    """Per cell state of a twin with recorded motion: the in-plane fraction of sum ``|J_true|``
     (x component; the electrolyte at the top), the mean front velocity (the slope of the true
     mean front depth over ``window`` frames within each state, as :func:`li_motion` measures it) and
-    the mean |J_true| (nm/s)."""
+    the mean ``|J_true|`` (nm/s)."""
     codes, names = state_codes(twin["li_fraction_true"], twin["state"])
     runs = np.concatenate([[0], np.cumsum(np.diff(codes) != 0)])
     depth = twin["front_position_true"].values
@@ -40,7 +40,7 @@ def twin_motion_by_state(twin: xr.Dataset, window: int = 5) -> dict[str, dict[st
 
 
 def direction_error_deg(true_y, true_x, est_y, est_x) -> np.ndarray:
-    """Angle (degrees) between the true and the estimated flux where |J_true| is in the top half
+    """Angle (degrees) between the true and the estimated flux where ``|J_true|`` is in the top half
     of its frame (frames along the first axis), flattened."""
     ty, tx = np.asarray(true_y, dtype=np.float64), np.asarray(true_x, dtype=np.float64)
     jy, jx = np.asarray(est_y, dtype=np.float64), np.asarray(est_x, dtype=np.float64)

@@ -315,7 +315,9 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "motion", ("motion", "{main}", "--out", "{out}"), {"main": Slot("{inp}/series.zarr")},
         absurd=(("--electrolyte", "bogus"), ("--method", "bogus"), *_num("--window", "-1", "0", "4", "1000000000"),
-                *_num("--level", "nan", "inf"), ("--variable", "nope"), ("--dims", "y,y,x")),
+                *_num("--level", "nan", "inf"), ("--variable", "nope"), ("--dims", "y,y,x"),
+                ("--mobility", "{inp}/train.zarr"), ("--boundaries", "{inp}/train.zarr"),
+                ("--mobility", "{inp}/series.zarr", "--boundaries", "{inp}/series.zarr")),
     ),
     Command(
         "simulate",

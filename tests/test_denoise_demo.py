@@ -80,8 +80,17 @@ def test_motion_on_the_denoised_movie_against_the_twin(quick_run):
     assert charge["front_velocity_nm_per_s"] == pytest.approx(charge["truth"]["front_velocity_nm_per_s"], rel=0.15)
     assert rest["mean_flux_nm_per_s"] == pytest.approx(rest["truth"]["mean_flux_nm_per_s"], rel=0.35)
     assert motion["direction_error_deg_median"] < 20
-    for name in ("charge", "rest", "discharge"):  # the maps bound the in-plane transport from below
-        assert s[name]["in_plane_fraction"] < s[name]["truth"]["in_plane_fraction"]
+    lower = motion["minimum_norm_in_plane_fraction"]
+    for name in ("charge", "rest", "discharge"):  # the maps alone bound the in-plane transport from below
+        assert lower[name] < s[name]["truth"]["in_plane_fraction"] - 0.1
+    # with the twin's domain-boundary mask and the mobilities fitted to the maps (quick run, seed 0:
+    # D_boundary / D_bulk 33 +- 8, the twin's 40; in-plane 0.241 / 0.306 vs 0.251 / 0.328)
+    mob = motion["mobility"]
+    assert 20 < mob["ratio"] < 60 and mob["fickian_states"] == ["rest", "charge"]
+    for name in ("charge", "rest"):
+        assert s[name]["in_plane_fraction"] == pytest.approx(s[name]["truth"]["in_plane_fraction"], abs=0.05)
+    # discharge: Li inserted inside the film is no Fickian flux; the state keeps the lower bound
+    assert s["discharge"]["in_plane_fraction"] == pytest.approx(lower["discharge"], rel=1e-6)
 
 
 @pytest.mark.slow

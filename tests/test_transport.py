@@ -250,3 +250,179 @@ def test_careless_series_are_refused(make, error, match):
 def test_bad_options_are_config_errors(kw):
     with pytest.raises(ConfigError):
         li_motion(_series(np.ones((3, 8, 8))), **kw)
+
+
+# --------------------------------------------------------------------------- mobility-aware (Fickian) flux
+
+from ionscope.simulate.licoo2 import diffusion_operator, domain_boundaries, voronoi_domains  # noqa: E402
+from ionscope.transport.mobility import MobilityFlux, fickian_rate, fit_two_phase_mobility, two_phase_mobility  # noqa: E402
+
+
+def _harm(a, b):
+    return 2 * a * b / (a + b)
+
+
+@pytest.mark.parametrize("side", ["top", "bottom", "left", "right"])
+def test_fickian_flux_recovers_a_manufactured_potential_and_mobility(side):
+    """Choose D and phi (phi = 0 on the electrolyte face), write the rate div(D grad phi) out by
+    hand, and get back the face flux -D grad phi."""
+    rng = np.random.default_rng(4)
+    d = np.exp(rng.normal(0.0, 1.0, (11, 9)))  # mobility over a factor ~50
+    phi = rng.standard_normal((11, 9))
+    hy, hx = H
+    fy, fx = np.zeros((12, 9)), np.zeros((11, 10))
+    fy[1:-1] = -_harm(d[:-1], d[1:]) * (phi[1:] - phi[:-1]) / hy
+    fx[:, 1:-1] = -_harm(d[:, :-1], d[:, 1:]) * (phi[:, 1:] - phi[:, :-1]) / hx
+    # the electrolyte face half a pixel from the first centre: -D (0 - phi) / (h / 2) outwards
+    if side == "top":
+        fy[0] = -d[0] * phi[0] / (hy / 2)
+    elif side == "bottom":
+        fy[-1] = d[-1] * phi[-1] / (hy / 2)
+    elif side == "left":
+        fx[:, 0] = -d[:, 0] * phi[:, 0] / (hx / 2)
+    else:
+        fx[:, -1] = d[:, -1] * phi[:, -1] / (hx / 2)
+    rate = -divergence(fy, fx, H)
+    solver = MobilityFlux(7.0 * d, H, side)  # the scale of D does not change J
+    gy, gx = solver.face_flux(solver.potential(rate))
+    np.testing.assert_allclose(gy, fy, atol=1e-9)
+    np.testing.assert_allclose(gx, fx, atol=1e-9)
+    jy, jx = solver.flux(rate[None])
+    np.testing.assert_allclose(jy[0], 0.5 * (fy[1:] + fy[:-1]), atol=1e-9)
+    np.testing.assert_allclose(jx[0], 0.5 * (fx[:, 1:] + fx[:, :-1]), atol=1e-9)
+
+
+def test_fickian_flux_of_two_mobility_columns_is_the_closed_form_and_not_the_minimum_norm_one():
+    """Columns of D = 1 (left half) and 10 (right half), Li gained at the rate D(x) everywhere:
+    phi = y^2/2 - L y solves div(D grad phi) = D with phi = 0 at the top and no flux at the bottom,
+    so J_y = D (L - y) and J_x = 0 - each column fed straight from the electrolyte. The
+    minimum-norm flux instead moves Li sideways into the fast-filling half."""
+    ny, nx, h = 16, 12, (2.0, 2.0)
+    d = np.where(np.arange(nx) < nx // 2, 1.0, 10.0)[None, :] * np.ones((ny, 1))
+    jy, jx = MobilityFlux(d, h, "top").flux(d)
+    depth = ny * h[0]
+    y = (np.arange(ny) + 0.5) * h[0]
+    np.testing.assert_allclose(jy, d * (depth - y)[:, None], rtol=1e-9)
+    assert np.abs(jx).max() < 1e-9 * np.abs(jy).max()
+    my, mx = poisson_flux(d, h, "top")
+    assert np.abs(mx).max() > 0.1 * np.abs(my).max()
+
+
+def test_uniform_mobility_gives_the_minimum_norm_flux_and_its_noise():
+    rate = np.random.default_rng(2).standard_normal((3, 20, 14))
+    solver = MobilityFlux(np.full((20, 14), 0.3), H, "right")
+    jy, jx = solver.flux(rate)
+    py, px = poisson_flux(rate, H, "right")
+    np.testing.assert_allclose(jy, py, atol=1e-10)
+    np.testing.assert_allclose(jx, px, atol=1e-10)
+    # along the interface: the same; across it flux_noise_sd's eigenvalue sum counts the electrolyte
+    # face's flux 2 phi / h as phi^T L phi does (2 phi^2 / h^2, not 4): a few per cent low there
+    sd, ref = solver.noise_sd(0.01), flux_noise_sd(0.01, (20, 14), H, "right")
+    assert sd[0] == pytest.approx(ref[0], rel=1e-9) and ref[1] < sd[1] < 1.05 * ref[1]
+    big = MobilityFlux(np.ones((48, 40)), H, "left")  # Hutch++ above 16 * probes pixels
+    sd, ref = big.noise_sd(0.01), flux_noise_sd(0.01, (48, 40), H, "left")
+    assert sd[0] == pytest.approx(ref[0], rel=0.02) and ref[1] < sd[1] < 1.05 * ref[1]
+
+
+def test_fickian_flux_noise_is_the_spread_of_the_flux_of_white_rate_noise():
+    """Hutch++ estimate against Monte Carlo: the flux of 400 frames of white rate noise."""
+    rng = np.random.default_rng(3)
+    mask = domain_boundaries(voronoi_domains((24, 20), 5, rng))
+    solver = MobilityFlux(two_phase_mobility(mask, 1.0, 30.0), (2.5, 2.5), "top")
+    fy, fx = solver.face_flux(solver.potential(rng.normal(0.0, 0.5, (400, 24, 20))))
+    mc = np.sqrt(np.mean(np.sum(fy**2, axis=(1, 2)) / 480)), np.sqrt(np.mean(np.sum(fx**2, axis=(1, 2)) / 480))
+    np.testing.assert_allclose(solver.noise_sd(0.5), mc, rtol=0.06)
+
+
+def _fickian_series(mask, d_bulk, d_boundary, h, n_frames, dt, seed):
+    """Backward-Euler Fick (no-flux faces) from a smooth random start: frames every step."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    x = 0.5 + 0.3 * ndimage.gaussian_filter(rng.standard_normal(mask.shape), 2.0) / 0.1
+    a = diffusion_operator(two_phase_mobility(mask, d_bulk, d_boundary), h)
+    lu = spla.splu((sp.identity(x.size) - dt * a).tocsc())
+    frames = [x.ravel()]
+    for _ in range(n_frames - 1):
+        frames.append(lu.solve(frames[-1]))
+    return np.stack(frames).reshape((n_frames,) + mask.shape)
+
+
+def test_fit_recovers_bulk_and_boundary_mobility_of_a_fickian_series_with_noise():
+    mask = domain_boundaries(voronoi_domains((32, 32), 6, np.random.default_rng(5)))
+    h, dt = 2.0, 0.1  # frames close enough to follow the boundaries' fast start (h^2 / D = 0.13 s)
+    x = _fickian_series(mask, 2.0, 30.0, h, 24, dt, 6)
+    x = x + np.random.default_rng(7).normal(0.0, 1e-3, x.shape)
+    t = np.arange(24) * dt
+    codes = np.repeat([1, 0], 12)
+    rate = rate_of_change(x, t, codes, 3)
+    fits = fit_two_phase_mobility(x, rate, mask, (h, h), groups=codes, blocks=4)
+    for key in ("0", "1", "pooled"):
+        fit = fits[key]
+        assert fit["d_bulk_nm2_s"] == pytest.approx(2.0, rel=0.05), key
+        assert fit["d_boundary_nm2_s"] == pytest.approx(30.0, rel=0.08), key
+        assert 0 < fit["d_boundary_nm2_s_error"] < 0.3 * fit["d_boundary_nm2_s"]
+    assert fits["pooled"]["groups"] == ["0", "1"] and fits["pooled"]["r2"] > 0.9
+    # the strong form (rate against div(D grad x) pixel by pixel) agrees on clean maps
+    pred = fickian_rate(x, two_phase_mobility(mask, 2.0, 30.0), (h, h))
+    assert np.corrcoef(pred[2:-2].ravel(), rate[2:-2].ravel())[0, 1] > 0.9
+
+
+@pytest.fixture(scope="module")
+def small_twin():
+    return simulate("licoo2", seed=1, ny=32, nx=32, n_domains=5, charge_frames=20, rest1_frames=12,
+                    discharge_frames=12, rest2_frames=0, dose=None, layer_thickness_nm=10)
+
+
+def test_twin_boundary_mask_gives_the_in_plane_fraction_the_minimum_norm_flux_misses(small_twin):
+    ds = small_twin
+    truth = twin_motion_by_state(ds)
+    series = ds["li_fraction"].assign_coords(state=ds["state"])
+    _, lower = li_motion(series, level=0.7)
+    res, fitted = li_motion(series, level=0.7, boundaries=ds["boundary"])
+    mob = fitted["mobility"]
+    assert mob["source"] == "fitted from the boundary mask" and set(mob["pooled_states"]) == {"charge", "rest"}
+    assert 25 < mob["ratio"] < 80 and mob["ratio_error"] > 0  # the twin: 40
+    assert res["mobility"].dims == ("y", "x") and res["mobility"].attrs["units"] == "nm^2/s"
+    for state in ("charge", "rest"):
+        assert fitted["states"][state]["in_plane_fraction"] == pytest.approx(truth[state]["in_plane_fraction"], abs=0.05)
+        assert lower["states"][state]["in_plane_fraction"] < truth[state]["in_plane_fraction"] - 0.2
+    # discharge: the twin inserts Li inside the film (electron-limited, at the collector), a source Fick's
+    # law does not have: the fit refuses it (no positive mobility) and the state keeps the minimum-norm flux
+    assert mob["fickian_states"] == ["rest", "charge"] and mob["fit_by_state"]["discharge"]["d_bulk_nm2_s"] is None
+    assert fitted["states"]["discharge"]["in_plane_fraction"] == pytest.approx(
+        lower["states"]["discharge"]["in_plane_fraction"], rel=1e-6)
+    # ... and a given mobility map is used in every state: the twin's own D runs discharge along the
+    # boundaries too, while the twin's truth carries inserted Li straight down (its unresolved supply path)
+    d = np.where(ds["region"].values == 1, 1.0, np.where(ds["boundary"].values == 1, 40.0, 1.0))
+    _, given = li_motion(series, level=0.7, mobility=d)
+    assert given["mobility"]["fickian_states"] == ["rest", "charge", "discharge"]
+    for state in ("charge", "rest"):
+        assert given["states"][state]["in_plane_fraction"] == pytest.approx(truth[state]["in_plane_fraction"], abs=0.03)
+    assert given["states"]["discharge"]["in_plane_fraction"] > truth["discharge"]["in_plane_fraction"] + 0.1
+
+
+def test_mobility_options_refuse_careless_maps(small_twin):
+    series = small_twin["li_fraction"].isel(time=slice(0, 8))
+    with pytest.raises(InputError, match="32 x 16 px"):
+        li_motion(series, mobility=np.ones((32, 16)))
+    with pytest.raises(InputError, match="<= 0"):
+        li_motion(series, mobility=np.zeros((32, 32)))
+    with pytest.raises(InputError, match="NaN"):
+        li_motion(series, boundaries=np.full((32, 32), np.nan))
+    with pytest.raises(InputError, match="0 / 1"):
+        li_motion(series, boundaries=small_twin["domain"])
+    with pytest.raises(InputError, match="boundary and"):
+        li_motion(series, boundaries=np.zeros((32, 32)))
+    with pytest.raises(ConfigError, match="not both"):
+        li_motion(series, mobility=np.ones((32, 32)), boundaries=small_twin["boundary"])
+
+
+def test_lazy_series_with_a_boundary_mask_gives_the_numpy_result(small_twin):
+    series = small_twin["li_fraction"].assign_coords(state=small_twin["state"])
+    eager, s1 = li_motion(series, level=0.7, boundaries=small_twin["boundary"])
+    lazy, s2 = li_motion(series.chunk({"time": 9}), level=0.7, boundaries=small_twin["boundary"])
+    np.testing.assert_allclose(lazy["flux_x"].values, eager["flux_x"].values, rtol=1e-5, atol=1e-12)
+    assert s2["mobility"]["ratio"] == pytest.approx(s1["mobility"]["ratio"])

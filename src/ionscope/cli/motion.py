@@ -41,6 +41,8 @@ def motion(
     method: Annotated[str, typer.Option("--method", help="Flux from the continuity equation (continuity), the optical flow (flow), or both.")] = "continuity",
     level: Annotated[Optional[float], typer.Option("--level", help="Front iso-value of the series (default 0.7 of the first frame's Li-rich level).")] = None,
     window: Annotated[int, typer.Option("--window", help="Frames per rate fit (odd, >= 3), within each cell state.")] = 5,
+    mobility_path: Annotated[Optional[str], typer.Option("--mobility", metavar="MAP", help="A Li mobility (diffusivity) map (y, x) on the series' grid, absolute or relative, > 0: the flux becomes the Fickian -D grad(phi) with div(D grad phi) = dx/dt, which runs along fast paths. FILE or FILE:VARIABLE.")] = None,
+    boundaries_path: Annotated[Optional[str], typer.Option("--boundaries", metavar="MASK", help="A domain-boundary mask (y, x; 1 = boundary) from a structure image, e.g. segmented HAADF registered to the series: the bulk and boundary mobilities are fitted to the maps per cell state (summary 'mobility') and the flux is the Fickian one. FILE or FILE:VARIABLE. Not with --mobility.")] = None,
     cycler: CyclerOption = None,
     start: StartOption = None,
     timezone: TimezoneOption = None,
@@ -51,9 +53,18 @@ def motion(
     from ionscope import io
     from ionscope.transport import li_motion
 
-    elapsed = start_run(out_dir, overwrite, inputs=(series_path, cycler))
+    from ionscope.errors import ConfigError
+
+    elapsed = start_run(out_dir, overwrite, inputs=(series_path, cycler, mobility_path, boundaries_path))
+    if mobility_path is not None and boundaries_path is not None:
+        raise ConfigError("give --mobility MAP or --boundaries MASK (whose mobilities are then fitted), not both")
     with input_role("SERIES"):
         series = io.load(series_path, lazy=True, dims=dims, variable=variable)
+    structure = {}
+    for key, option, path in (("mobility", "--mobility", mobility_path), ("boundaries", "--boundaries", boundaries_path)):
+        if path is not None:
+            with input_role(option):
+                structure[key] = io.load(path)
     timed = cell_timeline(series, cycler, start, timezone, out_dir, overwrite)
     state = None
     if timed is not None:
@@ -62,7 +73,7 @@ def motion(
         state = _state_variable(series_path)
     with options_named():
         result, summary = li_motion(series, state=state, electrolyte=electrolyte, method=method, level=level,
-                                    window=window)
+                                    window=window, **structure)
     summary = {"command": "motion", "input": str(series_path), **summary}
     if timed is not None:
         result, part = timed.apply(result)
@@ -74,4 +85,9 @@ def motion(
 
     states = ", ".join(f"{name} {num(s['in_plane_fraction'], '.2f')} in-plane, front "
                        f"{num(s['front_velocity_nm_per_s'], '.3g')} nm/s" for name, s in summary["states"].items())
-    out.print(f"Li motion of {summary['frames']} frames ({summary['method']}): {states}; wrote {out_dir}")
+    mob = summary["mobility"]
+    fitted = (f"; fitted D_bulk {num(mob['d_bulk_nm2_s'], '.3g')} ± {num(mob['d_bulk_nm2_s_error'], '.2g')}, "
+              f"D_boundary {num(mob['d_boundary_nm2_s'], '.3g')} ± {num(mob['d_boundary_nm2_s_error'], '.2g')} nm^2/s"
+              if mob["source"].startswith("fitted") else "")
+    out.print(f"Li motion of {summary['frames']} frames ({summary['method']}, mobility: {mob['source']}{fitted}): "
+              f"{states}; wrote {out_dir}")

@@ -9,6 +9,10 @@ Li-fraction series (time, y, x) (:doc:`/guide/motion`; Nomura et al., Nat. Commu
   each cell state), the minimum-norm flux of the continuity equation
   :math:`\partial_t x = -\nabla\cdot\mathbf J` by a DCT/DST Poisson solver (Li crosses only the
   electrolyte face), its exact noise, and the Helmholtz split of a vector field.
+- :mod:`~ionscope.transport.mobility`: the mobility-aware (Fickian) flux
+  :math:`-D\nabla\phi`, :math:`\nabla\cdot(D\nabla\phi) = \partial_t x` for a mobility map
+  :math:`D` (fast domain boundaries carry the in-plane transport the minimum-norm flux misses), its
+  noise, and the fit of bulk and boundary mobilities to the maps given a boundary mask.
 - :mod:`~ionscope.transport.flow`: TV-L1 optical flow of the Li features, velocities in nm/s.
 - :mod:`~ionscope.transport.fronts`: the iso-line front per frame, its normal velocity and
   roughness.
@@ -40,8 +44,9 @@ from ionscope.transport.continuity import (
     rate_of_change,
 )
 from ionscope.transport.flow import frame_flow, velocity_at_frames
+from ionscope.transport.mobility import MobilityFlux, fickian_rate, fit_two_phase_mobility, two_phase_mobility
 from ionscope.transport.fronts import default_level, front_depth, front_roughness, front_velocity
-from ionscope.transport.workflow import METHODS, li_motion, state_codes
+from ionscope.transport.workflow import METHODS, interfacial_layer_mask, li_motion, state_codes
 
 __all__ = [
     "SIDES",
@@ -51,6 +56,11 @@ __all__ = [
     "flux_noise_sd",
     "divergence",
     "divergence_free_part",
+    "MobilityFlux",
+    "fickian_rate",
+    "fit_two_phase_mobility",
+    "two_phase_mobility",
+    "interfacial_layer_mask",
     "frame_flow",
     "velocity_at_frames",
     "front_depth",

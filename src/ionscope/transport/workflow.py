@@ -31,6 +31,17 @@ recovers it; the minimum-norm flux is the least flux that explains every map, an
 fraction is a lower bound of the true one (``benchmarks/transport.py`` measures how far below on
 the ``licoo2`` twin).
 
+What the structure adds: with a mobility map (``mobility``) or a domain-boundary mask whose bulk and
+boundary mobilities are fitted to the maps (``boundaries``), the continuity flux is the Fickian
+flux :math:`-D\\nabla\\phi`, :math:`\\nabla\\cdot(D\\nabla\\phi) = \\partial_t x`
+(:mod:`ionscope.transport.mobility`), which runs along the fast paths as diffusion does. The fit
+leaves out the electrolyte row (a source) and the Li-poor interfacial layer of the first frame
+(:func:`interfacial_layer_mask`: Li fraction = site fraction x occupancy there, so Fick's law on
+the maps fails at its edge), which keeps the bulk mobility; the cell states Fick's law describes
+(``r2 >= 0.5`` and positive mobilities) get the Fickian flux with the fit pooled over them; a state
+with Li inserted inside the field, as the twin's electron-limited discharge, is reported but keeps
+the minimum-norm flux.
+
 Dask-backed input stays lazy: the flux and velocity are built per time chunk (with the
 neighbouring frames the rate fit and the flow need) and computed when written; the first frame is
 read first (the default level and the value check), then the summary's statistics are computed in one
@@ -46,10 +57,11 @@ import numpy as np
 import xarray as xr
 
 from ionscope.data import axis_calibration, is_lazy, plain_json, provenance, require_dims, require_finite, with_provenance
-from ionscope.errors import DimensionError, InputError
+from ionscope.errors import ConfigError, DimensionError, InputError
 from ionscope.timeline import STATE_FLAGS
 from ionscope.transport.continuity import SIDES, divergence_free_part, flux_noise_sd, poisson_flux, rate_of_change
 from ionscope.transport.flow import velocity_at_frames
+from ionscope.transport.mobility import MobilityFlux, fit_two_phase_mobility, two_phase_mobility
 from ionscope.transport.fronts import LEVEL_FRACTION, default_level, front_depth, front_roughness, front_velocity
 from ionscope.units import CONCENTRATION_UNITS, length_to_nm, normalise_unit, time_to_s
 from ionscope.validation import Interval, Options, check_parameter, described
@@ -168,14 +180,21 @@ def _runs(codes: np.ndarray) -> np.ndarray:
 
 
 def _motion_kernel(x: np.ndarray, t: np.ndarray, runs: np.ndarray, keep: slice, *, method: str, side: str,
-                   pixel: tuple[float, float], window: int, floor: float) -> np.ndarray:
+                   pixel: tuple[float, float], window: int, floor: float, solver: MobilityFlux | None = None,
+                   fickian: np.ndarray | None = None) -> np.ndarray:
     """Rate, flux and velocity of the frames ``keep`` of ``x`` (T, ny, nx), which holds them and
-    their neighbours: (5, n_keep, ny, nx) = rate, J_y, J_x, v_y, v_x."""
+    their neighbours: (5, n_keep, ny, nx) = rate, J_y, J_x, v_y, v_x. With a ``solver`` the
+    continuity flux of the frames where ``fickian`` (per frame of ``x``) is true is its
+    mobility-weighted flux, else the minimum-norm one."""
     x = np.asarray(x, dtype=np.float64)
     rate = rate_of_change(x, t, runs, window)[keep]
     xs = x[keep]
     if method in ("continuity", "both"):
         jy, jx = poisson_flux(rate, pixel, side)
+        if solver is not None:
+            on = np.ones(x.shape[0], bool)[keep] if fickian is None else np.asarray(fickian, bool)[keep]
+            if on.any():
+                jy[on], jx[on] = solver.flux(rate[on])
     if method in ("flow", "both"):
         v = velocity_at_frames(x, t, pixel)[:, keep]
         if method == "flow":
@@ -202,6 +221,7 @@ def _motion_arrays(x: Any, t: np.ndarray, runs: np.ndarray, **kw) -> Any:
     halo = _halo(kw["method"], kw["window"])
     if not hasattr(x, "dask"):
         return _motion_kernel(x, t, runs, slice(0, n), **kw)
+    fickian = kw.pop("fickian", None)
     import dask.array as dsa
 
     pieces = []
@@ -211,8 +231,8 @@ def _motion_arrays(x: Any, t: np.ndarray, runs: np.ndarray, **kw) -> Any:
         block = x[a:b].rechunk({0: -1, 1: -1, 2: -1})
         keep = slice(lo - a, hi - a)
 
-        def run(xb, t_=t[a:b], r_=runs[a:b], keep_=keep):
-            return _motion_kernel(xb, t_, r_, keep_, **kw)
+        def run(xb, t_=t[a:b], r_=runs[a:b], keep_=keep, f_=None if fickian is None else fickian[a:b]):
+            return _motion_kernel(xb, t_, r_, keep_, fickian=f_, **kw)
 
         pieces.append(dsa.map_blocks(run, block, new_axis=0, dtype=np.float32,
                                      chunks=((5,), (hi - lo,), (x.shape[1],), (x.shape[2],))))
@@ -263,6 +283,92 @@ def _state_table(codes, names, inplane_sum, normal_sum, frame_fraction, front_v,
     return table
 
 
+# --------------------------------------------------------------------------- mobility
+
+
+def _structure_map(value: Any, what: str, shape: tuple[int, int]) -> np.ndarray:
+    """A (y, x) map given beside the series (a DataArray with dims y, x, or an array) as float64,
+    checked for the series' map shape and finite values."""
+    if isinstance(value, xr.DataArray):
+        extra = [d for d in value.dims if d not in ("y", "x")]
+        if extra or set(value.dims) != {"y", "x"}:
+            raise DimensionError(f"the {what} has dims ({', '.join(map(str, value.dims))}); give a (y, x) map of the "
+                                 "series' field of view")
+        value = value.transpose("y", "x").values
+    a = np.asarray(value)
+    if a.shape != tuple(shape):
+        raise InputError(f"the {what} is {' x '.join(map(str, a.shape)) or 'a scalar'} px, the series' maps are "
+                         f"{shape[0]} x {shape[1]} px; give a map on the series' y/x grid")
+    if a.dtype == bool:
+        return a.astype(np.float64)
+    if not np.issubdtype(a.dtype, np.number):
+        raise InputError(f"the {what} must be numbers, got {a.dtype}")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"the {what} has {int(np.sum(~np.isfinite(a)))} NaN or infinite pixels; give a finite map")
+    return a
+
+
+def interfacial_layer_mask(first: np.ndarray, level: float, side: str) -> np.ndarray:
+    """The Li-poor interfacial layer of the first map: the pixels below ``level`` connected
+    (4-neighbours) to the electrolyte face ``side`` (bool, (ny, nx)); empty if none touch it.
+
+    Its Li fraction is a site fraction times the occupancy (a phase of another site density, as
+    the LiCoO2 + Co3O4 layer of Nomura et al. 2020), so Fick's law on the maps fails at its edge.
+    """
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(np.asarray(first) < level)
+    axis, first_face = SIDES[side]
+    edge = np.take(labels, 0 if first_face else -1, axis=axis)
+    touching = np.unique(edge[edge > 0])
+    return np.isin(labels, touching) & (labels > 0)
+
+
+def _mobility_from_boundaries(x: np.ndarray, t: np.ndarray, codes: np.ndarray, names: dict[int, str],
+                              runs: np.ndarray, mask: np.ndarray, level: float, side: str,
+                              pixel: tuple[float, float], window: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The two-phase mobility map fitted to the maps (see :func:`li_motion`) and its report."""
+    from scipy import ndimage
+
+    layer = interfacial_layer_mask(x[0], level, side)
+    axis, first_face = SIDES[side]
+    skip = layer.copy()
+    index = [slice(None), slice(None)]
+    index[axis] = 0 if first_face else -1
+    skip[tuple(index)] = True  # the electrolyte row: Li leaves or enters there by a source
+    use = ~ndimage.binary_dilation(skip, iterations=1)
+    if use.sum() < 16 or not (mask & use).any() or not (~mask & use).any():
+        raise InputError(
+            f"the boundary mask has {int((mask & use).sum())} boundary and {int((~mask & use).sum())} bulk pixels "
+            "outside the electrolyte row and the Li-poor interfacial layer; the fit of the two mobilities needs both")
+    rate = rate_of_change(x, t, runs, window)
+    fits = fit_two_phase_mobility(x, rate, mask, pixel, use=use, groups=codes)
+    pooled = fits["pooled"]
+    if not (np.isfinite(pooled["d_bulk_nm2_s"]) and pooled["d_bulk_nm2_s"] > 0):
+        raise InputError("Fick's law with the boundary mask does not describe the series (the fitted bulk mobility "
+                         f"is {pooled['d_bulk_nm2_s']:.3g}); check the mask's registration to the series, or give "
+                         "--mobility")
+    mobility = two_phase_mobility(mask & ~layer, pooled["d_bulk_nm2_s"], pooled["d_boundary_nm2_s"])
+    report = {
+        "source": "fitted from the boundary mask",
+        "model": ("D = d_boundary on the mask's boundary pixels, d_bulk elsewhere and in the Li-poor interfacial "
+                  "layer (where the fit cannot measure it: x = site fraction * occupancy there); fitted by least "
+                  "squares of dx/dt = div(D grad x) in its Dirichlet (weak) form over the pixels outside the layer "
+                  "and the electrolyte row, per cell state; the flux of those states where the law describes the "
+                  "maps (r2 >= 0.5, positive mobilities) is the Fickian one with the fit pooled over them, the "
+                  "other states keep the minimum-norm flux (a lower bound of the in-plane fraction)"),
+        "d_bulk_nm2_s": pooled["d_bulk_nm2_s"], "d_bulk_nm2_s_error": pooled["d_bulk_nm2_s_error"],
+        "d_boundary_nm2_s": pooled["d_boundary_nm2_s"], "d_boundary_nm2_s_error": pooled["d_boundary_nm2_s_error"],
+        "ratio": pooled["ratio"], "ratio_error": pooled["ratio_error"],
+        "pooled_states": [names[int(g)] for g in pooled["groups"]],
+        "fit_by_state": {names[int(k)]: v for k, v in fits.items() if k != "pooled"},
+        "boundary_px": int(mask.sum()), "interfacial_layer_px": int(layer.sum()), "fit_px": int(use.sum()),
+        "units": "nm^2/s",
+    }
+    return mobility, report
+
+
 # --------------------------------------------------------------------------- the workflow
 
 
@@ -274,6 +380,8 @@ def li_motion(
     method: str = "continuity",
     level: float | None = None,
     window: int = 5,
+    mobility: Any = None,
+    boundaries: Any = None,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """Li flux, feature velocities, fronts and per-state transport of a Li map series.
 
@@ -298,6 +406,21 @@ def li_motion(
         :func:`~ionscope.transport.fronts.default_level` of the first frame.
     window : int
         Frames per rate fit (odd, >= 3; default 5).
+    mobility : xarray.DataArray or array-like, optional
+        A Li mobility (diffusivity) map :math:`D` (y, x) on the series' grid, absolute or
+        relative, finite and > 0: the continuity flux becomes the Fickian flux
+        :math:`-D\\nabla\\phi`, :math:`\\nabla\\cdot(D\\nabla\\phi) = \\partial_t x`
+        (:class:`~ionscope.transport.mobility.MobilityFlux`), which runs along fast paths.
+    boundaries : xarray.DataArray or array-like, optional
+        A domain-boundary mask (y, x; true / non-zero = boundary) from a structure image (e.g. a
+        segmented HAADF image, registered to the series): :math:`D_{bulk}` and
+        :math:`D_{boundary}` are fitted to the maps per cell state
+        (:func:`~ionscope.transport.mobility.fit_two_phase_mobility`, reported with jackknife
+        errors in the summary's ``mobility``), and the flux uses the fit pooled over the states
+        Fick's law describes; the other states (e.g. Li inserted inside the field, where the
+        fitted mobility is not positive) keep the minimum-norm flux (summary ``mobility``:
+        ``fickian_states``). Not with ``mobility``. Without either, the flux is the minimum-norm
+        one, whose in-plane fraction is a lower bound of the true one.
 
     Returns
     -------
@@ -308,7 +431,8 @@ def li_motion(
         ``front_velocity_nm_per_s``, ``front_roughness_nm``, ``in_plane_fraction`` (time),
         ``flux_magnitude_by_state`` (cell_state, y, x); and the summary (per state:
         ``in_plane_fraction``, ``front_velocity_nm_per_s``, ``mean_flux_nm_per_s`` with
-        ``_error``; the noise; the parameters; plain JSON, NaN as None).
+        ``_error``; the noise; the parameters; ``mobility``: its source and, when fitted, the
+        fitted mobilities; plain JSON, NaN as None); with a mobility, ``mobility`` (y, x) too.
 
     Raises
     ------
@@ -316,7 +440,8 @@ def li_motion(
         No time dim or coordinate, fewer than two frames, not a fraction or concentration,
         uncalibrated axes, NaN values, an electrolyte side with fewer than 3 pixels of depth.
     ConfigError
-        Unknown ``electrolyte`` or ``method``, a bad ``window`` or ``level``.
+        Unknown ``electrolyte`` or ``method``, a bad ``window`` or ``level``; both ``mobility``
+        and ``boundaries``.
 
     Examples
     --------
@@ -358,7 +483,34 @@ def li_motion(
         _check_fraction_values(first, str(series.name or "the series"))
     rich = default_level(first) / LEVEL_FRACTION  # the first frame's Li-rich level
     level = float(LEVEL_FRACTION * rich if level is None else level)
-    kw = dict(method=method, side=electrolyte, pixel=(hy, hx), window=int(window), floor=_VELOCITY_FLOOR * rich)
+    solver, mobility_map, mobility_report = None, None, {"source": "none"}
+    if mobility is not None and boundaries is not None:
+        raise ConfigError("give a mobility map or a boundary mask (whose mobilities are fitted), not both")
+    shape = (series.sizes["y"], series.sizes["x"])
+    if mobility is not None:
+        mobility_map = _structure_map(mobility, "mobility map", shape)
+        if not np.all(mobility_map > 0):
+            raise InputError(f"the mobility map has {int(np.sum(mobility_map <= 0))} pixels <= 0 (min "
+                             f"{mobility_map.min():.3g}); a mobility is positive everywhere Li can move")
+        mobility_report = {"source": "given", "units": str(getattr(mobility, "attrs", {}).get("units", "relative")),
+                           "min": float(mobility_map.min()), "max": float(mobility_map.max())}
+    elif boundaries is not None:
+        mask = _structure_map(boundaries, "boundary mask", shape)
+        if not np.all(np.isin(mask, (0.0, 1.0))):
+            raise InputError("the boundary mask must be 0 / 1 (or bool): true on domain boundaries; threshold a "
+                             "segmented structure image first")
+        x_np = np.asarray(series.values, dtype=np.float64)
+        mobility_map, mobility_report = _mobility_from_boundaries(
+            x_np, t, codes, names, runs, mask.astype(bool), level, electrolyte, (hy, hx), int(window))
+    fickian = None
+    if mobility_map is not None:
+        solver = MobilityFlux(mobility_map, (hy, hx), electrolyte)
+        fickian = np.ones(t.size, bool)
+        if "pooled_states" in mobility_report:  # fitted: Fickian where the law describes the state
+            fickian = np.isin(codes, [c for c, name in names.items() if name in mobility_report["pooled_states"]])
+        mobility_report["fickian_states"] = [name for c, name in names.items() if fickian[codes == c].all()]
+    kw = dict(method=method, side=electrolyte, pixel=(hy, hx), window=int(window), floor=_VELOCITY_FLOOR * rich,
+              solver=solver, fickian=fickian)
     stacked = _motion_arrays(data, t, runs, **kw)
 
     # the small per-frame statistics (one pass over lazy data)
@@ -392,11 +544,18 @@ def li_motion(
     m = (int(window) - 1) // 2
     offsets = np.arange(-m, m + 1) * (float(np.median(np.diff(t))))
     rate_sd = noise / float(np.sqrt(np.sum(offsets**2)))
-    flux_sd = flux_noise_sd(rate_sd, (series.sizes["y"], series.sizes["x"]), (hy, hx), electrolyte)
+    flux_sd = (solver.noise_sd(rate_sd) if solver is not None and fickian.any()
+               else flux_noise_sd(rate_sd, shape, (hy, hx), electrolyte))
 
     ds = _dataset(series, stacked, t, depth, v_front, front_v_frame, rough, frame_fraction, per_state, names,
                   quantity, level, electrolyte)
-    params = {"electrolyte": electrolyte, "method": method, "level": level, "window": int(window)}
+    if mobility_map is not None:
+        ds["mobility"] = xr.DataArray(
+            mobility_map.astype(np.float32), dims=("y", "x"), coords={"y": series["y"].variable, "x": series["x"].variable},
+            name="mobility", attrs={"units": "nm^2/s" if mobility_report["source"] != "given" else mobility_report["units"],
+                                    "long_name": f"Li mobility D of the Fickian flux ({mobility_report['source']})"})
+    params = {"electrolyte": electrolyte, "method": method, "level": level, "window": int(window),
+              "mobility": mobility_report["source"]}
     ds = with_provenance(ds, STEP, params, inputs=[series], history=provenance(series), variables=True)
     summary = {
         "method": method, "electrolyte": electrolyte, "quantity": quantity, "level": level,
@@ -409,8 +568,14 @@ def li_motion(
                   "mean_roughness_nm": float(np.nanmean(rough)) if np.isfinite(rough).any() else float("nan")},
         "states": _state_table(codes, names, inplane_sum, normal_sum, frame_fraction, front_v_frame, mean_flux,
                                int(window)),
-        "regulariser": ("minimum-norm flux -grad(phi), laplacian(phi) = dx/dt, phi = 0 on the electrolyte face, "
-                        "no flux through the others" if method != "flow" else "none (advective flux x v of the flow)"),
+        "regulariser": ("none (advective flux x v of the flow)" if method == "flow" else
+                        "minimum-norm flux -grad(phi), laplacian(phi) = dx/dt, phi = 0 on the electrolyte face, "
+                        "no flux through the others (its in-plane fraction is a lower bound of the true one)"
+                        if solver is None else
+                        "Fickian flux -D grad(phi), div(D grad(phi)) = dx/dt with the mobility map D (harmonic-mean "
+                        "face mobilities), phi = 0 on the electrolyte face, no flux through the others, in the "
+                        "states of mobility.fickian_states; minimum-norm (D = 1) in the others"),
+        "mobility": mobility_report,
         "compute_time_s": round(_time.perf_counter() - t0, 3),
     }
     return ds, plain_json(summary)

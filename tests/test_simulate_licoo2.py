@@ -18,7 +18,7 @@ from ionscope.simulate.licoo2 import (
     domain_boundaries,
     face_flux,
     licoo2_ocv,
-    supply_flux,
+    SupplyPath,
     voronoi_domains,
 )
 
@@ -398,12 +398,17 @@ def test_face_flux_divergence_is_the_diffusion_operator():
     assert np.all(fy[[0, -1]] == 0) and np.all(fx[:, [0, -1]] == 0)  # no flux through the outer faces
 
 
-def test_supply_flux_carries_the_source_from_the_electrolyte_face():
-    source = np.zeros((6, 3))
-    source[4, 1], source[0, 2] = 0.02, -0.01  # inserted deep in column 1, removed at the top of column 2
-    fy = supply_flux(source, 2.5, 10.0)
-    np.testing.assert_allclose(-np.diff(fy, axis=0) / 2.5, source / 10.0, atol=1e-15)
-    assert fy[0, 1] > 0 and fy[0, 2] < 0 and fy[-1].max() == 0  # in through the electrolyte face, out likewise
+def test_the_supply_path_carries_the_source_from_the_electrolyte_face_along_the_fast_paths():
+    d = np.ones((6, 5))
+    d[:, 3] = 40.0  # a fast column (a domain boundary)
+    rate = np.zeros((6, 5))
+    rate[4, 1], rate[0, 2] = 0.02, -0.01  # inserted deep in column 1, removed at the top of column 2
+    fy, fx = SupplyPath(d, 2.5).flux(rate)
+    np.testing.assert_allclose(-(np.diff(fy, axis=0) + np.diff(fx, axis=1)) / 2.5, rate, atol=1e-12)
+    assert np.all(fy[-1] == 0) and np.all(fx[:, [0, -1]] == 0)  # only the electrolyte face lets Li through
+    np.testing.assert_allclose(fy[0].sum(), rate.sum() * 2.5, rtol=1e-10)  # in through the face = the net source
+    # the inserted Li comes in mostly down the fast column and then sideways, not straight down column 1
+    assert fy[0, 3] > fy[0, 1] > 0 and np.abs(fx[4]).sum() > 0
 
 
 def test_true_flux_points_to_the_electrolyte_on_charge_away_on_discharge_and_does_not_stop_at_rest(ds):

@@ -386,22 +386,21 @@ def test_twin_boundary_mask_gives_the_in_plane_fraction_the_minimum_norm_flux_mi
     assert mob["source"] == "fitted from the boundary mask" and set(mob["pooled_states"]) == {"charge", "rest"}
     assert 25 < mob["ratio"] < 80 and mob["ratio_error"] > 0  # the twin: 40
     assert res["mobility"].dims == ("y", "x") and res["mobility"].attrs["units"] == "nm^2/s"
-    for state in ("charge", "rest"):
+    for state in ("charge", "rest", "discharge"):
         assert fitted["states"][state]["in_plane_fraction"] == pytest.approx(truth[state]["in_plane_fraction"], abs=0.05)
+    for state in ("charge", "rest"):
         assert lower["states"][state]["in_plane_fraction"] < truth[state]["in_plane_fraction"] - 0.2
     # discharge: the twin inserts Li inside the film (electron-limited, at the collector), a source Fick's
-    # law does not have: the fit refuses it (no positive mobility) and the state keeps the minimum-norm flux
-    assert mob["fickian_states"] == ["rest", "charge"] and mob["fit_by_state"]["discharge"]["d_bulk_nm2_s"] is None
-    assert fitted["states"]["discharge"]["in_plane_fraction"] == pytest.approx(
-        lower["states"]["discharge"]["in_plane_fraction"], rel=1e-6)
-    # ... and a given mobility map is used in every state: the twin's own D runs discharge along the
-    # boundaries too, while the twin's truth carries inserted Li straight down (its unresolved supply path)
+    # law on the maps does not have: the fit leaves the state out (no positive mobility), and the mobility
+    # pooled over charge and rest routes its flux too (the twin supplies inserted Li along its own D)
+    assert mob["fit_by_state"]["discharge"]["d_bulk_nm2_s"] is None
+    assert mob["fickian_states"] == ["rest", "charge", "discharge"]
+    # the twin's own D map gives its flux in every state
     d = np.where(ds["region"].values == 1, 1.0, np.where(ds["boundary"].values == 1, 40.0, 1.0))
     _, given = li_motion(series, level=0.7, mobility=d)
     assert given["mobility"]["fickian_states"] == ["rest", "charge", "discharge"]
-    for state in ("charge", "rest"):
+    for state in ("charge", "rest", "discharge"):
         assert given["states"][state]["in_plane_fraction"] == pytest.approx(truth[state]["in_plane_fraction"], abs=0.03)
-    assert given["states"]["discharge"]["in_plane_fraction"] > truth["discharge"]["in_plane_fraction"] + 0.1
 
 
 def test_mobility_options_refuse_careless_maps(small_twin):

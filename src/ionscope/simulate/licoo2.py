@@ -80,10 +80,10 @@ coordinates are ``j h`` (pixel j covers ``[j h, (j + 1) h)``, y = 0 at the SE). 
 
 Truth of the motion (for :mod:`ionscope.transport`): the Li flux :math:`\mathbf J` (Li fraction
 x nm/s, so that :math:`\partial_t x = -\nabla\cdot\mathbf J`) through every face,
-:math:`-D_{ik}(\theta_k - \theta_i)/h` (:func:`face_flux`), plus the source carried straight in
-depth between the electrolyte face and the pixel it leaves or enters (:func:`supply_flux`: the
-model does not resolve how inserted Li reaches the collector side, so the shortest path is the
-truth), averaged over the frame's exposure :math:`[t_k - \Delta/2, t_k + \Delta/2]` and from the
+:math:`-D_{ik}(\theta_k - \theta_i)/h` (:func:`face_flux`), plus the flux that carries the source
+between the electrolyte face and the pixels it leaves or enters (:class:`SupplyPath`: the model
+does not resolve how inserted Li reaches the collector side, so the truth takes the path of least
+resistance through the film's own diffusivity map, ``J = -D grad(psi)``), averaged over the frame's exposure :math:`[t_k - \Delta/2, t_k + \Delta/2]` and from the
 faces to the pixel centres (``flux_y_true``, ``flux_x_true``). Diffusion does not stop at open
 circuit, so the flux is non-zero at rest: the film relaxes in depth and in-plane along the
 domain boundaries. The front (``front_position_true``) is the iso-line
@@ -145,7 +145,8 @@ MODEL = (
     "Q = F n1 sum(x(0) - x(t)) with n1 = c_max h^2 t_z mol per pixel, current dQ/dt, voltage "
     "OCV(mean theta at the electrolyte face) + I R. Observed maps are Poisson counts at the "
     "stated dose divided by the dose. Truth of the motion: the Li flux -D grad theta through "
-    "every face plus the source carried straight in depth from the electrolyte face, averaged "
+    "every face plus the flux -D grad psi that carries the source from the electrolyte face "
+    "(div D grad psi = source rate, psi = 0 there: the path of least resistance), averaged "
     "over each frame's exposure and to the pixel centres; the front position, the depth of the "
     "deepest crossing of x = 0.7 initial_occupancy in every column."
 )
@@ -421,7 +422,7 @@ def _integrate(
     since t = 0 after each step (x units, length n_steps + 1 starting at 0); the net Li removed
     in each step; the mean occupancy of row 0 after each step (length n_steps + 1); the Li flux
     at the pixel centres averaged over each frame's exposure (float64, (2, n_frames, ny, nx):
-    the y and x components, :func:`face_flux` per step plus :func:`supply_flux`, nm/s).
+    the y and x components, :func:`face_flux` per step plus :class:`SupplyPath`, nm/s).
     """
     ny, nx = theta0.shape
     s = site.ravel()
@@ -432,6 +433,8 @@ def _integrate(
     frames = np.empty((n_steps // frame_every, ny, nx))
     flux = np.empty((2, n_steps // frame_every, ny, nx))
     acc_y, acc_x = np.zeros((ny + 1, nx)), np.zeros((ny, nx + 1))
+    acc_source = np.zeros((ny, nx))
+    supply = SupplyPath(diffusivity, pixel_nm)
     step_removed = np.zeros(n_steps)
     theta_interface = np.empty(n_steps + 1)
     theta_interface[0] = theta[:nx].mean()
@@ -453,8 +456,9 @@ def _integrate(
         theta = lu.solve(rhs)
         theta_interface[n + 1] = theta[:nx].mean()
         fy, fx = face_flux(theta.reshape(ny, nx), diffusivity, pixel_nm)
-        acc_y += fy + supply_flux(source, pixel_nm, dt)
+        acc_y += fy
         acc_x += fx
+        acc_source += source
         if (n + 1) % frame_every == half:
             k = n // frame_every
             frames[k] = (s * theta).reshape(ny, nx)
@@ -462,9 +466,12 @@ def _integrate(
                 on_frame(k)
         if (n + 1) % frame_every == 0:
             k = n // frame_every
+            sy, sx = supply.flux(acc_source / dt)  # linear in the source: one solve per frame
+            acc_y += sy
+            acc_x += sx
             flux[0, k] = 0.5 * (acc_y[:-1] + acc_y[1:]) / frame_every
             flux[1, k] = 0.5 * (acc_x[:, :-1] + acc_x[:, 1:]) / frame_every
-            acc_y[:], acc_x[:] = 0.0, 0.0
+            acc_y[:], acc_x[:], acc_source[:] = 0.0, 0.0, 0.0
     removed = np.concatenate([[0.0], np.cumsum(step_removed)])
     return frames, removed, step_removed, theta_interface, flux
 
@@ -486,18 +493,40 @@ def face_flux(theta: np.ndarray, diffusivity: np.ndarray, pixel_nm: float) -> tu
     return fy, fx
 
 
-def supply_flux(source: np.ndarray, pixel_nm: float, dt: float) -> np.ndarray:
-    """The flux (nm/s, faces as :func:`face_flux`'s ``fy``) that carries one step's source from
-    the electrolyte face straight down each column: Li removed on charge leaves row 0 through
-    the electrolyte face; Li inserted on discharge enters there and travels in depth to the pixel
-    it is inserted into (the model's unresolved supply path, taken as the shortest one).
+class SupplyPath:
+    """The flux that carries the Li of a source between the electrolyte face and the pixels it
+    leaves or enters, along the film's own diffusivity: the model does not resolve how inserted
+    Li reaches the collector side, so the truth takes the path of least resistance through the
+    same diffusivity map as the diffusion, ``J = -D grad(psi)`` with ``div(D grad(psi)) =
+    source rate``, ``psi = 0`` on the electrolyte face (half a pixel above row 0) and no flux
+    through the other faces (faces and harmonic means as :func:`face_flux`). Li removed on
+    charge at row 0 leaves straight through the electrolyte face; Li inserted on discharge near
+    the collector arrives mostly along the fast domain boundaries, as the diffusion carries it.
 
-    ``source`` is the Li added to each pixel in the step (x units; negative where removed), so
-    the divergence of the result is ``-source / dt``.
+    Parameters
+    ----------
+    diffusivity : ndarray, shape (ny, nx)
+        Pixel diffusivities D (nm^2/s), positive.
+    pixel_nm : float
+        Pixel size h (nm).
     """
-    fy = np.zeros((source.shape[0] + 1, source.shape[1]))
-    fy[:-1] = np.cumsum(source[::-1], axis=0)[::-1] * pixel_nm / dt
-    return fy
+
+    def __init__(self, diffusivity: np.ndarray, pixel_nm: float):
+        d = np.asarray(diffusivity, dtype=np.float64)
+        self.d, self.h = d, float(pixel_nm)
+        top = np.zeros(d.shape)
+        top[0] = 2.0 * d[0] / self.h**2  # the electrolyte face: psi = 0 half a pixel away
+        self.lu = spla.splu((diffusion_operator(d, pixel_nm) - sp.diags(top.ravel())).tocsc())
+
+    def flux(self, rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(fy, fx)`` through every face (nm/s, as :func:`face_flux`'s) that supply the source
+        ``rate`` (Li added per pixel per s, x units; negative where removed):
+        ``-(diff(fy, axis=0) + diff(fx, axis=1)) / h == rate``, all of it through the
+        electrolyte face (``fy[0]``)."""
+        psi = self.lu.solve(np.asarray(rate, dtype=np.float64).ravel()).reshape(self.d.shape)
+        fy, fx = face_flux(psi, self.d, self.h)
+        fy[0] = -2.0 * self.d[0] * psi[0] / self.h
+        return fy, fx
 
 
 # --------------------------------------------------------------------------- twin
@@ -653,7 +682,7 @@ __all__ = [
     "interface_extraction",
     "collector_insertion",
     "face_flux",
-    "supply_flux",
+    "SupplyPath",
     "FRONT_LEVEL",
     "REST",
     "CHARGE",

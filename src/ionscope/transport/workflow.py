@@ -37,10 +37,11 @@ flux :math:`-D\\nabla\\phi`, :math:`\\nabla\\cdot(D\\nabla\\phi) = \\partial_t x
 (:mod:`ionscope.transport.mobility`), which runs along the fast paths as diffusion does. The fit
 leaves out the electrolyte row (a source) and the Li-poor interfacial layer of the first frame
 (:func:`interfacial_layer_mask`: Li fraction = site fraction x occupancy there, so Fick's law on
-the maps fails at its edge), which keeps the bulk mobility; the cell states Fick's law describes
-(``r2 >= 0.5`` and positive mobilities) get the Fickian flux with the fit pooled over them; a state
-with Li inserted inside the field, as the twin's electron-limited discharge, is reported but keeps
-the minimum-norm flux.
+the maps fails at its edge), which keeps the bulk mobility; the fit is pooled over the cell states
+Fick's law describes (``r2 >= 0.5`` and positive mobilities: not a state with Li inserted inside
+the field, as the twin's electron-limited discharge, whose maps have a source), and the Fickian
+flux with that mobility is the flux of every state (inserted Li is supplied along the same paths of
+least resistance; the ``licoo2`` twin's truth takes that path).
 
 Dask-backed input stays lazy: the flux and velocity are built per time chunk (with the
 neighbouring frames the rate fit and the flow need) and computed when written; the first frame is
@@ -355,9 +356,9 @@ def _mobility_from_boundaries(x: np.ndarray, t: np.ndarray, codes: np.ndarray, n
         "model": ("D = d_boundary on the mask's boundary pixels, d_bulk elsewhere and in the Li-poor interfacial "
                   "layer (where the fit cannot measure it: x = site fraction * occupancy there); fitted by least "
                   "squares of dx/dt = div(D grad x) in its Dirichlet (weak) form over the pixels outside the layer "
-                  "and the electrolyte row, per cell state; the flux of those states where the law describes the "
-                  "maps (r2 >= 0.5, positive mobilities) is the Fickian one with the fit pooled over them, the "
-                  "other states keep the minimum-norm flux (a lower bound of the in-plane fraction)"),
+                  "and the electrolyte row, per cell state; the states where the law describes the maps (r2 >= "
+                  "0.5, positive mobilities) give the pooled fit, and the Fickian flux with it is the flux of every "
+                  "state (Li inserted inside the field is supplied along the same paths of least resistance)"),
         "d_bulk_nm2_s": pooled["d_bulk_nm2_s"], "d_bulk_nm2_s_error": pooled["d_bulk_nm2_s_error"],
         "d_boundary_nm2_s": pooled["d_boundary_nm2_s"], "d_boundary_nm2_s_error": pooled["d_boundary_nm2_s_error"],
         "ratio": pooled["ratio"], "ratio_error": pooled["ratio_error"],
@@ -505,9 +506,9 @@ def li_motion(
     fickian = None
     if mobility_map is not None:
         solver = MobilityFlux(mobility_map, (hy, hx), electrolyte)
+        # the mobility (given, or fitted on the states Fick's law describes) routes the flux in every state:
+        # Li inserted inside the field is supplied along the same paths of least resistance
         fickian = np.ones(t.size, bool)
-        if "pooled_states" in mobility_report:  # fitted: Fickian where the law describes the state
-            fickian = np.isin(codes, [c for c, name in names.items() if name in mobility_report["pooled_states"]])
         mobility_report["fickian_states"] = [name for c, name in names.items() if fickian[codes == c].all()]
     kw = dict(method=method, side=electrolyte, pixel=(hy, hx), window=int(window), floor=_VELOCITY_FLOOR * rich,
               solver=solver, fickian=fickian)

@@ -151,10 +151,10 @@ def motion_section(ctx: DemoContext) -> Section | None:
         "Per cell state. Left: the fraction of Σ|J| (component by component) that runs in the plane of the film "
         "rather than toward or away from the electrolyte: the Fickian flux with the fitted mobilities and the "
         "minimum-norm flux of the maps alone (a lower bound), bars with standard errors over the state's frames, "
-        "and the twin's (diamonds). States where Fick's law with the fitted mobilities does not describe the maps "
-        "keep the minimum-norm flux: on discharge the twin inserts Li inside the film (electron-limited, at the "
-        "current collector), a source the law does not have. Right: mean |J| (Li fraction × pm/s): the motion "
-        "does not stop at rest.")
+        "and the twin's (diamonds). The mobilities are fitted on the states Fick's law describes on the maps "
+        "(not discharge: the twin inserts Li inside the film, electron-limited at the current collector, a source "
+        "the law does not have) and route the flux of every state: inserted Li is supplied along the same paths of "
+        "least resistance. Right: mean |J| (Li fraction × pm/s): the motion does not stop at rest.")
     rows = []
     for s in states:
         t = truth[s]
@@ -203,8 +203,8 @@ def motion_section(ctx: DemoContext) -> Section | None:
              "domain boundaries a HAADF image shows, Fick's law J = −D∇θ fixes the flux. The bulk and boundary "
              f"mobilities fitted to the maps themselves (D_boundary / D_bulk = {_num(mob['ratio'], '.0f')} ± "
              f"{_num(mob['ratio_error'], '.0f')}; the twin's {true_ratio:.0f}) give the Fickian flux −D∇φ with ∇·(D∇φ) = "
-             f"∂x/∂t in the states the law describes ({', '.join(mob.get('fickian_states', [])) or 'none'}); the "
-             "others keep the minimum-norm flux. In numbers: " + "; ".join(conclusion) + ".")
+             f"∂x/∂t, fitted on the states the law describes ({', '.join(mob.get('pooled_states', [])) or 'none'}) "
+             "and used in every state. In numbers: " + "; ".join(conclusion) + ".")
     return Section("Li motion", [arrows_item, timeline_item, table, in_plane_item], intro=intro)
 
 

@@ -417,10 +417,10 @@ def li_motion(
         segmented HAADF image, registered to the series): :math:`D_{bulk}` and
         :math:`D_{boundary}` are fitted to the maps per cell state
         (:func:`~ionscope.transport.mobility.fit_two_phase_mobility`, reported with jackknife
-        errors in the summary's ``mobility``), and the flux uses the fit pooled over the states
-        Fick's law describes; the other states (e.g. Li inserted inside the field, where the
-        fitted mobility is not positive) keep the minimum-norm flux (summary ``mobility``:
-        ``fickian_states``). Not with ``mobility``. Without either, the flux is the minimum-norm
+        errors in the summary's ``mobility``); the fit pooled over the states Fick's law
+        describes on the maps (not those with Li inserted inside the field, where the fitted
+        mobility is not positive) gives the flux of every state (summary ``mobility``:
+        ``pooled_states``, ``fickian_states``). Not with ``mobility``. Without either, the flux is the minimum-norm
         one, whose in-plane fraction is a lower bound of the true one.
 
     Returns

@@ -86,11 +86,12 @@ def test_motion_on_the_denoised_movie_against_the_twin(quick_run):
     # with the twin's domain-boundary mask and the mobilities fitted to the maps (quick run, seed 0:
     # D_boundary / D_bulk 33 +- 8, the twin's 40; in-plane 0.241 / 0.306 vs 0.251 / 0.328)
     mob = motion["mobility"]
-    assert 20 < mob["ratio"] < 60 and mob["fickian_states"] == ["rest", "charge"]
-    for name in ("charge", "rest"):
+    assert 20 < mob["ratio"] < 60 and set(mob["pooled_states"]) == {"rest", "charge"}
+    # the mobility fitted on charge and rest routes every state's flux, discharge included (the twin
+    # supplies inserted Li along its own D)
+    assert mob["fickian_states"] == ["rest", "charge", "discharge"]
+    for name in ("charge", "rest", "discharge"):
         assert s[name]["in_plane_fraction"] == pytest.approx(s[name]["truth"]["in_plane_fraction"], abs=0.05)
-    # discharge: Li inserted inside the film is no Fickian flux; the state keeps the lower bound
-    assert s["discharge"]["in_plane_fraction"] == pytest.approx(lower["discharge"], rel=1e-6)
 
 
 @pytest.mark.slow

@@ -56,13 +56,13 @@ from ionscope.errors import DimensionError, FormatError, InputError, OutputError
 from ionscope.io._cycler import load_cycler
 from ionscope.io._imzml import write_imzml
 from ionscope.io._nanonis import write_sxm
-from ionscope.io._readers import check_complete, check_readable, read, read_signals, supported_extensions
+from ionscope.io._readers import check_complete, check_readable, prime_reader, read, read_signals, supported_extensions
 
 __all__ = [
     "load", "open_dataset", "open_signals", "split_spec", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result", "experiment_step",
     "data_path", "check_not_input", "remove_stale_temporaries", "read_table", "check_complete",
-    "write_sxm", "write_imzml", "open_inputs", "load_cycler",
+    "write_sxm", "write_imzml", "open_inputs", "load_cycler", "prime_reader",
 ]
 
 

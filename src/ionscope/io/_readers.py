@@ -77,6 +77,13 @@ def _rsciio_plugins() -> dict[str, list[tuple[str, str]]]:
     return table
 
 
+def prime_reader(suffix: str) -> None:
+    """Import the reader of files ending in ``suffix`` now (a live session's first frame then
+    does not wait for it)."""
+    for _, api in _rsciio_plugins().get(suffix.lower(), [])[:1]:
+        importlib.import_module(api)
+
+
 def supported_extensions() -> list[str]:
     """Every file extension :func:`ionscope.io.load` can read."""
     from ionscope.io._cycler import CYCLER_EXTENSIONS

@@ -188,7 +188,7 @@ def watch(folder: str | os.PathLike, config: str | os.PathLike, *, input: str | 
     files = ReadyFiles(str(folder / Path(live.pattern).name), settle_s=settle_s)
     live_steps = {s.name for s in exp.steps if s.input == name}
     session = Session(exp.with_files(name, ()), jobs=jobs, resume=True, live=True)
-    _warm_up(exp, live_steps)
+    _warm_up(exp, live_steps, live.pattern)
     server = _Server(exp.out, serve) if serve is not None else None
     if server is not None:
         say(f"serving the report at http://127.0.0.1:{server.port}/report.html")
@@ -239,10 +239,13 @@ def watch(folder: str | os.PathLike, config: str | os.PathLike, *, input: str | 
 _PACKAGES = {"holo": "holography", "motion": "transport", "superres": "denoise", "core": None, "run": None}
 
 
-def _warm_up(exp: Any, steps: set[str]) -> None:
-    """Import what the live steps' commands and the report import on first use, so that the
-    first frame is not slower than the others (seconds of imports otherwise)."""
+def _warm_up(exp: Any, steps: set[str], pattern: str) -> None:
+    """Import what the live steps' commands, the live files' reader and the report import on
+    first use, so that the first frame is not slower than the others (seconds of imports
+    otherwise)."""
     import importlib
+
+    io.prime_reader(Path(pattern).suffix)
 
     from ionscope.pipeline.experiment import _commands
 

@@ -244,8 +244,15 @@ def _warm_up(exp: Any, steps: set[str], pattern: str) -> None:
     first use, so that the first frame is not slower than the others (seconds of imports
     otherwise)."""
     import importlib
+    import tempfile
+
+    import numpy as np
+    import xarray as xr
 
     io.prime_reader(Path(pattern).suffix)
+    with tempfile.TemporaryDirectory(prefix="ionscope-warm-up-") as tmp:  # Zarr, its codecs, dask's scheduler
+        io.save(xr.Dataset({"w": (("y", "x"), np.zeros((2, 2), "float32"))}), Path(tmp) / "w.zarr")
+        io.open_dataset(Path(tmp) / "w.zarr", lazy=True)["w"].sum().compute()
 
     from ionscope.pipeline.experiment import _commands
 

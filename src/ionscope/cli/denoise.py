@@ -8,10 +8,20 @@ from typing import Annotated, Optional
 import typer
 
 from ionscope.cli._app import (
-    CyclerOption, DimsOption, OverwriteOption, StartOption, TimezoneOption, app, cell_timeline, load_input,
-    options_named, out, progress_bar, start_run,
+    CyclerOption,
+    DimsOption,
+    OverwriteOption,
+    StartOption,
+    TimezoneOption,
+    app,
+    cell_timeline,
+    load_input,
+    options_named,
+    out,
+    progress_bar,
+    series_command,
+    start_run,
 )
-
 
 # --------------------------------------------------------------------------- denoise
 
@@ -30,6 +40,7 @@ def _int_or_auto(text: str, option: str) -> int | str:
 
 
 @app.command()
+@series_command
 def denoise(
     input_path: Annotated[str, typer.Argument(metavar="INPUT", help="A map series (time, y, x) or one map (y, x): FILE or FILE:VARIABLE.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (result.zarr with 'denoised', summary.json).")],

@@ -8,10 +8,23 @@ from typing import Annotated
 import typer
 
 from ionscope.cli._app import (
-    CyclerOption, DimsOption, OutOption, OverwriteOption, StartOption, TimezoneOption, WindowOption, app, cell_timeline,
-    dask_progress, load_input, options_named, out, parse_window, start_run,
+    CyclerOption,
+    DimsOption,
+    OutOption,
+    OverwriteOption,
+    StartOption,
+    TimezoneOption,
+    WindowOption,
+    app,
+    cell_timeline,
+    dask_progress,
+    load_input,
+    options_named,
+    out,
+    parse_window,
+    series_command,
+    start_run,
 )
-
 
 # --------------------------------------------------------------------------- eels
 
@@ -23,6 +36,7 @@ app.add_typer(eels_app, name="eels")
 
 
 @eels_app.command("lithium")
+@series_command
 def eels_lithium(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Spectrum image or series, energy (eV) last.")],
     li_rich: Annotated[str, typer.Option("--li-rich", help="Li-rich reference spectrum (LiCoO2): FILE or FILE:VARIABLE.")],
@@ -108,6 +122,7 @@ def _mask_meaning(mask, code) -> str:
 
 
 @eels_app.command("nmf")
+@series_command
 def eels_nmf(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Spectrum image or series, energy (eV) last.")],
     components: Annotated[int, typer.Option("--components", help="Number of NMF components.")],

@@ -8,11 +8,20 @@ from typing import Annotated, Optional
 import typer
 
 from ionscope.cli._app import (
-    DimsOption, OverwriteOption, app, load_input, options_named, out, progress_bar, start_run,
+    DimsOption,
+    OverwriteOption,
+    app,
+    load_input,
+    options_named,
+    out,
+    progress_bar,
+    series_command,
+    start_run,
 )
 
 
 @app.command()
+@series_command
 def superres(
     input_path: Annotated[str, typer.Argument(metavar="INPUT", help="A map series (time, y, x) or one map (y, x): FILE or FILE:VARIABLE.")],
     train: Annotated[str, typer.Option("--train", help="High-resolution training maps (time, y, x) or (y, x) at the target pixel size: FILE or FILE:VARIABLE.")],

@@ -9,16 +9,9 @@ from typing import Annotated
 import typer
 
 from ionscope.cli._app import (
-    DimsOption,
-    OverwriteOption,
-    VariableOption,
-    app,
-    dask_progress,
-    options_named,
-    out,
-    progress_bar,
-    start_run,
+    DimsOption, OverwriteOption, VariableOption, app, dask_progress, options_named, out, progress_bar, start_run,
 )
+
 
 # --------------------------------------------------------------------------- info
 
@@ -146,8 +139,7 @@ def simulate(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Simulate a twin with ground truth and write it (plus its cycler log as CSV) to --out."""
-    from ionscope import io
-    from ionscope import simulate as sim
+    from ionscope import io, simulate as sim
 
     params = _parse_params(param)
     out_path = Path(out_path)

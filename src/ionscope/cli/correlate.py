@@ -9,17 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import (
-    OutOption,
-    OverwriteOption,
-    app,
-    input_role,
-    options_named,
-    out,
-    parse_point,
-    start_run,
-    write_csv,
-)
+from ionscope.cli._app import OutOption, OverwriteOption, app, input_role, options_named, out, parse_point, start_run, write_csv
 
 #: Columns of ``correlation.csv``.
 COLUMNS = ["particle", "phase", "pair", "frames", "states", "dV_mV", "dV_err_mV", "dLi_rel", "dLi_rel_err", "pixels"]

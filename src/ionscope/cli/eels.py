@@ -8,23 +8,10 @@ from typing import Annotated
 import typer
 
 from ionscope.cli._app import (
-    CyclerOption,
-    DimsOption,
-    OutOption,
-    OverwriteOption,
-    StartOption,
-    TimezoneOption,
-    WindowOption,
-    app,
-    cell_timeline,
-    dask_progress,
-    load_input,
-    options_named,
-    out,
-    parse_window,
-    series_command,
-    start_run,
+    CyclerOption, DimsOption, OutOption, OverwriteOption, StartOption, TimezoneOption, WindowOption, app, cell_timeline,
+    dask_progress, load_input, options_named, out, parse_window, start_run, series_command,
 )
+
 
 # --------------------------------------------------------------------------- eels
 

@@ -8,16 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ionscope.cli._app import (
-    DimsOption,
-    OutOption,
-    OverwriteOption,
-    app,
-    load_input,
-    options_named,
-    out,
-    parse_point,
-    series_command,
-    start_run,
+    DimsOption, OutOption, OverwriteOption, app, load_input, options_named, out, parse_point, start_run, series_command,
 )
 
 holo_app = typer.Typer(

@@ -11,17 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ionscope.cli._app import (
-    OutOption,
-    OverwriteOption,
-    TimezoneOption,
-    app,
-    load_cycler_log,
-    options_named,
-    out,
-    parse_point,
-    series_command,
-    start_run,
-    write_csv,
+    OutOption, OverwriteOption, TimezoneOption, app, load_cycler_log, options_named, out, parse_point, start_run, write_csv, series_command,
 )
 
 kpfm_app = typer.Typer(

@@ -10,17 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from ionscope.cli._app import (
-    TIMELINE_FIGURE,
-    OutOption,
-    OverwriteOption,
-    TimezoneOption,
-    app,
-    load_cycler_log,
-    options_named,
-    out,
-    series_command,
-    start_run,
-    write_csv,
+    TIMELINE_FIGURE, OutOption, OverwriteOption, TimezoneOption, app, load_cycler_log, options_named, out, start_run,
+    write_csv, series_command,
 )
 
 sims_app = typer.Typer(

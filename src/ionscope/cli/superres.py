@@ -8,15 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ionscope.cli._app import (
-    DimsOption,
-    OverwriteOption,
-    app,
-    load_input,
-    options_named,
-    out,
-    progress_bar,
-    series_command,
-    start_run,
+    DimsOption, OverwriteOption, app, load_input, options_named, out, progress_bar, start_run, series_command,
 )
 
 

@@ -10,19 +10,8 @@ from typing import Annotated
 import typer
 
 from ionscope.cli._app import (
-    TIMELINE_FIGURE,
-    CyclerOption,
-    DimsOption,
-    OutOption,
-    OverwriteOption,
-    StartOption,
-    TimezoneOption,
-    app,
-    cell_timeline,
-    load_input,
-    out,
-    series_command,
-    start_run,
+    TIMELINE_FIGURE, CyclerOption, DimsOption, OutOption, OverwriteOption, StartOption, TimezoneOption, app,
+    cell_timeline, load_input, out, start_run, series_command,
 )
 
 

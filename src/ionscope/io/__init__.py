@@ -38,7 +38,7 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -579,12 +579,13 @@ def experiment_step(record: dict):
 
 
 def write_result(
-    out_dir: str | os.PathLike, result: xr.Dataset, summary: dict, *, overwrite: bool = False
+    out_dir: str | os.PathLike, result: xr.Dataset, summary: dict | Callable[[], dict], *, overwrite: bool = False
 ) -> tuple[Path, Path]:
     """Write a command's outputs: ``DIR/result.zarr`` (the Dataset) and ``DIR/summary.json``.
 
     Both are written atomically; the summary is written last, so its presence means the run
-    completed. Within :func:`experiment_step` (a step of ``ionscope run``) the result's
+    completed. ``summary`` may be a function returning the dict, called once the result is
+    written (a lazy result is computed while it is written: its run time is known only then). Within :func:`experiment_step` (a step of ``ionscope run``) the result's
     provenance and the summary also name the experiment file and its inputs' checksums.
     Returns both paths.
     """
@@ -600,8 +601,10 @@ def write_result(
     run = _EXPERIMENT_STEP.get()
     if run is not None:
         result = with_provenance(result, "ionscope.pipeline.run", run, variables=True)
-        summary = {**summary, "experiment": run}
     zarr_path = save(result, out_dir / "result.zarr", overwrite=overwrite)
+    summary = summary() if callable(summary) else summary
+    if run is not None:
+        summary = {**summary, "experiment": run}
     text = json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n"
     json_path = write_text(out_dir / "summary.json", text, overwrite=overwrite)
     return zarr_path, json_path

@@ -54,7 +54,8 @@ __all__ = [
 #: dask's local schedulers by the names ``--scheduler`` accepts.
 LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
 
-#: Seconds to wait for a scheduler address to answer before giving up.
+#: Seconds to wait for a scheduler address to answer before giving up (dask config
+#: ``ionscope.connect-timeout`` replaces it).
 CONNECT_TIMEOUT_S = 5
 
 #: Working memory of one task as a multiple of its input chunk: the float64 copy of a float32
@@ -98,7 +99,7 @@ def _lost_worker_errors() -> tuple[type[BaseException], ...]:
 
 @contextlib.contextmanager
 def use_scheduler(scheduler: str | None = None, workers: int | None = None, *,
-                  connect_timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
+                  connect_timeout_s: float | None = None) -> Iterator[Any]:
     """Run the dask computations inside the block on the chosen scheduler.
 
     Parameters
@@ -111,8 +112,9 @@ def use_scheduler(scheduler: str | None = None, workers: int | None = None, *,
         With a local scheduler: its number of threads or processes. Alone: a
         ``dask.distributed.LocalCluster`` of that many worker processes on 127.0.0.1 (each with
         ``cpu_count // workers`` threads and an equal share of the memory), closed at the end.
-    connect_timeout_s : float
-        Seconds to wait for a scheduler address (s).
+    connect_timeout_s : float, optional
+        Seconds to wait for a scheduler address (s); default dask config
+        ``ionscope.connect-timeout``, else :data:`CONNECT_TIMEOUT_S`.
 
     Yields
     ------
@@ -128,6 +130,8 @@ def use_scheduler(scheduler: str | None = None, workers: int | None = None, *,
         block (after distributed's retries).
     """
     kind = parse_scheduler(scheduler)
+    if connect_timeout_s is None:
+        connect_timeout_s = float(dask.config.get("ionscope.connect-timeout", CONNECT_TIMEOUT_S))
     if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
         raise ConfigError(f"--workers must be a whole number >= 1, got {workers!r}")
     if kind is None and workers is None:
@@ -194,37 +198,13 @@ def current_client():
         return None
 
 
-class _TaskCounter:
-    """A scheduler plugin counting tasks the scheduler accepted and finished (for progress bars)."""
-
-    name = "ionscope-task-counter"
-
-    def __init__(self) -> None:
-        self.added = 0
-        self.finished = 0
-
-    def transition(self, key, start, finish, *args, **kwargs) -> None:
-        if start == "released" and finish == "waiting":
-            self.added += 1
-        elif start == "processing" and finish in ("memory", "erred"):
-            self.finished += 1
-
-
-def _task_counts(dask_scheduler=None) -> tuple[int, int]:
-    plugin = dask_scheduler.plugins.get(_TaskCounter.name)
-    return (0, 0) if plugin is None else (plugin.added, plugin.finished)
-
-
-def _install_counter(dask_scheduler=None) -> None:
-    if _TaskCounter.name not in dask_scheduler.plugins:
-        dask_scheduler.add_plugin(_TaskCounter(), name=_TaskCounter.name)
-
-
 def task_counts(client) -> tuple[int, int]:
     """``(accepted, finished)``: tasks the client's scheduler has accepted and finished since the
     counter was installed (installs it on first use)."""
-    client.run_on_scheduler(_install_counter)
-    return tuple(client.run_on_scheduler(_task_counts))
+    from ionscope import _cluster_plugin
+
+    client.run_on_scheduler(_cluster_plugin.install)
+    return tuple(client.run_on_scheduler(_cluster_plugin.counts))
 
 
 @contextlib.contextmanager

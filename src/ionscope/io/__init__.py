@@ -449,6 +449,7 @@ def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite:
     they share with it run once); returns the path and their values."""
     import dask
 
+    from ionscope.io._codecs import storage_plan
     from ionscope.io._integrity import write_manifest
 
     path = Path(path)
@@ -471,7 +472,9 @@ def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite:
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         # every chunk written, also those holding only the fill value (zarr 3 leaves them out by
         # default): a missing chunk file is then always a loss, for ionscope and for any reader
-        stored = ds.to_zarr(tmp, mode="w-", consolidated=True, write_empty_chunks=True,
+        # codecs and chunks by measurement (io/_codecs.py): >= 1 GB/s where zarr's default gives 0.3
+        ds, encoding = storage_plan(ds)
+        stored = ds.to_zarr(tmp, mode="w-", consolidated=True, write_empty_chunks=True, encoding=encoding,
                             compute=compute_with is None)
         computed = None if compute_with is None else dask.compute(stored, compute_with)[1]
         write_manifest(tmp)  # before the rename: atomic with the store; load checks it

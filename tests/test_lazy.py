@@ -75,3 +75,24 @@ def test_eels_lithium_mapping_of_a_dask_series_is_lazy():
     assert isinstance(lazy.li_fraction.data, dask.array.Array)
     eager = li_fraction_map(ds.spectra, ds.ref_licoo2, ds.ref_coo2, background=(40, 52), fit_window=(52, 90))
     np.testing.assert_allclose(lazy.li_fraction.values, eager.li_fraction.values, rtol=1e-6)
+
+
+def test_a_streamed_twin_is_written_frame_by_frame_and_equals_the_in_memory_twin(run_cli, tmp_path):
+    import json
+
+    from ionscope import io
+    from ionscope.simulate import simulate
+
+    kw = {"seed": 5, "li_params": {"ny": 24, "nx": 12}, "frames": [0, 50, 100], "channels": 96, "jitter_eV": 0.05}
+    eager = simulate("eels_licoo2", **kw)
+    with dask.config.set(scheduler=CountingScheduler(max_computes=0)):
+        streamed = simulate("eels_licoo2", stream=True, **kw)
+    assert streamed.spectra.data.chunks[0] == (1, 1, 1)
+    out = tmp_path / "twin.zarr"
+    params = [a for k, v in kw.items() if k != "seed" for a in ("--param", f"{k}={json.dumps(v)}")]
+    result = run_cli("simulate", "eels_licoo2", "--seed", "5", *params, "--param", "stream=true", "--out", out)
+    assert result.returncode == 0, result.stderr
+    stored = io.open_dataset(out)
+    np.testing.assert_array_equal(stored.spectra.values, eager.spectra.values)
+    np.testing.assert_array_equal(stored.energy_shift_true.values, eager.energy_shift_true.values)
+    assert stored.spectra.encoding["chunks"][0] == 1  # written one frame per chunk

@@ -160,7 +160,8 @@ def simulate(
     csv = out_path.with_name(out_path.stem + "_cycler.csv") if "cycler_voltage" in ds else None
     if csv is not None:  # refuse before anything is written
         io.check_output(csv, overwrite=overwrite)
-    io.save(ds, out_path, overwrite=overwrite)
+    with dask_progress(f"simulate {name}: writing"):  # a streamed twin is rendered as it is written
+        io.save(ds, out_path, overwrite=overwrite)
     written = [out_path]
     if csv is not None:
         io.write_text(csv, sim.cycler_table(ds), overwrite=overwrite)

@@ -176,3 +176,19 @@ def _fetch_archive(requirement: str, *, sdist: bool) -> Path:
 def real_file():
     """``real_file(requirement, member)`` -> Path of a real measured file (:func:`fetch_real_file`)."""
     return fetch_real_file
+
+
+# --------------------------------------------------------------------------- a real browser
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium through selenium (tests/browser.py), one per test process: the reports'
+    figures, sliders and scripts checked as a reader's browser runs them. `make test` installs
+    Debian's chromium and chromium-driver when they are missing; without them this fails (it does
+    not skip)."""
+    from browser import start_browser, stop_browser
+
+    driver = start_browser()
+    yield driver
+    stop_browser(driver)

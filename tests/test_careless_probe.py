@@ -117,6 +117,11 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "run", ("run", "{main}", "--out", "{out}"), {"main": Slot("{inp}/exp.toml", "toml")},
     ),
+    Command(  # the watched folder is the fixtures' folder, where the live input's store already is
+        "watch", ("watch", "{inp}", "--config", "{main}", "--input", "maps", "--idle-exit", "0.4", "--out", "{out}"),
+        {"main": Slot("{inp}/exp.toml", "toml")},
+        absurd=(("--settle", "0"), ("--idle-exit", "-1"), ("--serve", "70000"), ("--jobs", "0"), ("--input", "nope")),
+    ),
     Command(
         "info", ("info", "{main}"), {"main": Slot("{inp}/series.zarr")}, out=None, nan=False,
         absurd=(("--dims", "y,y,x"), ("--dims", ",,,")),
@@ -306,6 +311,13 @@ COMMANDS: tuple[Command, ...] = (
         {"main": Slot("{inp}/corrk", "result"), "second": Slot("{inp}/corrs", "result")}, nan=False,
         absurd=(*_num("--init-rotation", "nan", "inf", "1e9"), ("--init-shift", "1,2,3"), ("--init-shift", "nan,nan"),
                 ("--pairs", "bogus"), ("--pairs", "0:0,99:1"), ("--pairs", "0:0,1:nope"), ("--pairs", "0:0,0:1")),
+    ),
+    Command(
+        "motion", ("motion", "{main}", "--out", "{out}"), {"main": Slot("{inp}/series.zarr")},
+        absurd=(("--electrolyte", "bogus"), ("--method", "bogus"), *_num("--window", "-1", "0", "4", "1000000000"),
+                *_num("--level", "nan", "inf"), ("--variable", "nope"), ("--dims", "y,y,x"),
+                ("--mobility", "{inp}/train.zarr"), ("--boundaries", "{inp}/train.zarr"),
+                ("--mobility", "{inp}/series.zarr", "--boundaries", "{inp}/series.zarr")),
     ),
     Command(
         "simulate",

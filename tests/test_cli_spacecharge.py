@@ -1,4 +1,4 @@
-"""`ionscope spacecharge ...`: output contracts (CONTRACTS.md) and one-line errors."""
+"""`ionscope spacecharge ...`: output contracts (docs/cli.rst) and one-line errors."""
 
 from __future__ import annotations
 

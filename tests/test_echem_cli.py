@@ -1,4 +1,4 @@
-"""``ionscope echem summary`` and ``echem compare`` as CONTRACTS.md states them, on CSV logs of
+"""``ionscope echem summary`` and ``echem compare`` as docs/cli.rst and docs/guide/echem.rst state them, on CSV logs of
 known capacities; careless input ends in one ``error:`` line, exit 2, nothing written."""
 
 from __future__ import annotations

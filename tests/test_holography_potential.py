@@ -37,7 +37,7 @@ def test_uniform_thickness_potential_is_phase_over_ce_t(kv):
     assert np.allclose(v.values, v_true, rtol=1e-12)
     assert v.attrs["units"] == "V" and v.attrs["interaction_constant_rad_per_V_nm"] == c_e
     assert provenance(v)[-1]["step"] == "ionscope.holography.phase_to_potential"
-    # 200 kV, 50 nm, 0.729 rad -> 2.0 V (METHODS.md numbers)
+    # 200 kV, 50 nm, 0.729 rad -> 2.0 V (the numbers of docs/guide/holography.rst)
     if kv == 200:
         assert float(phase_to_potential(_map(np.full((2, 2), 0.729)), 200, 50.0).mean()) == pytest.approx(2.0, rel=2e-3)
 

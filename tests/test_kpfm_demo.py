@@ -117,3 +117,14 @@ def test_the_psf_estimate_at_a_collector_along_the_scan_lines_is_flagged(quick_r
     assert any("crosses the scan lines" in w for w in k["psf_auto"]["warnings"])
     assert "across the scan lines" in k["resolution"]["collector_edge_note"]
     assert k["psf_given"] == {"core_sigma_nm": 7.0, "tail_weight": 0.3, "tail_sigma_nm": 80.0}
+
+
+@pytest.mark.slow
+def test_the_potential_maps_play_in_a_browser(quick_run, browser):
+    """Headless Chromium: the deconvolved / raw / truth potential series follows its slider and the
+    marker on cycler.csv's voltage; the read-out is in mV and nm."""
+    from browser import check_report
+
+    seen = check_report(browser, quick_run[0] / "report.html")
+    assert seen["images"] >= 4 and seen["series"] == seen["sliders"] == 1
+    assert " mV at x = " in seen["readouts"][0]

@@ -97,12 +97,13 @@ def _decode_data_uri(uri: str) -> tuple[str, bytes]:
 
 
 def assert_self_contained(html: str) -> None:
-    """No network URLs, no scripts, stylesheets or fonts from elsewhere; every image and
-    media source is an embedded data URI holding a valid image."""
+    """No network URLs, no scripts, stylesheets or fonts from elsewhere (scripts only inline, and
+    they fetch nothing); every image and media source is an embedded data URI holding a valid image."""
     from PIL import Image
 
     assert not re.search(r"https?://", html), "report refers to a network URL"
-    assert "<script" not in html.lower()
+    assert all("src" not in tag for tag in re.findall(r"<script\b[^>]*>", html, re.I))
+    assert "fetch(" not in html and "XMLHttpRequest" not in html and "import(" not in html
     assert "<link" not in html.lower()
     assert "@import" not in html and "url(" not in html
     for src in re.findall(r"\bsrc=\"([^\"]*)\"", html):
@@ -331,6 +332,17 @@ def test_demo_movie_has_one_frame_per_map(demo_run):
     with Image.open(out / "licoo2_li_movie.webp") as im:
         assert im.n_frames == summary["frames"]
         assert im.size == (summary["movie"]["width_px"], summary["movie"]["height_px"])
+
+
+@pytest.mark.slow
+def test_demo_report_in_a_browser(demo_run, browser):
+    """The quick demo's report in headless Chromium: every figure and the movie decoded, the
+    interactive Li series drawn and answering its slider, its layer buttons and the pointer."""
+    from browser import check_report
+
+    seen = check_report(browser, demo_run[0] / "report.html")
+    assert seen["images"] >= 5 and seen["series"] == seen["sliders"] == 1
+    assert "Li fraction x = " in seen["readouts"][0] and " nm" in seen["readouts"][0]
 
 
 @pytest.mark.slow

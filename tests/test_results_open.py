@@ -78,6 +78,7 @@ def results(tmp_path_factory, run_cli):
         "echem compare": ("echem", "compare", root / "before.csv", root / "after.csv"),
         "timeline": ("timeline", root / "maps.zarr", "--cycler", root / "cycler.csv", "--start", "2024-05-01T10:00:00"),
         "correlate": ("correlate", root / "corrk", root / "corrs"),
+        "motion": ("motion", root / "maps.zarr"),
     }
     (root / "cycler.csv").write_text("time_s,voltage_V,current_A\n" + "".join(
         f"{t},{3.0 + t / 600},{1e-3 if t < 150 else 0}\n" for t in range(0, 301, 10)))
@@ -91,7 +92,7 @@ def results(tmp_path_factory, run_cli):
 
 COMMANDS = ["holo reconstruct", "holo potential", "holo profile", "eels lithium", "eels nmf", "eels profile",
             "denoise", "superres", "spacecharge profile", "spacecharge bias", "spacecharge fit", "sims lithium",
-            "echem summary", "echem compare", "timeline", "correlate"]
+            "echem summary", "echem compare", "timeline", "correlate", "motion"]
 
 
 @pytest.mark.slow

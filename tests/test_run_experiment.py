@@ -13,7 +13,7 @@ from test_careless_input import _error_line
 
 from ionscope import io
 from ionscope.data import signal
-from ionscope.pipeline.run import digest
+from ionscope.data import file_sha256 as digest
 
 EXPERIMENT = """
 [experiment]
@@ -57,7 +57,7 @@ def test_the_steps_write_what_their_command_lines_write(folder, run_cli):
     res = run_cli("run", folder / "exp.toml")
     assert res.returncode == 0, res.stderr
     record = _record(folder)
-    assert record["status"] == "done" and record["experiment"]["sha256"] == digest(folder / "exp.toml")
+    assert record["status"] == "done" and record["experiment"]["sha256"] == digest(folder / "exp.toml").removeprefix("sha256:")
     smooth, smoother = record["steps"]["smooth"], record["steps"]["smoother"]
     assert smooth["status"] == smoother["status"] == "done" and not smooth["kept"]
     assert smoother["argv"][1] == str(folder / "results" / "smooth" / "result.zarr")  # an earlier step's result

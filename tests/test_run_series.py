@@ -20,6 +20,7 @@ from test_careless_input import _error_line
 
 from ionscope import io
 from ionscope.pipeline.run import CHECKPOINTS
+from ionscope.pipeline.series import header_start
 
 EXPERIMENT = """
 [experiment]
@@ -201,7 +202,7 @@ def test_frames_without_header_times_count_frames(tmp_path, run_cli):
 
 @pytest.mark.parametrize("zone, expected", [("", "2026-03-01T10:01:00"), ("Asia/Tokyo", "2026-03-01T10:01:00+09:00"),
                                             ("Mars/Olympus", "2026-03-01T10:01:00")])
-def test_the_header_time_read_fast_is_the_readers(tmp_path, zone, expected):
+def test_the_header_start_of_a_frame(tmp_path, zone, expected):
     import hyperspy.api as hs
 
     s = hs.signals.Signal2D(np.zeros((4, 4), "float32"))
@@ -209,6 +210,31 @@ def test_the_header_time_read_fast_is_the_readers(tmp_path, zone, expected):
     if zone:
         s.metadata.General.time_zone = zone
     s.save(tmp_path / "a.hspy")
-    assert io.start_time_of(tmp_path / "a.hspy") == expected == io.open_dataset(tmp_path / "a.hspy").attrs["start_time"]
+    assert header_start(tmp_path / "a.hspy").isoformat() == expected
     np.save(tmp_path / "b.npy", np.zeros((4, 4)))
-    assert io.start_time_of(tmp_path / "b.npy") is None
+    assert header_start(tmp_path / "b.npy") is None
+
+
+def test_the_inputs_calibration_reaches_every_frame_and_a_change_redoes_the_step(tmp_path, run_cli):
+    (tmp_path / "frames").mkdir()
+    rng = np.random.default_rng(2)
+    for k in range(2):
+        np.save(tmp_path / "frames" / f"f{k}.npy", rng.random((6, 8)).astype("float32"))
+    text = _experiment(tmp_path).read_text().replace("*.hspy", "*.npy")
+    exp = tmp_path / "exp.toml"
+    exp.write_text(text.replace('path = "frames/*.npy"', 'path = "frames/*.npy"\npixel_size_nm = 2.5\nbeam_energy_kV = 300'))
+    assert run_cli("run", exp).returncode == 0
+    result = io.open_dataset(tmp_path / "results" / "clean" / "result.zarr")
+    np.testing.assert_array_equal(result.x.values, 2.5 * np.arange(8))
+    assert result.x.attrs["units"] == "nm" and result.denoised.attrs["beam_energy_kV"] == 300.0
+    exp.write_text(exp.read_text().replace("2.5", "0.5"))
+    assert run_cli("run", exp, "--resume").returncode == 0
+    step = json.loads((tmp_path / "results" / "run.json").read_text())["steps"]["clean"]
+    assert step["kept"] is False and not any(f["kept"] for f in step["frames"])
+    np.testing.assert_array_equal(io.open_dataset(tmp_path / "results" / "clean" / "result.zarr").x.values,
+                                  0.5 * np.arange(8))
+    for bad in ("-1", "true", '"abc"', "nan"):
+        exp.write_text(text.replace('path = "frames/*.npy"', f'path = "frames/*.npy"\npixel_size_nm = {bad}'))
+        line = _error_line(run_cli("run", exp, "--out", tmp_path / "never"))
+        assert "pixel_size_nm" in line and ":9:" in line
+    assert not (tmp_path / "never").exists()

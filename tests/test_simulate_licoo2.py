@@ -12,10 +12,13 @@ from ionscope.constants import FARADAY
 from ionscope.errors import ConfigError, InputError
 from ionscope.simulate import TWINS, cycler_table, simulate, state_names
 from ionscope.simulate.licoo2 import (
+    FRONT_LEVEL,
     LiCoO2Params,
     diffusion_operator,
     domain_boundaries,
+    face_flux,
     licoo2_ocv,
+    SupplyPath,
     voronoi_domains,
 )
 
@@ -77,6 +80,9 @@ def test_default_run_shape_dtypes_coords_and_units(ds):
     expected = {
         "li_fraction": (("time", "y", "x"), np.float32, "1"),
         "li_fraction_true": (("time", "y", "x"), np.float32, "1"),
+        "flux_y_true": (("time", "y", "x"), np.float32, "nm/s"),
+        "flux_x_true": (("time", "y", "x"), np.float32, "nm/s"),
+        "front_position_true": (("time", "x"), np.float64, "nm"),
         "domain": (("y", "x"), np.int32, "1"),
         "boundary": (("y", "x"), np.uint8, "1"),
         "region": (("y", "x"), np.int8, "1"),
@@ -377,3 +383,54 @@ def test_bad_seed_raises_config_error():
         simulate("licoo2", seed=-1)
     with pytest.raises(ConfigError, match="seed"):
         simulate("licoo2", seed=1.5)
+
+
+# --------------------------------------------------------------------------- the true motion
+
+
+def test_face_flux_divergence_is_the_diffusion_operator():
+    rng = np.random.default_rng(4)
+    d = rng.uniform(0.5, 40.0, (7, 5))
+    theta = rng.random((7, 5))
+    fy, fx = face_flux(theta, d, 2.5)
+    div = (np.diff(fy, axis=0) + np.diff(fx, axis=1)) / 2.5
+    np.testing.assert_allclose(-div.ravel(), diffusion_operator(d, 2.5) @ theta.ravel(), rtol=1e-10, atol=1e-12)
+    assert np.all(fy[[0, -1]] == 0) and np.all(fx[:, [0, -1]] == 0)  # no flux through the outer faces
+
+
+def test_the_supply_path_carries_the_source_from_the_electrolyte_face_along_the_fast_paths():
+    d = np.ones((6, 5))
+    d[:, 3] = 40.0  # a fast column (a domain boundary)
+    rate = np.zeros((6, 5))
+    rate[4, 1], rate[0, 2] = 0.02, -0.01  # inserted deep in column 1, removed at the top of column 2
+    fy, fx = SupplyPath(d, 2.5).flux(rate)
+    np.testing.assert_allclose(-(np.diff(fy, axis=0) + np.diff(fx, axis=1)) / 2.5, rate, atol=1e-12)
+    assert np.all(fy[-1] == 0) and np.all(fx[:, [0, -1]] == 0)  # only the electrolyte face lets Li through
+    np.testing.assert_allclose(fy[0].sum(), rate.sum() * 2.5, rtol=1e-10)  # in through the face = the net source
+    # the inserted Li comes in mostly down the fast column and then sideways, not straight down column 1
+    assert fy[0, 3] > fy[0, 1] > 0 and np.abs(fx[4]).sum() > 0
+
+
+def test_true_flux_points_to_the_electrolyte_on_charge_away_on_discharge_and_does_not_stop_at_rest(ds):
+    fy, fx = ds["flux_y_true"].values.astype(np.float64), ds["flux_x_true"].values.astype(np.float64)
+    bulk_rows = slice(10, 60)
+    assert fy[:60, bulk_rows].mean() < 0  # Li leaves towards the electrolyte (y = 0) on charge
+    assert fy[DISCHARGE_START:137, bulk_rows].mean() > 0  # and is carried back in on discharge
+    mag = np.hypot(fy, fx).mean(axis=(1, 2))
+    assert mag[REST1].mean() > 0.2 * mag[:60].mean()  # relaxation at open circuit
+    assert mag[REST2].min() > 0
+    # in-plane transport (along the domain boundaries) is a sizeable part of it
+    inplane = np.abs(fx).sum() / (np.abs(fx).sum() + np.abs(fy).sum())
+    assert 0.1 < inplane < 0.5
+
+
+def test_true_front_advances_on_charge_keeps_moving_at_rest_and_returns_on_discharge(ds, x_true):
+    front = np.nanmean(ds["front_position_true"].values, axis=1)
+    assert ds["front_position_true"].attrs["level"] == FRONT_LEVEL
+    assert front[CHARGE_END] > front[0] + 40  # nm deeper after the charge
+    assert front[REST1][-1] > front[REST1][0] + 0.5  # relaxation moves it at open circuit
+    assert front[DISCHARGE_START + 50] < front[DISCHARGE_START] - 20
+    # the recorded depth is where the true map crosses the level (linear interpolation)
+    k, col = 30, 17
+    j = int(np.floor(ds["front_position_true"].values[k, col] / 2.5))
+    assert x_true[k, j, col] < FRONT_LEVEL <= x_true[k, j + 1, col]

@@ -1,4 +1,4 @@
-"""Lattice-gas space-charge model: METHODS.md section 6 table, analytic limits, peer solvers."""
+"""Lattice-gas space-charge model: the table of docs/guide/spacecharge.rst, analytic limits, peer solvers."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from ionscope.spacecharge.model import _bernoulli_excess
 C0 = 6e27
 T = 298.0
 
-# METHODS.md section 6: theta, eps_r, L_D (nm), w90 depletion (+1.3 V), w90 accumulation (-1.3 V)
+# docs/guide/spacecharge.rst, table: theta, eps_r, L_D (nm), w90 depletion (+1.3 V), w90 accumulation (-1.3 V)
 TABLE = [
     (0.50, 20, 0.10, 0.50, 0.50),
     (0.90, 50, 0.34, 0.82, 2.3),

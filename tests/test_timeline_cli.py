@@ -1,4 +1,4 @@
-"""``ionscope timeline`` and ``--cycler`` on the series commands (CONTRACTS.md row ``timeline``:
+"""``ionscope timeline`` and ``--cycler`` on the series commands (docs/cli.rst, ``ionscope timeline``:
 "Every series command accepts ``--cycler LOG`` to the same effect")."""
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ __all__ = [
     "ENERGY_TO_EV",
     "TIME_TO_S",
     "MASS_UNITS",
+    "CONCENTRATION_UNITS",
     "UNCALIBRATED",
     "normalise_unit",
     "length_to_nm",
@@ -49,6 +50,9 @@ TIME_TO_S: dict[str, float] = {
 }
 #: Mass-to-charge units (all mean u per elementary charge).
 MASS_UNITS = frozenset({"m/z", "Th", "u", "Da", "amu"})
+#: Amount-of-substance concentrations (exact spellings): what a Li concentration map may be in.
+CONCENTRATION_UNITS = frozenset({"mol/m^3", "mol/m3", "mol m^-3", "mol/L", "mol/l", "M", "mM", "mol/cm^3",
+                                 "1/m^3", "m^-3", "1/cm^3", "cm^-3", "1/nm^3", "nm^-3"})
 #: Unit strings that mean "no calibration".
 UNCALIBRATED = frozenset({"", "<undefined>", "undefined", "px", "pixel", "pixels", "none", "1", "a.u."})
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from ionscope.cli import core, eels, denoise, superres, spacecharge, holo, kpfm, sims, echem, timeline, correlate, run  # noqa: F401, I001  (register the commands, in help order)
+from ionscope.cli import core, eels, denoise, superres, spacecharge, holo, kpfm, sims, echem, timeline, correlate, motion, run  # noqa: F401, I001  (register the commands, in help order)
 from ionscope.cli._app import (  # noqa: F401  (public helpers)
     CREATED_OUT_DIRS, EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, UsageError, _one_line, app, dask_progress,
     discard_created_out_dirs, err, load_input, out, parse_window, progress_bar,

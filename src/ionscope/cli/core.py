@@ -138,7 +138,12 @@ def simulate(
     param: Annotated[list[str], typer.Option("--param", help="Twin parameter KEY=VALUE, repeatable.")] = [],  # noqa: B006
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Simulate a twin with ground truth and write it (plus its cycler log as CSV) to --out."""
+    """Simulate a twin with ground truth and write it (plus its cycler log as CSV) to --out.
+
+    Writes FILE (a Zarr store of the twin: its data, the truth variables ending in _true, the
+    parameters in the attributes) and, for twins with a cell, FILE_cycler.csv; twins that make
+    instrument files (composite_cathode, cell_cycling) write them into the folder --out names.
+    """
     from ionscope import io, simulate as sim
 
     params = _parse_params(param)
@@ -180,7 +185,10 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Simulate an operando cell and write a self-contained HTML report with figures and a movie."""
+    """Simulate an operando cell and write a self-contained HTML report with figures and a movie.
+
+    Writes DIR/report.html, the PNG figures, the movie and DIR/summary.json.
+    """
     from ionscope import io
     from ionscope.errors import OutputError
     from ionscope.pipeline.demo import run_demo
@@ -207,7 +215,10 @@ def convert(
     variable: VariableOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Convert FILE to a Zarr store (calibration, units and provenance kept) or to .hspy/.msa/.tif."""
+    """Convert FILE to a Zarr store (calibration, units and provenance kept) or to .hspy/.msa/.tif.
+
+    Writes OUT in the format its extension names.
+    """
     import xarray as xr
 
     from ionscope import io
@@ -240,7 +251,10 @@ def movie(
     fps: Annotated[float, typer.Option("--fps", help="Frames per second.")] = 10.0,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Render a (time, y, x) map series as a movie with time and a scale bar on every frame."""
+    """Render a (time, y, x) map series as a movie with time and a scale bar on every frame.
+
+    Writes MOVIE (.mp4, .webp or .gif).
+    """
     from ionscope import io
     from ionscope.report.movie import map_series_movie
 

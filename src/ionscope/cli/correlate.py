@@ -26,7 +26,13 @@ def correlate(
     overwrite: OverwriteOption = False,
 ) -> None:
     """KPFM potential on the TOF-SIMS grid (mutual-information registration) and the per-particle
-    correlation of potential change with Li change."""
+    correlation of potential change with Li change.
+
+    Writes DIR/result.zarr with potential_on_sims (time, y, x; V, NaN outside the KPFM field) and
+    the per-particle changes; DIR/correlation.csv (per particle and state pair: dV_mV, dV_err_mV,
+    dLi_rel, dLi_rel_err, pixels); DIR/summary.json with rotation_deg, shift_y_nm, shift_x_nm,
+    metric and pearson_r with its bootstrap interval.
+    """
     from ionscope import io
     from ionscope.correlate.workflow import correlate_results
     from ionscope.report.correlate_figures import correlation_figure

@@ -48,7 +48,12 @@ def denoise(
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Denoise a map series by sparse coding (or a baseline) -> DIR/result.zarr variable 'denoised'."""
+    """Denoise a map series by sparse coding (or a baseline) -> DIR/result.zarr variable 'denoised'.
+
+    Writes DIR/result.zarr with denoised (the input's dims, coordinates and units) and
+    DIR/summary.json with the method, the parameters (and how auto chose them), sigma and the run
+    time.
+    """
     from ionscope import io
     from ionscope.denoise.methods import denoise as run_denoise
 

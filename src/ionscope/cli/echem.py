@@ -53,7 +53,12 @@ def echem_summary(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Per-cycle and per-half-cycle capacity, coulombic efficiency, energy and mean voltages of a
-    cycler log; the log with its state of charge and dQ/dV; IR drops at the current steps."""
+    cycler log; the log with its state of charge and dQ/dV; IR drops at the current steps.
+
+    Writes DIR/result.zarr (the log: voltage V, current mA, charge mAh, cycle, half_cycle, state,
+    soc, dqdv), DIR/cycles.csv, DIR/half_cycles.csv, DIR/ir_drops.csv and DIR/summary.json
+    (start_time, half_cycles, cycles, active_mass_mg, area_cm2, totals).
+    """
     from ionscope import io
     from ionscope.echem.capacity import CYCLE_COLUMNS, HALF_CYCLE_COLUMNS
     from ionscope.echem.ir import IR_COLUMNS
@@ -109,7 +114,12 @@ def echem_compare(
 ) -> None:
     """Two cycler logs cycle by cycle - capacities, coulombic efficiencies and mean voltages side
     by side with their differences - and which cycles agree within the tolerances (the
-    before/after-polishing check: a first-cycle loss is expected, later cycles should agree)."""
+    before/after-polishing check: a first-cycle loss is expected, later cycles should agree).
+
+    Writes DIR/result.zarr, DIR/compare.csv (per cycle: both logs' capacities, coulombic
+    efficiencies and mean voltages, their differences, and whether they agree) and DIR/summary.json
+    with the verdict.
+    """
     from ionscope import io
     from ionscope.echem.compare import COMPARE_COLUMNS, compare_logs, compare_result
 

@@ -52,7 +52,12 @@ def eels_lithium(
 
     The spectrum image is raw (its background is fitted in --background); each reference may be
     raw or background-subtracted (--reference-background) and recorded on its own energy range and
-    step (resampled onto the image's channels in the fit window)."""
+    step (resampled onto the image's channels in the fit window).
+
+    Writes DIR/result.zarr with li_fraction, li_fraction_stderr, chi2 (reduced), coefficients,
+    stderr and mask (the input's leading dims) and DIR/summary.json with the method, windows,
+    statistics, masked pixels and run time.
+    """
     import numpy as np
 
     from ionscope import io
@@ -122,7 +127,11 @@ def eels_nmf(
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """NMF phase maps and component spectra (HALS)."""
+    """NMF phase maps and component spectra (HALS).
+
+    Writes DIR/result.zarr with maps (component, ...), spectra (component, energy) and
+    reconstruction_error, and DIR/summary.json.
+    """
     from ionscope import io
     from ionscope.eels.decomposition import nmf
     from ionscope.eels.phases import prepare_for_nmf
@@ -152,7 +161,11 @@ def eels_profile(
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Edge-window profile along position, interface position and enrichment width with errors."""
+    """Edge-window profile along position, interface position and enrichment width with errors.
+
+    Writes DIR/result.zarr with profile (position) and the fit (interface, width, w90 with their
+    errors, fit) and DIR/summary.json with position_nm, width_nm, w90_nm and their errors.
+    """
     import xarray as xr
 
     from ionscope import io

@@ -19,7 +19,7 @@ holo_app = typer.Typer(
 app.add_typer(holo_app, name="holo")
 
 
-#: Hologram statistics every reconstruction summary carries (CONTRACTS.md).
+#: Hologram statistics every reconstruction summary carries (:doc:`/cli`).
 STAT_KEYS = ("sideband_position_px", "aperture_px", "fringe_spacing_nm", "fringe_sampling_px",
              "fringe_contrast", "carrier_frequency_per_nm")
 #: More statistics the summary carries when the reconstruction has them: the sub-pixel carrier
@@ -138,6 +138,10 @@ def holo_reconstruct(
     Phase sign convention: HyperSpy/holospy's default reconstruction (s_holo.reconstruct_phase(s_ref)):
     the sideband at -P with P holospy's sb='lower' position; the summary says which
     (phase_sign_convention).
+
+    Writes DIR/result.zarr with phase (unwrapped, rad) and amplitude (y, x), and DIR/summary.json
+    with sideband_position_px, aperture_px, fringe_spacing_nm, fringe_sampling_px, fringe_contrast,
+    carrier_frequency_per_nm and phase_sign_convention.
     """
     import numpy as np
 
@@ -183,7 +187,11 @@ def holo_phase_shifting(
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Phase-shifting (fringe-scanning) reconstruction: phase, amplitude and the R^2 map."""
+    """Phase-shifting (fringe-scanning) reconstruction: phase, amplitude and the R^2 map.
+
+    Writes DIR/result.zarr with phase, amplitude, r2, contrast and valid (y, x) and the measured
+    steps, and DIR/summary.json as holo reconstruct.
+    """
     import numpy as np
 
     from ionscope import io
@@ -254,7 +262,12 @@ def holo_potential(
     align: Annotated[bool, typer.Option("--align/--no-align", help="Align the 0 V result onto RESULT (amplitude cross-correlation) first.")] = False,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Potential map (V) from a reconstructed phase; vacuum flatness and leakage numbers."""
+    """Potential map (V) from a reconstructed phase; vacuum flatness and leakage numbers.
+
+    Writes DIR/result.zarr with potential (V; thickness in nm on the mean-inner-potential routes,
+    phase_difference with --zero, vacuum, stray_phase with --leakage) and DIR/summary.json with the
+    vacuum flatness and leakage numbers.
+    """
     import json
 
     from ionscope import io
@@ -315,7 +328,11 @@ def holo_profile(
     half_length: Annotated[float, typer.Option("--half-length", help="Half length (px) of a profile across the detected interface.")] = 60.0,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Band-averaged profile across an interface and a step fit: drop, w90, position."""
+    """Band-averaged profile across an interface and a step fit: drop, w90, position.
+
+    Writes DIR/result.zarr with profile, profile_sigma and fit along position (nm) and
+    DIR/summary.json with drop_V, w90_nm, position_nm and their standard errors.
+    """
     from ionscope import io
     from ionscope.errors import ConfigError
     from ionscope.holography.workflow import profile_across_interface, profile_summary

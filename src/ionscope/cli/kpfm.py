@@ -47,7 +47,13 @@ def kpfm_process(
     timezone: TimezoneOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Referenced, levelled, registered (and deconvolved) potential maps of a KPFM scan series."""
+    """Referenced, levelled, registered (and deconvolved) potential maps of a KPFM scan series.
+
+    Writes DIR/result.zarr with potential (time, y, x; V), potential_raw (with --psf), topography,
+    shift_y_nm, shift_x_nm, the coordinates time and row_time and, with --cycler, cell_voltage,
+    cell_current and charge; DIR/summary.json with frames, scan_directions, noise_mV, psf_sigma_nm,
+    reference_box and run_time_s.
+    """
     from ionscope import io
     from ionscope.kpfm.workflow import process_frames
 
@@ -71,7 +77,12 @@ def kpfm_particles(
     min_area: Annotated[Optional[float], typer.Option("--min-area-nm2", help="Smallest particle (nm^2); default 9 pixels.")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Particles, their potential change dV(t), and which of them are active."""
+    """Particles, their potential change dV(t), and which of them are active.
+
+    Writes DIR/result.zarr with labels (0 = matrix), active and per particle dV(t);
+    DIR/particles.csv (label, area_nm2, centroid_y_nm, centroid_x_nm, dV_last_mV, dV_err_mV, active,
+    response_time_s); DIR/summary.json with particles and active_particles.
+    """
     from ionscope import io
     from ionscope.kpfm.analysis import find_particles
 
@@ -99,7 +110,12 @@ def kpfm_profile(
     width: Annotated[int, typer.Option("--width", help="Band width (px): parallel lines averaged.")] = 20,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Band profile across an interface in every frame: step (drop) plus linear (IR) fit."""
+    """Band profile across an interface in every frame: step (drop) plus linear (IR) fit.
+
+    Writes DIR/result.zarr with profile, profile_sigma and profile_fit (time, position) and per
+    frame drop, slope and interface, and DIR/summary.json with per-frame drop_V and slope_V_per_nm
+    with their standard errors.
+    """
     from ionscope import io
     from ionscope.kpfm.analysis import profile_frames
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import app, out, series_command
+from ionscope.cli._app import app, out, progress_bar, series_command
 
 
 @app.command("run")
@@ -22,10 +22,21 @@ def run(
     """Every step of an experiment file, in order: OUT/STEP as each command's --out writes it, and OUT/run.json.
 
     A step over a series of files runs frame by frame, each frame a checkpoint (OUT/.frames/STEP);
-    --resume continues a run that stopped or was killed, with the same results."""
+    --resume continues a run that stopped or was killed, with the same results.
+
+    Writes OUT/STEP/result.zarr and OUT/STEP/summary.json per step, OUT/run.json (status, times and
+    checksums per step and frame) and OUT/report.html.
+    """
     from ionscope.pipeline.run import run_experiment
 
-    record = run_experiment(experiment, out=out_dir, resume=resume, jobs=jobs)
+    with progress_bar("run") as update:
+        record = run_experiment(experiment, out=out_dir, resume=resume, jobs=jobs,
+                                progress=lambda step, done, total: update(done, total))
+    for name, step in record["steps"].items():
+        frames = step.get("frames")
+        what = f"{len(frames)} frames ({sum(f.get('kept', False) for f in frames)} kept)" if frames else (
+            "kept" if step.get("kept") else "done")
+        out.print(f"step {name}: {what}, {step.get('run_time_s', 0.0):.1f} s", markup=False)
     kept = sum(1 for s in record["steps"].values() if s.get("kept"))
     out.print(f"{len(record['steps'])} step(s) done ({kept} kept from the last run); wrote {record['out']}")
 

@@ -20,7 +20,7 @@ sims_app = typer.Typer(
 )
 app.add_typer(sims_app, name="sims")
 
-#: Columns of ``phases.csv`` (CONTRACTS.md) and of ``particles.csv``.
+#: Columns of ``phases.csv`` (:doc:`/cli`) and of ``particles.csv``.
 PHASE_COLUMNS = ["phase", "state", "li_mean", "li_err", "li_rel_pristine", "li_rel_pristine_err", "pixels"]
 PARTICLE_COLUMNS = ["particle", "phase", "state", "area_px", "centroid_y_nm", "centroid_x_nm", "li_mean", "li_err",
                     "li_rel_pristine", "li_rel_pristine_err"]
@@ -58,7 +58,13 @@ def sims_lithium(
     overwrite: OverwriteOption = False,
 ) -> None:
     """Li maps per state of charge (dead-time corrected, registered onto the first state), the
-    phase map, and the Li of every phase and particle against the state."""
+    phase map, and the Li of every phase and particle against the state.
+
+    Writes DIR/result.zarr with counts (state, ion, y, x), li and li_error (state, y, x), phase (y,
+    x), phase_fraction, per-phase Li and the isotope ratios, all on the first state's grid;
+    DIR/phases.csv (phase, state, li_mean, li_err, li_rel_pristine, li_rel_pristine_err, pixels),
+    DIR/particles.csv and DIR/summary.json (states, ions and windows, saturation warnings).
+    """
     from ionscope import io
     from ionscope.sims.workflow import lithium_states
 

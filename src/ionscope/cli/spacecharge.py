@@ -63,7 +63,11 @@ def spacecharge_profile(
     defect: DefectOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """One space-charge layer: psi, c_Li, rho, E along x; w90, Debye length, surface charge."""
+    """One space-charge layer: psi, c_Li, rho, E along x; w90, Debye length, surface charge.
+
+    Writes DIR/result.zarr with psi (V), c_li (m^-3), rho (C/m^3) and field (V/m) along position
+    (nm) and DIR/summary.json with w90_nm, debye_length_nm and surface_charge_C_per_m2.
+    """
     from ionscope import io
     from ionscope.spacecharge import accumulation_width_nm, depletion_width_nm, lattice_gas_profile
 
@@ -105,7 +109,11 @@ def spacecharge_bias(
     defect: DefectOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """A finite electrolyte between two blocking electrodes under bias: both interfaces."""
+    """A finite electrolyte between two blocking electrodes under bias: both interfaces.
+
+    Writes DIR/result.zarr with phi, psi, c_li, rho and field along position and per interface
+    (side) w90, surface charge and capacitance, and DIR/summary.json with both interfaces.
+    """
     from ionscope import io
     from ionscope.spacecharge.bias import bias_profile
 
@@ -183,7 +191,13 @@ def spacecharge_fit(
     noise: Annotated[str, typer.Option("--noise", help="Noise correlation of the profile (profile_sigma's noise_correlation): auto (= sandwich), sandwich, ess, gls or diagonal (ignore it).")] = "auto",
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Joint weighted fit of a potential profile (and a Li profile) to the lattice-gas model."""
+    """Joint weighted fit of a potential profile (and a Li profile) to the lattice-gas model.
+
+    Writes DIR/result.zarr with potential, potential_fit and potential_residual (and li, li_fit with
+    --li), the parameters with their standard errors and correlation, and DIR/summary.json with
+    parameters, standard errors, correlations, w90_nm and how the step and the resolution were
+    chosen.
+    """
     import json
 
     from ionscope import io

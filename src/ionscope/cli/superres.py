@@ -30,7 +30,11 @@ def superres(
     pixel_check: Annotated[bool, typer.Option("--pixel-check/--no-pixel-check", help="Require training pixels = input pixels / factor (when calibrated).")] = True,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Super-resolve maps x2 or x3 (coupled dictionaries + back-projection) -> DIR/result.zarr variable 'superres'."""
+    """Super-resolve maps x2 or x3 (coupled dictionaries + back-projection) -> DIR/result.zarr variable 'superres'.
+
+    Writes DIR/result.zarr with superres (the input's dims on the finer grid) and DIR/summary.json
+    with the training and consistency numbers.
+    """
     from ionscope import io
     from ionscope.denoise.superres import METHOD, super_resolve
 

@@ -26,7 +26,11 @@ def timeline(
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """The series with cell_voltage, cell_current, charge and state per frame (and row) from a cycler log, and a figure."""
+    """The series with cell_voltage, cell_current, charge and state per frame (and row) from a cycler log, and a figure.
+
+    Writes DIR/result.zarr (the series with cell_voltage, cell_current, charge and state per frame,
+    and per row for scanned series), DIR/timeline.png and DIR/summary.json.
+    """
     from ionscope import io
     from ionscope.errors import ConfigError
 

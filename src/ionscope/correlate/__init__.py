@@ -1,5 +1,5 @@
 """Cross-instrument studies: a KPFM potential change against a TOF-SIMS Li change, particle by
-particle (issue 16; METHODS sections 4-5).
+particle (issue 16; :doc:`/guide/correlate`).
 
 - :mod:`~ionscope.correlate.stats`: the Pearson coefficient of per-particle pairs with a
   percentile-bootstrap and a Fisher-z confidence interval.

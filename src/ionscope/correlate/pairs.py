@@ -4,7 +4,7 @@ A KPFM change (frame ``b`` minus frame ``a``) is compared with a TOF-SIMS change
 against state ``c``). The pairs come from ``--pairs FRAME:STATE,...`` (each KPFM frame, by index
 or by time label, with the SIMS state it matches), from the cell's state when both results carry
 the timeline (frames and states matched by the charge passed), or by the contract's default
-(CONTRACTS.md, ``correlate``): the last frame minus the first against the first state pair
+(:doc:`/guide/correlate`, ``ionscope correlate``): the last frame minus the first against the first state pair
 (first -> second state).
 """
 

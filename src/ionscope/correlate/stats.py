@@ -1,7 +1,7 @@
 r"""Correlation of per-particle quantities across instruments, with bootstrap confidence intervals.
 
 The cross-section study pairs a KPFM potential change with a TOF-SIMS Li change, particle by
-particle (METHODS sections 4-5): the Pearson coefficient of the pairs and how sure it is. With
+particle (:doc:`/guide/correlate`): the Pearson coefficient of the pairs and how sure it is. With
 the ~10-30 particles a field holds, an interval matters more than the coefficient: it comes from
 the percentile bootstrap over particles (Efron & Tibshirani 1993), which makes no normality
 assumption, and - as a check when the pairs are few - from Fisher's z transform.

@@ -17,7 +17,7 @@ cross-section ->
 5. the Pearson coefficient over the Li-hosting LiCoPO4 particles with a bootstrap interval
    (:mod:`ionscope.correlate.stats`).
 
-The CLI (``ionscope correlate``, CONTRACTS.md) and the demo call it and add nothing but argument
+The CLI (``ionscope correlate``, :doc:`/cli`) and the demo call it and add nothing but argument
 parsing and printing.
 """
 
@@ -41,7 +41,7 @@ from ionscope.validation import Interval, check_parameter
 __all__ = ["correlate_results", "phase_code_image"]
 
 STEP = "ionscope.correlate.correlate_results"
-#: The TOF-SIMS particles' phase (CONTRACTS: the correlation runs over the Li-hosting LiCoPO4 particles).
+#: The TOF-SIMS particles' phase (:doc:`/cli`, ``ionscope correlate``: the correlation runs over the Li-hosting LiCoPO4 particles).
 PARTICLE_PHASE = "LiCoPO4"
 
 

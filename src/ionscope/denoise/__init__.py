@@ -1,4 +1,4 @@
-"""Sparse-coding denoising of maps and operando map series (METHODS section 3).
+"""Sparse-coding denoising of maps and operando map series (:doc:`/guide/denoising`).
 
 Layers, bottom up (each a set of small numpy kernels, tested directly):
 

@@ -1,4 +1,4 @@
-r"""Quality measures of denoised maps (METHODS section 3, "Quality").
+r"""Quality measures of denoised maps (:doc:`/guide/denoising`, "Quality").
 
 * :func:`psnr` - peak signal-to-noise ratio ``10 log10(R^2 / MSE)`` against a reference, with
   the data range ``R`` stated (default: the reference's peak-to-peak; for Li fractions pass

@@ -34,7 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ionscope.errors import ConfigError, DimensionError, EmptyDataError
 
-#: Median of |N(0, 1)|: MAD / 0.6745 estimates the standard deviation of Gaussian noise.
+#: Median of ``|N(0, 1)|``: MAD / 0.6745 estimates the standard deviation of Gaussian noise.
 MAD_TO_SIGMA = 0.6745
 
 _SQRT3 = np.sqrt(3.0)

@@ -3,7 +3,7 @@ r"""Sparse-coding (K-SVD) denoising of maps and operando map series.
 :func:`denoise_stack` is the numpy kernel; :func:`sparse_denoise` is the wrapper for labelled
 arrays (noise model, validation, provenance).
 
-Method (Elad & Aharon 2006, METHODS section 3), on data whose noise is (made) additive white
+Method (Elad & Aharon 2006, :doc:`/guide/denoising`), on data whose noise is (made) additive white
 Gaussian with standard deviation ``sigma``:
 
 1. cut the series into overlapping patches - 2-D ``(p, p)`` patches of every frame, or

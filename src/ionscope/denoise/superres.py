@@ -21,7 +21,7 @@ The same operator ``D`` makes the training pairs and defines the back-projection
 ``j`` covers ``[y_0 + j h, y_0 + (j + 1) h)``, the convention of :mod:`ionscope.simulate`), so
 the fine grid starts where the coarse one does and has pixel size ``h / F``.
 
-Method (Yang, Wright, Huang & Ma 2010, METHODS section 3), for factors ``F`` of 2 and 3:
+Method (Yang, Wright, Huang & Ma 2010, :doc:`/guide/superres`), for factors ``F`` of 2 and 3:
 
 1. *Features.* The LR map is up-sampled to the HR grid by cubic-spline interpolation
    (:func:`bicubic_upsample`, :func:`scipy.ndimage.zoom` with ``order=3``); the features of a

@@ -1,5 +1,5 @@
 """Electrochemistry: capacities, efficiencies, state of charge, dQ/dV and IR drops of cycler logs,
-and the before/after-polishing comparison (METHODS.md section 7).
+and the before/after-polishing comparison (:doc:`/guide/echem`).
 
 Numpy kernels on the record's columns; thin wrappers take the cycler-log Dataset that
 :func:`ionscope.io.load_cycler` returns (record dim ``time`` in s, ``voltage`` V, ``current`` mA

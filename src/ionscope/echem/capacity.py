@@ -1,8 +1,8 @@
 """Capacity, coulombic efficiency, energy, mean voltage, C-rate and duration per half cycle and
-per cycle (METHODS.md section 7).
+per cycle (:doc:`/guide/echem`).
 
 Conventions [standard; e.g. Bard & Faulkner, *Electrochemical Methods*, 2nd ed. (2001); the
-METHODS.md section 7 text]:
+:doc:`/guide/echem`]:
 
 - charge = positive current (mA); the capacity of a half cycle is ``Q = integral |I| dt`` (mAh),
   specific ``Q / m`` (mAh/g of active mass), areal ``Q / A`` (mAh/cm2);
@@ -54,7 +54,7 @@ HALF_CYCLE_COLUMNS = [
     "energy_mWh", "mean_voltage_V", "mean_current_mA", "c_rate_per_h", "duration_s", "start_s", "end_s",
     "start_voltage_V", "end_voltage_V", "records", "ended_by",
 ]
-#: Columns of a cycle row (``cycles.csv``): the eight of CONTRACTS.md first, then the others.
+#: Columns of a cycle row (``cycles.csv``): the eight that ``ionscope echem summary`` promises (:doc:`/cli`) first, then the others.
 CYCLE_COLUMNS = [
     "cycle", "charge_mAh", "discharge_mAh", "coulombic_efficiency", "charge_mAh_per_g", "discharge_mAh_per_g",
     "mean_charge_V", "mean_discharge_V",

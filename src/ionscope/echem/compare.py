@@ -1,5 +1,5 @@
-"""Two cycler logs side by side, cycle by cycle: the before/after-polishing check (METHODS.md
-section 7).
+"""Two cycler logs side by side, cycle by cycle: the before/after-polishing check (user guide:
+:doc:`/guide/echem`).
 
 Cutting and polishing a cell for a cross-section must not change it: its capacity and voltages at
 ~0.5C before and after agree. The comparison is areal (mAh/cm2) when both logs have an area -

@@ -1,4 +1,4 @@
-"""Differential capacity dQ/dV per half cycle, with the smoothing stated (METHODS.md section 7).
+"""Differential capacity dQ/dV per half cycle, with the smoothing stated (:doc:`/guide/echem`).
 
 dQ/dV turns the plateaus of a V(Q) curve into peaks (phase transitions, staging), but the
 derivative of a measured curve amplifies its noise, so it needs smoothing and the smoothing must

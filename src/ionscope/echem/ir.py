@@ -1,4 +1,4 @@
-"""IR drop at current steps: the cell's ohmic resistance ``R = dV / dI`` (METHODS.md section 7).
+"""IR drop at current steps: the cell's ohmic resistance ``R = dV / dI`` (:doc:`/guide/echem`).
 
 When the current steps (rest -> charge, charge -> rest, charge -> discharge ...) the voltage jumps
 by ``R dI`` before any diffusion relaxes it [current-interruption method; e.g. Bard & Faulkner,

@@ -1,10 +1,10 @@
-"""State of charge along the record (METHODS.md section 7).
+"""State of charge along the record (:doc:`/guide/echem`).
 
 ``SOC(t) = (q(t) - q(t0)) / C_ref``: the net charge ``q`` passed since a zero record ``t0`` over a
 reference capacity - the nominal capacity when given, else the capacity of the first complete
 charge half cycle. The zero is the fully discharged state before the first charge: the record of
 lowest net charge before the first charge half cycle - the log's first record for a cathode
-started discharged (METHODS.md), the end of the first discharge for a log that starts with one.
+started discharged (:doc:`/guide/echem`), the end of the first discharge for a log that starts with one.
 The reference and the zero are stated in the output. An irreversible loss shows as SOC above 0
 after a full discharge, as it should: the lithium did not come back.
 """

@@ -2,7 +2,7 @@
 log: half cycles, cycles, totals) and :func:`summary_result` (what ``ionscope echem summary``
 writes: the log with its state of charge and dQ/dV, and the tables).
 
-The CLI (``ionscope echem summary``, CONTRACTS.md) and the demo call these and add nothing but
+The CLI (``ionscope echem summary``, :doc:`/cli`) and the demo call these and add nothing but
 argument parsing and printing.
 """
 

@@ -1,6 +1,6 @@
 r"""Blind decomposition of EELS spectrum images: non-negative matrix factorisation and PCA.
 
-NMF (phase mapping, METHODS section 2): the spectra :math:`X` (pixels x channels) are written
+NMF (phase mapping, :doc:`/guide/eels`): the spectra :math:`X` (pixels x channels) are written
 as :math:`X \approx C S^T` with non-negative maps :math:`C` (N x k) and spectra :math:`S`
 (E x k), minimising :math:`F = \tfrac12 \lVert X - C S^T \rVert_F^2` by hierarchical
 alternating least squares (HALS; Cichocki & Phan 2009): each column of :math:`C`, then each
@@ -484,7 +484,7 @@ def nmf(
     Returns
     -------
     xarray.Dataset
-        ``maps`` (component, *leading dims; data units), ``spectra`` (component, energy; each
+        ``maps`` (component, then the leading dims; data units), ``spectra`` (component, energy; each
         with maximum 1), ``reconstruction_error`` (scalar, ``||X - C S^T||_F`` in data units);
         ``attrs`` hold ``n_iter``, ``converged`` and the provenance.
 
@@ -549,7 +549,7 @@ def pca(
     Returns
     -------
     xarray.Dataset
-        ``maps`` (component, *leading dims; scores in data units), ``spectra`` (component,
+        ``maps`` (component, then the leading dims; scores in data units), ``spectra`` (component,
         energy; orthonormal loadings), ``explained_variance`` and ``explained_variance_ratio``
         (component), ``mean_spectrum`` (energy).
     """

@@ -10,7 +10,7 @@ window, as a linear combination of :math:`K` reference spectra (Leapman & Swyt 1
 where the optional first-derivative terms absorb small energy shifts :math:`\delta_k` of each
 reference (first-order Taylor expansion :math:`a R(E - \delta) \approx a R(E) - a\delta R'(E)`,
 so :math:`\delta_k = -d_k / a_k`). The Li fraction of a two-phase mixture is
-:math:`x = a_\mathrm{rich} / (a_\mathrm{rich} + a_\mathrm{poor})` (METHODS section 2).
+:math:`x = a_\mathrm{rich} / (a_\mathrm{rich} + a_\mathrm{poor})` (:doc:`/guide/eels`).
 
 This module holds the xarray wrapper :func:`mlls_fit`: it checks the spectra and their energy
 axis, cuts the fit window, interpolates the references (and their derivatives) onto the data's
@@ -203,7 +203,7 @@ def mlls_fit(
     Returns
     -------
     xarray.Dataset
-        ``coefficients`` and ``stderr`` (component, *leading dims), reduced ``chi2`` (leading
+        ``coefficients`` and ``stderr`` (component, then the leading dims), reduced ``chi2`` (leading
         dims; unweighted: residual variance in the data's units squared); with ``derivatives``
         also ``derivative_coefficients`` (eV) and ``energy_shift`` (eV, ``-d_k / a_k``, positive =
         towards higher loss); with ``rich``/``poor`` also ``li_fraction`` and

@@ -3,7 +3,7 @@ r"""Off-axis electron holography: Fourier (sideband) reconstruction and hologram
 A hologram :math:`I(\mathbf r) = A_r^2 + A^2 + 2\mu A_r A \cos(2\pi\mathbf q_c\cdot\mathbf r +
 \varphi)` has, in its Fourier transform, a centre band at the origin and two sidebands at
 :math:`\pm\mathbf q_c`; the one at :math:`+\mathbf q_c` is :math:`(\mu A_r A/2)
-e^{i\varphi}` shifted by the carrier. Reconstruction (METHODS section 1):
+e^{i\varphi}` shifted by the carrier. Reconstruction (:doc:`/guide/holography`):
 
 1. apodise: each axis of the hologram is extended by a margin (at least the taper width) that
    carries the hologram's fringe-free local mean out from the nearest border (the centre band

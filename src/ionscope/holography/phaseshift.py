@@ -9,7 +9,7 @@ drifts, and whose dose fluctuates) give, per pixel,
         + \bar a_1(\mathbf r) e^{-i\delta_n}\right],
 
 with :math:`a_1 = (\mu A_r A / 2)\, e^{i(2\pi\mathbf q_c\cdot\mathbf r + \varphi)}`
-(METHODS section 1, after Ru et al. 1994). The reconstruction:
+(:doc:`/guide/holography`, after Ru et al. 1994). The reconstruction:
 
 1. **Carrier**: the sideband of frame 0 (detected as in :mod:`~ionscope.holography.offaxis`,
    sub-pixel), giving :math:`\mathbf q_c` and the hologram statistics.
@@ -458,7 +458,7 @@ def reconstruct_phase_shifting(
     -------
     xarray.Dataset
         ``phase`` (rad), ``amplitude`` (relative to the reference, or counts), ``r2``,
-        ``contrast`` (mu = 2 |a1| / a0 of the object stack), ``valid`` (False within the border
+        ``contrast`` (``mu = 2 |a1| / a0`` of the object stack), ``valid`` (False within the border
         the drift correction wrapped around), all (y, x); ``steps`` (rad, measured, relative to
         frame 0, after alignment), ``gain``, ``drift_y``, ``drift_x`` (nm, specimen
         displacement relative to frame 0) along ``shift``; with a reference also

@@ -1,6 +1,6 @@
 r"""Holographic phase to electrostatic potential, thickness and biased-minus-0 V differences.
 
-The phase of a fast electron crossing a specimen is (METHODS section 1)
+The phase of a fast electron crossing a specimen is (:doc:`/guide/holography`)
 
 .. math:: \varphi(x, y) = C_E \int V(x, y, z)\,dz,
 

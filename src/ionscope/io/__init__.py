@@ -23,9 +23,15 @@ Inputs are opened read-only and never written.
 
 Examples
 --------
+>>> import tempfile
+>>> from pathlib import Path
 >>> from ionscope import io
->>> da = io.load("frames.dm4", lazy=True)          # doctest: +SKIP
->>> io.save(da, "frames.zarr")                      # doctest: +SKIP
+>>> from ionscope.simulate import simulate
+>>> folder = Path(tempfile.mkdtemp())
+>>> path = io.save(simulate("li_fronts", seed=0, ny=16, nx=16), folder / "frames.zarr")
+>>> da = io.load(folder / "frames.zarr", lazy=True)     # any file ionscope reads: .dm4, .emd, .sxm ...
+>>> da.name, da.dims, type(da.data).__module__.split(".")[0]
+('li_fraction', ('time', 'y', 'x'), 'dask')
 """
 
 from __future__ import annotations
@@ -50,13 +56,13 @@ from ionscope.errors import DimensionError, FormatError, InputError, OutputError
 from ionscope.io._cycler import load_cycler
 from ionscope.io._imzml import write_imzml
 from ionscope.io._nanonis import write_sxm
-from ionscope.io._readers import check_complete, check_readable, read, read_signals, start_time_of, supported_extensions
+from ionscope.io._readers import check_complete, check_readable, read, read_signals, supported_extensions
 
 __all__ = [
     "load", "open_dataset", "open_signals", "split_spec", "save", "export", "supported_extensions", "parse_dims",
     "check_output", "atomic_path", "write_text", "write_bytes", "prepare_out_dir", "write_result", "experiment_step",
     "data_path", "check_not_input", "remove_stale_temporaries", "read_table", "check_complete",
-    "write_sxm", "write_imzml", "open_inputs", "load_cycler", "start_time_of",
+    "write_sxm", "write_imzml", "open_inputs", "load_cycler",
 ]
 
 
@@ -164,7 +170,7 @@ def open_dataset(
         The format's reader needs an optional package that is not installed.
     """
     path, variable = _resolve(path)
-    return read(path, lazy=lazy, dims=parse_dims(dims), variable=variable)
+    return _calibrated(read(path, lazy=lazy, dims=parse_dims(dims), variable=variable), path)
 
 
 def open_signals(
@@ -174,7 +180,7 @@ def open_signals(
     variables, for .zarr, .nc and .npy). Unlike :func:`open_dataset` this works when the signals'
     axes differ (a 512 x 512 image beside a 1-D plot)."""
     path, variable = _resolve(path)
-    return read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)
+    return [_calibrated(ds, path) for ds in read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)]
 
 
 def load(
@@ -213,7 +219,7 @@ def load(
         message lists them).
     """
     path, variable = _resolve(path, variable)
-    parts = read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)
+    parts = [_calibrated(ds, path) for ds in read_signals(path, lazy=lazy, dims=parse_dims(dims), variable=variable)]
     if len(parts) > 1:
         return _ambiguous(path, parts)
     ds = parts[0]
@@ -277,8 +283,13 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
 
     Examples
     --------
-    >>> with atomic_path("figure.png", overwrite=True) as tmp:   # doctest: +SKIP
-    ...     fig.savefig(tmp, format="png")
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> target = Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("complete")
+    >>> target.read_text(), [p.name for p in target.parent.iterdir()]
+    ('complete', ['notes.txt'])
     """
     path = check_output(path, overwrite=overwrite)
     if not path.parent.is_dir():
@@ -584,12 +595,44 @@ _EXPERIMENT_STEP: contextvars.ContextVar[dict | None] = contextvars.ContextVar("
 def experiment_step(record: dict):
     """Within the block, every :func:`write_result` records ``record`` (the experiment file and its
     sha256, the step, its inputs' sha256) as a provenance step of the result and as the summary's
-    ``experiment`` entry."""
+    ``experiment`` entry; ``record["calibration"]`` (``{file: {"pixel_size_nm": ..,
+    "beam_energy_kV": ..}}``, the experiment file's per-input calibration) is applied to those
+    files whenever they are read (:func:`_calibrated`)."""
     token = _EXPERIMENT_STEP.set(dict(record))
     try:
         yield
     finally:
         _EXPERIMENT_STEP.reset(token)
+
+
+def _calibrated(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    """``ds`` with the calibration the running experiment step gives for ``path`` (see
+    :func:`experiment_step`): ``pixel_size_nm`` makes ``y``/``x`` coordinates in nm from 0 (the
+    file's own spacing, if any, is kept as the coordinate's ``file_spacing``), ``beam_energy_kV``
+    sets the attribute of the Dataset and its variables; the provenance says so."""
+    run = _EXPERIMENT_STEP.get()
+    given = ((run or {}).get("calibration") or {}).get(os.fspath(Path(path).absolute()))
+    if not given:
+        return ds
+    from ionscope.data import with_provenance
+
+    coords = {}
+    size = given.get("pixel_size_nm")
+    for dim in ("y", "x"):
+        if size is not None and dim in ds.dims:
+            old = ds[dim]
+            attrs = {**old.attrs, "units": "nm"}
+            if old.size > 1:
+                attrs["file_spacing"] = f"{float(old[1] - old[0]):g} {old.attrs.get('units', '')}".strip()
+            coords[dim] = (dim, size * np.arange(ds.sizes[dim], dtype=np.float64), attrs)
+    ds = ds.assign_coords(coords)
+    kv = given.get("beam_energy_kV")
+    if kv is not None:
+        ds = ds.assign_attrs(beam_energy_kV=float(kv))
+        for name in ds.data_vars:
+            ds[name].attrs["beam_energy_kV"] = float(kv)
+    return with_provenance(ds, "ionscope.io.calibration", {"path": os.fspath(path), **given}, read_files=False,
+                           variables=True)
 
 
 def write_result(

@@ -9,7 +9,7 @@ naive local time unless ``timezone=`` converts it to UTC), ``source_file``, ``so
 ``active_mass_mg`` / ``area_cm2`` / ``technique`` / ``settings`` where the file has them,
 ``primary = "voltage"`` and a provenance step ``ionscope.io.load`` with the file's sha256.
 
-Conventions (METHODS.md section 7)
+Conventions (:doc:`/guide/echem`)
 ----------------------------------
 - charge = positive current; a half cycle is a run of charge or discharge records (rest records
   belong to the preceding half cycle, leading rest to the first); ``half_cycle`` increments each

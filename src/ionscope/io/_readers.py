@@ -384,9 +384,6 @@ def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims
     signal_type = _get(metadata, "Signal", "signal_type")
     if signal_type:
         attrs["signal_type"] = str(signal_type)
-    start = _header_start(metadata)
-    if start:
-        attrs["start_time"] = start
     for instrument in ("TEM", "SEM"):
         kv = _get(metadata, "Acquisition_instrument", instrument, "beam_energy")
         if kv is not None:
@@ -412,57 +409,6 @@ def _to_dataset(path: Path, data: Any, axes: list[dict], metadata: dict, *, dims
     ds = da.to_dataset()
     ds.attrs = {"primary": name, "provenance": da.attrs["provenance"], **attrs}
     return ds
-
-
-def start_time_of(path: str | os.PathLike) -> str | None:
-    """The acquisition start a file's header holds (ISO 8601), or None - without reading its data.
-
-    HyperSpy files (``.hspy``/``.hdf5``) are read through their HDF5 attributes (``General.date``,
-    ``time``, ``time_zone`` of the first signal); other formats through the reader (the
-    ``start_time`` attribute :func:`ionscope.io.open_dataset` gives). A file that cannot be read
-    gives None: it fails with its own message where its data are read.
-    """
-    from ionscope import io
-
-    path = Path(path)
-    if path.suffix.lower() in (".hspy", ".hdf5", ".h5"):
-        try:
-            import h5py
-
-            with h5py.File(path, "r") as fh:
-                experiments = fh["Experiments"]
-                general = experiments[next(iter(experiments))]["metadata"]["General"]
-                attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in general.attrs.items()}
-            return _header_start({"General": attrs})
-        except Exception:  # not a HyperSpy file after all: the reader decides
-            pass
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            start = io.open_dataset(path).attrs.get("start_time")
-    except IonscopeError:
-        return None
-    return None if start in (None, "") else str(start)
-
-
-def _header_start(metadata: dict) -> str | None:
-    """The acquisition start a RosettaSciIO header holds (``General.date``, ``General.time``,
-    ``General.time_zone``) as ISO 8601, or None when it has no (readable) date and time. A zone
-    the zone database does not know leaves the time naive (the wall clock of the instrument)."""
-    from ionscope.timeline.clock import iso, parse_time, with_zone
-
-    date, time = _get(metadata, "General", "date"), _get(metadata, "General", "time")
-    if not date or not time:
-        return None
-    try:
-        start = parse_time(f"{date}T{time}", "the header's date and time")
-    except IonscopeError:
-        return None
-    try:
-        start = with_zone(start, _get(metadata, "General", "time_zone"))
-    except IonscopeError:
-        pass
-    return iso(start)
 
 
 def _mapped_metadata(sig: dict) -> dict:

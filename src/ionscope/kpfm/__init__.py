@@ -3,7 +3,7 @@
 From a series of KPFM frames (the SPM readers of :mod:`ionscope.io`: channels ``{name}_{forward|
 backward}``, row 0 at the top, per-row times) to referenced, drift-registered, optionally
 deconvolved potential maps tied to the cell's state, and from those to active particles and
-interface drops (METHODS.md section 4). The shape of every technique package: numpy kernels
+interface drops (:doc:`/guide/kpfm`). The shape of every technique package: numpy kernels
 (``*_kernel``), workflows as library functions that the CLI calls.
 
 - :mod:`~ionscope.kpfm.channels`: channels and traces of a frame, the choice of the Kelvin

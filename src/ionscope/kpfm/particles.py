@@ -9,7 +9,7 @@ r"""Particles in KPFM maps: segmentation, per-particle potential changes, active
   each particle's interior (its border pixels, blurred with the neighbours, left out) with the
   standard error of that mean.
 - :func:`active_particles_kernel`: a particle is **active** when its ``|dV|`` exceeds
-  ``threshold`` times the map's white-noise SD in some frame (METHODS.md section 4: 3 sigma) and
+  ``threshold`` times the map's white-noise SD in some frame (:doc:`/guide/kpfm`: 3 sigma) and
   it follows the cell voltage: with three or more frames and a cell voltage its ``dV(t)``
   correlates with ``V_cell(t) - V_cell(t0)`` (Pearson r >= ``min_correlation``); with two frames
   the signs agree; without a cell voltage only the threshold applies.

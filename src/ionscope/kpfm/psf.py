@@ -20,7 +20,7 @@ a core of SD :math:`\sigma_c` and a tail of SD :math:`\sigma_t > \sigma_c` holdi
   to the image's own radially averaged spectrum where it stands clear of the noise
   (:func:`signal_spectrum_kernel`). The frame is reflect-padded first (no step at the borders),
   the filter has unit gain at zero frequency and nothing is clipped: the result stays in volts
-  (``skimage.restoration.wiener`` clips to [-1, 1] unless told not to, REAL_DATA.md).
+  (``skimage.restoration.wiener`` clips to [-1, 1] unless told not to: ``clip=False``).
 
 References
 ----------

@@ -2,8 +2,8 @@
 cell timeline (:mod:`ionscope.timeline`).
 
 A KPFM frame takes minutes, so every scan line has its own time (``row_time``, s from the
-frame's start) and, with a cycler log, its own cell voltage, current and charge (METHODS.md
-section 7). The log is read into the cycler model by :func:`ionscope.timeline.cycler_log` (files
+frame's start) and, with a cycler log, its own cell voltage, current and charge (user guide:
+:doc:`/guide/timeline`). The log is read into the cycler model by :func:`ionscope.timeline.cycler_log` (files
 through :func:`ionscope.io.load_cycler`) and interpolated with the shared kernel; this module
 only gives it in the SI units ``kpfm process`` has always written (A, C).
 

@@ -1,8 +1,8 @@
 """KPFM workflows: the chains a user runs, as library functions.
 
 ``ionscope kpfm process``, ``ionscope kpfm particles`` and ``ionscope kpfm profile`` (and the demo)
-call these and add nothing but argument parsing and printing (CONTRACTS.md, "Cross-section
-instruments").
+call these and add nothing but argument parsing and printing (:doc:`/cli`,
+:doc:`/guide/kpfm`).
 
 - :func:`process_frames`: KPFM frames (one field of view, any order) -> the potential channel and
   its sign -> line offsets and frame offset removed on the grounded collector (never a plane fit)

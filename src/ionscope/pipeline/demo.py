@@ -76,7 +76,7 @@ DEMO_PARAMETERS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 #: Modules whose ``@demo_section`` functions join the demo (imported by :func:`run_demo`).
-SECTION_MODULES: tuple[str, ...] = ("ionscope.pipeline.demo", "ionscope.pipeline.eels_demo", "ionscope.pipeline.denoise_demo", "ionscope.pipeline.spacecharge_demo", "ionscope.pipeline.holography_demo", "ionscope.pipeline.kpfm_demo", "ionscope.pipeline.sims_demo", "ionscope.pipeline.study_demo", "ionscope.pipeline.echem_demo")
+SECTION_MODULES: tuple[str, ...] = ("ionscope.pipeline.demo", "ionscope.pipeline.eels_demo", "ionscope.pipeline.denoise_demo", "ionscope.pipeline.transport_demo", "ionscope.pipeline.spacecharge_demo", "ionscope.pipeline.holography_demo", "ionscope.pipeline.kpfm_demo", "ionscope.pipeline.sims_demo", "ionscope.pipeline.study_demo", "ionscope.pipeline.echem_demo")
 
 #: Parameter dataclasses of the twins, for units in the parameter table ("module:Class").
 _PARAMETER_CLASSES = {"licoo2": "ionscope.simulate.licoo2:LiCoO2Params"}
@@ -683,7 +683,20 @@ def movie_section(ctx: DemoContext) -> Section:
         "top edge, the current collector at the bottom edge; scale bar in nm. The animation "
         "loops; the MP4 (H.264) file next to this report is the same movie.",
     )
-    return Section("Operando movie", [item])
+    from ionscope.report.interactive import InteractiveSeriesItem
+
+    cycler = (ds["record"].values, ds["cycler_voltage"].values) if "cycler_voltage" in ds else None
+    explorer = InteractiveSeriesItem(
+        {"observed": ds["li_fraction"].values, "ground truth": ds["li_fraction_true"].values},
+        x_nm=ds["x"].values, y_nm=ds["y"].values, time_s=ds["time"].values, voltage_V=ds["voltage"].values,
+        cycler=cycler, states=_state_labels(ds), name="Li fraction x", unit="1", vmin=0.0, vmax=1.0,
+        caption="The same frames to explore: the slider (or ▶) steps through them and moves the red marker along "
+        "the cycler's cell voltage (V) against time (min); click the curve to jump to a frame. The buttons switch "
+        "between the observed maps and the ground truth (Li fraction x, 0-1, viridis; axes in nm, the solid "
+        "electrolyte at the top). Right: the depth profile - each map's mean across x against y (nm) - of the "
+        "frame shown. Point at a map or a curve for its values.",
+    )
+    return Section("Operando movie", [item, explorer])
 
 
 @demo_section(order=90, title="Data and parameters")

@@ -2,7 +2,7 @@
 
 Registered with :func:`~ionscope.pipeline.demo.demo_section` and imported by
 :func:`~ionscope.pipeline.demo.run_demo` through :data:`~ionscope.pipeline.demo.SECTION_MODULES`.
-It runs the check of METHODS section 7 as a user would (issue 15): the ``cell_cycling`` twin's two
+It runs the check of :doc:`/guide/echem` as a user would (issue 15): the ``cell_cycling`` twin's two
 cycler logs (the composite-cathode cell at 0.5C before it was cut and polished for KPFM, and after)
 are written as CSV files in ``cycler_logs/`` of the demo folder, read with
 :func:`ionscope.io.load_cycler`, analysed with :func:`ionscope.echem.summarize`,
@@ -158,7 +158,7 @@ def echem_section(ctx: DemoContext) -> Section | None:
         "The cell's record: capacity before and after polishing",
         items,
         intro=("The cross-section study must show that cutting and polishing the cell for KPFM left it unchanged: "
-               "its capacity and voltage at ~0.5C before and after the preparation agree (METHODS section 7). The "
+               "its capacity and voltage at ~0.5C before and after the preparation agree (user guide, echem page). The "
                "cell_cycling twin writes both cycler logs as the cycler leaves them; ionscope reads them "
                "(`ionscope echem summary LOG`), measures capacities, efficiencies, energies, mean voltages and dQ/dV "
                "per cycle, and compares the two (`ionscope echem compare BEFORE AFTER`)."),

@@ -1,8 +1,9 @@
 """Experiment files: a whole experiment declared in TOML, checked before anything runs.
 
-The schema is ``../shared/CONTRACTS.md``'s "Experiment files": an ``[experiment]`` table (``name``,
+The schema is :doc:`/guide/experiments`: an ``[experiment]`` table (``name``,
 ``out``), ``[[inputs]]`` (``name``, ``path`` - a file or a glob relative to the TOML file, several
-files form a series - and optional ``dims``, ``cycler``, ``start``) and ``[[steps]]`` (``name``,
+files form a series - and optional ``dims``, ``cycler``, ``start``, and the calibration
+``pixel_size_nm`` and ``beam_energy_kV``, which override the files' own when they are read) and ``[[steps]]`` (``name``,
 ``command`` - any ionscope command that takes an input and ``--out`` -, ``input`` - an input's
 name or an earlier step's -, and ``[steps.options]``, the command's options by their long names
 without the dashes).
@@ -20,6 +21,7 @@ import dataclasses
 import datetime as dt
 import glob
 import hashlib
+import math
 import re
 import tomllib
 from collections.abc import Sequence
@@ -31,7 +33,10 @@ from ionscope.errors import ConfigError, InputError
 __all__ = ["Experiment", "ExperimentInput", "ExperimentStep", "load_experiment", "command_options", "takes_series"]
 
 _EXPERIMENT_KEYS = {"name": str, "out": str}
-_INPUT_KEYS = {"name": str, "path": str, "dims": str, "cycler": str, "start": str}
+_INPUT_KEYS = {"name": str, "path": str, "dims": str, "cycler": str, "start": str, "pixel_size_nm": (int, float),
+               "beam_energy_kV": (int, float)}
+#: Per-input calibration the experiment file may give (applied when the input's files are read).
+CALIBRATION_KEYS = ("pixel_size_nm", "beam_energy_kV")
 _STEP_KEYS = {"name": str, "command": str, "input": str, "options": dict}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -48,6 +53,7 @@ class ExperimentInput:
     start: str | None = None
     line: int = 0
     pattern: str = ""  # the path or glob as written (relative to the experiment file)
+    calibration: dict[str, float] = dataclasses.field(default_factory=dict)  # pixel_size_nm, beam_energy_kV
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,8 +234,11 @@ def _check_keys(entry: dict, allowed: dict[str, type], where: _Where, table: str
     for key, value in entry.items():
         if key not in allowed:
             raise where.error(table, index, key, f"unknown key; allowed: {', '.join(allowed)}")
-        if not isinstance(value, allowed[key]):
-            raise where.error(table, index, key, f"must be a {allowed[key].__name__}, got {value!r}")
+        kinds = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            what = " or ".join("number" if k in (int, float) else k.__name__ for k in dict.fromkeys(
+                float if k is int else k for k in kinds))
+            raise where.error(table, index, key, f"must be a {what}, got {value!r}")
     for key in required:
         if key not in entry:
             raise where.error(table, index, "", f"{key!r} is missing; give {key} = ...")
@@ -296,6 +305,10 @@ def load_experiment(path: str | Path, *, live: str | bool | None = None) -> Expe
             raise ConfigError(f"{path}: say which input's files are still to come (--input NAME): {what} given as a "
                               "glob")
         live = globs[0]
+    elif live is not None:
+        named = sorted(str(e.get("name")) for e in raw_inputs if isinstance(e, dict))
+        if live not in named:
+            raise ConfigError(f"{path}: no input named {live!r}; the inputs are: {', '.join(named)}")
     for k, entry in enumerate(raw_inputs):
         _check_keys(entry, _INPUT_KEYS, where, "inputs", k, ("name", "path"))
         name = name_of(entry, "inputs", k)
@@ -315,8 +328,15 @@ def load_experiment(path: str | Path, *, live: str | bool | None = None) -> Expe
             except ValueError:
                 raise where.error("inputs", k, "start", f"{entry['start']!r} is not an ISO 8601 time (e.g. "
                                                         "2026-01-01T10:00:00+09:00)") from None
+        calibration = {}
+        for key in CALIBRATION_KEYS:
+            if key in entry:
+                value = float(entry[key])
+                if not (math.isfinite(value) and value > 0):
+                    raise where.error("inputs", k, key, f"must be a number > 0, got {entry[key]!r}")
+                calibration[key] = value
         inputs.append(ExperimentInput(name, tuple(matched), entry.get("dims"), cycler, entry.get("start"),
-                                      where.lines.get(("inputs", k, ""), 0), entry["path"]))
+                                      where.lines.get(("inputs", k, ""), 0), entry["path"], calibration))
 
     commands = _commands()
     steps: list[ExperimentStep] = []
@@ -361,8 +381,6 @@ def load_experiment(path: str | Path, *, live: str | bool | None = None) -> Expe
             options[key] = resolved if isinstance(value, list) else resolved[0]
         steps.append(ExperimentStep(name, words, entry["input"], options, where.lines.get(("steps", k, ""), 0)))
 
-    if live is not None and live not in known_inputs:
-        raise ConfigError(f"{path}: no input named {live!r}; the inputs are: {', '.join(sorted(known_inputs))}")
     out = base / exp.get("out", "results")
     return Experiment(path=path, sha256=hashlib.sha256(raw).hexdigest(), name=exp["name"], out=out,
                       inputs=tuple(inputs), steps=tuple(steps), live=live or None)

@@ -2,7 +2,7 @@
 
 Registered with :func:`~ionscope.pipeline.demo.demo_section` and imported by
 :func:`~ionscope.pipeline.demo.run_demo` through :data:`~ionscope.pipeline.demo.SECTION_MODULES`.
-It runs the chain as a user would (METHODS section 4; issue 13):
+It runs the chain as a user would (:doc:`/guide/kpfm`; issue 13):
 
 1. the ``composite_cathode`` twin (:data:`PARAMETERS`; quick: a smaller field, fewer frames) is
    written as the instrument and the cycler leave it - one Nanonis ``.sxm`` per frame and
@@ -215,6 +215,8 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
 
     from ionscope.errors import IonscopeError
     from ionscope.kpfm import process_frames, profile_frames
+    from ionscope.report.figures import robust_range
+    from ionscope.report.interactive import InteractiveSeriesItem
     from ionscope.report.kpfm_figures import (
         active_particles_figure, electrolyte_figure, particle_dv_figure, potential_maps_figure,
     )
@@ -388,6 +390,18 @@ def kpfm_section(ctx: DemoContext) -> Section | None:
         f"({store['electrolyte_pixels']['far']} px), measured and on the twin's unblurred truth over the same "
         f"pixels: the electrolyte next to active particles rises on the first charge and keeps the rise at rest. "
         f"Before deconvolution the PSF's tail spills the particles' own change into it."))
+
+    lo, hi = robust_range(1e3 * pot)
+    items.append(InteractiveSeriesItem(
+        {"deconvolved": 1e3 * pot, "before deconvolution": 1e3 * raw, "twin's truth (no PSF)": 1e3 * truth},
+        x_nm=x, y_nm=y, time_s=60.0 * t_min, voltage_V=volts, cycler=(ds["cycler_time"].values, ds["cycler_voltage"].values),
+        name="potential", unit="mV", vmin=lo, vmax=hi,
+        caption="The potential maps to explore (mV against the collector; axes in nm, the collector along the bottom "
+                "edge): the slider steps through the frames and moves the red marker along the cell voltage (V) of "
+                "cycler.csv against time, each frame at the mean time its rows were scanned; the buttons switch "
+                "between the deconvolved maps, the maps before deconvolution and the twin's unblurred truth. Right: "
+                "each map's mean across x against height y (nm) of the frame shown. Point at a map or a curve for "
+                "its values."))
 
     def row(name, value, reference, target, ok):
         return [name, value, reference, target, "yes" if ok else ("no" if ok is False else "-")]

@@ -21,7 +21,8 @@ as soon as it is done; the frames' results are then stacked along ``time`` into 
 run killed at any moment continues with ``resume`` from the frames that are done, redoing a frame
 whose checkpoint is missing, cut, damaged or stale (its file or the step's options changed), and
 gives the same result as a run that was never interrupted. ``jobs`` runs frames in parallel
-processes.
+processes. ``OUT/report.html`` (:func:`ionscope.report.experiment.experiment_report`) is written
+when the run ends, finished or not.
 """
 
 from __future__ import annotations
@@ -37,42 +38,25 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import xarray as xr
 
 from ionscope import io
+from ionscope.data import file_sha256 as digest
 from ionscope.errors import ConfigError, InputError, IonscopeError
 from ionscope.pipeline.experiment import Experiment, ExperimentStep, load_experiment, takes_series
-from ionscope.pipeline.series import combine_frames, frame_summary, order_series
+from ionscope.pipeline.series import combine_frames, frame_summary, header_start, order_series
+from ionscope.report.experiment import experiment_report
 
-__all__ = ["run_experiment", "Session", "digest", "frame_folder", "RUN_RECORD", "CHECKPOINTS"]
+__all__ = ["run_experiment", "Session", "frame_folder", "RUN_RECORD", "CHECKPOINTS"]
 
 #: The run's record in the output folder.
 RUN_RECORD = "run.json"
 #: The folder (in the output folder) of the per-frame checkpoints, one sub-folder per step.
 CHECKPOINTS = ".frames"
-
-
-def digest(path: Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names and bytes, in sorted order)."""
-    h = hashlib.sha256()
-    path = Path(path)
-    if path.is_dir():
-        for folder, dirs, files in sorted(os.walk(path)):
-            dirs.sort()
-            for name in sorted(files):
-                h.update(os.path.relpath(os.path.join(folder, name), path).encode())
-                with open(os.path.join(folder, name), "rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(block)
-    else:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
 
 
 def _now() -> str:
@@ -93,12 +77,14 @@ def _write_record(path: Path, record: dict[str, Any]) -> None:
     io.write_text(path, json.dumps(record, indent=1) + "\n", overwrite=True)
 
 
-def _kept(previous: dict[str, Any] | None, argv: list[str], inputs: dict[str, str], out: Path) -> bool:
-    """Whether a previous step record still holds: done, same command line and inputs, and its
-    outputs unchanged."""
+def _kept(previous: dict[str, Any] | None, argv: list[str], inputs: dict[str, str], out: Path,
+          calibration: dict[str, Any] | None = None) -> bool:
+    """Whether a previous step record still holds: done, same command line, inputs and input
+    calibration, and its outputs unchanged."""
     if not previous or previous.get("status") != "done":
         return False
-    if previous.get("argv") != argv or previous.get("inputs") != inputs:
+    if (previous.get("argv") != argv or previous.get("inputs") != inputs
+            or (previous.get("calibration") or {}) != (calibration or {})):
         return False
     outputs = previous.get("outputs") or {}
     try:
@@ -125,13 +111,14 @@ def _run_step(argv: list[str]) -> str | None:
 
 
 def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = None,
-                   resume: bool = False, jobs: int = 1) -> dict[str, Any]:
+                   resume: bool = False, jobs: int = 1,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run (or, with ``resume``, continue) the experiment file ``path``.
 
     Parameters
     ----------
     path : path-like
-        The experiment file (TOML; ``../shared/CONTRACTS.md``, "Experiment files").
+        The experiment file (TOML; :doc:`/guide/experiments`).
     out : path-like, optional
         Output folder instead of the file's ``[experiment] out``.
     resume : bool
@@ -139,6 +126,8 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
         unchanged, redo the others.
     jobs : int
         Frames of a series run in this many processes at once (1: in this process).
+    progress : callable, optional
+        Called as ``progress(step, done, total)`` as the frames of a step over a series are done.
 
     Returns
     -------
@@ -166,13 +155,16 @@ def run_experiment(path: str | os.PathLike, *, out: str | os.PathLike | None = N
         raise ConfigError(f"the output folder {root} exists; add --resume to continue that run, or give another "
                           "[experiment] out (or --out)")
     created = not root.exists()
-    session = Session(exp, jobs=jobs, resume=resume)
+    session = Session(exp, jobs=jobs, resume=resume, progress=progress)
     try:
         return session.run()
     except IonscopeError:
-        if created and not _anything_done(session.record):
+        if created and not anything_done(session.record):
             shutil.rmtree(root, ignore_errors=True)  # nothing to continue from: no folder left behind
         raise
+    finally:
+        if (root / RUN_RECORD).is_file():  # the experiment's report, whether the run finished or not
+            experiment_report(root)
 
 
 def check_jobs(jobs: Any) -> int:
@@ -200,13 +192,16 @@ class Session:
         Processes for the frames of a series.
     resume : bool
         Keep what an earlier run recorded as done and unchanged.
+    progress : callable, optional
+        ``progress(step, done, total)`` as the frames of a series are done.
     live : bool
         A live session (``ionscope watch``): a frame that fails is left out of its step's
         series (said in ``failed_frames``; the step's recorded inputs are the frames it holds, so
         a later run tries the failed ones again) instead of failing the step.
     """
 
-    def __init__(self, exp: Experiment, *, jobs: int = 1, resume: bool = False, live: bool = False):
+    def __init__(self, exp: Experiment, *, jobs: int = 1, resume: bool = False, live: bool = False,
+                 progress: Callable[[str, int, int], None] | None = None):
         root = exp.out
         if root.exists() and not root.is_dir():
             raise InputError(f"the output folder {root} is a file; give another [experiment] out (or --out)")
@@ -216,6 +211,7 @@ class Session:
                     raise ConfigError(f"the output folder {root} and the input {inp.name!r} ({p}) overlap; give "
                                       "another [experiment] out (or --out)")
         self.exp, self.jobs, self.live = exp, jobs, live
+        self.progress = progress or (lambda step, done, total: None)
         self.record_path = root / RUN_RECORD
         self.previous = _read_record(self.record_path).get("steps", {}) if resume else {}
         self.record: dict[str, Any] = {
@@ -224,6 +220,7 @@ class Session:
             "steps": {s.name: {"status": "pending"} for s in exp.steps},
         }
         self.digests: dict[str, tuple[tuple[int, int], str]] = {}
+        self.starts: dict[tuple[str, int, int], dt.datetime | None] = {}
         self.frame_results: dict[str, tuple[dict[str, str], xr.Dataset]] = {}
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -239,6 +236,15 @@ class Session:
         if known is None or known[0] != key:
             known = self.digests[str(path)] = (key, digest(path))
         return known[1]
+
+    def start(self, path: Path) -> dt.datetime | None:
+        """A file's acquisition start (:func:`~ionscope.pipeline.series.header_start`), read
+        again only when the file changed."""
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in self.starts:
+            self.starts[key] = header_start(path)
+        return self.starts[key]
 
     def save(self, name: str, entry: dict[str, Any]) -> None:
         """Record a step's entry in ``run.json`` (atomically)."""
@@ -263,7 +269,7 @@ class Session:
                 what = f"step {step.name!r} (ionscope {' '.join(step.command)}): {entry['error']}"
                 self.record.update(status="failed", finished=_now())
                 _write_record(self.record_path, self.record)
-                if not _anything_done(self.record):
+                if not anything_done(self.record):
                     raise IonscopeError(f"{what} - nothing was written")
                 raise IonscopeError(f"{what} - the run's record is {self.record_path}; fix the step and continue "
                                     "with --resume")
@@ -276,18 +282,19 @@ class Session:
     def _one_step(self, exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | None) -> dict[str, Any]:
         argv = exp.argv(step)
         inputs = {str(p): self.digest(p) for p in exp.input_paths(step) if p.exists()}
+        calibration = _calibration(exp, step)
         out = exp.out / step.name
-        if _kept(previous, argv, inputs, out):
+        if _kept(previous, argv, inputs, out, calibration):
             return {**previous, "kept": True}
         _clear(out)
         inp = exp.input_of(step)
         if inp is not None and len(inp.paths) > 1 and not takes_series(step.command):
-            return self._series_step(exp, step, previous, argv, inputs)
+            return self._series_step(exp, step, previous, argv, inputs, calibration)
         started, t0 = _now(), time.perf_counter()
-        with io.experiment_step(_context(exp, step, inputs)):
+        with io.experiment_step(_context(exp, step, inputs, calibration)):
             error = _run_step(argv)
         entry: dict[str, Any] = {"status": "done" if error is None else "failed", "argv": argv, "inputs": inputs,
-                                 "started": started, "finished": _now(),
+                                 "calibration": calibration, "started": started, "finished": _now(),
                                  "run_time_s": round(time.perf_counter() - t0, 3), "kept": False}
         if error is not None:
             entry["error"] = error
@@ -296,14 +303,14 @@ class Session:
         return entry
 
     def _series_step(self, exp: Experiment, step: ExperimentStep, previous: dict[str, Any] | None,
-                     argv: list[str], inputs: dict[str, str]) -> dict[str, Any]:
+                     argv: list[str], inputs: dict[str, str], calibration: dict[str, Any]) -> dict[str, Any]:
         """A step over a series of files, one frame (file) at a time, each a checkpoint; then the
         frames' results stacked into ``OUT/STEP``."""
         inp = exp.input_of(step)
         started, t0 = _now(), time.perf_counter()
-        files, starts, order = order_series(inp.paths)
-        entry: dict[str, Any] = {"status": "running", "argv": argv, "inputs": inputs, "started": started,
-                                 "series_order": order, "kept": False, "frames": []}
+        files, starts, order = order_series(inp.paths, self.start)
+        entry: dict[str, Any] = {"status": "running", "argv": argv, "inputs": inputs, "calibration": calibration,
+                                 "started": started, "series_order": order, "kept": False, "frames": []}
         before = {f.get("file"): f for f in (previous or {}).get("frames", []) if isinstance(f, dict)}
         checkpoints = exp.out / CHECKPOINTS / step.name
         todo = []
@@ -312,11 +319,13 @@ class Session:
             frame_argv = exp.argv(step, paths=[path], out=fout, frame=True)
             frame_inputs = {str(path): inputs[str(path)]}
             prev = before.get(str(path))
-            if prev is not None and prev.get("out") == str(fout) and self._frame_kept(prev, frame_argv, frame_inputs):
+            if prev is not None and prev.get("out") == str(fout) and self._frame_kept(prev, frame_argv, frame_inputs,
+                                                                                     calibration):
                 entry["frames"].append({**prev, "start": start, "kept": True})
                 continue
             entry["frames"].append({"file": str(path), "start": start, "out": str(fout), "status": "pending",
-                                    "argv": frame_argv, "inputs": frame_inputs, "kept": False})
+                                    "argv": frame_argv, "inputs": frame_inputs, "calibration": calibration,
+                                    "kept": False})
             todo.append(k)
         if inp.cycler is not None and any(s is None for s in starts):
             missing = next(str(f) for f, s in zip(files, starts) if s is None)
@@ -326,9 +335,13 @@ class Session:
                              "headers hold it)"}
         self.save(step.name, entry)
         checkpoints.mkdir(parents=True, exist_ok=True)
-        for k, frame in _run_frames(entry["frames"], todo, _context(exp, step, inputs), self.jobs):
+        total, done = len(files), len(files) - len(todo)
+        self.progress(step.name, done, total)
+        for k, frame in _run_frames(entry["frames"], todo, _context(exp, step, inputs, calibration), self.jobs):
             entry["frames"][k] = frame
             self.save(step.name, entry)
+            done += 1
+            self.progress(step.name, done, total)
         failed = [f for f in entry["frames"] if f["status"] != "done"]
         error = None
         if failed and not (self.live and len(failed) < len(entry["frames"])):
@@ -344,7 +357,7 @@ class Session:
                 results = [self._frame_result(f) for f in done]
                 summaries = [json.loads((Path(f["out"]) / "summary.json").read_text()) for f in done]
                 held_files, held_starts = [files[k] for k in held], [starts[k] for k in held]
-                with io.experiment_step(_context(exp, step, inputs)):
+                with io.experiment_step(_context(exp, step, inputs, calibration)):
                     series = combine_frames(results, held_starts, files=held_files, cycler=inp.cycler, start=inp.start)
                     summary = {"command": " ".join(step.command),
                                **frame_summary(summaries, held_files, held_starts, order)}
@@ -362,15 +375,17 @@ class Session:
             entry["error"] = error
         return entry
 
-    def _frame_kept(self, previous: dict[str, Any], argv: list[str], inputs: dict[str, str]) -> bool:
+    def _frame_kept(self, previous: dict[str, Any], argv: list[str], inputs: dict[str, str],
+                    calibration: dict[str, Any]) -> bool:
         """Whether a frame's checkpoint holds (as :func:`_kept`; a checkpoint read in this session
         and unchanged since is not read again)."""
         out = Path(previous["out"])
         cached = self.frame_results.get(str(out))
         if (cached is not None and previous.get("status") == "done" and cached[0] == previous.get("outputs")
-                and previous.get("argv") == argv and previous.get("inputs") == inputs):
+                and previous.get("argv") == argv and previous.get("inputs") == inputs
+                and (previous.get("calibration") or {}) == calibration):
             return True
-        return _kept(previous, argv, inputs, out)
+        return _kept(previous, argv, inputs, out, calibration)
 
     def _frame_result(self, frame: dict[str, Any]) -> xr.Dataset:
         """A frame's result, read once per session (its checksums recorded when it was made)."""
@@ -387,15 +402,27 @@ def frame_folder(path: Path) -> str:
     return f"{Path(path).stem}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
 
 
-def _anything_done(record: dict[str, Any]) -> bool:
+def anything_done(record: dict[str, Any]) -> bool:
     """Whether a step or a frame of the run is done (then its folder is kept to resume from)."""
     return any(e.get("status") == "done" or any(f.get("status") == "done" for f in e.get("frames", []))
                for e in record["steps"].values())
 
 
-def _context(exp: Experiment, step: ExperimentStep, inputs: dict[str, str]) -> dict[str, Any]:
-    """What every result of a step records of the experiment (:func:`io.experiment_step`)."""
-    return {"experiment": str(exp.path), "experiment_sha256": exp.sha256, "step": step.name, "inputs": inputs}
+def _calibration(exp: Experiment, step: ExperimentStep) -> dict[str, Any]:
+    """The calibration the experiment file gives the step's input (``pixel_size_nm``,
+    ``beam_energy_kV``), or an empty dict."""
+    inp = exp.input_of(step)
+    return dict(inp.calibration) if inp is not None else {}
+
+
+def _context(exp: Experiment, step: ExperimentStep, inputs: dict[str, str],
+             calibration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What every result of a step records of the experiment (:func:`io.experiment_step`), with
+    the calibration of its input files (applied when they are read)."""
+    context = {"experiment": str(exp.path), "experiment_sha256": exp.sha256, "step": step.name, "inputs": inputs}
+    if calibration:
+        context["calibration"] = {path: calibration for path in inputs}
+    return context
 
 
 def _clear(out: Path) -> None:
@@ -416,7 +443,10 @@ def _run_frame(frame: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]
     out = Path(frame["out"])
     _clear(out)
     started, t0 = _now(), time.perf_counter()
-    with io.experiment_step({**context, "inputs": frame["inputs"]}), \
+    frame_context = {**context, "inputs": frame["inputs"]}
+    if "calibration" in context:
+        frame_context["calibration"] = {path: context["calibration"][path] for path in frame["inputs"]}
+    with io.experiment_step(frame_context), \
             contextlib.redirect_stdout(io_module.StringIO()):  # the record says what each frame did
         error = _run_step(frame["argv"])
     done = {**frame, "status": "done" if error is None else "failed", "started": started, "finished": _now(),

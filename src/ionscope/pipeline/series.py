@@ -10,7 +10,8 @@ acquisition start their headers hold (:func:`order_series`), else by name.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +22,42 @@ from ionscope import io
 from ionscope.data import provenance, with_provenance
 from ionscope.errors import InputError, IonscopeError
 
-__all__ = ["order_series", "combine_frames", "frame_summary"]
+__all__ = ["order_series", "combine_frames", "frame_summary", "header_start"]
 
 
-def _header_start(path: Path) -> dt.datetime | None:
-    """The acquisition start a file's header holds, or None."""
-    from ionscope.timeline.clock import parse_time
+#: Formats whose acquisition start :func:`ionscope.timeline.metadata_start` reads from the file's
+#: header alone (no data read); other formats give theirs through their reader.
+_HEADER_FORMATS = (".dm3", ".dm4", ".emd", ".hspy", ".hdf5", ".h5", ".zspy")
 
-    start = io.start_time_of(path)
+
+def header_start(path: Path) -> dt.datetime | None:
+    """The acquisition start a file's metadata holds (:func:`ionscope.timeline.metadata_start`),
+    or None - also for a file that cannot be read (it fails with its own message where its data
+    are read)."""
+    from ionscope.timeline.metadata import metadata_start
+
     try:
-        return None if start is None else parse_time(start, f"{path}: start_time")
+        if Path(path).suffix.lower() in _HEADER_FORMATS:
+            holder = xr.Dataset(attrs={"source_file": str(path)})
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                holder = io.open_dataset(path)
+        return metadata_start(holder)["start"]
     except IonscopeError:
         return None
 
 
-def order_series(paths: Sequence[Path]) -> tuple[list[Path], list[str | None], str]:
+def order_series(paths: Sequence[Path], start_of: Callable[[Path], dt.datetime | None] = header_start,
+                 ) -> tuple[list[Path], list[str | None], str]:
     """The files of a series in acquisition order.
 
     Parameters
     ----------
     paths : sequence of Path
         The files (in name order).
+    start_of : callable
+        A file's acquisition start (default :func:`header_start`; e.g. a cached one).
 
     Returns
     -------
@@ -53,7 +69,7 @@ def order_series(paths: Sequence[Path]) -> tuple[list[Path], list[str | None], s
     order : str
         ``"header time"`` or ``"name"``.
     """
-    starts = [_header_start(Path(p)) for p in paths]
+    starts = [start_of(Path(p)) for p in paths]
     aware = {s.tzinfo is not None for s in starts if s is not None}
     if all(s is not None for s in starts) and len(aware) == 1:
         order = sorted(range(len(paths)), key=lambda k: (starts[k], str(paths[k])))

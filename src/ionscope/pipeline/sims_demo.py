@@ -2,7 +2,7 @@
 
 Registered with :func:`~ionscope.pipeline.demo.demo_section` and imported by
 :func:`~ionscope.pipeline.demo.run_demo` through :data:`~ionscope.pipeline.demo.SECTION_MODULES`.
-It runs the chain as a user would (METHODS section 5; issue 14):
+It runs the chain as a user would (:doc:`/guide/sims`; issue 14):
 
 1. the ``composite_cathode`` twin's TOF-SIMS - the same sample the KPFM section images, at 100 nm
    pixels (quick: 50 nm) on a field turned against the KPFM scan, five states of charge (pristine, charge, discharge, charge, discharge) with 7Li

@@ -6,7 +6,7 @@ Registered with :func:`~ionscope.pipeline.demo.demo_section` and imported by
 1. Biased cells (:func:`ionscope.spacecharge.bias.bias_profile`): a 150 nm solid electrolyte
    between two blocking electrodes at 2 V for Li site occupancies theta = 0.9, 0.99, 0.999 -
    the layers at the positive and the negative electrode are asymmetric because Li+ can only
-   pile up into vacancies (METHODS section 6, the seed's asymmetry).
+   pile up into vacancies (:doc:`/guide/spacecharge`, the seed's asymmetry).
 2. The lattice-gas fit (:func:`ionscope.spacecharge.fit.fit_profiles`) of the demo's Fourier
    holography profile: the holography section (order 60, before this one) saves it as
    ``holography_profile.zarr`` (``profile``, ``profile_sigma`` with its noise correlation,
@@ -318,7 +318,7 @@ def spacecharge_section(ctx: DemoContext) -> Section:
         "Space-charge layers",
         items,
         intro="Lattice-gas (Bikerman / Fermi-Dirac) Poisson-Boltzmann model of one mobile Li⁺ "
-              "on its sites with an immobile background (METHODS section 6): the closed-form "
+              "on its sites with an immobile background (user guide, spacecharge page): the closed-form "
               "first integral gives the interface field and charge, the profile follows by "
               "quadrature, a Newton solver handles a finite cell under bias, and a weighted "
               "fit recovers the layer from a measured potential profile (and a Li profile, "

@@ -21,6 +21,7 @@ import glob
 import http.server
 import json
 import os
+import shutil
 import threading
 import time
 import warnings
@@ -31,7 +32,7 @@ from typing import Any
 from ionscope import io
 from ionscope.errors import ConfigError, InputError, IonscopeError
 from ionscope.pipeline.experiment import load_experiment
-from ionscope.pipeline.run import Session, check_jobs, with_out
+from ionscope.pipeline.run import Session, anything_done, check_jobs, with_out
 
 __all__ = ["watch", "ReadyFiles", "REPORT_VERSION"]
 
@@ -177,11 +178,17 @@ def watch(folder: str | os.PathLike, config: str | os.PathLike, *, input: str | 
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder; give the folder the instrument writes its files into")
     exp = with_out(load_experiment(config, live=input or True), out)
+    root = exp.out
+    if root == folder or folder in root.parents or root in folder.parents:
+        raise ConfigError(f"the output folder {root} and the watched folder {folder} overlap; give another "
+                          "[experiment] out (or --out)")
+    created = not root.exists()
     name = exp.live
     live = next(i for i in exp.inputs if i.name == name)
     files = ReadyFiles(str(folder / Path(live.pattern).name), settle_s=settle_s)
     live_steps = {s.name for s in exp.steps if s.input == name}
     session = Session(exp.with_files(name, ()), jobs=jobs, resume=True, live=True)
+    _warm_up(exp, live_steps)
     server = _Server(exp.out, serve) if serve is not None else None
     if server is not None:
         say(f"serving the report at http://127.0.0.1:{server.port}/report.html")
@@ -196,11 +203,14 @@ def watch(folder: str | os.PathLike, config: str | os.PathLike, *, input: str | 
                 t0 = time.perf_counter()
                 try:
                     session.run(current, steps=live_steps, final=False)
+                    failed = _failed_frames(session.record, new)
                 except IonscopeError as exc:
-                    say(f"warning: {exc}")
+                    failed = {str(p): str(exc) for p in new}
                 version += 1
                 _write_report(exp.out, version, len(files.ready), live=server is not None)
-                say(f"{len(files.ready)} frame(s): {', '.join(p.name for p in new)} done in "
+                for path, why in failed.items():
+                    say(f"frame {Path(path).name} failed (left out; fix the file and it is tried again): {why}")
+                say(f"{len(files.ready)} frame(s): {', '.join(p.name for p in new)} in "
                     f"{time.perf_counter() - t0:.2f} s; report updated")
                 last = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
@@ -209,17 +219,49 @@ def watch(folder: str | os.PathLike, config: str | os.PathLike, *, input: str | 
     except KeyboardInterrupt:
         say("interrupted: finishing the steps over the whole series")
     try:
-        if files.ready:
-            record = session.run(current)
-        else:
-            record = session.record
-            say("no frame arrived")
+        if not files.ready:
+            raise InputError(f"no file matching {Path(live.pattern).name!r} arrived in {folder}; check the folder and "
+                             f"the path of input {name!r}")
+        record = session.run(current)
         version += 1
         _write_report(exp.out, version, len(files.ready), live=False)
+    except IonscopeError:
+        if created and not anything_done(session.record):
+            shutil.rmtree(root, ignore_errors=True)  # nothing came of the session: nothing left behind
+        raise
     finally:
         if server is not None:
             server.close()
     return record
+
+
+#: The technique package behind a command module of ionscope.cli, where the names differ.
+_PACKAGES = {"holo": "holography", "motion": "transport", "superres": "denoise", "core": None, "run": None}
+
+
+def _warm_up(exp: Any, steps: set[str]) -> None:
+    """Import what the live steps' commands and the report import on first use, so that the
+    first frame is not slower than the others (seconds of imports otherwise)."""
+    import importlib
+
+    from ionscope.pipeline.experiment import _commands
+
+    commands = _commands()
+    for step in exp.steps:
+        if step.name not in steps:
+            continue
+        module = commands[step.command].callback.__module__.rsplit(".", 1)[-1]
+        package = _PACKAGES.get(module, module)
+        if package:
+            importlib.import_module(f"ionscope.{package}")
+    importlib.import_module("ionscope.report.experiment")
+
+
+def _failed_frames(record: dict[str, Any], new: list[Path]) -> dict[str, str]:
+    """The frames among ``new`` that a step of the live session left out, with why."""
+    names = {str(p) for p in new}
+    return {file: why for entry in record["steps"].values()
+            for file, why in (entry.get("failed_frames") or {}).items() if file in names}
 
 
 def _write_report(out: Path, version: int, frames: int, *, live: bool) -> None:

@@ -28,6 +28,8 @@ Modules
   model curves.
 - :mod:`~ionscope.profiles.fit`: :func:`fit_step`, :func:`fit_step_arrays`, :class:`StepFit`,
   :func:`step_summary`.
+- :mod:`~ionscope.profiles.isoline`: :func:`iso_depth`, where each column of a map last crosses a
+  level (front positions).
 
 Step models
 -----------
@@ -48,7 +50,7 @@ potential falls from ``start`` to ``end``):
 - ``"erfc"``: one-sided like ``exp`` with a half-Gaussian decay :math:`F = 2\Phi(-u/w)`
   (:math:`\mathrm{erfc}(u / \sqrt{2} w)`) for :math:`u > 0`: steepest at the interface, then
   a faster-than-exponential tail - close to the lattice-gas space-charge profiles of
-  METHODS.md section 6 (on noise-free lattice-gas layers with theta 0.5-0.99, depletion and
+  :doc:`/guide/spacecharge` (on noise-free lattice-gas layers with theta 0.5-0.99, depletion and
   accumulation, drop within 5 % and w90 within 0.4 nm of the model's; ``exp`` overestimates
   the drop by 8-12 % there). Next to a sharp step (``step=True``: a mean-inner-potential
   jump) the steep start of a depleted layer trades against the step and the blur: on the
@@ -75,7 +77,7 @@ is the space-charge part alone.
 ``w90`` is the shortest distance that holds 90 % of the drop: :math:`2 \cdot 1.6449\,w` (erf,
 the 5-95 % distance), :math:`2\,\mathrm{artanh}(0.9)\,w = 2.944\,w` (tanh),
 :math:`\ln(10)\,w` (exp: from the interface to where 90 % of the drop has happened - the
-definition of the space-charge literature, e.g. METHODS.md section 6), :math:`1.6449\,w`
+definition of the space-charge literature, e.g. :doc:`/guide/spacecharge`), :math:`1.6449\,w`
 (erfc), :math:`(1 - \sqrt{0.1})\,w` (depletion). ``position`` is
 :math:`x_0`: the midpoint (erf, tanh) or the interface where the decay starts (exp). Field and
 charge are those of the deblurred model; the exp model's kink carries an interface sheet charge
@@ -101,6 +103,7 @@ from ionscope.profiles.band import (
     profile_covariance,
 )
 from ionscope.profiles.fit import StepFit, fit_step, fit_step_arrays, step_summary
+from ionscope.profiles.isoline import iso_depth
 from ionscope.profiles.lowpass import LowPass
 from ionscope.profiles.models import MODELS, SIDES, StepModel, register_step_model
 
@@ -121,4 +124,5 @@ __all__ = [
     "fit_step",
     "detect_interface",
     "normal_segment",
+    "iso_depth",
 ]

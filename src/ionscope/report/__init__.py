@@ -1,5 +1,7 @@
 """Reports: self-contained HTML (:mod:`~ionscope.report.html`), matplotlib figures
-(:mod:`~ionscope.report.figures`) and movies (:mod:`~ionscope.report.movie`).
+(:mod:`~ionscope.report.figures`), movies (:mod:`~ionscope.report.movie`), interactive map
+series for the browser (:mod:`~ionscope.report.interactive`) and the report of an
+``ionscope run`` experiment (:mod:`~ionscope.report.experiment`).
 
 The HTML builder is independent of any pipeline::
 

@@ -184,7 +184,7 @@ def map_extent(x_nm: Any, y_nm: Any) -> list[float]:
     x, y = np.asarray(x_nm, dtype=float), np.asarray(y_nm, dtype=float)
     dx = float(x[1] - x[0]) if x.size > 1 else 1.0
     dy = float(y[1] - y[0]) if y.size > 1 else 1.0
-    return [x[0] - dx / 2, x[-1] + dx / 2, y[-1] + dy / 2, y[0] - dy / 2]
+    return [float(x[0]) - dx / 2, float(x[-1]) + dx / 2, float(y[-1]) + dy / 2, float(y[0]) - dy / 2]
 
 
 def map_panel(ax, fig: Figure, image: Any, extent: Sequence[float], cmap: Any, vmin: float, vmax: float,

@@ -2,7 +2,9 @@
 
 A :class:`Report` is a title, run metadata, an ordered list of :class:`Section` objects and a
 provenance footer. Each section holds items - :class:`TextItem`, :class:`FigureItem`,
-:class:`MovieItem`, :class:`TableItem` - and :meth:`Report.render` turns them into a single HTML
+:class:`MovieItem`, :class:`TableItem`, or any object with a ``to_html()`` method, such as
+:class:`~ionscope.report.interactive.InteractiveSeriesItem`; an item's optional ``script`` and
+``style`` attributes (page-wide JavaScript and CSS) are included once per page - and :meth:`Report.render` turns them into a single HTML
 document: every image and movie is embedded as a base64 ``data:`` URI and the CSS is inline, so
 the file opens offline and can be mailed to a colleague as it is. Nothing here knows about the
 demo or about any instrument; any pipeline can build a report.
@@ -10,8 +12,8 @@ demo or about any instrument; any pipeline can build a report.
 :meth:`Report.write` writes atomically through :func:`ionscope.io.write_text` (a temporary name
 beside the target, renamed into place), so a reader sees the old report or the new one.
 
-Example
--------
+Examples
+--------
 >>> report = Report("My run", metadata={"seed": 0})
 >>> _ = report.add(Section("Notes", [TextItem("Nothing to see.")]))
 >>> html = report.render()
@@ -302,8 +304,8 @@ class Report:
     footer : str, optional
         Text at the top of the provenance footer.
 
-    Example
-    -------
+    Examples
+    --------
     >>> r = Report("Run", metadata={"seed": 1})
     >>> _ = r.add(Section("A", ["text"])).add_provenance("model", "a forward model")
     >>> r.render().count("<section")
@@ -362,6 +364,11 @@ class Report:
             f"<pre>{_esc(text)}</pre></details>"
             for label, text, is_open in self.provenance
         )
+        # page-wide code of interactive items (e.g. report.interactive): each distinct one once
+        items = [i for s in self.sections for i in s.items if not isinstance(i, str)]
+        styles = "".join(dict.fromkeys(getattr(i, "style", "") or "" for i in items))
+        scripts = "".join(f"<script>{js}</script>" for js in dict.fromkeys(getattr(i, "script", "") or ""
+                                                                             for i in items) if js)
         footer = ""
         if self.footer or prov:
             footer = (
@@ -374,7 +381,7 @@ class Report:
             "<!DOCTYPE html>\n"
             '<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_esc(self.title)}</title><style>{_CSS}</style></head><body>"
+            f"<title>{_esc(self.title)}</title><style>{_CSS}{styles}</style></head><body>"
             '<header class="top"><div class="wrap">'
             f"<h1>{_esc(self.title)}</h1>"
             + (f'<p class="sub">{_esc(self.subtitle)}</p>' if self.subtitle else "")
@@ -383,6 +390,7 @@ class Report:
             + (f'<nav class="toc"><div class="wrap">{toc}</div></nav>' if len(self.sections) > 1 else "")
             + f'<main><div class="wrap">{body}</div></main>'
             + footer
+            + scripts
             + "</body></html>\n"
         )
 

@@ -80,7 +80,7 @@ def li_state_maps_figure(x_nm: np.ndarray, y_nm: np.ndarray, li: np.ndarray, sta
 def phase_map_figure(x_nm: np.ndarray, y_nm: np.ndarray, phase: np.ndarray, names: Sequence[str], *,
                      truth: np.ndarray | None = None, truth_names: Sequence[str] | None = None,
                      title: str = "phases (majority per pixel)", width: float = 8.5) -> Figure:
-    """The phase map (integer codes ``0 .. len(names) - 1``; negative = unassigned), with the
+    """The phase map (integer codes ``0`` to ``len(names) - 1``; negative = unassigned), with the
     twin's true phase map beside it when given.
 
     Parameters

@@ -1,4 +1,4 @@
-"""TOF-SIMS: lithium maps per state of charge, phases and per-particle lithium (METHODS.md section 5).
+"""TOF-SIMS: lithium maps per state of charge, phases and per-particle lithium (user guide: :doc:`/guide/sims`).
 
 Numpy kernels on integrated ion counts; the workflow (``ionscope sims lithium``) chains them.
 

@@ -67,7 +67,7 @@ ATOMIC_MASS_U: dict[str, float] = {
 #: (7Li+ 7.015455, 6Li+ 6.014574).
 ION_TABLE: dict[str, float] = {name: round(m - ELECTRON_MASS_U, 6) for name, m in ATOMIC_MASS_U.items()}
 
-#: Natural 7Li / 6Li abundance ratio, 92.4 / 7.6 (METHODS.md section 5): the 6Li+ signal times
+#: Natural 7Li / 6Li abundance ratio, 92.4 / 7.6 (:doc:`/guide/sims`): the 6Li+ signal times
 #: this ratio stands in for a saturated 7Li+ signal.
 LI7_LI6 = 12.2
 

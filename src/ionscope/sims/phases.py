@@ -49,7 +49,7 @@ from ionscope.validation import SEED, Interval, Options, validate_params
 __all__ = ["PHASE_OF_ELEMENT", "Phases", "phase_name", "segment_phases", "phases_from_labels", "unmix",
            "nnls_kernel"]
 
-#: Phase names of characteristic elements (METHODS.md section 5); other elements name themselves.
+#: Phase names of characteristic elements (:doc:`/guide/sims`); other elements name themselves.
 PHASE_OF_ELEMENT = {"Co": "LiCoPO4", "Ti": "LATP", "Al": "LATP", "Pd": "Pd"}
 
 _MAX_PHASES = 6

@@ -24,7 +24,7 @@ matrix), so that a change of Li does not change its own reference; ``ION`` by on
 same reference over the covered part (the primary dose of each state), so they are ratios of
 phase-pure Li signals at equal dose.
 
-The CLI (``ionscope sims lithium``, CONTRACTS.md) and the demo call it and add nothing but
+The CLI (``ionscope sims lithium``, :doc:`/cli`) and the demo call it and add nothing but
 argument parsing and printing.
 """
 

@@ -1,6 +1,6 @@
 r"""Galvanostatic cycling of the composite-cathode cell before and after it was cut and polished.
 
-Digital twin of the capacity check of METHODS section 7: the cross-section study cycles the cell
+Digital twin of the capacity check of :doc:`/guide/echem`: the cross-section study cycles the cell
 at ~0.5C before cutting and polishing it for KPFM, and again afterwards; the capacity and voltage
 curves must agree (the preparation did not change the cell), apart from the fresh cell's
 irreversible first-cycle loss. The twin writes both cycler logs (``before`` and ``after``) with

@@ -1,6 +1,6 @@
 r"""Operando cross-sectional KPFM of a LiCoPO4 / LATP / Pd composite cathode during its first charge.
 
-Digital twin of METHODS section 4 (and the cell of section 7): a polished cross-section of an
+Digital twin of :doc:`/guide/kpfm` (and the cell of :doc:`/guide/echem`): a polished cross-section of an
 all-solid-state cell imaged with Kelvin-probe force microscopy every minute while it charges.
 The sample is :mod:`ionscope.simulate.cathode_microstructure` (LiCoPO4 particles in a LATP
 matrix, Pd strands and particles, a grounded current collector along the bottom edge); which

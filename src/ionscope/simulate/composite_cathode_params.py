@@ -427,8 +427,8 @@ class CompositeCathodeParams(MicrostructureParams):
 
     @property
     def drift_bound_nm(self) -> float:
-        """Largest drift (nm) the margin must hold: (frames - 1) x max(|drift_y_nm|,
-        |drift_x_nm|) + 4 x drift_jitter_nm x sqrt(frames - 1) (the random walk is clipped to
+        """Largest drift (nm) the margin must hold: ``(frames - 1) x max(|drift_y_nm|,
+        |drift_x_nm|) + 4 x drift_jitter_nm x sqrt(frames - 1)`` (the random walk is clipped to
         it)."""
         n = self.n_frames - 1
         return n * max(abs(self.drift_y_nm), abs(self.drift_x_nm)) + 4.0 * self.drift_jitter_nm * math.sqrt(n)

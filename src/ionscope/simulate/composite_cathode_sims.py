@@ -1,5 +1,5 @@
 r"""In-situ TOF-SIMS of the LiCoPO4 / LATP / Pd composite cathode: the ``composite_cathode`` twin's
-second instrument (METHODS section 5).
+second instrument (:doc:`/guide/sims`).
 
 The sample is the one the KPFM frames show (:func:`~ionscope.simulate.composite_cathode.twin_microstructure`
 with the same parameters and seed), imaged by TOF-SIMS at ~100 nm pixels at every state of charge
@@ -118,6 +118,7 @@ STREAM_SIMS_SHIFT, STREAM_SIMS_DEPTH, STREAM_SIMS_INSTRUMENT, STREAM_SIMS_COUNTS
 #: Ions of the twin (ascending mass) and their masses (u, electron mass subtracted).
 ION_NAMES: tuple[str, ...] = ("6Li+", "7Li+", "23Na+", "27Al+", "31P+", "39K+", "48Ti+", "59Co+", "106Pd+",
                               "197Au+")
+#: The masses (u) of :data:`ION_NAMES`, in the same order.
 ION_MASSES = np.array([6.01457, 7.01546, 22.98922, 26.98099, 30.97321, 38.96316, 47.94740, 58.93265,
                        105.90294, 196.96602])
 LI6, LI7, NA, AL, P31, K, TI, CO, PD106, AU = range(len(ION_NAMES))

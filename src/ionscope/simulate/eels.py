@@ -1,6 +1,6 @@
 r"""EELS twins: operando STEM-EELS spectrum images of LiCoO2 and SR-EELS across Cu / LASGTP.
 
-Digital twins of METHODS section 2. ``eels_licoo2`` renders the Li field of the ``licoo2`` twin
+Digital twins of :doc:`/guide/eels`. ``eels_licoo2`` renders the Li field of the ``licoo2`` twin
 (:mod:`ionscope.simulate.licoo2`) as low-loss spectrum images (time, y, x, energy), where the
 Li-K edge (onset ~55 eV, near-edge peak ~62 eV) overlaps Co-M2,3 (onset ~59 eV, delayed
 maximum); ``eels_sr`` makes a spatially resolved EELS image (position, energy) across a

@@ -57,7 +57,7 @@ class EELSLiCoO2Params:
     background : bool
         Include the power-law background (default True); False gives edge-only spectra.
     drift_eV : float
-        Amplitude (max |shift|, eV) of the smooth per-frame energy drift. Default 0.
+        Amplitude (``max |shift|``, eV) of the smooth per-frame energy drift. Default 0.
     jitter_eV : float
         Standard deviation (eV) of the per-pixel, per-frame energy jitter. Default 0.
     resolution_eV : float
@@ -73,7 +73,7 @@ class EELSLiCoO2Params:
         Density (1/eV per incident electron) of the LiCoO2 Co-M2,3 maximum at relative
         thickness 1 (edge strength 1). Default 4e-4.
     thickness_variation : float
-        Amplitude tau of the relative thickness t = 1 + tau f (max |f| = 1). Default 0.15.
+        Amplitude tau of the relative thickness t = 1 + tau f (``max |f| = 1``). Default 0.15.
     li_params : dict
         Parameters of the ``licoo2`` twin (not ``dose``: it is rendered noiseless). Default
         ``{"ny": 32, "nx": 32}`` (157 frames).

@@ -37,20 +37,20 @@ maximum of LiCoO2 (= 1, per Co).
 
 The constants (:data:`EDGES`; the twins also store them as JSON in ``attrs["edges"]``):
 
-============  ==========  =====  ======  =====  ===================================  ======
-edge          E0 (eV)     w      Delta   j      tail / peak                          h
-============  ==========  =====  ======  =====  ===================================  ======
-Li-K          55.0        0.5    -       -      eps 5, s 1.2; p 1.5 at 62.0, sig 2.0 0.30
-Li-K (SE)     55.5        0.5    -       -      eps 5, s 1.2; p 1.3 at 62.0, sig 2.2 0.30
-Co-M Co3+     59.0        0.7    14.0    0.25   U 30, s 1.0                          1.00
-Co-M Co4+     59.6        0.6    13.0    0.35   U 30, s 1.0                          1.05
-Co-M Co8/3+   57.8        1.0    18.0    0.08   U 30, s 1.0                          0.90
-Ti-M2,3       35.0        0.8    12.0    0.20   U 25, s 1.0                          0.60
-Al-L2,3       73.0        0.8    12.0    0.30   U 30, s 1.0                          0.50
-Si-L2,3       99.0        0.8    12.0    0.30   U 30, s 1.0                          0.50
-P-L2,3        132.0       0.8    12.0    0.30   U 30, s 1.0                          0.30
-Cu-M2,3       74.0        1.0    10.0    0.30   U 40, s 1.0                          1.20
-============  ==========  =====  ======  =====  ===================================  ======
+============  ==========  =====  ======  =====  ====================================  ======
+edge          E0 (eV)     w      Delta   j      tail / peak                           h
+============  ==========  =====  ======  =====  ====================================  ======
+Li-K          55.0        0.5    -       -      eps 5, s 1.2; p 1.5 at 62.0, sig 2.0  0.30
+Li-K (SE)     55.5        0.5    -       -      eps 5, s 1.2; p 1.3 at 62.0, sig 2.2  0.30
+Co-M Co3+     59.0        0.7    14.0    0.25   U 30, s 1.0                           1.00
+Co-M Co4+     59.6        0.6    13.0    0.35   U 30, s 1.0                           1.05
+Co-M Co8/3+   57.8        1.0    18.0    0.08   U 30, s 1.0                           0.90
+Ti-M2,3       35.0        0.8    12.0    0.20   U 25, s 1.0                           0.60
+Al-L2,3       73.0        0.8    12.0    0.30   U 30, s 1.0                           0.50
+Si-L2,3       99.0        0.8    12.0    0.30   U 30, s 1.0                           0.50
+P-L2,3        132.0       0.8    12.0    0.30   U 30, s 1.0                           0.30
+Cu-M2,3       74.0        1.0    10.0    0.30   U 40, s 1.0                           1.20
+============  ==========  =====  ======  =====  ====================================  ======
 
 With the tail the maxima lie about 0.7 Delta above the onsets: Li-K at 61.9 eV, Co-M at
 68.9 (Co3+), 68.5 (Co4+), 70.6 eV (Co8/3+), Ti-M2,3 at 43.6, Al-L2,3 at 81.6, Cu-M2,3 at 81.9 eV.
@@ -93,7 +93,7 @@ unshifted spectra evaluate them directly. :func:`reference_spectra` applies the 
 pure phase each (the twins' ``ref_*`` variables).
 
 The edge constants are illustrative [open]: shaped after published low-loss spectra of LiCoO2,
-Co oxides and phosphate electrolytes (onsets and delayed maxima as in METHODS section 2), not
+Co oxides and phosphate electrolytes (onsets and delayed maxima as in :doc:`/guide/eels`), not
 fitted to any of them.
 
 References

@@ -1,7 +1,7 @@
 r"""Electron-holography twins: off-axis holograms and phase-shifting stacks of a biased
 electrode | solid-electrolyte lamella with a space-charge layer, and their vacuum references.
 
-Digital twins of METHODS section 1 (``holography``: one off-axis hologram; ``holography_ps``:
+Digital twins of :doc:`/guide/holography` (``holography``: one off-axis hologram; ``holography_ps``:
 a phase-shifting stack with specimen drift and unknown, uneven phase steps).
 
 Specimen (coordinates ``y, x`` in nm, pixel ``j`` at ``j h``)
@@ -14,7 +14,7 @@ Specimen (coordinates ``y, x`` in nm, pixel ``j`` at ``j h``)
   :math:`d > 0`), electrolyte fraction :math:`g = \Phi(d / \sigma_i)` (``interface_width_nm``).
 * Mean inner potentials :math:`V_\mathrm{MIP}` = ``mip_electrode_V`` / ``mip_electrolyte_V``
   and inelastic mean free paths (amplitude :math:`A = e^{-t / 2\lambda}`, so
-  :math:`t/\lambda = -2 \ln A`, METHODS section 1).
+  :math:`t/\lambda = -2 \ln A`, :doc:`/guide/holography`).
 * Electrostatic potential: electrode at the bias :math:`U` (``bias_V``); electrolyte
   :math:`U - \psi_0 + \psi(d) - (1 - f) U\, d / d_\mathrm{max}`, with the lattice-gas
   space-charge profile :math:`\psi(d)` of :func:`ionscope.spacecharge.lattice_gas_potential`
@@ -102,7 +102,7 @@ f_c)^2)` (f in cycles/px, ``mtf_cutoff`` :math:`f_c`; None = ideal), then Poisso
 but the same biprism, distortion and detector, at ``reference_dose``.
 
 Phase-shifting stack (``holography_ps``)
----------------------------------------
+----------------------------------------
 Frame n: fringe shift :math:`\delta_n = 2\pi n / N + \sigma_\delta \xi_n` (``step_jitter_rad``,
 :math:`\delta_0 = 0`), the specimen drifted by :math:`\mathbf d_n` (a linear drift of
 ``drift_y_nm``/``drift_x_nm`` per frame plus a random walk of ``drift_jitter_nm``;

@@ -1,8 +1,8 @@
 r"""Operando LiCoO2 thin-film cathode on a solid electrolyte, seen in cross-section.
 
-Digital twin of the operando STEM-EELS Li maps of METHODS section 2: the Li fraction
+Digital twin of the operando STEM-EELS Li maps of :doc:`/guide/eels`: the Li fraction
 :math:`x(t, y, x)` of a LiCoO2 film through charge -> rest -> discharge -> rest, with the
-cycler log that goes with it (METHODS section 7). ``y`` is depth: the row ``y = 0`` touches the
+cycler log that goes with it (:doc:`/guide/echem`). ``y`` is depth: the row ``y = 0`` touches the
 solid electrolyte (SE), the last row the current collector.
 
 Model
@@ -78,6 +78,18 @@ coordinates are ``j h`` (pixel j covers ``[j h, (j + 1) h)``, y = 0 at the SE). 
 ``li_fraction`` is :math:`N / d` with :math:`N \sim \mathrm{Poisson}(d\, x)` and dose :math:`d`
 (counts per pixel per frame at x = 1); ``dose=None`` gives the noiseless field.
 
+Truth of the motion (for :mod:`ionscope.transport`): the Li flux :math:`\mathbf J` (Li fraction
+x nm/s, so that :math:`\partial_t x = -\nabla\cdot\mathbf J`) through every face,
+:math:`-D_{ik}(\theta_k - \theta_i)/h` (:func:`face_flux`), plus the flux that carries the source
+between the electrolyte face and the pixels it leaves or enters (:class:`SupplyPath`: the model
+does not resolve how inserted Li reaches the collector side, so the truth takes the path of least
+resistance through the film's own diffusivity map, ``J = -D grad(psi)``), averaged over the frame's exposure :math:`[t_k - \Delta/2, t_k + \Delta/2]` and from the
+faces to the pixel centres (``flux_y_true``, ``flux_x_true``). Diffusion does not stop at open
+circuit, so the flux is non-zero at rest: the film relaxes in depth and in-plane along the
+domain boundaries. The front (``front_position_true``) is the iso-line
+:math:`x = 0.7\,\theta_0` (:data:`FRONT_LEVEL`): per column, the depth (the ``y`` coordinate)
+of its deepest crossing (:func:`ionscope.profiles.iso_depth`).
+
 References
 ----------
 Nomura et al., Nat. Commun. 11, 2824 (2020), doi:10.1038/s41467-020-16622-w (operando EELS
@@ -100,6 +112,7 @@ import xarray as xr
 from ionscope.constants import FARADAY
 from ionscope.data import signal
 from ionscope.errors import ConfigError
+from ionscope.profiles.isoline import iso_depth
 from ionscope.simulate.registry import (
     ProgressCallback,
     check_parameters,
@@ -131,8 +144,15 @@ MODEL = (
     "(electron-limited insertion); rest has no current and diffusion keeps relaxing. Charge "
     "Q = F n1 sum(x(0) - x(t)) with n1 = c_max h^2 t_z mol per pixel, current dQ/dt, voltage "
     "OCV(mean theta at the electrolyte face) + I R. Observed maps are Poisson counts at the "
-    "stated dose divided by the dose."
+    "stated dose divided by the dose. Truth of the motion: the Li flux -D grad theta through "
+    "every face plus the flux -D grad psi that carries the source from the electrolyte face "
+    "(div D grad psi = source rate, psi = 0 there: the path of least resistance), averaged "
+    "over each frame's exposure and to the pixel centres; the front position, the depth of the "
+    "deepest crossing of x = 0.7 initial_occupancy in every column."
 )
+
+#: The twin's true front is the iso-line x = FRONT_LEVEL * initial_occupancy.
+FRONT_LEVEL = 0.7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -394,13 +414,15 @@ def _integrate(
     amount: float,
     frame_every: int,
     on_frame: Callable[[int], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Backward-Euler integration; returns frames of x, removed Li, step removal and theta_0.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Backward-Euler integration; returns frames of x, removed Li, step removal, theta_0, flux.
 
-    Returns ``(frames, removed, step_removed, theta_interface)``: x at the end of every
+    Returns ``(frames, removed, step_removed, theta_interface, flux)``: x at the end of every
     ``frame_every``-th step offset by half a frame (float64, (n_frames, ny, nx)); the Li removed
     since t = 0 after each step (x units, length n_steps + 1 starting at 0); the net Li removed
-    in each step; the mean occupancy of row 0 after each step (length n_steps + 1).
+    in each step; the mean occupancy of row 0 after each step (length n_steps + 1); the Li flux
+    at the pixel centres averaged over each frame's exposure (float64, (2, n_frames, ny, nx):
+    the y and x components, :func:`face_flux` per step plus :class:`SupplyPath`, nm/s).
     """
     ny, nx = theta0.shape
     s = site.ravel()
@@ -409,28 +431,102 @@ def _integrate(
     n_steps = step_states.size
     half = frame_every // 2
     frames = np.empty((n_steps // frame_every, ny, nx))
+    flux = np.empty((2, n_steps // frame_every, ny, nx))
+    acc_y, acc_x = np.zeros((ny + 1, nx)), np.zeros((ny, nx + 1))
+    acc_source = np.zeros((ny, nx))
+    supply = SupplyPath(diffusivity, pixel_nm)
     step_removed = np.zeros(n_steps)
     theta_interface = np.empty(n_steps + 1)
     theta_interface[0] = theta[:nx].mean()
+    zero = np.zeros((ny, nx))
     for n, state in enumerate(step_states):
         rhs = s * theta
+        source = zero
         if state == CHARGE:
             out = interface_extraction(rhs[:nx], amount)
             rhs[:nx] -= out
             step_removed[n] = out.sum()
+            source = np.zeros((ny, nx))
+            source[0] = -out
         elif state == DISCHARGE:
             into = collector_insertion(s * (1.0 - theta), insertion_weight, amount)
             rhs += into
             step_removed[n] = -into.sum()
+            source = into.reshape(ny, nx)
         theta = lu.solve(rhs)
         theta_interface[n + 1] = theta[:nx].mean()
+        fy, fx = face_flux(theta.reshape(ny, nx), diffusivity, pixel_nm)
+        acc_y += fy
+        acc_x += fx
+        acc_source += source
         if (n + 1) % frame_every == half:
             k = n // frame_every
             frames[k] = (s * theta).reshape(ny, nx)
             if on_frame is not None:
                 on_frame(k)
+        if (n + 1) % frame_every == 0:
+            k = n // frame_every
+            sy, sx = supply.flux(acc_source / dt)  # linear in the source: one solve per frame
+            acc_y += sy
+            acc_x += sx
+            flux[0, k] = 0.5 * (acc_y[:-1] + acc_y[1:]) / frame_every
+            flux[1, k] = 0.5 * (acc_x[:, :-1] + acc_x[:, 1:]) / frame_every
+            acc_y[:], acc_x[:], acc_source[:] = 0.0, 0.0, 0.0
     removed = np.concatenate([[0.0], np.cumsum(step_removed)])
-    return frames, removed, step_removed, theta_interface
+    return frames, removed, step_removed, theta_interface, flux
+
+
+def face_flux(theta: np.ndarray, diffusivity: np.ndarray, pixel_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The diffusive Li flux ``-D_ik (theta_k - theta_i) / h`` through every pixel face (nm/s).
+
+    Returns ``(fy, fx)`` of shapes (ny + 1, nx) and (ny, nx + 1): face ``j`` of ``fy`` lies above
+    row ``j`` (face 0 is the electrolyte face, face ny the collector face; both 0: no-flux),
+    positive towards +y (away from the electrolyte) and +x; ``D_ik`` the harmonic mean of
+    :func:`diffusion_operator`, so ``-(fy[1:] - fy[:-1] + fx[:, 1:] - fx[:, :-1]) / h`` is
+    ``A theta`` of that operator (in units of x per s).
+    """
+    d = np.asarray(diffusivity, dtype=np.float64)
+    fy = np.zeros((d.shape[0] + 1, d.shape[1]))
+    fx = np.zeros((d.shape[0], d.shape[1] + 1))
+    fy[1:-1] = -2 * d[:-1] * d[1:] / (d[:-1] + d[1:]) * (theta[1:] - theta[:-1]) / pixel_nm
+    fx[:, 1:-1] = -2 * d[:, :-1] * d[:, 1:] / (d[:, :-1] + d[:, 1:]) * (theta[:, 1:] - theta[:, :-1]) / pixel_nm
+    return fy, fx
+
+
+class SupplyPath:
+    """The flux that carries the Li of a source between the electrolyte face and the pixels it
+    leaves or enters, along the film's own diffusivity: the model does not resolve how inserted
+    Li reaches the collector side, so the truth takes the path of least resistance through the
+    same diffusivity map as the diffusion, ``J = -D grad(psi)`` with ``div(D grad(psi)) =
+    source rate``, ``psi = 0`` on the electrolyte face (half a pixel above row 0) and no flux
+    through the other faces (faces and harmonic means as :func:`face_flux`). Li removed on
+    charge at row 0 leaves straight through the electrolyte face; Li inserted on discharge near
+    the collector arrives mostly along the fast domain boundaries, as the diffusion carries it.
+
+    Parameters
+    ----------
+    diffusivity : ndarray, shape (ny, nx)
+        Pixel diffusivities D (nm^2/s), positive.
+    pixel_nm : float
+        Pixel size h (nm).
+    """
+
+    def __init__(self, diffusivity: np.ndarray, pixel_nm: float):
+        d = np.asarray(diffusivity, dtype=np.float64)
+        self.d, self.h = d, float(pixel_nm)
+        top = np.zeros(d.shape)
+        top[0] = 2.0 * d[0] / self.h**2  # the electrolyte face: psi = 0 half a pixel away
+        self.lu = spla.splu((diffusion_operator(d, pixel_nm) - sp.diags(top.ravel())).tocsc())
+
+    def flux(self, rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(fy, fx)`` through every face (nm/s, as :func:`face_flux`'s) that supply the source
+        ``rate`` (Li added per pixel per s, x units; negative where removed):
+        ``-(diff(fy, axis=0) + diff(fx, axis=1)) / h == rate``, all of it through the
+        electrolyte face (``fy[0]``)."""
+        psi = self.lu.solve(np.asarray(rate, dtype=np.float64).ravel()).reshape(self.d.shape)
+        fy, fx = face_flux(psi, self.d, self.h)
+        fy[0] = -2.0 * self.d[0] * psi[0] / self.h
+        return fy, fx
 
 
 # --------------------------------------------------------------------------- twin
@@ -462,7 +558,9 @@ def simulate_licoo2(
     Returns
     -------
     xarray.Dataset
-        ``li_fraction`` (observed) and ``li_fraction_true`` (time, y, x); ``domain``,
+        ``li_fraction`` (observed) and ``li_fraction_true`` (time, y, x); the true motion
+        ``flux_y_true``, ``flux_x_true`` (time, y, x; nm/s) and ``front_position_true`` (time, x;
+        nm, attrs ``level``); ``domain``,
         ``boundary``, ``region`` (y, x); ``voltage``, ``current``, ``charge``, ``state``
         (time); ``cycler_voltage``, ``cycler_current``, ``cycler_charge`` (record, in s).
     """
@@ -489,7 +587,7 @@ def simulate_licoo2(
     amount = p.c_rate_per_h * float(site.sum()) * dt / 3600.0
     theta0 = np.full(shape, p.initial_occupancy)
     on_frame = (lambda k: progress(k + 1, p.n_frames)) if progress is not None else None
-    frames, removed, step_removed, theta_if = _integrate(
+    frames, removed, step_removed, theta_if, flux = _integrate(
         theta0, site, diffusivity, insertion_weight, step_states, dt, h, amount,
         p.steps_per_frame, on_frame,
     )
@@ -514,12 +612,22 @@ def simulate_licoo2(
     time = (np.arange(p.n_frames) + 0.5) * p.frame_time_s
     yx = {"y": h, "x": h}
     tyx = {"time": time, "y": h, "x": h}
+    level = FRONT_LEVEL * p.initial_occupancy
+    front = iso_depth(np.moveaxis(frames, 1, 2), level, np.arange(p.ny) * h)
     variables = [
         signal(observed, ("time", "y", "x"), name="li_fraction", units="1", coords=tyx,
                long_name="observed Li fraction x (Poisson counts / dose)",
                attrs={"dose": "none" if p.dose is None else float(p.dose)}),
         signal(truth, ("time", "y", "x"), name="li_fraction_true", units="1", coords=tyx,
                long_name="true Li fraction x"),
+        signal(flux[0].astype(np.float32), ("time", "y", "x"), name="flux_y_true", units="nm/s", coords=tyx,
+               long_name="true Li flux along y (Li fraction x nm/s; + away from the electrolyte), mean over "
+                         "the frame's exposure"),
+        signal(flux[1].astype(np.float32), ("time", "y", "x"), name="flux_x_true", units="nm/s", coords=tyx,
+               long_name="true Li flux along x (Li fraction x nm/s), mean over the frame's exposure"),
+        signal(front, ("time", "x"), name="front_position_true", units="nm", coords={"time": time, "x": h},
+               long_name="true front: depth of the deepest crossing of the iso-line x = level per column "
+                         "(NaN: no crossing)", attrs={"level": float(level)}),
         signal(domain, ("y", "x"), name="domain", units="1", coords=yx,
                long_name="LiCoO2 domain label"),
         signal(boundary.astype(np.uint8), ("y", "x"), name="boundary", units="1", coords=yx,
@@ -573,6 +681,9 @@ __all__ = [
     "diffusion_operator",
     "interface_extraction",
     "collector_insertion",
+    "face_flux",
+    "SupplyPath",
+    "FRONT_LEVEL",
     "REST",
     "CHARGE",
     "DISCHARGE",

@@ -2,7 +2,7 @@
 
 A shared package (techniques such as :mod:`ionscope.kpfm` and :mod:`ionscope.eels` import it; it
 imports only the core modules: :mod:`ionscope.io`, :mod:`ionscope.data`, :mod:`ionscope.units`,
-:mod:`ionscope.errors`). METHODS.md section 7.
+:mod:`ionscope.errors`). User guide: :doc:`/guide/timeline`.
 
 - :mod:`~ionscope.timeline.clock`: ISO 8601 times, time zones, naive vs aware times.
 - :mod:`~ionscope.timeline.metadata`: the absolute start of a series from its file (DM DataBar,

@@ -7,7 +7,7 @@ cycler log at those times and adds the coordinates ``cell_voltage`` (V), ``cell_
 charge positive), ``charge`` (mAh, net since the log's first record), ``state`` (0 rest, 1 charge,
 2 discharge, -1 unknown) and ``cycler_time`` (s on the log's clock) on the series' ``time`` dim,
 and ``row_cell_voltage``, ``row_cell_current``, ``row_charge``, ``row_state`` (time, y) for a
-scanned series (METHODS.md section 7).
+scanned series (:doc:`/guide/timeline`).
 
 The two clocks: the series' start comes from its metadata, else ``start``; the log's zero from
 its ``start_time``, else ``start``, else - an assumption, warned about - the series' start. When

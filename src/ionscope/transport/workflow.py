@@ -1,0 +1,650 @@
+"""Li motion from an operando Li-fraction series: the chain ``ionscope motion`` runs.
+
+:func:`li_motion`: a (denoised) Li-fraction or concentration series (time, y, x) ->
+
+1. the rate :math:`\\partial_t x` per frame and pixel, the slope of a straight line over
+   ``window`` frames inside each run of one cell state
+   (:func:`~ionscope.transport.continuity.rate_of_change`);
+2. the flux (``method``): ``continuity``, the minimum-norm flux :math:`-\\nabla\\phi` that
+   satisfies :math:`\\partial_t x = -\\nabla\\cdot\\mathbf J` with Li crossing only the
+   electrolyte face (:func:`~ionscope.transport.continuity.poisson_flux`), and the Li drift
+   velocity :math:`\\mathbf J / x`; ``flow``, the TV-L1 optical flow of the Li features
+   (:mod:`ionscope.transport.flow`) as the velocity and :math:`x\\,\\mathbf v` as the flux;
+   ``both``, the continuity flux plus the divergence-free part of the flow's flux (which the
+   maps alone cannot fix), with the flow as the velocity;
+3. the front, the iso-line ``x = level`` (:mod:`ionscope.transport.fronts`): its depth per frame
+   and column, normal velocity and roughness; the front velocity of a frame is the rate of the
+   mean depth (its advance into the electrode);
+4. per cell state (charge / rest / discharge from the series' ``state`` coordinate, else one
+   state ``all``): the fraction of :math:`\\sum |\\mathbf J|` (component by component) that runs
+   in-plane (parallel to the electrolyte interface) rather than toward or away from it, the
+   mean front velocity, the mean flux and where it concentrates (the mean :math:`|\\mathbf J|`
+   map), with standard errors over the state's frames (inflated by the window, whose frames
+   share rate fits: ``std * sqrt(window / n)``);
+5. the noise: the map noise from the series' second differences in time (a robust estimate, so
+   it holds for denoised series too), propagated exactly through the rate fit and the Poisson
+   solve to the flux (:func:`~ionscope.transport.continuity.flux_noise_sd`).
+
+What the maps cannot show: a divergence-free flux (Li circulating, e.g. in along a fast domain
+boundary and out through the grain next to it) changes no map, so no analysis of the maps alone
+recovers it; the minimum-norm flux is the least flux that explains every map, and its in-plane
+fraction is a lower bound of the true one (``benchmarks/transport.py`` measures how far below on
+the ``licoo2`` twin).
+
+What the structure adds: with a mobility map (``mobility``) or a domain-boundary mask whose bulk and
+boundary mobilities are fitted to the maps (``boundaries``), the continuity flux is the Fickian
+flux :math:`-D\\nabla\\phi`, :math:`\\nabla\\cdot(D\\nabla\\phi) = \\partial_t x`
+(:mod:`ionscope.transport.mobility`), which runs along the fast paths as diffusion does. The fit
+leaves out the electrolyte row (a source) and the Li-poor interfacial layer of the first frame
+(:func:`interfacial_layer_mask`: Li fraction = site fraction x occupancy there, so Fick's law on
+the maps fails at its edge), which keeps the bulk mobility; the fit is pooled over the cell states
+Fick's law describes (``r2 >= 0.5`` and positive mobilities: not a state with Li inserted inside
+the field, as the twin's electron-limited discharge, whose maps have a source), and the Fickian
+flux with that mobility is the flux of every state (inserted Li is supplied along the same paths of
+least resistance; the ``licoo2`` twin's truth takes that path).
+
+Dask-backed input stays lazy: the flux and velocity are built per time chunk (with the
+neighbouring frames the rate fit and the flow need) and computed when written; the first frame is
+read first (the default level and the value check), then the summary's statistics are computed in one
+pass.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ionscope.data import axis_calibration, is_lazy, plain_json, provenance, require_dims, require_finite, with_provenance
+from ionscope.errors import ConfigError, DimensionError, InputError
+from ionscope.timeline import STATE_FLAGS
+from ionscope.transport.continuity import SIDES, divergence_free_part, flux_noise_sd, poisson_flux, rate_of_change
+from ionscope.transport.flow import velocity_at_frames
+from ionscope.transport.mobility import MobilityFlux, fit_two_phase_mobility, two_phase_mobility
+from ionscope.transport.fronts import LEVEL_FRACTION, default_level, front_depth, front_roughness, front_velocity
+from ionscope.units import CONCENTRATION_UNITS, length_to_nm, normalise_unit, time_to_s
+from ionscope.validation import Interval, Options, check_parameter, described
+
+__all__ = ["METHODS", "li_motion", "state_codes"]
+
+STEP = "ionscope.transport.li_motion"
+METHODS = ("continuity", "flow", "both")
+#: Velocities J / x are NaN where x is below this fraction of the Li-rich level.
+_VELOCITY_FLOOR = 0.02
+#: Default state names of the per-frame state codes: the cycler flags of ionscope.timeline.
+_STATE_NAMES = dict(zip(STATE_FLAGS["flag_values"], STATE_FLAGS["flag_meanings"].split()))
+
+
+@described("an odd integer in [3, 1001] (frames)")
+def _ODD_WINDOW(value: Any) -> bool:  # noqa: N802 (a constraint, named like the others)
+    return Interval(int, 3, 1001)(value) and int(value) % 2 == 1
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _check_quantity(da: xr.DataArray) -> str:
+    """``"fraction"`` or ``"concentration"`` by the units, else an InputError."""
+    unit = str(da.attrs.get("units", "1")).strip()
+    if unit in ("", "1", "fraction"):
+        return "fraction"
+    if normalise_unit(unit) in CONCENTRATION_UNITS:
+        return "concentration"
+    name = da.name or "the input"
+    raise InputError(
+        f"{name} is in {unit!r}, not a Li fraction (units '1') or a concentration ("
+        f"{', '.join(sorted(CONCENTRATION_UNITS))}); give a Li map series such as the 'li_fraction' of "
+        "'eels lithium' or the 'denoised' of 'denoise' (FILE:VARIABLE or --variable)")
+
+
+def _check_fraction_values(first: np.ndarray, name: str) -> None:
+    """A noisy fraction scatters around 0-1 (Poisson counts / dose at a low dose reach 2 or more);
+    labels, counts or intensities with units '1' sit far outside."""
+    med, hi = np.percentile(first, [50, 99])
+    if not -0.25 <= med <= 1.5 or hi > 4.0:
+        raise InputError(
+            f"{name} has units '1' but a median of {med:.3g} and a 99th percentile of {hi:.3g} in the first frame, "
+            "not a Li fraction (0-1); give the Li-fraction variable (--variable) or set its units to a concentration")
+
+
+def _frame_times(da: xr.DataArray) -> np.ndarray:
+    if "time" not in da.dims:
+        raise DimensionError(
+            f"the input has dims ({', '.join(map(str, da.dims))}), no 'time': Li motion needs a series of maps "
+            "(time, y, x) with frame times in s; give a series (use --dims time,y,x for an uncalibrated file)")
+    if "time" not in da.coords:
+        raise InputError("the series has no time coordinate: the frames' times (s) are needed for rates; "
+                         "attach them (e.g. 'ionscope timeline SERIES --cycler LOG') or save the series with a "
+                         "'time' coordinate in s")
+    coord = da["time"]
+    if np.issubdtype(coord.dtype, np.datetime64):
+        t = (coord.values - coord.values[0]) / np.timedelta64(1, "s")
+    else:
+        unit = coord.attrs.get("units")
+        factor = time_to_s(unit) if unit is not None else None
+        if factor is None:
+            raise InputError(f"the time coordinate is in {unit!r}, not a time unit; set its units to s (or min, h)")
+        t = np.asarray(coord.values, dtype=np.float64) * factor
+    if t.size < 2:
+        raise InputError(f"the series has {t.size} frame; Li motion needs at least two frames (a rate of change)")
+    if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        raise InputError("the frame times must be finite and increasing; sort the series by time")
+    return t
+
+
+def _pixel_nm(da: xr.DataArray, dim: str) -> float:
+    if dim not in da.coords:
+        raise InputError(f"the series has no {dim!r} coordinate; calibrate the pixel size in nm")
+    _, step, unit = axis_calibration(da, dim)
+    factor = length_to_nm(unit)
+    if factor is None:
+        raise InputError(f"the {dim!r} axis is in {unit!r}, not a length; calibrate the pixel size in nm")
+    return abs(step) * factor
+
+
+def state_codes(series: xr.DataArray, state: Any = None) -> tuple[np.ndarray, dict[int, str]]:
+    """The cell state of every frame and the names of the codes.
+
+    ``state`` (an array or DataArray over time with CF ``flag_values`` / ``flag_meanings``), else
+    the series' ``state`` (or ``cell_state``) coordinate, else one state ``all`` (code 0).
+    """
+    n = series.sizes["time"]
+    if state is None:
+        for name in ("state", "cell_state"):
+            if name in series.coords and series[name].dims == ("time",):
+                state = series[name]
+                break
+    if state is None:
+        return np.zeros(n, dtype=int), {0: "all"}
+    attrs = getattr(state, "attrs", {}) or {}
+    codes = np.asarray(getattr(state, "values", state))
+    if codes.shape != (n,):
+        raise InputError(f"the state has shape {codes.shape}, the series {n} frames; give one state per frame")
+    if not np.issubdtype(codes.dtype, np.number) or not np.all(np.isfinite(codes)):
+        raise InputError("the state must be integer codes per frame (0 rest, 1 charge, 2 discharge)")
+    names = dict(_STATE_NAMES)
+    if "flag_values" in attrs and "flag_meanings" in attrs:
+        meanings = attrs["flag_meanings"]
+        meanings = meanings.split() if isinstance(meanings, str) else list(meanings)
+        names = {int(v): str(m) for v, m in zip(np.atleast_1d(attrs["flag_values"]), meanings)}
+    codes = codes.astype(int)
+    return codes, {int(c): names.get(int(c), str(int(c))) for c in np.unique(codes)}
+
+
+def _runs(codes: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(np.diff(codes) != 0)])
+
+
+# --------------------------------------------------------------------------- the per-chunk kernel
+
+
+def _motion_kernel(x: np.ndarray, t: np.ndarray, runs: np.ndarray, keep: slice, *, method: str, side: str,
+                   pixel: tuple[float, float], window: int, floor: float, solver: MobilityFlux | None = None,
+                   fickian: np.ndarray | None = None) -> np.ndarray:
+    """Rate, flux and velocity of the frames ``keep`` of ``x`` (T, ny, nx), which holds them and
+    their neighbours: (5, n_keep, ny, nx) = rate, J_y, J_x, v_y, v_x. With a ``solver`` the
+    continuity flux of the frames where ``fickian`` (per frame of ``x``) is true is its
+    mobility-weighted flux, else the minimum-norm one."""
+    x = np.asarray(x, dtype=np.float64)
+    rate = rate_of_change(x, t, runs, window)[keep]
+    xs = x[keep]
+    if method in ("continuity", "both"):
+        jy, jx = poisson_flux(rate, pixel, side)
+        if solver is not None:
+            on = np.ones(x.shape[0], bool)[keep] if fickian is None else np.asarray(fickian, bool)[keep]
+            if on.any():
+                jy[on], jx[on] = solver.flux(rate[on])
+    if method in ("flow", "both"):
+        v = velocity_at_frames(x, t, pixel)[:, keep]
+        if method == "flow":
+            jy, jx = xs * v[0], xs * v[1]
+        else:
+            dy, dx = divergence_free_part(xs * v[0], xs * v[1], pixel)
+            jy, jx = jy + dy, jx + dx
+        vy, vx = v[0], v[1]
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ok = xs >= floor
+            vy, vx = np.where(ok, jy / xs, np.nan), np.where(ok, jx / xs, np.nan)
+    return np.stack([rate, jy, jx, vy, vx]).astype(np.float32)
+
+
+def _halo(method: str, window: int) -> int:
+    return max((window - 1) // 2, 1 if method != "continuity" else 0, 1)
+
+
+def _motion_arrays(x: Any, t: np.ndarray, runs: np.ndarray, **kw) -> Any:
+    """The kernel over the whole series: numpy in, numpy out; dask in, lazy dask out (one task
+    per time chunk, each reading its chunk and ``halo`` frames on either side)."""
+    n = t.size
+    halo = _halo(kw["method"], kw["window"])
+    if not hasattr(x, "dask"):
+        return _motion_kernel(x, t, runs, slice(0, n), **kw)
+    fickian = kw.pop("fickian", None)
+    import dask.array as dsa
+
+    pieces = []
+    bounds = np.cumsum((0,) + x.chunks[0])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        a, b = max(lo - halo, 0), min(hi + halo, n)
+        block = x[a:b].rechunk({0: -1, 1: -1, 2: -1})
+        keep = slice(lo - a, hi - a)
+
+        def run(xb, t_=t[a:b], r_=runs[a:b], keep_=keep, f_=None if fickian is None else fickian[a:b]):
+            return _motion_kernel(xb, t_, r_, keep_, fickian=f_, **kw)
+
+        pieces.append(dsa.map_blocks(run, block, new_axis=0, dtype=np.float32,
+                                     chunks=((5,), (hi - lo,), (x.shape[1],), (x.shape[2],))))
+    return dsa.concatenate(pieces, axis=1)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _noise_sd(x: np.ndarray, runs: np.ndarray) -> float:
+    """Map noise (x units) from second differences in time within runs: for white noise of
+    standard deviation s the second difference has s sqrt(6); the median absolute value, robust
+    to the signal's own curvature, gives s = 1.4826 median|d2| / sqrt(6). NaN below 3 frames."""
+    ok = (runs[2:] == runs[1:-1]) & (runs[1:-1] == runs[:-2])
+    if x.shape[0] < 3 or not ok.any():
+        return float("nan")
+    d2 = (x[2:] - 2 * x[1:-1] + x[:-2])[ok]
+    return float(1.4826 * np.median(np.abs(d2)) / np.sqrt(6.0))
+
+
+def _mean_and_error(values: np.ndarray, window: int) -> tuple[float, float]:
+    """Mean over a state's frames and its standard error. Frames closer than ``window`` share
+    rate fits, so only ``n / window`` of the n values are independent: the error is
+    ``std * sqrt(window / n)``, NaN with fewer than two independent values."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan")
+    err = float(v.std(ddof=1) * np.sqrt(window / v.size)) if v.size >= 2 * window else float("nan")
+    return float(v.mean()), err
+
+
+def _state_table(codes, names, inplane_sum, normal_sum, frame_fraction, front_v, mean_flux, window
+                 ) -> dict[str, Any]:
+    table = {}
+    for code, name in names.items():
+        sel = codes == code
+        a, b = float(inplane_sum[sel].sum()), float(normal_sum[sel].sum())
+        _, f_err = _mean_and_error(frame_fraction[sel], window)
+        v, v_err = _mean_and_error(front_v[sel], window)
+        m, m_err = _mean_and_error(mean_flux[sel], window)
+        table[name] = {
+            "frames": int(sel.sum()),
+            "in_plane_fraction": a / (a + b) if a + b > 0 else float("nan"), "in_plane_fraction_error": f_err,
+            "front_velocity_nm_per_s": v, "front_velocity_nm_per_s_error": v_err,
+            "mean_flux_nm_per_s": m, "mean_flux_nm_per_s_error": m_err,
+        }
+    return table
+
+
+# --------------------------------------------------------------------------- mobility
+
+
+def _structure_map(value: Any, what: str, shape: tuple[int, int]) -> np.ndarray:
+    """A (y, x) map given beside the series (a DataArray with dims y, x, or an array) as float64,
+    checked for the series' map shape and finite values."""
+    if isinstance(value, xr.DataArray):
+        extra = [d for d in value.dims if d not in ("y", "x")]
+        if extra or set(value.dims) != {"y", "x"}:
+            raise DimensionError(f"the {what} has dims ({', '.join(map(str, value.dims))}); give a (y, x) map of the "
+                                 "series' field of view")
+        value = value.transpose("y", "x").values
+    a = np.asarray(value)
+    if a.shape != tuple(shape):
+        raise InputError(f"the {what} is {' x '.join(map(str, a.shape)) or 'a scalar'} px, the series' maps are "
+                         f"{shape[0]} x {shape[1]} px; give a map on the series' y/x grid")
+    if a.dtype == bool:
+        return a.astype(np.float64)
+    if not np.issubdtype(a.dtype, np.number):
+        raise InputError(f"the {what} must be numbers, got {a.dtype}")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"the {what} has {int(np.sum(~np.isfinite(a)))} NaN or infinite pixels; give a finite map")
+    return a
+
+
+def interfacial_layer_mask(first: np.ndarray, level: float, side: str) -> np.ndarray:
+    """The Li-poor interfacial layer of the first map: the pixels below ``level`` connected
+    (4-neighbours) to the electrolyte face ``side`` (bool, (ny, nx)); empty if none touch it.
+
+    Its Li fraction is a site fraction times the occupancy (a phase of another site density, as
+    the LiCoO2 + Co3O4 layer of Nomura et al. 2020), so Fick's law on the maps fails at its edge.
+    """
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(np.asarray(first) < level)
+    axis, first_face = SIDES[side]
+    edge = np.take(labels, 0 if first_face else -1, axis=axis)
+    touching = np.unique(edge[edge > 0])
+    return np.isin(labels, touching) & (labels > 0)
+
+
+def _mobility_from_boundaries(x: np.ndarray, t: np.ndarray, codes: np.ndarray, names: dict[int, str],
+                              runs: np.ndarray, mask: np.ndarray, level: float, side: str,
+                              pixel: tuple[float, float], window: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The two-phase mobility map fitted to the maps (see :func:`li_motion`) and its report."""
+    from scipy import ndimage
+
+    layer = interfacial_layer_mask(x[0], level, side)
+    axis, first_face = SIDES[side]
+    skip = layer.copy()
+    index = [slice(None), slice(None)]
+    index[axis] = 0 if first_face else -1
+    skip[tuple(index)] = True  # the electrolyte row: Li leaves or enters there by a source
+    use = ~ndimage.binary_dilation(skip, iterations=1)
+    if use.sum() < 16 or not (mask & use).any() or not (~mask & use).any():
+        raise InputError(
+            f"the boundary mask has {int((mask & use).sum())} boundary and {int((~mask & use).sum())} bulk pixels "
+            "outside the electrolyte row and the Li-poor interfacial layer; the fit of the two mobilities needs both")
+    rate = rate_of_change(x, t, runs, window)
+    fits = fit_two_phase_mobility(x, rate, mask, pixel, use=use, groups=codes)
+    pooled = fits["pooled"]
+    if not (np.isfinite(pooled["d_bulk_nm2_s"]) and pooled["d_bulk_nm2_s"] > 0):
+        raise InputError("Fick's law with the boundary mask does not describe the series (the fitted bulk mobility "
+                         f"is {pooled['d_bulk_nm2_s']:.3g}); check the mask's registration to the series, or give "
+                         "--mobility")
+    mobility = two_phase_mobility(mask & ~layer, pooled["d_bulk_nm2_s"], pooled["d_boundary_nm2_s"])
+    report = {
+        "source": "fitted from the boundary mask",
+        "model": ("D = d_boundary on the mask's boundary pixels, d_bulk elsewhere and in the Li-poor interfacial "
+                  "layer (where the fit cannot measure it: x = site fraction * occupancy there); fitted by least "
+                  "squares of dx/dt = div(D grad x) in its Dirichlet (weak) form over the pixels outside the layer "
+                  "and the electrolyte row, per cell state; the states where the law describes the maps (r2 >= "
+                  "0.5, positive mobilities) give the pooled fit, and the Fickian flux with it is the flux of every "
+                  "state (Li inserted inside the field is supplied along the same paths of least resistance)"),
+        "d_bulk_nm2_s": pooled["d_bulk_nm2_s"], "d_bulk_nm2_s_error": pooled["d_bulk_nm2_s_error"],
+        "d_boundary_nm2_s": pooled["d_boundary_nm2_s"], "d_boundary_nm2_s_error": pooled["d_boundary_nm2_s_error"],
+        "ratio": pooled["ratio"], "ratio_error": pooled["ratio_error"],
+        "pooled_states": [names[int(g)] for g in pooled["groups"]],
+        "fit_by_state": {names[int(k)]: v for k, v in fits.items() if k != "pooled"},
+        "boundary_px": int(mask.sum()), "interfacial_layer_px": int(layer.sum()), "fit_px": int(use.sum()),
+        "units": "nm^2/s",
+    }
+    return mobility, report
+
+
+# --------------------------------------------------------------------------- the workflow
+
+
+def li_motion(
+    series: xr.DataArray,
+    *,
+    state: Any = None,
+    electrolyte: str = "top",
+    method: str = "continuity",
+    level: float | None = None,
+    window: int = 5,
+    mobility: Any = None,
+    boundaries: Any = None,
+) -> tuple[xr.Dataset, dict[str, Any]]:
+    """Li flux, feature velocities, fronts and per-state transport of a Li map series.
+
+    Parameters
+    ----------
+    series : xarray.DataArray
+        Li fraction (units ``1``) or concentration (:data:`ionscope.units.CONCENTRATION_UNITS`)
+        with dims (time, y, x): ``time`` in s (or min, h), ``y`` and ``x`` in nm; a ``state``
+        coordinate (per frame, cycler flags) groups the statistics by cell state. Denoise it
+        first (``ionscope denoise``): rates amplify noise.
+    state : array-like, optional
+        Per-frame state codes (0 rest, 1 charge, 2 discharge, or with CF flag attrs) overriding
+        the series' ``state`` coordinate.
+    electrolyte : {'top', 'bottom', 'left', 'right'}
+        The side of the map where the solid electrolyte is (the only face Li crosses). Default
+        top (row 0, as the ``licoo2`` twin and the demo have it).
+    method : {'continuity', 'flow', 'both'}
+        Flux from the continuity equation (default), from the optical flow, or both (module
+        docstring).
+    level : float, optional
+        Front iso-value (units of the series); default
+        :func:`~ionscope.transport.fronts.default_level` of the first frame.
+    window : int
+        Frames per rate fit (odd, >= 3; default 5).
+    mobility : xarray.DataArray or array-like, optional
+        A Li mobility (diffusivity) map :math:`D` (y, x) on the series' grid, absolute or
+        relative, finite and > 0: the continuity flux becomes the Fickian flux
+        :math:`-D\\nabla\\phi`, :math:`\\nabla\\cdot(D\\nabla\\phi) = \\partial_t x`
+        (:class:`~ionscope.transport.mobility.MobilityFlux`), which runs along fast paths.
+    boundaries : xarray.DataArray or array-like, optional
+        A domain-boundary mask (y, x; true / non-zero = boundary) from a structure image (e.g. a
+        segmented HAADF image, registered to the series): :math:`D_{bulk}` and
+        :math:`D_{boundary}` are fitted to the maps per cell state
+        (:func:`~ionscope.transport.mobility.fit_two_phase_mobility`, reported with jackknife
+        errors in the summary's ``mobility``); the fit pooled over the states Fick's law
+        describes on the maps (not those with Li inserted inside the field, where the fitted
+        mobility is not positive) gives the flux of every state (summary ``mobility``:
+        ``pooled_states``, ``fickian_states``). Not with ``mobility``. Without either, the flux is the minimum-norm
+        one, whose in-plane fraction is a lower bound of the true one.
+
+    Returns
+    -------
+    (xarray.Dataset, dict)
+        ``flux_y``, ``flux_x`` (time, y, x; x nm/s for a fraction, concentration nm/s else),
+        ``velocity_y``, ``velocity_x`` (time, y, x; nm/s), ``rate`` (time, y, x; per s),
+        ``front_position_nm`` (time, along; nm from the electrolyte-side edge),
+        ``front_velocity_nm_per_s``, ``front_roughness_nm``, ``in_plane_fraction`` (time),
+        ``flux_magnitude_by_state`` (cell_state, y, x); and the summary (per state:
+        ``in_plane_fraction``, ``front_velocity_nm_per_s``, ``mean_flux_nm_per_s`` with
+        ``_error``; the noise; the parameters; ``mobility``: its source and, when fitted, the
+        fitted mobilities; plain JSON, NaN as None); with a mobility, ``mobility`` (y, x) too.
+
+    Raises
+    ------
+    DimensionError, InputError
+        No time dim or coordinate, fewer than two frames, not a fraction or concentration,
+        uncalibrated axes, NaN values, an electrolyte side with fewer than 3 pixels of depth.
+    ConfigError
+        Unknown ``electrolyte`` or ``method``, a bad ``window`` or ``level``; both ``mobility``
+        and ``boundaries``.
+
+    Examples
+    --------
+    A front moving down at 0.05 nm/s (Li leaving through the top):
+
+    >>> from ionscope.data import signal
+    >>> t = np.arange(8) * 60.0
+    >>> y = np.arange(32) * 2.0
+    >>> x = 0.5 + 0.4 * np.tanh((y[None, :, None] - 20 - 0.05 * t[:, None, None]) / 6) * np.ones((1, 1, 16))
+    >>> da = signal(x, ("time", "y", "x"), name="li", units="1", coords={"time": t, "y": 2.0, "x": 2.0})
+    >>> ds, summary = li_motion(da, level=0.5)
+    >>> round(summary["states"]["all"]["front_velocity_nm_per_s"], 3)
+    0.05
+    """
+    t0 = _time.perf_counter()
+    if not isinstance(series, xr.DataArray):
+        raise InputError(f"the series must be an xarray.DataArray (time, y, x), got {type(series).__name__}")
+    check_parameter("method", method, [Options(METHODS)])
+    check_parameter("electrolyte", electrolyte, [Options(SIDES)])
+    check_parameter("window", window, [_ODD_WINDOW])
+    check_parameter("level", level, [None, Interval(float, None, None)])
+    t = _frame_times(series)
+    require_dims(series, ("time", "y", "x"), what="Li motion")
+    quantity = _check_quantity(series)
+    series = require_finite(series.transpose("time", "y", "x"), str(series.name or "the series"))
+    hy, hx = _pixel_nm(series, "y"), _pixel_nm(series, "x")
+    axis, _ = SIDES[electrolyte]
+    depth_px = series.sizes["y" if axis == 0 else "x"]
+    if depth_px < 3 or series.sizes["x" if axis == 0 else "y"] < 2:
+        raise DimensionError(
+            f"--electrolyte {electrolyte}: the map is {series.sizes['y']} x {series.sizes['x']} px; the electrolyte "
+            f"side needs at least 3 px of depth behind it and 2 along it")
+    codes, names = state_codes(series, state)
+    runs = _runs(codes)
+    lazy = is_lazy(series)
+    data = series.data if lazy else np.asarray(series.values)
+    first = np.asarray(series.isel(time=0).values, dtype=np.float64)
+    if quantity == "fraction":
+        _check_fraction_values(first, str(series.name or "the series"))
+    rich = default_level(first) / LEVEL_FRACTION  # the first frame's Li-rich level
+    level = float(LEVEL_FRACTION * rich if level is None else level)
+    solver, mobility_map, mobility_report = None, None, {"source": "none"}
+    if mobility is not None and boundaries is not None:
+        raise ConfigError("give a mobility map or a boundary mask (whose mobilities are fitted), not both")
+    shape = (series.sizes["y"], series.sizes["x"])
+    if mobility is not None:
+        mobility_map = _structure_map(mobility, "mobility map", shape)
+        if not np.all(mobility_map > 0):
+            raise InputError(f"the mobility map has {int(np.sum(mobility_map <= 0))} pixels <= 0 (min "
+                             f"{mobility_map.min():.3g}); a mobility is positive everywhere Li can move")
+        mobility_report = {"source": "given", "units": str(getattr(mobility, "attrs", {}).get("units", "relative")),
+                           "min": float(mobility_map.min()), "max": float(mobility_map.max())}
+    elif boundaries is not None:
+        mask = _structure_map(boundaries, "boundary mask", shape)
+        if not np.all(np.isin(mask, (0.0, 1.0))):
+            raise InputError("the boundary mask must be 0 / 1 (or bool): true on domain boundaries; threshold a "
+                             "segmented structure image first")
+        x_np = np.asarray(series.values, dtype=np.float64)
+        mobility_map, mobility_report = _mobility_from_boundaries(
+            x_np, t, codes, names, runs, mask.astype(bool), level, electrolyte, (hy, hx), int(window))
+    fickian = None
+    if mobility_map is not None:
+        solver = MobilityFlux(mobility_map, (hy, hx), electrolyte)
+        # the mobility (given, or fitted on the states Fick's law describes) routes the flux in every state:
+        # Li inserted inside the field is supplied along the same paths of least resistance
+        fickian = np.ones(t.size, bool)
+        mobility_report["fickian_states"] = [name for c, name in names.items() if fickian[codes == c].all()]
+    kw = dict(method=method, side=electrolyte, pixel=(hy, hx), window=int(window), floor=_VELOCITY_FLOOR * rich,
+              solver=solver, fickian=fickian)
+    stacked = _motion_arrays(data, t, runs, **kw)
+
+    # the small per-frame statistics (one pass over lazy data)
+    jy, jx = stacked[1], stacked[2]
+    par, nor = (jx, jy) if axis == 0 else (jy, jx)
+    mag = (jy.astype(np.float64) ** 2 + jx.astype(np.float64) ** 2) ** 0.5
+    per_frame = [abs(par).astype(np.float64).sum(axis=(1, 2)), abs(nor).astype(np.float64).sum(axis=(1, 2)),
+                 mag.mean(axis=(1, 2))]
+    per_state = [mag[codes == c].mean(axis=0) for c in names]
+    if lazy:
+        import dask
+
+        x_all, per_frame, per_state = dask.compute(data, per_frame, per_state)
+    else:
+        x_all = data
+    x_all = np.asarray(x_all, dtype=np.float64)
+    inplane_sum, normal_sum, mean_flux = (np.asarray(v) for v in per_frame)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame_fraction = inplane_sum / (inplane_sum + normal_sum)
+    h_depth, h_along = (hy, hx) if axis == 0 else (hx, hy)
+    depth = front_depth(x_all, level, electrolyte, h_depth)
+    v_front = front_velocity(depth, t, runs, int(window), h_along)
+    with np.errstate(invalid="ignore"), _quiet():
+        mean_depth = np.nanmean(depth, axis=1)
+    # the front's advance: the rate of its mean depth (the per-column normal velocity divides by
+    # the local slope of the front, which noise steepens, and so reads low on noisy maps)
+    front_v_frame = rate_of_change(mean_depth, t, runs, int(window))
+    rough = front_roughness(depth)
+
+    noise = _noise_sd(x_all, runs)
+    m = (int(window) - 1) // 2
+    offsets = np.arange(-m, m + 1) * (float(np.median(np.diff(t))))
+    rate_sd = noise / float(np.sqrt(np.sum(offsets**2)))
+    flux_sd = (solver.noise_sd(rate_sd) if solver is not None and fickian.any()
+               else flux_noise_sd(rate_sd, shape, (hy, hx), electrolyte))
+
+    ds = _dataset(series, stacked, t, depth, v_front, front_v_frame, rough, frame_fraction, per_state, names,
+                  quantity, level, electrolyte)
+    if mobility_map is not None:
+        ds["mobility"] = xr.DataArray(
+            mobility_map.astype(np.float32), dims=("y", "x"), coords={"y": series["y"].variable, "x": series["x"].variable},
+            name="mobility", attrs={"units": "nm^2/s" if mobility_report["source"] != "given" else mobility_report["units"],
+                                    "long_name": f"Li mobility D of the Fickian flux ({mobility_report['source']})"})
+    params = {"electrolyte": electrolyte, "method": method, "level": level, "window": int(window),
+              "mobility": mobility_report["source"]}
+    ds = with_provenance(ds, STEP, params, inputs=[series], history=provenance(series), variables=True)
+    summary = {
+        "method": method, "electrolyte": electrolyte, "quantity": quantity, "level": level,
+        "window_frames": int(window), "frames": int(t.size), "map_shape_px": [series.sizes["y"], series.sizes["x"]],
+        "pixel_nm": [hy, hx],
+        "noise": {"map_sd": noise, "rate_sd_per_s": rate_sd, "flux_sd_y_nm_per_s": flux_sd[0],
+                  "flux_sd_x_nm_per_s": flux_sd[1]},
+        "front": {"crossing_fraction": float(np.isfinite(depth).mean()),
+                  "mean_position_nm": float(np.nanmean(depth)) if np.isfinite(depth).any() else float("nan"),
+                  "mean_roughness_nm": float(np.nanmean(rough)) if np.isfinite(rough).any() else float("nan")},
+        "states": _state_table(codes, names, inplane_sum, normal_sum, frame_fraction, front_v_frame, mean_flux,
+                               int(window)),
+        "regulariser": ("none (advective flux x v of the flow)" if method == "flow" else
+                        "minimum-norm flux -grad(phi), laplacian(phi) = dx/dt, phi = 0 on the electrolyte face, "
+                        "no flux through the others (its in-plane fraction is a lower bound of the true one)"
+                        if solver is None else
+                        "Fickian flux -D grad(phi), div(D grad(phi)) = dx/dt with the mobility map D (harmonic-mean "
+                        "face mobilities), phi = 0 on the electrolyte face, no flux through the others, in the "
+                        "states of mobility.fickian_states; minimum-norm (D = 1) in the others"),
+        "mobility": mobility_report,
+        "compute_time_s": round(_time.perf_counter() - t0, 3),
+    }
+    return ds, plain_json(summary)
+
+
+class _quiet:
+    """Silence numpy's 'Mean of empty slice' (frames where no column crosses the level)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def _dataset(series, stacked, t, depth, v_front, front_v_frame, rough, frame_fraction, per_state, names,
+             quantity, level, electrolyte) -> xr.Dataset:
+    flux_unit = "nm/s" if quantity == "fraction" else f"({series.attrs.get('units')}) nm/s"
+    what = "Li fraction x nm/s" if quantity == "fraction" else "concentration x nm/s"
+    coords = {"time": series["time"].variable, "y": series["y"].variable, "x": series["x"].variable}
+    extra = {k: v.variable for k, v in series.coords.items() if k not in coords and v.dims == ("time",)}
+    tyx = ("time", "y", "x")
+
+    def field(k: int, name: str, units: str, long_name: str) -> xr.DataArray:
+        return xr.DataArray(stacked[k], dims=tyx, coords={**coords, **extra}, name=name,
+                            attrs={"units": units, "long_name": long_name})
+
+    along_dim = "x" if SIDES[electrolyte][0] == 0 else "y"
+    along = series[along_dim]
+    along_values = np.asarray(along.values)
+    variables = {
+        "rate": field(0, "rate", "1/s" if quantity == "fraction" else f"({series.attrs.get('units')})/s",
+                      "rate of change of the series (straight-line fit over the window, within each cell state)"),
+        "flux_y": field(1, "flux_y", flux_unit, f"Li flux along y ({what}; + towards larger y)"),
+        "flux_x": field(2, "flux_x", flux_unit, f"Li flux along x ({what}; + towards larger x)"),
+        "velocity_y": field(3, "velocity_y", "nm/s", "Li velocity along y"),
+        "velocity_x": field(4, "velocity_x", "nm/s", "Li velocity along x"),
+    }
+    front_coords = {"time": coords["time"], "along": ("along", along_values, dict(along.attrs))}
+    variables["front_position_nm"] = xr.DataArray(
+        depth, dims=("time", "along"), coords=front_coords, name="front_position_nm",
+        attrs={"units": "nm", "level": level, "electrolyte": electrolyte,
+               "long_name": f"front depth from the {electrolyte} edge (deepest crossing of x = level; NaN: none)"})
+    variables["front_normal_velocity"] = xr.DataArray(
+        v_front, dims=("time", "along"), coords=front_coords, name="front_normal_velocity",
+        attrs={"units": "nm/s", "long_name": "front velocity normal to the front (+ away from the electrolyte)"})
+    for name, values, units, long_name in (
+        ("front_velocity_nm_per_s", front_v_frame, "nm/s", "front advance: rate of the mean front depth (+ away "
+                                                           "from the electrolyte)"),
+        ("front_roughness_nm", rough, "nm", "standard deviation of the front depth along the interface"),
+        ("in_plane_fraction", frame_fraction, "1", "fraction of sum |J| parallel to the electrolyte interface"),
+    ):
+        variables[name] = xr.DataArray(values, dims=("time",), coords={"time": coords["time"], **extra}, name=name,
+                                       attrs={"units": units, "long_name": long_name})
+    variables["flux_magnitude_by_state"] = xr.DataArray(
+        np.stack([np.asarray(p, dtype=np.float32) for p in per_state]), dims=("cell_state", "y", "x"),
+        coords={"cell_state": [names[c] for c in names], "y": coords["y"], "x": coords["x"]},
+        name="flux_magnitude_by_state",
+        attrs={"units": flux_unit, "long_name": "mean |J| over the frames of each cell state (where the flow "
+                                                "concentrates)"})
+    ds = xr.Dataset(variables)
+    ds.attrs = {"primary": "flux_y", "electrolyte": electrolyte, "front_level": level}
+    for key in ("start_time", "timeline"):
+        if key in series.attrs:
+            ds.attrs[key] = series.attrs[key]
+    return ds
+

@@ -160,6 +160,7 @@ def test_chunks_that_cannot_fit_memory_are_refused_with_the_chunk_size_that_woul
     assert result.returncode == 2
     line = result.stderr.strip()
     assert "chunks of 3 x 24 x 16 x 320" in line and "chunks of at most 2 along time" in line
+    assert "ionscope convert INPUT --out SMALLER.zarr --chunks time=2" in line
     assert not (tmp_path / "out").exists()
 
 
@@ -180,3 +181,17 @@ def test_a_worker_that_keeps_dying_fails_the_run_cleanly_and_writes_nothing(clus
     summary = json.dumps({"ok": True})  # the cluster still serves the next run
     with use_scheduler(cluster.scheduler_address):
         assert float(data.isel(time=0).sum().compute()) > 0 and summary
+
+
+def test_the_suggested_convert_rewrites_the_input_in_chunks_that_fit(run_cli, twin, tmp_path):
+    smaller = tmp_path / "smaller.zarr"
+    result = run_cli("convert", f"{twin}:spectra", "--out", smaller, "--chunks", "time=1")
+    assert result.returncode == 0, result.stderr
+    data = io.load(smaller, lazy=True)
+    assert data.chunks[0] == (4,)  # 0.5 MB chunks are merged (io._codecs.MIN_CHUNK_BYTES): they always fit
+    result = run_cli("convert", f"{twin}:spectra", "--out", tmp_path / "three.zarr", "--chunks", "time=3")
+    assert result.returncode == 0, result.stderr
+    assert io.load(tmp_path / "three.zarr", lazy=True).chunks[0] == (3, 1)
+    np.testing.assert_array_equal(data.values, io.load(f"{twin}:spectra").values)
+    line = run_cli("convert", twin, "--out", tmp_path / "x.zarr", "--chunks", "frames=2").stderr.strip()
+    assert line.startswith("error: --chunks 'frames=2': give DIM=N")

@@ -307,4 +307,4 @@ def check_chunk_memory(data, what: str = "input", *, factor: float = CHUNK_MEMOR
     raise ChunkMemoryError(
         f"{what}: chunks of {shape} ({chunk_bytes / 1e6:.3g} MB) need about {factor:g}x that while processed, "
         f"more than the {budget / 1e6:.3g} MB {where}; {hint} - rewrite the input with smaller chunks "
-        "(ionscope io: xarray's .chunk() then ionscope.io.save) or run on fewer workers")
+        f"(ionscope convert INPUT --out SMALLER.zarr --chunks {dims[0]}={max(fit, 1)}) or run on fewer workers")

@@ -80,6 +80,14 @@ class ConvergenceError(IonscopeError):
     """An iterative method did not converge."""
 
 
+class ClusterError(IonscopeError):
+    """A dask scheduler does not answer, or a computation lost its workers (nothing was written)."""
+
+
+class ChunkMemoryError(ConfigError):
+    """A lazy input's chunks are too large for the memory of one worker thread."""
+
+
 class IonscopeWarning(UserWarning):
     """Something the user should know that does not stop the work (the CLI prints it as one
     ``warning: ...`` line on stderr)."""
@@ -99,5 +107,7 @@ __all__ = [
     "OutputError",
     "ConfigError",
     "ConvergenceError",
+    "ClusterError",
+    "ChunkMemoryError",
     "IonscopeWarning",
 ]

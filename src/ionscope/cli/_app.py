@@ -8,7 +8,7 @@ traceback instead).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -92,9 +92,17 @@ def progress_bar(description: str) -> Iterator:
 @contextlib.contextmanager
 def dask_progress(description: str) -> Iterator[None]:
     """Show a Rich progress bar for the dask computations run inside the block (e.g. a lazy
-    file written chunk by chunk)."""
+    file written chunk by chunk): local schedulers through dask's callbacks, a distributed
+    cluster by the tasks its scheduler finished (:func:`ionscope.cluster.follow_tasks`)."""
     from dask.callbacks import Callback
 
+    from ionscope.cluster import current_client, follow_tasks
+
+    client = current_client()
+    if client is not None:
+        with progress_bar(description) as update, follow_tasks(client, update):
+            yield
+        return
     with progress_bar(description) as update:
         state = {"done": 0, "total": 0}
 
@@ -109,6 +117,41 @@ def dask_progress(description: str) -> Iterator[None]:
         with Callback(start_state=start_state, posttask=posttask):
             yield
 
+
+
+SchedulerOption = Annotated[Optional[str], typer.Option(
+    "--scheduler", help="Where the work runs: threads, processes, synchronous, or a dask scheduler's address "
+                        "tcp://HOST:PORT (a cluster started by dask-jobqueue or 'dask scheduler'). Default: "
+                        "threads, or a local cluster with --workers.")]
+WorkersOption = Annotated[Optional[int], typer.Option(
+    "--workers", min=1, help="Start a dask.distributed LocalCluster of N worker processes on 127.0.0.1 (with "
+                             "--scheduler threads|processes: N threads or processes).")]
+
+
+def series_command(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command ``--scheduler`` and ``--workers`` and run its body on that scheduler
+    (:func:`ionscope.cluster.use_scheduler`): the one place the series commands get them.
+
+    Put it below the ``@app.command()`` decorator."""
+    import functools
+    import inspect
+
+    from ionscope.cluster import use_scheduler
+
+    signature = inspect.signature(command, eval_str=True)
+    added = [inspect.Parameter("scheduler", inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=SchedulerOption),
+             inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=WorkersOption)]
+
+    @functools.wraps(command)
+    def run(*args: Any, scheduler: str | None = None, workers: int | None = None, **kwargs: Any) -> Any:
+        with use_scheduler(scheduler, workers):
+            return command(*args, **kwargs)
+
+    run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *added])
+    run.__annotations__ = {**{p.name: p.annotation for p in signature.parameters.values()},
+                           "scheduler": SchedulerOption, "workers": WorkersOption}
+    return run
 
 
 WindowOption = Optional[str]
@@ -160,9 +203,13 @@ def load_input(spec: Path | str, *, lazy: bool = False, dims: str | None = None,
     """Load ``PATH`` or ``PATH:VARIABLE`` (a variable of a multi-variable or multi-signal file); a
     file that cannot be read is refused with its role in the command first (``--reference: ...``)."""
     from ionscope import io
+    from ionscope.cluster import check_chunk_memory
 
     with input_role(None if what == "input" else what):
-        return io.load(spec, lazy=lazy, dims=dims)
+        da = io.load(spec, lazy=lazy, dims=dims)
+    if lazy:
+        check_chunk_memory(da, what if what != "input" else str(spec))
+    return da
 
 
 @contextlib.contextmanager

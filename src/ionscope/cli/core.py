@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -165,7 +165,8 @@ def simulate(
     csv = out_path.with_name(out_path.stem + "_cycler.csv") if "cycler_voltage" in ds else None
     if csv is not None:  # refuse before anything is written
         io.check_output(csv, overwrite=overwrite)
-    io.save(ds, out_path, overwrite=overwrite)
+    with dask_progress(f"simulate {name}: writing"):  # a streamed twin is rendered as it is written
+        io.save(ds, out_path, overwrite=overwrite)
     written = [out_path]
     if csv is not None:
         io.write_text(csv, sim.cycler_table(ds), overwrite=overwrite)
@@ -212,6 +213,9 @@ def convert(
     out_path: Annotated[Path, typer.Option("--out", help="Output: .zarr (ionscope), or .hspy/.msa/.tif via RosettaSciIO.")],
     dims: DimsOption = None,
     variable: VariableOption = None,
+    chunks: Annotated[Optional[str], typer.Option(
+        "--chunks", help="Zarr chunks as DIM=N[,DIM=N] (e.g. time=4): smaller chunks for inputs whose chunks do not "
+                         "fit a worker's memory (chunks under 1 MB are merged along the first dim).")] = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Convert FILE to a Zarr store (calibration, units and provenance kept) or to .hspy/.msa/.tif.
@@ -233,12 +237,29 @@ def convert(
         da = io.load(file, lazy=True, dims=dims, variable=variable)
         require_nonempty(da, str(file))
     io.check_complete(da if isinstance(da, xr.Dataset) else da.to_dataset(name="data"), Path(file))
+    if chunks is not None:
+        da = da.chunk(_parse_chunks(chunks, da.sizes))
     with dask_progress("convert"):
         if to_zarr:
             io.save(da, out_path, overwrite=overwrite)
         else:
             io.export(da, out_path, overwrite=overwrite)
     out.print(f"wrote {out_path} ({', '.join(f'{d}: {n}' for d, n in da.sizes.items())})")
+
+
+def _parse_chunks(text: str, sizes) -> dict[str, int]:
+    """``--chunks time=4,y=256`` -> ``{"time": 4, "y": 256}`` for dims of ``sizes``."""
+    from ionscope.errors import ConfigError
+
+    chunks = {}
+    for item in text.split(","):
+        dim, _, value = item.partition("=")
+        dim = dim.strip()
+        if dim not in sizes or not value.strip().isdigit() or int(value) < 1:
+            raise ConfigError(f"--chunks {text!r}: give DIM=N with N >= 1 for dims of the input "
+                              f"({', '.join(map(str, sizes))}), e.g. --chunks {next(iter(sizes), 'time')}=4")
+        chunks[dim] = int(value)
+    return chunks
 
 
 @app.command()

@@ -9,7 +9,7 @@ import typer
 
 from ionscope.cli._app import (
     CyclerOption, DimsOption, OverwriteOption, StartOption, TimezoneOption, app, cell_timeline, load_input,
-    options_named, out, progress_bar, start_run,
+    options_named, out, dask_progress, start_run, series_command,
 )
 
 
@@ -30,6 +30,7 @@ def _int_or_auto(text: str, option: str) -> int | str:
 
 
 @app.command()
+@series_command
 def denoise(
     input_path: Annotated[str, typer.Argument(metavar="INPUT", help="A map series (time, y, x) or one map (y, x): FILE or FILE:VARIABLE.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (result.zarr with 'denoised', summary.json).")],
@@ -59,13 +60,11 @@ def denoise(
     atoms, sparsity, temporal = (_int_or_auto(v, name) for v, name in ((atoms, "--atoms"), (sparsity, "--sparsity"),
                                                                         (temporal, "--temporal")))
     elapsed = start_run(out_dir, overwrite, inputs=(input_path, cycler))
-    da = load_input(input_path, dims=dims)
+    da = load_input(input_path, lazy=True, dims=dims)  # sparse methods stay lazy: coded block by block on write
     timed = cell_timeline(da, cycler, start, timezone, out_dir, overwrite)
-    with progress_bar(f"denoise ({method})") as update, options_named():
-        update(0, 1)
+    with dask_progress(f"denoise ({method}): sample"), options_named():
         result, info = run_denoise(da, method=method, patch=patch, atoms=atoms, sparsity=sparsity,
                                    temporal=temporal, noise=noise, dose=dose, seed=seed)
-        update(1, 1)
     summary = {"command": "denoise", "input": str(input_path), "method": method,
                "parameters": {"patch": patch, "atoms": atoms, "sparsity": sparsity, "temporal": temporal,
                               "noise": noise, "dose": dose, "seed": seed},
@@ -78,6 +77,6 @@ def denoise(
     if timed is not None:
         result, part = timed.apply(result)
         summary.update(part)
-    summary["run_time_s"] = elapsed()
-    io.write_result(out_dir, result, summary, overwrite=overwrite)
+    with dask_progress(f"denoise ({method})"):  # a lazy result is computed as it is written, chunk by chunk
+        io.write_result(out_dir, result, lambda: {**summary, "run_time_s": elapsed()}, overwrite=overwrite)
     out.print(f"denoised {dict(da.sizes)} with {method}; wrote {out_dir}")

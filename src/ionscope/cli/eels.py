@@ -9,7 +9,7 @@ import typer
 
 from ionscope.cli._app import (
     CyclerOption, DimsOption, OutOption, OverwriteOption, StartOption, TimezoneOption, WindowOption, app, cell_timeline,
-    dask_progress, load_input, options_named, out, parse_window, start_run,
+    dask_progress, load_input, options_named, out, parse_window, start_run, series_command,
 )
 
 
@@ -23,6 +23,7 @@ app.add_typer(eels_app, name="eels")
 
 
 @eels_app.command("lithium")
+@series_command
 def eels_lithium(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Spectrum image or series, energy (eV) last.")],
     li_rich: Annotated[str, typer.Option("--li-rich", help="Li-rich reference spectrum (LiCoO2): FILE or FILE:VARIABLE.")],
@@ -113,6 +114,7 @@ def _mask_meaning(mask, code) -> str:
 
 
 @eels_app.command("nmf")
+@series_command
 def eels_nmf(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Spectrum image or series, energy (eV) last.")],
     components: Annotated[int, typer.Option("--components", help="Number of NMF components.")],

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ionscope.cli._app import (
-    DimsOption, OutOption, OverwriteOption, app, load_input, options_named, out, parse_point, start_run,
+    DimsOption, OutOption, OverwriteOption, app, load_input, options_named, out, parse_point, start_run, series_command,
 )
 
 holo_app = typer.Typer(
@@ -120,6 +120,7 @@ def parse_vacuum(spec: str | None):
 
 
 @holo_app.command("reconstruct")
+@series_command
 def holo_reconstruct(
     hologram: Annotated[Path, typer.Argument(metavar="HOLOGRAM", help="Off-axis hologram (y, x): FILE or FILE:VARIABLE.")],
     out_dir: OutOption,
@@ -176,6 +177,7 @@ def holo_reconstruct(
 
 
 @holo_app.command("phase-shifting")
+@series_command
 def holo_phase_shifting(
     stack: Annotated[Path, typer.Argument(metavar="STACK", help="Phase-shifting stack (shift, y, x): FILE or FILE:VARIABLE.")],
     out_dir: OutOption,
@@ -245,6 +247,7 @@ def _resolution_attrs(rec_attrs: dict) -> dict:
 
 
 @holo_app.command("potential")
+@series_command
 def holo_potential(
     result_path: Annotated[Path, typer.Argument(metavar="RESULT", help="A 'holo reconstruct' / 'holo phase-shifting' result folder (or its result.zarr).")],
     kv: Annotated[float, typer.Option("--kv", help="Accelerating voltage (kV).")],

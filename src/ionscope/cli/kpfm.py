@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ionscope.cli._app import (
-    OutOption, OverwriteOption, TimezoneOption, app, load_cycler_log, options_named, out, parse_point, start_run, write_csv,
+    OutOption, OverwriteOption, TimezoneOption, app, load_cycler_log, options_named, out, parse_point, start_run, write_csv, series_command,
 )
 
 kpfm_app = typer.Typer(
@@ -33,6 +33,7 @@ def _psf(text: str) -> Any:
 
 
 @kpfm_app.command("process")
+@series_command
 def kpfm_process(
     scans: Annotated[list[Path], typer.Argument(metavar="SCAN...", help="KPFM scans of one field of view (.sxm, .gwy, .spm, .ibw, or any file ionscope reads), put in time order from their headers.")],
     out_dir: OutOption,

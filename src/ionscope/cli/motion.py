@@ -11,7 +11,7 @@ import typer
 
 from ionscope.cli._app import (
     CyclerOption, DimsOption, OutOption, OverwriteOption, StartOption, TimezoneOption, VariableOption, app,
-    cell_timeline, input_role, options_named, out, start_run,
+    cell_timeline, input_role, options_named, out, start_run, series_command,
 )
 
 
@@ -33,6 +33,7 @@ def _state_variable(spec: str):
 
 
 @app.command("motion")
+@series_command
 def motion(
     series_path: Annotated[str, typer.Argument(metavar="SERIES", help="A Li-fraction (or concentration) series (time, y, x): FILE or FILE:VARIABLE, e.g. an 'eels lithium' or 'denoise' result.")],
     out_dir: OutOption,

@@ -8,10 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from ionscope.cli._app import app, out, progress_bar
+from ionscope.cli._app import app, out, progress_bar, series_command
 
 
 @app.command("run")
+@series_command
 def run(
     experiment: Annotated[Path, typer.Argument(metavar="EXPERIMENT", help="The experiment file (TOML: [experiment], [[inputs]], [[steps]]; paths relative to it).")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue a run in its existing output folder: keep the steps that are done and unchanged, redo the others.")] = False,
@@ -41,6 +42,7 @@ def run(
 
 
 @app.command("watch")
+@series_command
 def watch(
     folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="The folder the instrument writes the live input's files into.")],
     config: Annotated[Path, typer.Option("--config", help="The experiment file (as for ionscope run); one input's files land in FOLDER.")],

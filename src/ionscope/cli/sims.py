@@ -11,7 +11,7 @@ import typer
 
 from ionscope.cli._app import (
     TIMELINE_FIGURE, OutOption, OverwriteOption, TimezoneOption, app, load_cycler_log, options_named, out, start_run,
-    write_csv,
+    write_csv, series_command,
 )
 
 sims_app = typer.Typer(
@@ -38,6 +38,7 @@ def _names(text: Optional[str], option: str) -> Optional[list[str]]:
 
 
 @sims_app.command("lithium")
+@series_command
 def sims_lithium(
     spectra: Annotated[list[Path], typer.Argument(metavar="SPECTRA...", help="One file per state of charge, same field of view: imzML (+ .ibd), Tofwerk .h5, or arrays with a mass dim (or an ion dim: ion-image stacks), in state order.")],
     out_dir: OutOption,

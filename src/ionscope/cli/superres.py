@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from ionscope.cli._app import (
-    DimsOption, OverwriteOption, app, load_input, options_named, out, progress_bar, start_run,
+    DimsOption, OverwriteOption, app, load_input, options_named, out, dask_progress, start_run, series_command,
 )
 
 
 @app.command()
+@series_command
 def superres(
     input_path: Annotated[str, typer.Argument(metavar="INPUT", help="A map series (time, y, x) or one map (y, x): FILE or FILE:VARIABLE.")],
     train: Annotated[str, typer.Option("--train", help="High-resolution training maps (time, y, x) or (y, x) at the target pixel size: FILE or FILE:VARIABLE.")],
@@ -38,21 +39,22 @@ def superres(
     from ionscope.denoise.superres import METHOD, super_resolve
 
     elapsed = start_run(out_dir, overwrite, inputs=(input_path, train))
-    da = load_input(input_path, dims=dims)
+    da = load_input(input_path, lazy=True, dims=dims)  # a series stays lazy: super-resolved block by block on write
     hr = load_input(train, dims=train_dims, what="training maps")
-    with progress_bar(f"superres x{factor}") as update, options_named(check_pixel_size="--pixel-check"):
-        update(0, 1)
+    with dask_progress(f"superres x{factor}: training"), options_named(check_pixel_size="--pixel-check"):
         result, info = super_resolve(da, hr, factor, patch=patch, atoms=atoms, sparsity=sparsity,
                                      iterations=iterations, train_iterations=train_iterations, seed=seed,
                                      check_pixel_size=pixel_check)
-        update(1, 1)
     summary = {
         "command": "superres", "input": str(input_path), "train": str(train), "method": METHOD,
         "factor": info["factor"], "parameters": info["parameters"],
         "training": info["training"], "consistency": info["consistency"],
         "mean_atoms": info["mean_atoms"], "pixel_size": info["pixel_size"],
         "input_sizes": dict(da.sizes), "output_sizes": dict(result.sizes),
-        "timings_s": info["timings_s"], "run_time_s": elapsed(),
+        "timings_s": info["timings_s"],
     }
-    io.write_result(out_dir, result.to_dataset(), summary, overwrite=overwrite)
+    with dask_progress(f"superres x{factor}"):  # a lazy result and its residuals: computed in one pass on write
+        io.write_result(out_dir, result.to_dataset(),
+                        lambda consistency: {**summary, "consistency": consistency, "run_time_s": elapsed()},
+                        overwrite=overwrite, compute_with=info["consistency"])
     out.print(f"super-resolved {dict(da.sizes)} x{info['factor']} -> {dict(result.sizes)}; wrote {out_dir}")

@@ -11,11 +11,12 @@ import typer
 
 from ionscope.cli._app import (
     TIMELINE_FIGURE, CyclerOption, DimsOption, OutOption, OverwriteOption, StartOption, TimezoneOption, app,
-    cell_timeline, load_input, out, start_run,
+    cell_timeline, load_input, out, start_run, series_command,
 )
 
 
 @app.command("timeline")
+@series_command
 def timeline(
     series_path: Annotated[str, typer.Argument(metavar="SERIES", help="A series (time, ...) or one frame: FILE or FILE:VARIABLE (DM, EMD, HSPY, Zarr, a 'kpfm process' result...).")],
     cycler: CyclerOption,

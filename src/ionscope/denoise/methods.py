@@ -237,7 +237,11 @@ def _choose(da: xr.DataArray, method: str, params: dict[str, Any], *, patch: int
     if model == "gaussian" and sigma is None:
         from ionscope.denoise.noise import estimate_sigma
 
-        values = np.asarray(da.values, dtype=np.float64)
+        from ionscope.data import is_lazy
+        from ionscope.denoise.stabilise import middle_frames
+
+        sample = da.isel(time=middle_frames(da.sizes["time"])) if is_lazy(da) and "time" in da.dims else da
+        values = np.asarray(sample.values, dtype=np.float64)
         sigma = estimate_sigma(values if values.ndim == 3 else values[None])
     passed = {k: v for k, v in opts.items() if k != "sigma"}
 

@@ -100,14 +100,6 @@ def split_noise(values: np.ndarray, *, noise: str, dose: float | None, sigma: fl
     raise ConfigError(f"noise {noise!r} cannot be split: choose the parameters explicitly")
 
 
-def _block(n: int, max_frames: int) -> slice:
-    """The middle ``max_frames`` frames of ``n`` (all when fewer)."""
-    if n <= max_frames:
-        return slice(0, n)
-    start = (n - max_frames) // 2
-    return slice(start, start + max_frames)
-
-
 def select_parameters(
     da: xr.DataArray,
     run: Callable[[xr.DataArray, dict[str, Any], dict[str, Any]], xr.DataArray],
@@ -150,13 +142,13 @@ def select_parameters(
         (per parameter: value -> score), ``rmse_estimate`` (per parameter: value -> the
         estimated RMS error at the thinned dose, data units), ``chosen``.
     """
-    values = np.asarray(da.values, dtype=np.float64)
+    from ionscope.denoise.stabilise import middle_frames
+
     has_time = "time" in da.dims
-    block = _block(da.sizes["time"], max_frames) if has_time else slice(None)
+    block = middle_frames(da.sizes["time"], max_frames) if has_time else slice(None)
     sub = da.isel(time=block) if has_time else da
     train, target, info = split_noise(np.asarray(sub.values, dtype=np.float64), noise=noise, dose=dose, sigma=sigma,
                                       fraction=fraction, seed=seed)
-    del values
     noise_kw = ({"noise": "poisson", "dose": info["train_dose"]} if noise == "poisson"
                 else {"noise": "gaussian", "sigma": info["train_sigma"]})
     train_da = sub.copy(data=train.astype(sub.dtype if np.issubdtype(sub.dtype, np.floating) else np.float64))

@@ -148,7 +148,8 @@ def denoise_stack(
         ``training_errors`` and ``n_replaced``, and ``timings_s``.
     """
     t0 = time.perf_counter()
-    stack = np.asarray(stack, dtype=np.float64)
+    lazy = _is_dask(stack)
+    stack = stack.astype(np.float64) if lazy else np.asarray(stack, dtype=np.float64)
     grid = PatchGrid.from_shape(stack.shape, patch_shape, stride)
     n_features = grid.n_features
     if not (np.isfinite(sigma) and sigma > 0):
@@ -173,12 +174,13 @@ def denoise_stack(
             )
         info.update(training_errors=[], n_replaced=[])
     else:
-        source = stack if train is None else np.asarray(train, dtype=np.float64)
+        source = stack if train is None else (train.astype(np.float64) if _is_dask(train)
+                                               else np.asarray(train, dtype=np.float64))
         tgrid = grid if train is None else PatchGrid.from_shape(source.shape, patch_shape, stride)
         rng = np.random.default_rng(seed)
         n_train = min(int(max_train), tgrid.n_patches)
         pick = np.sort(rng.choice(tgrid.n_patches, size=n_train, replace=False))
-        patches, _ = remove_patch_mean(tgrid.extract_at(source, pick))
+        patches, _ = remove_patch_mean(sample_patches(source, tgrid, pick))
         patches = patches.astype(dtype, copy=False)
         initial = overcomplete_dct(grid.patch_shape, atoms, dtype=dtype)
         if iterations > 0:
@@ -192,10 +194,74 @@ def denoise_stack(
             D = initial
             info.update(training_errors=[], n_replaced=[])
     info["dictionary"] = D
-    gram = D @ D.T
 
-    # 3-4. code all patches chunk by chunk and aggregate
+    # 3-4. code all patches block by block and aggregate
     t2 = time.perf_counter()
+    code = {"dictionary": D, "patch_shape": grid.patch_shape, "stride": stride, "sparsity": sparsity,
+            "tol": tol, "lam": lam, "max_patches": max_patches, "dtype": dtype}
+    if lazy:
+        out = code_aggregate_lazy(stack, **code)
+        info["mean_atoms"] = None  # known once computed; the lazy path does not compute
+    else:
+        out, n_atoms_used = code_aggregate(stack, **code)
+        info["mean_atoms"] = n_atoms_used / max(grid.n_patches, 1)
+    t3 = time.perf_counter()
+    info["timings_s"] = {"learn": t2 - t1, "code_aggregate": t3 - t2, "total": t3 - t0}
+    return out, info
+
+
+def _is_dask(array: Any) -> bool:
+    return hasattr(array, "dask") and hasattr(array, "chunks")
+
+
+def sample_patches(stack, grid: PatchGrid, pick: np.ndarray) -> np.ndarray:
+    """The patches at the flat grid indices ``pick`` (sorted), ``(len(pick), n_features)``.
+
+    A numpy ``stack`` is indexed directly; a dask one is read once, block of frames by block of
+    frames (one compute; each block extracts the picked patches that start in it), so memory
+    holds one block and the sample, never the series. Both give the same patches in the same
+    order.
+    """
+    if not _is_dask(stack):
+        return grid.extract_at(stack, pick)
+    import dask
+
+    depth = grid.patch_shape[0] - 1
+    per_start = int(np.prod(grid.grid_shape[1:]))
+    starts = grid.positions[0]
+    parts, offset = [], 0
+    for n in stack.chunks[0]:
+        lo, hi = offset, offset + n       # patches whose first frame lies in [lo, hi)
+        offset = hi
+        first = np.searchsorted(starts, lo)
+        last = np.searchsorted(starts, hi)
+        if last <= first:
+            continue
+        sel = pick[(pick >= first * per_start) & (pick < last * per_start)]
+        if sel.size == 0:
+            continue
+        stop = min(stack.shape[0], int(starts[last - 1]) + depth + 1)
+        sub_grid = PatchGrid(( stop - lo, *grid.image_shape[1:]), grid.patch_shape,
+                             (starts[first:last] - lo, *grid.positions[1:]))
+        parts.append(dask.delayed(sub_grid.extract_at)(stack[lo:stop], sel - first * per_start))
+    values = dask.compute(*parts)
+    return np.concatenate(values, axis=0) if values else np.zeros((0, grid.n_features))
+
+
+def code_aggregate(stack: np.ndarray, *, dictionary: np.ndarray, patch_shape: Sequence[int],
+                   stride: int | Sequence[int], sparsity: int, tol: float, lam: float,
+                   max_patches: int = 16384, dtype=np.float32) -> tuple[np.ndarray, int]:
+    """Steps 3-4 of the method on a numpy stack: code every patch over ``dictionary`` with
+    Batch-OMP and blend the overlapping reconstructions with the data (weight ``lam``).
+
+    Returns the blended stack (float64) and the number of atoms used in all. Every patch is
+    coded on its own, so a block of frames with ``patch_shape[0] - 1`` frames of its
+    neighbours on each side gives the same values for its own frames as the whole series
+    (:func:`code_aggregate_lazy`).
+    """
+    D = np.asarray(dictionary)
+    gram = D @ D.T
+    grid = PatchGrid.from_shape(stack.shape, patch_shape, stride)
     num = np.zeros(stack.shape, dtype=np.float64)
     n_atoms_used = 0
     for rows in grid.chunks(max_patches):
@@ -212,11 +278,32 @@ def denoise_stack(
     if lam > 0:
         num += lam * stack
         den += lam
-    out = num / den
-    t3 = time.perf_counter()
-    info["mean_atoms"] = n_atoms_used / max(grid.n_patches, 1)
-    info["timings_s"] = {"learn": t2 - t1, "code_aggregate": t3 - t2, "total": t3 - t0}
-    return out, info
+    return num / den, n_atoms_used
+
+
+def code_aggregate_lazy(stack, **code: Any):
+    """:func:`code_aggregate` over a dask stack, block of frames by block of frames.
+
+    Each block is coded with ``patch_shape[0] - 1`` frames of each neighbour (``map_overlap``,
+    no padding at the series' ends): every space-time patch that covers one of the block's own
+    frames lies inside the extended block, so the block's frames get the very sums of the
+    in-memory path (the overlaps are blended exactly, not approximately). Blocks are the
+    input's time chunks, each at least that many frames long (rechunked otherwise); y and x
+    are one chunk.
+    """
+    depth = int(code["patch_shape"][0]) - 1
+    if len(stack.chunks[1]) > 1 or len(stack.chunks[2]) > 1:
+        stack = stack.rechunk({1: -1, 2: -1})
+    if depth and min(stack.chunks[0]) < depth:
+        stack = stack.rechunk({0: max(depth, max(stack.chunks[0]))})
+
+    def block(values: np.ndarray) -> np.ndarray:
+        return code_aggregate(values, **code)[0]
+
+    if depth == 0:
+        return stack.map_blocks(block, dtype=np.float64)
+    return stack.map_overlap(block, depth={0: depth, 1: 0, 2: 0}, boundary="none", trim=True,
+                             dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- wrapper
@@ -271,7 +358,11 @@ def sparse_denoise(
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Denoise a map or a map series by sparse coding over a learned dictionary (K-SVD).
 
-    Computes: loads the input (the dictionary is learned from the whole series).
+    Lazy: a dask-backed input gives a dask-backed result. The dictionary is learned once, on
+    the training sample (``max_train`` patches drawn over the whole series, read block by block:
+    one compute), and the series is coded in overlapping blocks of frames (its time chunks)
+    that give the in-memory path's values (:func:`code_aggregate_lazy`); ``info["mean_atoms"]``
+    is then None. Gaussian noise without ``sigma`` is estimated on the middle frames.
 
     Parameters
     ----------
@@ -415,11 +506,12 @@ def sparse_denoise(
         da, "sparse", kernel, {}, noise=noise, dose=dose, sigma=sigma, gain=gain,
         read_noise=read_noise, min_size=1, check=check, train=train, record=record,
         inputs=[] if dictionary is None else [np.asarray(dictionary)], step=STEP,
-        label="denoised (sparse coding)", what="sparse_denoise (input)",
+        label="denoised (sparse coding)", what="sparse_denoise (input)", lazy=True,
     )
 
 
 __all__ = [
     "NOISE_MODELS", "NOISE_MARGIN", "ERROR_FACTOR", "DEFAULT_LAMBDA", "default_error_factor", "denoise_stack",
+    "sample_patches", "code_aggregate", "code_aggregate_lazy",
     "SPARSE_CONSTRAINTS", "sparse_denoise",
 ]

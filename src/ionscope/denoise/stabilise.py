@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import map_series, provenance, with_provenance
+from ionscope.data import is_lazy, map_series, provenance, with_provenance
 from ionscope.denoise.noise import (
     anscombe,
     estimate_sigma,
@@ -73,6 +73,23 @@ def _is_positive_number(value: Any) -> bool:
 POISSON_ANSCOMBE_NOISE = (0.7, 1.4)
 
 
+#: Frames of the sample a lazy series' noise is estimated on (its middle; as the parameter search).
+SAMPLE_FRAMES = 32
+
+
+def middle_frames(n_frames: int, max_frames: int = SAMPLE_FRAMES) -> slice:
+    """The middle ``max_frames`` frames of a series of ``n_frames`` (all when fewer).
+
+    Examples
+    --------
+    >>> middle_frames(100, 32), middle_frames(10, 32)
+    (slice(34, 66, None), slice(0, 10, None))
+    """
+    n = min(int(n_frames), int(max_frames))
+    start = (int(n_frames) - n) // 2
+    return slice(start, start + n)
+
+
 def anscombe_noise(values: np.ndarray) -> float:
     """Median over (up to 8) frames of the MAD noise estimate of the Anscombe-transformed values:
     about 1 for Poisson counts at dose 1."""
@@ -104,7 +121,8 @@ def resolve_noise(
         if dose is not None:
             noise = "poisson"
         else:
-            values = np.asarray(da.values)
+            values = np.asarray(da.values if not is_lazy(da) else da.isel(time=middle_frames(da.sizes["time"])).values
+                                if "time" in da.dims else da.values)
             integral = bool(np.all(values >= 0) and np.all(values == np.round(values)))
             noise, source = "gaussian", "unused"
             if integral:
@@ -191,10 +209,14 @@ def run_stabilised(
     step: str | None = None,
     label: str | None = None,
     what: str | None = None,
+    lazy: bool = False,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Run a stack kernel ``kernel(stack, sigma, **kernel_params)`` in the stabilised domain.
 
-    Computes: loads the input (the kernels work on whole series in memory).
+    Computes: loads the input, unless ``lazy`` (the kernel takes dask stacks) and the input is
+    dask-backed: then the transform, the kernel and the inverse stay in the dask graph, and only
+    what the noise model needs is computed on a sample (:func:`resolve_noise` of integer data
+    without a dose; the MAD sigma of Gaussian data on the middle :data:`SAMPLE_FRAMES` frames).
 
     Parameters
     ----------
@@ -226,6 +248,9 @@ def run_stabilised(
     step, label, what : str, optional
         Provenance step name (default ``"ionscope.denoise.baselines.<method>"``), the long-name
         suffix (default ``"denoised (<method>)"``) and the input's name in error messages.
+    lazy : bool
+        The kernel accepts a dask stack and returns a dask result: a dask-backed input stays
+        lazy (else it is loaded first).
 
     Returns
     -------
@@ -233,7 +258,8 @@ def run_stabilised(
         Name ``"denoised"``, the input's dims, coords, units and attrs, one provenance step.
     info : dict
         ``method``, ``noise``, ``dose``, ``dose_source``, ``sigma``, ``sigma_source``,
-        ``sigma_mad`` (the MAD estimate, NaN for maps under 4 px), ``parameters``, the kernel's
+        ``sigma_mad`` (the MAD estimate, NaN for maps under 4 px, None for a lazy input that does
+        not need it), ``parameters``, the kernel's
         own diagnostics, and ``timings_s`` (``transform``, the kernel's own timings, ``kernel``
         and ``total``).
     """
@@ -264,14 +290,27 @@ def run_stabilised(
         )
     noise_kw = {"gain": gain, "read_noise": read_noise}
 
-    values = np.asarray(da_c.values, dtype=np.float64)
-    stack = values if is_series else values[None]
-    coded = stabilise(stack, noise_model, dose_value, what="input", **noise_kw)
+    lazy = lazy and is_lazy(da_c)
+    if lazy:
+        values = da_c.data.astype(np.float64)
+        stack = values if is_series else values[None]
+        coded = stack.map_blocks(stabilise, noise_model, dose_value, what="input", dtype=np.float64, **noise_kw)
+    else:
+        values = np.asarray(da_c.values, dtype=np.float64)
+        stack = values if is_series else values[None]
+        coded = stabilise(stack, noise_model, dose_value, what="input", **noise_kw)
     extra: dict[str, Any] = {}
     if train is not None:
         extra["train"] = stabilise(_training_stack(train, f"{what.split(' (')[0]} (train)"),
                                    noise_model, dose_value, what="train", **noise_kw)
-    sigma_mad = estimate_sigma(coded) if min(ny, nx) >= MIN_MAD_SIZE else float("nan")
+    if min(ny, nx) < MIN_MAD_SIZE:
+        sigma_mad = float("nan")
+    elif lazy and (sigma is not None or noise_model != "gaussian"):
+        sigma_mad = None  # not needed, so not computed
+    elif lazy:  # on a sample: the series' middle frames
+        sigma_mad = estimate_sigma(np.asarray(coded[middle_frames(coded.shape[0])].compute()))
+    else:
+        sigma_mad = estimate_sigma(coded)
     if sigma is not None:
         sigma_value, sigma_source = float(sigma), "argument"
     elif noise_model == "gaussian":
@@ -286,11 +325,14 @@ def run_stabilised(
     t1 = time.perf_counter()
     out, kinfo = kernel(coded, sigma_value, **kernel_params, **extra)
     t2 = time.perf_counter()
-    out = unstabilise(out, noise_model, dose_value, **noise_kw)
+    out_dtype = da_c.dtype if np.issubdtype(da_c.dtype, np.floating) else np.float64
+    if lazy:
+        out = out.map_blocks(unstabilise, noise_model, dose_value, dtype=np.float64, **noise_kw)
+    else:
+        out = np.asarray(unstabilise(out, noise_model, dose_value, **noise_kw))
     if not is_series:
         out = out[0]
-    out_dtype = da_c.dtype if np.issubdtype(da_c.dtype, np.floating) else np.float64
-    result = da_c.copy(data=np.asarray(out).astype(out_dtype))
+    result = da_c.copy(data=out.astype(out_dtype))
     result.name = "denoised"
     long_name = da.attrs.get("long_name")
     label = label or f"denoised ({method})"
@@ -329,6 +371,8 @@ __all__ = [
     "NOISE_CONSTRAINTS",
     "CHOSEN_KEYS",
     "resolve_noise",
+    "SAMPLE_FRAMES",
+    "middle_frames",
     "stabilise",
     "unstabilise",
     "run_stabilised",

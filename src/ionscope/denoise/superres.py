@@ -82,7 +82,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import axis_calibration, map_series, provenance, units_of, with_provenance
+from ionscope.data import axis_calibration, is_lazy, map_series, provenance, units_of, with_provenance
 from ionscope.denoise import superres_kernels
 from ionscope.denoise.superres_kernels import (  # re-exported: the kernels import from here too
     DEFAULT_PATCH as DEFAULT_PATCH,
@@ -216,7 +216,11 @@ def super_resolve(
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Super-resolve a map or a map series by ``factor`` (coupled dictionaries, Yang et al.).
 
-    Computes: loads the input and the training maps.
+    Lazy: a dask-backed series gives a dask-backed result (the dictionaries are trained once,
+    on the training maps, which are loaded; the series is super-resolved block of frames by
+    block of frames, equal to the in-memory path); ``consistency`` then holds dask scalars
+    (computed with the result, e.g. by ``io.write_result(compute_with=...)``) and ``mean_atoms``
+    is None. A single map is loaded.
 
     Parameters
     ----------
@@ -294,14 +298,16 @@ def super_resolve(
     elif not isinstance(dictionaries, CoupledDictionaries):
         raise ConfigError("dictionaries must be the CoupledDictionaries of an earlier run")
 
-    values = np.asarray(da_c.values, dtype=np.float64)
     is_series = "time" in da_c.dims
-    out, kinfo = superres_stack(
-        values if is_series else values[None], factor, train=train_stack,
-        dictionaries=dictionaries, patch=patch, atoms=atoms, sparsity=sparsity,
-        iterations=iterations, train_iterations=train_iterations, bp_sigma=float(bp_sigma),
-        max_train=max_train, seed=int(seed),
-    )
+    options = {"patch": patch, "atoms": atoms, "sparsity": sparsity, "iterations": iterations,
+               "train_iterations": train_iterations, "bp_sigma": float(bp_sigma), "max_train": max_train,
+               "seed": int(seed)}
+    if is_series and is_lazy(da_c):
+        out, kinfo = _superres_lazy(da_c.data, factor, train_stack, dictionaries, options)
+    else:
+        values = np.asarray(da_c.values, dtype=np.float64)
+        out, kinfo = superres_stack(values if is_series else values[None], factor, train=train_stack,
+                                    dictionaries=dictionaries, **options)
     if not is_series:
         out = out[0]
     dicts: CoupledDictionaries = kinfo["dictionaries"]
@@ -351,6 +357,50 @@ def super_resolve(
                       "total": time.perf_counter() - t_start},
     }
     return result, info
+
+
+def _superres_lazy(stack, factor: int, train_stack, dictionaries, options: dict[str, Any]):
+    """:func:`superres_stack` over a dask series: the dictionaries trained once (on the training
+    maps), then every block of frames (the input's time chunks, whole maps) super-resolved on its
+    own - each map's coding and back-projection depend on that map alone, so the blocks give the
+    in-memory values. ``mean_atoms`` is None; ``consistency`` holds dask scalars."""
+    t0 = time.perf_counter()
+    if dictionaries is None:
+        dictionaries = superres_kernels.train_coupled_dictionaries(
+            train_stack, factor, patch=options["patch"], atoms=options["atoms"], sparsity=options["sparsity"],
+            iterations=options["train_iterations"], max_train=options["max_train"], seed=options["seed"])
+    t1 = time.perf_counter()
+    stack = stack.astype(np.float64).rechunk({1: -1, 2: -1})
+    bp = {"iterations": options["iterations"], "bp_sigma": options["bp_sigma"]}
+
+    def block(values: np.ndarray) -> np.ndarray:
+        return superres_stack(values, factor, dictionaries=dictionaries, **bp)[0]
+
+    out = stack.map_blocks(block, dtype=np.float64,
+                           chunks=(stack.chunks[0], (stack.shape[1] * factor,), (stack.shape[2] * factor,)))
+    return out, {"dictionaries": dictionaries, "mean_atoms": None, "consistency": _lazy_consistency(stack, out, factor),
+                 "timings_s": {"train": t1 - t0, "total": t1 - t0}}
+
+
+def _lazy_consistency(stack, out, factor: int) -> dict[str, Any]:
+    """``consistency`` of :func:`superres_stack` as dask scalars over the lazy result (before it
+    is cast to the output dtype): computed with it, e.g. by ``io.write_result(compute_with=...)``.
+    ``sparse_before_back_projection`` is None (an intermediate the blocks do not keep)."""
+    import dask.array
+
+    def stats(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        mid = superres_kernels.bicubic_upsample(lo, factor)
+        r_mid = superres_kernels.block_average(mid, factor) - lo
+        r_res = superres_kernels.block_average(hi, factor) - lo
+        return np.array([[np.sum(r_mid ** 2), np.max(np.abs(r_mid)), np.sum(r_res ** 2), np.max(np.abs(r_res)),
+                          np.sum((hi - mid) ** 2)]])
+
+    parts = dask.array.map_blocks(stats, stack, out, drop_axis=2, chunks=((1,) * stack.numblocks[0], (5,)),
+                                  dtype=np.float64)
+    return {"bicubic": {"rms": dask.array.sqrt(parts[:, 0].sum() / stack.size), "max_abs": parts[:, 1].max()},
+            "sparse_before_back_projection": None,
+            "result": {"rms": dask.array.sqrt(parts[:, 2].sum() / stack.size), "max_abs": parts[:, 3].max()},
+            "rms_change_from_bicubic": dask.array.sqrt(parts[:, 4].sum() / out.size)}
 
 
 __all__ = [*superres_kernels.__all__, "METHOD", "downsample", "super_resolve"]

@@ -422,10 +422,10 @@ def coupled_reconstruct(
     return num / grid.coverage(), mid, used / max(grid.n_patches, 1)
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Inner product without BLAS (``np.vdot`` on a busy machine wakes BLAS threads for
-    arrays this small, measured ~10 ms per call)."""
-    return float(np.einsum("i,i->", a.ravel(), b.ravel()))
+def _frame_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Inner product of every map (the last two axes) without BLAS (``np.vdot`` on a busy
+    machine wakes BLAS threads for arrays this small, measured ~10 ms per call)."""
+    return np.einsum("...ij,...ij->...", a, b)
 
 
 def back_project(
@@ -475,24 +475,29 @@ def back_project(
 
     residual = y - block_average(x, factor)
     if iterations > 0 and sigma > 0:
+        # one conjugate-gradient solve per map (the maps' systems are independent), batched:
+        # every map's step sizes come from its own inner products, so a map's result does not
+        # depend on the other maps of the stack (a block of frames gives the frames' values)
         z = np.zeros_like(residual)
         r = residual.copy()
         direction = r.copy()
-        rr = _dot(r, r)
+        rr = _frame_dot(r, r)
         floor = (1e-13 ** 2) * rr
+        active = np.ones(rr.shape, dtype=bool)
         for _ in range(int(iterations)):
-            if rr <= floor or rr == 0.0:
+            active &= (rr > floor) & (rr != 0.0)
+            if not active.any():
                 break
             a_dir = block_average(smooth_adjoint(direction), factor)
-            curvature = _dot(direction, a_dir)
-            if not curvature > 0:
-                break
-            step = rr / curvature
+            curvature = _frame_dot(direction, a_dir)
+            active &= curvature > 0
+            step = np.divide(rr, curvature, out=np.zeros_like(rr), where=active)[..., None, None]
             z += step * direction
             r -= step * a_dir
-            rr_new = _dot(r, r)
-            direction = r + (rr_new / rr) * direction
-            rr = rr_new
+            rr_new = _frame_dot(r, r)
+            beta = np.divide(rr_new, rr, out=np.zeros_like(rr), where=active)[..., None, None]
+            direction = np.where(active[..., None, None], r + beta * direction, direction)
+            rr = np.where(active, rr_new, rr)
         x += smooth_adjoint(z)
         residual = y - block_average(x, factor)
     return x + nearest_upsample(residual, factor)

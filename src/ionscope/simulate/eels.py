@@ -293,7 +293,9 @@ def simulate_eels_licoo2(
 ) -> xr.Dataset:
     """Simulate operando STEM-EELS spectrum images of LiCoO2 (see the module docstring).
 
-    Computes: renders every selected frame in memory (numpy-backed; frames in parallel threads).
+    Computes: renders every selected frame in memory (numpy-backed; frames in parallel threads),
+    unless the spectra are streamed (``stream``, or more than :data:`STREAM_BYTES`): then
+    ``spectra`` is a dask array with one chunk per frame, rendered as it is computed (written).
 
     Parameters
     ----------
@@ -343,19 +345,22 @@ def simulate_eels_licoo2(
     drift = p.drift_eV * _smooth_curve(n_total, rng_sample) + 0.0  # no -0.0
     x_true = li["li_fraction_true"].values  # float32, (n_total, ny, nx)
 
-    spectra = np.empty((sel.size, ny, nx, p.channels), dtype=np.float32)
     shifts = np.empty((sel.size, ny, nx), dtype=np.float64)
     t_flat, s_flat = thickness.ravel(), site.ravel()
     a_flat = bg_a.ravel() if p.background else None
     r_flat = bg_r.ravel() if p.background else None
     counts_per_density = p.dose * p.dispersion_eV
 
-    def render(i: int) -> None:
-        k = int(sel[i])
-        rng = np.random.default_rng(frame_seqs[k])
+    def frame_shift(k: int, rng: np.random.Generator) -> np.ndarray:
         shift = np.full(ny * nx, drift[k])
         if p.jitter_eV > 0:
             shift += p.jitter_eV * rng.standard_normal(ny * nx)
+        return shift
+
+    def render_frame(k: int) -> np.ndarray:
+        """Frame ``k``'s spectra (ny, nx, channels) float32: from its own random stream only."""
+        rng = np.random.default_rng(frame_seqs[k])
+        shift = frame_shift(k, rng)
         x = x_true[k].ravel().astype(np.float64)
         amounts = t_flat[:, None] * np.stack([x, s_flat - x, 1.0 - s_flat], axis=1)
         lam = expected_counts(
@@ -364,15 +369,28 @@ def simulate_eels_licoo2(
             counts_per_density=counts_per_density, edge_scale_per_eV=p.edge_scale_per_eV,
         )
         out = rng.poisson(lam) if p.noise else lam
-        spectra[i] = out.reshape(ny, nx, p.channels)
-        shifts[i] = shift.reshape(ny, nx)
+        return out.reshape(ny, nx, p.channels).astype(np.float32)
 
-    workers = max(1, min(os.cpu_count() or 1, sel.size, 8))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done, fut in enumerate([pool.submit(render, i) for i in range(sel.size)], 1):
-            fut.result()
-            if progress is not None:
-                progress(done, sel.size)
+    if p.stream or sel.size * ny * nx * p.channels * 4 > STREAM_BYTES:
+        spectra = _streamed_spectra(render_frame, sel, (ny, nx, p.channels))
+        for i, k in enumerate(sel):  # the shifts are the first draws of each frame's stream: cheap
+            shifts[i] = frame_shift(int(k), np.random.default_rng(frame_seqs[int(k)])).reshape(ny, nx)
+        if progress is not None:
+            progress(sel.size, sel.size)
+    else:
+        spectra = np.empty((sel.size, ny, nx, p.channels), dtype=np.float32)
+
+        def render(i: int) -> None:
+            k = int(sel[i])
+            spectra[i] = render_frame(k)
+            shifts[i] = frame_shift(k, np.random.default_rng(frame_seqs[k])).reshape(ny, nx)
+
+        workers = max(1, min(os.cpu_count() or 1, sel.size, 8))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for done, fut in enumerate([pool.submit(render, i) for i in range(sel.size)], 1):
+                fut.result()
+                if progress is not None:
+                    progress(done, sel.size)
 
     ref_phases = ("licoo2", "coo2", "co3o4", "electrolyte")
     refs, ref_edges, ref_bg = _references(p, energy, ref_phases, np.random.default_rng(seq_refs))
@@ -436,6 +454,21 @@ def simulate_eels_licoo2(
                               derived=json.dumps(derived), licoo2_parameters=json.dumps(li_p))
     return twin_provenance(ds, STEP_LICOO2, p, seed, history=provenance(li),
                            variables=("spectra", "li_fraction_true"))
+
+
+#: Spectra of ``eels_licoo2`` larger than this (bytes) are always rendered lazily (``stream``).
+STREAM_BYTES = 2**30
+
+
+def _streamed_spectra(render_frame, frames: np.ndarray, shape: tuple[int, int, int]):
+    """A dask array (n_frames, ny, nx, channels) float32 with one chunk per frame, frame ``k`` of
+    ``frames`` rendered by ``render_frame(k)`` when that chunk is computed."""
+    import dask
+    import dask.array
+
+    blocks = [dask.array.from_delayed(dask.delayed(render_frame, pure=True)(int(k)), shape, dtype=np.float32)[None]
+              for k in frames]
+    return dask.array.concatenate(blocks, axis=0)
 
 
 # --------------------------------------------------------------------------- eels_sr
@@ -548,6 +581,7 @@ def simulate_eels_sr(
 __all__ = [
     *eels_spectra.__all__,
     "LICOO2_WINDOWS",
+    "STREAM_BYTES",
     "SR_WINDOWS",
     "EELSLiCoO2Params",
     "EELSSRParams",

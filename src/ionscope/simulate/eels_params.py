@@ -79,6 +79,11 @@ class EELSLiCoO2Params:
         ``{"ny": 32, "nx": 32}`` (157 frames).
     frames : "all" or sequence of int
         Which licoo2 frames to render (strictly increasing indices). Default "all".
+    stream : bool
+        Render the spectra lazily: a dask array, one chunk per frame, each frame rendered when
+        it is computed (e.g. written to Zarr chunk by chunk), never the whole series in memory;
+        the values are those of the in-memory twin. Default False; spectra larger than
+        ``STREAM_BYTES`` (1 GiB) are always streamed.
     """
 
     energy_start_eV: float = parameter(30.0, 2.0, 2000.0, "eV")
@@ -101,6 +106,7 @@ class EELSLiCoO2Params:
         default_factory=lambda: {"ny": 32, "nx": 32}, hash=False
     )
     frames: Any = dataclasses.field(default="all", hash=False)
+    stream: bool = flag(False)
 
     def __post_init__(self) -> None:
         _check_common(self, "eels_licoo2")

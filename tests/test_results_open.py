@@ -87,12 +87,26 @@ def results(tmp_path_factory, run_cli):
         res = run_cli(*args, "--out", root / name)
         assert res.returncode == 0, (name, res.stderr)
         done[name] = root / name
+    # ionscope run over a series of files: the frames' results stacked along time
+    import hyperspy.api as hs
+
+    (root / "frames").mkdir()
+    for k in range(2):
+        frame = hs.signals.Signal2D(np.random.default_rng(k).random((16, 16)).astype("float32"))
+        frame.metadata.General.date, frame.metadata.General.time = "2026-03-01", f"10:0{k}:00"
+        frame.save(root / "frames" / f"f{k}.hspy")
+    (root / "exp.toml").write_text('[experiment]\nname = "open"\n[[inputs]]\nname = "frames"\npath = "frames/*.hspy"\n'
+                                   '[[steps]]\nname = "clean"\ncommand = "denoise"\ninput = "frames"\n'
+                                   '[steps.options]\nmethod = "gaussian"\n')
+    res = run_cli("run", root / "exp.toml", "--out", root / "run")
+    assert res.returncode == 0, res.stderr
+    done["run"] = root / "run" / "clean"
     return done
 
 
 COMMANDS = ["holo reconstruct", "holo potential", "holo profile", "eels lithium", "eels nmf", "eels profile",
             "denoise", "superres", "spacecharge profile", "spacecharge bias", "spacecharge fit", "sims lithium",
-            "echem summary", "echem compare", "timeline", "correlate", "motion"]
+            "echem summary", "echem compare", "timeline", "correlate", "motion", "run"]
 
 
 @pytest.mark.slow

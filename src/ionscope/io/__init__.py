@@ -498,8 +498,9 @@ def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite:
                             compute=not deferred)
         computed = None
         if deferred:
-            # each wrapped in one Delayed: dask 2026.8 mixes up the results of one compute() of
-            # Delayed and Array collections side by side (a Delayed of them is its own task)
+            # each wrapped in one Delayed: dask 2026.8 can mix up the results of one compute() of
+            # Delayed and Array collections side by side; this avoids the common case, and the lazy
+            # results of ionscope hold dask arrays only
             _, computed, attr_values = dask.compute(stored, dask.delayed(compute_with), dask.delayed(lazy_attrs))
             if attr_values:
                 import zarr

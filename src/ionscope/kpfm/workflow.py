@@ -936,12 +936,13 @@ def process_frames(
     noise_frames, trace_noise = out["noise"], out["trace_noise"]
     row_time = out["row_time"]
     deconvolved = the_psf is not None
-    if is_lazy:
-        import dask
+    if is_lazy:  # 0-d dask arrays (not Delayed: dask 2026.8 mixes up the results of one compute of both kinds)
+        def median(values: Any) -> Any:
+            return values.rechunk(-1).map_blocks(lambda a: np.asarray(_median(a)), drop_axis=0, dtype=np.float64)
 
-        noise_V = dask.delayed(_median)(noise_frames)
-        noise_trace = dask.delayed(_median)(trace_noise) / (math.sqrt(2.0) if direction == "mean" else 1.0) \
-            if pair_vars is not None else float("nan")
+        noise_V = median(noise_frames)
+        noise_trace = (median(trace_noise) / (math.sqrt(2.0) if direction == "mean" else 1.0)
+                       if pair_vars is not None else float("nan"))
     else:
         noise_V = _median(noise_frames)
         noise_trace = (_median(trace_noise) / (math.sqrt(2.0) if direction == "mean" else 1.0)
@@ -1080,7 +1081,9 @@ def difference_maps(result: xr.Dataset, variable: str = "potential") -> xr.DataA
     v = result[variable]
     if v.dims != ("time", "y", "x"):
         raise InputError(f"{variable!r} has dims {v.dims}; expected (time, y, x)")
-    dv = (v - v.isel(time=0)).astype(np.float32)
+    # the per-frame coordinates (row_time...) are left out, not compared: a lazy one stays unread
+    v = v.drop_vars([c for c in v.coords if c not in v.dims and "time" in v[c].dims])
+    dv = (v - v.isel(time=0).reset_coords(drop=True)).astype(np.float32)
     dv.attrs = {"units": v.attrs.get("units", "V"), "long_name": f"{variable} change from the first frame"}
     dv.name = f"{variable}_change"
     return with_provenance(dv, "ionscope.kpfm.difference_maps", {"variable": variable}, [v],

@@ -52,9 +52,14 @@ def kpfm_process(
     Writes DIR/result.zarr with potential (time, y, x; V), potential_raw (with --psf), topography,
     shift_y_nm, shift_x_nm, the coordinates time and row_time and, with --cycler, cell_voltage,
     cell_current and charge; DIR/summary.json with frames, scan_directions, noise_mV, psf_sigma_nm,
-    reference_box and run_time_s.
+    reference_box and run_time_s. A SCAN may also be one series (a Zarr store with channels
+    (time, y, x)): it is read lazily and processed and written time chunk by time chunk.
     """
+    import dask
+
     from ionscope import io
+    from ionscope.cli._app import dask_progress
+    from ionscope.data import plain_json
     from ionscope.kpfm.workflow import process_frames
 
     elapsed = start_run(out_dir, overwrite, inputs=(*scans, cycler))
@@ -62,11 +67,23 @@ def kpfm_process(
         result, summary = process_frames(
             [str(s) for s in scans], channel=channel, direction=direction, reference=reference, align=align,
             psf=_psf(psf), cycler=None if cycler is None else load_cycler_log(cycler, timezone), start=start,
-            timezone=timezone,
+            timezone=timezone, lazy=True,
         )
-    summary = {"command": "kpfm process", "inputs": [str(s) for s in scans], **summary, "run_time_s": elapsed()}
-    io.write_result(out_dir, result, summary, overwrite=overwrite)
-    out.print(f"{summary['frames']} frames, noise {summary['noise_mV']:.3g} mV; wrote {out_dir}")
+    # a lazy result (a dask-backed series) is computed as it is written, chunk by chunk, with the
+    # summary's per-frame entries
+    pending = {k: v for k, v in summary.items() if dask.is_dask_collection(v)}
+    written: dict = {}
+
+    def finished(values: dict | None = None) -> dict:
+        written.update(plain_json({"command": "kpfm process", "inputs": [str(s) for s in scans], **summary,
+                                   **(values or {}), "run_time_s": elapsed()}))
+        return written
+
+    with dask_progress("kpfm process"):
+        io.write_result(out_dir, result, finished, overwrite=overwrite, compute_with=pending or None)
+    noise = written["noise_mV"]
+    out.print(f"{written['frames']} frames, noise {noise if noise is None else format(noise, '.3g')} mV; "
+              f"wrote {out_dir}")
 
 
 @kpfm_app.command("particles")

@@ -56,15 +56,22 @@ def timeline(
 
 def _open_series(spec: str, dims: str | None):
     """A whole result folder or store opens as its Dataset (its coordinates such as row_time
-    kept); a file of one signal, or FILE:VARIABLE, as that signal."""
+    kept); a file of one signal, or FILE:VARIABLE, as that signal. Opened lazily: the data are
+    only copied, chunk by chunk, when the result is written; the (small) ``row_time``
+    coordinate is read now, once."""
     from ionscope import io
     from ionscope.errors import InputError
 
     path = Path(spec)
+    series = None
     if path.is_dir() and dims is None:
         store = path / "result.zarr" if (path / "result.zarr").is_dir() else path
         try:
-            return io.open_dataset(store)
+            series = io.open_dataset(store, lazy=True)
         except InputError:
             pass
-    return load_input(spec, dims=dims, what="SERIES")
+    if series is None:
+        series = load_input(spec, lazy=True, dims=dims, what="SERIES")
+    if "row_time" in series.coords and series["row_time"].chunks is not None:
+        series = series.assign_coords(row_time=series["row_time"].load())
+    return series

@@ -85,7 +85,7 @@ def split_spec(spec: str | os.PathLike) -> tuple[Path, str | None]:
     return Path(text), None
 
 
-def open_inputs(items: Any, what: str) -> tuple[list[xr.Dataset], list[Any]]:
+def open_inputs(items: Any, what: str, *, lazy: bool = False) -> tuple[list[xr.Dataset], list[Any]]:
     """A workflow's inputs as Datasets, and what identifies each for the provenance: a path (read
     with :func:`open_dataset`; ``FILE:VARIABLE`` identifies FILE) or the object itself.
 
@@ -96,6 +96,8 @@ def open_inputs(items: Any, what: str) -> tuple[list[xr.Dataset], list[Any]]:
         Dataset with it as the primary.
     what : str
         What the inputs are, for the messages (e.g. ``"KPFM frame"``).
+    lazy : bool
+        Open paths lazily (:func:`open_dataset`).
 
     Raises
     ------
@@ -110,7 +112,7 @@ def open_inputs(items: Any, what: str) -> tuple[list[xr.Dataset], list[Any]]:
     out, sources = [], []
     for i, item in enumerate(items):
         if isinstance(item, (str, os.PathLike)):
-            ds = open_dataset(item)
+            ds = open_dataset(item, lazy=lazy)
             ds.attrs.setdefault("source_file", os.fspath(item))
             out.append(ds)
             sources.append(split_spec(item)[0])
@@ -457,7 +459,9 @@ def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: 
 def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False,
           compute_with: Any = None) -> tuple[Path, Any]:
     """:func:`save`, computing the dask objects ``compute_with`` in the same pass as the store (tasks
-    they share with it run once); returns the path and their values."""
+    they share with it run once); returns the path and their values. Attributes of the Dataset
+    that are dask objects (a lazy result's statistics over all frames, e.g. ``kpfm process``'s
+    ``noise_V``) are computed in that pass too and written into the store's attributes."""
     import dask
 
     from ionscope.io._codecs import storage_plan
@@ -469,6 +473,10 @@ def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite:
     check_output(path, overwrite=overwrite)
     _refuse_source(obj, path)
     ds = _as_dataset(obj)
+    lazy_attrs = {k: v for k, v in ds.attrs.items() if dask.is_dask_collection(v)}
+    if lazy_attrs:
+        ds = ds.copy(deep=False)
+        ds.attrs = {k: v for k, v in ds.attrs.items() if k not in lazy_attrs}
     for var in ds.variables.values():
         var.encoding = {}
     # Fixed-width strings (labels such as component names) have no Zarr v3 specification;
@@ -485,9 +493,23 @@ def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite:
         # default): a missing chunk file is then always a loss, for ionscope and for any reader
         # codecs and chunks by measurement (io/_codecs.py): >= 1 GB/s where zarr's default gives 0.3
         ds, encoding = storage_plan(ds)
+        deferred = compute_with is not None or bool(lazy_attrs)
         stored = ds.to_zarr(tmp, mode="w-", consolidated=True, write_empty_chunks=True, encoding=encoding,
-                            compute=compute_with is None)
-        computed = None if compute_with is None else dask.compute(stored, compute_with)[1]
+                            compute=not deferred)
+        computed = None
+        if deferred:
+            # each wrapped in one Delayed: dask 2026.8 can mix up the results of one compute() of
+            # Delayed and Array collections side by side; this avoids the common case, and the lazy
+            # results of ionscope hold dask arrays only
+            _, computed, attr_values = dask.compute(stored, dask.delayed(compute_with), dask.delayed(lazy_attrs))
+            if attr_values:
+                import zarr
+
+                from ionscope.data import jsonable
+
+                group = zarr.open_group(str(tmp), mode="r+")
+                group.attrs.update(jsonable(attr_values))
+                zarr.consolidate_metadata(str(tmp))
         write_manifest(tmp)  # before the rename: atomic with the store; load checks it
     return path, computed
 
@@ -645,13 +667,16 @@ def write_result(
     completed. ``summary`` may be a function returning the dict, called once the result is
     written (a lazy result is computed while it is written: its run time is known only then);
     with ``compute_with`` (dask objects, e.g. statistics of the lazy result) those are computed
-    in the same pass as the result and ``summary(values)`` is called with their values. Within :func:`experiment_step` (a step of ``ionscope run``) the result's
+    in the same pass as the result and ``summary(values)`` is called with their values; entries
+    of a ``summary`` dict that are dask objects are computed in that pass too. Within :func:`experiment_step` (a step of ``ionscope run``) the result's
     provenance and the summary also name the experiment file and its inputs' checksums.
     Returns both paths.
     """
     import json
 
-    from ionscope.data import jsonable, with_provenance
+    import dask
+
+    from ionscope.data import jsonable, plain_json, with_provenance
 
     out_dir = prepare_out_dir(out_dir, overwrite=overwrite)
     if isinstance(result, xr.DataArray):
@@ -661,7 +686,13 @@ def write_result(
     run = _EXPERIMENT_STEP.get()
     if run is not None:
         result = with_provenance(result, "ionscope.pipeline.run", run, variables=True)
-    zarr_path, computed = _save(result, out_dir / "result.zarr", overwrite=overwrite, compute_with=compute_with)
+    lazy_summary = {} if callable(summary) else {k: v for k, v in summary.items() if dask.is_dask_collection(v)}
+    wanted = compute_with if not lazy_summary else (compute_with, lazy_summary)
+    zarr_path, computed = _save(result, out_dir / "result.zarr", overwrite=overwrite,
+                                compute_with=wanted if compute_with is not None or lazy_summary else None)
+    if lazy_summary:
+        computed, values = computed
+        summary = plain_json({**summary, **values})
     if callable(summary):
         summary = summary() if compute_with is None else summary(computed)
     if run is not None:

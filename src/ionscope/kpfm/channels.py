@@ -49,6 +49,7 @@ __all__ = [
     "choose_topography",
     "trace",
     "trace_pair",
+    "trace_variables",
     "sample_potential_kernel",
     "sign_convention_text",
     "check_sign_convention",
@@ -181,6 +182,22 @@ def trace(frame: xr.Dataset, channel: str, direction: str = "forward") -> np.nda
     InputError
         The channel has no such trace (the message lists those it has).
     """
+    arrays = [np.asarray(frame[name].transpose("y", "x").values, dtype=np.float64) * factor
+              for name, factor in trace_variables(frame, channel, direction)]
+    return arrays[0] if len(arrays) == 1 else 0.5 * (arrays[0] + arrays[1])
+
+
+def trace_variables(frame: xr.Dataset, channel: str, direction: str = "forward") -> list[tuple[str, float]]:
+    """The variables a :func:`trace` averages and the factor that converts each to V or nm,
+    checked without reading them (a lazy frame stays lazy).
+
+    Raises
+    ------
+    ConfigError
+        An unknown direction.
+    InputError
+        The channel has no such trace (the message lists those it has).
+    """
     from ionscope.units import length_to_nm
 
     if direction not in DIRECTIONS:
@@ -194,13 +211,11 @@ def trace(frame: xr.Dataset, channel: str, direction: str = "forward") -> np.nda
     if missing:
         raise InputError(f"{_source(frame)}: channel {channel!r} has no {' and no '.join(missing)} trace (it has "
                          f"{', '.join(sorted(traces))}); choose --direction {' or '.join(sorted(traces))}")
-    arrays = []
+    out = []
     for d in wanted:
-        var = frame[traces[d]].transpose("y", "x")
-        unit = str(var.attrs.get("units", "")).strip()
-        factor = VOLT_UNITS.get(unit) or length_to_nm(unit) or 1.0
-        arrays.append(np.asarray(var.values, dtype=np.float64) * factor)
-    return arrays[0] if len(arrays) == 1 else 0.5 * (arrays[0] + arrays[1])
+        unit = str(frame[traces[d]].attrs.get("units", "")).strip()
+        out.append((traces[d], float(VOLT_UNITS.get(unit) or length_to_nm(unit) or 1.0)))
+    return out
 
 
 def trace_pair(frame: xr.Dataset, channel: str) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ call these and add nothing but argument parsing and printing (:doc:`/cli`,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -32,7 +33,7 @@ from ionscope.data import axis_calibration, jsonable, plain_json, provenance, wi
 from ionscope.errors import ConfigError, InputError, IonscopeWarning
 from ionscope.kpfm.channels import (
     SAMPLE_POTENTIAL_SIGN, channel_table, choose_channel, choose_topography, sample_potential_kernel,
-    sign_convention_text, trace, trace_pair,
+    sign_convention_text, trace_variables,
 )
 from ionscope.register.stack import frame_shifts_kernel, shift_frame_kernel
 from ionscope.kpfm.level import (
@@ -57,7 +58,7 @@ __all__ = [
 # --------------------------------------------------------------------------- frames in
 
 
-def read_frames(frames: Any) -> tuple[list[xr.Dataset], list[Any]]:
+def read_frames(frames: Any, *, lazy: bool = False) -> tuple[list[xr.Dataset], list[Any]]:
     """The frames as Datasets, and what identifies each input (a path, or the Dataset):
     :func:`ionscope.io.open_inputs`.
 
@@ -66,6 +67,8 @@ def read_frames(frames: Any) -> tuple[list[xr.Dataset], list[Any]]:
     frames : sequence of xarray.Dataset or paths
         KPFM frames in the readers' data model (:mod:`ionscope.kpfm.channels`); paths are read
         with :func:`ionscope.io.open_dataset`.
+    lazy : bool
+        Open paths lazily (dask-backed; e.g. a Zarr series).
 
     Raises
     ------
@@ -74,7 +77,7 @@ def read_frames(frames: Any) -> tuple[list[xr.Dataset], list[Any]]:
     """
     from ionscope.io import open_inputs
 
-    return open_inputs(frames, "KPFM frame")
+    return open_inputs(frames, "KPFM frame", lazy=lazy)
 
 
 def _name(frame: xr.Dataset, index: int) -> str:
@@ -129,6 +132,53 @@ def _check_series(frames: list[xr.Dataset]) -> tuple[tuple[int, int], tuple[floa
     return shape0, pixel0
 
 
+def _series_frames(frames: list[xr.Dataset], sources: list[Any]
+                   ) -> tuple[list[xr.Dataset], list[Any], xr.Dataset | None]:
+    """One series Dataset (channels (time, y, x), e.g. a Zarr store) as its frames, each a view
+    of it (nothing read): ``start_time`` the series' start plus its ``time`` coordinate (s), else
+    ``series_time_s``; ``row_time`` (y) s from the frame's start, from a ``row_time`` (time, y)
+    coordinate in s from the series' start; ``scan_direction`` from a ``scan_directions`` list.
+    Frames given one by one pass through (series None)."""
+    timed = [f for f in frames if any(set(v.dims) == {"time", "y", "x"} for v in f.data_vars.values())]
+    if not timed:
+        return frames, sources, None
+    if len(frames) > 1:
+        raise InputError(f"{len(timed)} of the {len(frames)} inputs are series (a time dim); give one series, or "
+                         "frames one by one")
+    series = frames[0]
+    from ionscope.units import time_to_s
+
+    if "time" in series.coords and not np.issubdtype(series["time"].dtype, np.datetime64):
+        t = np.asarray(series["time"].values, dtype=np.float64) * (time_to_s(series["time"].attrs.get("units", "s"))
+                                                                   or 1.0)
+    else:
+        t = np.zeros(series.sizes["time"]) if series.sizes["time"] == 1 else None
+    if t is None:
+        raise InputError("the series has no time coordinate in s from its start; give its frames one by one")
+    start = series.attrs.get("start_time")
+    first = parse_time(start, "the series' start_time") if start not in (None, "") else None
+    directions = series.attrs.get("scan_directions")
+    source = str(series.attrs.get("source_file") or "the series")
+    out = []
+    for k in range(series.sizes["time"]):
+        frame = series.isel(time=k).drop_vars("time", errors="ignore")
+        attrs = {key: v for key, v in series.attrs.items() if key not in ("scan_directions", "provenance")}
+        if first is not None:
+            attrs["start_time"] = (first + dt.timedelta(seconds=float(t[k]))).isoformat()
+        else:
+            attrs.pop("start_time", None)
+            attrs["series_time_s"] = float(t[k])
+        if isinstance(directions, (list, tuple, np.ndarray)) and len(directions) == len(t):
+            attrs["scan_direction"] = str(directions[k])
+        attrs["source_file"] = f"{source}, frame {k}"
+        if "row_time" in series.coords and series["row_time"].dims == ("time", "y"):
+            factor = time_to_s(series["row_time"].attrs.get("units", "s")) or 1.0
+            frame = frame.assign_coords(row_time=("y", frame["row_time"].data * factor - t[k], {"units": "s"}))
+        frame.attrs = attrs
+        out.append(frame)
+    return out, sources, series
+
+
 def order_frames(frames: list[xr.Dataset]) -> tuple[list[int], list[dt.datetime | None], np.ndarray]:
     """Time order of frames from their ``start_time`` attrs.
 
@@ -140,7 +190,9 @@ def order_frames(frames: list[xr.Dataset]) -> tuple[list[int], list[dt.datetime 
         Their start times (in that order).
     times : numpy.ndarray
         Start of each (ordered) frame in s from the first one's start. Frames without any
-        ``start_time`` keep their order and follow each other by their ``acquisition_time_s``.
+        ``start_time`` are ordered by their ``series_time_s`` (frames of a series without a start,
+        :func:`process_frames`), else keep their order and follow each other by their
+        ``acquisition_time_s``.
 
     Raises
     ------
@@ -160,19 +212,24 @@ def order_frames(frames: list[xr.Dataset]) -> tuple[list[int], list[dt.datetime 
         ordered = [starts[i] for i in order]
         times = np.array([seconds_between(ordered[0], s) for s in ordered])
         return order, ordered, times
+    if all(f.attrs.get("series_time_s") is not None for f in frames):  # split from a series without a start
+        times = np.array([float(f.attrs["series_time_s"]) for f in frames])
+        order = sorted(range(len(frames)), key=lambda i: times[i])
+        return order, [None] * len(frames), times[order] - times[order[0]]
     durations = [float(f.attrs.get("acquisition_time_s", np.nan)) for f in frames]
     times = np.concatenate([[0.0], np.cumsum(durations[:-1])]) if len(frames) > 1 else np.zeros(1)
     return list(range(len(frames))), [None] * len(frames), times
 
 
-def _row_times(frame: xr.Dataset, ny: int) -> np.ndarray:
-    """Row times (s from the frame start): the ``row_time`` coordinate, else from
-    ``acquisition_time_s`` and ``scan_direction``, else NaN."""
+def _row_times(frame: xr.Dataset, ny: int, coord: xr.DataArray | None = None) -> np.ndarray:
+    """Row times (s from the frame start): the ``row_time`` coordinate (``coord``: it, read
+    already), else from ``acquisition_time_s`` and ``scan_direction``, else NaN."""
     if "row_time" in frame.coords and frame["row_time"].dims == ("y",):
-        values = np.asarray(frame["row_time"].values, dtype=np.float64)
+        coord = frame["row_time"] if coord is None else coord
+        values = np.asarray(coord.values, dtype=np.float64)
         from ionscope.units import time_to_s
 
-        factor = time_to_s(frame["row_time"].attrs.get("units", "s")) or 1.0
+        factor = time_to_s(coord.attrs.get("units", "s")) or 1.0
         return values * factor
     total = frame.attrs.get("acquisition_time_s")
     if total is None:
@@ -360,6 +417,228 @@ def _line_offset_sd(image: np.ndarray, box: Sequence[int], noise: float) -> floa
     return math.sqrt((inside * residual2 + (ny - inside) * offset2) / ny)
 
 
+# --------------------------------------------------------------------------- every frame's steps
+
+
+def _median(values: np.ndarray) -> float:
+    """The median of the finite values (NaN when there are none)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
+
+
+def _listed(values: Any) -> Any:
+    """A per-frame array for the summary: a list, or the dask array (computed when it is written)."""
+    return values.tolist() if isinstance(values, np.ndarray) else values
+
+
+def _trace_stack(frames: list[xr.Dataset], series: xr.Dataset | None, order: list[int],
+                 specs: list[list[tuple[str, float]]], lazy: bool) -> Any:
+    """The traces of every frame (``specs``: per frame the variables and their factors,
+    :func:`~ionscope.kpfm.channels.trace_variables`) as a float64 stack (n, y, x), converted as
+    :func:`~ionscope.kpfm.channels.trace` converts them: numpy, or dask (nothing read) when
+    ``lazy`` - over the series' own time chunks when the frames were split from one."""
+    if not lazy:
+        return np.stack([trace_from(frame, spec) for frame, spec in zip(frames, specs)])
+    import dask.array as da
+
+    def lazy_trace(arrays: list[Any], factors: list[float]) -> Any:
+        parts = [da.asarray(a).astype(np.float64) * f for a, f in zip(arrays, factors)]
+        return parts[0] if len(parts) == 1 else 0.5 * (parts[0] + parts[1])
+
+    if series is not None and all(spec == specs[0] for spec in specs):
+        arrays = []
+        for name, _ in specs[0]:
+            a = da.asarray(series[name].transpose("time", "y", "x").data)
+            arrays.append(a if order == list(range(len(order))) else a[np.asarray(order)])
+        return lazy_trace(arrays, [f for _, f in specs[0]])
+    return da.stack([lazy_trace([frame[name].transpose("y", "x").data for name, _ in spec], [f for _, f in spec])
+                     for frame, spec in zip(frames, specs)])
+
+
+def trace_from(frame: xr.Dataset, spec: list[tuple[str, float]]) -> np.ndarray:
+    """:func:`~ionscope.kpfm.channels.trace` of the variables ``spec`` names."""
+    arrays = [np.asarray(frame[name].transpose("y", "x").values, dtype=np.float64) * factor for name, factor in spec]
+    return arrays[0] if len(arrays) == 1 else 0.5 * (arrays[0] + arrays[1])
+
+
+@dataclasses.dataclass
+class _FrameSteps:
+    """What :func:`process_frames` does to each frame once the first frame is known: the sign,
+    the referencing (the box moved with the drift, or found again), the registration onto the
+    first frame's guide, the noise, the Wiener deconvolution, the resampling onto the first
+    frame's grid, the row times and the cell's state. Called on all frames at once (in memory)
+    or on one time chunk at a time (dask): the same numbers either way."""
+
+    bias_on: str
+    channel: str
+    box: tuple[int, int, int, int]
+    auto: bool
+    edge: str | None
+    align: bool
+    use_topo: bool
+    guide0: np.ndarray | None
+    mask: np.ndarray | None
+    upsample: int
+    max_shift_fraction: float
+    least: float
+    on: str
+    names: list[str]
+    psf: PSF | None
+    balance: float
+    aspect: float
+    noise_fallback: float | None  # None: the median over the frames given (all of them, in memory)
+    row_times: np.ndarray  # (n, y) s from each frame's start
+    times: np.ndarray  # (n,) frame starts
+    log: dict[str, Any] | None
+    offset: float
+
+    def __call__(self, stacks: dict[str, np.ndarray], k0: int) -> dict[str, np.ndarray]:
+        traces = np.asarray(stacks["potential"])
+        m, ny, nx = traces.shape
+        frames = range(k0, k0 + m)
+        raw = np.empty((m, ny, nx))
+        for j, k in enumerate(frames):
+            raw[j] = sample_potential_kernel(traces[j], self.bias_on)
+            if not np.isfinite(raw[j]).any():
+                raise InputError(f"{self.names[k]} holds no finite {self.channel} values (all NaN); leave it out of "
+                                 "the series")
+        referenced = np.stack([reference_kernel(raw[j], self.box)[0] for j in range(m)])
+        shifts = np.zeros((m, 2))
+        match = np.full(m, np.nan)
+        if k0 == 0:
+            match[0] = 1.0
+        if self.align:
+            if self.use_topo:
+                topo = np.asarray(stacks["topography"])
+                images = np.stack([level_topography_kernel(topo[j]) for j in range(m)])
+            else:
+                images = referenced
+            lead = 0 if k0 == 0 else 1  # registered onto the first frame's guide, also in later chunks
+            if lead:
+                images = np.concatenate([self.guide0[None], images])
+            found, matched = frame_shifts_kernel(images, upsample=self.upsample, mask=self.mask)
+            shifts, match = found[lead:], matched[lead:]
+            for j, k in enumerate(frames):
+                if k == 0:
+                    continue
+                if abs(shifts[j, 0]) > self.max_shift_fraction * ny or abs(shifts[j, 1]) > self.max_shift_fraction * nx:
+                    raise InputError(f"{self.names[k]} is shifted by ({shifts[j, 0]:.1f}, {shifts[j, 1]:.1f}) px from "
+                                     f"{self.names[0]}, more than {self.max_shift_fraction:.0%} of the field: the "
+                                     "frames are not of one field of view")
+                if not (match[j] >= self.least):
+                    raise InputError(f"{self.names[k]} does not match {self.names[0]} after registration (edge "
+                                     f"correlation {match[j]:.2f} < {self.least:g} on the {self.on}): the frames are "
+                                     "not of one field of view")
+        boxes = []
+        for j, k in enumerate(frames):
+            if k == 0:
+                boxes.append(self.box)
+                continue
+            moved = _moved_box(self.box, shifts[j], (ny, nx))
+            if self.auto:  # the collector found again in this frame, along the same edge (as wide as it is here)
+                try:
+                    moved = find_reference_kernel(raw[j], edges=(self.edge,))[0]
+                except InputError:
+                    pass
+            if moved is None:
+                raise InputError(f"in {self.names[k]} the reference region has drifted out of the field; give a "
+                                 "reference box further inside")
+            boxes.append(moved)
+            if moved != tuple(self.box):
+                referenced[j] = reference_kernel(raw[j], moved)[0]
+        # noise of the trace used: the reference region; the forward - backward difference
+        noise = np.array([flat_noise_kernel(referenced[j], boxes[j]) for j in range(m)])
+        trace_noise = np.full(m, np.nan)
+        if "forward" in stacks:
+            fwd, bwd = np.asarray(stacks["forward"]), np.asarray(stacks["backward"])
+            trace_noise = np.array([trace_noise_kernel(fwd[j], bwd[j]) for j in range(m)])
+        out = {"shifts": shifts, "match": match, "noise": noise, "trace_noise": trace_noise}
+        out["potential_raw"] = self._onto_grid(referenced, shifts)
+        if self.psf is not None:
+            fallback = self.noise_fallback if self.noise_fallback is not None else _median(noise)
+            if not np.isfinite(fallback) or fallback <= 0:
+                raise InputError("the noise of the reference region could not be measured; deconvolution needs it "
+                                 "(give a larger reference box)")
+            deconvolved = np.empty_like(referenced)
+            for j in range(m):
+                nk = noise[j] if np.isfinite(noise[j]) and noise[j] > 0 else fallback
+                y0, y1, x0, x1 = boxes[j]
+                row_sd = _line_offset_sd(raw[j], boxes[j], nk)
+                d = wiener_deconvolve_kernel(referenced[j], self.psf, nk, balance=self.balance, aspect=self.aspect,
+                                             row_noise_sd=row_sd)
+                deconvolved[j] = d - np.nanmedian(d[y0:y1, x0:x1])
+            out["potential"] = self._onto_grid(deconvolved, shifts)
+        # row times on the first frame's grid: row r of the grid was scanned in frame k at raw row r - shift_y
+        rows = np.arange(ny, dtype=np.float64)
+        row_time = np.empty((m, ny))
+        covered = np.empty((m, ny), dtype=bool)  # grid rows the frame scanned (not extrapolated)
+        for j, k in enumerate(frames):
+            rt = self.row_times[k]
+            at = rows - shifts[j, 0]
+            covered[j] = (at >= -0.5) & (at <= ny - 0.5)
+            inner = np.interp(at, rows, rt)
+            slope_lo = rt[1] - rt[0] if ny > 1 else 0.0
+            slope_hi = rt[-1] - rt[-2] if ny > 1 else 0.0
+            inner = np.where(at < 0, rt[0] + at * slope_lo, inner)
+            inner = np.where(at > ny - 1, rt[-1] + (at - (ny - 1)) * slope_hi, inner)
+            row_time[j] = self.times[k] + inner
+        out["row_time"], out["covered"] = row_time, covered
+        if self.log is not None:  # the cell's state at every row, and its mean over the frame's rows
+            t_log = row_time + self.offset
+            # mA and mAh, as the shared timeline (ionscope.timeline) and the cycler logs (io.load_cycler)
+            for key, name in (("v", "voltage_V"), ("i", "current_mA"), ("q", "charge_mAh")):
+                out["row_" + key] = interpolate_kernel(self.log["time_s"], self.log[name], t_log)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    out["cell_" + key] = np.nanmean(out["row_" + key], axis=1)
+        return out
+
+    def _onto_grid(self, stack: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+        """Resampled onto the first frame's grid (float32); the reference median is 0 there."""
+        out = np.empty(stack.shape, dtype=np.float32)
+        y0, y1, x0, x1 = self.box
+        for j in range(stack.shape[0]):
+            out[j] = shift_frame_kernel(stack[j].astype(np.float32), shifts[j]) if shifts[j].any() else stack[j]
+            part = out[j, y0:y1, x0:x1]
+            if np.isfinite(part).any():
+                out[j] -= np.float32(np.nanmedian(part))
+        return out
+
+
+#: The outputs of :class:`_FrameSteps`: (trailing shape as a function of (y, x), dtype).
+_OUTPUTS = {
+    "potential_raw": (lambda ny, nx: (ny, nx), np.float32), "potential": (lambda ny, nx: (ny, nx), np.float32),
+    "shifts": (lambda ny, nx: (2,), np.float64), "match": (lambda ny, nx: (), np.float64),
+    "noise": (lambda ny, nx: (), np.float64), "trace_noise": (lambda ny, nx: (), np.float64),
+    "row_time": (lambda ny, nx: (ny,), np.float64), "covered": (lambda ny, nx: (ny,), bool),
+    **{f"row_{k}": (lambda ny, nx: (ny,), np.float64) for k in "viq"},
+    **{f"cell_{k}": (lambda ny, nx: (), np.float64) for k in "viq"},
+}
+
+
+def _lazy_steps(steps: _FrameSteps, stacks: dict[str, Any], shape: tuple[int, int]) -> dict[str, Any]:
+    """:class:`_FrameSteps` mapped over the time chunks of dask stacks: every output a dask array
+    (time, ...), one task per chunk, nothing computed."""
+    import dask
+    import dask.array as da
+
+    ny, nx = shape
+    chunks = stacks["potential"].chunks[0]
+    blocks = {k: v.rechunk({0: chunks, 1: -1, 2: -1}).to_delayed().ravel() for k, v in stacks.items()}
+    call = dask.delayed(steps, pure=True)
+    keys = [k for k in _OUTPUTS if (k != "potential" or steps.psf is not None)
+            and (not k.startswith(("row_v", "row_i", "row_q", "cell_")) or steps.log is not None)]
+    parts: dict[str, list[Any]] = {k: [] for k in keys}
+    k0 = 0
+    for i, m in enumerate(chunks):
+        result = call({k: b[i] for k, b in blocks.items()}, k0)
+        for k in keys:
+            tail, dtype = _OUTPUTS[k]
+            parts[k].append(da.from_delayed(result[k], (m, *tail(ny, nx)), dtype=dtype))
+        k0 += m
+    return {k: da.concatenate(v) if len(v) > 1 else v[0] for k, v in parts.items()}
+
+
 # --------------------------------------------------------------------------- process
 
 
@@ -392,15 +671,20 @@ def process_frames(
     balance: float = 1.0,
     max_shift_fraction: float = 0.25,
     min_match: float | None = None,
+    lazy: bool = False,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """A KPFM frame series -> referenced, registered (optionally deconvolved) potential maps: the
     chain of ``ionscope kpfm process``.
 
     Parameters
     ----------
-    frames : sequence of xarray.Dataset or paths
+    frames : sequence of xarray.Dataset or paths, or one series
         Frames of one field of view in the readers' data model (:mod:`ionscope.kpfm.channels`),
-        in any order: they are put in time order by their ``start_time``.
+        in any order: they are put in time order by their ``start_time``. Or one series
+        Dataset (a path or a Dataset, e.g. a Zarr store) whose channels are (time, y, x), with a
+        ``time`` coordinate in s from its ``start_time`` and optionally ``row_time`` (time, y)
+        in s from its start and a ``scan_directions`` list. A dask-backed potential channel
+        (``lazy``, or chunked Datasets) is processed lazily, time chunk by time chunk.
     channel : str, optional
         The potential channel (``--channel``); default the one channel in V named like the
         Kelvin output (:func:`~ionscope.kpfm.channels.choose_channel`).
@@ -449,6 +733,9 @@ def process_frames(
         same field of view. Default 0.5 on the topography (static: the same field gives about
         0.99, another one about 0.3 on the test frames), 0.3 on the potential (which changes
         between frames: 0.55-0.95 against 0.1-0.2).
+    lazy : bool
+        Open paths lazily (:func:`ionscope.io.open_dataset`): a Zarr series stays on disk and is
+        processed chunk by chunk when the result is computed or written.
 
     Returns
     -------
@@ -485,19 +772,35 @@ def process_frames(
     ConfigError
         A reference box outside the image, a bad option.
 
-    Computes: reads every frame (dask-backed ones are computed) and returns numpy-backed data.
+    Lazy series: with a dask-backed potential the result's maps and per-frame variables
+    (``potential``, ``potential_raw``, ``shift_*``, ``registration_match``, the ``row_time``
+    coordinate and the cell's state) are dask arrays, one task per time chunk of the input,
+    equal to the in-memory result; the attrs ``noise_V`` and ``noise_trace_V`` (medians over
+    all frames) and the summary's per-frame entries are dask objects, computed with the result
+    by :func:`ionscope.io.write_result` (or ``dask.compute``). Errors found in a later frame (not
+    of one field of view, the reference drifted out) are raised when it is computed. Without a
+    measurable noise in a frame's reference region, its deconvolution uses the first frame's
+    noise (in memory: the median over the frames). The warning about rows outside the cycler
+    log counts the rows on their own times, before registration.
+
+    Computes: in memory, every frame. Lazy: one compute, the stated sample - the first
+    frame's traces (potential, height, both traces for the noise) and the ``row_time``
+    coordinates (the reference box, the registration guide, the PSF fit and the resolution come
+    from it); nothing else until the result is computed.
     """
     t_run = _time.perf_counter()
-    frames, sources = read_frames(frames)
+    frames, sources = read_frames(frames, lazy=lazy)
+    frames, sources, series = _series_frames(frames, sources)
     shape, pixel = _check_series(frames)
     order, starts, times = order_frames(frames)
     frames = [frames[i] for i in order]
-    sources = [sources[i] for i in order]
+    if series is None:
+        sources = [sources[i] for i in order]
     n = len(frames)
     ny, nx = shape
     dy, dx = pixel
 
-    # the potential channel, its sign, every frame's trace
+    # the potential channel, its sign, every frame's trace (checked from the metadata only)
     chosen = choose_channel(frames[0], channel)
     for i, frame in enumerate(frames[1:], start=1):
         choose_channel(frame, chosen)
@@ -511,82 +814,69 @@ def process_frames(
         bias_used, bias_how = (found, "recorded in the files") if found else ("sample", "assumed (not recorded)")
     else:
         bias_used, bias_how = bias_on, "given"
-    raw = np.empty((n, ny, nx))
-    for k, frame in enumerate(frames):
-        raw[k] = sample_potential_kernel(trace(frame, chosen, direction), bias_used)
-        if not np.isfinite(raw[k]).any():
-            raise InputError(f"{_name(frame, k)} holds no finite {chosen} values (all NaN); leave it out of the series")
+    potential_vars = [trace_variables(f, chosen, direction) for f in frames]
     topo_name = choose_topography(frames[0])
     if topo_name is not None and not all(topo_name in channel_table(f) for f in frames):
         topo_name = None
-    topo = None
+    topo_vars = None
     if topo_name is not None:
-        topo = np.empty((n, ny, nx))
-        for k, frame in enumerate(frames):
+        topo_vars = []
+        for frame in frames:
             traces = channel_table(frame)[topo_name]
             d = direction if direction in traces else ("forward" if "forward" in traces else next(iter(traces)))
-            topo[k] = level_topography_kernel(trace(frame, topo_name, d))
-
-    # reference (first frame's grid), a first referencing, registration, the final referencing
-    box, ref_info = reference_box(raw[0], reference)
-    referenced = np.stack([reference_kernel(raw[k], box)[0] for k in range(n)])
-    shifts = np.zeros((n, 2))
-    match = np.full(n, np.nan)
-    match[0] = 1.0
+            topo_vars.append(trace_variables(frame, topo_name, d))
+    traces0 = channel_table(frames[0])[chosen]
+    pair_vars = None
+    if "forward" in traces0 and "backward" in traces0:  # the forward - backward noise
+        pair_vars = [(trace_variables(f, chosen, "forward"), trace_variables(f, chosen, "backward")) for f in frames]
+    # a dask-backed potential is processed lazily (the other traces follow it)
+    is_lazy = any(frame[name].chunks is not None for frame, spec in zip(frames, potential_vars) for name, _ in spec)
+    use_topo = False
     on = "none"
     if align and n > 1:
-        use_topo = align_on == "topography" or (align_on == "auto" and topo is not None)
-        if align_on == "topography" and topo is None:
+        use_topo = align_on == "topography" or (align_on == "auto" and topo_vars is not None)
+        if align_on == "topography" and topo_vars is None:
             raise InputError(f"align_on='topography' but the frames have no height channel (channels: "
                              f"{', '.join(channel_table(frames[0]))}); use 'potential'")
-        images = topo if use_topo else referenced
         on = "topography" if use_topo else "potential"
-        least = min_match if min_match is not None else (0.5 if use_topo else 0.3)
+
+    # the traces: numpy stacks, or dask stacks of which only the first frame is computed now
+    stacks = {"potential": _trace_stack(frames, series, order, potential_vars, is_lazy)}
+    if topo_vars is not None:
+        stacks["topography"] = _trace_stack(frames, series, order, topo_vars, is_lazy)
+    if pair_vars is not None:
+        stacks["forward"] = _trace_stack(frames, series, order, [p[0] for p in pair_vars], is_lazy)
+        stacks["backward"] = _trace_stack(frames, series, order, [p[1] for p in pair_vars], is_lazy)
+    row_coords = [f["row_time"] if "row_time" in f.coords and f["row_time"].dims == ("y",) else None for f in frames]
+    if is_lazy:  # the one compute: the first frame's traces and the (small) row-time coordinates
+        import dask
+
+        first, rows_read = dask.compute({k: v[0] for k, v in stacks.items()},
+                                        [None if c is None else c.data for c in row_coords])
+        row_coords = [None if c is None else c.copy(data=np.asarray(r)) for c, r in zip(row_coords, rows_read)]
+    else:
+        first = {k: v[0] for k, v in stacks.items()}
+    row_times_s = np.stack([_row_times(frame, ny, coord) for frame, coord in zip(frames, row_coords)])
+
+    raw0 = sample_potential_kernel(first["potential"], bias_used)
+    if not np.isfinite(raw0).any():
+        raise InputError(f"{_name(frames[0], 0)} holds no finite {chosen} values (all NaN); leave it out of the series")
+    topo0 = level_topography_kernel(first["topography"]) if topo_vars is not None else None
+
+    # reference (first frame's grid): the first frame's referencing, its noise, the PSF
+    box, ref_info = reference_box(raw0, reference)
+    referenced0 = reference_kernel(raw0, box)[0]
+    noise0 = flat_noise_kernel(referenced0, box)
+    away = None
+    if align and n > 1:
         # the match is judged away from the reference band's edge, which every field of view
         # along the same collector shares
         away = np.ones(shape, dtype=bool)
         m = max(8, int(0.1 * min(shape)))
         away[max(0, box[0] - m):box[1] + m, max(0, box[2] - m):box[3] + m] = False
-        shifts, match = frame_shifts_kernel(images, upsample=upsample, mask=away if away.mean() > 0.3 else None)
-        for k in range(1, n):
-            if abs(shifts[k, 0]) > max_shift_fraction * ny or abs(shifts[k, 1]) > max_shift_fraction * nx:
-                raise InputError(f"{_name(frames[k], k)} is shifted by ({shifts[k, 0]:.1f}, {shifts[k, 1]:.1f}) px from "
-                                 f"{_name(frames[0], 0)}, more than {max_shift_fraction:.0%} of the field: the frames "
-                                 "are not of one field of view")
-            if not (match[k] >= least):
-                raise InputError(f"{_name(frames[k], k)} does not match {_name(frames[0], 0)} after registration (edge "
-                                 f"correlation {match[k]:.2f} < {least:g} on the {on}): the frames are not of one "
-                                 "field of view")
-    boxes = [box]
-    auto = isinstance(reference, str) and reference.strip().lower() == "auto"
-    for k in range(1, n):
-        moved = _moved_box(box, shifts[k], shape)
-        if auto:  # the collector found again in this frame, along the same edge (as wide as it is here)
-            try:
-                moved = find_reference_kernel(raw[k], edges=(ref_info["edge"],))[0]
-            except InputError:
-                pass
-        if moved is None:
-            raise InputError(f"in {_name(frames[k], k)} the reference region has drifted out of the field; give a "
-                             "reference box further inside")
-        boxes.append(moved)
-        if moved != tuple(box):
-            referenced[k] = reference_kernel(raw[k], moved)[0]
-
-    # noise of the trace used: the reference region; the forward - backward difference
-    noise_frames = np.array([flat_noise_kernel(referenced[k], boxes[k]) for k in range(n)])
-    noise_V = float(np.nanmedian(noise_frames)) if np.isfinite(noise_frames).any() else float("nan")
-    noise_trace = float("nan")
-    traces0 = channel_table(frames[0])[chosen]
-    if "forward" in traces0 and "backward" in traces0:
-        values = []
-        for frame in frames:
-            fwd, bwd = trace_pair(frame, chosen)
-            values.append(trace_noise_kernel(fwd, bwd))
-        noise_trace = float(np.nanmedian(values)) / (math.sqrt(2.0) if direction == "mean" else 1.0)
-
-    # PSF and deconvolution
+        away = away if away.mean() > 0.3 else None
     psf_info: dict[str, Any] | None = None
+    the_psf = None
     spec = psf.strip().lower() if isinstance(psf, str) else psf
     if spec is not None and spec != "none":
         if spec == "auto":
@@ -596,7 +886,7 @@ def process_frames(
                               "the band stay in it (only an equipotential region removes them), so the PSF estimate "
                               "carries them; give the PSF (a calibration) or a profile along the scan lines across "
                               "a sharp step (psf_edge)", IonscopeWarning, stacklevel=2)
-            est = estimate_psf(referenced[0], box, ref_info["edge"], pixel, profile=psf_edge)
+            est = estimate_psf(referenced0, box, ref_info["edge"], pixel, profile=psf_edge)
             the_psf, psf_info = est["psf"], {"source": f"estimated from the {est['edge']}", **est["psf_nm"],
                                              "errors": est["errors_nm"], "chi2_reduced": est["chi2_reduced"]}
         elif isinstance(spec, PSF):
@@ -607,50 +897,59 @@ def process_frames(
         else:
             the_psf = PSF(float(spec) / dx)
             psf_info = {"source": "given Gaussian", **the_psf.to_nm(dx)}
-        if not np.isfinite(noise_V) or noise_V <= 0:
-            raise InputError("the noise of the reference region could not be measured; deconvolution needs it "
-                             "(give a larger reference box)")
-        deconvolved = np.empty_like(referenced)
-        for k in range(n):
-            nk = noise_frames[k] if np.isfinite(noise_frames[k]) and noise_frames[k] > 0 else noise_V
-            y0, y1, x0, x1 = boxes[k]
-            row_sd = _line_offset_sd(raw[k], boxes[k], nk)
-            d = wiener_deconvolve_kernel(referenced[k], the_psf, nk, balance=balance, aspect=dy / dx,
-                                         row_noise_sd=row_sd)
-            deconvolved[k] = d - np.nanmedian(d[y0:y1, x0:x1])
+        if is_lazy and not (np.isfinite(noise0) and noise0 > 0):
+            raise InputError("the noise of the first frame's reference region could not be measured; deconvolution "
+                             "needs it (give a larger reference box)")
+
+    # the cycler log on the frames' clock
+    log = None
+    offset = 0.0
+    if cycler is not None:
+        log = cycler_arrays(cycler, timezone=timezone)
+        if start is not None:
+            zero, how = parse_time(start, "start"), "start given"
+        elif log["start_time"]:
+            zero, how = parse_time(log["start_time"], "the cycler log's start_time"), "the log's start_time"
+        else:
+            zero, how = starts[0], "assumed: the log's zero is the first frame's start"
+        offset = (seconds_between(zero, starts[0], "the cycler log and the frames", timezone=timezone)
+                  if zero is not None and starts[0] is not None else 0.0)
+
+    # every frame: referenced, registered, deconvolved, on the first frame's grid
+    steps = _FrameSteps(
+        bias_on=bias_used, channel=chosen, box=tuple(box), auto=isinstance(reference, str) and reference.strip().lower() == "auto",
+        edge=ref_info["edge"], align=bool(align and n > 1), use_topo=use_topo,
+        guide0=(topo0 if use_topo else referenced0) if align and n > 1 else None, mask=away, upsample=upsample,
+        max_shift_fraction=max_shift_fraction, least=min_match if min_match is not None else (0.5 if use_topo else 0.3),
+        on=on, names=[_name(f, k) for k, f in enumerate(frames)], psf=the_psf, balance=balance, aspect=dy / dx,
+        noise_fallback=noise0 if is_lazy else None, row_times=row_times_s, times=times, log=log, offset=offset)
+    if is_lazy:
+        out = _lazy_steps(steps, stacks, shape)
+        first_out = steps({k: v[None] for k, v in first.items()}, 0)  # the first frame again: its resolution
+        p_raw0, p0 = first_out["potential_raw"][0], first_out["potential"][0] if the_psf is not None else None
     else:
-        deconvolved = None
+        out = steps(stacks, 0)
+        p_raw0, p0 = out["potential_raw"][0], out["potential"][0] if the_psf is not None else None
+    potential_raw = out["potential_raw"]
+    potential = out["potential"] if the_psf is not None else potential_raw
+    shifts, match = out["shifts"], out["match"]
+    noise_frames, trace_noise = out["noise"], out["trace_noise"]
+    row_time = out["row_time"]
+    deconvolved = the_psf is not None
+    if is_lazy:  # 0-d dask arrays (not Delayed: dask 2026.8 mixes up the results of one compute of both kinds)
+        def median(values: Any) -> Any:
+            return values.rechunk(-1).map_blocks(lambda a: np.asarray(_median(a)), drop_axis=0, dtype=np.float64)
 
-    # resample onto the first frame's grid; the reference median is 0 there
-    def onto_grid(stack: np.ndarray) -> np.ndarray:
-        out = np.empty((n, ny, nx), dtype=np.float32)
-        y0, y1, x0, x1 = box
-        for k in range(n):
-            out[k] = shift_frame_kernel(stack[k].astype(np.float32), shifts[k]) if shifts[k].any() else stack[k]
-            part = out[k, y0:y1, x0:x1]
-            if np.isfinite(part).any():
-                out[k] -= np.float32(np.nanmedian(part))
-        return out
+        noise_V = median(noise_frames)
+        noise_trace = (median(trace_noise) / (math.sqrt(2.0) if direction == "mean" else 1.0)
+                       if pair_vars is not None else float("nan"))
+    else:
+        noise_V = _median(noise_frames)
+        noise_trace = (_median(trace_noise) / (math.sqrt(2.0) if direction == "mean" else 1.0)
+                       if pair_vars is not None else float("nan"))
+    resolution_raw = _resolution(p_raw0, box, ref_info["edge"], pixel)
+    resolution = _resolution(p0, box, ref_info["edge"], pixel) if deconvolved else resolution_raw
 
-    potential_raw = onto_grid(referenced)
-    potential = onto_grid(deconvolved) if deconvolved is not None else potential_raw
-    resolution_raw = _resolution(potential_raw[0], box, ref_info["edge"], pixel)
-    resolution = _resolution(potential[0], box, ref_info["edge"], pixel) if deconvolved is not None else resolution_raw
-
-    # row times on the first frame's grid: row r of the grid was scanned in frame k at raw row r - shift_y
-    rows = np.arange(ny, dtype=np.float64)
-    row_time = np.empty((n, ny))
-    row_covered = np.empty((n, ny), dtype=bool)  # grid rows the frame scanned (not extrapolated)
-    for k, frame in enumerate(frames):
-        rt = _row_times(frame, ny)
-        at = rows - shifts[k, 0]
-        row_covered[k] = (at >= -0.5) & (at <= ny - 0.5)
-        inner = np.interp(at, rows, rt)
-        slope_lo = rt[1] - rt[0] if ny > 1 else 0.0
-        slope_hi = rt[-1] - rt[-2] if ny > 1 else 0.0
-        inner = np.where(at < 0, rt[0] + at * slope_lo, inner)
-        inner = np.where(at > ny - 1, rt[-1] + (at - (ny - 1)) * slope_hi, inner)
-        row_time[k] = times[k] + inner
 
     # the dataset
     y_coord = np.asarray(frames[0]["y"].values, dtype=np.float64) * require_length_to_nm(
@@ -666,17 +965,17 @@ def process_frames(
     }
     data = {
         "potential": (("time", "y", "x"), potential, {
-            "units": "V", "long_name": "sample potential" + (", deconvolved" if deconvolved is not None else "")
+            "units": "V", "long_name": "sample potential" + (", deconvolved" if deconvolved else "")
             + ", referenced to the reference region, on the first frame's grid"}),
         "shift_y_nm": ("time", shifts[:, 0] * dy, {"units": "nm", "long_name": "shift applied along y (-drift)"}),
         "shift_x_nm": ("time", shifts[:, 1] * dx, {"units": "nm", "long_name": "shift applied along x (-drift)"}),
         "registration_match": ("time", match, {"units": "1", "long_name": "edge correlation with the first frame"}),
     }
-    if deconvolved is not None:
+    if deconvolved:
         data["potential_raw"] = (("time", "y", "x"), potential_raw, {
             "units": "V", "long_name": "sample potential before deconvolution, referenced, on the first frame's grid"})
-    if topo is not None:
-        data["topography"] = (("y", "x"), topo[0].astype(np.float32), {"units": "nm",
+    if topo0 is not None:
+        data["topography"] = (("y", "x"), topo0.astype(np.float32), {"units": "nm",
                                                                         "long_name": "height of the first frame, levelled"})
     directions = [str(f.attrs.get("scan_direction", "unknown")) for f in frames]
     attrs: dict[str, Any] = {
@@ -697,7 +996,7 @@ def process_frames(
         "bias_on": bias_used, "bias_on_source": bias_how, "sign_convention": attrs["sign_convention"],
         "noise_mV": noise_V * 1e3, "reference_box": [int(v) for v in box], "reference": ref_info["how"],
         "align": bool(align), "align_on": on,
-        "shift_y_nm": (shifts[:, 0] * dy).tolist(), "shift_x_nm": (shifts[:, 1] * dx).tolist(),
+        "shift_y_nm": _listed(shifts[:, 0] * dy), "shift_x_nm": _listed(shifts[:, 1] * dx),
         "time_s": times.tolist(), "start_time": attrs["start_time"],
         "resolution_nm": resolution, "resolution_raw_nm": resolution_raw, "pixel_size_nm": [dy, dx],
     }
@@ -706,35 +1005,24 @@ def process_frames(
             f"measured across the scan lines (the reference band lies along the {ref_info['edge']} edge): every "
             "point of the edge profile carries the offset of its line, which only an equipotential region removes; "
             "the width along the scan lines at the particles' edges (find_particles: edge_width_nm) is not disturbed")
-    if np.isfinite(noise_trace):
+    if pair_vars is not None and (is_lazy or np.isfinite(noise_trace)):
         summary["noise_trace_mV"] = noise_trace * 1e3
     if psf_info is not None:
         summary["psf_sigma_nm"] = psf_info["core_sigma_nm"]
         summary["psf"] = psf_info
 
     # the cell's state at every row
-    if cycler is not None:
-        log = cycler_arrays(cycler, timezone=timezone)
-        if start is not None:
-            zero, how = parse_time(start, "start"), "start given"
-        elif log["start_time"]:
-            zero, how = parse_time(log["start_time"], "the cycler log's start_time"), "the log's start_time"
+    if log is not None:
+        row_v, row_i, row_q = out["row_v"], out["row_i"], out["row_q"]
+        if is_lazy:  # counted on the rows' own times (before registration), which the log needs no data for
+            nominal = interpolate_kernel(log["time_s"], log["voltage_V"], times[:, None] + row_times_s + offset)
+            outside = ~np.isfinite(nominal)
         else:
-            zero, how = starts[0], "assumed: the log's zero is the first frame's start"
-        offset = (seconds_between(zero, starts[0], "the cycler log and the frames", timezone=timezone)
-                  if zero is not None and starts[0] is not None else 0.0)
-        t_log = row_time + offset
-        row_v = interpolate_kernel(log["time_s"], log["voltage_V"], t_log)
-        # mA and mAh, as the shared timeline (ionscope.timeline) and the cycler logs (io.load_cycler)
-        row_i = interpolate_kernel(log["time_s"], log["current_mA"], t_log)
-        row_q = interpolate_kernel(log["time_s"], log["charge_mAh"], t_log)
-        outside = ~np.isfinite(row_v) & row_covered  # rows off the frame are NaN maps anyway
+            outside = ~np.isfinite(row_v) & out["covered"]  # rows off the frame are NaN maps anyway
         if outside.any():
             warnings.warn(f"{int(outside.sum())} of {outside.size} scan rows lie outside the cycler log's time span; their "
                           "cell state is NaN (check start / the log's start time)", IonscopeWarning, stacklevel=2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            per_frame = {name: np.nanmean(a, axis=1) for name, a in (("v", row_v), ("i", row_i), ("q", row_q))}
+        per_frame = {"v": out["cell_v"], "i": out["cell_i"], "q": out["cell_q"]}
         data["cell_voltage"] = ("time", per_frame["v"], {"units": "V", "long_name": "cell voltage, mean over the frame's rows"})
         data["cell_current"] = ("time", per_frame["i"], {"units": "mA", "long_name": "cell current, mean over the frame's rows"})
         data["charge"] = ("time", per_frame["q"], {"units": "mAh", "long_name": "charge passed, mean over the frame's rows"})
@@ -746,8 +1034,8 @@ def process_frames(
         attrs["cycler_alignment"] = how
         attrs["cycler_offset_s"] = offset
         summary.update({"cycler_alignment": how, "cycler_offset_s": offset,
-                        "cell_voltage_V": per_frame["v"].tolist(), "cell_current_mA": per_frame["i"].tolist(),
-                        "charge_mAh": per_frame["q"].tolist(), "cell_change_start_s": attrs["cell_change_start_s"]})
+                        "cell_voltage_V": _listed(per_frame["v"]), "cell_current_mA": _listed(per_frame["i"]),
+                        "charge_mAh": _listed(per_frame["q"]), "cell_change_start_s": attrs["cell_change_start_s"]})
 
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     params = {"channel": chosen, "direction": direction, "reference": ref_info["how"], "align": align,
@@ -764,7 +1052,7 @@ def process_frames(
             history.extend(provenance(s))
     ds = with_provenance(ds, "ionscope.kpfm.process_frames", params, inputs, history=history, variables=True)
     summary["run_time_s"] = _time.perf_counter() - t_run
-    return ds, plain_json(summary)
+    return ds, summary if is_lazy else plain_json(summary)
 
 
 def _change_start(log: dict[str, Any]) -> float:
@@ -785,7 +1073,7 @@ def difference_maps(result: xr.Dataset, variable: str = "potential") -> xr.DataA
     """``dV = V(t) - V(t0)``: every frame minus the first (the static work-function contrast
     cancels), as a DataArray (time, y, x) in V with a provenance step.
 
-    Computes: loads the variable.
+    Computes: nothing (a dask-backed variable gives a dask-backed result).
     """
     if not isinstance(result, xr.Dataset) or variable not in result:
         raise InputError(f"the result has no {variable!r} variable (variables: "
@@ -793,7 +1081,9 @@ def difference_maps(result: xr.Dataset, variable: str = "potential") -> xr.DataA
     v = result[variable]
     if v.dims != ("time", "y", "x"):
         raise InputError(f"{variable!r} has dims {v.dims}; expected (time, y, x)")
-    dv = (v - v.isel(time=0)).astype(np.float32)
+    # the per-frame coordinates (row_time...) are left out, not compared: a lazy one stays unread
+    v = v.drop_vars([c for c in v.coords if c not in v.dims and "time" in v[c].dims])
+    dv = (v - v.isel(time=0).reset_coords(drop=True)).astype(np.float32)
     dv.attrs = {"units": v.attrs.get("units", "V"), "long_name": f"{variable} change from the first frame"}
     dv.name = f"{variable}_change"
     return with_provenance(dv, "ionscope.kpfm.difference_maps", {"variable": variable}, [v],

@@ -115,6 +115,9 @@ def frame_times(series: xr.Dataset | xr.DataArray) -> FrameTimes:
     InputError
         A time coordinate that is not in a time unit, a start_time that is not ISO 8601.
 
+    Computes: a dask-backed ``row_time`` coordinate (the frames' times, one compute); never
+    the data.
+
     Examples
     --------
     >>> import numpy as np, xarray as xr
@@ -242,6 +245,9 @@ def attach_cycler(
     IonscopeWarning
         Some frames outside the log (named); the log's clock jumps back; the log has no current;
         the log's zero assumed to be the series' start.
+
+    Computes: only the frames' times (:func:`frame_times`: a dask-backed ``row_time``
+    coordinate); a dask-backed series comes back dask-backed, its data untouched.
 
     Examples
     --------

@@ -96,3 +96,16 @@ def test_a_streamed_twin_is_written_frame_by_frame_and_equals_the_in_memory_twin
     np.testing.assert_array_equal(stored.spectra.values, eager.spectra.values)
     np.testing.assert_array_equal(stored.energy_shift_true.values, eager.energy_shift_true.values)
     assert stored.spectra.encoding["chunks"][0] == 1  # written one frame per chunk
+
+
+def test_compute_keeps_every_result_in_its_place():
+    """dask 2026.8 hands back the results of one compute grouped by kind of collection (a Delayed,
+    an array, a Delayed -> Delayed, Delayed, array); ionscope.compat.compute keeps them in place,
+    nested lists included, and runs shared tasks once."""
+    from ionscope.compat import compute
+
+    a = dask.array.arange(10, chunks=5)
+    objs = (dask.delayed(np.median)(a), a * 2, dask.delayed(sum)([1, 2]), [a.sum(), a.max()], 7)
+    median, doubled, three, pair, seven = compute(*objs)
+    assert median == 4.5 and three == 3 and seven == 7 and pair == [45, 9]
+    np.testing.assert_array_equal(doubled, np.arange(10) * 2)

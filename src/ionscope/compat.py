@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["moved_names"]
+__all__ = ["moved_names", "compute"]
 
 
 def moved_names(module: str, moved: Mapping[str, str], *,
@@ -28,3 +28,17 @@ def moved_names(module: str, moved: Mapping[str, str], *,
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+def compute(*objs: Any, **kwargs: Any) -> tuple[Any, ...]:
+    """:func:`dask.compute` with every result in the place of its object.
+
+    dask 2026.8 groups the collections of one ``compute`` by kind - nested ones in lists
+    included - and can hand the results back in the grouped order: ``compute(delayed_a,
+    array_b, delayed_c)`` gives ``(a, c, b)``. Each object is wrapped in one
+    :func:`dask.delayed` (a single kind, whose order is kept); tasks the objects share still run
+    once.
+    """
+    import dask
+
+    return tuple(dask.compute(*[dask.delayed(obj) for obj in objs], **kwargs))

@@ -42,6 +42,7 @@ def denoise(
     noise: Annotated[str, typer.Option("--noise", help="poisson, gaussian or auto.")] = "auto",
     dose: Annotated[Optional[float], typer.Option("--dose", help="Counts per unit value (maps given as fractions), for Poisson noise.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    wiener: Annotated[Optional[bool], typer.Option("--wiener/--no-wiener", help="Follow the sparse coding with the collaborative Wiener filter of matched space-time groups (default: on for sparse3d, off for sparse).")] = None,
     cycler: CyclerOption = None,
     start: StartOption = None,
     timezone: TimezoneOption = None,
@@ -59,15 +60,21 @@ def denoise(
 
     atoms, sparsity, temporal = (_int_or_auto(v, name) for v, name in ((atoms, "--atoms"), (sparsity, "--sparsity"),
                                                                         (temporal, "--temporal")))
+    extra = {} if wiener is None else {"wiener": wiener}
+    if extra and method not in ("sparse", "sparse3d"):
+        from ionscope.errors import ConfigError
+
+        raise ConfigError(f"--wiener/--no-wiener applies to the sparse methods, not to {method!r}")
     elapsed = start_run(out_dir, overwrite, inputs=(input_path, cycler))
     da = load_input(input_path, lazy=True, dims=dims)  # sparse methods stay lazy: coded block by block on write
     timed = cell_timeline(da, cycler, start, timezone, out_dir, overwrite)
     with dask_progress(f"denoise ({method}): sample"), options_named():
         result, info = run_denoise(da, method=method, patch=patch, atoms=atoms, sparsity=sparsity,
-                                   temporal=temporal, noise=noise, dose=dose, seed=seed)
+                                   temporal=temporal, noise=noise, dose=dose, seed=seed, **extra)
     summary = {"command": "denoise", "input": str(input_path), "method": method,
                "parameters": {"patch": patch, "atoms": atoms, "sparsity": sparsity, "temporal": temporal,
-                              "noise": noise, "dose": dose, "seed": seed},
+                              "noise": noise, "dose": dose, "seed": seed,
+                              "wiener": info.get("parameters", {}).get("wiener", wiener)},
                "sigma": info.get("sigma"), "info": {k: v for k, v in info.items() if k != "dictionary"}}
     if "criterion" in info:
         used = info["parameters"]

@@ -5,7 +5,9 @@ method      what runs
 ==========  =================================================================================
 sparse      :func:`~ionscope.denoise.sparse_denoise` with 2-D ``patch x patch`` patches
 sparse3d    :func:`~ionscope.denoise.sparse_denoise` with space-time ``temporal x patch x patch``
-            patches (an extension of the 2-D method: it exploits slow dynamics)
+            patches (an extension of the 2-D method: it exploits slow dynamics), followed by
+            the collaborative Wiener filter of space-time groups matched on its estimate
+            (:mod:`~ionscope.denoise.collaborative`: fast fronts)
 pca         :func:`~ionscope.denoise.baselines.pca_denoise` (SVD over time, or patch PCA)
 gaussian    :func:`~ionscope.denoise.baselines.gaussian_denoise` in (y, x)
 gaussian3d  :func:`~ionscope.denoise.baselines.gaussian_denoise` in (time, y, x)
@@ -51,7 +53,7 @@ AUTO = "auto"
 
 _NOISE_OPTIONS = ("sigma", "gain", "read_noise")
 _SPARSE_OPTIONS = _NOISE_OPTIONS + (
-    "iterations", "lam", "train", "dictionary", "learner", "stride", "error_factor", "max_train",
+    "iterations", "lam", "train", "dictionary", "learner", "stride", "error_factor", "max_train", "wiener",
 )
 #: Extra keyword options each method accepts (``bm3d`` also passes unknown ones to ``bm3d.bm3d``).
 OPTIONS: dict[str, tuple[str, ...]] = {
@@ -130,7 +132,9 @@ def denoise(
         Seed of the sparse methods' dictionary learning (the other methods are deterministic).
     **options
         Method-specific options (see :data:`OPTIONS`), e.g. ``sigma``, ``iterations``, ``lam``,
-        ``learner`` (the sparse methods' dictionary learner, ``"ksvd"``...), ``mode`` and
+        ``learner`` (the sparse methods' dictionary learner, ``"ksvd"``...), ``wiener``
+        (the collaborative Wiener stage after the sparse coding: default True for
+        ``sparse3d``, False for ``sparse``), ``mode`` and
         ``rank`` (pca), ``width`` (gaussian), ``weight`` (tv), ``h_factor`` (nlmeans).
 
     Returns
@@ -179,6 +183,8 @@ def denoise(
                 "use method 'sparse' for 2-D patches"
             )
         opts = dict(options)
+        # sparse3d: the collaborative Wiener stage follows the sparse coding unless switched off
+        opts.setdefault("wiener", method == "sparse3d")
         if "learner" in opts:
             opts["method"] = opts.pop("learner")
         params = {"temporal": temporal if method == "sparse3d" else 1, "atoms": atoms, "sparsity": sparsity}
@@ -243,7 +249,9 @@ def _choose(da: xr.DataArray, method: str, params: dict[str, Any], *, patch: int
         sample = da.isel(time=middle_frames(da.sizes["time"])) if is_lazy(da) and "time" in da.dims else da
         values = np.asarray(sample.values, dtype=np.float64)
         sigma = estimate_sigma(values if values.ndim == 3 else values[None])
-    passed = {k: v for k, v in opts.items() if k != "sigma"}
+    # the candidates differ in the sparse coding; the Wiener stage that may follow is left out of
+    # the search (it would multiply its cost and follows the best first estimate)
+    passed = {k: v for k, v in opts.items() if k not in ("sigma", "wiener")}
 
     def run(train: xr.DataArray, candidate: dict[str, Any], split_kw: dict[str, Any]) -> xr.DataArray:
         out, _ = sparse_denoise(train, patch=patch, seed=seed, **candidate, **split_kw, **passed)

@@ -38,6 +38,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ionscope.denoise.collaborative import (
+    CUBE, GROUP_SIZE, STRIDE, WINDOW, collaborative_wiener, collaborative_wiener_lazy,
+)
 from ionscope.denoise.dictionary import METHODS, learn_dictionary, overcomplete_dct
 from ionscope.denoise.omp import sparse_code
 from ionscope.denoise.patches import PatchGrid, remove_patch_mean
@@ -329,6 +332,7 @@ SPARSE_CONSTRAINTS: dict[str, list[Any]] = {
     "stride": [Interval(int, 1, None, unit="px")],
     "error_factor": [Interval(float, 0, None, closed="neither"), None],
     "max_train": [Interval(int, 1, None, unit="patches")],
+    "wiener": [bool],
     **NOISE_CONSTRAINTS,
 }
 
@@ -355,6 +359,7 @@ def sparse_denoise(
     read_noise: float = 0.0,
     error_factor: float | None = None,
     max_train: int = 20000,
+    wiener: bool = False,
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Denoise a map or a map series by sparse coding over a learned dictionary (K-SVD).
 
@@ -415,6 +420,12 @@ def sparse_denoise(
         patch size (1.15 for 8 x 8, 1.10 for 3 x 8 x 8 patches).
     max_train : int
         Largest number of training patches.
+    wiener : bool
+        Follow the sparse coding with the collaborative Wiener filter of space-time groups
+        matched on its estimate (:mod:`ionscope.denoise.collaborative`; BM3D's second stage on
+        space-time cubes). It recovers most of what sparse coding blurs where fronts move
+        several pixels per frame (+2 dB on the li_fronts twin). Default for ``sparse3d`` in
+        :func:`~ionscope.denoise.denoise`.
 
     Returns
     -------
@@ -425,8 +436,9 @@ def sparse_denoise(
         ``method`` (``"sparse"``), ``noise``, ``dose``, ``dose_source``, ``sigma``,
         ``sigma_source``, ``sigma_mad``, ``lambda``, ``tol``, ``error_factor``, ``patch_shape``,
         ``parameters``, ``n_patches``, ``mean_atoms`` (per patch), ``training_errors``,
-        ``n_replaced``, ``dictionary`` and ``timings_s`` (``transform``, ``learn``,
-        ``code_aggregate``, ``kernel``, ``total``), as every denoiser through
+        ``n_replaced``, ``dictionary``, ``wiener`` (the Wiener stage's cube, window, stride,
+        group size and number of groups, or None) and ``timings_s`` (``transform``, ``learn``,
+        ``code_aggregate``, ``wiener``, ``kernel``, ``total``), as every denoiser through
         :func:`~ionscope.denoise.stabilise.run_stabilised`.
 
     Raises
@@ -493,6 +505,16 @@ def sparse_denoise(
             method=method, seed=int(seed), train=train, dictionary=dictionary,
             max_train=max_train,
         )
+        kinfo["wiener"] = None
+        if wiener:
+            t = time.perf_counter()
+            if _is_dask(coded):
+                out = collaborative_wiener_lazy(coded, out, sigma=sigma_value)
+                cube = tuple(min(c, s) for c, s in zip(CUBE, coded.shape))
+                kinfo["wiener"] = {"cube": cube, "window": WINDOW, "stride": STRIDE, "group_size": GROUP_SIZE}
+            else:
+                out, kinfo["wiener"] = collaborative_wiener(coded, out, sigma=sigma_value)
+            kinfo["timings_s"] = {**kinfo["timings_s"], "wiener": time.perf_counter() - t}
         return out, {**kinfo, "patch_shape": patch_shape}
 
     record = {
@@ -500,7 +522,7 @@ def sparse_denoise(
         "temporal": int(temporal), "iterations": int(iterations), "lam": lam, "seed": int(seed),
         "method": method, "stride": int(stride), "error_factor": float(error_factor),
         "max_train": int(max_train), "train": train is not None,
-        "dictionary_given": dictionary is not None,
+        "dictionary_given": dictionary is not None, "wiener": bool(wiener),
     }
     return run_stabilised(
         da, "sparse", kernel, {}, noise=noise, dose=dose, sigma=sigma, gain=gain,

@@ -464,6 +464,7 @@ def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite:
     ``noise_V``) are computed in that pass too and written into the store's attributes."""
     import dask
 
+    from ionscope.compat import compute
     from ionscope.io._codecs import storage_plan
     from ionscope.io._integrity import write_manifest
 
@@ -498,10 +499,8 @@ def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite:
                             compute=not deferred)
         computed = None
         if deferred:
-            # each wrapped in one Delayed: dask 2026.8 can mix up the results of one compute() of
-            # Delayed and Array collections side by side; this avoids the common case, and the lazy
-            # results of ionscope hold dask arrays only
-            _, computed, attr_values = dask.compute(stored, dask.delayed(compute_with), dask.delayed(lazy_attrs))
+            # results in place whatever the kinds of collection (ionscope.compat.compute)
+            _, computed, attr_values = compute(stored, compute_with, lazy_attrs)
             if attr_values:
                 import zarr
 

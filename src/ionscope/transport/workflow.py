@@ -522,9 +522,9 @@ def li_motion(
                  mag.mean(axis=(1, 2))]
     per_state = [mag[codes == c].mean(axis=0) for c in names]
     if lazy:
-        import dask
+        from ionscope.compat import compute
 
-        x_all, per_frame, per_state = dask.compute(data, per_frame, per_state)
+        x_all, per_frame, per_state = compute(data, per_frame, per_state)
     else:
         x_all = data
     x_all = np.asarray(x_all, dtype=np.float64)

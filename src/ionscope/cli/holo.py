@@ -142,7 +142,10 @@ def holo_reconstruct(
 
     Writes DIR/result.zarr with phase (unwrapped, rad) and amplitude (y, x), and DIR/summary.json
     with sideband_position_px, aperture_px, fringe_spacing_nm, fringe_sampling_px, fringe_contrast,
-    carrier_frequency_per_nm and phase_sign_convention.
+    carrier_frequency_per_nm and phase_sign_convention. A hologram series (time, y, x; e.g. a Zarr
+    store) is read lazily and reconstructed chunk by chunk as it is written, with one sideband
+    and aperture for all frames (from the reference, or from the first frame without one) and a
+    per-frame fringe_visibility; the summary adds frames and the visibility's mean and range.
     """
     import numpy as np
 

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ionscope.cli._app import (
-    DimsOption, OutOption, OverwriteOption, app, load_input, options_named, out, parse_point, start_run, series_command,
+    DimsOption, OutOption, OverwriteOption, app, dask_progress, load_input, options_named, out, parse_point, start_run,
+    series_command,
 )
 
 holo_app = typer.Typer(
@@ -141,7 +142,10 @@ def holo_reconstruct(
 
     Writes DIR/result.zarr with phase (unwrapped, rad) and amplitude (y, x), and DIR/summary.json
     with sideband_position_px, aperture_px, fringe_spacing_nm, fringe_sampling_px, fringe_contrast,
-    carrier_frequency_per_nm and phase_sign_convention.
+    carrier_frequency_per_nm and phase_sign_convention. A hologram series (time, y, x; e.g. a Zarr
+    store) is read lazily and reconstructed chunk by chunk as it is written, with one sideband
+    and aperture for all frames (from the reference, or from the first frame without one) and a
+    per-frame fringe_visibility; the summary adds frames and the visibility's mean and range.
     """
     import numpy as np
 
@@ -149,12 +153,12 @@ def holo_reconstruct(
     from ionscope.holography import reconstruct_offaxis
 
     elapsed = start_run(out_dir, overwrite, inputs=(hologram, reference))
-    holo = load_input(hologram, dims=dims, what="HOLOGRAM")
+    # a series (time, y, x) stays lazy: reconstructed chunk by chunk while it is written
+    holo = load_input(hologram, lazy=True, dims=dims, what="HOLOGRAM")
     ref = load_input(reference, dims=dims, what="--reference") if reference else None
     with options_named(cutoff="--mtf lorentzian:FC"):
         result = reconstruct_offaxis(holo, ref, sideband=parse_sideband(sideband), aperture=aperture,
                                      aperture_unit=aperture_unit, line_filter=line_filter, mtf=parse_mtf(mtf))
-    phase = np.asarray(result["phase"].values, dtype=np.float64)
     summary = {
         "command": "holo reconstruct", "input": str(hologram), "reference": reference,
         **_stats_summary(result.attrs),
@@ -164,13 +168,43 @@ def holo_reconstruct(
         "output_shape": result.attrs.get("output_shape"),
         "mtf_corrected": bool(result.attrs.get("mtf_corrected", False)),
         "reference_frames": int(result.attrs.get("reference_frames", 0)),
-        "phase_range_rad": [float(np.nanmin(phase)), float(np.nanmax(phase))],
-        "amplitude_median": float(np.nanmedian(result["amplitude"].values)),
-        "run_time_s": elapsed(),
     }
-    io.write_result(out_dir, result, summary, overwrite=overwrite)
+    if result["phase"].ndim > 2:
+        summary.update(frames=int(result.attrs["frames"]), series_dims=result.attrs["series_dims"],
+                       sideband_from=result.attrs["sideband_from"])
+    # the summary's statistics are computed in the same pass as the (lazy) result is written
+    stats = {"phase_min": result["phase"].min(), "phase_max": result["phase"].max(),
+             "amplitude_median": _frame_medians(result["amplitude"]),
+             **({"fringe_visibility": result["fringe_visibility"]} if "fringe_visibility" in result else {})}
+
+    def finish(values: dict) -> dict:
+        summary.update(phase_range_rad=[float(values["phase_min"]), float(values["phase_max"])],
+                       amplitude_median=float(np.nanmedian(values["amplitude_median"])))
+        if "fringe_visibility" in values:
+            vis = np.asarray(values["fringe_visibility"], dtype=np.float64)
+            summary.update(fringe_visibility_mean=float(vis.mean()), fringe_visibility_range=[
+                float(vis.min()), float(vis.max())])
+        summary["run_time_s"] = elapsed()
+        return summary
+
+    with dask_progress("holo reconstruct"):
+        io.write_result(out_dir, result, finish, overwrite=overwrite,
+                        compute_with={k: getattr(v, "data", v) for k, v in stats.items()})
     out.print(f"fringe spacing {summary['fringe_spacing_nm']:.4g} nm, contrast "
               f"{summary['fringe_contrast']:.3f}, sideband {summary['sideband_position_px']}; wrote {out_dir}")
+
+
+def _frame_medians(amplitude):
+    """Median amplitude of each frame (one number for a single map), lazily for a dask-backed
+    series (the median over the medians is the summary's amplitude_median)."""
+    import numpy as np
+    import xarray as xr
+
+    if amplitude.ndim == 2:
+        return xr.DataArray(np.nanmedian(amplitude.values))
+    return xr.apply_ufunc(lambda a: np.nanmedian(a, axis=(-2, -1)), amplitude, input_core_dims=[["y", "x"]],
+                          dask="parallelized" if amplitude.chunks is not None else "forbidden",
+                          output_dtypes=[np.float64])
 
 
 # --------------------------------------------------------------------------- phase shifting

@@ -52,10 +52,13 @@ the fitted vacuum):
   99.06-99.45 % at 125 e/px per frame (the equal total dose of one 2000 e/px hologram); the
   specimen phase changes by 0.1-0.3x its noise within 15 nm of the edge;
 - the model alone (the true phase plus an off-axis reconstruction's shot noise, vacuum eroded
-  by the 6 nm resolution): 99.30-99.51 % at 2000 e/px (98.99-99.32 % at 1000), the error
-  (0.005 rad) mostly the shot noise projected onto the 7-9 terms; the specimen changes by
-  0.5-0.6x its noise within 15 nm of the edge, and more deeper: the continuation from a
-  20 nm thick vacuum band amplifies the fit's error with depth (1.5-1.8x 15-30 nm deep);
+  by the 6 nm resolution): 99.00-99.53 % at 2000 e/px (98.62-99.23 % at 1000), the error
+  mostly the shot noise projected onto the 7-9 terms; the specimen changes by 0.6-1.0x its
+  noise within 15 nm of the edge (median 0.8x), and more deeper: the continuation from a
+  20 nm thick vacuum band amplifies the fit's error with depth. With the carrier towards the
+  vacuum (as the biprism makes it) the edge's sideband content sits where the detector MTF is
+  higher, so the edge is reconstructed with less noise than with the carrier into the lamella
+  (``benchmarks/holography_leakage_geometry.py``);
 - off-axis with one single-biprism hologram: 97.4-98.5 % at 1000-4000 e/px. The floor is the
   reconstruction's own smooth vacuum error, 0.015 rad at 4 V: the biprism's Fresnel fringes
   in the hologram's centre band (the intensities of the two waves) streak along the carrier
@@ -64,7 +67,7 @@ the fitted vacuum):
   the error, Im[c (exp(-i phi) - 1)], grows with the leakage phase phi. One hologram and one
   reference cannot separate it (same frequencies); a stack of references at shifted fringes
   can (:func:`~ionscope.holography.offaxis.reference_stack_terms`): with 8 of them the chain
-  removes 99.1-99.4 % at 2000 e/px. Without the fringes (a double biprism) it reaches
+  removes 98.8-99.2 % at 2000 e/px (the specimen change near the edge 1.2-1.8x its noise). Without the fringes (a double biprism) it reaches
   98.8-99.4 % at 2000 e/px, and 99.3-99.6 % on the biased-minus-0 V difference at 4000 e/px. The aperture's ringing at the specimen edge projects to only
   ~0.004 rad once the mask is eroded by the resolution.
 

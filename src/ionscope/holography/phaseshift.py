@@ -427,7 +427,10 @@ def reconstruct_phase_shifting(
 ) -> xr.Dataset:
     """Reconstruct phase and amplitude from a phase-shifting hologram stack.
 
-    Computes: loads the stacks (a dask-backed one is computed) and returns numpy-backed maps.
+    Computes: loads the stacks (a dask-backed one is computed) and returns numpy-backed maps
+    - eager on purpose: every pixel's least-squares solve uses all frames (the ``shift`` dim),
+    the steps are measured in the vacuum of all frames and the drift against frame 0, so the
+    whole stack is one computation.
 
     Parameters
     ----------

@@ -72,6 +72,22 @@ def potential_from_phase(phase: np.ndarray, c_e: float, thickness_nm: np.ndarray
         return np.where(t > 0, np.asarray(phase, dtype=np.float64) / (c_e * t), np.nan)
 
 
+def _thickness_above(phase: np.ndarray, c_e: float, mip_v: float, min_thickness_nm: float) -> np.ndarray:
+    t = thickness_kernel(phase, c_e, mip_v)
+    return np.where(t > min_thickness_nm, t, np.nan)
+
+
+def _relative_thickness_masked(amplitude: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Relative thickness of each (y, x) frame of ``amplitude`` (..., y, x) against the median
+    of its own vacuum pixels; returns it and those medians."""
+    a_vac = np.nanmedian(amplitude[..., mask], axis=-1)
+    return relative_thickness(amplitude, a_vac[..., None, None]), a_vac
+
+
+def _potential_of_map(phase: np.ndarray, thickness_nm: np.ndarray, c_e: float) -> np.ndarray:
+    return potential_from_phase(phase, c_e, thickness_nm)
+
+
 def relative_thickness(amplitude: np.ndarray, amplitude_vacuum: float | np.ndarray) -> np.ndarray:
     """``t / lambda_in = -2 ln(A / A_vac)`` (dimensionless; NaN where ``A <= 0``)."""
     a = np.asarray(amplitude, dtype=np.float64)
@@ -94,6 +110,23 @@ def _map(obj: Any, what: str) -> xr.DataArray:
         raise InputError(f"{what} must be an xarray DataArray with dims (y, x), got {type(obj).__name__}")
     require_dims(obj, ("y", "x"), what=what)
     return obj.transpose("y", "x")
+
+
+def _series_map(obj: Any, what: str) -> xr.DataArray:
+    """A (y, x) map or a series of them (y, x and further dims, e.g. time; transposed so that
+    y, x come last); numpy- or dask-backed, not loaded."""
+    if isinstance(obj, xr.DataArray) and obj.ndim > 2 and "y" in obj.dims and "x" in obj.dims:
+        lead = [d for d in obj.dims if d not in ("y", "x")]
+        return obj.transpose(*lead, "y", "x")
+    return _map(obj, what)
+
+
+def _per_pixel(kernel: Any, *args: Any, **kwargs: Any) -> xr.DataArray:
+    """A per-pixel numpy kernel lifted over (possibly dask-backed) maps and series: lazy, one
+    task per chunk, when any argument is dask-backed (float64 result)."""
+    lazy = any(isinstance(a, xr.DataArray) and a.chunks is not None for a in args)
+    return xr.apply_ufunc(kernel, *args, kwargs=kwargs, dask="parallelized" if lazy else "forbidden",
+                          output_dtypes=[np.float64], keep_attrs=False)
 
 
 def _check_kv(kv: float) -> float:
@@ -136,19 +169,21 @@ def phase_to_potential(phase: xr.DataArray, kv: float, thickness_nm: float | xr.
     Parameters
     ----------
     phase : xarray.DataArray
-        Unwrapped phase (rad), dims ``(y, x)`` (a phase difference works the same way).
+        Unwrapped phase (rad), dims ``(y, x)`` (a phase difference works the same way), or a
+        series of them (dims y, x and e.g. time; numpy- or dask-backed).
     kv : float
         Accelerating voltage, kV.
     thickness_nm : float or xarray.DataArray
-        Specimen thickness in nm: one number, or a ``(y, x)`` map (NaN / non-positive pixels
-        give NaN potential).
+        Specimen thickness in nm: one number, or a ``(y, x)`` map (or a series like ``phase``;
+        NaN / non-positive pixels give NaN potential).
 
     Returns
     -------
     xarray.DataArray
         ``potential`` in V with attrs ``interaction_constant_rad_per_V_nm`` and ``beam_energy_kV``.
 
-    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
+    Computes: nothing while building - per pixel, a dask-backed map or series (dims y, x and
+    e.g. time) gives a dask-backed result, one task per chunk; numpy in, numpy out.
 
     Examples
     --------
@@ -158,18 +193,18 @@ def phase_to_potential(phase: xr.DataArray, kv: float, thickness_nm: float | xr.
     >>> round(float(phase_to_potential(phi, 200, 50.0).mean()), 3)
     2.0
     """
-    phase = _map(phase, "phase")
+    phase = _series_map(phase, "phase")
     if units_of(phase) != "rad":
         raise InputError(f"phase must be in rad, got {units_of(phase)!r}")
     kv = _check_kv(kv)
     c_e = electron_interaction_constant(kv)
     if isinstance(thickness_nm, xr.DataArray):
-        t_da = _map(thickness_nm, "thickness map")
-        if t_da.shape != phase.shape:
+        t_da = _series_map(thickness_nm, "thickness map")
+        if (t_da.sizes["y"], t_da.sizes["x"]) != (phase.sizes["y"], phase.sizes["x"]):
             raise DimensionError(f"thickness map shape {t_da.shape} differs from the phase's {phase.shape}")
         if units_of(t_da) != "nm":
             raise InputError(f"the thickness map must be in nm, got {units_of(t_da)!r} (t/lambda_in needs a mean free path)")
-        t = np.asarray(t_da.values, dtype=np.float64)
+        t: Any = t_da.astype(np.float64, copy=False)
         t_param: Any = "map"
     else:
         try:
@@ -179,7 +214,11 @@ def phase_to_potential(phase: xr.DataArray, kv: float, thickness_nm: float | xr.
         if not (np.isfinite(t) and t > 0):
             raise ConfigError(f"thickness must be a positive number of nm, got {thickness_nm!r}")
         t_param = t
-    values = potential_from_phase(np.asarray(phase.values, dtype=np.float64), c_e, t)
+    if isinstance(t, xr.DataArray):
+        values = _per_pixel(_potential_of_map, phase.astype(np.float64, copy=False), t, c_e=c_e)
+        values = values.transpose(*phase.dims).data
+    else:
+        values = _per_pixel(potential_from_phase, phase.astype(np.float64, copy=False), c_e=c_e, thickness_nm=t).data
     out = _like(phase, values, "potential", "V", "projected mean electrostatic potential",
                 interaction_constant_rad_per_V_nm=c_e, beam_energy_kV=kv)
     params = {"kv": kv, "thickness_nm": t_param, "interaction_constant": c_e}
@@ -200,7 +239,8 @@ def thickness_from_amplitude(
     Parameters
     ----------
     amplitude : xarray.DataArray
-        Amplitude, dims ``(y, x)`` (relative to a vacuum reference or not).
+        Amplitude, dims ``(y, x)`` (relative to a vacuum reference or not), or a series of
+        them (dims y, x and e.g. time).
     vacuum : ndarray or DataArray of bool, optional
         Vacuum pixels; ``A_vac`` is their median amplitude.
     amplitude_vacuum : float, optional
@@ -216,14 +256,26 @@ def thickness_from_amplitude(
     xarray.DataArray
         ``thickness`` (nm) or ``relative_thickness`` (1), attrs ``amplitude_vacuum``.
 
-    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
+    Computes: nothing while building - per pixel (with a vacuum mask, per frame: the median
+    of each frame's vacuum, the ``amplitude_vacuum`` coordinate along the series); a dask-backed
+    map or series gives a dask-backed result; numpy in, numpy out.
     """
-    amplitude = _map(amplitude, "amplitude")
-    mask = _vacuum_values(amplitude, vacuum)
-    a = np.asarray(amplitude.values, dtype=np.float64)
+    amplitude = _series_map(amplitude, "amplitude")
+    series = amplitude.ndim > 2
+    frame = amplitude.isel({d: 0 for d in amplitude.dims[:-2]}) if series else amplitude
+    mask = _vacuum_values(frame, vacuum)
+    per_frame = None
     if amplitude_vacuum is None:
-        if mask is not None:
-            amplitude_vacuum = float(np.nanmedian(a[mask]))
+        if mask is not None and series:  # the vacuum median of each frame, lazily
+            block = amplitude.chunk({"y": -1, "x": -1}) if amplitude.chunks is not None else amplitude
+            rel_da, per_frame = xr.apply_ufunc(
+                _relative_thickness_masked, block.astype(np.float64, copy=False), kwargs={"mask": mask},
+                input_core_dims=[["y", "x"]], output_core_dims=[["y", "x"], []],
+                dask="parallelized" if block.chunks is not None else "forbidden",
+                output_dtypes=[np.float64, np.float64])
+            rel = rel_da.data
+        elif mask is not None:
+            amplitude_vacuum = float(np.nanmedian(np.asarray(amplitude.values, dtype=np.float64)[mask]))
         elif units_of(amplitude) == "1":
             amplitude_vacuum = 1.0
         else:
@@ -231,20 +283,28 @@ def thickness_from_amplitude(
                 "the vacuum amplitude is unknown: give a vacuum mask or amplitude_vacuum (the "
                 "amplitude is not normalised by a reference hologram)"
             )
-    if not (np.isfinite(amplitude_vacuum) and amplitude_vacuum > 0):
-        raise InputError(f"the vacuum amplitude must be positive, got {amplitude_vacuum!r}")
-    rel = relative_thickness(a, amplitude_vacuum)
+    if per_frame is None:
+        if not (np.isfinite(amplitude_vacuum) and amplitude_vacuum > 0):
+            raise InputError(f"the vacuum amplitude must be positive, got {amplitude_vacuum!r}")
+        rel = _per_pixel(relative_thickness, amplitude.astype(np.float64, copy=False),
+                         amplitude_vacuum=float(amplitude_vacuum)).data
+        amplitude_vacuum = float(amplitude_vacuum)
+    else:
+        amplitude_vacuum = "per frame: the amplitude_vacuum coordinate (median over the vacuum mask)"
     if mean_free_path_nm is not None:
         if not (np.isfinite(mean_free_path_nm) and mean_free_path_nm > 0):
             raise ConfigError(f"mean_free_path_nm must be positive, got {mean_free_path_nm!r}")
         out = _like(amplitude, rel * mean_free_path_nm, "thickness", "nm",
-                    "thickness from the amplitude", amplitude_vacuum=float(amplitude_vacuum),
+                    "thickness from the amplitude", amplitude_vacuum=amplitude_vacuum,
                     mean_free_path_nm=float(mean_free_path_nm))
     else:
         out = _like(amplitude, rel, "relative_thickness", "1",
                     "thickness / inelastic mean free path, from the amplitude",
-                    amplitude_vacuum=float(amplitude_vacuum))
-    params = {"amplitude_vacuum": float(amplitude_vacuum), "mean_free_path_nm": mean_free_path_nm,
+                    amplitude_vacuum=amplitude_vacuum)
+    if per_frame is not None:
+        out = out.assign_coords(amplitude_vacuum=(per_frame.dims, per_frame.data, {
+            "units": "1", "long_name": "median amplitude over the vacuum mask, per frame"}))
+    params = {"amplitude_vacuum": amplitude_vacuum, "mean_free_path_nm": mean_free_path_nm,
               "vacuum_mask": mask is not None}
     return with_provenance(out, "ionscope.holography.thickness_from_amplitude", params, [amplitude],
                            history=provenance(amplitude))
@@ -257,7 +317,8 @@ def thickness_from_phase(phase: xr.DataArray, kv: float, mip_v: float, *,
     Parameters
     ----------
     phase : xarray.DataArray
-        Unwrapped phase (rad, vacuum at 0), dims ``(y, x)``: the 0 V image of the specimen.
+        Unwrapped phase (rad, vacuum at 0), dims ``(y, x)``: the 0 V image of the specimen (or
+        a series of them, dims y, x and e.g. time).
     kv : float
         Accelerating voltage, kV.
     mip_v : float
@@ -270,15 +331,16 @@ def thickness_from_phase(phase: xr.DataArray, kv: float, mip_v: float, *,
     xarray.DataArray
         ``thickness`` in nm.
 
-    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
+    Computes: nothing while building - per pixel, a dask-backed map or series (dims y, x and
+    e.g. time) gives a dask-backed result, one task per chunk; numpy in, numpy out.
     """
-    phase = _map(phase, "phase")
+    phase = _series_map(phase, "phase")
     kv = _check_kv(kv)
     if not (np.isfinite(mip_v) and mip_v > 0):
         raise ConfigError(f"the mean inner potential must be a positive number of V, got {mip_v!r}")
     c_e = electron_interaction_constant(kv)
-    t = thickness_kernel(np.asarray(phase.values, dtype=np.float64), c_e, float(mip_v))
-    t = np.where(t > min_thickness_nm, t, np.nan)
+    t = _per_pixel(_thickness_above, phase.astype(np.float64, copy=False), c_e=c_e, mip_v=float(mip_v),
+                   min_thickness_nm=float(min_thickness_nm)).data
     out = _like(phase, t, "thickness", "nm", "thickness from the phase and the mean inner potential",
                 mip_V=float(mip_v), beam_energy_kV=kv)
     return with_provenance(out, "ionscope.holography.thickness_from_phase",
@@ -329,7 +391,10 @@ def phase_difference(
     xarray.DataArray
         ``phase_difference`` (rad), attrs ``vacuum_offset_rad`` and ``alignment_shift_px``.
 
-    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
+    Computes: loads both maps (a dask-backed one is computed) and returns a numpy-backed
+    difference - eager on purpose: the alignment is a cross-correlation of two whole images
+    and the vacuum offset a median over the map, both needed before the difference exists;
+    for a series, map it over the frame pairs.
     """
     phase = _map(phase, "phase")
     phase_zero = _map(phase_zero, "0 V phase")
@@ -411,7 +476,12 @@ def potential_map(
         mean-inner-potential routes; ``phase_difference`` (rad) when ``phase_zero`` is given;
         attrs ``route``, ``interaction_constant_rad_per_V_nm`` [, ``mean_free_path_nm``].
 
-    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results.
+    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results
+    - eager on purpose: the routes take medians over the whole map (the vacuum offset, and the
+    mean free path that makes the specimen's median potential V0) and may align two images by
+    cross-correlation, all before the per-pixel division; for a series use the per-pixel
+    :func:`phase_to_potential` / :func:`thickness_from_phase` (lazy), or map this over the
+    frames.
     """
     if (thickness_nm is None) == (mip_v is None):
         raise ConfigError("give exactly one of thickness_nm (--thickness) and mip_v (--mip)")

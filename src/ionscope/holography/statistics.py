@@ -123,7 +123,9 @@ def hologram_statistics(
 ) -> dict[str, Any]:
     """Fringe spacing, sampling, contrast and carrier frequency of an off-axis hologram.
 
-    Computes: loads the hologram (a dask-backed one is computed) and returns plain numbers.
+    Computes: loads the hologram (a dask-backed one is computed) and returns plain numbers
+    (statistics of one whole image; the per-frame ``fringe_visibility`` of a series comes
+    lazily from :func:`~ionscope.holography.reconstruct_offaxis`).
 
     Parameters
     ----------

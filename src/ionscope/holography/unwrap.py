@@ -295,7 +295,11 @@ def unwrap_phase(
 ):
     """Unwrap a wrapped phase map; never hangs on NaN, infinite or masked pixels.
 
-    Computes: loads the phase (a dask-backed DataArray is computed) and returns it unwrapped.
+    Computes: loads the phase (a dask-backed DataArray is computed) and returns it unwrapped -
+    eager on purpose: unwrapping integrates phase differences along paths through the whole
+    map (quality-guided order, or a global Poisson solve), so one map is one task. The
+    reconstructions of a series (:func:`~ionscope.holography.reconstruct_offaxis`) unwrap
+    each frame inside their lazy per-frame tasks.
 
     Parameters
     ----------

@@ -255,7 +255,10 @@ def potential_from_reconstruction(
         thickness route when the specimen's median potential is negative (its phase below the
         vacuum's: the sideband convention may be the opposite for this microscope).
 
-    Computes: loads the phase and amplitude maps and returns a numpy-backed Dataset.
+    Computes: loads the phase and amplitude maps and returns a numpy-backed Dataset - eager on
+    purpose: the vacuum is detected on the whole map, the leakage model is a least-squares fit
+    over all of it (degree by cross-validation) and the flatness warnings read the values; a
+    series is mapped over its frames by the caller.
     """
     if (thickness_nm is None) == (mip_v is None):
         raise ConfigError("give exactly one of thickness_nm (--thickness NM) and mip_v (--mip V)")
@@ -457,7 +460,8 @@ def profile_across_interface(
     IonscopeWarning
         When a plateau holds fewer than :data:`MIN_PLATEAU_SAMPLES` finite points.
 
-    Computes: loads the map and returns a numpy-backed Dataset.
+    Computes: loads the map and returns a numpy-backed Dataset - eager on purpose: a band
+    profile is a small reduction of the map and the step fit needs all of it.
     """
     if (start is None) != (end is None):
         raise ConfigError("give both start and end (--from and --to), or neither (then the interface is detected)")

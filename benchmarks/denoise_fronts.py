@@ -8,13 +8,15 @@ Run (the OpenBLAS core-type override of the machine env slows numpy):
 (a) The ``li_fronts`` twin (64 x 64 px, 50 frames, Poisson at 12 counts per pixel at x = 1, about
     8 on average): fast fronts (2.5 px per frame) and slow ones (0.25), ``--seeds`` seeds each.
     ``denoise --method sparse3d`` with its defaults (temporal extent, dictionary size and
-    sparsity chosen from the data: ``ionscope.denoise.select``), with the fixed defaults it had
-    before (3 x 8 x 8 patches, 256 atoms, sparsity 4), and every baseline tuned on the truth (the
+    sparsity chosen from the data: ``ionscope.denoise.select``; then the collaborative Wiener
+    stage, ``ionscope.denoise.collaborative``), the same without the Wiener stage, the fixed
+    defaults it had before issue 17 (3 x 8 x 8 patches, 256 atoms, sparsity 4, no Wiener
+    stage), and every baseline tuned on the truth (the
     best PSNR over a grid of its strength parameter - an oracle no user has): gaussian3d (width x
     time width), tv (per frame) and tv3d (weight), nlmeans (h factor) and bm4d (sigma_psd, the
     ``bm4d`` package) - all through ``ionscope.denoise.denoise`` in the same Anscombe domain.
-(b) The slow licoo2 twin (157 frames, dose 20): sparse3d with its defaults against the fixed
-    defaults it had before (no loss on slow scenes).
+(b) The slow licoo2 twin (157 frames, dose 20): sparse3d with its defaults against the same
+    without the Wiener stage and the fixed defaults it had before (no loss on slow scenes).
 
 PSNR against the noiseless truth, data range 1 (the Li fraction).
 """
@@ -74,7 +76,9 @@ def scene(speed: float, seed: int, baselines: list[str]) -> dict:
     out = {"raw_psnr": psnr(da.values, truth, data_range=1.0)}
     p, t, info = score(da, truth, "sparse3d", seed=seed)
     out["sparse3d_defaults"] = {"psnr": p, "run_time_s": t, "chosen": info["criterion"]["chosen"]}
-    p, t, _ = score(da, truth, "sparse3d", seed=seed, **OLD_DEFAULTS)
+    p, t, info = score(da, truth, "sparse3d", seed=seed, wiener=False)
+    out["sparse3d_defaults_without_wiener"] = {"psnr": p, "run_time_s": t, "chosen": info["criterion"]["chosen"]}
+    p, t, _ = score(da, truth, "sparse3d", seed=seed, wiener=False, **OLD_DEFAULTS)
     out["sparse3d_old_defaults"] = {"psnr": p, "run_time_s": t}
     for method in baselines:
         log(f"  oracle {method}")
@@ -112,8 +116,11 @@ def main() -> None:
     ds = simulate("licoo2", seed=0, dose=20.0)
     da, truth = ds["li_fraction"], ds["li_fraction_true"].values
     p_auto, t_auto, info = score(da, truth, "sparse3d")
-    p_old, t_old, _ = score(da, truth, "sparse3d", **OLD_DEFAULTS)
+    p_plain, t_plain, _ = score(da, truth, "sparse3d", wiener=False)
+    p_old, t_old, _ = score(da, truth, "sparse3d", wiener=False, **OLD_DEFAULTS)
     summary = {name: {"sparse3d_defaults_psnr": [r["sparse3d_defaults"]["psnr"] for r in runs],
+                      "sparse3d_defaults_without_wiener_psnr": [r["sparse3d_defaults_without_wiener"]["psnr"]
+                                                                for r in runs],
                       "sparse3d_old_defaults_psnr": [r["sparse3d_old_defaults"]["psnr"] for r in runs],
                       "best_oracle": [r["best_oracle"] for r in runs],
                       "margin_over_best_oracle_dB": [r["margin_over_best_oracle_dB"] for r in runs],
@@ -125,7 +132,8 @@ def main() -> None:
         "ionscope_version": __version__, "python": platform.python_version(), "cpus": os.cpu_count(),
         "summary": summary, "scenes": scenes,
         "licoo2_dose20": {"sparse3d_defaults": {"psnr": p_auto, "run_time_s": t_auto,
-                                                "chosen": info["criterion"]["chosen"]},
+                                                "chosen": info["criterion"]["chosen"], "wiener": info["wiener"]},
+                          "sparse3d_defaults_without_wiener": {"psnr": p_plain, "run_time_s": t_plain},
                           "sparse3d_old_defaults": {"psnr": p_old, "run_time_s": t_old}},
         "wall_s": time.perf_counter() - t0,
     }, indent=1, default=float))

@@ -849,10 +849,10 @@ def process_frames(
         stacks["backward"] = _trace_stack(frames, series, order, [p[1] for p in pair_vars], is_lazy)
     row_coords = [f["row_time"] if "row_time" in f.coords and f["row_time"].dims == ("y",) else None for f in frames]
     if is_lazy:  # the one compute: the first frame's traces and the (small) row-time coordinates
-        import dask
+        from ionscope.compat import compute
 
-        first, rows_read = dask.compute({k: v[0] for k, v in stacks.items()},
-                                        [None if c is None else c.data for c in row_coords])
+        first, rows_read = compute({k: v[0] for k, v in stacks.items()},
+                                   [None if c is None else c.data for c in row_coords])
         row_coords = [None if c is None else c.copy(data=np.asarray(r)) for c, r in zip(row_coords, rows_read)]
     else:
         first = {k: v[0] for k, v in stacks.items()}

@@ -31,6 +31,7 @@ M. Makitalo and A. Foi, IEEE Trans. Image Process. 20, 99 and 2697 (2011); 22, 9
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -284,6 +285,39 @@ def code_aggregate(stack: np.ndarray, *, dictionary: np.ndarray, patch_shape: Se
     return num / den, atoms
 
 
+#: Frames of a block of the lazy coding per frame of overlap (``patch_shape[0] - 1``): a block
+#: also codes the patches that start in its left neighbour's overlap, so the extra work is about
+#: 1 / BLOCK_FRAMES_PER_OVERLAP (12 %); at least :data:`MIN_BLOCK_FRAMES` frames per block.
+BLOCK_FRAMES_PER_OVERLAP = 8
+MIN_BLOCK_FRAMES = 8
+
+
+def block_frames(n_frames: int, depth: int, chunks: Sequence[int]) -> tuple[int, ...]:
+    """Time chunks of the lazy coding: the input's, unless they are too short for the overlap
+    (merged to at least ``depth`` frames) or so long that the series would be coded in one or a few
+    tasks (cut into blocks of about ``max(BLOCK_FRAMES_PER_OVERLAP * depth, MIN_BLOCK_FRAMES)``
+    frames, so the blocks run in parallel on threads or a cluster's workers).
+
+    Examples
+    --------
+    >>> block_frames(157, 6, (157,))  # one 10 MB chunk of Li maps, 7-frame patches
+    (40, 40, 40, 37)
+    >>> block_frames(9, 2, (3, 3, 3))
+    (3, 3, 3)
+    """
+    import dask.array
+
+    target = max(BLOCK_FRAMES_PER_OVERLAP * int(depth), MIN_BLOCK_FRAMES)
+    chunks = tuple(int(c) for c in chunks)
+    if max(chunks) > 2 * target:
+        n_blocks = math.ceil(n_frames / target)
+        size = math.ceil(n_frames / n_blocks)
+        chunks = (size,) * (n_frames // size) + ((n_frames % size,) if n_frames % size else ())
+    if depth and min(chunks) < depth:  # as dask's overlap would, but before the output's chunks are set
+        chunks = dask.array.overlap.ensure_minimum_chunksize(depth, chunks)
+    return tuple(chunks)
+
+
 def code_aggregate_lazy(stack, *, with_atoms: bool = False, **code: Any):
     """:func:`code_aggregate` over a dask stack, block of frames by block of frames.
 
@@ -291,8 +325,8 @@ def code_aggregate_lazy(stack, *, with_atoms: bool = False, **code: Any):
     padding at the series' ends): every space-time patch that covers one of the block's own
     frames lies inside the extended block, so the block's frames get the very sums of the
     in-memory path (the overlaps are blended exactly, not approximately). Blocks are the
-    input's time chunks, each at least that many frames long (rechunked otherwise); y and x
-    are one chunk.
+    input's time chunks when they suit (:func:`block_frames`: at least that many frames long,
+    and not so long that a few tasks carry the series); y and x are one chunk.
 
     With ``with_atoms`` also returns the number of atoms used by all patches, a dask scalar
     summed from the same tasks (each block counts the patches that start in its own frames, so
@@ -305,8 +339,9 @@ def code_aggregate_lazy(stack, *, with_atoms: bool = False, **code: Any):
     depth = int(code["patch_shape"][0]) - 1
     if len(stack.chunks[1]) > 1 or len(stack.chunks[2]) > 1:
         stack = stack.rechunk({1: -1, 2: -1})
-    if depth and min(stack.chunks[0]) < depth:  # as dask's overlap would, but before the output's chunks are set
-        stack = stack.rechunk({0: dask.array.overlap.ensure_minimum_chunksize(depth, stack.chunks[0])})
+    frames = block_frames(stack.shape[0], depth, stack.chunks[0])
+    if frames != stack.chunks[0]:
+        stack = stack.rechunk({0: frames})
     extended = stack if depth == 0 else dask.array.overlap.overlap(stack, depth={0: depth, 1: 0, 2: 0},
                                                                    boundary="none")
 
@@ -529,6 +564,7 @@ def sparse_denoise(
 
 __all__ = [
     "NOISE_MODELS", "NOISE_MARGIN", "ERROR_FACTOR", "DEFAULT_LAMBDA", "default_error_factor", "denoise_stack",
-    "sample_patches", "code_aggregate", "code_aggregate_lazy",
+    "sample_patches", "code_aggregate", "code_aggregate_lazy", "block_frames", "BLOCK_FRAMES_PER_OVERLAP",
+    "MIN_BLOCK_FRAMES",
     "SPARSE_CONSTRAINTS", "sparse_denoise",
 ]

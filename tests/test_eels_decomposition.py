@@ -210,13 +210,17 @@ def test_nmf_wrapper_labels_maps_and_spectra():
     assert np.all(_match(ds.maps.values.reshape(3, -1).T, maps) > 0.99)
 
 
-def test_nmf_wrapper_lazy_input_gives_the_eager_result():
+def test_nmf_wrapper_lazy_input_stays_lazy_and_is_near_the_eager_result():
+    # 480 spectra: the lazy path's sample is all of them, so it starts from the in-memory HALS
+    # components; its passes and exact non-negative least-squares maps barely move them
     maps, spectra = _separated_sources()
     da = _image(_noisy(maps, spectra), dtype=np.float32)
     eager = nmf(da, 3, max_iter=100, tol=1e-6)
     lazy = nmf(da.chunk({"y": 8}), 3, max_iter=100, tol=1e-6)
-    np.testing.assert_array_equal(lazy.maps.values, eager.maps.values)
-    assert eager.maps.dtype == np.float32
+    assert lazy.maps.chunks is not None and lazy.attrs["n_sample"] == 480
+    np.testing.assert_allclose(lazy.maps.values, eager.maps.values, atol=1e-3 * float(eager.maps.max()))
+    np.testing.assert_allclose(lazy.spectra.values, eager.spectra.values, atol=1e-3)
+    assert eager.maps.dtype == np.float32 and lazy.maps.dtype == np.float32
 
 
 def test_nmf_wrapper_rejects_negative_and_non_finite_data():

@@ -9,6 +9,8 @@ of our threads, or on tiny GEMMs, only oversubscribes the cores and spin-waits).
   safe to nest and to enter from several threads.
 * :func:`run_blocks` - call a function on consecutive row slices, on a persistent thread pool.
 * :class:`Scratch` - per-thread work buffers reused across blocks.
+* :func:`map_blocks_with_total` - a dask array's blocks mapped to output blocks and a number
+  each (e.g. a count or a squared error), summed lazily: both come from the same tasks.
 """
 
 from __future__ import annotations
@@ -182,4 +184,51 @@ class Scratch(threading.local):
         return buf[:rows]
 
 
-__all__ = ["Scratch", "n_cpus", "run_blocks", "single_threaded_blas", "thread_pool"]
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
+
+
+def _second(pair: tuple[Any, Any], ndim: int) -> np.ndarray:
+    return np.full((1,) * ndim, pair[1], dtype=np.float64)
+
+
+def map_blocks_with_total(func: Callable[..., tuple[np.ndarray, float]], array: Any, *,
+                          chunks: tuple[tuple[int, ...], ...], dtype: Any) -> tuple[Any, Any]:
+    """Map every block of a dask array to an output block and a number; the outputs as a dask
+    array and the sum of the numbers as a dask scalar, both from the same tasks.
+
+    ``func(block, block_info)`` returns ``(out_block, number)``; ``block_info`` is dask's
+    description of the input block (``"chunk-location"``, ``"num-chunks"``,
+    ``"array-location"``). Each block is processed once however the two results are computed:
+    computed together (``dask.compute(out, total)``, or a store with ``compute_with``), the tasks
+    they share run once; the output alone never waits for the sum.
+
+    Parameters
+    ----------
+    func : callable
+    array : dask.array.Array
+    chunks : tuple of tuple of int
+        The output's chunks (one block per input block, same number of dims).
+    dtype : numpy dtype
+        The output's dtype.
+
+    Returns
+    -------
+    out : dask.array.Array
+    total : dask.array.Array
+        0-d float64.
+    """
+    ndim = array.ndim
+
+    def run(block: np.ndarray, block_info: dict | None = None) -> tuple[np.ndarray, float]:
+        return func(block, block_info[0])
+
+    pairs = array.map_blocks(run, dtype=object, meta=np.empty((0,) * ndim, dtype=object))
+    out = pairs.map_blocks(_first, chunks=chunks, dtype=dtype, meta=np.empty((0,) * ndim, dtype=dtype))
+    ones = tuple((1,) * len(c) for c in array.chunks)
+    numbers = pairs.map_blocks(_second, ndim, chunks=ones, dtype=np.float64,
+                               meta=np.empty((0,) * ndim, dtype=np.float64))
+    return out, numbers.sum()
+
+
+__all__ = ["Scratch", "map_blocks_with_total", "n_cpus", "run_blocks", "single_threaded_blas", "thread_pool"]

@@ -55,6 +55,8 @@ def denoise(
     DIR/summary.json with the method, the parameters (and how auto chose them), sigma and the run
     time.
     """
+    from dask import is_dask_collection
+
     from ionscope import io
     from ionscope.denoise.methods import denoise as run_denoise
 
@@ -71,11 +73,14 @@ def denoise(
     with dask_progress(f"denoise ({method}): sample"), options_named():
         result, info = run_denoise(da, method=method, patch=patch, atoms=atoms, sparsity=sparsity,
                                    temporal=temporal, noise=noise, dose=dose, seed=seed, **extra)
+    # a lazy sparse result's mean_atoms is a dask scalar of the same tasks: computed as the result is written
+    lazy_stats = {k: info[k] for k in ("mean_atoms",) if is_dask_collection(info.get(k))}
     summary = {"command": "denoise", "input": str(input_path), "method": method,
                "parameters": {"patch": patch, "atoms": atoms, "sparsity": sparsity, "temporal": temporal,
                               "noise": noise, "dose": dose, "seed": seed,
                               "wiener": info.get("parameters", {}).get("wiener", wiener)},
-               "sigma": info.get("sigma"), "info": {k: v for k, v in info.items() if k != "dictionary"}}
+               "sigma": info.get("sigma"),
+               "info": {k: v for k, v in info.items() if k != "dictionary" and k not in lazy_stats}}
     if "criterion" in info:
         used = info["parameters"]
         summary["chosen"] = {k: used.get(k) for k in ("temporal", "atoms", "sparsity")}
@@ -84,6 +89,11 @@ def denoise(
     if timed is not None:
         result, part = timed.apply(result)
         summary.update(part)
+    def finish(stats: dict | None = None) -> dict:
+        if stats:
+            summary["info"].update({k: float(v) for k, v in stats.items()})
+        return {**summary, "run_time_s": elapsed()}
+
     with dask_progress(f"denoise ({method})"):  # a lazy result is computed as it is written, chunk by chunk
-        io.write_result(out_dir, result, lambda: {**summary, "run_time_s": elapsed()}, overwrite=overwrite)
+        io.write_result(out_dir, result, finish, overwrite=overwrite, compute_with=lazy_stats or None)
     out.print(f"denoised {dict(da.sizes)} with {method}; wrote {out_dir}")

@@ -123,32 +123,51 @@ def eels_nmf(
     background: Annotated[WindowOption, typer.Option("--background", help="Subtract a power law fitted in LO:HI (eV) first.")] = None,
     orthogonality: Annotated[float, typer.Option("--orthogonality", help="Soft orthogonality weight on the maps (Shiga et al. 2016), e.g. 0.1.")] = 0.0,
     normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="Scale every spectrum to unit sum in the window (removes thickness contrast).")] = True,
+    passes: Annotated[int, typer.Option("--passes", help="Lazy (Zarr) input: passes over the data that refine the components learned on a sample.")] = 2,
+    max_sample: Annotated[int, typer.Option("--max-sample", help="Lazy (Zarr) input: spectra in the sample the components are first learned on.")] = 20000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     dims: DimsOption = None,
     overwrite: OverwriteOption = False,
 ) -> None:
     """NMF phase maps and component spectra (HALS).
 
+    A Zarr input stays lazy, so the series may be larger than memory: the components are learned
+    on a sample of --max-sample spectra and refined in --passes passes over the data, and the
+    maps are computed chunk by chunk as they are written (with --orthogonality the spectra are
+    loaded into memory: the soft orthogonality needs every map at every sweep).
+
     Writes DIR/result.zarr with maps (component, ...), spectra (component, energy) and
     reconstruction_error, and DIR/summary.json.
     """
     from ionscope import io
+    from ionscope.data import is_lazy
     from ionscope.eels.decomposition import nmf
     from ionscope.eels.phases import prepare_for_nmf
 
     elapsed = start_run(out_dir, overwrite, inputs=(input_path,))
     win = parse_window(window, "--window")
     bg = parse_window(background, "--background")
-    spectra = prepare_for_nmf(load_input(input_path, dims=dims), window=win, background=bg, normalize=normalize)
-    with options_named(n_components="--components"):
-        result = nmf(spectra, components, window=win, orthogonality=orthogonality, seed=seed)
+    spectra = prepare_for_nmf(load_input(input_path, lazy=not orthogonality, dims=dims), window=win, background=bg,
+                              normalize=normalize)
+    with dask_progress("eels nmf: components"), options_named(n_components="--components"):
+        result = nmf(spectra, components, window=win, orthogonality=orthogonality, seed=seed, passes=passes,
+                     max_sample=max_sample)
     summary = {
         "command": "eels nmf", "input": str(input_path), "components": components, "window_eV": win,
         "background_eV": bg, "normalize": normalize, "orthogonality": orthogonality, "seed": seed,
-        "reconstruction_error": float(result["reconstruction_error"]), "run_time_s": elapsed(),
+        "lazy": is_lazy(spectra),
     }
-    io.write_result(out_dir, result, summary, overwrite=overwrite)
-    out.print(f"{components} components, relative reconstruction error {summary['reconstruction_error']:.4g}; wrote {out_dir}")
+    if is_lazy(spectra):
+        summary.update(passes=passes, n_sample=int(result.attrs["n_sample"]),
+                       objective_passes=list(result.attrs["objective_passes"]))
+
+    def finish(error) -> dict:
+        summary.update(reconstruction_error=float(error), run_time_s=elapsed())
+        return summary
+
+    with dask_progress("eels nmf: maps"):  # a lazy result: the maps and the error in one pass, as they are written
+        io.write_result(out_dir, result, finish, overwrite=overwrite, compute_with=result["reconstruction_error"].data)
+    out.print(f"{components} components, reconstruction error {summary['reconstruction_error']:.4g}; wrote {out_dir}")
 
 
 @eels_app.command("profile")

@@ -147,7 +147,8 @@ def denoise(
         ``sigma`` (noise std in the denoising domain), ``sigma_source``, ``run_time_s``,
         ``criterion`` (sparse methods with parameters at ``"auto"``: how they were chosen, every
         candidate's score, :func:`~ionscope.denoise.select.select_parameters`), and
-        the method's own diagnostics (sparse: ``mean_atoms``, ``dictionary`` (ndarray), ...;
+        the method's own diagnostics (sparse: ``mean_atoms`` - a dask scalar, computed with the
+        result, for a dask-backed input - ``dictionary`` (ndarray), ...;
         pca: ``rank``; gaussian: ``width_px``; tv: ``weight``; nlmeans: ``h``).
 
     Raises

@@ -31,6 +31,7 @@ M. Makitalo and A. Foi, IEEE Trans. Image Process. 20, 99 and 2697 (2011); 22, 9
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -203,11 +204,13 @@ def denoise_stack(
     code = {"dictionary": D, "patch_shape": grid.patch_shape, "stride": stride, "sparsity": sparsity,
             "tol": tol, "lam": lam, "max_patches": max_patches, "dtype": dtype}
     if lazy:
-        out = code_aggregate_lazy(stack, **code)
-        info["mean_atoms"] = None  # known once computed; the lazy path does not compute
+        # a dask scalar summed from the very tasks that code the blocks: computed with the result
+        # (io.write_result(compute_with=...)), never by a pass of its own
+        out, n_atoms_used = code_aggregate_lazy(stack, with_atoms=True, **code)
     else:
-        out, n_atoms_used = code_aggregate(stack, **code)
-        info["mean_atoms"] = n_atoms_used / max(grid.n_patches, 1)
+        out, atoms = code_aggregate(stack, **code)
+        n_atoms_used = int(atoms.sum())
+    info["mean_atoms"] = n_atoms_used / max(grid.n_patches, 1)
     t3 = time.perf_counter()
     info["timings_s"] = {"learn": t2 - t1, "code_aggregate": t3 - t2, "total": t3 - t0}
     return out, info
@@ -253,20 +256,21 @@ def sample_patches(stack, grid: PatchGrid, pick: np.ndarray) -> np.ndarray:
 
 def code_aggregate(stack: np.ndarray, *, dictionary: np.ndarray, patch_shape: Sequence[int],
                    stride: int | Sequence[int], sparsity: int, tol: float, lam: float,
-                   max_patches: int = 16384, dtype=np.float32) -> tuple[np.ndarray, int]:
+                   max_patches: int = 16384, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Steps 3-4 of the method on a numpy stack: code every patch over ``dictionary`` with
     Batch-OMP and blend the overlapping reconstructions with the data (weight ``lam``).
 
-    Returns the blended stack (float64) and the number of atoms used in all. Every patch is
-    coded on its own, so a block of frames with ``patch_shape[0] - 1`` frames of its
-    neighbours on each side gives the same values for its own frames as the whole series
+    Returns the blended stack (float64) and the number of atoms used by the patches that start
+    at each position along the first axis (int64, one per start frame; ``.sum()`` is the total).
+    Every patch is coded on its own, so a block of frames with ``patch_shape[0] - 1`` frames of
+    its neighbours on each side gives the same values for its own frames as the whole series
     (:func:`code_aggregate_lazy`).
     """
     D = np.asarray(dictionary)
     gram = D @ D.T
     grid = PatchGrid.from_shape(stack.shape, patch_shape, stride)
     num = np.zeros(stack.shape, dtype=np.float64)
-    n_atoms_used = 0
+    atoms = np.zeros(grid.grid_shape[0], dtype=np.int64)
     for rows in grid.chunks(max_patches):
         # means in float64 (the DC part keeps full precision), the rest in ``dtype``
         patches = grid.extract(stack, rows)          # a fresh copy: centre it in place
@@ -274,39 +278,85 @@ def code_aggregate(stack: np.ndarray, *, dictionary: np.ndarray, patch_shape: Se
         patches -= means[:, None]
         patches = patches.astype(dtype, copy=False)
         codes = sparse_code(patches, D, n_nonzero=sparsity, tol=tol, gram=gram)
-        n_atoms_used += int(codes.counts.sum())
+        atoms[rows] += np.asarray(codes.counts, dtype=np.int64).reshape(atoms[rows].size, -1).sum(axis=1)
         recon = means[:, None] + codes.reconstruct(D)   # float64
         grid.accumulate(recon, num, rows)
     den = grid.coverage()
     if lam > 0:
         num += lam * stack
         den += lam
-    return num / den, n_atoms_used
+    return num / den, atoms
 
 
-def code_aggregate_lazy(stack, **code: Any):
+#: Frames of a block of the lazy coding per frame of overlap (``patch_shape[0] - 1``): a block
+#: also codes the patches that start in its left neighbour's overlap, so the extra work is about
+#: 1 / BLOCK_FRAMES_PER_OVERLAP (12 %); at least :data:`MIN_BLOCK_FRAMES` frames per block.
+BLOCK_FRAMES_PER_OVERLAP = 8
+MIN_BLOCK_FRAMES = 8
+
+
+def block_frames(n_frames: int, depth: int, chunks: Sequence[int]) -> tuple[int, ...]:
+    """Time chunks of the lazy coding: the input's, unless they are too short for the overlap
+    (merged to at least ``depth`` frames) or so long that the series would be coded in one or a few
+    tasks (cut into blocks of about ``max(BLOCK_FRAMES_PER_OVERLAP * depth, MIN_BLOCK_FRAMES)``
+    frames, so the blocks run in parallel on threads or a cluster's workers).
+
+    Examples
+    --------
+    >>> block_frames(157, 6, (157,))  # one 10 MB chunk of Li maps, 7-frame patches
+    (40, 40, 40, 37)
+    >>> block_frames(9, 2, (3, 3, 3))
+    (3, 3, 3)
+    """
+    import dask.array
+
+    target = max(BLOCK_FRAMES_PER_OVERLAP * int(depth), MIN_BLOCK_FRAMES)
+    chunks = tuple(int(c) for c in chunks)
+    if max(chunks) > 2 * target:
+        n_blocks = math.ceil(n_frames / target)
+        size = math.ceil(n_frames / n_blocks)
+        chunks = (size,) * (n_frames // size) + ((n_frames % size,) if n_frames % size else ())
+    if depth and min(chunks) < depth:  # as dask's overlap would, but before the output's chunks are set
+        chunks = dask.array.overlap.ensure_minimum_chunksize(depth, chunks)
+    return tuple(chunks)
+
+
+def code_aggregate_lazy(stack, *, with_atoms: bool = False, **code: Any):
     """:func:`code_aggregate` over a dask stack, block of frames by block of frames.
 
-    Each block is coded with ``patch_shape[0] - 1`` frames of each neighbour (``map_overlap``,
-    no padding at the series' ends): every space-time patch that covers one of the block's own
+    Each block is coded with ``patch_shape[0] - 1`` frames of each neighbour (an overlap, no
+    padding at the series' ends): every space-time patch that covers one of the block's own
     frames lies inside the extended block, so the block's frames get the very sums of the
     in-memory path (the overlaps are blended exactly, not approximately). Blocks are the
-    input's time chunks, each at least that many frames long (rechunked otherwise); y and x
-    are one chunk.
+    input's time chunks when they suit (:func:`block_frames`: at least that many frames long,
+    and not so long that a few tasks carry the series); y and x are one chunk.
+
+    With ``with_atoms`` also returns the number of atoms used by all patches, a dask scalar
+    summed from the same tasks (each block counts the patches that start in its own frames, so
+    every patch once): computed together with the result it costs no extra pass.
     """
+    import dask.array
+
+    from ionscope.blocks import map_blocks_with_total
+
     depth = int(code["patch_shape"][0]) - 1
     if len(stack.chunks[1]) > 1 or len(stack.chunks[2]) > 1:
         stack = stack.rechunk({1: -1, 2: -1})
-    if depth and min(stack.chunks[0]) < depth:
-        stack = stack.rechunk({0: max(depth, max(stack.chunks[0]))})
+    frames = block_frames(stack.shape[0], depth, stack.chunks[0])
+    if frames != stack.chunks[0]:
+        stack = stack.rechunk({0: frames})
+    extended = stack if depth == 0 else dask.array.overlap.overlap(stack, depth={0: depth, 1: 0, 2: 0},
+                                                                   boundary="none")
 
-    def block(values: np.ndarray) -> np.ndarray:
-        return code_aggregate(values, **code)[0]
+    def block(values: np.ndarray, info: dict) -> tuple[np.ndarray, float]:
+        where, count = info["chunk-location"][0], info["num-chunks"][0]
+        lo = depth if where > 0 else 0
+        hi = values.shape[0] - (depth if where < count - 1 else 0)
+        out, atoms = code_aggregate(values, **code)
+        return out[lo:hi], float(atoms[lo:hi].sum())  # patches starting in the block's own frames
 
-    if depth == 0:
-        return stack.map_blocks(block, dtype=np.float64)
-    return stack.map_overlap(block, depth={0: depth, 1: 0, 2: 0}, boundary="none", trim=True,
-                             dtype=np.float64)
+    out, total = map_blocks_with_total(block, extended, chunks=stack.chunks, dtype=np.float64)
+    return (out, total) if with_atoms else out
 
 
 # --------------------------------------------------------------------------- wrapper
@@ -367,7 +417,9 @@ def sparse_denoise(
     the training sample (``max_train`` patches drawn over the whole series, read block by block:
     one compute), and the series is coded in overlapping blocks of frames (its time chunks)
     that give the in-memory path's values (:func:`code_aggregate_lazy`); ``info["mean_atoms"]``
-    is then None. Gaussian noise without ``sigma`` is estimated on the middle frames.
+    is then a dask scalar summed from the same tasks, to compute together with the result (as
+    ``ionscope denoise`` does: ``io.write_result(compute_with=...)``), so it costs no pass of its
+    own. Gaussian noise without ``sigma`` is estimated on the middle frames.
 
     Parameters
     ----------
@@ -534,6 +586,7 @@ def sparse_denoise(
 
 __all__ = [
     "NOISE_MODELS", "NOISE_MARGIN", "ERROR_FACTOR", "DEFAULT_LAMBDA", "default_error_factor", "denoise_stack",
-    "sample_patches", "code_aggregate", "code_aggregate_lazy",
+    "sample_patches", "code_aggregate", "code_aggregate_lazy", "block_frames", "BLOCK_FRAMES_PER_OVERLAP",
+    "MIN_BLOCK_FRAMES",
     "SPARSE_CONSTRAINTS", "sparse_denoise",
 ]

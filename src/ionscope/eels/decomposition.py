@@ -23,6 +23,21 @@ as in the authors' published code (weight ~0.1). This step is a heuristic, not t
 of a stated penalty, so with :math:`w > 0` the data misfit :math:`F` may rise slightly from one
 sweep to the next; with :math:`w = 0` it never does.
 
+Data larger than memory (a dask-backed input, :func:`nmf_lazy`): HALS needs every spectrum at
+every sweep, hundreds of passes over the data. Instead the components are learned in a few
+passes over the data's chunks: (1) HALS as above on a random sample of spectra (``max_sample``,
+one read of the chunks) gives starting spectra; (2) each pass solves, chunk by chunk and in
+parallel, the exact non-negative least-squares maps of its spectra against the fixed
+components and reduces the small sufficient statistics :math:`C^T C` (k x k) and :math:`X^T C`
+(E x k) over all chunks, then solves the exact non-negative least-squares spectra from them
+(alternating non-negative least squares, so :math:`F` never increases from pass to pass); (3)
+the abundance maps are the exact non-negative least-squares maps against the final
+components, computed lazily chunk by chunk (the result is dask-backed). A pass is one
+map-reduce over the chunks - it parallelises over threads or a cluster's workers and holds one
+chunk per worker - where an online (minibatch) update of the components after every chunk
+would make a pass one sequential chain of tasks. Soft orthogonality needs the other maps'
+global sums inside every map update, so it is not offered on lazy data.
+
 PCA: singular value decomposition of the mean-centred data, full (LAPACK) or randomized
 (Halko et al. 2011, with implicit centring so the data are never copied), with explained
 variance and signs fixed so the largest loading of each component is positive.
@@ -418,24 +433,285 @@ def nmf_hals(
     return c, s, info
 
 
+#: Largest number of components whose non-negative least-squares problems are solved exactly by
+#: enumerating the supports (2^k - 1 linear solves per block); beyond, projected HALS sweeps.
+_EXACT_NNLS_MAX = 6
+#: HALS sweeps of :func:`nnls_rows` beyond :data:`_EXACT_NNLS_MAX` components.
+_NNLS_SWEEPS = 200
+
+
+def nnls_rows(b: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    r"""Solve :math:`\min_{c \ge 0} \tfrac12 c^T G c - c^T b_i` for every row :math:`b_i` of ``b``.
+
+    The maps of spectra ``X`` against fixed components ``S`` (``b = X S``, ``G = S^T S``), or
+    the components from the statistics of the maps (``b = X^T C``, ``G = C^T C``): the
+    non-negative least-squares problems of NMF with one factor fixed.
+
+    Up to :data:`_EXACT_NNLS_MAX` components the solution is exact: for every support (subset
+    of components) the unconstrained solution on it is computed for all rows at once, and each
+    row keeps the feasible (non-negative) one with the lowest objective - the optimum is the
+    unconstrained solution on its own support, so it is among them. With more components,
+    :data:`_NNLS_SWEEPS` projected HALS sweeps from the clipped unconstrained solution.
+
+    Parameters
+    ----------
+    b : ndarray, shape (n, k)
+    gram : ndarray, shape (k, k)
+        Symmetric positive semi-definite.
+
+    Returns
+    -------
+    ndarray, shape (n, k), float64, non-negative.
+
+    Examples
+    --------
+    >>> import scipy.optimize
+    >>> rng = np.random.default_rng(0)
+    >>> s = rng.random((30, 3)); x = rng.standard_normal((5, 30))
+    >>> c = nnls_rows(x @ s, s.T @ s)
+    >>> ref = np.array([scipy.optimize.nnls(s, row)[0] for row in x])
+    >>> bool(np.allclose(c, ref, atol=1e-10))
+    True
+    """
+    b = np.asarray(b, dtype=np.float64)
+    g = np.asarray(gram, dtype=np.float64)
+    n, k = b.shape
+    if k > _EXACT_NNLS_MAX:
+        return _nnls_hals(b, g)
+    best = np.zeros((n, k))
+    best_f = np.zeros(n)  # the empty support: c = 0, objective 0
+    for mask in range(1, 2**k):
+        support = [j for j in range(k) if mask >> j & 1]
+        sub = g[np.ix_(support, support)]
+        try:
+            sol = np.linalg.solve(sub, b[:, support].T).T
+        except np.linalg.LinAlgError:
+            sol = np.linalg.lstsq(sub, b[:, support].T, rcond=None)[0].T
+        feasible = np.all(sol >= 0, axis=1)
+        # objective on the support: 0.5 c^T G c - c^T b = -0.5 c^T b at the unconstrained solution
+        f = -0.5 * np.einsum("ij,ij->i", sol, b[:, support])
+        better = feasible & (f < best_f)
+        if better.any():
+            rows = np.flatnonzero(better)
+            best[rows] = 0.0
+            best[np.ix_(rows, support)] = sol[rows]
+            best_f[rows] = f[rows]
+    return best
+
+
+def _nnls_hals(b: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """:func:`nnls_rows` by projected HALS sweeps (many components)."""
+    k = g.shape[0]
+    c = np.maximum(np.linalg.lstsq(g, b.T, rcond=None)[0].T, 0.0)
+    diag = np.diag(g)
+    tiny = np.finfo(np.float64).tiny
+    for _ in range(_NNLS_SWEEPS):
+        for j in range(k):
+            if diag[j] <= tiny:
+                c[:, j] = 0.0
+            else:
+                c[:, j] = np.maximum(c[:, j] + (b[:, j] - c @ g[:, j]) / diag[j], 0.0)
+    return c
+
+
+def _check_block(x: np.ndarray) -> None:
+    if x.size and float(x.min()) < 0:
+        raise InputError(
+            f"NMF needs non-negative data, but a block holds values down to {float(x.min()):g}; clip "
+            "small negative noise (da.clip(min=0)) or decompose the spectra before background subtraction"
+        )
+
+
+def nmf_maps(x: np.ndarray, spectra: np.ndarray) -> tuple[np.ndarray, float]:
+    """Non-negative maps of the spectra ``x`` (N, E) against fixed ``spectra`` (E, k).
+
+    Returns the maps ``C`` (N, k) (exact non-negative least squares, :func:`nnls_rows`; the
+    data's dtype) and the squared residual ``||X - C S^T||_F^2``.
+    """
+    x = _float(x)
+    _check_block(x)
+    s = np.asarray(spectra, dtype=x.dtype)
+    s64 = s.astype(np.float64)
+    c = nnls_rows((x @ s).astype(np.float64), s64.T @ s64)
+    r = x - (c @ s64.T).astype(x.dtype)
+    return c.astype(x.dtype), float(np.einsum("ij,ij->", r, r, dtype=np.float64))
+
+
+def nmf_pass_statistics(x: np.ndarray, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """One chunk's share of an alternating-NNLS pass: its maps against ``spectra`` (E, k), then
+    ``C^T C`` (k, k), ``X^T C`` (E, k) and ``||X||_F^2``, all float64 (summed over chunks)."""
+    x = _float(x)
+    _check_block(x)
+    s = np.asarray(spectra, dtype=x.dtype)
+    s64 = s.astype(np.float64)
+    c64 = nnls_rows((x @ s).astype(np.float64), s64.T @ s64)
+    xtc = (x.T @ c64.astype(x.dtype)).astype(np.float64)
+    return c64.T @ c64, xtc, float(np.einsum("ij,ij->", x, x, dtype=np.float64))
+
+
+
+#: Spectra in the sample the lazy NMF starts from (HALS in memory; ~E x 8 bytes each).
+MAX_SAMPLE = 20000
+#: Passes over the data that refine the sample's components (alternating NNLS).
+PASSES = 2
+
+
+def _block_offsets(chunks: tuple[tuple[int, ...], ...]) -> list[np.ndarray]:
+    return [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(np.int64) for c in chunks]
+
+
+def _sample_spectra(x, pick: np.ndarray) -> np.ndarray:
+    """The spectra at the flat pixel indices ``pick`` (sorted) of the dask array ``x`` (..., E),
+    in that order; one compute, block by block (each block gives the picked spectra it holds)."""
+    import itertools
+
+    import dask
+
+    lead_shape = x.shape[:-1]
+    lead_chunks = x.chunks[:-1]
+    offsets = _block_offsets(lead_chunks)
+    blocks = x.to_delayed()
+    parts, order = [], []
+    for index in itertools.product(*(range(len(c)) for c in lead_chunks)):
+        ranges = [np.arange(off[i], off[i] + c[i]) for off, c, i in zip(offsets, lead_chunks, index)]
+        flat = np.ravel_multi_index(np.meshgrid(*ranges, indexing="ij"), lead_shape).ravel()
+        rows = np.flatnonzero(np.isin(flat, pick, assume_unique=True))
+        if rows.size == 0:
+            continue
+        parts.append(dask.delayed(_take_rows)(blocks[index + (0,)], rows))
+        order.append(flat[rows])
+    values = dask.compute(*parts)
+    spectra = np.concatenate(values, axis=0)
+    return spectra[np.argsort(np.concatenate(order), kind="stable")]
+
+
+def _take_rows(block: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(block).reshape(-1, block.shape[-1])[rows]
+
+
+def _pass_block(block: np.ndarray, spectra: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    return nmf_pass_statistics(np.asarray(block).reshape(-1, block.shape[-1]), spectra)
+
+
+@validate_params({"seed": [SEED, None]})
+def nmf_lazy(
+    x: Any,
+    n_components: int,
+    *,
+    passes: int = PASSES,
+    max_sample: int = MAX_SAMPLE,
+    max_iter: int = 500,
+    tol: float = 1e-6,
+    init: str = "nndsvd",
+    seed: int | None = 0,
+) -> tuple[Any, np.ndarray, dict[str, Any]]:
+    """NMF ``X ~ C S^T`` of a dask array of spectra larger than memory, in passes over its chunks.
+
+    Components from HALS (:func:`nmf_hals`) on a random sample of ``max_sample`` spectra, refined
+    by ``passes`` passes of alternating non-negative least squares over all chunks; the maps are
+    the exact non-negative least-squares maps against the final components, lazily, chunk by
+    chunk (see the module docstring). Reads the data ``1 + passes`` times (one dask compute
+    each) before it returns; the maps and the reconstruction error are computed when they are
+    (together: one more read).
+
+    Parameters
+    ----------
+    x : dask.array.Array, shape (..., E)
+        Non-negative spectra, energy last (one chunk along it; rechunked otherwise).
+    n_components : int
+    passes : int
+        Passes over the data after the sample (0: the sample's components).
+    max_sample : int
+        Spectra drawn (without replacement, with ``seed``) for the starting components.
+    max_iter, tol, init, seed
+        Of the sample's HALS, as :func:`nmf_hals`.
+
+    Returns
+    -------
+    maps : dask.array.Array, shape (..., k)
+        Non-negative abundances in the data's units (dtype of the data).
+    spectra : ndarray, shape (E, k)
+        Non-negative component spectra, each scaled to a maximum of 1.
+    info : dict
+        ``objective`` (``0.5 ||X - C S^T||^2`` after each pass; non-increasing), ``n_iter`` and
+        ``converged`` (the sample's HALS), ``passes``, ``n_sample``, ``reconstruction_error``
+        (a dask scalar, ``||X - C S^T||_F`` of the returned maps; computed with them).
+    """
+    import dask
+
+    from ionscope.blocks import map_blocks_with_total
+
+    if x.ndim < 2 or min(x.shape) < 1:
+        raise InputError(f"nmf needs non-empty spectra (..., energy), got shape {x.shape}")
+    if int(passes) != passes or passes < 0:
+        raise ConfigError(f"passes must be a whole number >= 0, got {passes}")
+    if int(max_sample) != max_sample or max_sample < 1:
+        raise ConfigError(f"max_sample must be a whole number >= 1, got {max_sample}")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    if len(x.chunks[-1]) > 1:
+        x = x.rechunk({x.ndim - 1: -1})
+    e = x.shape[-1]
+    n = int(np.prod(x.shape[:-1]))
+    k = int(n_components)
+    if not 1 <= k <= min(n, e):
+        raise ConfigError(f"nmf: n_components must be an integer from 1 to min(pixels, channels) = {min(n, e)}, got {k}")
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(n, size=min(int(max_sample), n), replace=False))
+    sample = _sample_spectra(x, pick)
+    _, s, sinfo = nmf_hals(sample, k, max_iter=max_iter, tol=tol, init=init, seed=seed)
+    s64 = s.astype(np.float64)
+    objective: list[float] = []
+    blocks = x.to_delayed().ravel()
+    for _ in range(int(passes)):
+        stats = dask.compute(*(dask.delayed(_pass_block)(b, s64) for b in blocks))
+        ctc = sum(st[0] for st in stats)
+        xtc = sum(st[1] for st in stats)
+        xx = float(sum(st[2] for st in stats))
+        if xx == 0.0:
+            raise EmptyDataError("the data are all zero; there is nothing to factorise")
+        new = nnls_rows(xtc, ctc)
+        peak = new.max(axis=0)
+        if np.any(peak <= 0):  # a component no pixel uses: keep the previous spectrum
+            new[:, peak <= 0] = s64[:, peak <= 0]
+            peak[peak <= 0] = 1.0
+        objective.append(_misfit(xx, xtc, new, ctc, new.T @ new))
+        s64 = new / peak[None, :]
+    spectra = s64.astype(x.dtype)
+
+    def block(values: np.ndarray, _info: dict) -> tuple[np.ndarray, float]:
+        c, err2 = nmf_maps(values.reshape(-1, e), spectra)
+        return c.reshape(values.shape[:-1] + (k,)), err2
+
+    maps, err2 = map_blocks_with_total(block, x, chunks=x.chunks[:-1] + ((k,),), dtype=x.dtype)
+    info = {"objective": objective, "n_iter": sinfo["n_iter"], "converged": sinfo["converged"],
+            "passes": int(passes), "n_sample": int(pick.size), "reconstruction_error": err2**0.5}
+    return maps, spectra, info
+
+
 # =========================================================================== wrappers
 
 
-def _spectra_matrix(da: xr.DataArray, window: Sequence[float] | None, what: str):
-    """Validate, cut the window, load, and flatten to (N, E); returns the pieces to rebuild."""
+def _window_cut(da: xr.DataArray, window: Sequence[float] | None, what: str):
+    """Validate and cut the window, energy last (lazy input stays lazy); the cut and its energies."""
     require_spectra(da, f"{what} input")
     energy, disp = energy_ev(da, "the spectra")
     win = window_slice(energy, disp, window, what="fit_window")
     if win.stop - win.start < 2:
         raise ConfigError(f"{what}: the window holds {win.stop - win.start} channel(s); widen it")
     cut = da.transpose(..., "energy").isel(energy=win)
+    return require_finite(cut, "the spectra"), energy[win]
+
+
+def _spectra_matrix(da: xr.DataArray, window: Sequence[float] | None, what: str):
+    """Validate, cut the window, load, and flatten to (N, E); returns the pieces to rebuild."""
+    cut, energy = _window_cut(da, window, what)
     if is_lazy(cut):
         cut = cut.compute()  # the decomposition needs every spectrum at every iteration
-    cut = require_finite(cut, "the spectra")
     lead_dims = tuple(d for d in cut.dims if d != "energy")
     x = np.asarray(cut.values)
     x = _float(x.reshape(-1, x.shape[-1]))
-    return cut, x, lead_dims, energy[win]
+    return cut, x, lead_dims, energy
 
 
 def _output(values, dims, name, units, long_name, cut, lead_dims, k, energy=None):
@@ -464,29 +740,38 @@ def nmf(
     tol: float = 1e-6,
     init: str = "nndsvd",
     seed: int | None = 0,
+    passes: int = PASSES,
+    max_sample: int = MAX_SAMPLE,
 ) -> xr.Dataset:
     """NMF phase mapping of a spectrum image: non-negative maps and spectra (:func:`nmf_hals`).
 
-    Computes: loads the spectra in the window (the factorisation needs them all).
+    Lazy: a dask-backed input gives dask-backed maps and reconstruction error
+    (:func:`nmf_lazy`: components from a sample of ``max_sample`` spectra refined in ``passes``
+    passes over the chunks; the data are read ``1 + passes`` times before it returns, and once
+    more when the maps are computed). A numpy-backed input is factorised in memory by HALS.
 
     Parameters
     ----------
     da : xarray.DataArray
         Non-negative spectra with dim ``energy`` (eV) and any of ``time``, ``y``, ``x``,
-        ``position``. A dask-backed array is loaded (the window only): every HALS sweep needs
-        every spectrum.
+        ``position``.
     n_components : int
     window : (float, float), optional
         Energy-loss range (eV, inclusive) to decompose; default all channels.
     orthogonality, max_iter, tol, init, seed
-        As :func:`nmf_hals`.
+        As :func:`nmf_hals` (for a lazy input: of the sample's HALS). Soft orthogonality needs
+        every map at every sweep: with a dask-backed input it raises ConfigError (load it first,
+        ``da.load()``, if it fits in memory).
+    passes, max_sample
+        Lazy input only, as :func:`nmf_lazy`.
 
     Returns
     -------
     xarray.Dataset
         ``maps`` (component, then the leading dims; data units), ``spectra`` (component, energy; each
         with maximum 1), ``reconstruction_error`` (scalar, ``||X - C S^T||_F`` in data units);
-        ``attrs`` hold ``n_iter``, ``converged`` and the provenance.
+        ``attrs`` hold ``n_iter``, ``converged`` and the provenance (lazy input: also ``passes``,
+        ``n_sample`` and ``objective_passes``, the misfit after each pass).
 
     Examples
     --------
@@ -500,14 +785,26 @@ def nmf(
     >>> ds.maps.dims, ds.spectra.dims
     (('component', 'y', 'x'), ('component', 'energy'))
     """
-    cut, x, lead_dims, energy = _spectra_matrix(da, window, "nmf")
-    c, s, info = nmf_hals(x, n_components, orthogonality=orthogonality, max_iter=max_iter, tol=tol,
-                          init=init, seed=seed)
     k = int(n_components)
-    lead_shape = tuple(cut.sizes[d] for d in lead_dims)
+    if is_lazy(da):
+        if orthogonality:
+            raise ConfigError(
+                f"orthogonality={orthogonality:g} needs every map at every sweep, which a dask-backed (larger than "
+                "memory) input does not allow; use orthogonality=0, or load the spectra first (da.load()) if they fit"
+            )
+        cut, energy = _window_cut(da, window, "nmf")
+        lead_dims = tuple(d for d in cut.dims if d != "energy")
+        c, s, info = nmf_lazy(cut.data, k, passes=passes, max_sample=max_sample, max_iter=max_iter, tol=tol,
+                              init=init, seed=seed)
+        map_values = c.transpose((c.ndim - 1, *range(c.ndim - 1)))
+    else:
+        cut, x, lead_dims, energy = _spectra_matrix(da, window, "nmf")
+        c, s, info = nmf_hals(x, n_components, orthogonality=orthogonality, max_iter=max_iter, tol=tol,
+                              init=init, seed=seed)
+        lead_shape = tuple(cut.sizes[d] for d in lead_dims)
+        map_values = np.moveaxis(c.reshape(lead_shape + (k,)), -1, 0)
     units = units_of(da)
-    maps = _output(np.moveaxis(c.reshape(lead_shape + (k,)), -1, 0), ("component", *lead_dims), "maps",
-                   units, "NMF abundance map", cut, lead_dims, k)
+    maps = _output(map_values, ("component", *lead_dims), "maps", units, "NMF abundance map", cut, lead_dims, k)
     spectra = _output(s.T, ("component", "energy"), "spectra", "1",
                       "NMF component spectrum (maximum 1)", cut, lead_dims, k, energy)
     err = xr.DataArray(info["reconstruction_error"], name="reconstruction_error",
@@ -517,6 +814,9 @@ def nmf(
     params = {"n_components": k, "window_eV": [float(energy[0]), float(energy[-1])],
               "orthogonality": float(orthogonality), "max_iter": int(max_iter), "tol": float(tol),
               "init": init, "seed": seed}
+    if "passes" in info:
+        ds.attrs.update(passes=info["passes"], n_sample=info["n_sample"], objective_passes=info["objective"])
+        params.update(passes=info["passes"], max_sample=int(max_sample))
     ds = with_provenance(ds, "ionscope.eels.nmf", params, inputs=[da], history=provenance(da))
     for name in ds.data_vars:
         ds[name].attrs["provenance"] = ds.attrs["provenance"]
@@ -580,4 +880,5 @@ def pca(
     return ds
 
 
-__all__ = ["nmf_hals", "pca_svd", "randomized_svd", "nmf", "pca"]
+__all__ = ["nmf_hals", "nmf_lazy", "nmf_maps", "nmf_pass_statistics", "nnls_rows", "pca_svd", "randomized_svd",
+           "nmf", "pca", "MAX_SAMPLE", "PASSES"]

@@ -64,7 +64,7 @@ __all__ = [
 #: size; measured on the li_fronts twin (module docstring).
 CUBE = (16, 3, 3)
 WINDOW = (3, 5, 5)
-STRIDE = (2, 2, 2)
+STRIDE = (4, 2, 2)
 GROUP_SIZE = 32
 #: Reference cubes filtered per batch (bounds memory: batch x group x cube voxels).
 BATCH = 1024
@@ -86,23 +86,43 @@ def reference_starts(n_valid: int, step: int, first: int = 0) -> np.ndarray:
     return starts
 
 
+def _window_sums(values: np.ndarray, axis: int, k: int) -> np.ndarray:
+    """Sums of ``k`` consecutive elements along ``axis`` (length ``n - k + 1``), by doubling:
+    sums of 1, 2, 4, ... elements, and ``k`` as the sum of its binary parts, so a window costs
+    about log2(k) additions. Every window's sum is formed by the same additions in the same order
+    wherever the array starts."""
+    n = values.shape[axis] - k + 1
+
+    def take(array: np.ndarray, start: int, length: int) -> np.ndarray:
+        index = [slice(None)] * array.ndim
+        index[axis] = slice(start, start + length)
+        return array[tuple(index)]
+
+    total = None
+    power, width, offset = values, 1, 0
+    while True:
+        if k & width:
+            part = take(power, offset, n)
+            total = part.copy() if total is None else total + part
+            offset += width
+        if 2 * width > k:
+            break
+        length = power.shape[axis] - width
+        power = take(power, 0, length) + take(power, width, length)
+        width *= 2
+    return total
+
+
 def box_sums(values: np.ndarray, cube: Sequence[int]) -> np.ndarray:
     """Sums of ``values`` over every ``cube``-shaped box, shape ``values.shape - cube + 1``.
 
-    Sums of shifted slices, one axis at a time: each box's sum is formed from the same terms in
-    the same order wherever the array starts (no running sums), so a block of a series gives
-    bit for bit the whole series' values.
+    Window sums one axis at a time (:func:`_window_sums`: no running sums), so each box's sum is
+    formed from the same terms in the same order wherever the array starts: a block of a series
+    gives bit for bit the whole series' values.
     """
     out = values
     for axis, k in enumerate(cube):
-        n = out.shape[axis] - k + 1
-        index = [slice(None)] * out.ndim
-        index[axis] = slice(0, n)
-        acc = out[tuple(index)].copy()
-        for j in range(1, k):
-            index[axis] = slice(j, j + n)
-            acc += out[tuple(index)]
-        out = acc
+        out = _window_sums(out, axis, int(k))
     return out
 
 
@@ -159,10 +179,12 @@ def match_groups(pilot: np.ndarray, *, cube: Sequence[int] = CUBE, window: Seque
             continue
         ext = tuple(slice(low, h + cb - 1) for low, h, cb in zip(lo, hi, cube))
         moved = tuple(slice(low + d, h + cb - 1 + d) for low, h, cb, d in zip(lo, hi, cube, (a, b, c)))
-        sums = box_sums((pilot[ext] - pilot[moved]) ** 2, cube)
         sel = [(r >= low) & (r < h) for r, low, h in zip((rt, ry, rx), lo, hi)]
-        block = sums[np.ix_(rt[sel[0]] - lo[0], ry[sel[1]] - lo[1], rx[sel[2]] - lo[2])]
-        dist[i][np.ix_(*sel)] = block
+        # the (y, x) boxes at the references' columns, then the time windows at their frames
+        sums = box_sums((pilot[ext] - pilot[moved]) ** 2, (1, cube[1], cube[2]))
+        sums = sums[:, ry[sel[1]] - lo[1]][:, :, rx[sel[2]] - lo[2]]
+        sums = _window_sums(sums, 0, cube[0])[rt[sel[0]] - lo[0]]
+        dist[i][np.ix_(*sel)] = sums
     dist[np.flatnonzero(~disps.any(axis=1))[0]] = -1.0   # the reference is its group's first member
     dist = dist.reshape(len(disps), -1).T
     nearest = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < dist.shape[1] else \
@@ -181,26 +203,27 @@ def filter_groups(noisy: np.ndarray, pilot: np.ndarray, groups: np.ndarray, *, s
     (the data where no group reaches, which cannot happen with a reference grid that covers
     the array)."""
     shape = noisy.shape
-    view_n = sliding_window_view(noisy, tuple(cube))
-    view_p = sliding_window_view(pilot, tuple(cube))
-    offsets = np.stack(np.meshgrid(*[np.arange(c) for c in cube], indexing="ij"), -1)
+    # float32 groups and transforms (the noise is ~1e6 times the rounding); sums in float64
+    view_n = sliding_window_view(noisy.astype(np.float32), tuple(cube))
+    view_p = sliding_window_view(pilot.astype(np.float32), tuple(cube))
+    # flat index of every voxel of a cube relative to its start
+    deltas = np.ravel_multi_index(np.meshgrid(*[np.arange(c) for c in cube], indexing="ij"), shape).ravel()
     num = np.zeros(noisy.size)
     den = np.zeros(noisy.size)
     axes = (1, 2, 3, 4)
+    var = np.float32(sigma * sigma)
     for start in range(0, len(groups), batch):
         g = groups[start:start + batch]
         at = (g[..., 0], g[..., 1], g[..., 2])
         spec_n = fft.dctn(view_n[at], axes=axes, norm="ortho")
         spec_p = fft.dctn(view_p[at], axes=axes, norm="ortho")
         power = spec_p * spec_p
-        gain = power / (power + sigma * sigma)
-        estimate = fft.idctn(gain * spec_n, axes=axes, norm="ortho")
-        weight = 1.0 / np.maximum((gain * gain).sum(axis=axes), 1e-12)
-        voxel = g[:, :, None, None, None, :] + offsets                # (n, K, t, p, p, 3)
-        flat = np.ravel_multi_index((voxel[..., 0], voxel[..., 1], voxel[..., 2]), shape).ravel()
-        num += np.bincount(flat, (estimate * weight[:, None, None, None, None]).ravel(), minlength=noisy.size)
-        den += np.bincount(flat, np.broadcast_to(weight[:, None, None, None, None], estimate.shape).ravel(),
-                           minlength=noisy.size)
+        gain = power / (power + var)
+        estimate = fft.idctn(gain * spec_n, axes=axes, norm="ortho").reshape(len(g), -1)
+        weight = 1.0 / np.maximum((gain * gain).sum(axis=axes, dtype=np.float64), 1e-12)
+        flat = (np.ravel_multi_index(at, shape)[:, :, None] + deltas).reshape(len(g), -1)
+        num += np.bincount(flat.ravel(), (estimate * weight[:, None]).ravel(), minlength=noisy.size)
+        den += np.bincount(flat.ravel(), np.repeat(weight, flat.shape[1]), minlength=noisy.size)
     out = noisy.astype(np.float64).ravel().copy()
     hit = den > 0
     out[hit] = num[hit] / den[hit]

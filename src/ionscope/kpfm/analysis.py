@@ -280,7 +280,9 @@ def find_particles(
     if lazy:
         import dask
 
-        rows = dask.delayed(_particle_rows, pure=True)(table, mean[:, -1], err[:, -1], active, response)
+        # from the merged chunks' Delayed itself: a Delayed of the dask arrays would carry a copy of
+        # their graph (dask 2026.8), and the series would be streamed once more for the rows
+        rows = dask.delayed(_particle_rows_of, pure=True)(table, found["total"])
     else:
         rows = _particle_rows(table, mean[:, -1], err[:, -1], active, response)
     return out, rows
@@ -294,6 +296,11 @@ def _particle_rows(table: dict[str, np.ndarray], dv_last: np.ndarray, err_last: 
              "dV_last_mV": float(dv_last[j] * 1e3), "dV_err_mV": float(err_last[j] * 1e3),
              "active": bool(active[j]), "response_time_s": float(response[j])}
             for j in range(len(table["label"]))]
+
+
+def _particle_rows_of(table: dict[str, np.ndarray], total: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`_particle_rows` of the whole series' :func:`_finish_particles` result."""
+    return _particle_rows(table, total["mean"][:, -1], total["err"][:, -1], total["active"], total["response"])
 
 
 def _judge_particles(mean: np.ndarray, *, noise: float, threshold: float, cell: np.ndarray | None,
@@ -387,7 +394,8 @@ def _particles_lazy(potential: Any, raw: Any, pot0: np.ndarray, raw0: np.ndarray
     shapes = {"mean": ((p, n), np.float64), "err": ((p, n), np.float64), "count": ((p, n), np.int64),
               "active": ((p,), bool), "corr": ((p,), np.float64), "response": ((p,), np.float64),
               "active_map": (labels.shape, bool), "n_active": ((), np.int64)}
-    return {k: da.from_delayed(done[k], shape, dtype=dtype) for k, (shape, dtype) in shapes.items()}
+    return {**{k: da.from_delayed(done[k], shape, dtype=dtype) for k, (shape, dtype) in shapes.items()},
+            "total": done}
 
 
 # --------------------------------------------------------------------------- profiles
@@ -451,8 +459,10 @@ def profile_frames(result: Any, start: Sequence[float], end: Sequence[float], wi
         data = maps.data.rechunk({1: -1, 2: -1})
         block = dask.delayed(_frame_profiles, pure=True)
         parts: dict[str, list[Any]] = {k: [] for k in ("profile", "sigma", "fit", "table")}
+        tables = []  # the blocks' Delayed (a Delayed of the dask arrays would copy their graph: a second pass)
         for values, m in zip(data.to_delayed().ravel(), data.chunks[0]):
             got = block(values, frame, **band)
+            tables.append(got["table"])
             for k in parts:
                 parts[k].append(da.from_delayed(got[k], (m, size if k != "table" else len(_PROFILE_COLUMNS)),
                                                  dtype=np.float64))
@@ -484,7 +494,7 @@ def profile_frames(result: Any, start: Sequence[float], end: Sequence[float], wi
     summary = {"from_px": [float(v) for v in start], "to_px": [float(v) for v in end],
                "width_px": int(width), "variable": variable}
     if lazy:
-        rows = dask.delayed(_profile_rows, pure=True)(times, got["table"])
+        rows = dask.delayed(_profile_rows_of_blocks, pure=True)(times, tables)
         summary["frames"] = rows
         for key in ("drop_V", "drop_V_error", "slope_V_per_nm", "slope_V_per_nm_error", "interface_nm"):
             summary[key] = dask.delayed(_column, pure=True)(rows, key)
@@ -542,6 +552,10 @@ def _profile_rows(times: np.ndarray, table: np.ndarray) -> list[dict[str, float]
     """One dict per frame: ``time_s`` and the fit table's columns."""
     return [{"time_s": float(t), **{name: float(v) for name, v in zip(_PROFILE_COLUMNS, row)}}
             for t, row in zip(times, np.asarray(table))]
+
+
+def _profile_rows_of_blocks(times: np.ndarray, tables: list[np.ndarray]) -> list[dict[str, float]]:
+    return _profile_rows(times, np.concatenate(tables))
 
 
 def _column(rows: list[dict[str, float]], key: str) -> list[float]:

@@ -70,10 +70,13 @@ def test_find_particles_streams_the_series_one_time_chunk_per_task(processed, mo
         return block(values, raw_values, *args, **kwargs)
 
     monkeypatch.setattr(analysis, "_particle_block", counted)
-    lazy, _ = find_particles(result.chunk({"time": 2}))
+    lazy, rows = find_particles(result.chunk({"time": 2}))
     seen.clear()
     lazy["particle_dV"].compute()
     assert sorted(seen) == [(1, 1), (2, 2), (2, 2)]  # every frame once, never the whole series at once
+    seen.clear()
+    compute(lazy, rows, lazy.attrs["active_particles"])
+    assert sorted(seen) == [(1, 1), (2, 2), (2, 2)]  # the Dataset, the rows and the count: one pass
 
 
 def test_the_active_map_of_a_particle_whose_largest_change_is_in_a_later_chunk(processed):

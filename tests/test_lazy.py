@@ -105,6 +105,54 @@ def test_super_resolution_of_a_dask_series_is_lazy_and_equals_the_in_memory_path
                                                                  rel=1e-9)
 
 
+def test_mean_atoms_of_lazy_super_resolution_is_summed_by_the_tasks_that_super_resolve_the_blocks(counts):
+    import ionscope.denoise.superres as superres
+
+    hr = counts / 40.0
+    lr = downsample(hr, 2)
+    kw = {"atoms": 32, "train_iterations": 2, "iterations": 5}
+    _, info_eager = super_resolve(lr, hr.isel(time=[0, 4]), 2, **kw)
+    calls = []
+    original = superres.superres_stack
+
+    def counted(values, *args, **kwargs):
+        calls.append(values.shape[0])
+        return original(values, *args, **kwargs)
+
+    lazy, info = super_resolve(lr.chunk({"time": 4}), hr.isel(time=[0, 4]), 2, **kw)
+    assert isinstance(info["mean_atoms"], dask.array.Array)
+    counter = CountingScheduler(max_computes=1)
+    with dask.config.set(scheduler=counter), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(superres, "superres_stack", counted)
+        from ionscope.compat import compute
+
+        _, mean_atoms, consistency = compute(lazy.data, info["mean_atoms"], info["consistency"])
+    assert counter.total == 1 and sorted(calls) == [1, 4, 4]  # every block super-resolved once, for all three
+    assert float(mean_atoms) == info_eager["mean_atoms"] > 0.5  # atoms per patch (3 at most)
+    assert float(consistency["result"]["max_abs"]) < 1e-12
+
+
+def test_the_superres_command_reports_mean_atoms_of_a_lazy_series(run_cli, counts, tmp_path):
+    import json
+
+    from ionscope import io
+
+    hr = (counts / 40.0).rename("maps")
+    lr = downsample(hr, 2)
+    io.save(lr.chunk({"time": 3}).to_dataset(), tmp_path / "lr.zarr")
+    io.save(hr.isel(time=[0, 4]).to_dataset(), tmp_path / "hr.zarr")
+    _, info = super_resolve(lr, hr.isel(time=[0, 4]), 2, atoms=32, train_iterations=2, iterations=5)
+    counter = CountingScheduler(max_computes=1)  # the result, its residuals and mean_atoms in one pass
+    with dask.config.set(scheduler=counter):
+        result = run_cli("superres", tmp_path / "lr.zarr", "--train", tmp_path / "hr.zarr", "--factor", "2",
+                         "--atoms", "32", "--train-iterations", "2", "--iterations", "5", "--out", tmp_path / "sr")
+    assert result.returncode == 0, result.stderr
+    assert counter.total == 1
+    summary = json.loads((tmp_path / "sr" / "summary.json").read_text())
+    assert summary["mean_atoms"] == pytest.approx(info["mean_atoms"], rel=1e-12)
+    assert summary["consistency"]["bicubic"]["rms"] == pytest.approx(info["consistency"]["bicubic"]["rms"], rel=1e-9)
+
+
 def test_eels_lithium_mapping_of_a_dask_series_is_lazy():
     from ionscope.eels.lithium import li_fraction_map
     from ionscope.simulate import simulate
@@ -150,3 +198,25 @@ def test_compute_keeps_every_result_in_its_place():
     median, doubled, three, pair, seven = compute(*objs)
     assert median == 4.5 and three == 3 and seven == 7 and pair == [45, 9]
     np.testing.assert_array_equal(doubled, np.arange(10) * 2)
+
+
+def test_compute_runs_the_tasks_its_objects_share_once():
+    """ionscope.compat.compute used to wrap every object in its own dask.delayed, which gave each a
+    private copy of the graph: a result and a statistic of it (a store and mean_atoms, a
+    super-resolved series and its residuals) were each computed twice."""
+    from ionscope.blocks import map_blocks_with_total
+    from ionscope.compat import compute
+
+    calls = []
+
+    def block(values, info):
+        calls.append(info["chunk-location"][0])
+        return values * 2, float(values.sum())
+
+    x = dask.array.ones((9, 4), chunks=(3, 4))
+    out, total = map_blocks_with_total(block, x, chunks=x.chunks, dtype=np.float64)
+    late = dask.delayed(lambda v: v + 1)(7)
+    doubled, (summed, squares), eight = compute(out, [total, (out ** 2).sum()], late)
+    assert sorted(calls) == [0, 1, 2]  # each block once, for all three results
+    np.testing.assert_array_equal(doubled, np.full((9, 4), 2.0))
+    assert summed == 36.0 and squares == 144.0 and eight == 8

@@ -31,14 +31,45 @@ def moved_names(module: str, moved: Mapping[str, str], *,
 
 
 def compute(*objs: Any, **kwargs: Any) -> tuple[Any, ...]:
-    """:func:`dask.compute` with every result in the place of its object.
+    """:func:`dask.compute` with every result in the place of its object, and the tasks the
+    objects share run once.
 
-    dask 2026.8 groups the collections of one ``compute`` by kind - nested ones in lists
-    included - and can hand the results back in the grouped order: ``compute(delayed_a,
-    array_b, delayed_c)`` gives ``(a, c, b)``. Each object is wrapped in one
-    :func:`dask.delayed` (a single kind, whose order is kept); tasks the objects share still run
-    once.
+    dask 2026.8 groups the collections of one ``compute`` by their low-level optimizer (dask
+    arrays and xarray objects in one group, Delayed objects in another...) - nested ones in lists
+    and dicts included - optimizes each group's merged graph and hands the results back in the
+    grouped order: ``compute(delayed_a, array_b, delayed_c)`` gives ``(a, c, b)``. Here the
+    collections are put in that grouped order before the one ``dask.compute`` (first appearance of
+    each group, then the order within it: what dask does, so the results come back in a known
+    order also once dask keeps the order) and put back in place. Collections of one group are
+    optimized together, so the tasks they share run once (wrapping each object in its own
+    :func:`dask.delayed` instead, as before, gave every object a private copy of the graph: a
+    result and a statistic of it took two passes). Collections of different groups are optimized
+    apart and may each run tasks they share; build statistics that are computed with a result
+    as dask arrays of it (e.g. :func:`ionscope.blocks.map_blocks_with_total`), not as Delayed.
     """
     import dask
+    from dask.base import unpack_collections
 
-    return tuple(dask.compute(*[dask.delayed(obj) for obj in objs], **kwargs))
+    collections, repack = unpack_collections(*objs)
+    if not collections:
+        return tuple(objs)
+    groups: dict[Any, int] = {}
+    for c in collections:
+        groups.setdefault(_optimizer(c), len(groups))
+    order = sorted(range(len(collections)), key=lambda i: groups[_optimizer(collections[i])])  # stable
+    results = dask.compute(*[collections[i] for i in order], **kwargs)
+    placed: list[Any] = [None] * len(collections)
+    for position, i in enumerate(order):
+        placed[i] = results[position]
+    return tuple(repack(placed))
+
+
+def _optimizer(collection: Any) -> Any:
+    """What dask groups a collection by when several are computed at once (its low-level
+    optimizer); collections without a hashable one form one group."""
+    key = getattr(collection, "__dask_optimize__", None)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key

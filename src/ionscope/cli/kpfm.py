@@ -87,6 +87,7 @@ def kpfm_process(
 
 
 @kpfm_app.command("particles")
+@series_command
 def kpfm_particles(
     result_path: Annotated[Path, typer.Argument(metavar="RESULT", help="A 'kpfm process' result folder.")],
     out_dir: OutOption,
@@ -98,27 +99,37 @@ def kpfm_particles(
 
     Writes DIR/result.zarr with labels (0 = matrix), active and per particle dV(t);
     DIR/particles.csv (label, area_nm2, centroid_y_nm, centroid_x_nm, dV_last_mV, dV_err_mV, active,
-    response_time_s); DIR/summary.json with particles and active_particles.
+    response_time_s); DIR/summary.json with particles and active_particles. The result is read
+    lazily: the first frame is read to segment the particles, then the series is streamed once,
+    time chunk by time chunk, as the outputs are written.
     """
     from ionscope import io
+    from ionscope.cli._app import dask_progress
     from ionscope.kpfm.analysis import find_particles
 
     elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
     io.check_output(out_dir / "particles.csv", overwrite=overwrite)
-    result = io.open_dataset(result_path)
-    with options_named(min_area_nm2="--min-area-nm2"):
+    result = io.open_dataset(result_path, lazy=True)
+    with dask_progress("kpfm particles: first frame"), options_named(min_area_nm2="--min-area-nm2"):
         ds, rows = find_particles(result, threshold=threshold, min_area_nm2=min_area)
     columns = ["label", "area_nm2", "centroid_y_nm", "centroid_x_nm", "dV_last_mV", "dV_err_mV", "active",
                "response_time_s"]
-    write_csv(out_dir / "particles.csv", rows, columns, overwrite=overwrite)
-    summary = {"command": "kpfm particles", "input": str(result_path), "threshold": threshold,
-               "particles": len(rows), "active_particles": sum(bool(r["active"]) for r in rows),
-               "run_time_s": elapsed()}
-    io.write_result(out_dir, ds, summary, overwrite=overwrite)
+    summary: dict = {}
+
+    def finished(table: list) -> dict:  # the rows come with the result, from the same pass over the series
+        write_csv(out_dir / "particles.csv", table, columns, overwrite=overwrite)
+        summary.update({"command": "kpfm particles", "input": str(result_path), "threshold": threshold,
+                        "particles": len(table), "active_particles": sum(bool(r["active"]) for r in table),
+                        "run_time_s": elapsed()})
+        return summary
+
+    with dask_progress("kpfm particles"):
+        io.write_result(out_dir, ds, finished, overwrite=overwrite, compute_with=rows)
     out.print(f"{summary['particles']} particles, {summary['active_particles']} active; wrote {out_dir}")
 
 
 @kpfm_app.command("profile")
+@series_command
 def kpfm_profile(
     result_path: Annotated[Path, typer.Argument(metavar="RESULT", help="A 'kpfm process' result folder.")],
     out_dir: OutOption,
@@ -131,16 +142,29 @@ def kpfm_profile(
 
     Writes DIR/result.zarr with profile, profile_sigma and profile_fit (time, position) and per
     frame drop, slope and interface, and DIR/summary.json with per-frame drop_V and slope_V_per_nm
-    with their standard errors.
+    with their standard errors. The result is read lazily and profiled time chunk by time chunk
+    as the outputs are written.
     """
+    import dask
+
     from ionscope import io
+    from ionscope.cli._app import dask_progress
+    from ionscope.data import plain_json
     from ionscope.kpfm.analysis import profile_frames
 
     elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
-    result = io.open_dataset(result_path)
+    result = io.open_dataset(result_path, lazy=True)
     with options_named():
         ds, summary = profile_frames(result, parse_point(start, "--from"), parse_point(end, "--to"), width=width)
-    summary = {"command": "kpfm profile", "input": str(result_path), **summary, "run_time_s": elapsed()}
-    io.write_result(out_dir, ds, summary, overwrite=overwrite)
-    drops = summary["drop_V"]
+    pending = {k: v for k, v in summary.items() if dask.is_dask_collection(v)}
+    written: dict = {}
+
+    def finished(values: dict | None = None) -> dict:  # the per-frame fits, from the same pass
+        written.update(plain_json({"command": "kpfm profile", "input": str(result_path), **summary,
+                                   **(values or {}), "run_time_s": elapsed()}))
+        return written
+
+    with dask_progress("kpfm profile"):
+        io.write_result(out_dir, ds, finished, overwrite=overwrite, compute_with=pending or None)
+    drops = written["drop_V"]
     out.print(f"{len(drops)} frames, last drop {drops[-1]:.4g} V; wrote {out_dir}")

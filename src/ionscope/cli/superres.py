@@ -53,8 +53,11 @@ def superres(
         "input_sizes": dict(da.sizes), "output_sizes": dict(result.sizes),
         "timings_s": info["timings_s"],
     }
-    with dask_progress(f"superres x{factor}"):  # a lazy result and its residuals: computed in one pass on write
+    # a lazy result, its residuals and mean_atoms (summed by the same tasks): computed in one pass on write
+    with dask_progress(f"superres x{factor}"):
         io.write_result(out_dir, result.to_dataset(),
-                        lambda consistency: {**summary, "consistency": consistency, "run_time_s": elapsed()},
-                        overwrite=overwrite, compute_with=info["consistency"])
+                        lambda stats: {**summary, **stats, "mean_atoms": float(stats["mean_atoms"]),
+                                       "run_time_s": elapsed()},
+                        overwrite=overwrite,
+                        compute_with={"consistency": info["consistency"], "mean_atoms": info["mean_atoms"]})
     out.print(f"super-resolved {dict(da.sizes)} x{info['factor']} -> {dict(result.sizes)}; wrote {out_dir}")

@@ -82,6 +82,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ionscope.blocks import map_blocks_with_total
 from ionscope.data import axis_calibration, is_lazy, map_series, provenance, units_of, with_provenance
 from ionscope.denoise import superres_kernels
 from ionscope.denoise.superres_kernels import (  # re-exported: the kernels import from here too
@@ -218,9 +219,10 @@ def super_resolve(
 
     Lazy: a dask-backed series gives a dask-backed result (the dictionaries are trained once,
     on the training maps, which are loaded; the series is super-resolved block of frames by
-    block of frames, equal to the in-memory path); ``consistency`` then holds dask scalars
-    (computed with the result, e.g. by ``io.write_result(compute_with=...)``) and ``mean_atoms``
-    is None. A single map is loaded.
+    block of frames, equal to the in-memory path); ``consistency`` then holds dask scalars and
+    ``mean_atoms`` is one, summed by the tasks that super-resolve the blocks (computed with the
+    result, e.g. by ``io.write_result(compute_with=...)``, at no extra pass). A single map is
+    loaded.
 
     Parameters
     ----------
@@ -363,7 +365,8 @@ def _superres_lazy(stack, factor: int, train_stack, dictionaries, options: dict[
     """:func:`superres_stack` over a dask series: the dictionaries trained once (on the training
     maps), then every block of frames (the input's time chunks, whole maps) super-resolved on its
     own - each map's coding and back-projection depend on that map alone, so the blocks give the
-    in-memory values. ``mean_atoms`` is None; ``consistency`` holds dask scalars."""
+    in-memory values. ``mean_atoms`` and ``consistency`` are dask scalars summed from those very
+    tasks (computed with the result, no pass of their own)."""
     t0 = time.perf_counter()
     if dictionaries is None:
         dictionaries = superres_kernels.train_coupled_dictionaries(
@@ -373,13 +376,21 @@ def _superres_lazy(stack, factor: int, train_stack, dictionaries, options: dict[
     stack = stack.astype(np.float64).rechunk({1: -1, 2: -1})
     bp = {"iterations": options["iterations"], "bp_sigma": options["bp_sigma"]}
 
-    def block(values: np.ndarray) -> np.ndarray:
-        return superres_stack(values, factor, dictionaries=dictionaries, **bp)[0]
+    fine = (stack.shape[1] * factor, stack.shape[2] * factor)
 
-    out = stack.map_blocks(block, dtype=np.float64,
-                           chunks=(stack.chunks[0], (stack.shape[1] * factor,), (stack.shape[2] * factor,)))
-    return out, {"dictionaries": dictionaries, "mean_atoms": None, "consistency": _lazy_consistency(stack, out, factor),
-                 "timings_s": {"train": t1 - t0, "total": t1 - t0}}
+    def patches(frames: int) -> int:
+        return superres_kernels._grids((frames, *fine), dictionaries.patch)[0].n_patches
+
+    def block(values: np.ndarray, _: dict) -> tuple[np.ndarray, float]:
+        out, info = superres_stack(values, factor, dictionaries=dictionaries, **bp)
+        # the atoms its patches used (a count: mean per patch times patches, rounded back to it)
+        return out, float(np.rint(info["mean_atoms"] * patches(values.shape[0])))
+
+    out, atoms = map_blocks_with_total(block, stack, chunks=(stack.chunks[0], (fine[0],), (fine[1],)),
+                                       dtype=np.float64)
+    mean_atoms = atoms / max(patches(stack.shape[0]), 1)
+    return out, {"dictionaries": dictionaries, "mean_atoms": mean_atoms,
+                 "consistency": _lazy_consistency(stack, out, factor), "timings_s": {"train": t1 - t0, "total": t1 - t0}}
 
 
 def _lazy_consistency(stack, out, factor: int) -> dict[str, Any]:

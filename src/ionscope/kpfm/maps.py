@@ -14,7 +14,8 @@ series in one pass.
 - :func:`deconvolve`: Wiener deconvolution in volts (:func:`~ionscope.kpfm.psf.wiener_deconvolve_kernel`).
 - :func:`segment_particles`: particle labels (:func:`~ionscope.kpfm.particles.segment_particles_kernel`).
 
-All compute (load their input) and return numpy-backed results.
+The one-map steps load their map and return numpy-backed results; :func:`register_frames`
+keeps a dask-backed series lazy (one task per time chunk; the guide's first frame is computed).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import axis_calibration, provenance, require_dims, units_of, with_provenance
+from ionscope.compat import compute
+from ionscope.data import axis_calibration, is_lazy, provenance, require_dims, units_of, with_provenance
 from ionscope.errors import InputError
 from ionscope.kpfm.channels import VOLT_UNITS
 from ionscope.register.stack import frame_shifts_kernel, shift_frame_kernel
@@ -133,17 +135,26 @@ def register_frames(series: xr.DataArray, *, guide: xr.DataArray | None = None, 
         ``registered`` (time, y, x; NaN where a frame does not cover), ``shift_y_nm``,
         ``shift_x_nm`` (time; the shift applied, ``registered(r) = frame(r - shift)``: the drift
         is its negative) and ``registration_match`` (time).
+
+    Computes: a dask-backed series (or guide) gives a dask-backed Dataset, one task per time
+    chunk (each frame is registered onto the first on its own, so the chunks give the in-memory
+    values); the guide's first frame is computed once, before returning (the reference every
+    chunk is matched to). A numpy-backed series is loaded.
     """
     series = _map(series, "register_frames", series=True)
     guide_map = series if guide is None else _map(guide, "the guide of register_frames", series=True)
     if guide_map.shape != series.shape:
         raise InputError(f"the guide {guide_map.shape} and the series {series.shape} differ in shape")
     dy, dx = _pixel_nm(series)
-    shifts, match = frame_shifts_kernel(np.asarray(guide_map.values, dtype=np.float64), upsample=upsample,
-                                        sigma_px=sigma_px)
-    values = np.asarray(series.values)
-    dtype = np.float32 if values.dtype == np.float32 else np.float64
-    registered = np.stack([shift_frame_kernel(values[k].astype(dtype), shifts[k]) for k in range(values.shape[0])])
+    dtype = np.float32 if series.dtype == np.float32 else np.float64
+    if is_lazy(series) or is_lazy(guide_map):
+        registered, shifts, match = _register_lazy(series.data, guide_map.data, dtype, upsample=upsample,
+                                                   sigma_px=sigma_px)
+    else:
+        shifts, match = frame_shifts_kernel(np.asarray(guide_map.values, dtype=np.float64), upsample=upsample,
+                                            sigma_px=sigma_px)
+        values = np.asarray(series.values)
+        registered = np.stack([shift_frame_kernel(values[k].astype(dtype), shifts[k]) for k in range(values.shape[0])])
     out = xr.Dataset({
         "registered": series.copy(data=registered),
         "shift_y_nm": ("time", shifts[:, 0] * dy, {"units": "nm"}),
@@ -153,6 +164,47 @@ def register_frames(series: xr.DataArray, *, guide: xr.DataArray | None = None, 
     inputs = [series] + ([guide_map] if guide is not None else [])
     return with_provenance(out, "ionscope.kpfm.register_frames", {"upsample": upsample, "sigma_px": sigma_px},
                            inputs, history=provenance(series), variables=["registered"])
+
+
+def _shifts_block(guide: np.ndarray, reference: np.ndarray, first: int, *, upsample: int,
+                  sigma_px: float) -> np.ndarray:
+    """(frames, 3): shift (dy, dx) px and match of a block of guide frames registered onto the
+    reference frame. The block whose first frame is the series' first (``first == 0``) is the
+    reference's own block: that frame gets shift 0 and match 1, as in the whole series; every other
+    frame is matched on its own, so the blocks give the whole series' values."""
+    g = np.asarray(guide, dtype=np.float64)
+    if first == 0:
+        shifts, match = frame_shifts_kernel(g, upsample=upsample, sigma_px=sigma_px)
+    else:
+        shifts, match = frame_shifts_kernel(np.concatenate([reference[None], g]), upsample=upsample,
+                                            sigma_px=sigma_px)
+        shifts, match = shifts[1:], match[1:]
+    return np.c_[shifts, match]
+
+
+def _register_lazy(series: Any, guide: Any, dtype: Any, *, upsample: int, sigma_px: float) -> tuple[Any, Any, Any]:
+    """:func:`register_frames` over the time chunks of dask arrays: the guide's first frame is
+    computed (the reference), then per time chunk one task of shifts and one of registered frames."""
+    import dask.array as da
+
+    series, guide = da.asarray(series), da.asarray(guide)
+    chunks = series.chunks[0]
+    series = series.rechunk({1: -1, 2: -1})
+    guide = guide.rechunk({0: chunks, 1: -1, 2: -1})
+    (reference,) = compute(guide[0])  # the one sample: the frame every chunk is matched to
+    reference = np.asarray(reference, dtype=np.float64)
+
+    def shifts(g: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        return _shifts_block(g, reference, block_info[0]["array-location"][0][0], upsample=upsample,
+                             sigma_px=sigma_px)
+
+    def register(v: np.ndarray, table: np.ndarray) -> np.ndarray:
+        return np.stack([shift_frame_kernel(v[k].astype(dtype), table[k, :2]) for k in range(v.shape[0])])
+
+    table = guide.map_blocks(shifts, drop_axis=[1, 2], new_axis=1, chunks=(chunks, (3,)), dtype=np.float64)
+    # each chunk of frames with its rows of the table (time chunks aligned, the table's columns one chunk)
+    registered = da.blockwise(register, "tyx", series, "tyx", table, "tc", concatenate=True, dtype=dtype)
+    return registered, table[:, :2], table[:, 2]
 
 
 @validate_params({"balance": [Interval(float, 0, None, closed="neither")],

@@ -23,14 +23,18 @@ adds that step after the sparse-coding estimate (the *pilot*), as the Wiener sta
 The data are in the stabilised domain (additive Gaussian noise of standard deviation
 ``sigma``: e.g. Anscombe-transformed counts, :mod:`ionscope.denoise.stabilise`).
 
-Measured on the ``li_fronts`` twin (64 x 64 px, 50 frames, Poisson ~8 counts/px; fronts moving
-2.5 px per frame; seed 0): after ``sparse3d`` (31.85 dB) this stage gives 34.2 dB; the same
-filter with the groups matched on the noiseless truth gives 36.2 dB, so the grouping on a
-pilot that carries its own errors (and the data's noise) is what limits it. Cubes that are long
-in time and small in space worked best ((6, 3, 3) and (8, 2, 2) over (4, 4, 4) and (4, 8, 8));
-matching over a grown neighbourhood, a smoothed pilot, a second pass on its own output, a
-penalty on displacement and an average over several cube shapes did not help
-(``benchmarks/RESULTS.md``, "Denoising fast scenes without tuning").
+Measured on the ``li_fronts`` twin (64 x 64 px, 50 frames, Poisson ~8 counts/px, seed 0; PSNR
+in dB, data range 1): after ``sparse3d``'s sparse coding (31.85 with fronts moving 2.5 px per
+frame, 33.09 with 0.25 px) this stage gives 34.3 and 35.2. With the groups matched on the
+noiseless truth instead of the pilot the fast scene reaches 36.2, and matched on a sparse-coding
+estimate of an independent noise draw 34.9: the grouping on a pilot whose errors follow the
+data's own noise is what limits it. Cubes long in time and small in space did best (fast / slow:
+(16, 3, 3) 34.28 / 35.23, (10, 3, 3) 34.31 / 34.74, (6, 3, 3) 34.21 / 34.10, (4, 4, 4) 34.03,
+(4, 8, 8) 33.34); references every 4 frames lost nothing against every 2 (34.29 / 35.21). Not
+kept: matching over a grown neighbourhood or on a smoothed pilot (-0.4 dB), a second pass on its
+own output (-0.7), a penalty on the displacement (-0.4 to -1.3), averages over several cube
+shapes or over groups matched on other denoisers' output (-0.1 to -0.3), and group sizes
+chosen by front or plateau (+0.1).
 
 Every step is local to ``window[0] + cube[0] - 1`` frames on either side of a reference, so
 :func:`collaborative_wiener_lazy` filters a dask series block by block with

@@ -231,4 +231,34 @@ def map_blocks_with_total(func: Callable[..., tuple[np.ndarray, float]], array: 
     return out, numbers.sum()
 
 
-__all__ = ["Scratch", "map_blocks_with_total", "n_cpus", "run_blocks", "single_threaded_blas", "thread_pool"]
+def overlap_blocks(n_frames: int, depth: int, chunks: Any, *, target: int, split_above: float = 2.0) -> tuple[int, ...]:
+    """Time chunks for a block-wise computation whose blocks need ``depth`` frames of each
+    neighbour (``dask.array.map_overlap``): the input's ``chunks``, cut into blocks of about
+    ``target`` frames where a chunk is longer than ``split_above * target`` (so that a series
+    held in one or a few long chunks still runs in parallel on threads or a cluster's workers),
+    and merged where shorter than ``depth`` (as dask's overlap would, but before the output's
+    chunks are set).
+
+    Examples
+    --------
+    >>> overlap_blocks(157, 6, (157,), target=48)
+    (40, 40, 40, 37)
+    >>> overlap_blocks(9, 2, (3, 3, 3), target=16)
+    (3, 3, 3)
+    """
+    import math
+
+    from dask.array.overlap import ensure_minimum_chunksize
+
+    chunks = tuple(int(c) for c in chunks)
+    if max(chunks) > split_above * target:
+        n_blocks = math.ceil(n_frames / target)
+        size = math.ceil(n_frames / n_blocks)
+        chunks = (size,) * (n_frames // size) + ((n_frames % size,) if n_frames % size else ())
+    if depth and min(chunks) < depth:
+        chunks = (n_frames,) if n_frames <= depth else ensure_minimum_chunksize(depth, chunks)
+    return tuple(chunks)
+
+
+__all__ = ["Scratch", "map_blocks_with_total", "n_cpus", "overlap_blocks", "run_blocks", "single_threaded_blas",
+           "thread_pool"]

@@ -31,7 +31,6 @@ M. Makitalo and A. Foi, IEEE Trans. Image Process. 20, 99 and 2697 (2011); 22, 9
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -308,17 +307,9 @@ def block_frames(n_frames: int, depth: int, chunks: Sequence[int]) -> tuple[int,
     >>> block_frames(9, 2, (3, 3, 3))
     (3, 3, 3)
     """
-    import dask.array
+    from ionscope.blocks import overlap_blocks
 
-    target = max(BLOCK_FRAMES_PER_OVERLAP * int(depth), MIN_BLOCK_FRAMES)
-    chunks = tuple(int(c) for c in chunks)
-    if max(chunks) > 2 * target:
-        n_blocks = math.ceil(n_frames / target)
-        size = math.ceil(n_frames / n_blocks)
-        chunks = (size,) * (n_frames // size) + ((n_frames % size,) if n_frames % size else ())
-    if depth and min(chunks) < depth:  # as dask's overlap would, but before the output's chunks are set
-        chunks = dask.array.overlap.ensure_minimum_chunksize(depth, chunks)
-    return tuple(chunks)
+    return overlap_blocks(n_frames, depth, chunks, target=max(BLOCK_FRAMES_PER_OVERLAP * int(depth), MIN_BLOCK_FRAMES))
 
 
 def code_aggregate_lazy(stack, *, with_atoms: bool = False, **code: Any):

@@ -174,3 +174,13 @@ def test_the_denoise_command_reports_the_statistics_of_a_lazy_baseline(run_cli, 
     _, info = denoise(short_counts, "tv", noise="poisson")
     assert summary["info"]["weight"] == info["weight"]
     assert summary["info"]["residual_var"] == pytest.approx(info["residual_var"], rel=1e-10)
+
+
+@pytest.mark.parametrize("method", ["gaussian", "nlmeans", "tv"])
+def test_a_single_dask_map_stays_lazy_and_equals_the_in_memory_map(short_counts, method):
+    frame = short_counts.isel(time=5)
+    lazy, info, computes = _lazy(denoise, frame.chunk({"y": 10}), 1, method=method, noise="poisson")
+    assert computes == (0 if method == "nlmeans" else 1) and lazy.dims == ("y", "x")
+    eager, info_eager = denoise(frame, method, noise="poisson")
+    assert info.get("width_px") == info_eager.get("width_px") and info.get("weight") == info_eager.get("weight")
+    np.testing.assert_allclose(lazy.values, eager.values, rtol=1e-12, atol=1e-12)

@@ -37,6 +37,18 @@ path :func:`~ionscope.denoise.sparse_denoise` takes too) and return
 ``(DataArray "denoised", info)`` with the input's dims, coords, units and attrs and one
 provenance step appended.
 
+A dask-backed series gives a dask-backed result (issue 19) for ``gaussian``, ``gaussian3d``,
+``nlmeans``, ``tv`` and ``bm3d``: the per-frame methods run block by block in time
+(``map_blocks``), ``gaussian3d`` with the filter's truncation radius of overlap in time (the
+``map_overlap`` pattern), all with the in-memory values for the same strength. What is chosen
+from the data is decided as in memory, on a stated sample where memory uses the whole series:
+the SURE widths on the middle :data:`~ionscope.denoise.stabilise.SAMPLE_FRAMES` frames
+(``info["sample_frames"]``), the TV weight on the same evenly spaced frames as in memory, the
+MAD sigma (hence the nlmeans ``h``) on the middle frames
+(:func:`~ionscope.denoise.stabilise.run_stabilised`). ``pca``, ``tv3d`` and ``bm4d`` are global
+over the series (an SVD over time, an iterative 3-D ROF problem, an external library taking the
+whole volume) and load it.
+
 References
 ----------
 M. Gavish and D. L. Donoho, "The optimal hard threshold for singular values is 4/sqrt(3)",

@@ -68,13 +68,14 @@ def denoise(
 
         raise ConfigError(f"--wiener/--no-wiener applies to the sparse methods, not to {method!r}")
     elapsed = start_run(out_dir, overwrite, inputs=(input_path, cycler))
-    da = load_input(input_path, lazy=True, dims=dims)  # sparse methods stay lazy: coded block by block on write
+    da = load_input(input_path, lazy=True, dims=dims)  # all but pca, tv3d and bm4d stay lazy: run on write
     timed = cell_timeline(da, cycler, start, timezone, out_dir, overwrite)
     with dask_progress(f"denoise ({method}): sample"), options_named():
         result, info = run_denoise(da, method=method, patch=patch, atoms=atoms, sparsity=sparsity,
                                    temporal=temporal, noise=noise, dose=dose, seed=seed, **extra)
-    # a lazy sparse result's mean_atoms is a dask scalar of the same tasks: computed as the result is written
-    lazy_stats = {k: info[k] for k in ("mean_atoms",) if is_dask_collection(info.get(k))}
+    # a lazy result's statistics (mean_atoms, sure_per_pixel, residual_var) are dask scalars of the same
+    # tasks: computed as the result is written
+    lazy_stats = {k: v for k, v in info.items() if is_dask_collection(v)}
     summary = {"command": "denoise", "input": str(input_path), "method": method,
                "parameters": {"patch": patch, "atoms": atoms, "sparsity": sparsity, "temporal": temporal,
                               "noise": noise, "dose": dose, "seed": seed,

@@ -37,6 +37,18 @@ path :func:`~ionscope.denoise.sparse_denoise` takes too) and return
 ``(DataArray "denoised", info)`` with the input's dims, coords, units and attrs and one
 provenance step appended.
 
+A dask-backed series gives a dask-backed result (issue 19) for ``gaussian``, ``gaussian3d``,
+``nlmeans``, ``tv`` and ``bm3d``: the per-frame methods run block by block in time
+(``map_blocks``), ``gaussian3d`` with the filter's truncation radius of overlap in time (the
+``map_overlap`` pattern), all with the in-memory values for the same strength. What is chosen
+from the data is decided as in memory, on a stated sample where memory uses the whole series:
+the SURE widths on the middle :data:`~ionscope.denoise.stabilise.SAMPLE_FRAMES` frames
+(``info["sample_frames"]``), the TV weight on the same evenly spaced frames as in memory, the
+MAD sigma (hence the nlmeans ``h``) on the middle frames
+(:func:`~ionscope.denoise.stabilise.run_stabilised`). ``pca``, ``tv3d`` and ``bm4d`` are global
+over the series (an SVD over time, an iterative 3-D ROF problem, an external library taking the
+whole volume) and load it.
+
 References
 ----------
 M. Gavish and D. L. Donoho, "The optimal hard threshold for singular values is 4/sqrt(3)",
@@ -60,7 +72,7 @@ import xarray as xr
 from scipy import ndimage
 
 from ionscope.denoise.patches import PatchGrid
-from ionscope.denoise.stabilise import NOISE_CONSTRAINTS, run_stabilised
+from ionscope.denoise.stabilise import NOISE_CONSTRAINTS, middle_frames, run_stabilised
 from ionscope.errors import ConfigError
 from ionscope.validation import Interval, Options, validate_params
 
@@ -247,8 +259,20 @@ def gaussian_stack(
     Returns
     -------
     denoised : ndarray (float64), info : dict
-        ``width_px``, ``time_width_frames``, ``rule`` and ``sure`` (per pixel, of the choice).
+        ``width_px``, ``time_width_frames``, ``rule`` and ``sure_per_pixel`` (of the choice).
+
+    Notes
+    -----
+    A dask ``stack`` gives a dask result: widths left to SURE are chosen on the middle
+    :data:`~ionscope.denoise.stabilise.SAMPLE_FRAMES` frames (one compute;
+    ``info["sample_frames"]``, ``info["sample_sure_per_pixel"]``), and the filter runs block by
+    block in time with its truncation radius (:func:`gaussian_radius` of the time width) of
+    overlap - the in-memory values for the same widths. ``sure_per_pixel`` is then a dask scalar
+    of the whole series, summed by the tasks that filter it.
     """
+    if _is_dask(stack):
+        return _gaussian_lazy(stack, sigma, space_time=space_time, width=width, time_width=time_width,
+                              n_widths=n_widths)
     stack = np.asarray(stack, dtype=np.float64)
     n_t, ny, nx = stack.shape
     spaces = _width_grid(min(ny, nx), 0.3, n_widths) if width is None else [float(width)]
@@ -297,19 +321,30 @@ def nlmeans_stack(
 
     ``h = h_factor * sigma`` with ``sigma`` passed to scikit-image (which then subtracts the
     expected noise distance between patches); ``h_factor = 0.8`` is scikit-image's
-    recommendation for ``fast_mode=True`` with a known sigma (0.6 for the slow mode).
+    recommendation for ``fast_mode=True`` with a known sigma (0.6 for the slow mode). A dask
+    ``stack`` gives a dask result, frame by frame (nothing is chosen from the data).
     """
-    from skimage.restoration import denoise_nl_means
-
-    stack = np.asarray(stack, dtype=np.float64)
     h = float(h_factor) * sigma
-    out = np.empty_like(stack)
-    for i, frame in enumerate(stack):
-        out[i] = denoise_nl_means(frame, h=h, sigma=sigma, patch_size=int(patch_size),
-                                  patch_distance=int(patch_distance), fast_mode=bool(fast_mode))
+    options = {"h": h, "sigma": sigma, "patch_size": int(patch_size),
+               "patch_distance": int(patch_distance), "fast_mode": bool(fast_mode)}
+    if _is_dask(stack):
+        out = _frame_blocks(stack).map_blocks(_nlmeans_frames, options, dtype=np.float64)
+    else:
+        out = _nlmeans_frames(stack, options)
     return out, {"h": h, "h_factor": float(h_factor), "patch_size": int(patch_size),
                  "patch_distance": int(patch_distance), "fast_mode": bool(fast_mode),
                  "rule": f"h = {h_factor:g} sigma (scikit-image's fast-mode recommendation)"}
+
+
+def _nlmeans_frames(stack: np.ndarray, options: dict[str, Any]) -> np.ndarray:
+    """:func:`skimage.restoration.denoise_nl_means` of every frame of a ``(n, ny, nx)`` block."""
+    from skimage.restoration import denoise_nl_means
+
+    stack = np.asarray(stack, dtype=np.float64)
+    out = np.empty_like(stack)
+    for i, frame in enumerate(stack):
+        out[i] = denoise_nl_means(frame, **options)
+    return out
 
 
 def _tv_frames(stack: np.ndarray, weight: float, max_num_iter: int, space_time: bool = False) -> np.ndarray:
@@ -318,6 +353,26 @@ def _tv_frames(stack: np.ndarray, weight: float, max_num_iter: int, space_time: 
 
     return denoise_tv_chambolle(stack, weight=weight, max_num_iter=max_num_iter,
                                 channel_axis=None if space_time else 0)
+
+
+def _tv_weight(fit: np.ndarray, sigma: float, target: float, max_num_iter: int, bisection_steps: int,
+               space_time: bool) -> float:
+    """The ROF weight whose mean squared residual on the frames ``fit`` is ``target``
+    (log-bisection on ``[0.01, 100] sigma``; the largest weight when even it leaves less)."""
+
+    def residual(w: float) -> float:
+        return float(np.mean((fit - _tv_frames(fit, w, max_num_iter, space_time)) ** 2))
+
+    lo, hi = np.log(0.01 * sigma), np.log(100.0 * sigma)
+    if residual(float(np.exp(hi))) <= target:
+        return float(np.exp(hi))
+    for _ in range(int(bisection_steps)):
+        mid = 0.5 * (lo + hi)
+        if residual(float(np.exp(mid))) > target:
+            hi = mid
+        else:
+            lo = mid
+    return float(np.exp(lo))
 
 
 def tv_stack(
@@ -340,34 +395,39 @@ def tv_stack(
     most ``max_fit_frames`` frames: evenly spaced for 2-D, the middle block for 3-D; then one
     run on all frames). When even the largest weight leaves less residual (flat data), the
     largest weight is used.
+
+    A dask ``stack`` (2-D only: the 3-D ROF model couples all frames) gives a dask result: the
+    weight is fitted on the same evenly spaced frames (one compute), then every block of frames
+    is denoised with it - the in-memory values - and ``residual_var`` is a dask scalar summed
+    by the same tasks.
     """
-    stack = np.asarray(stack, dtype=np.float64)
     target = float(discrepancy) * sigma**2
+    n_t = stack.shape[0]
+    n_fit = min(n_t, int(max_fit_frames))
+    if _is_dask(stack):
+        if space_time:
+            raise ConfigError("the 3-D ROF model is global over the series: load it (tv_stack of a dask "
+                              "stack works per frame only)")
+        if weight is None:
+            picks = np.unique(np.linspace(0, n_t - 1, n_fit).round().astype(int))
+            fit = np.asarray(stack[picks].compute(), dtype=np.float64)
+            w = _tv_weight(fit, sigma, target, max_num_iter, bisection_steps, False)
+        else:
+            w = float(weight)
+        out, total = _filter_blocks(stack, lambda block: _tv_frames(block, w, max_num_iter), 0)
+        return out, {"weight": w, "rule": "fixed weight" if weight is not None else
+                     f"discrepancy principle: mean residual^2 = {discrepancy:g} sigma^2",
+                     "residual_var": total / float(np.prod(stack.shape))}
+    stack = np.asarray(stack, dtype=np.float64)
     if weight is not None:
         out = _tv_frames(stack, float(weight), max_num_iter, space_time)
         return out, {"weight": float(weight), "rule": "fixed weight",
                      "residual_var": float(np.mean((stack - out) ** 2))}
-    n_t = stack.shape[0]
-    n_fit = min(n_t, int(max_fit_frames))
     if space_time:
         fit = stack[(n_t - n_fit) // 2:(n_t - n_fit) // 2 + n_fit]
     else:
         fit = stack[np.unique(np.linspace(0, n_t - 1, n_fit).round().astype(int))]
-
-    def residual(w: float) -> float:
-        return float(np.mean((fit - _tv_frames(fit, w, max_num_iter, space_time)) ** 2))
-
-    lo, hi = np.log(0.01 * sigma), np.log(100.0 * sigma)
-    if residual(float(np.exp(hi))) <= target:
-        w = float(np.exp(hi))
-    else:
-        for _ in range(int(bisection_steps)):
-            mid = 0.5 * (lo + hi)
-            if residual(float(np.exp(mid))) > target:
-                hi = mid
-            else:
-                lo = mid
-        w = float(np.exp(lo))
+    w = _tv_weight(fit, sigma, target, max_num_iter, bisection_steps, space_time)
     out = _tv_frames(stack, w, max_num_iter, space_time)
     return out, {"weight": w, "rule": f"discrepancy principle: mean residual^2 = "
                  f"{discrepancy:g} sigma^2", "residual_var": float(np.mean((stack - out) ** 2))}
@@ -392,14 +452,22 @@ def _available(name: str) -> bool:
 
 
 def bm3d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
-    """BM3D of every frame with ``sigma_psd = sigma`` (needs the optional ``bm3d`` package)."""
+    """BM3D of every frame with ``sigma_psd = sigma`` (needs the optional ``bm3d`` package); a
+    dask ``stack`` gives a dask result, frame by frame."""
     bm3d = _import_optional("bm3d")
-    stack = np.asarray(stack, dtype=np.float64)
-    out = np.stack([np.asarray(bm3d.bm3d(frame, sigma_psd=sigma, **options), dtype=np.float64)
-                    for frame in stack])
+    if _is_dask(stack):
+        out = _frame_blocks(stack).map_blocks(_bm3d_frames, sigma, options, dtype=np.float64)
+    else:
+        out = _bm3d_frames(stack, sigma, options)
     return out, {"sigma_psd": sigma, "rule": "sigma_psd = sigma",
                  "bm3d_version": getattr(bm3d, "__version__", "unknown")}
 
+
+def _bm3d_frames(stack: np.ndarray, sigma: float, options: dict[str, Any]) -> np.ndarray:
+    """``bm3d.bm3d`` of every frame of a ``(n, ny, nx)`` block."""
+    bm3d = _import_optional("bm3d")
+    return np.stack([np.asarray(bm3d.bm3d(frame, sigma_psd=sigma, **options), dtype=np.float64)
+                     for frame in np.asarray(stack, dtype=np.float64)])
 
 
 def bm4d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
@@ -415,6 +483,102 @@ def bm4d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndar
     from importlib.metadata import version
 
     return out, {"sigma_psd": sigma, "rule": "sigma_psd = sigma", "bm4d_version": version("bm4d")}
+
+
+# --------------------------------------------------------------------------- lazy (dask) paths
+
+#: scipy's Gaussian truncation (``ndimage.gaussian_filter``'s default ``truncate``): the filter
+#: of std ``s`` reaches ``int(TRUNCATE * s + 0.5)`` samples either side.
+TRUNCATE = 4.0
+
+#: Frames of a time block of the lazy filters per frame of overlap on one side, and at least
+#: (a series held in one long chunk is cut into blocks of about this size, which run in parallel).
+BLOCK_FRAMES_PER_OVERLAP = 4
+MIN_BLOCK_FRAMES = 16
+
+
+def _is_dask(array: Any) -> bool:
+    return hasattr(array, "dask") and hasattr(array, "chunks")
+
+
+def gaussian_radius(width: float) -> int:
+    """Samples either side that the Gaussian filter of std ``width`` reaches (0 for no filter).
+
+    Examples
+    --------
+    >>> gaussian_radius(0.0), gaussian_radius(1.0), gaussian_radius(1.2)
+    (0, 4, 5)
+    """
+    return int(TRUNCATE * float(width) + 0.5) if width > 0 else 0
+
+
+def _frame_blocks(stack, depth: int = 0):
+    """A dask stack as float64 blocks of whole frames, cut in time for block-wise filters that need
+    ``depth`` frames of each neighbour (:func:`ionscope.blocks.overlap_blocks`)."""
+    from ionscope.blocks import overlap_blocks
+
+    stack = stack.astype(np.float64).rechunk({1: -1, 2: -1})
+    target = max(BLOCK_FRAMES_PER_OVERLAP * int(depth), MIN_BLOCK_FRAMES)
+    return stack.rechunk({0: overlap_blocks(int(stack.shape[0]), int(depth), stack.chunks[0], target=target)})
+
+
+def _filter_blocks(stack, func, depth: int):
+    """``func`` (a filter of ``(n, ny, nx)`` blocks reaching ``depth`` frames along time) over a dask
+    stack block by block, each block with ``depth`` frames of each neighbour (the ``map_overlap``
+    pattern: no padding at the series' ends, so the filter's own boundary rule applies there as
+    in memory; overlaps trimmed); the filtered stack and the sum of the squared residuals
+    ``(stack - filtered)^2`` as a dask scalar, both from the same tasks
+    (:func:`ionscope.blocks.map_blocks_with_total`)."""
+    from dask.array.overlap import overlap
+
+    from ionscope.blocks import map_blocks_with_total
+
+    blocks = _frame_blocks(stack, depth)
+    chunks = blocks.chunks
+    if depth and blocks.numblocks[0] > 1:
+        blocks = overlap(blocks, depth={0: depth, 1: 0, 2: 0}, boundary={0: "none", 1: "none", 2: "none"})
+    else:
+        depth = 0
+
+    def run(block: np.ndarray, where: dict) -> tuple[np.ndarray, float]:
+        index, count = where["chunk-location"][0], where["num-chunks"][0]
+        lo = depth if index > 0 else 0
+        hi = block.shape[0] - (depth if index < count - 1 else 0)
+        filtered = np.asarray(func(block), dtype=np.float64)[lo:hi]
+        return filtered, float(np.sum((block[lo:hi] - filtered) ** 2))
+
+    return map_blocks_with_total(run, blocks, chunks=chunks, dtype=np.float64)
+
+
+def _gaussian_lazy(stack, sigma: float, *, space_time: bool, width: float | None,
+                   time_width: float | None, n_widths: int) -> tuple[Any, dict[str, Any]]:
+    """:func:`gaussian_stack` of a dask stack: widths left to SURE chosen on the middle frames
+    (one compute of the sample), then the filter block by block in time with its truncation
+    radius of overlap; the dask result and the info (``sure_per_pixel`` a dask scalar of the
+    whole series)."""
+    n_t = int(stack.shape[0])
+    info: dict[str, Any] = {}
+    if width is None or (space_time and time_width is None):
+        frames = middle_frames(n_t)
+        sample = np.asarray(stack[frames].compute(), dtype=np.float64)
+        _, chosen = gaussian_stack(sample, sigma, space_time=space_time, width=width,
+                                   time_width=time_width, n_widths=n_widths)
+        sw, tw = chosen["width_px"], chosen["time_width_frames"]
+        n_sample = frames.stop - frames.start
+        info["rule"] = (f"{chosen['rule']} on the middle {n_sample} frames (a sample of the lazy series: "
+                        f"frames {frames.start} to {frames.stop - 1} of {n_t})")
+        info["sample_frames"] = [frames.start, frames.stop]
+        info["sample_sure_per_pixel"] = chosen["sure_per_pixel"]
+    else:
+        sw = float(width)
+        tw = float(time_width) if space_time and time_width is not None else 0.0
+        info["rule"] = "fixed width"
+    widths = (tw, sw, sw)
+    out, total = _filter_blocks(stack, lambda block: _gaussian(block, widths), gaussian_radius(tw))
+    trace = np.prod([_filter_trace(n, w) for n, w in zip(stack.shape, widths)])
+    size = float(np.prod(stack.shape))
+    sure = (total - size * sigma**2 + 2 * sigma**2 * trace) / size
+    return out, {"width_px": float(sw), "time_width_frames": float(tw), **info, "sure_per_pixel": sure}
 
 
 # --------------------------------------------------------------------------- wrappers
@@ -440,7 +604,8 @@ def pca_denoise(
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """PCA truncation of a map series (see :func:`pca_stack`).
 
-    Computes: loads the input.
+    Computes: loads the input - a dask-backed series too: the SVD over time (and the patch
+    covariance of ``mode="patches"``) is global, every output frame depends on every input frame.
 
     ``mode`` defaults to ``"time"`` for a series with >= 2 frames and ``"patches"`` for a
     single map. The noise arguments are those of :func:`~ionscope.denoise.sparse_denoise`.
@@ -487,13 +652,22 @@ def gaussian_denoise(
     """Gaussian smoothing in space (or space-time) with SURE-chosen widths (see
     :func:`gaussian_stack`); ``width`` in pixels, ``time_width`` in frames.
 
-    Computes: loads the input.
+    Computes: nothing of a dask-backed input but a sample: widths left to SURE are chosen on its
+    middle :data:`~ionscope.denoise.stabilise.SAMPLE_FRAMES` frames (one compute; in memory
+    they are chosen on the whole series, so for longer series the lazy choice may differ;
+    ``info["rule"]`` and ``info["sample_frames"]`` say which frames), plus the noise sample of
+    :func:`~ionscope.denoise.stabilise.run_stabilised` (Gaussian data without ``sigma``). The
+    result is dask-backed and equals the in-memory one for the same widths: frame by frame, or
+    for ``space_time`` block by block in time with the filter's truncation radius
+    (``int(4 time_width + 0.5)`` frames) of overlap. ``info["sure_per_pixel"]`` is then a dask
+    scalar of the whole series computed by the same tasks
+    (:func:`ionscope.compat.compute` it with the result).
     """
     method = "gaussian3d" if space_time else "gaussian"
     params = {"space_time": bool(space_time), "width": width, "time_width": time_width}
     return run_stabilised(da, method, gaussian_stack, params, noise=noise, dose=dose,
                           sigma=sigma, gain=gain, read_noise=read_noise,
-                          needs_series=bool(space_time))
+                          needs_series=bool(space_time), lazy=True)
 
 
 @validate_params({
@@ -518,13 +692,15 @@ def nlmeans_denoise(
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Non-local means of every frame with ``h = h_factor * sigma`` (see :func:`nlmeans_stack`).
 
-    Computes: loads the input.
+    Computes: nothing of a dask-backed input (a dask-backed result, frame by frame, equal to the
+    in-memory one), but the noise sample of :func:`~ionscope.denoise.stabilise.run_stabilised`
+    (Gaussian data without ``sigma``: the MAD sigma, hence ``h``, of the middle frames).
     """
     params = {"h_factor": float(h_factor), "patch_size": int(patch_size),
               "patch_distance": int(patch_distance), "fast_mode": bool(fast_mode)}
     return run_stabilised(da, "nlmeans", nlmeans_stack, params, noise=noise, dose=dose,
                           sigma=sigma, gain=gain, read_noise=read_noise,
-                          min_size=max(4, int(patch_size)))
+                          min_size=max(4, int(patch_size)), lazy=True)
 
 
 @validate_params({
@@ -550,12 +726,19 @@ def tv_denoise(
     with ``space_time`` (method ``tv3d``); weight from the discrepancy principle unless given
     (see :func:`tv_stack`).
 
-    Computes: loads the input.
+    Computes: per frame (``tv``), nothing of a dask-backed input but the frames the weight is
+    fitted on (the same evenly spaced frames, at most 32, as in memory: one compute; none with
+    ``weight``) and the noise sample of :func:`~ionscope.denoise.stabilise.run_stabilised`
+    (Gaussian data without ``sigma``); the result is dask-backed, block by block in time, equal
+    to the in-memory one, and ``info["residual_var"]`` a dask scalar computed by the same tasks.
+    ``tv3d`` loads the input: the 3-D ROF model is a global iterative problem (every Chambolle
+    step couples all frames).
     """
     params = {"weight": weight, "discrepancy": float(discrepancy),
               "max_num_iter": int(max_num_iter), "space_time": bool(space_time)}
     return run_stabilised(da, "tv3d" if space_time else "tv", tv_stack, params, noise=noise, dose=dose,
-                          sigma=sigma, gain=gain, read_noise=read_noise, needs_series=bool(space_time))
+                          sigma=sigma, gain=gain, read_noise=read_noise, needs_series=bool(space_time),
+                          lazy=not space_time)
 
 
 @validate_params(NOISE_CONSTRAINTS)
@@ -573,11 +756,13 @@ def bm3d_denoise(
 
     Extra keyword ``options`` go to ``bm3d.bm3d`` (e.g. ``profile``).
 
-    Computes: loads the input.
+    Computes: nothing of a dask-backed input (a dask-backed result, frame by frame, equal to the
+    in-memory one), but the noise sample of :func:`~ionscope.denoise.stabilise.run_stabilised`
+    (Gaussian data without ``sigma``).
     """
     _import_optional("bm3d")
     return run_stabilised(da, "bm3d", bm3d_stack, dict(options), noise=noise, dose=dose,
-                          sigma=sigma, gain=gain, read_noise=read_noise)
+                          sigma=sigma, gain=gain, read_noise=read_noise, lazy=True)
 
 
 @validate_params(NOISE_CONSTRAINTS)
@@ -594,7 +779,9 @@ def bm4d_denoise(
     """BM4D of the (time, y, x) series (optional ``bm4d`` package; :class:`ConfigError` when
     missing). Extra keyword ``options`` go to ``bm4d.bm4d`` (e.g. ``profile``).
 
-    Computes: loads the input.
+    Computes: loads the input - a dask-backed series too: ``bm4d.bm4d`` is an external library
+    that takes the whole (time, y, x) volume as one numpy array (its groups are matched across
+    the whole volume).
     """
     _import_optional("bm4d")
     return run_stabilised(da, "bm4d", bm4d_stack, dict(options), noise=noise, dose=dose,
@@ -621,6 +808,8 @@ __all__ = [
     "nlmeans_stack",
     "tv_stack",
     "bm3d_stack",
+    "gaussian_radius",
+    "TRUNCATE",
     "run_stabilised",  # defined in ionscope.denoise.stabilise
     "pca_denoise",
     "gaussian_denoise",

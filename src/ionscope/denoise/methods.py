@@ -106,7 +106,14 @@ def denoise(
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Denoise a map or map series with the named method.
 
-    Computes: loads the input.
+    Computes: nothing of a dask-backed input but stated samples, for ``sparse``, ``sparse3d``,
+    ``gaussian``, ``gaussian3d``, ``nlmeans``, ``tv`` and ``bm3d``: the result is dask-backed
+    (see each method's function for the sample it computes - the training patches, the frames a
+    width or weight is chosen on, the noise estimate - and its dask statistics in ``info``, e.g.
+    ``mean_atoms``, ``sure_per_pixel``, ``residual_var``, to compute with the result by
+    :func:`ionscope.compat.compute`). ``pca`` (a global SVD over time), ``tv3d`` (a global
+    iterative 3-D ROF problem) and ``bm4d`` (an external library that takes the whole volume)
+    load the input.
 
     Parameters
     ----------

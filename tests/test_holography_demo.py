@@ -152,3 +152,21 @@ def test_quick_run_scores_the_leakage_fit_on_both_reconstructions(quick_run):
         assert set(s["change_over_noise"]) == {"edge_15nm", "band_15_30nm", "specimen", "profile_band"}
     assert leak["phase_shifting"]["change_over_noise"]["edge_15nm"] < 0.5
     assert leak["erosion_px"] == 12
+
+
+@pytest.mark.slow
+def test_demo_section_fits_the_holography_profile(quick_run):
+    """The holography section saves its Fourier profile; the space-charge section fits it with
+    the known MIP step: psi0 within 5 % and within two standard errors. (Moved here from
+    test_spacecharge_fit.py, which ran the same two sections - quick, seed 0 - a second time;
+    the fit's caption is read from the report the sections wrote.)"""
+    out, summary = quick_run
+    assert "holography_profile.zarr" in summary["files"]
+    fit = summary["spacecharge"]["fit"]
+    assert fit["source"] == "holography" and fit["noise_model"] == "sandwich"
+    assert fit["psi0_relative_error"] < 0.05 and fit["psi0_error_in_stderr"] < 2
+    assert fit["stderr"]["psi0_V"] > 2 * fit["stderr_independent_points"]["psi0_V"]
+    assert fit["gaussian_psf_only"]["reduced_chi2"] > 1.5 * fit["reduced_chi2"]
+    assert abs(fit["values"]["x0_nm"] - fit["truth"]["x0_nm"]) < 0.2
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "The lattice-gas layer fitted to the holography section" in html and "did not run" not in html

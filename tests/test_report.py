@@ -266,20 +266,47 @@ def test_map_series_movie_from_a_dataarray(tmp_path, series):
 # --------------------------------------------------------------------------- demo
 
 
+def _extra_section(ctx):
+    """A section a user registers (test_registered_section_appears_in_the_report)."""
+    from ionscope.report import Section
+    from ionscope.report.figures import new_figure, style
+
+    ds = ctx.dataset("licoo2")  # the cached dataset, not a new simulation
+    with style():
+        fig = new_figure(3, 2)
+        fig.subplots().plot(ds["voltage"].values)
+    ctx.summary["extra_number"] = 42
+    return Section("Extra panel title", [ctx.figure(fig, "extra", "An extra figure (V).")])
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    from ionscope.pipeline.demo import run_demo
+    """The quick demo on the synthetic twin, with one extra section registered for the run (and
+    removed after it): one run serves the demo tests and the registered-section test."""
+    from ionscope.pipeline.demo import demo_section, registered_sections, remove_section, run_demo
 
     out = tmp_path_factory.mktemp("demo")
-    calls = []
-    summary = run_demo(out, quick=True, seed=3, simulator=synthetic_simulator,
-                       progress=lambda done, total: calls.append((done, total)))
-    return out, summary, calls
+    calls, simulated = [], []
+
+    def counting(name, **kw):
+        simulated.append(name)
+        return synthetic_simulator(name, **kw)
+
+    demo_section(order=35, title="Extra panel", name="tests.extra")(_extra_section)
+    try:
+        registered = [s.name for s in registered_sections()]
+        summary = run_demo(out, quick=True, seed=3, simulator=counting,
+                           progress=lambda done, total: calls.append((done, total)))
+    finally:
+        remove_section("tests.extra")
+    extra = {"registered_during": registered, "registered_after": [s.name for s in registered_sections()],
+             "simulated": simulated}
+    return out, summary, calls, extra
 
 
 @pytest.mark.slow
 def test_demo_writes_report_figures_movie_and_summary(demo_run):
-    out, summary, calls = demo_run
+    out, summary, calls, _ = demo_run
     on_disk = sorted(p.name for p in out.iterdir())
     assert on_disk == summary["files"]
     for name in ("report.html", "summary.json", "licoo2.zarr", "licoo2_li_movie.mp4",
@@ -292,15 +319,16 @@ def test_demo_writes_report_figures_movie_and_summary(demo_run):
     html = (out / "report.html").read_text()
     assert_self_contained(html)
     # the synthetic simulator only makes the licoo2 twin: its four sections, the data section
-    # and the space-charge section (a model, no twin); the other technique sections skip
-    assert html.count("<section") == 6 and "<video" in html
+    # and the space-charge section (a model, no twin), and the extra section the fixture
+    # registers; the other technique sections skip
+    assert html.count("<section") == 7 and "<video" in html
     assert calls[-1][0] == calls[-1][1] and [c[0] for c in calls] == sorted(c[0] for c in calls)
     assert_no_temporary_files(out)
 
 
 @pytest.mark.slow
 def test_demo_summary_matches_the_data(demo_run):
-    out, summary, _ = demo_run
+    out, summary, *_ = demo_run
     on_file = json.loads((out / "summary.json").read_text())
     for key in ("ionscope_version", "seed", "quick", "parameters", "files", "frames",
                 "charge_passed_C", "mean_li_fraction", "mean_li_fraction_true", "rms_error",
@@ -326,7 +354,7 @@ def test_demo_movie_has_one_frame_per_map(demo_run):
     import imageio_ffmpeg
     from PIL import Image
 
-    out, summary, _ = demo_run
+    out, summary, *_ = demo_run
     n, _ = imageio_ffmpeg.count_frames_and_secs(str(out / "licoo2_li_movie.mp4"))
     assert n == summary["frames"]
     with Image.open(out / "licoo2_li_movie.webp") as im:
@@ -346,38 +374,17 @@ def test_demo_report_in_a_browser(demo_run, browser):
 
 
 @pytest.mark.slow
-def test_registered_section_appears_in_the_report(tmp_path):
-    from ionscope.pipeline.demo import DemoContext, demo_section, registered_sections, remove_section, run_demo
-    from ionscope.report import Section
-
-    @demo_section(order=35, title="Extra panel", name="tests.extra")
-    def extra(ctx: DemoContext) -> Section:
-        from ionscope.report.figures import new_figure, style
-
-        ds = ctx.dataset("licoo2")  # the cached dataset, not a new simulation
-        with style():
-            fig = new_figure(3, 2)
-            fig.subplots().plot(ds["voltage"].values)
-        ctx.summary["extra_number"] = 42
-        return Section("Extra panel title", [ctx.figure(fig, "extra", "An extra figure (V).")])
-
-    try:
-        assert "tests.extra" in [s.name for s in registered_sections()]
-        calls = []
-
-        def counting(name, **kw):
-            calls.append(name)
-            return synthetic_simulator(name, **kw)
-
-        summary = run_demo(tmp_path, quick=True, simulator=counting)
-        html = (tmp_path / "report.html").read_text()
-        assert "Extra panel title" in html and "An extra figure (V)." in html
-        assert html.index("Mass balance") < html.index("Extra panel title") < html.index("Operando movie")
-        assert summary["extra_number"] == 42 and "extra.png" in summary["files"]
-        assert calls == ["licoo2"]
-    finally:
-        remove_section("tests.extra")
-    assert "tests.extra" not in [s.name for s in registered_sections()]
+def test_registered_section_appears_in_the_report(demo_run):
+    """A section registered with demo_section runs in a default run (all sections), in its
+    order, on the cached twin; remove_section takes it out again (the module's demo run)."""
+    out, summary, _, extra = demo_run
+    assert "tests.extra" in extra["registered_during"]
+    html = (out / "report.html").read_text()
+    assert "Extra panel title" in html and "An extra figure (V)." in html
+    assert html.index("Mass balance") < html.index("Extra panel title") < html.index("Operando movie")
+    assert summary["extra_number"] == 42 and "extra.png" in summary["files"]
+    assert extra["simulated"] == ["licoo2"]
+    assert "tests.extra" not in extra["registered_after"]
 
 
 def test_failing_section_leaves_old_outputs_and_no_temporary_files(tmp_path):

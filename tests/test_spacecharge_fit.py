@@ -437,23 +437,3 @@ def test_recorded_lowpass_from_attrs_and_provenance():
     with pytest.raises(InputError, match="malformed"):
         recorded_lowpass({"resolution_cutoff_per_nm": -1.0})
 
-
-@pytest.mark.slow
-def test_demo_section_fits_the_holography_profile(tmp_path):
-    """The holography section saves its Fourier profile; the space-charge section fits it with
-    the known MIP step: psi0 within 5 % and within two standard errors."""
-    from ionscope.pipeline.demo import DemoContext
-    from ionscope.pipeline.holography_demo import holography_section
-    from ionscope.pipeline.spacecharge_demo import spacecharge_section
-
-    ctx = DemoContext(tmp_path, quick=True, seed=0)
-    holography_section(ctx)
-    assert "holography_profile.zarr" in ctx.files
-    section = spacecharge_section(ctx)
-    fit = ctx.summary["spacecharge"]["fit"]
-    assert fit["source"] == "holography" and fit["noise_model"] == "sandwich"
-    assert fit["psi0_relative_error"] < 0.05 and fit["psi0_error_in_stderr"] < 2
-    assert fit["stderr"]["psi0_V"] > 2 * fit["stderr_independent_points"]["psi0_V"]
-    assert fit["gaussian_psf_only"]["reduced_chi2"] > 1.5 * fit["reduced_chi2"]
-    assert abs(fit["values"]["x0_nm"] - fit["truth"]["x0_nm"]) < 0.2
-    assert "holography" in section.items[2].caption and "did not run" not in section.items[2].caption

@@ -86,16 +86,16 @@ def parse_box(text: str, option: str) -> list[int]:
     return [y0, y1, x0, x1]
 
 
-def open_result(spec: Path | str, what: str = "RESULT"):
+def open_result(spec: Path | str, what: str = "RESULT", *, lazy: bool = False):
     """The Dataset of an ionscope result: a folder with ``result.zarr``, the store itself, or
-    any file :func:`ionscope.io.open_dataset` reads."""
+    any file :func:`ionscope.io.open_dataset` reads (dask-backed, nothing read, with ``lazy``)."""
     from ionscope import io
     from ionscope.errors import FileMissingError
 
     path = Path(spec)
     if not path.exists():
         raise FileMissingError(f"{what} {path} does not exist; give a result folder (--out of a holo command) or its result.zarr")
-    return io.open_dataset(path)  # a result folder opens as its result.zarr
+    return io.open_dataset(path, lazy=lazy)  # a result folder opens as its result.zarr
 
 
 def _stats_summary(attrs: dict) -> dict:
@@ -300,7 +300,11 @@ def holo_potential(
 
     Writes DIR/result.zarr with potential (V; thickness in nm on the mean-inner-potential routes,
     phase_difference with --zero, vacuum, stray_phase with --leakage) and DIR/summary.json with the
-    vacuum flatness and leakage numbers.
+    vacuum flatness and leakage numbers. A series result (time, y, x; e.g. a Zarr written by holo
+    reconstruct) stays lazy: each frame goes through the map's chain while the result is written
+    chunk by chunk, and the summary lists the per-frame numbers (potential_median_V,
+    potential_percentiles_V, vacuum_pixels...), computed in the same pass; a --zero result is one
+    map, loaded once.
     """
     import json
 
@@ -312,7 +316,13 @@ def holo_potential(
     if (thickness is None) == (mip is None):
         raise ConfigError("give exactly one of --thickness NM and --mip V")
     elapsed = start_run(out_dir, overwrite, inputs=(result_path, zero, vacuum))
-    rec = open_result(result_path)
+    rec = open_result(result_path, lazy=True)
+    if "phase" in rec and rec["phase"].ndim > 2:  # a series stays lazy: computed frame by frame while written
+        from ionscope.cluster import check_chunk_memory
+
+        check_chunk_memory(rec["phase"], "RESULT")
+    else:
+        rec = rec.load()
     rec0 = open_result(zero, "--zero") if zero is not None else None
     try:
         degree: Any = "auto" if leakage_degree == "auto" else int(leakage_degree)
@@ -322,6 +332,9 @@ def holo_potential(
         ds = potential_from_reconstruction(rec, kv, thickness_nm=thickness, mip_v=mip, zero=rec0,
                                            vacuum=parse_vacuum(vacuum), leakage=leakage, leakage_degree=degree,
                                            leakage_erode_px=leakage_erode, align=align)
+    if ds["potential"].ndim > 2:  # a series: lazy, computed frame by frame while written
+        _write_potential_series(ds, out_dir, result_path, zero, kv, thickness, mip, elapsed, overwrite)
+        return
     attrs = ds.attrs
     summary: dict[str, Any] = {"command": "holo potential", "input": str(result_path), "zero": str(zero) if zero else None,
                                "kv": kv, "interaction_constant_rad_per_V_nm": electron_interaction_constant(kv),
@@ -341,6 +354,44 @@ def holo_potential(
     })
     io.write_result(out_dir, ds, summary, overwrite=overwrite)
     out.print(f"potential median {summary['potential_median_V']:.4g} V ({summary['route']}); wrote {out_dir}")
+
+
+def _write_potential_series(ds, out_dir, result_path, zero, kv, thickness, mip, elapsed, overwrite) -> None:
+    """Write a series potential (:func:`ionscope.holography.potential_from_reconstruction` of a
+    series): the result frame by frame and, computed in the same pass, the summary's per-frame
+    numbers (lists along the series)."""
+    import numpy as np
+
+    from ionscope import io
+    from ionscope.constants import electron_interaction_constant
+    from ionscope.holography.workflow import POTENTIAL_PERCENTILES, SERIES_NUMBERS
+
+    attrs = ds.attrs
+    summary: dict[str, Any] = {"command": "holo potential", "input": str(result_path), "zero": str(zero) if zero else None,
+                               "kv": kv, "interaction_constant_rad_per_V_nm": electron_interaction_constant(kv),
+                               "thickness_nm": thickness, "mip_V": mip, "vacuum": attrs["vacuum_region"],
+                               "frames": int(ds["potential"].shape[0]), "route": attrs["route"],
+                               "resolution_cutoff_per_nm": attrs.get("resolution_cutoff_per_nm")}
+    numbers = [k for k in (*SERIES_NUMBERS, "potential_percentiles_V") if k in ds.coords]
+
+    def finish(values: dict) -> dict:
+        for k in numbers:
+            v = np.asarray(values[k], dtype=np.float64)
+            if k == "potential_percentiles_V":
+                summary[k] = [{f"p{p}": float(x) for p, x in zip(POTENTIAL_PERCENTILES, row)} for row in v]
+            elif k in ("vacuum_pixels", "leakage_degree"):
+                summary[k] = [int(x) for x in v]
+            else:
+                summary[k] = [float(x) for x in v]
+        summary["run_time_s"] = elapsed()
+        return summary
+
+    with dask_progress("holo potential"):
+        io.write_result(out_dir, ds, finish, overwrite=overwrite,
+                        compute_with={k: ds[k].data for k in numbers})
+    med = summary["potential_median_V"]
+    out.print(f"{summary['frames']} frames, potential median {min(med):.4g} to {max(med):.4g} V ({summary['route']}); "
+              f"wrote {out_dir}")
 
 
 # --------------------------------------------------------------------------- profile

@@ -1,7 +1,8 @@
 """Issue 19 for holography: an off-axis hologram series (time, y, x) backed by dask reconstructs
 lazily (one task per chunk of frames, no compute while the graph is built) to the in-memory
 result, the per-pixel phase-to-potential and thickness maps of a series stay lazy too, and so
-do potential_map, potential_from_reconstruction and holo potential, frame by frame."""
+do potential_map, potential_from_reconstruction, holo potential and holo profile, frame by
+frame."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ from ionscope.holography import (
     thickness_from_amplitude,
     thickness_from_phase,
 )
-from ionscope.holography.workflow import potential_from_reconstruction, smooth_vacuum_variation
+from ionscope.holography.workflow import (
+    potential_from_reconstruction,
+    profile_across_interface,
+    smooth_vacuum_variation,
+)
 from ionscope.simulate import simulate
 
 SMALL = {"ny": 96, "nx": 96, "vacuum_height_nm": 12, "interface_position_nm": 24}
@@ -276,3 +281,57 @@ def test_holo_potential_of_a_zarr_series_stays_lazy_one_compute_while_writing(re
     assert summary["potential_median_V"] == pytest.approx([s.attrs["potential_median_V"] for s in singles], rel=1e-12)
     assert summary["vacuum_pixels"] == [s.attrs["vacuum_pixels"] for s in singles]
     assert summary["potential_percentiles_V"][2] == pytest.approx(json.loads(singles[2].attrs["potential_percentiles_V"]))
+
+
+@pytest.fixture(scope="module")
+def potential_series(reconstruction):
+    rec, _ = reconstruction
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IonscopeWarning)
+        return potential_from_reconstruction(rec, 300.0, thickness_nm=60.0)
+
+
+@pytest.mark.parametrize("line", [{"start": (60, 10), "end": (60, 85)}, {"half_length_px": 30}])
+def test_profile_of_a_dask_series_is_lazy_but_the_first_frame_along_one_line(potential_series, line):
+    counter = CountingScheduler(max_computes=1)  # the first frame: it fixes the line (detected there)
+    with dask.config.set(scheduler=counter):
+        lazy = profile_across_interface(potential_series.chunk({"time": 2}), width=10, blur=0.5, **line)
+    assert counter.total == 1
+    assert isinstance(lazy["profile"].data, dask.array.Array) and lazy["profile"].dims == ("time", "position")
+    assert isinstance(lazy["drop"].data, dask.array.Array) and lazy["drop"].dims == ("time",)
+    assert lazy.attrs["endpoints"] == ("given" if "start" in line else "detected on the first frame")
+    got = lazy.compute()
+    p0, p1 = tuple(lazy.attrs["start_px"]), tuple(lazy.attrs["end_px"])
+    for i in range(3):  # each frame: the map's profile and fit along that line
+        single = profile_across_interface(potential_series.isel(time=i), start=p0, end=p1, width=10, blur=0.5)
+        assert set(single.data_vars) == set(got.data_vars)
+        for name in single.data_vars:
+            np.testing.assert_allclose(got[name].values[i], single[name].values, rtol=1e-12, equal_nan=True)
+        assert float(got["chi2_reduced"][i]) == pytest.approx(single.attrs["chi2_reduced"], rel=1e-12)
+        assert [float(got["interface_y_px"][i]), float(got["interface_x_px"][i])] == pytest.approx(single.attrs["interface_px"])
+        assert int(got["plateau_samples_end"][i]) == single.attrs["plateau_samples_end"]
+    # the twin's interface lies at 24 nm (48 px at 0.5 nm) and its drop grows with the bias (0, 1, 2 V)
+    assert np.all(np.abs(got["interface_x_px"].values - 48.5) < 1.5)
+    assert np.all(np.diff(got["drop"].values) > 0.5)
+
+
+def test_holo_profile_of_a_zarr_series_loads_the_first_frame_then_writes_lazily(potential_series, run_cli, tmp_path):
+    from ionscope import io
+
+    io.save(potential_series.chunk({"time": 1}), tmp_path / "pot.zarr")
+    counter = CountingScheduler(max_computes=2)  # the first frame, then the write with the summary's numbers
+    with dask.config.set(scheduler=counter):
+        r = run_cli("holo", "profile", tmp_path / "pot.zarr", "--from", "60,10", "--to", "60,85", "--width", "10",
+                    "--blur", "0.5", "--out", tmp_path / "prof")
+    assert r.returncode == 0, r.stderr
+    assert counter.total == 2
+    stored = io.open_dataset(tmp_path / "prof" / "result.zarr")
+    assert stored["profile"].dims == ("time", "position")
+    summary = json.loads((tmp_path / "prof" / "summary.json").read_text())
+    singles = [profile_across_interface(potential_series.isel(time=i), start=(60, 10), end=(60, 85), width=10,
+                                        blur=0.5) for i in range(3)]
+    assert summary["frames"] == 3 and summary["endpoints"] == "given" and summary["units"] == "V"
+    assert summary["drop_V"] == pytest.approx([float(s["drop"]) for s in singles], rel=1e-12)
+    assert summary["w90_nm"] == pytest.approx([float(s["w90"]) for s in singles], rel=1e-12)
+    assert summary["chi2_reduced"] == pytest.approx([s.attrs["chi2_reduced"] for s in singles], rel=1e-12)
+    np.testing.assert_allclose(stored["profile"].values[1], singles[1]["profile"].values, rtol=1e-12)

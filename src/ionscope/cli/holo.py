@@ -394,10 +394,58 @@ def _write_potential_series(ds, out_dir, result_path, zero, kv, thickness, mip, 
               f"wrote {out_dir}")
 
 
+#: The per-frame numbers the summary of ``holo profile`` lists for a series (summary key ->
+#: variable or coordinate of the result).
+PROFILE_SERIES_KEYS = {"drop": "drop", "drop_error": "drop_error", "w90_nm": "w90", "w90_nm_error": "w90_error",
+                       "position_nm": "interface", "position_nm_error": "interface_error", "width_nm": "width",
+                       "width_nm_error": "width_error", "level_start": "level_start", "level_end": "level_end",
+                       "field_peak": "field_peak", "field_peak_error": "field_peak_error",
+                       "chi2_reduced": "chi2_reduced", "interface_y_px": "interface_y_px",
+                       "interface_x_px": "interface_x_px", "plateau_samples_start": "plateau_samples_start",
+                       "plateau_samples_end": "plateau_samples_end"}
+
+
+def _write_profile_series(result, out_dir, result_path, elapsed, overwrite) -> None:
+    """Write a series of profiles (:func:`ionscope.holography.profile_across_interface` of a
+    series) and the summary's per-frame numbers, computed in the same pass."""
+    import numpy as np
+
+    from ionscope import io
+
+    attrs = result.attrs
+    summary: dict[str, Any] = {
+        "command": "holo profile", "input": str(result_path), "frames": int(result["profile"].shape[0]),
+        "variable": attrs["variable"], "units": attrs["units"], "from_px": attrs["start_px"],
+        "to_px": attrs["end_px"], "endpoints": attrs["endpoints"], "width_px": attrs["width_px"],
+        "model": attrs["model"], "step": attrs["fit_step"], "blur": attrs["blur"], "points": int(result.sizes["position"]),
+        "step_nm": attrs["step_nm"]}
+    keys = {k: v for k, v in PROFILE_SERIES_KEYS.items() if v in result.variables}
+    for name in ("jump", "total_drop", "areal_charge"):
+        for suffix in ("", "_error"):
+            if name + suffix in result.variables:
+                keys[name + suffix] = name + suffix
+
+    def finish(values: dict) -> dict:
+        for k, v in values.items():
+            v = np.asarray(v, dtype=np.float64)
+            summary[k] = [int(x) for x in v] if k.startswith("plateau") else [float(x) for x in v]
+        if attrs["units"] == "V":
+            summary.update(drop_V=summary["drop"], drop_V_error=summary["drop_error"])
+        summary["run_time_s"] = elapsed()
+        return summary
+
+    with dask_progress("holo profile"):
+        io.write_result(out_dir, result, finish, overwrite=overwrite,
+                        compute_with={k: result[v].data for k, v in keys.items()})
+    out.print(f"{summary['frames']} frames, drop {min(summary['drop']):.4g} to {max(summary['drop']):.4g} "
+              f"{summary['units']}; wrote {out_dir}")
+
+
 # --------------------------------------------------------------------------- profile
 
 
 @holo_app.command("profile")
+@series_command
 def holo_profile(
     result_path: Annotated[Path, typer.Argument(metavar="RESULT", help="A 'holo potential' result (or any result / file with a (y, x) map).")],
     out_dir: OutOption,
@@ -416,7 +464,11 @@ def holo_profile(
     """Band-averaged profile across an interface and a step fit: drop, w90, position.
 
     Writes DIR/result.zarr with profile, profile_sigma and fit along position (nm) and
-    DIR/summary.json with drop_V, w90_nm, position_nm and their standard errors.
+    DIR/summary.json with drop_V, w90_nm, position_nm and their standard errors. A series result
+    (time, y, x; e.g. from holo potential of a series) stays lazy but for its first frame, loaded
+    once: it fixes the line (the interface detected on it without --from/--to); each frame's
+    profile and fit along that line are computed while the result is written, and the summary
+    lists the per-frame numbers, computed in the same pass.
     """
     from ionscope import io
     from ionscope.errors import ConfigError
@@ -425,11 +477,16 @@ def holo_profile(
     if (start is None) != (end is None):
         raise ConfigError("give both --from and --to, or neither (then the interface is detected)")
     elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
-    ds = open_result(result_path)
+    ds = open_result(result_path, lazy=True)
+    if not any(v.ndim > 2 and "y" in v.dims and "x" in v.dims for v in ds.data_vars.values()):
+        ds = ds.load()  # one map: loaded, as before
     with options_named(half_length_px="--half-length"):
         result = profile_across_interface(ds, start=parse_point(start, "--from"), end=parse_point(end, "--to"),
                                           width=width, model=model, side=side, step=step, blur=blur, eps_r=eps_r,
                                           variable=variable, half_length_px=half_length)
+    if result["profile"].ndim > 1:  # a series: the profiles along one line, computed while written
+        _write_profile_series(result, out_dir, result_path, elapsed, overwrite)
+        return
     summary: dict[str, Any] = {"command": "holo profile", "input": str(result_path), **profile_summary(result)}
     summary["run_time_s"] = elapsed()
     io.write_result(out_dir, result, summary, overwrite=overwrite)

@@ -192,6 +192,8 @@ def frame_by_frame(frame_fn: Any, series: Mapping[str, xr.DataArray], *, maps: M
         keep_attrs=False, **kwargs)
     if not isinstance(results, tuple):
         results = (results,)
+    first = series[names[0]]  # the coordinates keep their attrs (units), as in the inputs
+    results = tuple(r.assign_coords({c: first[c].variable for c in r.dims if c in first.coords}) for r in results)
     return dict(zip(out_names, results))
 
 

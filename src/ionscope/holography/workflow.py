@@ -616,8 +616,18 @@ def profile_across_interface(
     IonscopeWarning
         When a plateau holds fewer than :data:`MIN_PLATEAU_SAMPLES` finite points.
 
-    Computes: loads the map and returns a numpy-backed Dataset - eager on purpose: a band
-    profile is a small reduction of the map and the step fit needs all of it.
+    Computes: for one (y, x) map, loads it and returns a numpy-backed Dataset - a band profile
+    is a small reduction of the map and the step fit needs all of it. For a series (the map
+    with dims y, x and e.g. time), the first frame is computed once, while building: its
+    profile fixes the line (detected on it when ``start`` / ``end`` are not given: one line for
+    the whole series, so the profiles share their positions) and the variables; then each
+    frame's profile and fit along that line - exactly the map's computation with those
+    endpoints - run inside one dask task per chunk of frames (y, x in one chunk): a dask-backed
+    series gives a dask-backed Dataset over (time, position) and the fitted numbers (``drop``,
+    ``w90``... with errors) along time; the per-frame attrs become coordinates along time
+    (``chi2_reduced``, ``interface_y_px``, ``interface_x_px``, ``plateau_samples_start``,
+    ``plateau_samples_end``, ``independent_lines``), all computed with the result; the
+    warnings and errors of a frame's fit come when it is computed.
     """
     if (start is None) != (end is None):
         raise ConfigError("give both start and end (--from and --to), or neither (then the interface is detected)")
@@ -628,6 +638,9 @@ def profile_across_interface(
     if name is None or name not in ds:
         raise InputError(f"the result has no variable {name!r} (variables: {list(ds.data_vars)}); choose one")
     image = ds[name]
+    if image.ndim > 2 and "y" in image.dims and "x" in image.dims:
+        return _profile_series(ds, name, start=start, end=end, width=width, model=model, side=side, step=step,
+                               blur=blur, eps_r=eps_r, half_length_px=half_length_px)
     if set(image.dims) != {"y", "x"}:
         raise InputError(f"{name!r} has dims {image.dims}; the profile needs a (y, x) map")
     found = None
@@ -685,6 +698,57 @@ def profile_across_interface(
     # the map's history, the band, the fit, this step
     return with_provenance(out, "ionscope.holography.profile_across_interface", params, [image],
                            history=provenance(prof) + provenance(fit)[-1:], variables=["profile"])
+
+
+#: Attrs of a :func:`profile_across_interface` result that differ frame by frame: coordinates
+#: along a series (units, long name).
+PROFILE_SERIES_NUMBERS = {
+    "chi2_reduced": ("1", "reduced chi-squared of the frame's step fit"),
+    "interface_y_px": ("px", "interface point of the frame, y"),
+    "interface_x_px": ("px", "interface point of the frame, x"),
+    "plateau_samples_start": ("1", "finite profile points on the start plateau"),
+    "plateau_samples_end": ("1", "finite profile points on the end plateau"),
+    "independent_lines": ("1", "independent lines of the frame's band"),
+}
+
+
+def _profile_series(ds: xr.Dataset, name: str, *, start: Any, end: Any, width: int, model: str, side: str,
+                    step: bool, blur: Any, eps_r: float | None, half_length_px: float) -> xr.Dataset:
+    """:func:`profile_across_interface` of each frame of a series along one line, lazily."""
+    series = _series_map(ds[name], name)
+    lead = series.dims[:-2]
+    first_ds = ds.isel({d: 0 for d in lead if d in ds.dims}).compute()  # the first frame: one compute
+    kwargs = {"width": width, "model": model, "side": side, "step": step, "blur": blur, "eps_r": eps_r,
+              "variable": name, "half_length_px": half_length_px}
+    first = profile_across_interface(first_ds, start=start, end=end, **kwargs)
+    p0, p1 = tuple(first.attrs["start_px"]), tuple(first.attrs["end_px"])
+    along = [k for k in first.data_vars if first[k].dims == ("position",)]
+    numbers = [k for k in first.data_vars if first[k].ndim == 0]
+    size = first.sizes["position"]
+    attrs = dict(ds.attrs)
+
+    def frame_fn(image: np.ndarray) -> dict[str, Any]:
+        one = profile_across_interface(xr.Dataset({name: frame_like(series, image)}, attrs=attrs),
+                                       start=p0, end=p1, **kwargs)
+        got: dict[str, Any] = {k: one[k].values for k in (*along, *numbers)}
+        got.update({k: one.attrs[k] for k in PROFILE_SERIES_NUMBERS if k in one.attrs})
+        got["interface_y_px"], got["interface_x_px"] = one.attrs["interface_px"]
+        return got
+
+    res = frame_by_frame(frame_fn, {"image": series}, maps={}, scalars=[*numbers, *PROFILE_SERIES_NUMBERS],
+                         vectors={k: ("position", size) for k in along})
+    data = {k: res[k].transpose(*lead, "position").astype(first[k].dtype).assign_attrs(first[k].attrs)
+            for k in along}
+    data.update({k: res[k].astype(first[k].dtype).assign_attrs(first[k].attrs) for k in numbers})
+    out = xr.Dataset(data, coords={"position": first["position"]})
+    out = out.assign_coords({k: res[k].assign_attrs(units=u, long_name=ln) for k, (u, ln) in PROFILE_SERIES_NUMBERS.items()})
+    out.attrs = dict(first.attrs)
+    for k in (*PROFILE_SERIES_NUMBERS, "interface_px"):
+        if k in out.attrs:
+            out.attrs[k] = f"per frame: the {k if k != 'interface_px' else 'interface_y_px / interface_x_px'} coordinate"
+    if first.attrs["endpoints"] == "detected":
+        out.attrs["endpoints"] = "detected on the first frame"
+    return out
 
 
 def profile_summary(result: xr.Dataset) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Issue 19 for holography: an off-axis hologram series (time, y, x) backed by dask reconstructs
 lazily (one task per chunk of frames, no compute while the graph is built) to the in-memory
-result, and the per-pixel phase-to-potential and thickness maps of a series stay lazy too."""
+result, the per-pixel phase-to-potential and thickness maps of a series stay lazy too, and so
+do potential_map, potential_from_reconstruction, holo potential and holo profile, frame by
+frame."""
 
 from __future__ import annotations
 
 import json
+import warnings
 
 import dask
 import numpy as np
@@ -12,11 +15,18 @@ import pytest
 import xarray as xr
 from daskcount import CountingScheduler
 
+from ionscope.errors import IonscopeWarning
 from ionscope.holography import (
     phase_to_potential,
+    potential_map,
     reconstruct_offaxis,
     thickness_from_amplitude,
     thickness_from_phase,
+)
+from ionscope.holography.workflow import (
+    potential_from_reconstruction,
+    profile_across_interface,
+    smooth_vacuum_variation,
 )
 from ionscope.simulate import simulate
 
@@ -146,3 +156,183 @@ def test_holo_reconstruct_of_a_zarr_series_stays_lazy_and_writes_frame_by_frame(
     assert summary["frames"] == 3 and summary["sideband_from"] == "reference"
     assert summary["phase_range_rad"] == pytest.approx([float(eager["phase"].min()), float(eager["phase"].max())])
     assert summary["fringe_visibility_mean"] == pytest.approx(float(eager["fringe_visibility"].mean()))
+
+
+# --------------------------------------------------------------------------- potential of a series
+
+
+def _frame(obj, i):
+    return obj.isel(time=i) if isinstance(obj, xr.DataArray) and "time" in obj.dims else obj
+
+
+@pytest.fixture(scope="module")
+def reconstruction(series):
+    holo, twin = series
+    return reconstruct_offaxis(holo, twin["reference"]), twin
+
+
+def test_potential_map_of_a_dask_series_is_lazy_and_the_map_of_each_frame(reconstruction):
+    rec, twin = reconstruction
+    vacuum = twin["region"].values == 0
+    zero = rec["phase"].isel(time=0, drop=True)
+    routes = [  # (keywords, computes while building: a dask map given once is computed once)
+        ({"thickness_nm": 60.0, "vacuum": vacuum}, 0),
+        ({"mip_v": 14.0, "vacuum": vacuum, "amplitude": rec["amplitude"]}, 0),
+        ({"mip_v": 14.0, "vacuum": vacuum, "phase_zero": zero}, 0),
+        ({"thickness_nm": 60.0, "vacuum": vacuum, "phase_zero": zero.chunk(), "align": True,
+          "amplitude": rec["amplitude"], "amplitude_zero": rec["amplitude"].isel(time=0, drop=True).chunk()}, 1),
+    ]
+    for kw, computes in routes:
+        counter = CountingScheduler(max_computes=computes)
+        with dask.config.set(scheduler=counter):
+            lazy = potential_map(rec["phase"].chunk({"time": 2}), 300.0,
+                                 **{k: v.chunk({"time": 2}) if _frame(v, 0) is not v else v for k, v in kw.items()})
+        assert counter.total == computes
+        assert all(isinstance(v.data, dask.array.Array) for v in lazy.data_vars.values())
+        assert lazy["potential"].dims == ("time", "y", "x") and lazy["potential"].data.chunks[0] == (2, 1)
+        got = lazy.compute()
+        eager = potential_map(rec["phase"], 300.0, **kw)  # numpy in, numpy out: the same values
+        assert isinstance(eager["potential"].data, np.ndarray)
+        for i in range(3):
+            single = potential_map(rec["phase"].isel(time=i), 300.0, **{k: _frame(v, i) for k, v in kw.items()})
+            assert set(single.data_vars) == set(got.data_vars)
+            for name in single.data_vars:
+                np.testing.assert_allclose(got[name].values[i], single[name].values, rtol=1e-12, equal_nan=True)
+                np.testing.assert_allclose(eager[name].values[i], single[name].values, rtol=1e-12, equal_nan=True)
+            assert got.attrs["route"] == single.attrs["route"]
+            if "mean_free_path_nm" in got.coords:
+                assert float(got["mean_free_path_nm"][i]) == pytest.approx(single.attrs["mean_free_path_nm"], rel=1e-12)
+            if "phase_difference" in single:
+                assert float(got["vacuum_offset_rad"][i]) == pytest.approx(
+                    single["phase_difference"].attrs["vacuum_offset_rad"], rel=1e-12, abs=1e-15)
+            if kw.get("align"):
+                np.testing.assert_allclose([float(got["alignment_shift_y_px"][i]), float(got["alignment_shift_x_px"][i])],
+                                           single.attrs["alignment_shift_px"], rtol=1e-9, atol=1e-12)
+    # the biased frames' potential over the 0 V frame: the twin's bias (0, 1, 2 V) far from the vacuum
+    diff = potential_map(rec["phase"].chunk({"time": 1}), 300.0, thickness_nm=60.0, vacuum=vacuum, phase_zero=zero)
+    assert diff["vacuum_offset_rad"].values[0] == 0.0
+    assert np.all(np.diff(diff["vacuum_offset_rad"].values) > 0.1)  # the bias lifts the vacuum too
+    assert np.all(np.diff(np.nanmedian(diff["potential"].values[:, ~vacuum], axis=-1)) > 0.5)
+
+
+def test_potential_from_reconstruction_of_a_dask_series_is_lazy_per_frame_with_per_frame_numbers(reconstruction):
+    rec, twin = reconstruction
+    vacuum = twin["region"].values == 0
+    cases = [
+        ({"thickness_nm": 60.0}, 0),  # the vacuum detected on each frame's amplitude
+        ({"thickness_nm": 60.0, "vacuum": vacuum, "leakage": True, "leakage_degree": 1}, 0),
+        ({"mip_v": 14.0}, 0),
+        ({"mip_v": 14.0, "zero": rec.isel(time=0, drop=True).chunk()}, 1),  # the 0 V map, computed once
+    ]
+    for kw, computes in cases:
+        counter = CountingScheduler(max_computes=computes)
+        with dask.config.set(scheduler=counter):
+            lazy = potential_from_reconstruction(rec.chunk({"time": 2}), 300.0, **kw)
+        assert counter.total == computes
+        assert all(isinstance(v.data, dask.array.Array) for v in lazy.data_vars.values())
+        assert isinstance(lazy["potential_median_V"].data, dask.array.Array)
+        assert lazy["potential_median_V"].dims == ("time",)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IonscopeWarning)  # the twin's vacuum is not flat: warned per frame
+            got = lazy.compute()
+            singles = [potential_from_reconstruction(rec.isel(time=i), 300.0, **kw) for i in range(3)]
+        for i, single in enumerate(singles):
+            assert set(single.data_vars) == set(got.data_vars)
+            for name in single.data_vars:
+                np.testing.assert_allclose(got[name].values[i], single[name].values, rtol=1e-12, equal_nan=True)
+            assert float(got["potential_median_V"][i]) == pytest.approx(single.attrs["potential_median_V"], rel=1e-12)
+            np.testing.assert_allclose(got["potential_percentiles_V"].values[i],
+                                       list(json.loads(single.attrs["potential_percentiles_V"]).values()), rtol=1e-12)
+            assert int(got["vacuum_pixels"][i]) == single.attrs["vacuum_pixels"]
+            flat = json.loads(single.attrs.get("vacuum_flatness_after_leakage", single.attrs["vacuum_flatness"]))
+            assert float(got["vacuum_smooth_variation_rad"][i]) == pytest.approx(smooth_vacuum_variation(flat), rel=1e-12)
+            if kw.get("leakage"):
+                report = json.loads(single.attrs["leakage"])
+                assert int(got["leakage_degree"][i]) == report["degree"] == 1
+                assert float(got["leakage_residual_rms_rad"][i]) == pytest.approx(report["residual_rms_rad"], rel=1e-12)
+            if "mean_free_path_nm" in got.coords:
+                assert float(got["mean_free_path_nm"][i]) == pytest.approx(single.attrs["mean_free_path_nm"], rel=1e-12)
+        assert got.attrs["route"] == singles[0].attrs["route"]
+        assert got.attrs["resolution_cutoff_per_nm"] == singles[0].attrs["resolution_cutoff_per_nm"]
+    # the bias-induced potential of the 0 V reference route follows the twin's bias: 0, 1, 2 V
+    np.testing.assert_allclose(got["potential_median_V"].values, [0.0, 1.0, 2.0], atol=0.1)
+
+
+def test_holo_potential_of_a_zarr_series_stays_lazy_one_compute_while_writing(reconstruction, run_cli, tmp_path):
+    from ionscope import io
+
+    rec, _ = reconstruction
+    io.save(rec.chunk({"time": 1}), tmp_path / "rec.zarr")
+    counter = CountingScheduler(max_computes=1)
+    with dask.config.set(scheduler=counter):
+        r = run_cli("holo", "potential", tmp_path / "rec.zarr", "--kv", "300", "--thickness", "60",
+                    "--out", tmp_path / "pot")
+    assert r.returncode == 0, r.stderr
+    assert counter.total == 1  # the result written chunk by chunk, the per-frame numbers in that pass
+    stored = io.open_dataset(tmp_path / "pot" / "result.zarr")
+    assert stored["potential"].dims == ("time", "y", "x") and stored["potential"].encoding["chunks"][0] == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IonscopeWarning)
+        singles = [potential_from_reconstruction(rec.isel(time=i), 300.0, thickness_nm=60.0) for i in range(3)]
+    for i, single in enumerate(singles):
+        np.testing.assert_allclose(stored["potential"].values[i], single["potential"].values, rtol=1e-12, equal_nan=True)
+    summary = json.loads((tmp_path / "pot" / "summary.json").read_text())
+    assert summary["frames"] == 3 and summary["route"] == "phase / uniform thickness"
+    assert summary["potential_median_V"] == pytest.approx([s.attrs["potential_median_V"] for s in singles], rel=1e-12)
+    assert summary["vacuum_pixels"] == [s.attrs["vacuum_pixels"] for s in singles]
+    assert summary["potential_percentiles_V"][2] == pytest.approx(json.loads(singles[2].attrs["potential_percentiles_V"]))
+
+
+@pytest.fixture(scope="module")
+def potential_series(reconstruction):
+    rec, _ = reconstruction
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IonscopeWarning)
+        return potential_from_reconstruction(rec, 300.0, thickness_nm=60.0)
+
+
+@pytest.mark.parametrize("line", [{"start": (60, 10), "end": (60, 85)}, {"half_length_px": 30}])
+def test_profile_of_a_dask_series_is_lazy_but_the_first_frame_along_one_line(potential_series, line):
+    counter = CountingScheduler(max_computes=1)  # the first frame: it fixes the line (detected there)
+    with dask.config.set(scheduler=counter):
+        lazy = profile_across_interface(potential_series.chunk({"time": 2}), width=10, blur=0.5, **line)
+    assert counter.total == 1
+    assert isinstance(lazy["profile"].data, dask.array.Array) and lazy["profile"].dims == ("time", "position")
+    assert isinstance(lazy["drop"].data, dask.array.Array) and lazy["drop"].dims == ("time",)
+    assert lazy.attrs["endpoints"] == ("given" if "start" in line else "detected on the first frame")
+    got = lazy.compute()
+    p0, p1 = tuple(lazy.attrs["start_px"]), tuple(lazy.attrs["end_px"])
+    for i in range(3):  # each frame: the map's profile and fit along that line
+        single = profile_across_interface(potential_series.isel(time=i), start=p0, end=p1, width=10, blur=0.5)
+        assert set(single.data_vars) == set(got.data_vars)
+        for name in single.data_vars:
+            np.testing.assert_allclose(got[name].values[i], single[name].values, rtol=1e-12, equal_nan=True)
+        assert float(got["chi2_reduced"][i]) == pytest.approx(single.attrs["chi2_reduced"], rel=1e-12)
+        assert [float(got["interface_y_px"][i]), float(got["interface_x_px"][i])] == pytest.approx(single.attrs["interface_px"])
+        assert int(got["plateau_samples_end"][i]) == single.attrs["plateau_samples_end"]
+    # the twin's interface lies at 24 nm (48 px at 0.5 nm) and its drop grows with the bias (0, 1, 2 V)
+    assert np.all(np.abs(got["interface_x_px"].values - 48.5) < 1.5)
+    assert np.all(np.diff(got["drop"].values) > 0.5)
+
+
+def test_holo_profile_of_a_zarr_series_loads_the_first_frame_then_writes_lazily(potential_series, run_cli, tmp_path):
+    from ionscope import io
+
+    two = potential_series.isel(time=[1, 2])  # the biased frames (1 V, 2 V)
+    io.save(two.chunk({"time": 1}), tmp_path / "pot.zarr")
+    counter = CountingScheduler(max_computes=2)  # the first frame, then the write with the summary's numbers
+    with dask.config.set(scheduler=counter):
+        r = run_cli("holo", "profile", tmp_path / "pot.zarr", "--from", "60,10", "--to", "60,85", "--width", "10",
+                    "--blur", "0.5", "--out", tmp_path / "prof")
+    assert r.returncode == 0, r.stderr
+    assert counter.total == 2
+    stored = io.open_dataset(tmp_path / "prof" / "result.zarr")
+    assert stored["profile"].dims == ("time", "position")
+    summary = json.loads((tmp_path / "prof" / "summary.json").read_text())
+    singles = [profile_across_interface(two.isel(time=i), start=(60, 10), end=(60, 85), width=10, blur=0.5)
+               for i in range(2)]
+    assert summary["frames"] == 2 and summary["endpoints"] == "given" and summary["units"] == "V"
+    assert summary["drop_V"] == pytest.approx([float(s["drop"]) for s in singles], rel=1e-12)
+    assert summary["w90_nm"] == pytest.approx([float(s["w90"]) for s in singles], rel=1e-12)
+    assert summary["chi2_reduced"] == pytest.approx([s.attrs["chi2_reduced"] for s in singles], rel=1e-12)
+    np.testing.assert_allclose(stored["profile"].values[1], singles[1]["profile"].values, rtol=1e-12)

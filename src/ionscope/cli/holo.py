@@ -86,16 +86,16 @@ def parse_box(text: str, option: str) -> list[int]:
     return [y0, y1, x0, x1]
 
 
-def open_result(spec: Path | str, what: str = "RESULT"):
+def open_result(spec: Path | str, what: str = "RESULT", *, lazy: bool = False):
     """The Dataset of an ionscope result: a folder with ``result.zarr``, the store itself, or
-    any file :func:`ionscope.io.open_dataset` reads."""
+    any file :func:`ionscope.io.open_dataset` reads (dask-backed, nothing read, with ``lazy``)."""
     from ionscope import io
     from ionscope.errors import FileMissingError
 
     path = Path(spec)
     if not path.exists():
         raise FileMissingError(f"{what} {path} does not exist; give a result folder (--out of a holo command) or its result.zarr")
-    return io.open_dataset(path)  # a result folder opens as its result.zarr
+    return io.open_dataset(path, lazy=lazy)  # a result folder opens as its result.zarr
 
 
 def _stats_summary(attrs: dict) -> dict:
@@ -300,7 +300,11 @@ def holo_potential(
 
     Writes DIR/result.zarr with potential (V; thickness in nm on the mean-inner-potential routes,
     phase_difference with --zero, vacuum, stray_phase with --leakage) and DIR/summary.json with the
-    vacuum flatness and leakage numbers.
+    vacuum flatness and leakage numbers. A series result (time, y, x; e.g. a Zarr written by holo
+    reconstruct) stays lazy: each frame goes through the map's chain while the result is written
+    chunk by chunk, and the summary lists the per-frame numbers (potential_median_V,
+    potential_percentiles_V, vacuum_pixels...), computed in the same pass; a --zero result is one
+    map, loaded once.
     """
     import json
 
@@ -312,7 +316,13 @@ def holo_potential(
     if (thickness is None) == (mip is None):
         raise ConfigError("give exactly one of --thickness NM and --mip V")
     elapsed = start_run(out_dir, overwrite, inputs=(result_path, zero, vacuum))
-    rec = open_result(result_path)
+    rec = open_result(result_path, lazy=True)
+    if "phase" in rec and rec["phase"].ndim > 2:  # a series stays lazy: computed frame by frame while written
+        from ionscope.cluster import check_chunk_memory
+
+        check_chunk_memory(rec["phase"], "RESULT")
+    else:
+        rec = rec.load()
     rec0 = open_result(zero, "--zero") if zero is not None else None
     try:
         degree: Any = "auto" if leakage_degree == "auto" else int(leakage_degree)
@@ -322,6 +332,9 @@ def holo_potential(
         ds = potential_from_reconstruction(rec, kv, thickness_nm=thickness, mip_v=mip, zero=rec0,
                                            vacuum=parse_vacuum(vacuum), leakage=leakage, leakage_degree=degree,
                                            leakage_erode_px=leakage_erode, align=align)
+    if ds["potential"].ndim > 2:  # a series: lazy, computed frame by frame while written
+        _write_potential_series(ds, out_dir, result_path, zero, kv, thickness, mip, elapsed, overwrite)
+        return
     attrs = ds.attrs
     summary: dict[str, Any] = {"command": "holo potential", "input": str(result_path), "zero": str(zero) if zero else None,
                                "kv": kv, "interaction_constant_rad_per_V_nm": electron_interaction_constant(kv),
@@ -343,10 +356,96 @@ def holo_potential(
     out.print(f"potential median {summary['potential_median_V']:.4g} V ({summary['route']}); wrote {out_dir}")
 
 
+def _write_potential_series(ds, out_dir, result_path, zero, kv, thickness, mip, elapsed, overwrite) -> None:
+    """Write a series potential (:func:`ionscope.holography.potential_from_reconstruction` of a
+    series): the result frame by frame and, computed in the same pass, the summary's per-frame
+    numbers (lists along the series)."""
+    import numpy as np
+
+    from ionscope import io
+    from ionscope.constants import electron_interaction_constant
+    from ionscope.holography.workflow import POTENTIAL_PERCENTILES, SERIES_NUMBERS
+
+    attrs = ds.attrs
+    summary: dict[str, Any] = {"command": "holo potential", "input": str(result_path), "zero": str(zero) if zero else None,
+                               "kv": kv, "interaction_constant_rad_per_V_nm": electron_interaction_constant(kv),
+                               "thickness_nm": thickness, "mip_V": mip, "vacuum": attrs["vacuum_region"],
+                               "frames": int(ds["potential"].shape[0]), "route": attrs["route"],
+                               "resolution_cutoff_per_nm": attrs.get("resolution_cutoff_per_nm")}
+    numbers = [k for k in (*SERIES_NUMBERS, "potential_percentiles_V") if k in ds.coords]
+
+    def finish(values: dict) -> dict:
+        for k in numbers:
+            v = np.asarray(values[k], dtype=np.float64)
+            if k == "potential_percentiles_V":
+                summary[k] = [{f"p{p}": float(x) for p, x in zip(POTENTIAL_PERCENTILES, row)} for row in v]
+            elif k in ("vacuum_pixels", "leakage_degree"):
+                summary[k] = [int(x) for x in v]
+            else:
+                summary[k] = [float(x) for x in v]
+        summary["run_time_s"] = elapsed()
+        return summary
+
+    with dask_progress("holo potential"):
+        io.write_result(out_dir, ds, finish, overwrite=overwrite,
+                        compute_with={k: ds[k].data for k in numbers})
+    med = summary["potential_median_V"]
+    out.print(f"{summary['frames']} frames, potential median {min(med):.4g} to {max(med):.4g} V ({summary['route']}); "
+              f"wrote {out_dir}")
+
+
+#: The per-frame numbers the summary of ``holo profile`` lists for a series (summary key ->
+#: variable or coordinate of the result).
+PROFILE_SERIES_KEYS = {"drop": "drop", "drop_error": "drop_error", "w90_nm": "w90", "w90_nm_error": "w90_error",
+                       "position_nm": "interface", "position_nm_error": "interface_error", "width_nm": "width",
+                       "width_nm_error": "width_error", "level_start": "level_start", "level_end": "level_end",
+                       "field_peak": "field_peak", "field_peak_error": "field_peak_error",
+                       "chi2_reduced": "chi2_reduced", "interface_y_px": "interface_y_px",
+                       "interface_x_px": "interface_x_px", "plateau_samples_start": "plateau_samples_start",
+                       "plateau_samples_end": "plateau_samples_end"}
+
+
+def _write_profile_series(result, out_dir, result_path, elapsed, overwrite) -> None:
+    """Write a series of profiles (:func:`ionscope.holography.profile_across_interface` of a
+    series) and the summary's per-frame numbers, computed in the same pass."""
+    import numpy as np
+
+    from ionscope import io
+
+    attrs = result.attrs
+    summary: dict[str, Any] = {
+        "command": "holo profile", "input": str(result_path), "frames": int(result["profile"].shape[0]),
+        "variable": attrs["variable"], "units": attrs["units"], "from_px": attrs["start_px"],
+        "to_px": attrs["end_px"], "endpoints": attrs["endpoints"], "width_px": attrs["width_px"],
+        "model": attrs["model"], "step": attrs["fit_step"], "blur": attrs["blur"], "points": int(result.sizes["position"]),
+        "step_nm": attrs["step_nm"]}
+    keys = {k: v for k, v in PROFILE_SERIES_KEYS.items() if v in result.variables}
+    for name in ("jump", "total_drop", "areal_charge"):
+        for suffix in ("", "_error"):
+            if name + suffix in result.variables:
+                keys[name + suffix] = name + suffix
+
+    def finish(values: dict) -> dict:
+        for k, v in values.items():
+            v = np.asarray(v, dtype=np.float64)
+            summary[k] = [int(x) for x in v] if k.startswith("plateau") else [float(x) for x in v]
+        if attrs["units"] == "V":
+            summary.update(drop_V=summary["drop"], drop_V_error=summary["drop_error"])
+        summary["run_time_s"] = elapsed()
+        return summary
+
+    with dask_progress("holo profile"):
+        io.write_result(out_dir, result, finish, overwrite=overwrite,
+                        compute_with={k: result[v].data for k, v in keys.items()})
+    out.print(f"{summary['frames']} frames, drop {min(summary['drop']):.4g} to {max(summary['drop']):.4g} "
+              f"{summary['units']}; wrote {out_dir}")
+
+
 # --------------------------------------------------------------------------- profile
 
 
 @holo_app.command("profile")
+@series_command
 def holo_profile(
     result_path: Annotated[Path, typer.Argument(metavar="RESULT", help="A 'holo potential' result (or any result / file with a (y, x) map).")],
     out_dir: OutOption,
@@ -365,7 +464,11 @@ def holo_profile(
     """Band-averaged profile across an interface and a step fit: drop, w90, position.
 
     Writes DIR/result.zarr with profile, profile_sigma and fit along position (nm) and
-    DIR/summary.json with drop_V, w90_nm, position_nm and their standard errors.
+    DIR/summary.json with drop_V, w90_nm, position_nm and their standard errors. A series result
+    (time, y, x; e.g. from holo potential of a series) stays lazy but for its first frame, loaded
+    once: it fixes the line (the interface detected on it without --from/--to); each frame's
+    profile and fit along that line are computed while the result is written, and the summary
+    lists the per-frame numbers, computed in the same pass.
     """
     from ionscope import io
     from ionscope.errors import ConfigError
@@ -374,11 +477,16 @@ def holo_profile(
     if (start is None) != (end is None):
         raise ConfigError("give both --from and --to, or neither (then the interface is detected)")
     elapsed = start_run(out_dir, overwrite, inputs=(result_path,))
-    ds = open_result(result_path)
+    ds = open_result(result_path, lazy=True)
+    if not any(v.ndim > 2 and "y" in v.dims and "x" in v.dims for v in ds.data_vars.values()):
+        ds = ds.load()  # one map: loaded, as before
     with options_named(half_length_px="--half-length"):
         result = profile_across_interface(ds, start=parse_point(start, "--from"), end=parse_point(end, "--to"),
                                           width=width, model=model, side=side, step=step, blur=blur, eps_r=eps_r,
                                           variable=variable, half_length_px=half_length)
+    if result["profile"].ndim > 1:  # a series: the profiles along one line, computed while written
+        _write_profile_series(result, out_dir, result_path, elapsed, overwrite)
+        return
     summary: dict[str, Any] = {"command": "holo profile", "input": str(result_path), **profile_summary(result)}
     summary["run_time_s"] = elapsed()
     io.write_result(out_dir, result, summary, overwrite=overwrite)

@@ -36,13 +36,14 @@ Ultramicroscopy 178, 20 (2017) and K. Yamamoto et al., Angew. Chem. Int. Ed. 49,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.fft
 import xarray as xr
 
+from ionscope.compat import compute
 from ionscope.constants import electron_interaction_constant
 from ionscope.data import provenance, require_dims, units_of, with_provenance
 from ionscope.errors import ConfigError, DimensionError, InputError
@@ -127,6 +128,73 @@ def _per_pixel(kernel: Any, *args: Any, **kwargs: Any) -> xr.DataArray:
     lazy = any(isinstance(a, xr.DataArray) and a.chunks is not None for a in args)
     return xr.apply_ufunc(kernel, *args, kwargs=kwargs, dask="parallelized" if lazy else "forbidden",
                           output_dtypes=[np.float64], keep_attrs=False)
+
+
+def frame_by_frame(frame_fn: Any, series: Mapping[str, xr.DataArray], *, maps: Mapping[str, Any],
+                   scalars: Sequence[str] = (), vectors: Mapping[str, tuple[str, int]] | None = None,
+                   ) -> dict[str, xr.DataArray]:
+    """Run a per-frame function over series of (y, x) maps, lazily when they are dask-backed.
+
+    Parameters
+    ----------
+    frame_fn : callable
+        ``frame_fn(**{name: (y, x) ndarray})`` -> dict of its outputs for one frame: a
+        (y, x) array for each of ``maps`` (None: NaN / False), a number for each of
+        ``scalars`` and a 1-d array for each of ``vectors`` (missing: NaN).
+    series : mapping of str to xarray.DataArray
+        The per-frame inputs, all with dims y, x last and the same leading dims (e.g. time).
+    maps : mapping of str to dtype
+        The (y, x) outputs and their dtypes.
+    scalars : sequence of str
+        The per-frame numbers (float64).
+    vectors : mapping of str to (dim, size)
+        Per-frame vectors (float64) along a new dim.
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        One entry per output: the maps with the inputs' dims, the scalars along the leading
+        dims. Dask-backed (y, x rechunked to one chunk, one task per chunk of frames, the outputs
+        of a chunk from one call) when any input is; numpy-backed otherwise.
+
+    Computes: nothing while building.
+    """
+    vectors = dict(vectors or {})
+    names = list(series)
+    lazy = any(series[n].chunks is not None for n in names)
+    inputs = [series[n].chunk({"y": -1, "x": -1}) if lazy else series[n] for n in names]
+    out_names = [*maps, *scalars, *vectors]
+
+    def kernel(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        lead = arrays[0].shape[:-2]
+        flat = [a.reshape((-1, *a.shape[-2:])) for a in arrays]
+        n, shape = flat[0].shape[0], arrays[0].shape[-2:]
+        res: dict[str, np.ndarray] = {k: np.full((n, *shape), False if np.dtype(dt) == bool else np.nan, dtype=dt)
+                                      for k, dt in maps.items()}
+        res.update({k: np.full(n, np.nan) for k in scalars})
+        res.update({k: np.full((n, size), np.nan) for k, (_, size) in vectors.items()})
+        for i in range(n):
+            got = frame_fn(**{name: f[i] for name, f in zip(names, flat)})
+            for k in out_names:
+                if got.get(k) is not None:
+                    res[k][i] = got[k]
+        outs = tuple(res[k].reshape(lead + res[k].shape[1:]) for k in out_names)
+        return outs if len(outs) > 1 else outs[0]
+
+    kwargs: dict[str, Any] = {}
+    if lazy and vectors:
+        kwargs["dask_gufunc_kwargs"] = {"output_sizes": {dim: size for dim, size in vectors.values()}}
+    results = xr.apply_ufunc(
+        kernel, *inputs, input_core_dims=[["y", "x"]] * len(inputs),
+        output_core_dims=[["y", "x"]] * len(maps) + [[]] * len(scalars) + [[dim] for dim, _ in vectors.values()],
+        dask="parallelized" if lazy else "forbidden",
+        output_dtypes=[*maps.values(), *[np.float64] * (len(scalars) + len(vectors))],
+        keep_attrs=False, **kwargs)
+    if not isinstance(results, tuple):
+        results = (results,)
+    first = series[names[0]]  # the coordinates keep their attrs (units), as in the inputs
+    results = tuple(r.assign_coords({c: first[c].variable for c in r.dims if c in first.coords}) for r in results)
+    return dict(zip(out_names, results))
 
 
 def _check_kv(kv: float) -> float:
@@ -429,6 +497,142 @@ def phase_difference(
                            history=provenance(phase))
 
 
+def _route(thickness_nm: Any, phase_zero: Any) -> str:
+    if thickness_nm is not None:
+        return "difference / uniform thickness" if phase_zero is not None else "phase / uniform thickness"
+    if phase_zero is not None:
+        return "difference / thickness from the 0 V phase and the mean inner potential"
+    return "phase / thickness from the amplitude, scaled by the mean inner potential"
+
+
+#: Long names of :func:`potential_map`'s thickness, by route.
+_THICKNESS_LONG_NAME = {
+    "difference / thickness from the 0 V phase and the mean inner potential":
+        "thickness from the 0 V phase and the mean inner potential",
+    "phase / thickness from the amplitude, scaled by the mean inner potential":
+        "thickness from the amplitude (mean free path from the mean inner potential)",
+}
+
+
+def fixed_maps(given: Mapping[str, tuple[Any, str]]) -> dict[str, xr.DataArray]:
+    """(y, x) maps given once for a whole series (name -> (map, what it is)), loaded: the
+    dask-backed ones are computed here, together in one compute (every frame's task then holds
+    their values)."""
+    das = {k: _map(obj, what) for k, (obj, what) in given.items()}
+    values = compute(*[da.data for da in das.values()])
+    return {k: da.copy(data=np.asarray(v)) for (k, da), v in zip(das.items(), values)}
+
+
+def frame_like(series: xr.DataArray, values: np.ndarray) -> xr.DataArray:
+    """One (y, x) frame ``values`` of ``series`` as a DataArray with its y, x coordinates,
+    name and attrs (what ``series.isel(time=i)`` holds, without the time coordinate)."""
+    return xr.DataArray(values, dims=("y", "x"), coords={d: series[d].variable for d in ("y", "x") if d in series.coords},
+                        name=series.name, attrs=dict(series.attrs))
+
+
+def series_inputs(lead: tuple, given: Mapping[str, tuple[Any, str]]) -> tuple[dict, dict]:
+    """Split the optional inputs of a series computation into per-frame series (dims y, x and
+    the ``lead`` dims of the series) and maps given once (:func:`fixed_maps`, computed once)."""
+    series: dict[str, xr.DataArray] = {}
+    fixed: dict[str, tuple[Any, str]] = {}
+    for key, (obj, what) in given.items():
+        if obj is None:
+            continue
+        if isinstance(obj, xr.DataArray) and obj.ndim > 2:
+            da = _series_map(obj, what)
+            if da.dims[:-2] != lead:
+                raise DimensionError(f"{what} has dims {da.dims}; a series like the phase's {(*lead, 'y', 'x')} or one (y, x) map is needed")
+            series[key] = da
+        else:
+            fixed[key] = (obj, what)
+    return series, fixed_maps(fixed)
+
+
+def _potential_map_series(phase: xr.DataArray, kv: float, *, thickness_nm: float | None, mip_v: float | None,
+                          phase_zero: Any, amplitude: Any, amplitude_zero: Any, vacuum: Any,
+                          align: bool) -> xr.Dataset:
+    """:func:`potential_map` of each frame of a series (dims y, x and e.g. time), lazily."""
+    phase = _series_map(phase, "phase")
+    lead = phase.dims[:-2]
+    kv = _check_kv(kv)
+    c_e = electron_interaction_constant(kv)
+    template = phase.isel({d: 0 for d in lead}, drop=True)
+    mask = _vacuum_values(template, vacuum)
+    if thickness_nm is not None:
+        if not (np.isfinite(thickness_nm) and thickness_nm > 0):
+            raise ConfigError(f"thickness must be a positive number of nm, got {thickness_nm!r}")
+    elif not (np.isfinite(mip_v) and mip_v > 0):
+        raise ConfigError(f"the mean inner potential must be positive, got {mip_v!r}")
+    elif phase_zero is None and (amplitude is None or mask is None):
+        raise ConfigError(
+            "--mip without --zero needs the amplitude and a vacuum region (to scale the "
+            "amplitude thickness); give a 0 V result with --zero or a thickness"
+        )
+    if phase_zero is not None and align and (amplitude is None or amplitude_zero is None):
+        raise ConfigError("align needs the amplitudes of both images")
+    series, fixed = series_inputs(lead, {"phase_zero": (phase_zero, "0 V phase"), "amplitude": (amplitude, "amplitude"),
+                                         "amplitude_zero": (amplitude_zero, "0 V amplitude")})
+    series = {"phase": phase, **series}
+    route = _route(thickness_nm, phase_zero)
+    maps: dict[str, Any] = {"potential": np.float64}
+    if mip_v is not None:
+        maps["thickness"] = np.float64
+    scalars: list[str] = []
+    if phase_zero is not None:
+        maps["phase_difference"] = np.float64
+        scalars.append("vacuum_offset_rad")
+        if align:
+            scalars += ["alignment_shift_y_px", "alignment_shift_x_px"]
+    elif mip_v is not None:
+        scalars.append("mean_free_path_nm")
+
+    def frame_fn(**frames: np.ndarray) -> dict[str, Any]:
+        args: dict[str, Any] = {k: frame_like(series[k], v) for k, v in frames.items()}
+        ds = potential_map(args.pop("phase"), kv, thickness_nm=thickness_nm, mip_v=mip_v, vacuum=mask,
+                           align=align, **args, **fixed)
+        got: dict[str, Any] = {k: ds[k].values for k in ds.data_vars}
+        got["mean_free_path_nm"] = ds.attrs.get("mean_free_path_nm")
+        if "phase_difference" in ds:
+            got["vacuum_offset_rad"] = ds["phase_difference"].attrs["vacuum_offset_rad"]
+            got["alignment_shift_y_px"], got["alignment_shift_x_px"] = ds.attrs["alignment_shift_px"]
+        return got
+
+    res = frame_by_frame(frame_fn, series, maps=maps, scalars=scalars)
+    out = {"potential": _like(phase, res["potential"].transpose(*phase.dims).data, "potential", "V",
+                              "bias-induced potential" if phase_zero is not None else "projected mean potential",
+                              beam_energy_kV=kv)}
+    if "thickness" in res:
+        out["thickness"] = _like(phase, res["thickness"].transpose(*phase.dims).data, "thickness", "nm",
+                                 _THICKNESS_LONG_NAME[route])
+    if "phase_difference" in res:
+        out["phase_difference"] = _like(
+            phase, res["phase_difference"].transpose(*phase.dims).data, "phase_difference", "rad",
+            "biased minus 0 V phase", vacuum_offset_rad="per frame: the vacuum_offset_rad coordinate",
+            alignment_shift_px="per frame: the alignment_shift_*_px coordinates" if align else [0.0, 0.0])
+    ds = xr.Dataset(out)
+    units = {"vacuum_offset_rad": ("rad", "median biased minus 0 V phase over the vacuum, per frame"),
+             "alignment_shift_y_px": ("px", "shift of the 0 V image onto the frame, y"),
+             "alignment_shift_x_px": ("px", "shift of the 0 V image onto the frame, x"),
+             "mean_free_path_nm": ("nm", "inelastic mean free path that makes the median potential V0, per frame")}
+    ds = ds.assign_coords({k: (lead, res[k].transpose(*lead).data, {"units": units[k][0], "long_name": units[k][1]})
+                           for k in scalars})
+    attrs: dict[str, Any] = {"interaction_constant_rad_per_V_nm": c_e, "beam_energy_kV": kv}
+    if phase_zero is not None:
+        attrs["alignment_shift_px"] = "per frame: the alignment_shift_*_px coordinates" if align else [0.0, 0.0]
+    if thickness_nm is not None:
+        attrs["thickness_nm"] = float(thickness_nm)
+    else:
+        attrs["mip_V"] = float(mip_v)
+        if phase_zero is None:
+            attrs["mean_free_path_nm"] = "per frame: the mean_free_path_nm coordinate"
+    attrs.update(route=route, vacuum_reference=mask is not None, primary="potential")
+    ds.attrs = attrs
+    params = {"kv": kv, "thickness_nm": thickness_nm, "mip_V": mip_v, "zero": phase_zero is not None,
+              "align": bool(align), "vacuum": mask is not None}
+    inputs = [phase] + ([phase_zero] if phase_zero is not None else [])
+    return with_provenance(ds, "ionscope.holography.potential_map", params, inputs, history=provenance(phase))
+
+
 def potential_map(
     phase: xr.DataArray,
     kv: float,
@@ -455,7 +659,7 @@ def potential_map(
     Parameters
     ----------
     phase : xarray.DataArray
-        Unwrapped phase (rad), dims ``(y, x)``.
+        Unwrapped phase (rad), dims ``(y, x)``, or a series of them (dims y, x and e.g. time).
     kv : float
         Accelerating voltage, kV.
     thickness_nm, mip_v : float
@@ -476,15 +680,26 @@ def potential_map(
         mean-inner-potential routes; ``phase_difference`` (rad) when ``phase_zero`` is given;
         attrs ``route``, ``interaction_constant_rad_per_V_nm`` [, ``mean_free_path_nm``].
 
-    Computes: loads the maps (a dask-backed one is computed) and returns numpy-backed results
-    - eager on purpose: the routes take medians over the whole map (the vacuum offset, and the
-    mean free path that makes the specimen's median potential V0) and may align two images by
-    cross-correlation, all before the per-pixel division; for a series use the per-pixel
-    :func:`phase_to_potential` / :func:`thickness_from_phase` (lazy), or map this over the
-    frames.
+    Computes: for one (y, x) map, loads it (a dask-backed one is computed) and returns
+    numpy-backed results - the routes take medians over the whole map (the vacuum offset, and
+    the mean free path that makes the specimen's median potential V0) and may align two images
+    by cross-correlation, all before the per-pixel division. For a series (``phase`` with dims
+    y, x and e.g. time), nothing while building: each frame goes through exactly the map's
+    computation inside one dask task per chunk of frames (y, x rechunked to one chunk), so a
+    dask-backed series gives a dask-backed Dataset equal to the maps' results frame by frame
+    (numpy in, numpy out). ``phase_zero``, ``amplitude`` and ``amplitude_zero`` may be series
+    like ``phase`` (paired frame by frame) or one (y, x) map for all frames - a dask-backed map
+    is then computed once, while building. The per-frame numbers become coordinates along the
+    series, computed with the result: ``vacuum_offset_rad`` [, ``alignment_shift_y_px``,
+    ``alignment_shift_x_px``] with ``phase_zero``, ``mean_free_path_nm`` on the amplitude
+    route; errors found in a frame's values (e.g. a negative mean free path) are raised when
+    the result is computed.
     """
     if (thickness_nm is None) == (mip_v is None):
         raise ConfigError("give exactly one of thickness_nm (--thickness) and mip_v (--mip)")
+    if isinstance(phase, xr.DataArray) and phase.ndim > 2:
+        return _potential_map_series(phase, kv, thickness_nm=thickness_nm, mip_v=mip_v, phase_zero=phase_zero,
+                                     amplitude=amplitude, amplitude_zero=amplitude_zero, vacuum=vacuum, align=align)
     phase = _map(phase, "phase")
     kv = _check_kv(kv)
     c_e = electron_interaction_constant(kv)
@@ -509,13 +724,13 @@ def potential_map(
         dphi = phi - (float(np.nanmedian(phi[mask])) if mask is not None else 0.0)
         zero = None
     if thickness_nm is not None:
-        route = "difference / uniform thickness" if phase_zero is not None else "phase / uniform thickness"
+        route = _route(thickness_nm, phase_zero)
         t: Any = float(thickness_nm)
         if not (np.isfinite(t) and t > 0):
             raise ConfigError(f"thickness must be a positive number of nm, got {thickness_nm!r}")
         attrs["thickness_nm"] = t
     elif zero is not None:
-        route = "difference / thickness from the 0 V phase and the mean inner potential"
+        route = _route(thickness_nm, phase_zero)
         if not (np.isfinite(mip_v) and mip_v > 0):
             raise ConfigError(f"the mean inner potential must be positive, got {mip_v!r}")
         specimen0 = np.isfinite(zero) & (~mask if mask is not None else True)
@@ -533,7 +748,7 @@ def potential_map(
         out["thickness"] = _like(phase, t, "thickness", "nm", "thickness from the 0 V phase and the mean inner potential")
         attrs["mip_V"] = float(mip_v)
     else:
-        route = "phase / thickness from the amplitude, scaled by the mean inner potential"
+        route = _route(thickness_nm, phase_zero)
         if amplitude is None or mask is None:
             raise ConfigError(
                 "--mip without --zero needs the amplitude and a vacuum region (to scale the "

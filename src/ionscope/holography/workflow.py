@@ -27,7 +27,16 @@ from ionscope.data import jsonable, provenance, with_provenance
 from ionscope.errors import ConfigError, InputError, IonscopeWarning
 from ionscope.holography.inputs import vacuum_region
 from ionscope.holography.leakage import detect_vacuum, fit_stray_field, vacuum_flatness
-from ionscope.holography.potential import phase_difference, potential_map
+from ionscope.holography.potential import (
+    _THICKNESS_LONG_NAME,
+    _route,
+    _series_map,
+    fixed_maps,
+    frame_by_frame,
+    frame_like,
+    phase_difference,
+    potential_map,
+)
 from ionscope.profiles import LowPass, band_profile, detect_interface, fit_step, normal_segment
 from ionscope.validation import Interval, Options, described, validate_params
 
@@ -214,8 +223,9 @@ def potential_from_reconstruction(
     ----------
     reconstruction : xarray.Dataset
         A :func:`~ionscope.holography.reconstruct_offaxis` /
-        :func:`~ionscope.holography.reconstruct_phase_shifting` result: ``phase`` (rad, y, x),
-        optionally ``amplitude``, and its attrs (the aperture, when Fourier).
+        :func:`~ionscope.holography.reconstruct_phase_shifting` result: ``phase`` (rad, y, x, or
+        a series with dims y, x and e.g. time), optionally ``amplitude``, and its attrs (the
+        aperture, when Fourier).
     kv : float
         Accelerating voltage (kV).
     thickness_nm, mip_v : float
@@ -255,10 +265,20 @@ def potential_from_reconstruction(
         thickness route when the specimen's median potential is negative (its phase below the
         vacuum's: the sideband convention may be the opposite for this microscope).
 
-    Computes: loads the phase and amplitude maps and returns a numpy-backed Dataset - eager on
-    purpose: the vacuum is detected on the whole map, the leakage model is a least-squares fit
-    over all of it (degree by cross-validation) and the flatness warnings read the values; a
-    series is mapped over its frames by the caller.
+    Computes: for one (y, x) map, loads the phase and amplitude and returns a numpy-backed
+    Dataset - the vacuum is detected on the whole map, the leakage model is a least-squares fit
+    over all of it (degree by cross-validation) and the flatness warnings read the values. For
+    a series (``phase`` with dims y, x and e.g. time), nothing while building: each frame goes
+    through exactly the map's chain (its own vacuum detection, stray-field fit and warnings)
+    inside one dask task per chunk of frames (y, x in one chunk), so a dask-backed series gives
+    a dask-backed Dataset equal to the maps' results frame by frame (numpy in, numpy out). The
+    per-frame numbers become coordinates along the series, computed with the result
+    (:data:`SERIES_NUMBERS`: ``vacuum_pixels``, ``potential_median_V``,
+    ``potential_percentiles_V`` along ``percentile`` [, ``mean_free_path_nm``,
+    ``leakage_degree``, ``leakage_residual_rms_rad``, ``vacuum_smooth_variation_rad``]); the
+    warnings and errors of a frame's values come when the result is computed. ``zero`` is then
+    one (y, x) reconstruction, the reference of every frame: a dask-backed one is computed
+    once, while building.
     """
     if (thickness_nm is None) == (mip_v is None):
         raise ConfigError("give exactly one of thickness_nm (--thickness NM) and mip_v (--mip V)")
@@ -270,6 +290,10 @@ def potential_from_reconstruction(
         )
     if zero is not None and (not isinstance(zero, xr.Dataset) or "phase" not in zero):
         raise InputError("the 0 V reconstruction (zero) must be a Dataset with a 'phase' variable")
+    if reconstruction["phase"].ndim > 2:
+        return _potential_series(reconstruction, kv, thickness_nm=thickness_nm, mip_v=mip_v, zero=zero,
+                                 vacuum=vacuum, leakage=leakage, leakage_degree=leakage_degree,
+                                 leakage_erode_px=leakage_erode_px, align=align)
     phase = reconstruction["phase"]
     amplitude = reconstruction["amplitude"] if "amplitude" in reconstruction else None
     amplitude_zero = zero["amplitude"] if zero is not None and "amplitude" in zero else None
@@ -342,6 +366,138 @@ def potential_from_reconstruction(
     # the potential map itself says how it was made (saved or passed on alone)
     return with_provenance(ds, "ionscope.holography.potential_from_reconstruction", params, inputs,
                            history=provenance(ds), variables=["potential"])
+
+
+#: Percentiles (%) of the specimen's potential that :func:`potential_from_reconstruction` reports.
+POTENTIAL_PERCENTILES = (5, 25, 50, 75, 95)
+
+#: The per-frame numbers of :func:`potential_from_reconstruction` on a series: coordinates
+#: along the series (units, long name).
+SERIES_NUMBERS = {
+    "vacuum_pixels": ("1", "vacuum pixels of the frame"),
+    "potential_median_V": ("V", "median potential of the frame's specimen pixels"),
+    "mean_free_path_nm": ("nm", "inelastic mean free path that makes the median potential V0"),
+    "leakage_degree": ("1", "degree of the frame's stray-field model"),
+    "leakage_residual_rms_rad": ("rad", "rms of the vacuum phase about the frame's stray-field model"),
+    "vacuum_smooth_variation_rad": ("rad", "smooth variation of the vacuum phase (after the stray-field "
+                                    "subtraction, with leakage): smooth_vacuum_variation"),
+}
+
+
+def _potential_series(reconstruction: xr.Dataset, kv: float, *, thickness_nm: float | None, mip_v: float | None,
+                      zero: xr.Dataset | None, vacuum: Any, leakage: bool, leakage_degree: int | str,
+                      leakage_erode_px: int, align: bool) -> xr.Dataset:
+    """:func:`potential_from_reconstruction` of each frame of a series reconstruction, lazily."""
+    phase = _series_map(reconstruction["phase"], "phase")
+    lead = phase.dims[:-2]
+    series = {"phase": phase}
+    given: dict[str, tuple[Any, str]] = {}
+    if "amplitude" in reconstruction:
+        amp = reconstruction["amplitude"]
+        if amp.ndim > 2:
+            series["amplitude"] = _series_map(amp, "amplitude")
+        else:
+            given["amplitude"] = (amp, "amplitude")
+    if zero is not None:
+        if zero["phase"].ndim > 2:
+            raise InputError("the 0 V reconstruction (zero) of a series must be one (y, x) map, the reference of "
+                             f"every frame; got dims {zero['phase'].dims}")
+        given.update({f"zero_{k}": (zero[k], f"0 V {k}") for k in ("phase", "amplitude") if k in zero})
+    fixed = fixed_maps(given)  # the maps given once: computed here, once, when dask-backed
+    zero_map = None
+    if zero is not None:
+        zero_map = xr.Dataset({k[5:]: fixed.pop(k) for k in list(fixed) if k.startswith("zero_")},
+                              attrs=dict(zero.attrs))
+    no_vacuum = vacuum is None or (isinstance(vacuum, str) and vacuum.lower() == "none")
+    auto = isinstance(vacuum, str) and vacuum.lower() == "auto"
+    if leakage and no_vacuum:
+        raise ConfigError("the leakage fit needs a vacuum region; give one (vacuum=(y0, y1, x0, x1) or a mask; "
+                          "on the command line --vacuum Y0:Y1,X0:X1)")
+    rec_attrs = dict(reconstruction.attrs)
+    shape = (phase.sizes["y"], phase.sizes["x"])
+    if auto:
+        template = phase.isel({d: 0 for d in lead}, drop=True)
+        how = (f"detected on the amplitude of each frame, eroded {vacuum_erosion_px(rec_attrs, template)} px "
+               "(the vacuum variable; vacuum_pixels per frame)")
+    else:
+        mask, how = vacuum_mask(vacuum, None, shape)  # a box or a mask: the same for every frame
+        vacuum = mask if mask is not None else "none"
+    maps: dict[str, Any] = {"potential": np.float64}
+    if mip_v is not None:
+        maps["thickness"] = np.float64
+    if zero is not None:
+        maps["phase_difference"] = np.float64
+    if not no_vacuum:
+        maps["vacuum"] = bool
+    if leakage:
+        maps.update(stray_phase=np.float64, stray_phase_error=np.float64)
+    scalars = ["vacuum_pixels", "potential_median_V"]
+    if mip_v is not None and zero is None:
+        scalars.append("mean_free_path_nm")
+    if leakage:
+        scalars += ["leakage_degree", "leakage_residual_rms_rad"]
+    if not no_vacuum:
+        scalars.append("vacuum_smooth_variation_rad")
+    vectors = {"potential_percentiles_V": ("percentile", len(POTENTIAL_PERCENTILES))}
+
+    def frame_fn(**frames: np.ndarray) -> dict[str, Any]:
+        ds = xr.Dataset({**{k: frame_like(series[k], v) for k, v in frames.items()}, **fixed}, attrs=rec_attrs)
+        r = potential_from_reconstruction(ds, kv, thickness_nm=thickness_nm, mip_v=mip_v, zero=zero_map,
+                                          vacuum=vacuum, leakage=leakage, leakage_degree=leakage_degree,
+                                          leakage_erode_px=leakage_erode_px, align=align)
+        got: dict[str, Any] = {k: r[k].values for k in r.data_vars if k in maps}
+        got.update(vacuum_pixels=r.attrs.get("vacuum_pixels", 0), potential_median_V=r.attrs["potential_median_V"],
+                   mean_free_path_nm=r.attrs.get("mean_free_path_nm"),
+                   potential_percentiles_V=list(json.loads(r.attrs["potential_percentiles_V"]).values()))
+        if "leakage" in r.attrs:
+            report = json.loads(r.attrs["leakage"])
+            got.update(leakage_degree=report["degree"], leakage_residual_rms_rad=report["residual_rms_rad"])
+        flat = r.attrs.get("vacuum_flatness_after_leakage", r.attrs.get("vacuum_flatness"))
+        if flat is not None:
+            got["vacuum_smooth_variation_rad"] = smooth_vacuum_variation(json.loads(flat))
+        return got
+
+    res = frame_by_frame(frame_fn, series, maps=maps, scalars=scalars, vectors=vectors)
+    route = _route(thickness_nm, zero)
+    described = {
+        "potential": ("V", "bias-induced potential" if zero is not None else "projected mean potential"),
+        "thickness": ("nm", _THICKNESS_LONG_NAME.get(route, "thickness")),
+        "phase_difference": ("rad", "biased minus 0 V phase"),
+        "vacuum": ("1", f"vacuum ({how})"),
+        "stray_phase": ("rad", "stray-field (leakage) phase model fitted in the vacuum"),
+        "stray_phase_error": ("rad", "standard error of the stray-field phase model"),
+    }
+    keep = {k: v for k, v in phase.attrs.items() if k in ("beam_energy_kV",)}
+    out = xr.Dataset({k: res[k].transpose(*phase.dims).assign_attrs(
+        {**keep, "units": described[k][0], "long_name": described[k][1], "provenance": phase.attrs.get("provenance", "[]")})
+        for k in maps})
+    out = out.assign_coords({k: res[k].assign_attrs(units=SERIES_NUMBERS[k][0], long_name=SERIES_NUMBERS[k][1])
+                             for k in scalars})
+    out = out.assign_coords(potential_percentiles_V=res["potential_percentiles_V"].assign_attrs(
+        units="V", long_name="percentiles of the frame's specimen potential"),
+        percentile=("percentile", list(POTENTIAL_PERCENTILES), {"units": "%"}))
+    c_e = electron_interaction_constant(float(kv))
+    attrs: dict[str, Any] = {"interaction_constant_rad_per_V_nm": c_e, "beam_energy_kV": float(kv), "route": route,
+                             "vacuum_reference": not no_vacuum, "primary": "potential", "vacuum_region": how}
+    if thickness_nm is not None:
+        attrs["thickness_nm"] = float(thickness_nm)
+        if zero is None:
+            attrs["phase_per_volt_rad"] = c_e * float(thickness_nm)
+    else:
+        attrs["mip_V"] = float(mip_v)
+    aperture = LowPass.from_attrs(rec_attrs, phase_per_unit=None)
+    if aperture is not None:
+        attrs.update(aperture.to_attrs())
+    for k in ("potential_median_V", "potential_percentiles_V", "mean_free_path_nm"):
+        if k in out.coords:
+            attrs[k] = f"per frame: the {k} coordinate"
+    out.attrs = attrs
+    params = {"kv": kv, "thickness_nm": thickness_nm, "mip_V": mip_v, "zero": zero is not None,
+              "vacuum": how, "leakage": leakage, "leakage_degree": leakage_degree,
+              "leakage_erode_px": leakage_erode_px, "align": align}
+    inputs = [phase] + ([zero["phase"]] if zero is not None else [])
+    return with_provenance(out, "ionscope.holography.potential_from_reconstruction", params, inputs,
+                           history=provenance(phase), variables=["potential"])
 
 
 #: A plateau of the fitted step with fewer finite profile points than this draws a warning
@@ -460,8 +616,18 @@ def profile_across_interface(
     IonscopeWarning
         When a plateau holds fewer than :data:`MIN_PLATEAU_SAMPLES` finite points.
 
-    Computes: loads the map and returns a numpy-backed Dataset - eager on purpose: a band
-    profile is a small reduction of the map and the step fit needs all of it.
+    Computes: for one (y, x) map, loads it and returns a numpy-backed Dataset - a band profile
+    is a small reduction of the map and the step fit needs all of it. For a series (the map
+    with dims y, x and e.g. time), the first frame is computed once, while building: its
+    profile fixes the line (detected on it when ``start`` / ``end`` are not given: one line for
+    the whole series, so the profiles share their positions) and the variables; then each
+    frame's profile and fit along that line - exactly the map's computation with those
+    endpoints - run inside one dask task per chunk of frames (y, x in one chunk): a dask-backed
+    series gives a dask-backed Dataset over (time, position) and the fitted numbers (``drop``,
+    ``w90``... with errors) along time; the per-frame attrs become coordinates along time
+    (``chi2_reduced``, ``interface_y_px``, ``interface_x_px``, ``plateau_samples_start``,
+    ``plateau_samples_end``, ``independent_lines``), all computed with the result; the
+    warnings and errors of a frame's fit come when it is computed.
     """
     if (start is None) != (end is None):
         raise ConfigError("give both start and end (--from and --to), or neither (then the interface is detected)")
@@ -472,6 +638,9 @@ def profile_across_interface(
     if name is None or name not in ds:
         raise InputError(f"the result has no variable {name!r} (variables: {list(ds.data_vars)}); choose one")
     image = ds[name]
+    if image.ndim > 2 and "y" in image.dims and "x" in image.dims:
+        return _profile_series(ds, name, start=start, end=end, width=width, model=model, side=side, step=step,
+                               blur=blur, eps_r=eps_r, half_length_px=half_length_px)
     if set(image.dims) != {"y", "x"}:
         raise InputError(f"{name!r} has dims {image.dims}; the profile needs a (y, x) map")
     found = None
@@ -529,6 +698,57 @@ def profile_across_interface(
     # the map's history, the band, the fit, this step
     return with_provenance(out, "ionscope.holography.profile_across_interface", params, [image],
                            history=provenance(prof) + provenance(fit)[-1:], variables=["profile"])
+
+
+#: Attrs of a :func:`profile_across_interface` result that differ frame by frame: coordinates
+#: along a series (units, long name).
+PROFILE_SERIES_NUMBERS = {
+    "chi2_reduced": ("1", "reduced chi-squared of the frame's step fit"),
+    "interface_y_px": ("px", "interface point of the frame, y"),
+    "interface_x_px": ("px", "interface point of the frame, x"),
+    "plateau_samples_start": ("1", "finite profile points on the start plateau"),
+    "plateau_samples_end": ("1", "finite profile points on the end plateau"),
+    "independent_lines": ("1", "independent lines of the frame's band"),
+}
+
+
+def _profile_series(ds: xr.Dataset, name: str, *, start: Any, end: Any, width: int, model: str, side: str,
+                    step: bool, blur: Any, eps_r: float | None, half_length_px: float) -> xr.Dataset:
+    """:func:`profile_across_interface` of each frame of a series along one line, lazily."""
+    series = _series_map(ds[name], name)
+    lead = series.dims[:-2]
+    first_ds = ds.isel({d: 0 for d in lead if d in ds.dims}).compute()  # the first frame: one compute
+    kwargs = {"width": width, "model": model, "side": side, "step": step, "blur": blur, "eps_r": eps_r,
+              "variable": name, "half_length_px": half_length_px}
+    first = profile_across_interface(first_ds, start=start, end=end, **kwargs)
+    p0, p1 = tuple(first.attrs["start_px"]), tuple(first.attrs["end_px"])
+    along = [k for k in first.data_vars if first[k].dims == ("position",)]
+    numbers = [k for k in first.data_vars if first[k].ndim == 0]
+    size = first.sizes["position"]
+    attrs = dict(ds.attrs)
+
+    def frame_fn(image: np.ndarray) -> dict[str, Any]:
+        one = profile_across_interface(xr.Dataset({name: frame_like(series, image)}, attrs=attrs),
+                                       start=p0, end=p1, **kwargs)
+        got: dict[str, Any] = {k: one[k].values for k in (*along, *numbers)}
+        got.update({k: one.attrs[k] for k in PROFILE_SERIES_NUMBERS if k in one.attrs})
+        got["interface_y_px"], got["interface_x_px"] = one.attrs["interface_px"]
+        return got
+
+    res = frame_by_frame(frame_fn, {"image": series}, maps={}, scalars=[*numbers, *PROFILE_SERIES_NUMBERS],
+                         vectors={k: ("position", size) for k in along})
+    data = {k: res[k].transpose(*lead, "position").astype(first[k].dtype).assign_attrs(first[k].attrs)
+            for k in along}
+    data.update({k: res[k].astype(first[k].dtype).assign_attrs(first[k].attrs) for k in numbers})
+    out = xr.Dataset(data, coords={"position": first["position"]})
+    out = out.assign_coords({k: res[k].assign_attrs(units=u, long_name=ln) for k, (u, ln) in PROFILE_SERIES_NUMBERS.items()})
+    out.attrs = dict(first.attrs)
+    for k in (*PROFILE_SERIES_NUMBERS, "interface_px"):
+        if k in out.attrs:
+            out.attrs[k] = f"per frame: the {k if k != 'interface_px' else 'interface_y_px / interface_x_px'} coordinate"
+    if first.attrs["endpoints"] == "detected":
+        out.attrs["endpoints"] = "detected on the first frame"
+    return out
 
 
 def profile_summary(result: xr.Dataset) -> dict[str, Any]:

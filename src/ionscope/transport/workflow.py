@@ -43,15 +43,24 @@ the field, as the twin's electron-limited discharge, whose maps have a source), 
 flux with that mobility is the flux of every state (inserted Li is supplied along the same paths of
 least resistance; the ``licoo2`` twin's truth takes that path).
 
-Dask-backed input stays lazy: the flux and velocity are built per time chunk (with the
-neighbouring frames the rate fit and the flow need) and computed when written; the first frame is
-read first (the default level and the value check), then the summary's statistics are computed in one
-pass.
+Dask-backed input stays lazy: the flux, velocity and rate are built per time chunk (with the
+neighbouring frames the rate fit and the flow need) and computed when written. Two computes read
+the maps: the first frame (the default level and the value check), then one pass of per-frame
+statistics, one task per time chunk, none holding more than a chunk of the maps (plus its halo):
+the flux sums per frame and the mean :math:`|\\mathbf J|` map per state, the front depth per frame
+and column (:func:`~ionscope.transport.fronts.front_depth`, frame by frame), and the second
+differences of the noise (each chunk with one frame on either side) binned on a fine log grid with
+each bin's smallest and largest value, whose median equals the in-memory one (to rounding) where the middle
+values are ties or neighbours (discrete maps such as counts / dose) and is within the bin width
+(1.2e-3 relative) otherwise. The rest (the front velocities and roughness, the state table, the
+flux noise) works on these small per-frame arrays. With ``boundaries`` the mobility fit loads the
+whole series (a third compute).
 """
 
 from __future__ import annotations
 
 import time as _time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -247,11 +256,102 @@ def _noise_sd(x: np.ndarray, runs: np.ndarray) -> float:
     """Map noise (x units) from second differences in time within runs: for white noise of
     standard deviation s the second difference has s sqrt(6); the median absolute value, robust
     to the signal's own curvature, gives s = 1.4826 median|d2| / sqrt(6). NaN below 3 frames."""
+    return _noise_from_d2(_second_differences(x, runs))
+
+
+#: Bins of the streamed noise estimate: |second difference| in log-spaced bins, _D2_PER_DECADE per
+#: decade over [_D2_RANGE[0], _D2_RANGE[1]] (relative bin width 1.2e-3), one bin [0, lowest edge) below
+#: and one [highest edge, inf) above.
+_D2_PER_DECADE = 2000
+_D2_RANGE = (-15, 3)
+_D2_EDGES = np.concatenate([[0.0], np.logspace(_D2_RANGE[0], _D2_RANGE[1],
+                                               (_D2_RANGE[1] - _D2_RANGE[0]) * _D2_PER_DECADE + 1)])
+
+
+def _second_differences(x: np.ndarray, runs: np.ndarray, centres: slice | None = None) -> np.ndarray:
+    """|x[i+1] - 2 x[i] + x[i-1]| of the frames i of ``x`` (T, ny, nx) whose three frames lie in one
+    run, flattened; ``centres`` (a slice of 1..T-2) restricts the frames i."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[0] < 3:
+        return np.zeros(0)
     ok = (runs[2:] == runs[1:-1]) & (runs[1:-1] == runs[:-2])
-    if x.shape[0] < 3 or not ok.any():
+    if centres is not None:
+        keep = np.zeros_like(ok)
+        keep[slice(centres.start - 1, centres.stop - 1)] = True
+        ok &= keep
+    return np.abs((x[2:] - 2 * x[1:-1] + x[:-2])[ok]).ravel()
+
+
+def _noise_from_d2(d2: np.ndarray) -> float:
+    return float(1.4826 * np.median(d2) / np.sqrt(6.0)) if d2.size else float("nan")
+
+
+def _d2_bins(x: np.ndarray, runs: np.ndarray, centres: slice) -> np.ndarray:
+    """Histogram of :func:`_second_differences` on :data:`_D2_EDGES` (the last bin open), with the
+    smallest and largest value in each bin: (1, 3, bins) = count, min, max (+inf, -inf if empty)."""
+    d2 = np.sort(_second_differences(x, runs, centres))
+    index = np.searchsorted(_D2_EDGES, d2, side="right") - 1
+    out = np.empty((1, 3, _D2_EDGES.size))
+    out[0, 0] = np.bincount(index, minlength=_D2_EDGES.size)
+    out[0, 1], out[0, 2] = np.inf, -np.inf
+    used, first = np.unique(index, return_index=True)
+    last = np.append(first[1:], d2.size)[: used.size] - 1
+    out[0, 1, used], out[0, 2, used] = d2[first], d2[last]
+    return out
+
+
+def _median_from_bins(count: np.ndarray, low: np.ndarray, high: np.ndarray) -> float:
+    """The median of the values binned by :func:`_d2_bins` (counts, min and max per bin, summed
+    and merged over the blocks), as :func:`numpy.median` (the mean of the two middle values for an
+    even count): each of the two middle ranks is read off the bin holding it, by linear
+    interpolation between the bin's smallest and largest value. Exact where these are the
+    neighbouring values or equal (ties: discrete maps such as counts / dose), else within the
+    bin's width (1.2e-3 relative; below 1e-15: 1e-15 absolute)."""
+    count = np.asarray(count, dtype=np.float64)
+    total = int(count.sum())
+    if total == 0:
         return float("nan")
-    d2 = (x[2:] - 2 * x[1:-1] + x[:-2])[ok]
-    return float(1.4826 * np.median(np.abs(d2)) / np.sqrt(6.0))
+    cum = np.cumsum(count)
+
+    def value(rank: int) -> float:  # the rank-th smallest (0-based)
+        j = int(np.searchsorted(cum, rank, side="right"))
+        n, before = int(count[j]), int(cum[j] - count[j])
+        if n == 1:
+            return float(low[j])
+        return float(low[j] + (rank - before) / (n - 1) * (high[j] - low[j]))
+
+    return 0.5 * (value((total - 1) // 2) + value(total // 2))
+
+
+def _frame_statistics(x: Any, t: np.ndarray, runs: np.ndarray, level: float, side: str, pixel_nm: float
+                      ) -> tuple[Any, Any]:
+    """The front depth (T, along) and the binned second differences (count, min, max per bin of
+    :func:`_d2_bins`, merged over the chunks) of a dask-backed series, lazy: one task per time chunk
+    of ``x`` for each, the depth from the chunk's frames, the second differences from the chunk and
+    one frame on either side (those whose centre frame is in the chunk)."""
+    import dask.array as dsa
+
+    n = t.size
+    ny, nx = x.shape[1:]
+    along = nx if SIDES[side][0] == 0 else ny
+    depth, bins = [], []
+    bounds = np.cumsum((0,) + x.chunks[0])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        block = x[lo:hi].rechunk({0: -1, 1: -1, 2: -1})
+        depth.append(dsa.map_blocks(partial(front_depth, level=level, side=side, pixel_nm=pixel_nm), block,
+                                    drop_axis=2, meta=np.empty((0, 0)), chunks=((hi - lo,), (along,))))
+        a, b = max(lo - 1, 0), min(hi + 1, n)
+        centres = slice(max(lo, 1) - a, min(hi, n - 1) - a)
+        if centres.stop <= centres.start:
+            continue
+        halo = x[a:b].rechunk({0: -1, 1: -1, 2: -1})
+        bins.append(dsa.map_blocks(partial(_d2_bins, runs=runs[a:b], centres=centres), halo,
+                                   meta=np.empty((0, 0, 0)), chunks=((1,), (3,), (_D2_EDGES.size,))))
+    if not bins:
+        bins.append(dsa.from_array(_d2_bins(np.zeros((0, ny, nx)), runs[:0], slice(1, 1))))
+    bins = dsa.concatenate(bins, axis=0)
+    merged = [bins[:, 0].sum(axis=0), bins[:, 1].min(axis=0), bins[:, 2].max(axis=0)]
+    return dsa.concatenate(depth, axis=0), merged
 
 
 def _mean_and_error(values: np.ndarray, window: int) -> tuple[float, float]:
@@ -385,6 +485,13 @@ def li_motion(
     boundaries: Any = None,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """Li flux, feature velocities, fronts and per-state transport of a Li map series.
+
+    Computes: a numpy-backed series gives numpy-backed results. A dask-backed series gives
+    dask-backed ``rate``, ``flux_*`` and ``velocity_*`` (one task per time chunk, y and x in one
+    chunk) and computes the first frame, then one pass of per-frame statistics over the time
+    chunks (the flux sums, the per-state mean flux maps, the front depth and the binned second
+    differences of the noise; module docstring), never the whole series at once; with
+    ``boundaries``, the whole series for the mobility fit.
 
     Parameters
     ----------
@@ -521,18 +628,22 @@ def li_motion(
     per_frame = [abs(par).astype(np.float64).sum(axis=(1, 2)), abs(nor).astype(np.float64).sum(axis=(1, 2)),
                  mag.mean(axis=(1, 2))]
     per_state = [mag[codes == c].mean(axis=0) for c in names]
+    h_depth, h_along = (hy, hx) if axis == 0 else (hx, hy)
     if lazy:
         from ionscope.compat import compute
 
-        x_all, per_frame, per_state = compute(data, per_frame, per_state)
+        # the front depth and the noise's histogram per time chunk, with the flux sums: one pass,
+        # no task holding more than a chunk of the maps (and a frame on either side)
+        depth, d2_bins = _frame_statistics(data, t, runs, level, electrolyte, h_depth)
+        depth, d2_bins, per_frame, per_state = compute(depth, d2_bins, per_frame, per_state)
+        noise = float(1.4826 * _median_from_bins(*d2_bins) / np.sqrt(6.0))
     else:
-        x_all = data
-    x_all = np.asarray(x_all, dtype=np.float64)
+        depth = front_depth(data, level, electrolyte, h_depth)
+        noise = _noise_sd(data, runs)
+    depth = np.asarray(depth, dtype=np.float64)
     inplane_sum, normal_sum, mean_flux = (np.asarray(v) for v in per_frame)
     with np.errstate(invalid="ignore", divide="ignore"):
         frame_fraction = inplane_sum / (inplane_sum + normal_sum)
-    h_depth, h_along = (hy, hx) if axis == 0 else (hx, hy)
-    depth = front_depth(x_all, level, electrolyte, h_depth)
     v_front = front_velocity(depth, t, runs, int(window), h_along)
     with np.errstate(invalid="ignore"), _quiet():
         mean_depth = np.nanmean(depth, axis=1)
@@ -541,7 +652,6 @@ def li_motion(
     front_v_frame = rate_of_change(mean_depth, t, runs, int(window))
     rough = front_roughness(depth)
 
-    noise = _noise_sd(x_all, runs)
     m = (int(window) - 1) // 2
     offsets = np.arange(-m, m + 1) * (float(np.median(np.diff(t))))
     rate_sd = noise / float(np.sqrt(np.sum(offsets**2)))

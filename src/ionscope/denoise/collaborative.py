@@ -72,6 +72,9 @@ STRIDE = (4, 2, 2)
 GROUP_SIZE = 32
 #: Reference cubes filtered per batch (bounds memory: batch x group x cube voxels).
 BATCH = 1024
+#: Displacements whose distances are held at once while matching (bounds memory: references x
+#: this many distances).
+DISPLACEMENT_BLOCK = 64
 
 
 def _triple(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
@@ -174,28 +177,42 @@ def match_groups(pilot: np.ndarray, *, cube: Sequence[int] = CUBE, window: Seque
     fewest = int(np.prod([min(w, v - 1) + 1 for w, v in zip(window, (min(valid[0], n_total - cube[0] + 1),
                                                                       valid[1], valid[2]))]))
     k = max(1, min(int(group_size), fewest))
-    dist = np.full((len(disps), rt.size, ry.size, rx.size), np.inf)
-    for i, (a, b, c) in enumerate(disps):
-        # starts r whose cube and displaced cube both lie inside: r in [lo, hi) per axis
-        lo = (max(0, -a), max(0, -b), max(0, -c))
-        hi = (min(valid[0], valid[0] - a), min(valid[1], valid[1] - b), min(valid[2], valid[2] - c))
-        if any(h <= low for low, h in zip(lo, hi)):
-            continue
-        ext = tuple(slice(low, h + cb - 1) for low, h, cb in zip(lo, hi, cube))
-        moved = tuple(slice(low + d, h + cb - 1 + d) for low, h, cb, d in zip(lo, hi, cube, (a, b, c)))
-        sel = [(r >= low) & (r < h) for r, low, h in zip((rt, ry, rx), lo, hi)]
-        # the (y, x) boxes at the references' columns, then the time windows at their frames
-        sums = box_sums((pilot[ext] - pilot[moved]) ** 2, (1, cube[1], cube[2]))
-        sums = sums[:, ry[sel[1]] - lo[1]][:, :, rx[sel[2]] - lo[2]]
-        sums = _window_sums(sums, 0, cube[0])[rt[sel[0]] - lo[0]]
-        dist[i][np.ix_(*sel)] = sums
-    dist[np.flatnonzero(~disps.any(axis=1))[0]] = -1.0   # the reference is its group's first member
-    dist = dist.reshape(len(disps), -1).T
-    nearest = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < dist.shape[1] else \
-        np.tile(np.arange(dist.shape[1]), (dist.shape[0], 1))
+    zero = int(np.flatnonzero(~disps.any(axis=1))[0])
+    n_ref = rt.size * ry.size * rx.size
+    # the k nearest so far of every reference, merged displacement block by displacement block
+    # (memory: references x (k + DISPLACEMENT_BLOCK), not references x all displacements)
+    best_d = np.zeros((n_ref, 0))
+    best_i = np.zeros((n_ref, 0), dtype=np.int64)
+    for first_disp in range(0, len(disps), DISPLACEMENT_BLOCK):
+        block = range(first_disp, min(first_disp + DISPLACEMENT_BLOCK, len(disps)))
+        dist = np.full((len(block), rt.size, ry.size, rx.size), np.inf)
+        for j, i in enumerate(block):
+            a, b, c = disps[i]
+            # starts r whose cube and displaced cube both lie inside: r in [lo, hi) per axis
+            lo = (max(0, -a), max(0, -b), max(0, -c))
+            hi = (min(valid[0], valid[0] - a), min(valid[1], valid[1] - b), min(valid[2], valid[2] - c))
+            if any(h <= low for low, h in zip(lo, hi)):
+                continue
+            ext = tuple(slice(low, h + cb - 1) for low, h, cb in zip(lo, hi, cube))
+            moved = tuple(slice(low + d, h + cb - 1 + d) for low, h, cb, d in zip(lo, hi, cube, (a, b, c)))
+            sel = [(r >= low) & (r < h) for r, low, h in zip((rt, ry, rx), lo, hi)]
+            # the (y, x) boxes at the references' columns, then the time windows at their frames
+            sums = box_sums((pilot[ext] - pilot[moved]) ** 2, (1, cube[1], cube[2]))
+            sums = sums[:, ry[sel[1]] - lo[1]][:, :, rx[sel[2]] - lo[2]]
+            sums = _window_sums(sums, 0, cube[0])[rt[sel[0]] - lo[0]]
+            dist[j][np.ix_(*sel)] = sums
+            if i == zero:
+                dist[j] = -1.0   # the reference is its group's first member
+        cand_d = np.concatenate([best_d, dist.reshape(len(block), -1).T], axis=1)
+        cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(block.start, block.stop), (n_ref, len(block)))],
+                                axis=1)
+        if cand_d.shape[1] > k:
+            keep = np.argpartition(cand_d, k - 1, axis=1)[:, :k]
+            cand_d, cand_i = np.take_along_axis(cand_d, keep, 1), np.take_along_axis(cand_i, keep, 1)
+        best_d, best_i = cand_d, cand_i
     # closest first; ties broken by the displacement's index (deterministic)
-    order = np.lexsort((nearest, np.take_along_axis(dist, nearest, 1)), axis=1)
-    nearest = np.take_along_axis(nearest, order, 1)
+    order = np.lexsort((best_i, best_d), axis=1)
+    nearest = np.take_along_axis(best_i, order, 1)
     references = np.stack(np.meshgrid(rt, ry, rx, indexing="ij"), -1).reshape(-1, 3)
     groups = references[:, None, :] + disps[nearest]
     return references, groups

@@ -3,6 +3,8 @@ computing them (beyond a stated sample), equal to the in-memory path."""
 
 from __future__ import annotations
 
+import json
+
 import dask
 import numpy as np
 import pytest
@@ -220,3 +222,29 @@ def test_compute_runs_the_tasks_its_objects_share_once():
     assert sorted(calls) == [0, 1, 2]  # each block once, for all three results
     np.testing.assert_array_equal(doubled, np.full((9, 4), 2.0))
     assert summed == 36.0 and squares == 144.0 and eight == 8
+
+
+def test_a_lazy_result_written_with_its_statistics_codes_every_block_once(tmp_path, monkeypatch):
+    """io.write_result(compute_with=...) of a lazy sparse coding and its mean_atoms: every block is
+    coded once (dask optimizes xarray's store and a separate array apart; the statistic rides in
+    the store as a temporary variable, removed before the manifest)."""
+    import ionscope.denoise.sparse as sparse_module
+    from ionscope import io
+
+    calls = []
+    original = sparse_module.code_aggregate
+    monkeypatch.setattr(sparse_module, "code_aggregate", lambda *a, **k: calls.append(1) or original(*a, **k))
+    rng = np.random.default_rng(5)
+    series = signal(rng.poisson(5.0, (60, 16, 16)).astype(np.float32), ("time", "y", "x"), name="c", units="counts")
+    out, info = sparse_denoise(series.chunk({"time": 60}), patch=4, atoms=16, sparsity=2, temporal=3, iterations=1)
+    n_blocks = out.data.rechunk({0: sparse_module.block_frames(60, 2, (60,))}).numblocks[0]
+    assert n_blocks > 1 and not calls
+    io.write_result(tmp_path / "o", out.rename("denoised").to_dataset(), lambda v: {"mean_atoms": float(v)},
+                    compute_with=info["mean_atoms"])
+    assert len(calls) == n_blocks
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    stored = io.open_dataset(tmp_path / "o" / "result.zarr")
+    assert list(stored.data_vars) == ["denoised"]          # no temporary variable left behind
+    eager, info_eager = sparse_denoise(series, patch=4, atoms=16, sparsity=2, temporal=3, iterations=1)
+    assert summary["mean_atoms"] == pytest.approx(info_eager["mean_atoms"])
+    np.testing.assert_allclose(stored["denoised"].values, eager.values, rtol=1e-6, atol=1e-6)

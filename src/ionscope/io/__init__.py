@@ -456,6 +456,53 @@ def save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: 
     return _save(obj, path, overwrite=overwrite)[0]
 
 
+_RIDER = "__ionscope_compute_with_{}"
+
+
+def _array_riders(obj: Any) -> tuple[dict[str, xr.Variable], Any]:
+    """The dask arrays among the leaves of ``obj`` (nested dicts, lists and tuples) as variables
+    to store with a result, and ``rebuild(values) -> obj`` with their computed values in place;
+    ``rebuild`` is None when a leaf is another kind of dask collection (a Delayed: those are
+    computed beside the store instead)."""
+    import dask
+    import dask.array
+
+    riders: dict[str, xr.Variable] = {}
+    other = False
+
+    def walk(item: Any) -> Any:
+        nonlocal other
+        if isinstance(item, dict):
+            return {k: walk(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return type(item)(walk(v) for v in item)
+        if isinstance(item, xr.DataArray) and dask.is_dask_collection(item):
+            item = item.data
+        if isinstance(item, dask.array.Array):
+            name = _RIDER.format(len(riders))
+            riders[name] = xr.Variable(tuple(f"{name}_dim{i}" for i in range(item.ndim)), item)
+            return ("__rider__", name)
+        if dask.is_dask_collection(item):
+            other = True
+        return item
+
+    template = walk(obj)
+    if other or not riders:
+        return {}, None
+
+    def rebuild(values: dict[str, np.ndarray], item: Any = template) -> Any:
+        if isinstance(item, dict):
+            return {k: rebuild(values, v) for k, v in item.items()}
+        if isinstance(item, tuple) and len(item) == 2 and item[0] == "__rider__":
+            value = values[item[1]]
+            return value[()] if value.ndim == 0 else value
+        if isinstance(item, (list, tuple)):
+            return type(item)(rebuild(values, v) for v in item)
+        return item
+
+    return riders, rebuild
+
+
 def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False,
           compute_with: Any = None) -> tuple[Path, Any]:
     """:func:`save`, computing the dask objects ``compute_with`` in the same pass as the store (tasks
@@ -493,17 +540,31 @@ def _save(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, *, overwrite:
         # every chunk written, also those holding only the fill value (zarr 3 leaves them out by
         # default): a missing chunk file is then always a loss, for ionscope and for any reader
         # codecs and chunks by measurement (io/_codecs.py): >= 1 GB/s where zarr's default gives 0.3
-        ds, encoding = storage_plan(ds)
         deferred = compute_with is not None or bool(lazy_attrs)
+        riders, rebuild = _array_riders((compute_with, lazy_attrs)) if deferred else ({}, None)
+        if rebuild is not None:
+            # the statistics ride along as temporary variables of the store itself: xarray's store
+            # and a separate dask array are optimized apart by dask.compute, and the tasks they
+            # share (e.g. every block of a lazy sparse coding) would run twice
+            ds = ds.assign(riders)
+        ds, encoding = storage_plan(ds)
         stored = ds.to_zarr(tmp, mode="w-", consolidated=True, write_empty_chunks=True, encoding=encoding,
-                            compute=not deferred)
+                            compute=not deferred or rebuild is not None)
         computed = None
         if deferred:
-            # results in place whatever the kinds of collection (ionscope.compat.compute)
-            _, computed, attr_values = compute(stored, compute_with, lazy_attrs)
-            if attr_values:
-                import zarr
+            import zarr
 
+            if rebuild is not None:
+                group = zarr.open_group(str(tmp), mode="r+")
+                values = {name: np.asarray(group[name][...]) for name in riders}
+                for name in riders:
+                    del group[name]
+                zarr.consolidate_metadata(str(tmp))
+                computed, attr_values = rebuild(values)
+            else:
+                # results in place whatever the kinds of collection (ionscope.compat.compute)
+                _, computed, attr_values = compute(stored, compute_with, lazy_attrs)
+            if attr_values:
                 from ionscope.data import jsonable
 
                 group = zarr.open_group(str(tmp), mode="r+")

@@ -134,3 +134,18 @@ def test_the_cli_switches_the_stage_and_records_it(fronts, run_cli, tmp_path):
     res = run_cli("denoise", f"{tmp_path / 'movie.zarr'}:li_fraction", "--method", "tv3d", "--wiener",
                   "--out", tmp_path / "tv")
     assert res.returncode == 2 and "sparse methods" in res.stderr and not (tmp_path / "tv").exists()
+
+
+def test_a_short_series_is_also_split_along_y_with_the_in_memory_values():
+    """Few time blocks: the rows are split too (more tasks for a cluster's workers), with
+    2 window[1] + cube[1] - 1 rows of overlap and the reference rows anchored to row 0."""
+    rng = np.random.default_rng(4)
+    truth = np.cumsum(rng.normal(size=(40, 50, 14)), axis=0) * 0.3
+    noisy = truth + rng.normal(size=truth.shape)
+    pilot = truth + 0.2 * rng.normal(size=truth.shape)
+    kw = dict(cube=(4, 3, 3), window=(1, 2, 2))
+    eager, _ = collaborative_wiener(noisy, pilot, sigma=1.0, **kw)
+    lazy = collaborative_wiener_lazy(dask.array.from_array(noisy, chunks=(40, 50, 14)),
+                                     dask.array.from_array(pilot, chunks=(40, 50, 14)), sigma=1.0, **kw)
+    assert lazy.numblocks == (2, 2, 1)
+    np.testing.assert_allclose(lazy.compute(scheduler="sync"), eager, rtol=0, atol=1e-12)

@@ -135,7 +135,8 @@ def box_sums(values: np.ndarray, cube: Sequence[int]) -> np.ndarray:
 
 def match_groups(pilot: np.ndarray, *, cube: Sequence[int] = CUBE, window: Sequence[int] = WINDOW,
                  stride: Sequence[int] = STRIDE, group_size: int = GROUP_SIZE, first: int = 0,
-                 n_total: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 n_total: int | None = None, first_y: int = 0,
+                 n_total_y: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Block matching on the pilot: the ``group_size`` closest cubes of every reference cube.
 
     Parameters
@@ -150,6 +151,8 @@ def match_groups(pilot: np.ndarray, *, cube: Sequence[int] = CUBE, window: Seque
         Absolute index of the pilot's first frame and the whole series' length (a block of a
         series; default: the pilot is the series). The time grid of the references is anchored
         to frame 0 of the series and its last valid start.
+    first_y, n_total_y : int
+        The same along y (a block of rows of the series).
 
     Returns
     -------
@@ -169,7 +172,11 @@ def match_groups(pilot: np.ndarray, *, cube: Sequence[int] = CUBE, window: Seque
     rt = reference_starts(valid[0], stride[0], first)
     if 0 <= last_t < valid[0]:
         rt = np.union1d(rt, [last_t])
-    ry = np.union1d(reference_starts(valid[1], stride[1]), [valid[1] - 1])
+    n_total_y = shape[1] if n_total_y is None else int(n_total_y)
+    last_y = n_total_y - cube[1] - first_y      # the series' last valid row start, in block rows
+    ry = reference_starts(valid[1], stride[1], first_y)
+    if 0 <= last_y < valid[1]:
+        ry = np.union1d(ry, [last_y])
     rx = np.union1d(reference_starts(valid[2], stride[2]), [valid[2] - 1])
     disps = np.array([(a, b, c) for a in range(-window[0], window[0] + 1)
                       for b in range(-window[1], window[1] + 1) for c in range(-window[2], window[2] + 1)])
@@ -258,7 +265,8 @@ def _fit_cube(shape: Sequence[int], cube: Sequence[int]) -> tuple[int, int, int]
 def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
                          cube: Sequence[int] = CUBE, window: Sequence[int] = WINDOW,
                          stride: Sequence[int] = STRIDE, group_size: int = GROUP_SIZE,
-                         first: int = 0, n_total: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                         first: int = 0, n_total: int | None = None, first_y: int = 0,
+                         n_total_y: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """The collaborative Wiener stage (module docstring) on a numpy series.
 
     Parameters
@@ -273,8 +281,9 @@ def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
         step.
     group_size : int
         Cubes per group.
-    first, n_total : int
-        For a block of a series: its first frame's index and the series' length.
+    first, n_total, first_y, n_total_y : int
+        For a block of a series: its first frame's index and the series' length, its first row's
+        index and the series' number of rows.
 
     Returns
     -------
@@ -301,7 +310,7 @@ def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
     cube = _fit_cube(noisy.shape, _triple(cube, "cube"))
     window, stride = _triple(window, "window"), _triple(stride, "stride")
     _, groups = match_groups(pilot, cube=cube, window=window, stride=stride, group_size=group_size,
-                             first=first, n_total=n_total)
+                             first=first, n_total=n_total, first_y=first_y, n_total_y=n_total_y)
     out = filter_groups(noisy, pilot, groups, sigma=float(sigma), cube=cube)
     return out, {"cube": cube, "window": window, "stride": stride, "group_size": int(groups.shape[1]),
                  "n_groups": int(groups.shape[0])}
@@ -312,6 +321,9 @@ def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
 #: (each block also filters its two overlaps: about 2 / 4 more work, and the wall time halves on
 #: two workers).
 BLOCK_FRAMES_PER_OVERLAP = 4
+#: Fewest blocks the lazy filter makes when the rows can be split (2 * window[1] + cube[1] - 1
+#: rows of overlap, 12 by default): a short series in one or two time blocks is cut along y too.
+MIN_TASKS = 4
 
 
 def collaborative_wiener_lazy(noisy, pilot, *, sigma: float, cube: Sequence[int] = CUBE,
@@ -338,17 +350,25 @@ def collaborative_wiener_lazy(noisy, pilot, *, sigma: float, cube: Sequence[int]
     noisy = noisy.astype(np.float64).rechunk({1: -1, 2: -1})
     noisy = noisy.rechunk({0: overlap_blocks(n_total, depth, noisy.chunks[0], split_above=1.5,
                                              target=BLOCK_FRAMES_PER_OVERLAP * depth)})
+    # few time blocks (a short series): rows split too, so that the workers get a task each
+    depth_y = 2 * window[1] + cube[1] - 1
+    n_time = len(noisy.chunks[0])
+    n_rows = max(1, min(MIN_TASKS // n_time if n_time < MIN_TASKS else 1, shape[1] // (2 * depth_y)))
+    if n_rows > 1:
+        size = -(-shape[1] // n_rows)
+        noisy = noisy.rechunk({1: (size,) * (shape[1] // size) + ((shape[1] % size,) if shape[1] % size else ())})
     pilot = pilot.astype(np.float64).rechunk(noisy.chunks)
-    starts = np.r_[0, np.cumsum(noisy.chunks[0])[:-1]]
+    used = (depth if n_time > 1 else 0, depth_y if len(noisy.chunks[1]) > 1 else 0)
+    starts = [np.r_[0, np.cumsum(noisy.chunks[axis])[:-1]] for axis in (0, 1)]
 
     def block(values: np.ndarray, first_estimate: np.ndarray, block_info=None) -> np.ndarray:
-        index = block_info[0]["chunk-location"][0]
-        first = max(0, int(starts[index]) - depth)
+        it, iy = block_info[0]["chunk-location"][:2]
         return collaborative_wiener(values, first_estimate, sigma=sigma, cube=cube, window=window,
-                                    stride=stride, group_size=group_size, first=first,
-                                    n_total=n_total)[0]
+                                    stride=stride, group_size=group_size,
+                                    first=max(0, int(starts[0][it]) - used[0]), n_total=n_total,
+                                    first_y=max(0, int(starts[1][iy]) - used[1]), n_total_y=int(shape[1]))[0]
 
-    if noisy.numblocks[0] == 1:
+    if noisy.numblocks[0] == 1 and noisy.numblocks[1] == 1:
         return dsa.map_blocks(block, noisy, pilot, dtype=np.float64)
-    return dsa.map_overlap(block, noisy, pilot, depth={0: depth, 1: 0, 2: 0}, boundary="none",
+    return dsa.map_overlap(block, noisy, pilot, depth={0: used[0], 1: used[1], 2: 0}, boundary="none",
                            trim=True, dtype=np.float64)

@@ -86,11 +86,16 @@ def _triple(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
 
 def reference_starts(n_valid: int, step: int, first: int = 0) -> np.ndarray:
     """Start indices of the reference cubes along one axis: every ``step``-th of the
-    ``n_valid`` starts counted from the array's first index, and the last one (so that every
-    voxel is covered); ``first`` is the absolute index of element 0 of a block (the grid stays
-    anchored to the whole array's start)."""
-    starts = np.arange(-(first % step) % step, n_valid, step)
-    return starts
+    ``n_valid`` starts, counted from the whole array's start; ``first`` is the absolute index of
+    element 0 of a block (the grid stays anchored to the whole array). :func:`match_groups` adds
+    the array's last valid start, so that every voxel is covered.
+
+    Examples
+    --------
+    >>> reference_starts(10, 4).tolist(), reference_starts(10, 4, first=3).tolist()
+    ([0, 4, 8], [1, 5, 9])
+    """
+    return np.arange(-(first % step) % step, n_valid, step)
 
 
 def _window_sums(values: np.ndarray, axis: int, k: int) -> np.ndarray:

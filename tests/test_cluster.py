@@ -117,6 +117,23 @@ def test_the_cluster_ran_the_tasks(cluster, twin):
     assert after[1] - before[1] >= 2 and after[0] - before[0] <= n_tasks + 2
 
 
+def test_workers_start_a_local_cluster_whose_workers_keep_numpy_temporaries_off_mmap(twin):
+    """``--workers 2``: a LocalCluster of 2 processes, each with the glibc mmap threshold of
+    WORKER_ENVIRON next to distributed's trim threshold; the same sum as in this process."""
+    from ionscope.cluster import WORKER_ENVIRON
+
+    data = io.load(f"{twin}:spectra", lazy=True)
+    with use_scheduler(None, workers=2) as client:
+        environ = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")})
+        threads = client.nthreads()
+        total = float(data.sum().compute())
+    assert len(environ) == 2 and max(threads.values()) == max(1, (os.cpu_count() or 1) // 2)
+    for values in environ.values():
+        assert values["MALLOC_MMAP_THRESHOLD_"] == str(WORKER_ENVIRON["MALLOC_MMAP_THRESHOLD_"])
+        assert values["MALLOC_TRIM_THRESHOLD_"] is not None
+    assert total == pytest.approx(float(io.load(f"{twin}:spectra").sum()), rel=1e-6)
+
+
 def test_an_address_that_does_not_answer_fails_in_one_line_within_seconds(run_cli, twin, tmp_path):
     started = time.perf_counter()
     with dask.config.set({"ionscope.connect-timeout": 1}):

@@ -47,8 +47,8 @@ import dask
 from ionscope.errors import ChunkMemoryError, ClusterError, ConfigError
 
 __all__ = [
-    "LOCAL_SCHEDULERS", "CONNECT_TIMEOUT_S", "CHUNK_MEMORY_FACTOR", "parse_scheduler", "use_scheduler",
-    "current_client", "follow_tasks", "check_chunk_memory", "memory_per_task",
+    "LOCAL_SCHEDULERS", "CONNECT_TIMEOUT_S", "CHUNK_MEMORY_FACTOR", "WORKER_ENVIRON", "parse_scheduler",
+    "use_scheduler", "current_client", "follow_tasks", "check_chunk_memory", "memory_per_task",
 ]
 
 #: dask's local schedulers by the names ``--scheduler`` accepts.
@@ -63,6 +63,16 @@ CONNECT_TIMEOUT_S = 5
 #: spectra and the residual; sparse coding: patches and codes). Measured with benchmarks/scale.py
 #: (peak RSS over the chunk bytes in flight).
 CHUNK_MEMORY_FACTOR = 6.0
+
+#: Environment of the worker processes of a ``--workers N`` LocalCluster, added to distributed's
+#: ``distributed.nanny.pre-spawn-environ`` (a value the user configured or exported wins).
+#: distributed sets ``MALLOC_TRIM_THRESHOLD_=65536`` so that workers give memory back; that also
+#: freezes glibc's mmap threshold at 128 KiB, so every larger numpy temporary is a fresh mmap and
+#: its pages fault in again: the space-time Wiener stage spent 3x the system time (one 157 x 56 x
+#: 128 block: 49.5 s instead of 33.9 s on one core) and the 2-worker cluster ran 1.6x the threads.
+#: A 32 MiB mmap threshold (glibc's largest dynamic value) keeps such temporaries on the heap
+#: (34.2 s) and leaves the trimming on.
+WORKER_ENVIRON = {"MALLOC_MMAP_THRESHOLD_": 32 * 1024 * 1024}
 
 
 def parse_scheduler(text: str | None) -> str | None:
@@ -111,7 +121,8 @@ def use_scheduler(scheduler: str | None = None, workers: int | None = None, *,
     workers : int, optional
         With a local scheduler: its number of threads or processes. Alone: a
         ``dask.distributed.LocalCluster`` of that many worker processes on 127.0.0.1 (each with
-        ``cpu_count // workers`` threads and an equal share of the memory), closed at the end.
+        ``cpu_count // workers`` threads, an equal share of the memory and the environment
+        :data:`WORKER_ENVIRON`), closed at the end.
     connect_timeout_s : float, optional
         Seconds to wait for a scheduler address (s); default dask config
         ``ionscope.connect-timeout``, else :data:`CONNECT_TIMEOUT_S`.
@@ -150,6 +161,9 @@ def use_scheduler(scheduler: str | None = None, workers: int | None = None, *,
     with contextlib.ExitStack() as stack:
         if kind is None:
             threads = max(1, (os.cpu_count() or 1) // int(workers))
+            configured = dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}
+            stack.enter_context(dask.config.set({f"distributed.nanny.pre-spawn-environ.{key}": value
+                                                 for key, value in WORKER_ENVIRON.items() if key not in configured}))
             cluster = stack.enter_context(LocalCluster(
                 n_workers=int(workers), threads_per_worker=threads, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=50))

@@ -1,6 +1,6 @@
 """Issue 19: the baseline denoisers take dask-backed series and return dask-backed results, computing
-only stated samples, equal to the in-memory path for the same parameters; the global ones
-(pca, tv3d, bm4d) load the input."""
+only stated samples, equal to the in-memory path for the same parameters; pca sums over blocks
+inside the graph; the global ones (tv3d, bm4d) load the input."""
 
 from __future__ import annotations
 
@@ -153,14 +153,64 @@ def test_bm3d_of_a_dask_series_runs_per_frame_on_compute_and_equals_the_in_memor
     np.testing.assert_allclose(values, eager.values, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["pca", "tv3d"])
-def test_the_global_methods_load_a_dask_series_once_and_give_the_in_memory_result(short_counts, method):
+def test_the_global_method_tv3d_loads_a_dask_series_once_and_gives_the_in_memory_result(short_counts):
     counter = CountingScheduler(max_computes=1)
     with dask.config.set(scheduler=counter):
-        out, _ = denoise(short_counts.chunk({"time": 3}), method, noise="poisson")
+        out, _ = denoise(short_counts.chunk({"time": 3}), "tv3d", noise="poisson")
     assert counter.total == 1 and isinstance(out.data, np.ndarray)  # loaded: global over the series
-    eager, _ = denoise(short_counts, method, noise="poisson")
+    eager, _ = denoise(short_counts, "tv3d", noise="poisson")
     np.testing.assert_allclose(out.values, eager.values, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("chunks", "options"), [({"time": 3}, {}), ({"time": 5}, {"mode": "patches", "patch": 4}),
+                                                  ({"time": 4}, {"rank": 2})])
+def test_pca_of_a_dask_series_takes_one_pass_and_projects_lazily_as_the_in_memory_truncation(
+        long_counts, chunks, options):
+    """One computed pass (the Gram matrix over time, or the patch covariance), then a dask result
+    that projects every block: the in-memory SVD's rank, spectrum and values."""
+    lazy, info, computes = _lazy(denoise, long_counts.chunk(chunks), 1, method="pca", noise="poisson", **options)
+    assert computes == 1
+    eager, info_eager = denoise(long_counts, "pca", noise="poisson", **options)
+    assert 0 < info["rank"] == info_eager["rank"] < 20 and info["threshold"] == pytest.approx(info_eager["threshold"])
+    assert info["criterion"] == info_eager["criterion"]
+    # the Gram matrix resolves singular values down to ~sqrt(eps) of the largest (the zero one of centring)
+    np.testing.assert_allclose(info["spectrum"], info_eager["spectrum"], rtol=1e-9,
+                               atol=1e-7 * info_eager["spectrum"][0])
+    (values,) = _computed(lazy.data)
+    np.testing.assert_allclose(values, eager.values, rtol=1e-9, atol=1e-9)
+    assert np.abs(eager.values - long_counts.values).max() > 1  # it did denoise
+
+
+def test_pca_of_a_dask_series_reads_each_block_once_per_pass(long_counts):
+    """Each input block is read once by the Gram pass and once more as the result is computed:
+    nothing is kept from one pass to the next."""
+    calls = []
+
+    def read(block):
+        if block.size:  # not dask's meta probe
+            calls.append(block.shape)
+        return block
+
+    data = long_counts.chunk({"time": 40, "y": 4})
+    tagged = data.copy(data=data.data.map_blocks(read, dtype=data.dtype))
+    out, _ = denoise(tagged, "pca", noise="poisson")
+    assert len(calls) == 5
+    assert np.isfinite(out.values).all()
+    assert len(calls) == 10
+
+
+def test_the_denoise_command_reports_pca_rank_and_spectrum_of_a_lazy_series(run_cli, long_counts, tmp_path):
+    from ionscope import io
+
+    src = tmp_path / "maps.zarr"
+    io.save(long_counts.chunk({"time": 8}).to_dataset(), src)
+    result = run_cli("denoise", f"{src}:counts", "--method", "pca", "--noise", "poisson", "--out", tmp_path / "d")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    eager, info = denoise(long_counts, "pca", noise="poisson")
+    assert summary["info"]["rank"] == info["rank"]
+    np.testing.assert_allclose(summary["info"]["spectrum"], info["spectrum"], rtol=1e-9, atol=1e-7 * info["spectrum"][0])
+    np.testing.assert_allclose(io.load(tmp_path / "d" / "result.zarr").values, eager.values, rtol=1e-6, atol=1e-6)
 
 
 def test_the_denoise_command_reports_the_statistics_of_a_lazy_baseline(run_cli, short_counts, tmp_path):

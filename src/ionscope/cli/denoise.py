@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from ionscope.cli._app import (
@@ -92,7 +93,7 @@ def denoise(
         summary.update(part)
     def finish(stats: dict | None = None) -> dict:
         if stats:
-            summary["info"].update({k: float(v) for k, v in stats.items()})
+            summary["info"].update({k: np.asarray(v).tolist() for k, v in stats.items()})  # int, float or list
         return {**summary, "run_time_s": elapsed()}
 
     with dask_progress(f"denoise ({method})"):  # a lazy result is computed as it is written, chunk by chunk

@@ -37,17 +37,19 @@ path :func:`~ionscope.denoise.sparse_denoise` takes too) and return
 ``(DataArray "denoised", info)`` with the input's dims, coords, units and attrs and one
 provenance step appended.
 
-A dask-backed series gives a dask-backed result (issue 19) for ``gaussian``, ``gaussian3d``,
-``nlmeans``, ``tv`` and ``bm3d``: the per-frame methods run block by block in time
+A dask-backed series gives a dask-backed result (issue 19) for ``pca``, ``gaussian``,
+``gaussian3d``, ``nlmeans``, ``tv`` and ``bm3d``: the per-frame methods run block by block in time
 (``map_blocks``), ``gaussian3d`` with the filter's truncation radius of overlap in time (the
 ``map_overlap`` pattern), all with the in-memory values for the same strength. What is chosen
 from the data is decided as in memory, on a stated sample where memory uses the whole series:
 the SURE widths on the middle :data:`~ionscope.denoise.stabilise.SAMPLE_FRAMES` frames
 (``info["sample_frames"]``), the TV weight on the same evenly spaced frames as in memory, the
 MAD sigma (hence the nlmeans ``h``) on the middle frames
-(:func:`~ionscope.denoise.stabilise.run_stabilised`). ``pca``, ``tv3d`` and ``bm4d`` are global
-over the series (an SVD over time, an iterative 3-D ROF problem, an external library taking the
-whole volume) and load it.
+(:func:`~ionscope.denoise.stabilise.run_stabilised`). ``pca`` sums its Gram matrix (or patch
+covariance) in one computed pass over blocks and projects block by block, lazily
+(:mod:`ionscope.denoise.pca`). ``tv3d`` and
+``bm4d`` are global over the series (an iterative 3-D ROF problem, an external library taking
+the whole volume) and load it.
 
 References
 ----------
@@ -64,14 +66,13 @@ K. Dabov, A. Foi, V. Katkovnik and K. Egiazarian, IEEE Trans. Image Process. 16,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from ionscope.denoise.patches import PatchGrid
+from ionscope.denoise.pca import gavish_donoho_threshold, pca_stack  # noqa: F401 - re-exported
 from ionscope.denoise.stabilise import NOISE_CONSTRAINTS, middle_frames, run_stabilised
 from ionscope.errors import ConfigError
 from ionscope.validation import Interval, Options, validate_params
@@ -92,113 +93,6 @@ _BM4D_MISSING = (
     "method 'bm4d' needs the optional 'bm4d' package (pip install 'ionscope[bm4d]'), which is not "
     "installed; use another method (sparse3d, gaussian3d, tv3d, ...)"
 )
-
-
-# --------------------------------------------------------------------------- kernels: PCA
-
-
-def gavish_donoho_threshold(shape: Sequence[int], sigma: float) -> float:
-    """Optimal hard threshold for the singular values of a matrix with white noise of known std.
-
-    ``tau = lambda(beta) sqrt(n) sigma`` for an ``m x n`` matrix (``m <= n``, ``beta = m/n``),
-    ``lambda(beta) = sqrt(2 (beta + 1) + 8 beta / (beta + 1 + sqrt(beta^2 + 14 beta + 1)))``
-    (Gavish & Donoho 2014); ``lambda(1) = 4/sqrt(3)``.
-
-    Examples
-    --------
-    >>> round(gavish_donoho_threshold((100, 100), 1.0) / 10, 4) == round(4 / 3 ** 0.5, 4)
-    True
-    """
-    m, n = sorted(int(s) for s in shape)
-    beta = m / n
-    lam = np.sqrt(2 * (beta + 1) + 8 * beta / (beta + 1 + np.sqrt(beta * beta + 14 * beta + 1)))
-    return float(lam * np.sqrt(n) * sigma)
-
-
-def pca_stack(
-    stack: np.ndarray,
-    sigma: float,
-    *,
-    mode: str = "time",
-    patch: int = 8,
-    rank: int | None = None,
-    max_patches: int = 65536,
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """PCA truncation of a map series with white Gaussian noise of std ``sigma``.
-
-    Parameters
-    ----------
-    stack : ndarray, shape (n_frames, ny, nx)
-    sigma : float
-        Noise std (> 0).
-    mode : {"time", "patches"}
-        ``"time"``: the ``(n_frames, ny * nx)`` matrix minus its mean map, truncated SVD with
-        the Gavish-Donoho threshold (needs >= 2 frames). ``"patches"``: all ``patch x patch``
-        patches of every frame minus their means, projected on the principal components whose
-        singular value in the ``(n_patches, n_features)`` matrix exceeds the same threshold
-        (for many patches: covariance eigenvalue > ``2 sigma^2``); overlapping patches are
-        averaged.
-    patch : int
-        Patch side for ``mode="patches"``.
-    rank : int, optional
-        Keep exactly this many components instead of the noise criterion.
-    max_patches : int
-        Patches per chunk (``mode="patches"``; bounds memory).
-
-    Returns
-    -------
-    denoised : ndarray (float64), info : dict
-        ``rank``, ``threshold`` and ``spectrum`` (singular values, ``mode="time"``, or
-        covariance eigenvalues, ``mode="patches"``; largest first, at most 64).
-    """
-    stack = np.asarray(stack, dtype=np.float64)
-    if mode == "time":
-        n_t = stack.shape[0]
-        if n_t < 2:
-            raise ConfigError("PCA over time needs at least 2 frames; use mode='patches'")
-        Y = stack.reshape(n_t, -1)
-        mean = Y.mean(axis=0)
-        U, s, Vt = np.linalg.svd(Y - mean, full_matrices=False)
-        # centring removes one degree of freedom along time
-        threshold = gavish_donoho_threshold((n_t - 1, Y.shape[1]), sigma)
-        r = int(np.count_nonzero(s > threshold)) if rank is None else min(int(rank), s.size)
-        out = mean + (U[:, :r] * s[:r]) @ Vt[:r]
-        return out.reshape(stack.shape), {
-            "rank": r, "threshold": threshold, "spectrum": s[:64].tolist(),
-            "criterion": "Gavish-Donoho optimal hard threshold (known sigma)"
-            if rank is None else "fixed rank",
-        }
-    if mode != "patches":
-        raise ConfigError(f"PCA mode must be 'time' or 'patches', got {mode!r}")
-    grid = PatchGrid.from_shape(stack.shape, (1, patch, patch))
-    n_f = grid.n_features
-    chunks = grid.chunks(max_patches)
-    cov = np.zeros((n_f, n_f))
-    for rows in chunks:
-        X = grid.extract(stack, rows)
-        X -= X.mean(axis=1, keepdims=True)
-        cov += X.T @ X
-    cov /= grid.n_patches
-    evals, evecs = np.linalg.eigh(cov)
-    evals, evecs = evals[::-1], evecs[:, ::-1]
-    # singular values of the (n_patches, n_features) matrix are sqrt(n_patches * eigenvalue);
-    # centring each patch removes one feature dimension
-    threshold = gavish_donoho_threshold((grid.n_patches, n_f - 1), sigma)
-    edge = threshold**2 / grid.n_patches
-    r = int(np.count_nonzero(evals > edge)) if rank is None else min(int(rank), n_f)
-    V = evecs[:, :r]
-    num = np.zeros(stack.shape)
-    for rows in chunks:
-        X = grid.extract(stack, rows)
-        means = X.mean(axis=1, keepdims=True)
-        X -= means
-        grid.accumulate(means + (X @ V) @ V.T, num, rows)
-    out = num / grid.coverage()
-    return out, {
-        "rank": r, "threshold": float(edge), "spectrum": evals[:64].tolist(),
-        "criterion": "Gavish-Donoho optimal hard threshold of the patch matrix (known sigma)"
-        if rank is None else "fixed rank",
-    }
 
 
 # --------------------------------------------------------------------------- kernels: Gaussian
@@ -604,8 +498,10 @@ def pca_denoise(
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """PCA truncation of a map series (see :func:`pca_stack`).
 
-    Computes: loads the input - a dask-backed series too: the SVD over time (and the patch
-    covariance of ``mode="patches"``) is global, every output frame depends on every input frame.
+    Computes: of a dask-backed input, one streamed pass for the Gram matrix over time (or the
+    patch covariance), a few blocks in memory at a time; the result is dask-backed, projected
+    block by block as it is computed - the in-memory values within rounding
+    (:mod:`ionscope.denoise.pca`).
 
     ``mode`` defaults to ``"time"`` for a series with >= 2 frames and ``"patches"`` for a
     single map. The noise arguments are those of :func:`~ionscope.denoise.sparse_denoise`.
@@ -628,7 +524,7 @@ def pca_denoise(
         params["patch"] = int(patch)
     return run_stabilised(da, "pca", pca_stack, params, noise=noise, dose=dose, sigma=sigma,
                           gain=gain, read_noise=read_noise, needs_series=(mode == "time"),
-                          min_size=max(4, int(patch) if mode == "patches" else 4))
+                          min_size=max(4, int(patch) if mode == "patches" else 4), lazy=True)
 
 
 @validate_params({

@@ -111,9 +111,10 @@ def denoise(
     (see each method's function for the sample it computes - the training patches, the frames a
     width or weight is chosen on, the noise estimate - and its dask statistics in ``info``, e.g.
     ``mean_atoms``, ``sure_per_pixel``, ``residual_var``, to compute with the result by
-    :func:`ionscope.compat.compute`). ``pca`` (a global SVD over time), ``tv3d`` (a global
-    iterative 3-D ROF problem) and ``bm4d`` (an external library that takes the whole volume)
-    load the input.
+    :func:`ionscope.compat.compute`). ``pca`` computes one streamed pass (its Gram matrix over
+    time, or patch covariance) and returns a dask-backed result. ``tv3d`` (a global iterative
+    3-D ROF problem) and ``bm4d`` (an external library that takes the whole volume) load the
+    input.
 
     Parameters
     ----------

@@ -155,3 +155,38 @@ def test_eels_nmf_command_stays_lazy_on_zarr(run_cli, tmp_path):
     stored = io.open_dataset(tmp_path / "nmf" / "result.zarr")
     assert float(stored.reconstruction_error) == pytest.approx(summary["reconstruction_error"], rel=1e-12)
     assert stored.maps.dims == ("component", "time", "y", "x")
+
+
+def test_lazy_pca_takes_one_pass_and_equals_the_in_memory_svd(twin):
+    """PCA of a dask-backed spectrum image: one computed pass (count, mean and scatter per chunk,
+    merged), dask score maps; loadings, variances and maps equal the full SVD's within rounding."""
+    from ionscope.eels import pca
+
+    prepared, _, _ = twin
+    eager = pca(prepared, 4, window=WINDOW, method="full")
+    counter = CountingScheduler(max_computes=1)
+    with dask.config.set(scheduler=counter):
+        lazy = pca(prepared.chunk({"time": 1, "y": 10}), 4, window=WINDOW)
+    assert counter.total == 1 and isinstance(lazy.maps.data, dask.array.Array)
+    assert lazy.attrs["method"] == "covariance" and eager.attrs["method"] == "full"
+    np.testing.assert_allclose(lazy.spectra.values, eager.spectra.values, atol=1e-6)
+    np.testing.assert_allclose(lazy.explained_variance.values, eager.explained_variance.values, rtol=1e-8)
+    np.testing.assert_allclose(lazy.explained_variance_ratio.values, eager.explained_variance_ratio.values, rtol=1e-8)
+    np.testing.assert_allclose(lazy.mean_spectrum.values, eager.mean_spectrum.values, rtol=1e-6)
+    scale = float(np.abs(eager.maps.values).max())
+    np.testing.assert_allclose(lazy.maps.values, eager.maps.values, atol=1e-5 * scale)
+    ratio = eager.explained_variance_ratio.values
+    assert np.all(np.diff(ratio) < 0) and ratio[0] > 3 / eager.sizes["energy"]  # above white noise's share
+    # in memory, the same kernel
+    in_memory = pca(prepared, 4, window=WINDOW, method="covariance")
+    np.testing.assert_allclose(in_memory.maps.values, lazy.maps.values, atol=1e-5 * scale)
+
+
+def test_lazy_pca_refuses_the_in_memory_methods(twin):
+    from ionscope.eels import pca
+
+    prepared, _, _ = twin
+    with pytest.raises(ConfigError, match="needs the spectra in memory"):
+        pca(prepared.chunk({"time": 1}), 3, window=WINDOW, method="full")
+    with pytest.raises(ConfigError, match="n_components must be an integer from 1"):
+        pca(prepared.chunk({"time": 1}), 0, window=WINDOW)

@@ -40,7 +40,10 @@ global sums inside every map update, so it is not offered on lazy data.
 
 PCA: singular value decomposition of the mean-centred data, full (LAPACK) or randomized
 (Halko et al. 2011, with implicit centring so the data are never copied), with explained
-variance and signs fixed so the largest loading of each component is positive.
+variance and signs fixed so the largest loading of each component is positive. A dask-backed
+input takes one pass instead: each chunk's count, mean and scatter matrix, merged exactly (Chan,
+Golub & LeVeque 1979), whose leading eigenvectors are the loadings (``method="covariance"``);
+the score maps are projected chunk by chunk, lazily.
 
 References
 ----------
@@ -48,6 +51,8 @@ A. Cichocki, A.-H. Phan, "Fast local algorithms for large scale nonnegative matr
 factorizations", IEICE Trans. Fundamentals E92-A (2009) 708.
 M. Shiga et al., "Sparse modeling of EELS and EDX spectral imaging data by nonnegative matrix
 factorization", Ultramicroscopy 170 (2016) 43.
+T. F. Chan, G. H. Golub, R. J. LeVeque, "Updating formulae and a pairwise algorithm for computing
+sample variances", Stanford CS report STAN-CS-79-773 (1979).
 C. Boutsidis, E. Gallopoulos, "SVD based initialization: A head start for nonnegative matrix
 factorization", Pattern Recognition 41 (2008) 1350.
 N. Halko, P.-G. Martinsson, J. A. Tropp, "Finding structure with randomness", SIAM Review 53
@@ -73,7 +78,7 @@ _INITS = ("nndsvd", "nndsvda", "random")
 #: HALS keeps every entry >= this fraction of the factor's maximum instead of exactly 0, so a
 #: component that empties in one sweep can come back (Cichocki & Phan 2009; Gillis & Glineur 2012).
 _FLOOR = 1e-12
-_PCA_METHODS = ("auto", "full", "randomized")
+_PCA_METHODS = ("auto", "full", "randomized", "covariance")
 
 
 # =========================================================================== kernels
@@ -172,9 +177,10 @@ def pca_svd(
     x : array_like, shape (N, E)
         One spectrum per row.
     n_components : int
-    method : {"auto", "full", "randomized"}
+    method : {"auto", "full", "randomized", "covariance"}
         ``"auto"``: full SVD when ``min(N, E) <= 500`` or more than 80 % of the rank is asked
-        for, randomized otherwise.
+        for, randomized otherwise. ``"covariance"``: the eigenvectors of the spectra's scatter
+        matrix (:func:`pca_covariance`; what a dask-backed input takes, in one pass).
     seed : int, optional
         Seed of the randomized method.
 
@@ -202,6 +208,9 @@ def pca_svd(
         raise ConfigError(f"method must be one of {_PCA_METHODS}, got {method!r}")
     n, e = x.shape
     k = int(n_components)
+    if method == "covariance":
+        comps, info = pca_covariance(*spectra_moments(x), k)
+        return (x.astype(np.float64) - info["mean"]) @ comps, comps, info
     mean = x.mean(axis=0, dtype=np.float64)
     if method == "auto":
         method = "full" if min(n, e) <= 500 or k > 0.8 * min(n, e) else "randomized"
@@ -226,6 +235,56 @@ def pca_svd(
         "method": method,
     }
     return u * s[None, :], vt.T, info
+
+
+def spectra_moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """One block's share of the covariance pass: its number of spectra, their mean (E,) and the
+    scatter about that mean ``sum (x - m)^T (x - m)`` (E, E), float64 (merged over blocks by
+    :func:`merge_moments`)."""
+    x = np.asarray(x).reshape(-1, np.shape(x)[-1])
+    mean = x.mean(axis=0, dtype=np.float64)
+    xc = x.astype(np.float64) - mean
+    return x.shape[0], mean, xc.T @ xc
+
+
+def merge_moments(parts: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> tuple[int, np.ndarray, np.ndarray]:
+    """Count, mean and scatter of the union of blocks from theirs (Chan, Golub & LeVeque 1979:
+    ``M = sum_b M_b + sum_b n_b (m_b - m)(m_b - m)^T``; no cancellation of large means).
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).normal(5.0, 1.0, (30, 4))
+    >>> n, m, scatter = merge_moments([spectra_moments(x[:7]), spectra_moments(x[7:])])
+    >>> n, bool(np.allclose(scatter, (x - x.mean(0)).T @ (x - x.mean(0))))
+    (30, True)
+    """
+    n = sum(int(p[0]) for p in parts)
+    mean = sum(p[0] * p[1] for p in parts) / n
+    scatter = sum(p[2] + p[0] * np.outer(p[1] - mean, p[1] - mean) for p in parts)
+    return n, mean, scatter
+
+
+def pca_covariance(n: int, mean: np.ndarray, scatter: np.ndarray, n_components: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """PCA from the spectra's count, mean and scatter matrix (:func:`spectra_moments`): the
+    loadings are the scatter's leading eigenvectors - the SVD's right singular vectors, with
+    ``s^2`` its eigenvalues (precise to ~eps of the largest).
+
+    Returns
+    -------
+    components : ndarray, shape (E, k)
+        Orthonormal loadings; the largest entry of each is positive.
+    info : dict
+        As :func:`pca_svd` (``method`` ``"covariance"``).
+    """
+    evals, evecs = np.linalg.eigh(scatter)
+    evals, evecs = np.clip(evals[::-1], 0.0, None), evecs[:, ::-1]
+    k = int(n_components)
+    _, vt = _svd_flip(np.zeros((1, k)), evecs[:, :k].T)
+    total = float(np.trace(scatter))
+    s = np.sqrt(evals[:k])
+    return vt.T, {"explained_variance": evals[:k] / max(n - 1, 1),
+                  "explained_variance_ratio": evals[:k] / total if total > 0 else np.zeros(k),
+                  "singular_values": s, "mean": mean, "method": "covariance"}
 
 
 def _nndsvd(x: np.ndarray, k: int, fill: bool, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -823,6 +882,26 @@ def nmf(
     return ds
 
 
+def _pca_lazy(x, k: int) -> tuple[Any, np.ndarray, dict[str, Any]]:
+    """:func:`pca_covariance` of a dask array of spectra (..., E): one computed pass for the
+    moments, then the score maps (..., k) as a dask array (the data's dtype)."""
+    import dask
+
+    from ionscope.compat import compute
+
+    parts = compute(*(dask.delayed(spectra_moments)(b) for b in x.to_delayed().ravel()))
+    n, mean, scatter = merge_moments(parts)
+    if not np.all(np.isfinite(scatter)):
+        raise InputError("pca: the data hold NaN/inf values; mask or interpolate them first")
+    comps, info = pca_covariance(n, mean, scatter, k)
+
+    def project(block: np.ndarray) -> np.ndarray:
+        return ((block.astype(np.float64) - mean) @ comps).astype(block.dtype)
+
+    scores = x.map_blocks(project, chunks=x.chunks[:-1] + ((k,),), dtype=x.dtype)
+    return scores, comps, info
+
+
 def pca(
     da: xr.DataArray,
     n_components: int,
@@ -833,18 +912,22 @@ def pca(
 ) -> xr.Dataset:
     """PCA of a spectrum image (:func:`pca_svd`): score maps, loadings and explained variance.
 
-    Computes: loads the spectra in the window (the SVD needs them all).
+    Computes: a numpy-backed input is decomposed in memory. Of a dask-backed input, one streamed
+    pass (each chunk's count, mean and scatter matrix, merged: :func:`merge_moments`), a few
+    chunks in memory at a time; the loadings follow from the scatter matrix
+    (:func:`pca_covariance`) and the score maps are dask-backed, projected chunk by chunk as they
+    are computed (the data are read once more then).
 
     Parameters
     ----------
     da : xarray.DataArray
-        Spectra with dim ``energy`` (eV) and any of ``time``, ``y``, ``x``, ``position``
-        (a dask-backed array is loaded, window only).
+        Spectra with dim ``energy`` (eV) and any of ``time``, ``y``, ``x``, ``position``.
     n_components : int
     window : (float, float), optional
         Energy-loss range (eV, inclusive); default all channels.
     method, seed
-        As :func:`pca_svd`.
+        As :func:`pca_svd`; a dask-backed input takes ``"auto"`` or ``"covariance"`` (both the
+        covariance pass).
 
     Returns
     -------
@@ -853,14 +936,32 @@ def pca(
         energy; orthonormal loadings), ``explained_variance`` and ``explained_variance_ratio``
         (component), ``mean_spectrum`` (energy).
     """
-    cut, x, lead_dims, energy = _spectra_matrix(da, window, "pca")
-    scores, comps, info = pca_svd(x, n_components, method=method, seed=seed)
     k = int(n_components)
-    lead_shape = tuple(cut.sizes[d] for d in lead_dims)
+    if is_lazy(da):
+        if method not in ("auto", "covariance"):
+            raise ConfigError(f"pca: method {method!r} needs the spectra in memory; a dask-backed input is decomposed "
+                              "from its covariance in one pass (method 'auto' or 'covariance'), or load it first "
+                              "(da.load()) if it fits")
+        cut, energy = _window_cut(da, window, "pca")
+        lead_dims = tuple(d for d in cut.dims if d != "energy")
+        x = cut.data
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float64)
+        x = x.rechunk({x.ndim - 1: -1})
+        n_spectra, n_channels = int(np.prod(x.shape[:-1])), int(x.shape[-1])
+        if int(n_components) != n_components or not 1 <= k <= min(n_spectra, n_channels):
+            raise ConfigError(f"pca: n_components must be an integer from 1 to min(pixels, channels) = "
+                              f"{min(n_spectra, n_channels)}, got {n_components}")
+        scores, comps, info = _pca_lazy(x, k)
+        map_values = scores.transpose((scores.ndim - 1, *range(scores.ndim - 1)))
+    else:
+        cut, x, lead_dims, energy = _spectra_matrix(da, window, "pca")
+        scores, comps, info = pca_svd(x, n_components, method=method, seed=seed)
+        lead_shape = tuple(cut.sizes[d] for d in lead_dims)
+        map_values = np.moveaxis(scores.astype(x.dtype).reshape(lead_shape + (k,)), -1, 0)
     units = units_of(da)
     dtype = x.dtype
-    maps = _output(np.moveaxis(scores.astype(dtype).reshape(lead_shape + (k,)), -1, 0),
-                   ("component", *lead_dims), "maps", units, "PCA score map", cut, lead_dims, k)
+    maps = _output(map_values, ("component", *lead_dims), "maps", units, "PCA score map", cut, lead_dims, k)
     spectra = _output(comps.T.astype(dtype), ("component", "energy"), "spectra", "1",
                       "PCA loading (unit norm)", cut, lead_dims, k, energy)
     var = _output(info["explained_variance"], ("component",), "explained_variance", f"({units})^2",
@@ -881,4 +982,4 @@ def pca(
 
 
 __all__ = ["nmf_hals", "nmf_lazy", "nmf_maps", "nmf_pass_statistics", "nnls_rows", "pca_svd", "randomized_svd",
-           "nmf", "pca", "MAX_SAMPLE", "PASSES"]
+           "spectra_moments", "merge_moments", "pca_covariance", "nmf", "pca", "MAX_SAMPLE", "PASSES"]

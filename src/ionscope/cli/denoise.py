@@ -69,7 +69,7 @@ def denoise(
 
         raise ConfigError(f"--wiener/--no-wiener applies to the sparse methods, not to {method!r}")
     elapsed = start_run(out_dir, overwrite, inputs=(input_path, cycler))
-    da = load_input(input_path, lazy=True, dims=dims)  # all but pca, tv3d and bm4d stay lazy: run on write
+    da = load_input(input_path, lazy=True, dims=dims)  # every method stays lazy: it runs as the result is written
     timed = cell_timeline(da, cycler, start, timezone, out_dir, overwrite)
     with dask_progress(f"denoise ({method}): sample"), options_named():
         result, info = run_denoise(da, method=method, patch=patch, atoms=atoms, sparsity=sparsity,

@@ -49,7 +49,7 @@ MAD sigma (hence the nlmeans ``h``) on the middle frames
 covariance) in one computed pass over blocks and projects block by block, lazily
 (:mod:`ionscope.denoise.pca`). ``tv3d`` and
 ``bm4d`` are global over the series (an iterative 3-D ROF problem, an external library taking
-the whole volume) and load it.
+the whole volume): their dask result is one task that holds the whole series.
 
 References
 ----------
@@ -290,18 +290,26 @@ def tv_stack(
     run on all frames). When even the largest weight leaves less residual (flat data), the
     largest weight is used.
 
-    A dask ``stack`` (2-D only: the 3-D ROF model couples all frames) gives a dask result: the
-    weight is fitted on the same evenly spaced frames (one compute), then every block of frames
-    is denoised with it - the in-memory values - and ``residual_var`` is a dask scalar summed
-    by the same tasks.
+    A dask ``stack`` gives a dask result: the weight is fitted on the same frames as in memory
+    (one compute of them), then every block of frames is denoised with it (2-D), or the whole
+    volume in one task (3-D: the ROF model couples all frames, so that task holds the series) -
+    the in-memory values - and ``residual_var`` is a dask scalar summed by the same tasks.
     """
     target = float(discrepancy) * sigma**2
     n_t = stack.shape[0]
     n_fit = min(n_t, int(max_fit_frames))
+    if _is_dask(stack) and space_time:
+        if weight is None:
+            first = (n_t - n_fit) // 2
+            fit = np.asarray(stack[first:first + n_fit].compute(), dtype=np.float64)
+            w = _tv_weight(fit, sigma, target, max_num_iter, bisection_steps, True)
+        else:
+            w = float(weight)
+        out, total = _whole_volume(stack, lambda volume: _tv_frames(volume, w, max_num_iter, True))
+        return out, {"weight": w, "rule": "fixed weight" if weight is not None else
+                     f"discrepancy principle: mean residual^2 = {discrepancy:g} sigma^2",
+                     "residual_var": total / float(np.prod(stack.shape))}
     if _is_dask(stack):
-        if space_time:
-            raise ConfigError("the 3-D ROF model is global over the series: load it (tv_stack of a dask "
-                              "stack works per frame only)")
         if weight is None:
             picks = np.unique(np.linspace(0, n_t - 1, n_fit).round().astype(int))
             fit = np.asarray(stack[picks].compute(), dtype=np.float64)
@@ -367,16 +375,22 @@ def _bm3d_frames(stack: np.ndarray, sigma: float, options: dict[str, Any]) -> np
 def bm4d_stack(stack: np.ndarray, sigma: float, **options: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """BM4D of the (time, y, x) volume with ``sigma_psd = sigma`` (Maggioni et al. 2013; the
     optional ``bm4d`` package): blocks grouped non-locally in space and time, collaborative
-    hard thresholding, then Wiener filtering."""
+    hard thresholding, then Wiener filtering. A dask ``stack`` gives a dask result computed in
+    one task (the library takes the whole volume)."""
+    from importlib.metadata import version
+
     bm4d = _import_optional("bm4d")
-    stack = np.asarray(stack, dtype=np.float64)
     if stack.shape[0] < 4 or min(stack.shape[1:]) < 8:
         raise ConfigError(f"method 'bm4d' needs at least 4 frames of 8 x 8 pixels (its blocks), got "
                           f"{stack.shape[0]} of {stack.shape[1]} x {stack.shape[2]}")
-    out = np.asarray(bm4d.bm4d(stack.astype(np.float32), sigma_psd=sigma, **options), dtype=np.float64)
-    from importlib.metadata import version
 
-    return out, {"sigma_psd": sigma, "rule": "sigma_psd = sigma", "bm4d_version": version("bm4d")}
+    def run(volume: np.ndarray) -> np.ndarray:
+        return np.asarray(bm4d.bm4d(volume.astype(np.float32), sigma_psd=sigma, **options), dtype=np.float64)
+
+    info = {"sigma_psd": sigma, "rule": "sigma_psd = sigma", "bm4d_version": version("bm4d")}
+    if _is_dask(stack):  # one task: the library takes the whole volume
+        return _whole_volume(stack, run)[0], info
+    return run(np.asarray(stack, dtype=np.float64)), info
 
 
 # --------------------------------------------------------------------------- lazy (dask) paths
@@ -414,6 +428,21 @@ def _frame_blocks(stack, depth: int = 0):
     stack = stack.astype(np.float64).rechunk({1: -1, 2: -1})
     target = max(BLOCK_FRAMES_PER_OVERLAP * int(depth), MIN_BLOCK_FRAMES)
     return stack.rechunk({0: overlap_blocks(int(stack.shape[0]), int(depth), stack.chunks[0], target=target)})
+
+
+def _whole_volume(stack, func):
+    """``func`` (a filter of the whole ``(n, ny, nx)`` volume) over a dask stack as one task - the
+    methods that couple every voxel (3-D ROF, BM4D) - and the sum of the squared residuals as a
+    dask scalar of the same task; nothing is computed here."""
+    from ionscope.blocks import map_blocks_with_total
+
+    whole = stack.astype(np.float64).rechunk(-1)
+
+    def run(volume: np.ndarray, where: dict) -> tuple[np.ndarray, float]:
+        filtered = np.asarray(func(volume), dtype=np.float64)
+        return filtered, float(np.sum((volume - filtered) ** 2))
+
+    return map_blocks_with_total(run, whole, chunks=whole.chunks, dtype=np.float64)
 
 
 def _filter_blocks(stack, func, depth: int):
@@ -622,19 +651,20 @@ def tv_denoise(
     with ``space_time`` (method ``tv3d``); weight from the discrepancy principle unless given
     (see :func:`tv_stack`).
 
-    Computes: per frame (``tv``), nothing of a dask-backed input but the frames the weight is
-    fitted on (the same evenly spaced frames, at most 32, as in memory: one compute; none with
-    ``weight``) and the noise sample of :func:`~ionscope.denoise.stabilise.run_stabilised`
-    (Gaussian data without ``sigma``); the result is dask-backed, block by block in time, equal
-    to the in-memory one, and ``info["residual_var"]`` a dask scalar computed by the same tasks.
-    ``tv3d`` loads the input: the 3-D ROF model is a global iterative problem (every Chambolle
-    step couples all frames).
+    Computes: nothing of a dask-backed input but the frames the weight is fitted on (as in
+    memory: the evenly spaced frames, at most 32, for ``tv``; the middle 32 for ``tv3d``; one
+    compute, none with ``weight``) and the noise sample of
+    :func:`~ionscope.denoise.stabilise.run_stabilised` (Gaussian data without ``sigma``); the
+    result is dask-backed and equal to the in-memory one - block by block in time for ``tv``,
+    one task holding the whole series for ``tv3d`` (the 3-D ROF model is a global iterative
+    problem: every Chambolle step couples all frames) - and ``info["residual_var"]`` a dask
+    scalar computed by the same tasks.
     """
     params = {"weight": weight, "discrepancy": float(discrepancy),
               "max_num_iter": int(max_num_iter), "space_time": bool(space_time)}
     return run_stabilised(da, "tv3d" if space_time else "tv", tv_stack, params, noise=noise, dose=dose,
                           sigma=sigma, gain=gain, read_noise=read_noise, needs_series=bool(space_time),
-                          lazy=not space_time)
+                          lazy=True)
 
 
 @validate_params(NOISE_CONSTRAINTS)
@@ -675,13 +705,15 @@ def bm4d_denoise(
     """BM4D of the (time, y, x) series (optional ``bm4d`` package; :class:`ConfigError` when
     missing). Extra keyword ``options`` go to ``bm4d.bm4d`` (e.g. ``profile``).
 
-    Computes: loads the input - a dask-backed series too: ``bm4d.bm4d`` is an external library
-    that takes the whole (time, y, x) volume as one numpy array (its groups are matched across
-    the whole volume).
+    Computes: nothing of a dask-backed input but the noise sample of
+    :func:`~ionscope.denoise.stabilise.run_stabilised` (Gaussian data without ``sigma``); the
+    result is dask-backed, computed in one task that holds the whole series: ``bm4d.bm4d`` is an
+    external library that takes the whole (time, y, x) volume as one numpy array (its groups are
+    matched across the whole volume).
     """
     _import_optional("bm4d")
     return run_stabilised(da, "bm4d", bm4d_stack, dict(options), noise=noise, dose=dose,
-                          sigma=sigma, gain=gain, read_noise=read_noise, needs_series=True)
+                          sigma=sigma, gain=gain, read_noise=read_noise, needs_series=True, lazy=True)
 
 
 def bm4d_available() -> bool:

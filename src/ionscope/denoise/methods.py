@@ -106,15 +106,14 @@ def denoise(
 ) -> tuple[xr.DataArray, dict[str, Any]]:
     """Denoise a map or map series with the named method.
 
-    Computes: nothing of a dask-backed input but stated samples, for ``sparse``, ``sparse3d``,
-    ``gaussian``, ``gaussian3d``, ``nlmeans``, ``tv`` and ``bm3d``: the result is dask-backed
-    (see each method's function for the sample it computes - the training patches, the frames a
-    width or weight is chosen on, the noise estimate - and its dask statistics in ``info``, e.g.
-    ``mean_atoms``, ``sure_per_pixel``, ``residual_var``, to compute with the result by
-    :func:`ionscope.compat.compute`). ``pca`` computes one streamed pass (its Gram matrix over
-    time, or patch covariance) and returns a dask-backed result. ``tv3d`` (a global iterative
-    3-D ROF problem) and ``bm4d`` (an external library that takes the whole volume) load the
-    input.
+    Computes: nothing of a dask-backed input but stated samples, for every method but ``pca``:
+    the result is dask-backed (see each method's function for the sample it computes - the
+    training patches, the frames a width or weight is chosen on, the noise estimate - and its
+    dask statistics in ``info``, e.g. ``mean_atoms``, ``sure_per_pixel``, ``residual_var``, to
+    compute with the result by :func:`ionscope.compat.compute`). ``pca`` computes one streamed
+    pass (its Gram matrix over time, or patch covariance) and returns a dask-backed result.
+    ``tv3d`` (a global iterative 3-D ROF problem) and ``bm4d`` (an external library that takes
+    the whole volume) compute in one task that holds the whole series.
 
     Parameters
     ----------

@@ -25,7 +25,11 @@ interface drops (:doc:`/guide/kpfm`). The shape of every technique package: nump
 - :mod:`~ionscope.kpfm.maps`: thin xarray wrappers of single steps (:func:`level_topography`,
   :func:`reference_potential`, :func:`register_frames`, :func:`deconvolve`,
   :func:`segment_particles`) with units and provenance.
-- :mod:`~ionscope.kpfm.workflow`: :func:`process_frames` (the chain of ``ionscope kpfm process``);
+- :mod:`~ionscope.kpfm.workflow`: :func:`process_frames` (the chain of ``ionscope kpfm process``),
+  :func:`difference_maps`; its steps: :mod:`~ionscope.kpfm.frames` (the frames read, checked and
+  put in time order: :func:`read_frames`, :func:`order_frames`) and
+  :mod:`~ionscope.kpfm.reference` (the reference region and what its edge gives:
+  :func:`reference_box`, :func:`estimate_psf`, the resolution);
   :mod:`~ionscope.kpfm.analysis`: :func:`find_particles`, :func:`profile_frames` (``ionscope kpfm
   particles | profile``).
 
@@ -50,9 +54,9 @@ from ionscope.kpfm.interface import fit_step_linear_kernel, step_linear_model
 from ionscope.kpfm.maps import deconvolve, level_topography, reference_potential, register_frames, segment_particles
 from ionscope.kpfm.psf import PSF, fit_edge_kernel, otf_kernel, wiener_deconvolve_kernel
 from ionscope.kpfm.analysis import find_particles, profile_frames
-from ionscope.kpfm.workflow import (
-    difference_maps, estimate_psf, order_frames, process_frames, read_frames, reference_box,
-)
+from ionscope.kpfm.frames import order_frames, read_frames
+from ionscope.kpfm.reference import estimate_psf, reference_box
+from ionscope.kpfm.workflow import difference_maps, process_frames
 
 __all__ = [
     "process_frames",

@@ -50,6 +50,7 @@ __all__ = [
     "trace",
     "trace_pair",
     "trace_variables",
+    "trace_from",
     "sample_potential_kernel",
     "sign_convention_text",
     "check_sign_convention",
@@ -182,8 +183,13 @@ def trace(frame: xr.Dataset, channel: str, direction: str = "forward") -> np.nda
     InputError
         The channel has no such trace (the message lists those it has).
     """
-    arrays = [np.asarray(frame[name].transpose("y", "x").values, dtype=np.float64) * factor
-              for name, factor in trace_variables(frame, channel, direction)]
+    return trace_from(frame, trace_variables(frame, channel, direction))
+
+
+def trace_from(frame: xr.Dataset, spec: Sequence[tuple[str, float]]) -> np.ndarray:
+    """The trace of the variables ``spec`` names (``(name, factor)`` pairs, as
+    :func:`trace_variables` gives them): one, or the mean of two, as float64 (y, x)."""
+    arrays = [np.asarray(frame[name].transpose("y", "x").values, dtype=np.float64) * factor for name, factor in spec]
     return arrays[0] if len(arrays) == 1 else 0.5 * (arrays[0] + arrays[1])
 
 

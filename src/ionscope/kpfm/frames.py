@@ -18,7 +18,7 @@ import xarray as xr
 
 from ionscope.data import axis_calibration
 from ionscope.errors import InputError
-from ionscope.kpfm.channels import channel_table
+from ionscope.kpfm.channels import channel_table, trace_from
 from ionscope.kpfm.timeline import parse_time, seconds_between
 from ionscope.units import require_length_to_nm
 
@@ -230,9 +230,3 @@ def _trace_stack(frames: list[xr.Dataset], series: xr.Dataset | None, order: lis
         return lazy_trace(arrays, [f for _, f in specs[0]])
     return da.stack([lazy_trace([frame[name].transpose("y", "x").data for name, _ in spec], [f for _, f in spec])
                      for frame, spec in zip(frames, specs)])
-
-
-def trace_from(frame: xr.Dataset, spec: list[tuple[str, float]]) -> np.ndarray:
-    """:func:`~ionscope.kpfm.channels.trace` of the variables ``spec`` names."""
-    arrays = [np.asarray(frame[name].transpose("y", "x").values, dtype=np.float64) * factor for name, factor in spec]
-    return arrays[0] if len(arrays) == 1 else 0.5 * (arrays[0] + arrays[1])

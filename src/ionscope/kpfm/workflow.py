@@ -42,7 +42,7 @@ from ionscope.kpfm.frame_steps import _FrameSteps, _lazy_steps, _median
 from ionscope.kpfm.frames import (
     _check_series, _name, _row_times, _series_frames, _trace_stack, order_frames, read_frames,
 )
-from ionscope.kpfm.frames import trace_from  # noqa: F401  (re-exported: it was defined here)
+from ionscope.kpfm.channels import trace_from  # noqa: F401  (re-exported: it was defined here)
 from ionscope.kpfm.level import flat_noise_kernel, level_topography_kernel, reference_kernel
 from ionscope.kpfm.psf import PSF
 from ionscope.kpfm.reference import _ACROSS_LINES, _resolution, estimate_psf, reference_box

@@ -197,12 +197,8 @@ def _half_cycle_capacities(log):
 def test_mpr_gcpl_against_ec_lab(navani_file):
     """The 5-cycle GCPL (EC-Lab 2020): our half cycles are EC-Lab's own, and our capacities equal
     EC-Lab's "Q charge/discharge/mA.h" to 0.1 % (from the net charge and from integrating |I| dt)."""
-    import time
-
     path = navani_file(GCPL)
-    t0 = time.perf_counter()
-    log = io.load_cycler(path)
-    assert time.perf_counter() - t0 < 0.5  # target: a 46,000-point .mpr in < 0.5 s
+    log = io.load_cycler(path)  # its speed (target < 0.5 s) is measured by benchmarks/echem.py, not here
     assert log.sizes["time"] == 46102 and log.attrs["source_format"] == "BioLogic MPR"
     assert log.attrs["technique"] == "GCPL" and log.attrs["start_time"] == "2020-10-26T12:49:58"
     assert log.attrs["active_mass_mg"] == 7000.0 and "area_cm2" not in log.attrs  # area is EC-Lab's 0.001 placeholder

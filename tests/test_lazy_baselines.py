@@ -213,28 +213,27 @@ def test_pca_of_a_dask_series_reads_each_block_once_per_pass(long_counts):
     assert len(calls) == 10
 
 
-def test_the_denoise_command_reports_pca_rank_and_spectrum_of_a_lazy_series(run_cli, long_counts, tmp_path):
+def _command(run_cli, counts, frames, method, tmp_path):
+    """``ionscope denoise`` of ``counts`` stored in chunks of ``frames``: its summary and result values."""
     from ionscope import io
 
     src = tmp_path / "maps.zarr"
-    io.save(long_counts.chunk({"time": 8}).to_dataset(), src)
-    result = run_cli("denoise", f"{src}:counts", "--method", "pca", "--noise", "poisson", "--out", tmp_path / "d")
+    io.save(counts.chunk({"time": frames}).to_dataset(), src)
+    result = run_cli("denoise", f"{src}:counts", "--method", method, "--noise", "poisson", "--out", tmp_path / "d")
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    return json.loads((tmp_path / "d" / "summary.json").read_text()), io.load(tmp_path / "d" / "result.zarr").values
+
+
+def test_the_denoise_command_reports_pca_rank_and_spectrum_of_a_lazy_series(run_cli, long_counts, tmp_path):
+    summary, values = _command(run_cli, long_counts, 8, "pca", tmp_path)
     eager, info = denoise(long_counts, "pca", noise="poisson")
     assert summary["info"]["rank"] == info["rank"]
     np.testing.assert_allclose(summary["info"]["spectrum"], info["spectrum"], rtol=1e-9, atol=1e-7 * info["spectrum"][0])
-    np.testing.assert_allclose(io.load(tmp_path / "d" / "result.zarr").values, eager.values, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(values, eager.values, rtol=1e-6, atol=1e-6)
 
 
 def test_the_denoise_command_reports_the_statistics_of_a_lazy_baseline(run_cli, short_counts, tmp_path):
-    from ionscope import io
-
-    src = tmp_path / "maps.zarr"
-    io.save(short_counts.chunk({"time": 3}).to_dataset(), src)
-    result = run_cli("denoise", f"{src}:counts", "--method", "tv", "--noise", "poisson", "--out", tmp_path / "d")
-    assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    summary, _ = _command(run_cli, short_counts, 3, "tv", tmp_path)
     _, info = denoise(short_counts, "tv", noise="poisson")
     assert summary["info"]["weight"] == info["weight"]
     assert summary["info"]["residual_var"] == pytest.approx(info["residual_var"], rel=1e-10)

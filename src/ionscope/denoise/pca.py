@@ -80,6 +80,11 @@ def _kept(values: np.ndarray, edge: float, rank: int | None) -> int:
     return int(np.count_nonzero(values > edge)) if rank is None else min(int(rank), values.size)
 
 
+def _projector(kept: np.ndarray) -> np.ndarray:
+    """``V V^T`` of the kept orthonormal components ``V`` (columns)."""
+    return kept @ kept.T
+
+
 # --------------------------------------------------------------------------- mode "time"
 
 
@@ -96,12 +101,6 @@ def _time_singular_values(gram: np.ndarray, n_pixels: int) -> tuple[np.ndarray, 
     evals, evecs = _descending_eigh(gram)
     n = min(gram.shape[0], int(n_pixels))
     return np.sqrt(np.clip(evals[:n], 0.0, None)), evecs[:, :n]
-
-
-def _time_projector(gram: np.ndarray, n_pixels: int, threshold: float, rank: int | None) -> np.ndarray:
-    s, u = _time_singular_values(gram, n_pixels)
-    kept = u[:, :_kept(s, threshold, rank)]
-    return kept @ kept.T
 
 
 def _project_time(block: np.ndarray, projector: np.ndarray) -> np.ndarray:
@@ -135,10 +134,10 @@ def _pca_time_lazy(stack, sigma: float, rank: int | None) -> tuple[Any, dict[str
     gram = np.asarray(grams.sum(axis=0).compute())
     n_pixels = ny * nx
     threshold = gavish_donoho_threshold((n_t - 1, n_pixels), sigma)
-    s, _ = _time_singular_values(gram, n_pixels)
-    projector = _time_projector(gram, n_pixels, threshold, rank)
-    out = blocks.map_blocks(_project_time, projector, dtype=np.float64)
-    return out, {"rank": _kept(s, threshold, rank), "threshold": threshold, "spectrum": s[:SPECTRUM_LENGTH].tolist()}
+    s, u = _time_singular_values(gram, n_pixels)
+    r = _kept(s, threshold, rank)
+    out = blocks.map_blocks(_project_time, _projector(u[:, :r]), dtype=np.float64)
+    return out, {"rank": r, "threshold": threshold, "spectrum": s[:SPECTRUM_LENGTH].tolist()}
 
 
 # --------------------------------------------------------------------------- mode "patches"
@@ -162,13 +161,6 @@ def _patch_edge(shape: Sequence[int], patch: int, sigma: float) -> tuple[int, fl
     grid = PatchGrid.from_shape(tuple(shape), (1, patch, patch))
     threshold = gavish_donoho_threshold((grid.n_patches, grid.n_features - 1), sigma)
     return grid.n_patches, threshold**2 / grid.n_patches
-
-
-def _patch_projector(cov_sum: np.ndarray, n_patches: int, edge: float, rank: int | None) -> np.ndarray:
-    """``V V^T`` of the kept principal components ``V`` (its shape does not depend on the rank)."""
-    evals, evecs = _descending_eigh(cov_sum / n_patches)
-    kept = evecs[:, :_kept(evals, edge, rank)]
-    return kept @ kept.T
 
 
 def _project_patches(stack: np.ndarray, projector: np.ndarray, patch: int, max_patches: int) -> np.ndarray:
@@ -197,11 +189,10 @@ def _pca_patches_lazy(stack, sigma: float, patch: int, rank: int | None,
                          new_axes={"a": n_f, "b": n_f}, adjust_chunks={"t": 1}, concatenate=True, dtype=np.float64)
     cov = np.asarray(covs.sum(axis=0).compute())
     n_patches, edge = _patch_edge(stack.shape, patch, sigma)
-    evals = _descending_eigh(cov / n_patches)[0]
-    out = blocks.map_blocks(_project_patches, _patch_projector(cov, n_patches, edge, rank), patch, max_patches,
-                            dtype=np.float64)
-    return out, {"rank": _kept(evals, edge, rank), "threshold": float(edge),
-                 "spectrum": evals[:SPECTRUM_LENGTH].tolist()}
+    evals, evecs = _descending_eigh(cov / n_patches)
+    r = _kept(evals, edge, rank)
+    out = blocks.map_blocks(_project_patches, _projector(evecs[:, :r]), patch, max_patches, dtype=np.float64)
+    return out, {"rank": r, "threshold": float(edge), "spectrum": evals[:SPECTRUM_LENGTH].tolist()}
 
 
 def pca_stack(
@@ -269,10 +260,10 @@ def pca_stack(
             stack = np.asarray(stack, dtype=np.float64)
             n_patches, edge = _patch_edge(stack.shape, int(patch), sigma)
             cov = _patch_covariance(stack, int(patch), int(max_patches))
-            evals = _descending_eigh(cov / n_patches)[0]
-            out = _project_patches(stack, _patch_projector(cov, n_patches, edge, rank), int(patch), int(max_patches))
-            info = {"rank": _kept(evals, edge, rank), "threshold": float(edge),
-                    "spectrum": evals[:SPECTRUM_LENGTH].tolist()}
+            evals, evecs = _descending_eigh(cov / n_patches)
+            r = _kept(evals, edge, rank)
+            out = _project_patches(stack, _projector(evecs[:, :r]), int(patch), int(max_patches))
+            info = {"rank": r, "threshold": float(edge), "spectrum": evals[:SPECTRUM_LENGTH].tolist()}
     else:
         raise ConfigError(f"PCA mode must be 'time' or 'patches', got {mode!r}")
     return out, {**info, "criterion": _CRITERION[mode] if rank is None else "fixed rank"}

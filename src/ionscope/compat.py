@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["moved_names", "compute"]
+__all__ = ["moved_names", "compute", "apply_ufunc"]
 
 
 def moved_names(module: str, moved: Mapping[str, str], *,
@@ -73,3 +73,31 @@ def _optimizer(collection: Any) -> Any:
     except TypeError:
         return None
     return key
+
+
+def apply_ufunc(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """:func:`xarray.apply_ufunc` whose outputs carry no attrs of their own, and which leaves the
+    inputs' attrs as they were.
+
+    ``keep_attrs=False`` does the first, but with xarray 2024.6 (ionscope's floor) and pandas 3 it
+    also clears the attrs (units) of the index coordinates the outputs share with the inputs -
+    the caller's own arrays included. Here the attrs are kept through the call and the outputs'
+    own dropped after it.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> a = xr.DataArray(np.ones(3), dims="x", coords={"x": ("x", [0.0, 1.0, 2.0], {"units": "nm"})},
+    ...                  attrs={"units": "V"})
+    >>> b = apply_ufunc(np.negative, a)
+    >>> b.attrs, b.x.attrs, a.x.attrs
+    ({}, {'units': 'nm'}, {'units': 'nm'})
+    """
+    import xarray as xr
+
+    if "keep_attrs" in kwargs:
+        raise TypeError("ionscope.compat.apply_ufunc drops the outputs' attrs itself; do not pass keep_attrs")
+    result = xr.apply_ufunc(func, *args, keep_attrs=True, **kwargs)
+    for out in result if isinstance(result, tuple) else (result,):
+        out.attrs = {}
+    return result

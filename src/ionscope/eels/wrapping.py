@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ionscope.compat import apply_ufunc
 from ionscope.data import is_lazy, require_finite, require_nonempty
 from ionscope.eels.energy import _calibration
 from ionscope.errors import DimensionError, EmptyDataError, InputError
@@ -119,14 +120,13 @@ def lift(
     stay lazy (``dask="parallelized"``). Always returns a tuple of DataArrays.
     """
     many = len(out_core_dims) > 1
-    result = xr.apply_ufunc(
+    result = apply_ufunc(
         kernel,
         *arrays,
         input_core_dims=[list(c) for c in core_dims],
         output_core_dims=[list(c) for c in out_core_dims] if many else [list(out_core_dims[0])],
         dask="parallelized",
         output_dtypes=list(out_dtypes),
-        keep_attrs=False,
     )
     return tuple(result) if many else (result,)
 

@@ -43,7 +43,7 @@ import numpy as np
 import scipy.fft
 import xarray as xr
 
-from ionscope.compat import compute
+from ionscope.compat import apply_ufunc, compute
 from ionscope.constants import electron_interaction_constant
 from ionscope.data import provenance, require_dims, units_of, with_provenance
 from ionscope.errors import ConfigError, DimensionError, InputError
@@ -126,8 +126,8 @@ def _per_pixel(kernel: Any, *args: Any, **kwargs: Any) -> xr.DataArray:
     """A per-pixel numpy kernel lifted over (possibly dask-backed) maps and series: lazy, one
     task per chunk, when any argument is dask-backed (float64 result)."""
     lazy = any(isinstance(a, xr.DataArray) and a.chunks is not None for a in args)
-    return xr.apply_ufunc(kernel, *args, kwargs=kwargs, dask="parallelized" if lazy else "forbidden",
-                          output_dtypes=[np.float64], keep_attrs=False)
+    return apply_ufunc(kernel, *args, kwargs=kwargs, dask="parallelized" if lazy else "forbidden",
+                       output_dtypes=[np.float64])
 
 
 def frame_by_frame(frame_fn: Any, series: Mapping[str, xr.DataArray], *, maps: Mapping[str, Any],
@@ -184,12 +184,11 @@ def frame_by_frame(frame_fn: Any, series: Mapping[str, xr.DataArray], *, maps: M
     kwargs: dict[str, Any] = {}
     if lazy and vectors:
         kwargs["dask_gufunc_kwargs"] = {"output_sizes": {dim: size for dim, size in vectors.values()}}
-    results = xr.apply_ufunc(
+    results = apply_ufunc(
         kernel, *inputs, input_core_dims=[["y", "x"]] * len(inputs),
         output_core_dims=[["y", "x"]] * len(maps) + [[]] * len(scalars) + [[dim] for dim, _ in vectors.values()],
         dask="parallelized" if lazy else "forbidden",
-        output_dtypes=[*maps.values(), *[np.float64] * (len(scalars) + len(vectors))],
-        keep_attrs=False, **kwargs)
+        output_dtypes=[*maps.values(), *[np.float64] * (len(scalars) + len(vectors))], **kwargs)
     if not isinstance(results, tuple):
         results = (results,)
     first = series[names[0]]  # the coordinates keep their attrs (units), as in the inputs

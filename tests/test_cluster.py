@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
+import warnings
 
 import dask
 import numpy as np
@@ -27,7 +29,8 @@ def cluster():
     # a task that kills its worker fails at once (distributed's default reruns it 3 times first)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                         dashboard_address=None, silence_logs=50) as local:
+                         dashboard_address=None, silence_logs=50,
+                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as local:
         yield local
 
 
@@ -119,14 +122,24 @@ def test_the_cluster_ran_the_tasks(cluster, twin):
 
 def test_workers_start_a_local_cluster_whose_workers_keep_numpy_temporaries_off_mmap(twin):
     """``--workers 2``: a LocalCluster of 2 processes, each with the glibc mmap threshold of
-    WORKER_ENVIRON next to distributed's trim threshold; the same sum as in this process."""
+    WORKER_ENVIRON next to distributed's trim threshold; the same sum as in this process; no
+    warning when distributed's default port 8787 is taken."""
     from ionscope.cluster import WORKER_ENVIRON
 
     data = io.load(f"{twin}:spectra", lazy=True)
-    with use_scheduler(None, workers=2) as client:
-        environ = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")})
-        threads = client.nthreads()
-        total = float(data.sum().compute())
+    with socket.socket() as taken, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:  # distributed's default HTTP port held by someone else (a Jupyter dashboard, say)
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        except OSError:
+            pass  # held already
+        with use_scheduler(None, workers=2) as client:
+            environ = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_MMAP_THRESHOLD_",
+                                                                         "MALLOC_TRIM_THRESHOLD_")})
+            threads = client.nthreads()
+            total = float(data.sum().compute())
+    assert not [w for w in caught if "8787" in str(w.message)]  # no port warning on the command's stderr
     assert len(environ) == 2 and max(threads.values()) == max(1, (os.cpu_count() or 1) // 2)
     for values in environ.values():
         assert values["MALLOC_MMAP_THRESHOLD_"] == str(WORKER_ENVIRON["MALLOC_MMAP_THRESHOLD_"])

@@ -166,7 +166,10 @@ def use_scheduler(scheduler: str | None = None, workers: int | None = None, *,
                                                  for key, value in WORKER_ENVIRON.items() if key not in configured}))
             cluster = stack.enter_context(LocalCluster(
                 n_workers=int(workers), threads_per_worker=threads, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=50))
+                dashboard_address=None, silence_logs=50,
+                # no dashboard; the scheduler's own HTTP routes on a free port, not 8787 (a Jupyter
+                # dashboard often holds it, and distributed then warns on stderr)
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}))
             address = cluster.scheduler_address
         else:
             address = kind

@@ -58,7 +58,9 @@ def test_with_an_exact_pilot_the_filter_averages_the_group():
     truth = np.full((10, 16, 16), 5.0)
     noisy = truth + rng.normal(size=truth.shape)
     out, info = collaborative_wiener(noisy, truth, sigma=1.0)
-    assert info["group_size"] == 32 and info["cube"] == (10, 3, 3)  # cut to the 10 frames
+    # cut to the largest power of 2 within the 10 frames (Haar in time); 3 starts x 6 x 6 candidates
+    assert info["group_size"] == 64 and info["cube"] == (8, 2, 2)
+    assert info["transform"] == ("haar", "haar", "dct", "dct")
     assert np.mean((out - truth) ** 2) < 0.01
     assert np.all(out != noisy)  # the reference grid reaches every voxel
 
@@ -70,7 +72,7 @@ def test_the_stage_recovers_moving_fronts_the_sparse_coding_blurs(fronts):
     da, truth = fronts["li_fraction"], fronts["li_fraction_true"].values
     first, _ = denoise(da, "sparse3d", wiener=False, **SPARSE)
     second, info = denoise(da, "sparse3d", **SPARSE)
-    assert info["parameters"]["wiener"] is True and info["wiener"]["group_size"] == 32
+    assert info["parameters"]["wiener"] is True and info["wiener"]["group_size"] == 64
     p1, p2 = psnr(first.values, truth, data_range=1.0), psnr(second.values, truth, data_range=1.0)
     assert p2 > p1 + 1.0, (p1, p2)
     gauss = max(psnr(denoise(da, "gaussian3d", width=w, time_width=t)[0].values, truth, data_range=1.0)
@@ -114,7 +116,7 @@ def test_bad_input_is_refused():
         collaborative_wiener(a, a, sigma=1.0, window=(1, 2))
     # a series shorter than the cube: the cube is cut to it
     out, info = collaborative_wiener(a + 1.0, a + 1.0, sigma=1.0)
-    assert info["cube"] == (4, 3, 3) and np.allclose(out, 1.0, atol=2e-3)  # gain N / (N + 1) on the DC
+    assert info["cube"] == (4, 2, 2) and np.allclose(out, 1.0, atol=2e-3)  # gain N / (N + 1) on the DC
 
 
 def test_the_cli_switches_the_stage_and_records_it(fronts, run_cli, tmp_path):
@@ -130,7 +132,7 @@ def test_the_cli_switches_the_stage_and_records_it(fronts, run_cli, tmp_path):
     res = run_cli(*args, "--out", tmp_path / "on")
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "on" / "summary.json").read_text())
-    assert summary["parameters"]["wiener"] is True and summary["info"]["wiener"]["cube"] == [16, 3, 3]
+    assert summary["parameters"]["wiener"] is True and summary["info"]["wiener"]["cube"] == [16, 2, 2]
     res = run_cli("denoise", f"{tmp_path / 'movie.zarr'}:li_fraction", "--method", "tv3d", "--wiener",
                   "--out", tmp_path / "tv")
     assert res.returncode == 2 and "sparse methods" in res.stderr and not (tmp_path / "tv").exists()

@@ -60,16 +60,19 @@ from scipy import fft
 from ionscope.errors import ConfigError
 
 __all__ = [
-    "CUBE", "WINDOW", "STRIDE", "GROUP_SIZE", "reference_starts", "box_sums", "match_groups",
-    "filter_groups", "collaborative_wiener", "collaborative_wiener_lazy", "BLOCK_FRAMES_PER_OVERLAP",
+    "CUBE", "WINDOW", "STRIDE", "GROUP_SIZE", "TRANSFORM", "haar_matrix", "axis_transform", "fit_cube",
+    "reference_starts",
+    "box_sums", "match_groups", "filter_groups", "collaborative_wiener", "collaborative_wiener_lazy", "BLOCK_FRAMES_PER_OVERLAP",
 ]
 
 #: Default cube (frames, px, px), search half-window (frames, px, px), reference step and group
 #: size; measured on the li_fronts twin (module docstring).
-CUBE = (16, 3, 3)
+CUBE = (32, 2, 2)
 WINDOW = (3, 5, 5)
 STRIDE = (4, 2, 2)
-GROUP_SIZE = 32
+GROUP_SIZE = 64
+#: Transforms of the group axis and of the cube's time, y and x axes (:func:`axis_transform`).
+TRANSFORM = ("haar", "haar", "dct", "dct")
 #: Reference cubes filtered per batch (bounds memory: batch x group x cube voxels).
 BATCH = 1024
 #: Displacements whose distances are held at once while matching (bounds memory: references x
@@ -230,15 +233,54 @@ def match_groups(pilot: np.ndarray, *, cube: Sequence[int] = CUBE, window: Seque
     return references, groups
 
 
+def haar_matrix(n: int) -> np.ndarray:
+    """Orthonormal Haar transform of length ``n`` (a power of 2) as an ``(n, n)`` matrix: row 0
+    the mean, then the differences of halves, coarsest first.
+
+    Examples
+    --------
+    >>> h = haar_matrix(4)
+    >>> bool(np.allclose(h @ h.T, np.eye(4))), (h @ [1.0, 1.0, 0.0, 0.0]).round(3).tolist()
+    (True, [1.0, 1.0, 0.0, 0.0])
+    """
+    if n < 1 or n & (n - 1):
+        raise ConfigError(f"a Haar transform needs a power-of-2 length, got {n}")
+    out = np.ones((1, 1))
+    while out.shape[0] < n:
+        m = out.shape[0]
+        out = np.vstack([np.kron(out, [1.0, 1.0]), np.kron(np.eye(m), [1.0, -1.0])]) / np.sqrt(2.0)
+    return out
+
+
+def axis_transform(n: int, kind: str) -> np.ndarray:
+    """The orthonormal transform of one axis of a group: ``"haar"`` (:func:`haar_matrix`; a
+    length that is not a power of 2 falls back to the DCT) or ``"dct"`` (DCT-II)."""
+    if kind == "haar" and n & (n - 1) == 0:
+        return haar_matrix(n)
+    return fft.dct(np.eye(n), axis=0, norm="ortho")
+
+
+def _transform(values: np.ndarray, matrices: Sequence[np.ndarray]) -> np.ndarray:
+    """Apply ``matrices[i]`` along axis ``i + 1`` of ``values`` (a batch of groups)."""
+    for axis, matrix in enumerate(matrices, start=1):
+        values = np.moveaxis(np.tensordot(values, matrix, axes=([axis], [1])), -1, axis)
+    return values
+
+
 def filter_groups(noisy: np.ndarray, pilot: np.ndarray, groups: np.ndarray, *, sigma: float,
-                  cube: Sequence[int] = CUBE, batch: int = BATCH) -> np.ndarray:
+                  cube: Sequence[int] = CUBE, transform: Sequence[str] = TRANSFORM,
+                  batch: int = BATCH) -> np.ndarray:
     """Collaborative Wiener filtering of the groups and aggregation (steps 2-3): the estimate
     (the data where no group reaches, which cannot happen with a reference grid that covers
-    the array)."""
+    the array). ``transform`` names the transform of the group axis, then of the cube's three
+    axes (:func:`axis_transform`)."""
     shape = noisy.shape
     # float32 groups and transforms (the noise is ~1e6 times the rounding); sums in float64
     view_n = sliding_window_view(noisy.astype(np.float32), tuple(cube))
     view_p = sliding_window_view(pilot.astype(np.float32), tuple(cube))
+    forward = [axis_transform(n, kind).astype(np.float32)
+               for n, kind in zip((groups.shape[1], *cube), transform)]
+    inverse = [m.T for m in forward]
     # flat index of every voxel of a cube relative to its start
     deltas = np.ravel_multi_index(np.meshgrid(*[np.arange(c) for c in cube], indexing="ij"), shape).ravel()
     num = np.zeros(noisy.size)
@@ -248,11 +290,11 @@ def filter_groups(noisy: np.ndarray, pilot: np.ndarray, groups: np.ndarray, *, s
     for start in range(0, len(groups), batch):
         g = groups[start:start + batch]
         at = (g[..., 0], g[..., 1], g[..., 2])
-        spec_n = fft.dctn(view_n[at], axes=axes, norm="ortho")
-        spec_p = fft.dctn(view_p[at], axes=axes, norm="ortho")
+        spec_n = _transform(view_n[at], forward)
+        spec_p = _transform(view_p[at], forward)
         power = spec_p * spec_p
         gain = power / (power + var)
-        estimate = fft.idctn(gain * spec_n, axes=axes, norm="ortho").reshape(len(g), -1)
+        estimate = _transform(gain * spec_n, inverse).reshape(len(g), -1)
         weight = 1.0 / np.maximum((gain * gain).sum(axis=axes, dtype=np.float64), 1e-12)
         flat = (np.ravel_multi_index(at, shape)[:, :, None] + deltas).reshape(len(g), -1)
         num += np.bincount(flat.ravel(), (estimate * weight[:, None]).ravel(), minlength=noisy.size)
@@ -263,15 +305,42 @@ def filter_groups(noisy: np.ndarray, pilot: np.ndarray, groups: np.ndarray, *, s
     return out.reshape(shape)
 
 
-def _fit_cube(shape: Sequence[int], cube: Sequence[int]) -> tuple[int, int, int]:
-    return tuple(max(1, min(int(c), int(s))) for c, s in zip(cube, shape))  # type: ignore[return-value]
+def _transforms(transform: Sequence[str]) -> tuple[str, str, str, str]:
+    kinds = tuple(str(k) for k in transform)
+    if len(kinds) != 4 or any(k not in ("haar", "dct") for k in kinds):
+        raise ConfigError(f"transform must be 4 of 'haar' / 'dct' (group, time, y, x), got {transform!r}")
+    return kinds  # type: ignore[return-value]
+
+
+def used_transforms(lengths: Sequence[int], transform: Sequence[str] = TRANSFORM) -> tuple[str, ...]:
+    """The transforms :func:`filter_groups` applies to axes of these lengths (a Haar transform of
+    a length that is not a power of 2 is a DCT)."""
+    return tuple("haar" if kind == "haar" and n & (n - 1) == 0 else "dct" for n, kind in zip(lengths, transform))
+
+
+def fit_cube(shape: Sequence[int], cube: Sequence[int] = CUBE,
+             transform: Sequence[str] = TRANSFORM) -> tuple[int, int, int]:
+    """The cube cut to a series of ``shape``: each axis to the series' length, and an axis with
+    a Haar transform further to the largest power of 2 that fits (it keeps its Haar transform,
+    and a cube shorter than the series can still be matched a few frames earlier or later).
+
+    Examples
+    --------
+    >>> fit_cube((20, 64, 64)), fit_cube((50, 64, 64)), fit_cube((20, 64, 64), transform=("haar",) + ("dct",) * 3)
+    ((16, 2, 2), (32, 2, 2), (20, 2, 2))
+    """
+    out = []
+    for c, s, kind in zip(cube, shape, tuple(transform)[1:]):
+        c = max(1, min(int(c), int(s)))
+        out.append(1 << (c.bit_length() - 1) if kind == "haar" else c)
+    return tuple(out)  # type: ignore[return-value]
 
 
 def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
                          cube: Sequence[int] = CUBE, window: Sequence[int] = WINDOW,
                          stride: Sequence[int] = STRIDE, group_size: int = GROUP_SIZE,
-                         first: int = 0, n_total: int | None = None, first_y: int = 0,
-                         n_total_y: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                         transform: Sequence[str] = TRANSFORM, first: int = 0, n_total: int | None = None,
+                         first_y: int = 0, n_total_y: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """The collaborative Wiener stage (module docstring) on a numpy series.
 
     Parameters
@@ -286,6 +355,9 @@ def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
         step.
     group_size : int
         Cubes per group.
+    transform : 4 str
+        Transforms of the group axis and of the cube's (time, y, x) axes: ``"haar"`` or
+        ``"dct"`` (:func:`axis_transform`; Haar needs a power-of-2 length, else the DCT is used).
     first, n_total, first_y, n_total_y : int
         For a block of a series: its first frame's index and the series' length, its first row's
         index and the series' number of rows.
@@ -295,7 +367,7 @@ def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
     estimate : ndarray
         Same shape, float64.
     info : dict
-        ``cube``, ``window``, ``stride``, ``group_size`` (as used) and ``n_groups``.
+        ``cube``, ``window``, ``stride``, ``group_size``, ``transform`` (as used) and ``n_groups``.
 
     Examples
     --------
@@ -312,12 +384,14 @@ def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
         raise ConfigError(f"noisy {noisy.shape} and pilot {pilot.shape} must be (time, y, x) of one shape")
     if not (np.isfinite(sigma) and sigma > 0):
         raise ConfigError(f"sigma must be a finite number > 0, got {sigma!r}")
-    cube = _fit_cube(noisy.shape, _triple(cube, "cube"))
     window, stride = _triple(window, "window"), _triple(stride, "stride")
+    transform = _transforms(transform)
+    cube = fit_cube(noisy.shape, _triple(cube, "cube"), transform)
     _, groups = match_groups(pilot, cube=cube, window=window, stride=stride, group_size=group_size,
                              first=first, n_total=n_total, first_y=first_y, n_total_y=n_total_y)
-    out = filter_groups(noisy, pilot, groups, sigma=float(sigma), cube=cube)
+    out = filter_groups(noisy, pilot, groups, sigma=float(sigma), cube=cube, transform=transform)
     return out, {"cube": cube, "window": window, "stride": stride, "group_size": int(groups.shape[1]),
+                 "transform": used_transforms((int(groups.shape[1]), *cube), transform),
                  "n_groups": int(groups.shape[0])}
 
 
@@ -333,7 +407,7 @@ MIN_TASKS = 4
 
 def collaborative_wiener_lazy(noisy, pilot, *, sigma: float, cube: Sequence[int] = CUBE,
                               window: Sequence[int] = WINDOW, stride: Sequence[int] = STRIDE,
-                              group_size: int = GROUP_SIZE):
+                              group_size: int = GROUP_SIZE, transform: Sequence[str] = TRANSFORM):
     """:func:`collaborative_wiener` over dask series, block of frames by block of frames.
 
     Each block gets ``2 window[0] + cube[0] - 1`` frames of its neighbours (``map_overlap``, no
@@ -347,7 +421,8 @@ def collaborative_wiener_lazy(noisy, pilot, *, sigma: float, cube: Sequence[int]
     from ionscope.blocks import overlap_blocks
 
     shape = noisy.shape
-    cube = _fit_cube(shape, _triple(cube, "cube"))
+    transform = _transforms(transform)
+    cube = fit_cube(shape, _triple(cube, "cube"), transform)
     window = _triple(window, "window")
     depth = 2 * window[0] + cube[0] - 1
     n_total = int(shape[0])
@@ -369,7 +444,7 @@ def collaborative_wiener_lazy(noisy, pilot, *, sigma: float, cube: Sequence[int]
     def block(values: np.ndarray, first_estimate: np.ndarray, block_info=None) -> np.ndarray:
         it, iy = block_info[0]["chunk-location"][:2]
         return collaborative_wiener(values, first_estimate, sigma=sigma, cube=cube, window=window,
-                                    stride=stride, group_size=group_size,
+                                    stride=stride, group_size=group_size, transform=transform,
                                     first=max(0, int(starts[0][it]) - used[0]), n_total=n_total,
                                     first_y=max(0, int(starts[1][iy]) - used[1]), n_total_y=int(shape[1]))[0]
 

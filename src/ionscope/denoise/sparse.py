@@ -39,7 +39,8 @@ import numpy as np
 import xarray as xr
 
 from ionscope.denoise.collaborative import (
-    CUBE, GROUP_SIZE, STRIDE, WINDOW, collaborative_wiener, collaborative_wiener_lazy,
+    GROUP_SIZE, STRIDE, WINDOW, collaborative_wiener, collaborative_wiener_lazy, fit_cube,
+    used_transforms,
 )
 from ionscope.denoise.dictionary import METHODS, learn_dictionary, overcomplete_dct
 from ionscope.denoise.omp import sparse_code
@@ -553,8 +554,9 @@ def sparse_denoise(
             t = time.perf_counter()
             if _is_dask(coded):
                 out = collaborative_wiener_lazy(coded, out, sigma=sigma_value)
-                cube = tuple(min(c, s) for c, s in zip(CUBE, coded.shape))
-                kinfo["wiener"] = {"cube": cube, "window": WINDOW, "stride": STRIDE, "group_size": GROUP_SIZE}
+                cube = fit_cube(coded.shape)
+                kinfo["wiener"] = {"cube": cube, "window": WINDOW, "stride": STRIDE, "group_size": GROUP_SIZE,
+                                   "transform": used_transforms((GROUP_SIZE, *cube))}
             else:
                 out, kinfo["wiener"] = collaborative_wiener(coded, out, sigma=sigma_value)
             kinfo["timings_s"] = {**kinfo["timings_s"], "wiener": time.perf_counter() - t}

@@ -13,28 +13,42 @@ adds that step after the sparse-coding estimate (the *pilot*), as the Wiener sta
    displaced copies in the neighbouring frames; one on a still plateau its own place in
    them).
 2. **Collaborative Wiener filter.** Each group of the noisy data is transformed by an
-   orthonormal 4-D DCT (the cube's three axes and the group's), multiplied by the empirical
-   Wiener gain :math:`W = P^2 / (P^2 + \sigma^2)` of the pilot's group :math:`P` in the same
-   transform, and transformed back.
+   orthonormal separable 4-D transform (the group's axis and the cube's three), multiplied by
+   the empirical Wiener gain :math:`W = P^2 / (P^2 + \sigma^2 v)` of the pilot's group
+   :math:`P` in the same transform, and transformed back. The transform is a Haar transform along the
+   group (as in BM3D) and along time, a DCT across the cube's pixels (``TRANSFORM``): a pixel
+   that a front crosses steps from one phase to the other, and a step takes a few Haar
+   coefficients where a DCT spreads it over all of them.
+   The noise variance :math:`\sigma^2 v` of each coefficient is that of the group's
+   overlapping cubes (:func:`group_noise_variance`, exact; :math:`v = 1` if none overlap).
 3. **Aggregation.** Every filtered cube is added back where it came from with the weight
-   :math:`1 / \sum W^2` (the inverse of its estimate's noise variance up to
-   :math:`\sigma^2`), and the sums are divided by the weights.
+   :math:`1 / \sum W^2 v` (the inverse of its estimate's noise variance, :math:`v` the
+   coefficients' noise variances), and the sums are divided by the weights.
 
 The data are in the stabilised domain (additive Gaussian noise of standard deviation
 ``sigma``: e.g. Anscombe-transformed counts, :mod:`ionscope.denoise.stabilise`).
 
 Measured on the ``li_fronts`` twin (64 x 64 px, 50 frames, Poisson ~8 counts/px, seed 0; PSNR
-in dB, data range 1): after ``sparse3d``'s sparse coding (31.85 with fronts moving 2.5 px per
-frame, 33.09 with 0.25 px) this stage gives 34.3 and 35.2. With the groups matched on the
-noiseless truth instead of the pilot the fast scene reaches 36.2, and matched on a sparse-coding
-estimate of an independent noise draw 34.9: the grouping on a pilot whose errors follow the
-data's own noise is what limits it. Cubes long in time and small in space did best (fast / slow:
-(16, 3, 3) 34.28 / 35.23, (10, 3, 3) 34.31 / 34.74, (6, 3, 3) 34.21 / 34.10, (4, 4, 4) 34.03,
-(4, 8, 8) 33.34); references every 4 frames lost nothing against every 2 (34.29 / 35.21). Not
-kept: matching over a grown neighbourhood or on a smoothed pilot (-0.4 dB), a second pass on its
-own output (-0.7), a penalty on the displacement (-0.4 to -1.3), averages over several cube
-shapes or over groups matched on other denoisers' output (-0.1 to -0.3), and group sizes
-chosen by front or plateau (+0.1).
+in dB, data range 1; one-off scripts on the same sparse-coding pilot, 31.85 with fronts moving
+2.5 px per frame, 33.09 with 0.25 px): the defaults give 35.23 and 36.19 (seed 1, fast: 35.13),
+where a 4-D DCT of 16 x 3 x 3 cubes in groups of 32 gave 34.29 and 35.20. Haar along time
+alone adds 0.44 dB on the fast scene; longer cubes, smaller in space, in larger groups 0.35
+more ((32, 3, 3) 34.95, (16, 2, 2) 34.99, 128 per group 34.84); the exact noise variance of
+the overlapping cubes (:func:`group_noise_variance`; white noise assumed: 35.07 and 35.73)
+0.16 on the fast scene and 0.46 on the slow one, where a group's cubes overlap most. With the
+groups matched on the noiseless truth the fast scene reaches 37.1 (white noise assumed), and
+with the groups and gains from a sparse-coding pilot of an independent noise draw 35.7: the
+pilot's errors follow the data's own noise, and that is what limits the stage. Not kept (fast
+scene, seed 0): a temporal window in the aggregation (-0.01 to -0.09),
+a Wiener gain per group chosen by SURE (34.38: the pilot's correlated errors look like signal
+to it), thresholds on the match distance instead of a fixed group size (-0.02 to -0.6), a
+hard-thresholding stage before the Wiener one (35.00-35.05), a global PCA basis of the cubes
+(34.21), matching on a grown neighbourhood (-0.35), pilots from a binomial split of the counts
+or from a parametric bootstrap of the estimate (33.3-34.4), and a leave-one-out correction of
+the pilot (no gain). Earlier, with the DCT: matching on a smoothed pilot (-0.4 dB), a second
+pass on its own output (-0.7), a penalty on the displacement (-0.4 to -1.3), averages over
+several cube shapes or over groups matched on other denoisers' output (-0.1 to -0.3), and group
+sizes chosen by front or plateau (+0.1).
 
 Every step is local to ``window[0] + cube[0] - 1`` frames on either side of a reference, so
 :func:`collaborative_wiener_lazy` filters a dask series block by block with
@@ -61,8 +75,9 @@ from ionscope.errors import ConfigError
 
 __all__ = [
     "CUBE", "WINDOW", "STRIDE", "GROUP_SIZE", "TRANSFORM", "haar_matrix", "axis_transform", "fit_cube",
-    "reference_starts",
-    "box_sums", "match_groups", "filter_groups", "collaborative_wiener", "collaborative_wiener_lazy", "BLOCK_FRAMES_PER_OVERLAP",
+    "group_noise_variance", "reference_starts",
+    "box_sums", "match_groups", "filter_groups", "collaborative_wiener", "collaborative_wiener_lazy",
+    "BLOCK_FRAMES_PER_OVERLAP",
 ]
 
 #: Default cube (frames, px, px), search half-window (frames, px, px), reference step and group
@@ -261,10 +276,88 @@ def axis_transform(n: int, kind: str) -> np.ndarray:
 
 
 def _transform(values: np.ndarray, matrices: Sequence[np.ndarray]) -> np.ndarray:
-    """Apply ``matrices[i]`` along axis ``i + 1`` of ``values`` (a batch of groups)."""
-    for axis, matrix in enumerate(matrices, start=1):
-        values = np.moveaxis(np.tensordot(values, matrix, axes=([axis], [1])), -1, axis)
-    return values
+    """Apply the group, time and (y, x) transforms ``matrices`` (the last one the Kronecker
+    product of y's and x's) along axes 1, 2 and (3, 4) of a batch of groups
+    ``(n, K, t, y, x)``: three matrix products on contiguous views, no axis moved."""
+    n, k, t, ny, nx = values.shape
+    out = np.matmul(matrices[0], values.reshape(n, k, t * ny * nx))
+    out = np.matmul(matrices[1], out.reshape(n * k, t, ny * nx))
+    return np.matmul(out.reshape(-1, ny * nx), matrices[2].T).reshape(n, k, t, ny, nx)
+
+
+def _lag_products(matrix: np.ndarray) -> np.ndarray:
+    """``R[a, d + n - 1] = sum_i M[a, i] M[a, i + d]`` for every lag ``-n < d < n`` of the
+    rows of an ``(n, n)`` transform: the covariance, under white noise, of basis function
+    ``a`` on two windows ``d`` apart."""
+    n = matrix.shape[1]
+    out = np.zeros((matrix.shape[0], 2 * n - 1))
+    for d in range(n):
+        out[:, n - 1 + d] = out[:, n - 1 - d] = (matrix[:, :n - d] * matrix[:, d:]).sum(axis=1)
+    return out
+
+
+def group_noise_variance(groups: np.ndarray, matrices: Sequence[np.ndarray],
+                         cube: Sequence[int]) -> np.ndarray:
+    r"""Variance of every transform coefficient of every group under white noise of variance 1.
+
+    The cubes of a group overlap (a cube matched a frame later shares all but one of its
+    frames with the reference), so the noise of a group is not white: the coefficient
+    :math:`c = \sum_k H_{jk} \sum_p B(p)\, e(s_k + p)` of group row :math:`j` and cube
+    basis function :math:`B` has the variance
+    :math:`\sum_{k,l} H_{jk} H_{jl} \prod_{\text{axes}} R(s_l - s_k)` with :math:`R` the
+    lag products of the cube's 1-D transforms (:func:`_lag_products`), summed over the pairs
+    of cubes that overlap. The Haar rows of the group transform are sparse, so the pairs
+    cost about :math:`3 K^2` products per group.
+
+    Parameters
+    ----------
+    groups : ndarray of int, shape (n_groups, K, 3)
+        Starts of the cubes of every group.
+    matrices : 4 ndarrays
+        The transforms of the group axis (K x K) and of the cube's three axes.
+    cube : 3 ints
+
+    Returns
+    -------
+    ndarray, shape (n_groups, K, *cube), float32
+        1 for every coefficient when no two cubes of a group overlap.
+    """
+    hg = np.asarray(matrices[0], dtype=np.float64)
+    k = hg.shape[0]
+    cube_a = np.asarray(cube)
+    # the group rows j with H_jk H_jl != 0 of every pair (k, l), pair by pair (CSR)
+    pair, rows = np.nonzero(np.abs(hg.T[:, None, :] * hg.T[None, :, :]).reshape(k * k, k) > 1e-12)
+    weights = hg[rows, pair // k] * hg[rows, pair % k]
+    starts = np.searchsorted(pair, np.arange(k * k + 1))
+    n_groups = len(groups)
+    # displacements s_l - s_k of every pair, axis by axis (int16: within twice the search window)
+    diffs = [(groups[:, None, :, a] - groups[:, :, None, a]).astype(np.int16) for a in (1, 2, 0)]
+    overlap = np.abs(diffs[0]) < cube_a[1]
+    for diff, c in zip(diffs[1:], cube_a[[2, 0]]):
+        overlap &= np.abs(diff) < c
+    which, hit = np.nonzero(overlap.reshape(n_groups, k * k))          # group and pair of each overlap
+    d = np.stack([diffs[i].reshape(n_groups, k * k)[which, hit] for i in (2, 0, 1)], axis=1).astype(np.int64)
+    # only the lags that occur: cubes matched within a few frames of each other are at most
+    # twice the search window apart, far fewer lags than the cube's length
+    span = np.minimum(cube_a - 1, np.abs(d).max(axis=0)) if len(d) else np.zeros(3, int)
+    n_lags = 2 * span + 1
+    size = int(np.prod(n_lags))
+    d = d + span
+    lag = (d[:, 0] * n_lags[1] + d[:, 1]) * n_lags[2] + d[:, 2]
+    counts = starts[hit + 1] - starts[hit]
+    first = np.repeat(starts[hit] - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    index = (np.repeat(which, counts) * k + rows[first]) * size + np.repeat(lag, counts)
+    sums = np.bincount(index, weights[first], minlength=n_groups * k * size)
+    # contract the lags with the lag products: time, then (y, x) as one Kronecker product
+    r = [_lag_products(np.asarray(m, dtype=np.float64))[:, c - 1 - h:c + h]
+         for m, c, h in zip(matrices[1:], cube_a, span)]
+    out = np.matmul(r[0].astype(np.float32), sums.astype(np.float32).reshape(n_groups * k, n_lags[0], -1))
+    out = np.matmul(out, np.kron(r[1], r[2]).T.astype(np.float32))
+    return out.reshape(n_groups, k, *cube)
+
+
+#: Bound on the (group, row, lag) sums :func:`group_noise_variance` holds per batch.
+NOISE_SUMS = 1 << 23
 
 
 def filter_groups(noisy: np.ndarray, pilot: np.ndarray, groups: np.ndarray, *, sigma: float,
@@ -273,29 +366,32 @@ def filter_groups(noisy: np.ndarray, pilot: np.ndarray, groups: np.ndarray, *, s
     """Collaborative Wiener filtering of the groups and aggregation (steps 2-3): the estimate
     (the data where no group reaches, which cannot happen with a reference grid that covers
     the array). ``transform`` names the transform of the group axis, then of the cube's three
-    axes (:func:`axis_transform`)."""
+    axes (:func:`axis_transform`). The noise variance of each coefficient is the exact one of
+    its group's overlapping cubes (:func:`group_noise_variance`), in the gain and in the
+    aggregation weights."""
     shape = noisy.shape
     # float32 groups and transforms (the noise is ~1e6 times the rounding); sums in float64
     view_n = sliding_window_view(noisy.astype(np.float32), tuple(cube))
     view_p = sliding_window_view(pilot.astype(np.float32), tuple(cube))
-    forward = [axis_transform(n, kind).astype(np.float32)
-               for n, kind in zip((groups.shape[1], *cube), transform)]
-    inverse = [m.T for m in forward]
+    exact = [axis_transform(n, kind) for n, kind in zip((groups.shape[1], *cube), transform)]
+    forward = [m.astype(np.float32) for m in (*exact[:2], np.kron(exact[2], exact[3]))]
+    inverse = [np.ascontiguousarray(m.T) for m in forward]
     # flat index of every voxel of a cube relative to its start
     deltas = np.ravel_multi_index(np.meshgrid(*[np.arange(c) for c in cube], indexing="ij"), shape).ravel()
     num = np.zeros(noisy.size)
     den = np.zeros(noisy.size)
     axes = (1, 2, 3, 4)
-    var = np.float32(sigma * sigma)
+    batch = max(1, min(int(batch), NOISE_SUMS // (groups.shape[1] * int(np.prod([2 * c - 1 for c in cube])))))
     for start in range(0, len(groups), batch):
         g = groups[start:start + batch]
         at = (g[..., 0], g[..., 1], g[..., 2])
         spec_n = _transform(view_n[at], forward)
         spec_p = _transform(view_p[at], forward)
+        var = group_noise_variance(g, exact, cube) * np.float32(sigma * sigma)
         power = spec_p * spec_p
         gain = power / (power + var)
         estimate = _transform(gain * spec_n, inverse).reshape(len(g), -1)
-        weight = 1.0 / np.maximum((gain * gain).sum(axis=axes, dtype=np.float64), 1e-12)
+        weight = 1.0 / np.maximum((gain * gain * var).sum(axis=axes, dtype=np.float64), 1e-12 * sigma * sigma)
         flat = (np.ravel_multi_index(at, shape)[:, :, None] + deltas).reshape(len(g), -1)
         num += np.bincount(flat.ravel(), (estimate * weight[:, None]).ravel(), minlength=noisy.size)
         den += np.bincount(flat.ravel(), np.repeat(weight, flat.shape[1]), minlength=noisy.size)

@@ -319,7 +319,7 @@ def group_noise_variance(groups: np.ndarray, matrices: Sequence[np.ndarray],
 
     Returns
     -------
-    ndarray, shape (n_groups, K, *cube), float32
+    ndarray, shape (n_groups, K, t, y, x) with (t, y, x) the cube, float32
         1 for every coefficient when no two cubes of a group overlap.
     """
     hg = np.asarray(matrices[0], dtype=np.float64)

@@ -480,7 +480,7 @@ def sparse_denoise(
         ``method`` (``"sparse"``), ``noise``, ``dose``, ``dose_source``, ``sigma``,
         ``sigma_source``, ``sigma_mad``, ``lambda``, ``tol``, ``error_factor``, ``patch_shape``,
         ``parameters``, ``n_patches``, ``mean_atoms`` (per patch), ``training_errors``,
-        ``n_replaced``, ``dictionary``, ``wiener`` (the Wiener stage's cube, window, stride,
+        ``n_replaced``, ``dictionary``, ``wiener`` (the Wiener stage's cube, window, stride, transform,
         group size and number of groups, or None) and ``timings_s`` (``transform``, ``learn``,
         ``code_aggregate``, ``wiener``, ``kernel``, ``total``), as every denoiser through
         :func:`~ionscope.denoise.stabilise.run_stabilised`.

@@ -7,7 +7,8 @@
 - :mod:`~ionscope.eels.windows`: edge-window integrals and the S_A/S_B ratio method.
 - :mod:`~ionscope.eels.mlls`: batched multiple linear least squares against references
   (the xarray wrapper; its numpy kernels are in :mod:`~ionscope.eels.mlls_kernels`).
-- :mod:`~ionscope.eels.decomposition`: NMF (HALS) and PCA phase mapping.
+- :mod:`~ionscope.eels.decomposition`: NMF (HALS) and PCA phase mapping (the xarray wrappers;
+  their numpy kernels are in :mod:`~ionscope.eels.nmf_kernels` and :mod:`~ionscope.eels.pca_kernels`).
 - :mod:`~ionscope.eels.srprofile`: SR-EELS profiles across an interface.
 - :mod:`~ionscope.eels.lithium`: the whole Li-fraction map in one call.
 """

@@ -18,7 +18,10 @@ Li-fraction series (time, y, x) (:doc:`/guide/motion`; Nomura et al., Nat. Commu
   roughness.
 - :mod:`~ionscope.transport.workflow`: :func:`li_motion`, the chain ``ionscope motion`` runs:
   flux, velocity, front and, per cell state, the in-plane fraction of the flux and the mean
-  front velocity with standard errors.
+  front velocity with standard errors. Its first steps are in :mod:`~ionscope.transport.series`
+  (the series checked: frame times, pixel size, :func:`state_codes`) and
+  :mod:`~ionscope.transport.structure` (a mobility map or boundary mask checked, the mobility fit
+  and :func:`interfacial_layer_mask`).
 
 Kernels take numpy arrays; :func:`li_motion` takes an :class:`xarray.DataArray` and stays lazy on
 dask-backed input until its statistics are computed.
@@ -46,7 +49,9 @@ from ionscope.transport.continuity import (
 from ionscope.transport.flow import frame_flow, velocity_at_frames
 from ionscope.transport.mobility import MobilityFlux, fickian_rate, fit_two_phase_mobility, two_phase_mobility
 from ionscope.transport.fronts import default_level, front_depth, front_roughness, front_velocity
-from ionscope.transport.workflow import METHODS, interfacial_layer_mask, li_motion, state_codes
+from ionscope.transport.series import state_codes
+from ionscope.transport.structure import interfacial_layer_mask
+from ionscope.transport.workflow import METHODS, li_motion
 
 __all__ = [
     "SIDES",

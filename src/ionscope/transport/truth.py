@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from ionscope.transport.continuity import rate_of_change
-from ionscope.transport.workflow import state_codes
+from ionscope.transport.series import state_codes
 
 __all__ = ["twin_motion_by_state", "direction_error_deg"]
 

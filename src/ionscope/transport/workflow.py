@@ -36,7 +36,7 @@ boundary mobilities are fitted to the maps (``boundaries``), the continuity flux
 flux :math:`-D\\nabla\\phi`, :math:`\\nabla\\cdot(D\\nabla\\phi) = \\partial_t x`
 (:mod:`ionscope.transport.mobility`), which runs along the fast paths as diffusion does. The fit
 leaves out the electrolyte row (a source) and the Li-poor interfacial layer of the first frame
-(:func:`interfacial_layer_mask`: Li fraction = site fraction x occupancy there, so Fick's law on
+(:func:`~ionscope.transport.interfacial_layer_mask`: Li fraction = site fraction x occupancy there, so Fick's law on
 the maps fails at its edge), which keeps the bulk mobility; the fit is pooled over the cell states
 Fick's law describes (``r2 >= 0.5`` and positive mobilities: not a state with Li inserted inside
 the field, as the twin's electron-limited discharge, whose maps have a source), and the Fickian
@@ -55,6 +55,13 @@ values are ties or neighbours (discrete maps such as counts / dose) and is withi
 (1.2e-3 relative) otherwise. The rest (the front velocities and roughness, the state table, the
 flux noise) works on these small per-frame arrays. With ``boundaries`` the mobility fit loads the
 whole series (a third compute).
+
+Its steps live here (the per-chunk kernel, the per-frame statistics and the noise, the state
+table, the output Dataset) and in :mod:`ionscope.transport.series` (the series checked: quantity,
+frame times, pixel size, cell states: :func:`~ionscope.transport.state_codes`) and
+:mod:`ionscope.transport.structure` (the mobility map or boundary mask checked, the interfacial
+layer, the mobility fit: :func:`~ionscope.transport.interfacial_layer_mask`); the public ones are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -66,14 +73,16 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.data import axis_calibration, is_lazy, plain_json, provenance, require_dims, require_finite, with_provenance
+from ionscope.data import is_lazy, plain_json, provenance, require_dims, require_finite, with_provenance
 from ionscope.errors import ConfigError, DimensionError, InputError
-from ionscope.timeline import STATE_FLAGS
 from ionscope.transport.continuity import SIDES, divergence_free_part, flux_noise_sd, poisson_flux, rate_of_change
 from ionscope.transport.flow import velocity_at_frames
-from ionscope.transport.mobility import MobilityFlux, fit_two_phase_mobility, two_phase_mobility
+from ionscope.transport.mobility import MobilityFlux
 from ionscope.transport.fronts import LEVEL_FRACTION, default_level, front_depth, front_roughness, front_velocity
-from ionscope.units import CONCENTRATION_UNITS, length_to_nm, normalise_unit, time_to_s
+from ionscope.transport.series import _check_fraction_values, _check_quantity, _frame_times, _pixel_nm, _runs, state_codes
+from ionscope.transport.series import _STATE_NAMES  # noqa: F401  (re-exported: it was defined here)
+from ionscope.transport.structure import _mobility_from_boundaries, _structure_map
+from ionscope.transport.structure import interfacial_layer_mask  # noqa: F401  (re-exported: it was defined here)
 from ionscope.validation import Interval, Options, check_parameter, described
 
 __all__ = ["METHODS", "li_motion", "state_codes"]
@@ -82,108 +91,11 @@ STEP = "ionscope.transport.li_motion"
 METHODS = ("continuity", "flow", "both")
 #: Velocities J / x are NaN where x is below this fraction of the Li-rich level.
 _VELOCITY_FLOOR = 0.02
-#: Default state names of the per-frame state codes: the cycler flags of ionscope.timeline.
-_STATE_NAMES = dict(zip(STATE_FLAGS["flag_values"], STATE_FLAGS["flag_meanings"].split()))
 
 
 @described("an odd integer in [3, 1001] (frames)")
 def _ODD_WINDOW(value: Any) -> bool:  # noqa: N802 (a constraint, named like the others)
     return Interval(int, 3, 1001)(value) and int(value) % 2 == 1
-
-
-# --------------------------------------------------------------------------- input checks
-
-
-def _check_quantity(da: xr.DataArray) -> str:
-    """``"fraction"`` or ``"concentration"`` by the units, else an InputError."""
-    unit = str(da.attrs.get("units", "1")).strip()
-    if unit in ("", "1", "fraction"):
-        return "fraction"
-    if normalise_unit(unit) in CONCENTRATION_UNITS:
-        return "concentration"
-    name = da.name or "the input"
-    raise InputError(
-        f"{name} is in {unit!r}, not a Li fraction (units '1') or a concentration ("
-        f"{', '.join(sorted(CONCENTRATION_UNITS))}); give a Li map series such as the 'li_fraction' of "
-        "'eels lithium' or the 'denoised' of 'denoise' (FILE:VARIABLE or --variable)")
-
-
-def _check_fraction_values(first: np.ndarray, name: str) -> None:
-    """A noisy fraction scatters around 0-1 (Poisson counts / dose at a low dose reach 2 or more);
-    labels, counts or intensities with units '1' sit far outside."""
-    med, hi = np.percentile(first, [50, 99])
-    if not -0.25 <= med <= 1.5 or hi > 4.0:
-        raise InputError(
-            f"{name} has units '1' but a median of {med:.3g} and a 99th percentile of {hi:.3g} in the first frame, "
-            "not a Li fraction (0-1); give the Li-fraction variable (--variable) or set its units to a concentration")
-
-
-def _frame_times(da: xr.DataArray) -> np.ndarray:
-    if "time" not in da.dims:
-        raise DimensionError(
-            f"the input has dims ({', '.join(map(str, da.dims))}), no 'time': Li motion needs a series of maps "
-            "(time, y, x) with frame times in s; give a series (use --dims time,y,x for an uncalibrated file)")
-    if "time" not in da.coords:
-        raise InputError("the series has no time coordinate: the frames' times (s) are needed for rates; "
-                         "attach them (e.g. 'ionscope timeline SERIES --cycler LOG') or save the series with a "
-                         "'time' coordinate in s")
-    coord = da["time"]
-    if np.issubdtype(coord.dtype, np.datetime64):
-        t = (coord.values - coord.values[0]) / np.timedelta64(1, "s")
-    else:
-        unit = coord.attrs.get("units")
-        factor = time_to_s(unit) if unit is not None else None
-        if factor is None:
-            raise InputError(f"the time coordinate is in {unit!r}, not a time unit; set its units to s (or min, h)")
-        t = np.asarray(coord.values, dtype=np.float64) * factor
-    if t.size < 2:
-        raise InputError(f"the series has {t.size} frame; Li motion needs at least two frames (a rate of change)")
-    if not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
-        raise InputError("the frame times must be finite and increasing; sort the series by time")
-    return t
-
-
-def _pixel_nm(da: xr.DataArray, dim: str) -> float:
-    if dim not in da.coords:
-        raise InputError(f"the series has no {dim!r} coordinate; calibrate the pixel size in nm")
-    _, step, unit = axis_calibration(da, dim)
-    factor = length_to_nm(unit)
-    if factor is None:
-        raise InputError(f"the {dim!r} axis is in {unit!r}, not a length; calibrate the pixel size in nm")
-    return abs(step) * factor
-
-
-def state_codes(series: xr.DataArray, state: Any = None) -> tuple[np.ndarray, dict[int, str]]:
-    """The cell state of every frame and the names of the codes.
-
-    ``state`` (an array or DataArray over time with CF ``flag_values`` / ``flag_meanings``), else
-    the series' ``state`` (or ``cell_state``) coordinate, else one state ``all`` (code 0).
-    """
-    n = series.sizes["time"]
-    if state is None:
-        for name in ("state", "cell_state"):
-            if name in series.coords and series[name].dims == ("time",):
-                state = series[name]
-                break
-    if state is None:
-        return np.zeros(n, dtype=int), {0: "all"}
-    attrs = getattr(state, "attrs", {}) or {}
-    codes = np.asarray(getattr(state, "values", state))
-    if codes.shape != (n,):
-        raise InputError(f"the state has shape {codes.shape}, the series {n} frames; give one state per frame")
-    if not np.issubdtype(codes.dtype, np.number) or not np.all(np.isfinite(codes)):
-        raise InputError("the state must be integer codes per frame (0 rest, 1 charge, 2 discharge)")
-    names = dict(_STATE_NAMES)
-    if "flag_values" in attrs and "flag_meanings" in attrs:
-        meanings = attrs["flag_meanings"]
-        meanings = meanings.split() if isinstance(meanings, str) else list(meanings)
-        names = {int(v): str(m) for v, m in zip(np.atleast_1d(attrs["flag_values"]), meanings)}
-    codes = codes.astype(int)
-    return codes, {int(c): names.get(int(c), str(int(c))) for c in np.unique(codes)}
-
-
-def _runs(codes: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum(np.diff(codes) != 0)])
 
 
 # --------------------------------------------------------------------------- the per-chunk kernel
@@ -382,92 +294,6 @@ def _state_table(codes, names, inplane_sum, normal_sum, frame_fraction, front_v,
             "mean_flux_nm_per_s": m, "mean_flux_nm_per_s_error": m_err,
         }
     return table
-
-
-# --------------------------------------------------------------------------- mobility
-
-
-def _structure_map(value: Any, what: str, shape: tuple[int, int]) -> np.ndarray:
-    """A (y, x) map given beside the series (a DataArray with dims y, x, or an array) as float64,
-    checked for the series' map shape and finite values."""
-    if isinstance(value, xr.DataArray):
-        extra = [d for d in value.dims if d not in ("y", "x")]
-        if extra or set(value.dims) != {"y", "x"}:
-            raise DimensionError(f"the {what} has dims ({', '.join(map(str, value.dims))}); give a (y, x) map of the "
-                                 "series' field of view")
-        value = value.transpose("y", "x").values
-    a = np.asarray(value)
-    if a.shape != tuple(shape):
-        raise InputError(f"the {what} is {' x '.join(map(str, a.shape)) or 'a scalar'} px, the series' maps are "
-                         f"{shape[0]} x {shape[1]} px; give a map on the series' y/x grid")
-    if a.dtype == bool:
-        return a.astype(np.float64)
-    if not np.issubdtype(a.dtype, np.number):
-        raise InputError(f"the {what} must be numbers, got {a.dtype}")
-    a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        raise InputError(f"the {what} has {int(np.sum(~np.isfinite(a)))} NaN or infinite pixels; give a finite map")
-    return a
-
-
-def interfacial_layer_mask(first: np.ndarray, level: float, side: str) -> np.ndarray:
-    """The Li-poor interfacial layer of the first map: the pixels below ``level`` connected
-    (4-neighbours) to the electrolyte face ``side`` (bool, (ny, nx)); empty if none touch it.
-
-    Its Li fraction is a site fraction times the occupancy (a phase of another site density, as
-    the LiCoO2 + Co3O4 layer of Nomura et al. 2020), so Fick's law on the maps fails at its edge.
-    """
-    from scipy import ndimage
-
-    labels, _ = ndimage.label(np.asarray(first) < level)
-    axis, first_face = SIDES[side]
-    edge = np.take(labels, 0 if first_face else -1, axis=axis)
-    touching = np.unique(edge[edge > 0])
-    return np.isin(labels, touching) & (labels > 0)
-
-
-def _mobility_from_boundaries(x: np.ndarray, t: np.ndarray, codes: np.ndarray, names: dict[int, str],
-                              runs: np.ndarray, mask: np.ndarray, level: float, side: str,
-                              pixel: tuple[float, float], window: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """The two-phase mobility map fitted to the maps (see :func:`li_motion`) and its report."""
-    from scipy import ndimage
-
-    layer = interfacial_layer_mask(x[0], level, side)
-    axis, first_face = SIDES[side]
-    skip = layer.copy()
-    index = [slice(None), slice(None)]
-    index[axis] = 0 if first_face else -1
-    skip[tuple(index)] = True  # the electrolyte row: Li leaves or enters there by a source
-    use = ~ndimage.binary_dilation(skip, iterations=1)
-    if use.sum() < 16 or not (mask & use).any() or not (~mask & use).any():
-        raise InputError(
-            f"the boundary mask has {int((mask & use).sum())} boundary and {int((~mask & use).sum())} bulk pixels "
-            "outside the electrolyte row and the Li-poor interfacial layer; the fit of the two mobilities needs both")
-    rate = rate_of_change(x, t, runs, window)
-    fits = fit_two_phase_mobility(x, rate, mask, pixel, use=use, groups=codes)
-    pooled = fits["pooled"]
-    if not (np.isfinite(pooled["d_bulk_nm2_s"]) and pooled["d_bulk_nm2_s"] > 0):
-        raise InputError("Fick's law with the boundary mask does not describe the series (the fitted bulk mobility "
-                         f"is {pooled['d_bulk_nm2_s']:.3g}); check the mask's registration to the series, or give "
-                         "--mobility")
-    mobility = two_phase_mobility(mask & ~layer, pooled["d_bulk_nm2_s"], pooled["d_boundary_nm2_s"])
-    report = {
-        "source": "fitted from the boundary mask",
-        "model": ("D = d_boundary on the mask's boundary pixels, d_bulk elsewhere and in the Li-poor interfacial "
-                  "layer (where the fit cannot measure it: x = site fraction * occupancy there); fitted by least "
-                  "squares of dx/dt = div(D grad x) in its Dirichlet (weak) form over the pixels outside the layer "
-                  "and the electrolyte row, per cell state; the states where the law describes the maps (r2 >= "
-                  "0.5, positive mobilities) give the pooled fit, and the Fickian flux with it is the flux of every "
-                  "state (Li inserted inside the field is supplied along the same paths of least resistance)"),
-        "d_bulk_nm2_s": pooled["d_bulk_nm2_s"], "d_bulk_nm2_s_error": pooled["d_bulk_nm2_s_error"],
-        "d_boundary_nm2_s": pooled["d_boundary_nm2_s"], "d_boundary_nm2_s_error": pooled["d_boundary_nm2_s_error"],
-        "ratio": pooled["ratio"], "ratio_error": pooled["ratio_error"],
-        "pooled_states": [names[int(g)] for g in pooled["groups"]],
-        "fit_by_state": {names[int(k)]: v for k, v in fits.items() if k != "pooled"},
-        "boundary_px": int(mask.sum()), "interfacial_layer_px": int(layer.sum()), "fit_px": int(use.sum()),
-        "units": "nm^2/s",
-    }
-    return mobility, report
 
 
 # --------------------------------------------------------------------------- the workflow

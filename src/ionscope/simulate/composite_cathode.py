@@ -6,6 +6,12 @@ The sample is :mod:`ionscope.simulate.cathode_microstructure` (LiCoPO4 particles
 matrix, Pd strands and particles, a grounded current collector along the bottom edge); which
 particles the Pd connects to the collector decides which ones take part in the charge.
 
+This module holds the twin itself (its random streams, its sample and the series it renders);
+the cell's record and responses live in :mod:`ionscope.simulate.composite_cathode_cell`, the
+PSF and the scan geometry in :mod:`ionscope.simulate.composite_cathode_scan`, the frames in the
+SPM data model in :mod:`ionscope.simulate.composite_cathode_frames`, and the parameters in
+:mod:`ionscope.simulate.composite_cathode_params`; their public names are re-exported here.
+
 Geometry and time
 -----------------
 The field is ``ny x nx`` pixels of ``pixel_nm``; ``y`` (rows) down, row 0 at the top as
@@ -107,18 +113,14 @@ and time constants here are illustrative [open].
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 
 import numpy as np
-import scipy.fft
 import xarray as xr
 from scipy import ndimage
-from scipy.signal import lfilter
 
 from ionscope.data import signal
-from ionscope.errors import InputError
 from ionscope.simulate.cathode_microstructure import (
     COLLECTOR,
     LATP,
@@ -130,6 +132,14 @@ from ionscope.simulate.cathode_microstructure import (
     active_proximity,
     build_microstructure,
 )
+from ionscope.simulate.composite_cathode_cell import (
+    cell_state,
+    first_order_lag,
+    frame_currents,
+    latp_rise_progress,
+    open_circuit_voltage,
+)
+from ionscope.simulate.composite_cathode_frames import frames_as_datasets
 from ionscope.simulate.composite_cathode_params import (
     CHARGE,
     DISCHARGE,
@@ -137,6 +147,17 @@ from ionscope.simulate.composite_cathode_params import (
     STATE_MEANINGS,
     TWIN,
     CompositeCathodeParams,
+)
+from ionscope.simulate.composite_cathode_scan import (
+    _Blurred,
+    _drift,
+    _supersample,
+    _transfer,
+    psf_edge_response,
+    psf_kernel,
+    psf_transfer,
+    row_times,
+    scan_directions,
 )
 from ionscope.simulate.registry import ProgressCallback, register_twin, twin_attrs, twin_provenance
 
@@ -150,8 +171,6 @@ START_TIME = "2025-06-02T10:00:00+09:00"
 STREAM_STRUCTURE, STREAM_PROPERTIES, STREAM_DRIFT, STREAM_NOISE_FORWARD, STREAM_NOISE_BACKWARD, \
     STREAM_LINE_OFFSETS, STREAM_TOPOGRAPHY = range(7)
 N_STREAMS = 16
-
-_MAX_SUPERSAMPLE = 8
 
 MODEL = (
     "Cross-section of a LiCoPO4 / LATP / Pd composite cathode on a grounded current collector "
@@ -198,221 +217,6 @@ def twin_microstructure(params: CompositeCathodeParams | None = None, seed: int 
         collector_nm=p.collector_nm + m,
         rng=twin_streams(seed)[STREAM_STRUCTURE],
     )
-
-
-# --------------------------------------------------------------------------- the cell
-
-
-def open_circuit_voltage(soc: np.ndarray | float, p: CompositeCathodeParams) -> np.ndarray:
-    """Illustrative open-circuit voltage (V) of the LiCoPO4 cell at state of charge ``soc``
-    [open]: ``start + (plateau - start) (1 - exp(-soc / rise)) + slope * soc``.
-
-    Examples
-    --------
-    >>> round(float(open_circuit_voltage(0.0, CompositeCathodeParams())), 3)
-    3.0
-    """
-    s = np.asarray(soc, dtype=np.float64)
-    rise = 1.0 - np.exp(-np.maximum(s, -5.0 * p.ocv_rise_soc) / p.ocv_rise_soc)
-    return p.ocv_start_V + (p.ocv_plateau_V - p.ocv_start_V) * rise + p.ocv_slope_V * s
-
-
-def frame_currents(p: CompositeCathodeParams) -> np.ndarray:
-    """Current (A) of every frame's interval (charge positive)."""
-    sign = np.select([p.frame_states() == CHARGE, p.frame_states() == DISCHARGE], [1.0, -1.0], 0.0)
-    return sign * p.current_A
-
-
-def cell_state(t: np.ndarray | float, p: CompositeCathodeParams) -> dict[str, np.ndarray]:
-    """The cell at times ``t`` (s from the first frame's start).
-
-    Returns
-    -------
-    dict
-        ``current`` (A), ``charge`` (C, net, since t = 0), ``charge_in`` (C passed while
-        charging), ``voltage`` (V). The current of frame k's interval ``[k, k + 1) *
-        frame_interval_s`` applies from its start on; times past the last frame continue it.
-    """
-    t = np.asarray(t, dtype=np.float64)
-    currents = frame_currents(p)
-    period = p.frame_interval_s
-    k = np.clip(np.floor(t / period).astype(np.int64), 0, currents.size - 1)
-    starts = np.concatenate([[0.0], np.cumsum(currents * period)])[:-1]
-    starts_in = np.concatenate([[0.0], np.cumsum(np.maximum(currents, 0.0) * period)])[:-1]
-    dt = t - k * period
-    current = currents[k]
-    charge = starts[k] + current * dt
-    charge_in = starts_in[k] + np.maximum(current, 0.0) * dt
-    soc = charge / (p.capacity_mAh * 3.6)
-    voltage = open_circuit_voltage(soc, p) + current * p.r_internal_ohm
-    return {"current": current, "charge": charge, "charge_in": charge_in, "voltage": voltage}
-
-
-def first_order_lag(u: np.ndarray, dt: float, tau: np.ndarray) -> np.ndarray:
-    """Responses ``y`` of ``tau dy/dt = u - y`` (``y[0] = u[0] = 0`` assumed) to a signal ``u``
-    sampled every ``dt`` and linear in between (exact for that input).
-
-    Parameters
-    ----------
-    u : ndarray, shape (n,)
-        Input samples.
-    dt : float
-        Sample interval (s).
-    tau : ndarray, shape (m,)
-        Time constants (s), > 0.
-
-    Returns
-    -------
-    ndarray, shape (m, n)
-    """
-    out = np.empty((np.size(tau), u.size))
-    for k, tk in enumerate(np.atleast_1d(tau)):
-        e = math.exp(-dt / tk)
-        b0 = 1.0 - tk * (1.0 - e) / dt
-        b1 = (1.0 - e) - b0
-        out[k] = lfilter([b0, b1], [1.0, -e], u)
-    return out
-
-
-def latp_rise_progress(charge_in: np.ndarray, p: CompositeCathodeParams) -> np.ndarray:
-    """The LATP rise's progress ``g = 1 - exp(-Q_in / (I tau_L))`` (0..1) from the charge passed
-    while charging (C)."""
-    scale = p.current_A * p.latp_rise_time_s
-    if scale <= 0.0:
-        return np.zeros(np.shape(charge_in))
-    return 1.0 - np.exp(-np.asarray(charge_in, dtype=np.float64) / scale)
-
-
-# --------------------------------------------------------------------------- the PSF
-
-
-def psf_transfer(freq_y: np.ndarray, freq_x: np.ndarray, sigma_nm: float, tail_fraction: float,
-                 tail_sigma_nm: float) -> np.ndarray:
-    """Fourier transform of the KPFM PSF ``(1 - a) G(sigma) + a G(sigma_tail)`` at spatial
-    frequencies (cycles/nm; broadcast), normalised to 1 at zero frequency."""
-    f2 = np.asarray(freq_y) ** 2 + np.asarray(freq_x) ** 2
-    return ((1.0 - tail_fraction) * np.exp(-2.0 * np.pi**2 * sigma_nm**2 * f2)
-            + tail_fraction * np.exp(-2.0 * np.pi**2 * tail_sigma_nm**2 * f2))
-
-
-def psf_kernel(pixel_nm: float, radius_px: int, sigma_nm: float, tail_fraction: float,
-               tail_sigma_nm: float) -> np.ndarray:
-    """The PSF sampled on a ``(2 radius_px + 1)``-square pixel grid, normalised to sum 1
-    (each Gaussian normalised on the grid separately)."""
-    r = np.arange(-radius_px, radius_px + 1) * pixel_nm
-    r2 = r[:, None] ** 2 + r[None, :] ** 2
-    core = np.exp(-0.5 * r2 / sigma_nm**2)
-    tail = np.exp(-0.5 * r2 / tail_sigma_nm**2)
-    return (1.0 - tail_fraction) * core / core.sum() + tail_fraction * tail / tail.sum()
-
-
-def psf_edge_response(x_nm: np.ndarray, sigma_nm: float, tail_fraction: float, tail_sigma_nm: float) -> np.ndarray:
-    """Response (0..1) of the PSF to a straight unit step at ``x = 0`` (edge spread function):
-    ``(1 - a) Phi(x / sigma) + a Phi(x / sigma_tail)``."""
-    from scipy.special import ndtr
-
-    x = np.asarray(x_nm, dtype=np.float64)
-    return (1.0 - tail_fraction) * ndtr(x / sigma_nm) + tail_fraction * ndtr(x / tail_sigma_nm)
-
-
-def _supersample(p: CompositeCathodeParams) -> int:
-    return int(min(max(math.ceil(1.2 * p.pixel_nm / p.psf_sigma_nm - 1e-9), 1), _MAX_SUPERSAMPLE))
-
-
-class _Blurred:
-    """A fine-grid field (optionally only its ``window`` ``(y0, y1, x0, x1)`` of fine indices,
-    zero outside) blurred by a transfer function and turned into cubic B-spline coefficients,
-    sampled on drifted pixel grids."""
-
-    def __init__(self, field: np.ndarray, transfer, pad: int, window: tuple[int, int, int, int] | None = None):
-        ny, nx = field.shape
-        y0, y1, x0, x1 = (0, ny, 0, nx) if window is None else window
-        self.y0, self.y1 = max(y0 - pad, 0), min(y1 + pad, ny)
-        self.x0, self.x1 = max(x0 - pad, 0), min(x1 + pad, nx)
-        crop = field[self.y0:self.y1, self.x0:self.x1]
-        pad_y, pad_x = min(pad, crop.shape[0] - 1), min(pad, crop.shape[1] - 1)
-        padded = np.pad(crop, ((pad_y, pad_y), (pad_x, pad_x)), mode="reflect")
-        spec = scipy.fft.rfft2(padded, workers=-1)
-        blurred = scipy.fft.irfft2(spec * transfer(padded.shape), s=padded.shape, workers=-1)
-        self.coeffs = ndimage.spline_filter(blurred, order=3, mode="mirror")
-        self.off_y, self.off_x = self.y0 - pad_y, self.x0 - pad_x
-
-    def sample(self, start_y: float, start_x: float, step: int, ny: int, nx: int):
-        """Values at the fine positions ``(start_y + step j, start_x + step i)`` (fine-grid index
-        units) that fall in the blurred window: ``(j0, j1, i0, i1, values)``; outside it the
-        field is zero."""
-        j0, j1 = _index_range(start_y, step, ny, self.y0, self.y1)
-        i0, i1 = _index_range(start_x, step, nx, self.x0, self.x1)
-        out = np.zeros((max(j1 - j0, 0), max(i1 - i0, 0)))
-        if out.size == 0:
-            return j0, j1, i0, i1, out
-        wy, ty = _bspline_weights(start_y + step * j0 - self.off_y)
-        wx, tx = _bspline_weights(start_x + step * i0 - self.off_x)
-        c = self.coeffs
-        n_j, n_i = j1 - j0, i1 - i0
-        for a in range(4):
-            rows = c[ty + a: ty + a + step * (n_j - 1) + 1: step]
-            part = np.zeros((n_j, n_i))
-            for b in range(4):
-                part += wx[b] * rows[:, tx + b: tx + b + step * (n_i - 1) + 1: step]
-            out += wy[a] * part
-        return j0, j1, i0, i1, out
-
-    def sample_full(self, start_y: float, start_x: float, step: int, ny: int, nx: int) -> np.ndarray:
-        """:meth:`sample` as a full ``(ny, nx)`` array."""
-        j0, j1, i0, i1, values = self.sample(start_y, start_x, step, ny, nx)
-        out = np.zeros((ny, nx))
-        out[j0:j1, i0:i1] = values
-        return out
-
-
-def _index_range(start: float, step: int, n: int, lo: int, hi: int) -> tuple[int, int]:
-    """Indices j in [0, n) with lo <= start + step j <= hi - 1, as a half-open range."""
-    j0 = max(int(math.ceil((lo - start) / step - 1e-9)), 0)
-    j1 = min(int(math.floor((hi - 1 - start) / step + 1e-9)) + 1, n)
-    return j0, max(j1, j0)
-
-
-def _bspline_weights(position: float) -> tuple[np.ndarray, int]:
-    """Cubic B-spline weights of the 4 taps ``floor(position) - 1 .. + 2`` and the first tap."""
-    f = math.floor(position)
-    u = position - f
-    w = np.array([(1 - u) ** 3, 3 * u**3 - 6 * u**2 + 4, -3 * u**3 + 3 * u**2 + 3 * u + 1, u**3]) / 6.0
-    return w, f - 1
-
-
-def _transfer(hf: float, sigma: float, fraction: float, tail: float):
-    def make(shape):
-        fy = scipy.fft.fftfreq(shape[0], d=hf)[:, None]
-        fx = scipy.fft.rfftfreq(shape[1], d=hf)[None, :]
-        return psf_transfer(fy, fx, sigma, fraction, tail)
-
-    return make
-
-
-# --------------------------------------------------------------------------- scan geometry
-
-
-def row_times(p: CompositeCathodeParams, up: bool) -> np.ndarray:
-    """Time (s) from the frame's start at which every row (0 = top) is recorded."""
-    order = np.arange(p.ny) if not up else (p.ny - 1 - np.arange(p.ny))
-    return (order + 0.5) * p.line_time_s
-
-
-def scan_directions(p: CompositeCathodeParams) -> list[str]:
-    """``"up"`` / ``"down"`` for every frame (alternating, starting with ``first_scan_up``)."""
-    first = 0 if p.first_scan_up else 1
-    return ["up" if (k + first) % 2 == 0 else "down" for k in range(p.n_frames)]
-
-
-def _drift(p: CompositeCathodeParams, rng: np.random.Generator) -> np.ndarray:
-    n = p.n_frames
-    steps = p.drift_jitter_nm * rng.standard_normal((n, 2))
-    steps[0] = 0.0
-    walk = np.cumsum(steps, axis=0)
-    drift = np.arange(n)[:, None] * np.array([p.drift_y_nm, p.drift_x_nm]) + walk
-    bound = p.margin_px * p.pixel_nm
-    return np.clip(drift, -bound, bound)
 
 
 # --------------------------------------------------------------------------- twin
@@ -730,83 +534,6 @@ def _assemble(p, seed, ms, s, *, measured, truth, maps, times, drift, line_off, 
     measured_names = ("potential_measured", "potential_measured_backward", "topography_measured",
                       "topography_measured_backward", "potential_true")
     return twin_provenance(ds, STEP, p, seed, variables=measured_names)
-
-
-# --------------------------------------------------------------------------- SPM frames
-
-
-#: SPM channels of :func:`frames_as_datasets`: name, source variable, unit, description.
-_SPM_CHANNELS = (
-    ("Z_forward", "topography_measured", "nm", "topography, forward"),
-    ("Z_backward", "topography_measured_backward", "nm", "topography, backward"),
-    ("KPFM_forward", "potential_measured", "V", "KPFM potential, forward"),
-    ("KPFM_backward", "potential_measured_backward", "V", "KPFM potential, backward"),
-)
-
-
-def frames_as_datasets(ds: xr.Dataset) -> list[xr.Dataset]:
-    """Every frame of a ``composite_cathode`` Dataset in the SPM reader data model.
-
-    Each frame is a Dataset with ``Z_forward``, ``Z_backward`` (nm) and ``KPFM_forward``,
-    ``KPFM_backward`` (V), dims (y, x) in display orientation (row 0 at the top, backward traces
-    mirrored back), coordinates ``y``/``x`` in nm from 0 and ``row_time`` (y) in s from the
-    frame's start; attrs ``start_time`` (ISO 8601, the frame's absolute start),
-    ``scan_direction`` (``up``: bottom row recorded first, or ``down``), ``scan_range_nm``
-    ``[x, y]`` (width, height; the order of Nanonis ``SCAN_RANGE``), ``scan_pixels`` ``[x, y]``,
-    ``acquisition_time_s``, ``line_time_s`` (forward + backward), ``scan_angle_deg``,
-    ``bias_on``, ``frame_index``, ``frame_start_s`` (since the series' start).
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        The output of ``simulate("composite_cathode", ...)`` (or it reloaded from Zarr).
-
-    Returns
-    -------
-    list of xarray.Dataset
-        One per frame, in time order.
-
-    Raises
-    ------
-    InputError
-        If ``ds`` is not a ``composite_cathode`` Dataset.
-    """
-    needed = ("potential_measured", "potential_measured_backward", "topography_measured",
-              "topography_measured_backward")
-    missing = [v for v in needed if v not in ds]
-    if missing or "row_time" not in ds.coords or ds.attrs.get("twin") != TWIN:
-        raise InputError(
-            f"frames_as_datasets needs a '{TWIN}' twin Dataset (missing {missing or ['row_time or twin attrs']})"
-        )
-    params = json.loads(ds.attrs["parameters"])
-    start = _dt.datetime.fromisoformat(str(ds.attrs["start_time"]))
-    ny, nx = ds.sizes["y"], ds.sizes["x"]
-    h = float(params["pixel_nm"])
-    frames = []
-    for k in range(ds.sizes["time"]):
-        t0 = float(ds["frame_start"].values[k])
-        rt = np.asarray(ds["row_time"].values[k], dtype=np.float64)
-        frame = xr.Dataset({
-            name: signal(np.asarray(ds[source].values[k]), ("y", "x"), name=name, units=units,
-                         coords={"y": h, "x": h}, long_name=long_name)
-            for name, source, units, long_name in _SPM_CHANNELS
-        }).assign_coords(row_time=("y", rt, {"units": "s", "long_name": "row recording time from the frame's start"}))
-        frame.attrs = {
-            "start_time": (start + _dt.timedelta(seconds=t0)).isoformat(),
-            "scan_direction": str(ds["scan_direction"].values[k]),
-            "scan_range_nm": [nx * h, ny * h],
-            "scan_pixels": [int(nx), int(ny)],
-            "acquisition_time_s": float(params["frame_time_s"]),
-            "line_time_s": float(params["frame_time_s"]) / ny,
-            "scan_angle_deg": 0.0,
-            "bias_on": "tip" if params["bias_on_tip"] else "sample",
-            "frame_index": int(k),
-            "frame_start_s": t0,
-            "twin": TWIN,
-            "seed": int(ds.attrs["seed"]),
-        }
-        frames.append(frame)
-    return frames
 
 
 __all__ = [

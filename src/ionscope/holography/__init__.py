@@ -13,12 +13,16 @@
 - :mod:`~ionscope.holography.unwrap`: quality-guided and least-squares phase unwrapping.
 - :mod:`~ionscope.holography.align`: sub-pixel image registration.
 - :mod:`~ionscope.holography.potential`: phase to potential (interaction constant, thickness
-  from the amplitude or the mean inner potential, biased-minus-0 V differences).
+  from the amplitude or the mean inner potential, biased-minus-0 V differences);
+  :mod:`~ionscope.holography.maps`: the checks of its maps and series and the frame-by-frame
+  machinery it and the workflows share.
 - :mod:`~ionscope.holography.leakage`: vacuum flatness and the harmonic (Laplace) model of
   leakage fields (the model's basis, fit and degree choice in
   :mod:`~ionscope.holography.harmonic`), scored against the twins' true stray phase.
 - :mod:`~ionscope.holography.workflow`: the chains users run (reconstruction -> vacuum ->
-  leakage -> potential; map -> interface profile -> step fit), called by the CLI and the demo.
+  leakage -> potential; map -> interface profile -> step fit), called by the CLI and the demo;
+  :mod:`~ionscope.holography.vacuum`: the potential chain's vacuum region and flatness check;
+  :mod:`~ionscope.holography.interface_profile`: the profile chain.
 """
 
 from ionscope.holography.align import align_frames, register_spectra, shift_image

@@ -190,3 +190,10 @@ def test_the_haar_transform_is_orthonormal_and_refuses_other_lengths():
     assert np.count_nonzero(np.abs(h @ step) > 1e-12) == 2   # a step at the middle: mean and one difference
     with pytest.raises(ConfigError, match="power-of-2"):
         haar_matrix(12)
+
+
+def test_a_bad_transform_is_refused_with_what_to_give():
+    a = np.ones((8, 8, 8))
+    for bad in (("haar", "dct"), ("haar", "wavelet", "dct", "dct"), "haar"):
+        with pytest.raises(ConfigError, match="4 of 'haar' / 'dct'"):
+            collaborative_wiener(a, a, sigma=1.0, transform=bad)

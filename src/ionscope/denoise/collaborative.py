@@ -24,6 +24,11 @@ adds that step after the sparse-coding estimate (the *pilot*), as the Wiener sta
 3. **Aggregation.** Every filtered cube is added back where it came from with the weight
    :math:`1 / \sum W^2 v` (the inverse of its estimate's noise variance, :math:`v` the
    coefficients' noise variances), and the sums are divided by the weights.
+4. **Refining pass.** :func:`collaborative_filter` runs the steps twice (``PASSES``): first with
+   thin cubes (32 x 2 x 2, 64 per group) matched within 5 px, then with larger ones
+   (32 x 4 x 4, 128 per group, references every 8 frames) matched within 12 px, both on the
+   pilot; the second pass's Wiener gains come from the first
+   pass's output, as BM3D's Wiener stage takes its gains from the basic estimate.
 
 The data are in the stabilised domain (additive Gaussian noise of standard deviation
 ``sigma``: e.g. Anscombe-transformed counts, :mod:`ionscope.denoise.stabilise`).
@@ -49,6 +54,15 @@ the pilot (no gain). Earlier, with the DCT: matching on a smoothed pilot (-0.4 d
 pass on its own output (-0.7), a penalty on the displacement (-0.4 to -1.3), averages over
 several cube shapes or over groups matched on other denoisers' output (-0.1 to -0.3), and group
 sizes chosen by front or plateau (+0.1).
+
+The refining pass (same scripts and pilots) takes the fast scene from 35.23 to 35.67 (seed 1:
+35.13 to 35.63), the slow one from 36.19 to 37.00, and the 157-frame licoo2 twin (dose 20) from
+40.12 to 41.34. Its cubes of 4 x 4 px need the wider window: 64 per group within 5 px give
+35.46 on the fast scene, within 8 px 35.57, within 12 px (references every 4 frames) 35.71
+(seed 1: 35.57; licoo2: 40.60, so the larger groups add 0.74 there at the same cost); 16 x 4 x 4
+cubes give 35.43. Not kept for it: matching on the first pass's output (+0.03 on the fast
+scene, -0.24 on the licoo2 twin), a third pass (no gain), and
+boosting the gains with the first pass's output (strengthen-operate-subtract, +0.03).
 
 Every step is local to ``window[0] + cube[0] - 1`` frames on either side of a reference, so
 :func:`collaborative_wiener_lazy` filters a dask series block by block with
@@ -77,7 +91,7 @@ __all__ = [
     "CUBE", "WINDOW", "STRIDE", "GROUP_SIZE", "TRANSFORM", "haar_matrix", "axis_transform", "fit_cube",
     "group_noise_variance", "reference_starts",
     "box_sums", "match_groups", "filter_groups", "collaborative_wiener", "collaborative_wiener_lazy",
-    "BLOCK_FRAMES_PER_OVERLAP",
+    "PASSES", "collaborative_filter", "collaborative_filter_lazy", "BLOCK_FRAMES_PER_OVERLAP",
 ]
 
 #: Default cube (frames, px, px), search half-window (frames, px, px), reference step and group
@@ -360,19 +374,19 @@ def group_noise_variance(groups: np.ndarray, matrices: Sequence[np.ndarray],
 NOISE_SUMS = 1 << 23
 
 
-def filter_groups(noisy: np.ndarray, pilot: np.ndarray, groups: np.ndarray, *, sigma: float,
+def filter_groups(noisy: np.ndarray, estimate: np.ndarray, groups: np.ndarray, *, sigma: float,
                   cube: Sequence[int] = CUBE, transform: Sequence[str] = TRANSFORM,
                   batch: int = BATCH) -> np.ndarray:
-    """Collaborative Wiener filtering of the groups and aggregation (steps 2-3): the estimate
-    (the data where no group reaches, which cannot happen with a reference grid that covers
-    the array). ``transform`` names the transform of the group axis, then of the cube's three
-    axes (:func:`axis_transform`). The noise variance of each coefficient is the exact one of
+    """Collaborative Wiener filtering of the groups and aggregation (steps 2-3): the filtered
+    series (the data where no group reaches, which cannot happen with a reference grid that
+    covers the array). The Wiener gain comes from ``estimate``'s groups. ``transform`` names
+    the transform of the group axis, then of the cube's three axes (:func:`axis_transform`). The noise variance of each coefficient is the exact one of
     its group's overlapping cubes (:func:`group_noise_variance`), in the gain and in the
     aggregation weights."""
     shape = noisy.shape
     # float32 groups and transforms (the noise is ~1e6 times the rounding); sums in float64
     view_n = sliding_window_view(noisy.astype(np.float32), tuple(cube))
-    view_p = sliding_window_view(pilot.astype(np.float32), tuple(cube))
+    view_p = sliding_window_view(estimate.astype(np.float32), tuple(cube))
     exact = [axis_transform(n, kind) for n, kind in zip((groups.shape[1], *cube), transform)]
     forward = [m.astype(np.float32) for m in (*exact[:2], np.kron(exact[2], exact[3]))]
     inverse = [np.ascontiguousarray(m.T) for m in forward]
@@ -435,15 +449,17 @@ def fit_cube(shape: Sequence[int], cube: Sequence[int] = CUBE,
 def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
                          cube: Sequence[int] = CUBE, window: Sequence[int] = WINDOW,
                          stride: Sequence[int] = STRIDE, group_size: int = GROUP_SIZE,
-                         transform: Sequence[str] = TRANSFORM, first: int = 0, n_total: int | None = None,
-                         first_y: int = 0, n_total_y: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """The collaborative Wiener stage (module docstring) on a numpy series.
+                         transform: Sequence[str] = TRANSFORM, estimate: np.ndarray | None = None,
+                         first: int = 0, n_total: int | None = None, first_y: int = 0,
+                         n_total_y: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """One collaborative Wiener pass (module docstring) on a numpy series.
 
     Parameters
     ----------
     noisy, pilot : ndarray, shape (n_frames, ny, nx)
         Noisy data with additive white Gaussian noise of standard deviation ``sigma``, and a
-        first estimate of it (e.g. the sparse-coding result), in the same domain.
+        first estimate of it (e.g. the sparse-coding result), in the same domain. The groups
+        are matched on the pilot.
     sigma : float
         Noise standard deviation (> 0).
     cube, window, stride : 3 ints
@@ -454,6 +470,9 @@ def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
     transform : 4 str
         Transforms of the group axis and of the cube's (time, y, x) axes: ``"haar"`` or
         ``"dct"`` (:func:`axis_transform`; Haar needs a power-of-2 length, else the DCT is used).
+    estimate : ndarray, optional
+        The estimate whose groups set the Wiener gain (same shape; default: the pilot). The
+        refining pass takes the first pass's output (:func:`collaborative_filter`).
     first, n_total, first_y, n_total_y : int
         For a block of a series: its first frame's index and the series' length, its first row's
         index and the series' number of rows.
@@ -476,8 +495,10 @@ def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
     """
     noisy = np.asarray(noisy, dtype=np.float64)
     pilot = np.asarray(pilot, dtype=np.float64)
-    if noisy.ndim != 3 or noisy.shape != pilot.shape:
-        raise ConfigError(f"noisy {noisy.shape} and pilot {pilot.shape} must be (time, y, x) of one shape")
+    estimate = pilot if estimate is None else np.asarray(estimate, dtype=np.float64)
+    if noisy.ndim != 3 or noisy.shape != pilot.shape or estimate.shape != pilot.shape:
+        raise ConfigError(f"noisy {noisy.shape}, pilot {pilot.shape} and estimate {estimate.shape} "
+                          "must be (time, y, x) of one shape")
     if not (np.isfinite(sigma) and sigma > 0):
         raise ConfigError(f"sigma must be a finite number > 0, got {sigma!r}")
     window, stride = _triple(window, "window"), _triple(stride, "stride")
@@ -485,7 +506,7 @@ def collaborative_wiener(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
     cube = fit_cube(noisy.shape, _triple(cube, "cube"), transform)
     _, groups = match_groups(pilot, cube=cube, window=window, stride=stride, group_size=group_size,
                              first=first, n_total=n_total, first_y=first_y, n_total_y=n_total_y)
-    out = filter_groups(noisy, pilot, groups, sigma=float(sigma), cube=cube, transform=transform)
+    out = filter_groups(noisy, estimate, groups, sigma=float(sigma), cube=cube, transform=transform)
     return out, {"cube": cube, "window": window, "stride": stride, "group_size": int(groups.shape[1]),
                  "transform": used_transforms((int(groups.shape[1]), *cube), transform),
                  "n_groups": int(groups.shape[0])}
@@ -503,7 +524,8 @@ MIN_TASKS = 4
 
 def collaborative_wiener_lazy(noisy, pilot, *, sigma: float, cube: Sequence[int] = CUBE,
                               window: Sequence[int] = WINDOW, stride: Sequence[int] = STRIDE,
-                              group_size: int = GROUP_SIZE, transform: Sequence[str] = TRANSFORM):
+                              group_size: int = GROUP_SIZE, transform: Sequence[str] = TRANSFORM,
+                              estimate=None):
     """:func:`collaborative_wiener` over dask series, block of frames by block of frames.
 
     Each block gets ``2 window[0] + cube[0] - 1`` frames of its neighbours (``map_overlap``, no
@@ -534,17 +556,86 @@ def collaborative_wiener_lazy(noisy, pilot, *, sigma: float, cube: Sequence[int]
         size = -(-shape[1] // n_rows)
         noisy = noisy.rechunk({1: (size,) * (shape[1] // size) + ((shape[1] % size,) if shape[1] % size else ())})
     pilot = pilot.astype(np.float64).rechunk(noisy.chunks)
+    estimate = pilot if estimate is None else estimate.astype(np.float64).rechunk(noisy.chunks)
     used = (depth if n_time > 1 else 0, depth_y if len(noisy.chunks[1]) > 1 else 0)
     starts = [np.r_[0, np.cumsum(noisy.chunks[axis])[:-1]] for axis in (0, 1)]
 
-    def block(values: np.ndarray, first_estimate: np.ndarray, block_info=None) -> np.ndarray:
+    def block(values: np.ndarray, matched: np.ndarray, gains: np.ndarray, block_info=None) -> np.ndarray:
         it, iy = block_info[0]["chunk-location"][:2]
-        return collaborative_wiener(values, first_estimate, sigma=sigma, cube=cube, window=window,
-                                    stride=stride, group_size=group_size, transform=transform,
+        return collaborative_wiener(values, matched, sigma=sigma, cube=cube, window=window,
+                                    stride=stride, group_size=group_size, transform=transform, estimate=gains,
                                     first=max(0, int(starts[0][it]) - used[0]), n_total=n_total,
                                     first_y=max(0, int(starts[1][iy]) - used[1]), n_total_y=int(shape[1]))[0]
 
     if noisy.numblocks[0] == 1 and noisy.numblocks[1] == 1:
-        return dsa.map_blocks(block, noisy, pilot, dtype=np.float64)
-    return dsa.map_overlap(block, noisy, pilot, depth={0: used[0], 1: used[1], 2: 0}, boundary="none",
+        return dsa.map_blocks(block, noisy, pilot, estimate, dtype=np.float64)
+    return dsa.map_overlap(block, noisy, pilot, estimate, depth={0: used[0], 1: used[1], 2: 0}, boundary="none",
                            trim=True, dtype=np.float64)
+
+
+#: The passes of :func:`collaborative_filter`: the first as :func:`collaborative_wiener`'s
+#: defaults, then a refining pass of larger cubes matched within a wider window, its gains from
+#: the first pass's output (module docstring).
+PASSES: tuple[dict[str, Any], ...] = (
+    {"cube": CUBE, "window": WINDOW, "stride": STRIDE, "group_size": GROUP_SIZE},
+    {"cube": (32, 4, 4), "window": (3, 12, 12), "stride": (8, 4, 4), "group_size": 128},
+)
+
+
+def collaborative_filter(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
+                         passes: Sequence[dict[str, Any]] = PASSES) -> tuple[np.ndarray, dict[str, Any]]:
+    """The collaborative Wiener stage of ``sparse3d``: :func:`collaborative_wiener` passes in turn.
+
+    Every pass matches its groups on the pilot; the first takes its Wiener gains from the pilot
+    too, every later one from the previous pass's output.
+
+    Parameters
+    ----------
+    noisy, pilot : ndarray, shape (n_frames, ny, nx)
+        Noisy data (white Gaussian noise of standard deviation ``sigma``) and its first
+        estimate, in the same domain.
+    sigma : float
+        Noise standard deviation (> 0).
+    passes : sequence of dict
+        Keyword arguments of :func:`collaborative_wiener` for each pass (``PASSES``).
+
+    Returns
+    -------
+    estimate : ndarray
+        Same shape, float64.
+    info : dict
+        ``passes``: each pass's info (:func:`collaborative_wiener`).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> truth = np.zeros((8, 16, 16)); truth[:, :, 8:] = 4.0
+    >>> noisy = truth + rng.normal(size=truth.shape)
+    >>> out, info = collaborative_filter(noisy, truth + 0.1, sigma=1.0)
+    >>> [p["cube"] for p in info["passes"]]
+    [(8, 2, 2), (8, 4, 4)]
+    """
+    if not passes:
+        raise ConfigError("passes must name at least one pass, e.g. collaborative.PASSES")
+    out, infos = None, []
+    for kwargs in passes:
+        out, info = collaborative_wiener(noisy, pilot, sigma=sigma, estimate=out, **kwargs)
+        infos.append(info)
+    return out, {"passes": infos}
+
+
+def collaborative_filter_lazy(noisy, pilot, *, sigma: float, passes: Sequence[dict[str, Any]] = PASSES):
+    """:func:`collaborative_filter` over dask series (:func:`collaborative_wiener_lazy` per pass,
+    the in-memory values). Returns a dask array and the info of :func:`collaborative_filter`
+    without the number of groups."""
+    if not passes:
+        raise ConfigError("passes must name at least one pass, e.g. collaborative.PASSES")
+    out, infos = None, []
+    for kwargs in passes:
+        out = collaborative_wiener_lazy(noisy, pilot, sigma=sigma, estimate=out, **kwargs)
+        cube = fit_cube(noisy.shape, kwargs.get("cube", CUBE), kwargs.get("transform", TRANSFORM))
+        group_size = int(kwargs.get("group_size", GROUP_SIZE))
+        infos.append({"cube": cube, "window": _triple(kwargs.get("window", WINDOW), "window"),
+                      "stride": _triple(kwargs.get("stride", STRIDE), "stride"), "group_size": group_size,
+                      "transform": used_transforms((group_size, *cube), kwargs.get("transform", TRANSFORM))})
+    return out, {"passes": infos}

@@ -38,10 +38,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ionscope.denoise.collaborative import (
-    GROUP_SIZE, STRIDE, WINDOW, collaborative_wiener, collaborative_wiener_lazy, fit_cube,
-    used_transforms,
-)
+from ionscope.denoise.collaborative import collaborative_filter, collaborative_filter_lazy
 from ionscope.denoise.dictionary import METHODS, learn_dictionary, overcomplete_dct
 from ionscope.denoise.omp import sparse_code
 from ionscope.denoise.patches import PatchGrid, remove_patch_mean
@@ -480,8 +477,8 @@ def sparse_denoise(
         ``method`` (``"sparse"``), ``noise``, ``dose``, ``dose_source``, ``sigma``,
         ``sigma_source``, ``sigma_mad``, ``lambda``, ``tol``, ``error_factor``, ``patch_shape``,
         ``parameters``, ``n_patches``, ``mean_atoms`` (per patch), ``training_errors``,
-        ``n_replaced``, ``dictionary``, ``wiener`` (the Wiener stage's cube, window, stride, transform,
-        group size and number of groups, or None) and ``timings_s`` (``transform``, ``learn``,
+        ``n_replaced``, ``dictionary``, ``wiener`` (``passes``: each Wiener pass's cube, window,
+        stride, transform, group size and number of groups; or None) and ``timings_s`` (``transform``, ``learn``,
         ``code_aggregate``, ``wiener``, ``kernel``, ``total``), as every denoiser through
         :func:`~ionscope.denoise.stabilise.run_stabilised`.
 
@@ -552,13 +549,8 @@ def sparse_denoise(
         kinfo["wiener"] = None
         if wiener:
             t = time.perf_counter()
-            if _is_dask(coded):
-                out = collaborative_wiener_lazy(coded, out, sigma=sigma_value)
-                cube = fit_cube(coded.shape)
-                kinfo["wiener"] = {"cube": cube, "window": WINDOW, "stride": STRIDE, "group_size": GROUP_SIZE,
-                                   "transform": used_transforms((GROUP_SIZE, *cube))}
-            else:
-                out, kinfo["wiener"] = collaborative_wiener(coded, out, sigma=sigma_value)
+            stage = collaborative_filter_lazy if _is_dask(coded) else collaborative_filter
+            out, kinfo["wiener"] = stage(coded, out, sigma=sigma_value)
             kinfo["timings_s"] = {**kinfo["timings_s"], "wiener": time.perf_counter() - t}
         return out, {**kinfo, "patch_shape": patch_shape}
 

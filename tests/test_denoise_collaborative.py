@@ -98,18 +98,24 @@ def test_the_stage_recovers_moving_fronts_the_sparse_coding_blurs(fronts, monkey
 
 
 def test_the_lazy_stage_equals_the_in_memory_one():
+    """One pass and the default passes, block by block, equal the in-memory values."""
     rng = np.random.default_rng(3)
     truth = np.cumsum(rng.normal(size=(23, 12, 14)), axis=0) * 0.3
     noisy = truth + rng.normal(size=truth.shape)
     pilot = truth + 0.2 * rng.normal(size=truth.shape)
     eager, _ = collaborative_wiener(noisy, pilot, sigma=1.0)
+    both, info = collaborative_filter(noisy, pilot, sigma=1.0)
     for chunk in (4, 9, 23):   # below the overlap (rechunked), a few blocks, one block
         counter = CountingScheduler(max_computes=0)
         with dask.config.set(scheduler=counter):
-            lazy = collaborative_wiener_lazy(dask.array.from_array(noisy, chunks=(chunk, 12, 14)),
-                                             dask.array.from_array(pilot, chunks=(chunk, 12, 14)), sigma=1.0)
+            series = [dask.array.from_array(a, chunks=(chunk, 12, 14)) for a in (noisy, pilot)]
+            lazy = collaborative_wiener_lazy(*series, sigma=1.0)
+            lazy_both, info_lazy = collaborative_filter_lazy(*series, sigma=1.0)
         assert counter.total == 0 and isinstance(lazy, dask.array.Array)
         np.testing.assert_allclose(lazy.compute(scheduler="sync"), eager, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(lazy_both.compute(scheduler="sync"), both, rtol=0, atol=1e-12)
+        assert [p["cube"] for p in info_lazy["passes"]] == [p["cube"] for p in info["passes"]] \
+            == [(16, 2, 2), (16, 4, 4)]
 
 
 def test_the_gain_comes_from_the_estimate_and_the_groups_from_the_pilot():
@@ -127,21 +133,6 @@ def test_the_gain_comes_from_the_estimate_and_the_groups_from_the_pilot():
         collaborative_wiener(noisy, pilot, sigma=1.0, estimate=truth[:4])
     with pytest.raises(ConfigError, match="at least one pass"):
         collaborative_filter(noisy, pilot, sigma=1.0, passes=())
-
-
-def test_the_lazy_passes_equal_the_in_memory_ones():
-    rng = np.random.default_rng(4)
-    truth = np.cumsum(rng.normal(size=(23, 12, 14)), axis=0) * 0.3
-    noisy = truth + rng.normal(size=truth.shape)
-    pilot = truth + 0.2 * rng.normal(size=truth.shape)
-    eager, info = collaborative_filter(noisy, pilot, sigma=1.0)
-    counter = CountingScheduler(max_computes=0)
-    with dask.config.set(scheduler=counter):
-        lazy, info_lazy = collaborative_filter_lazy(dask.array.from_array(noisy, chunks=(6, 12, 14)),
-                                                    dask.array.from_array(pilot, chunks=(6, 12, 14)), sigma=1.0)
-    assert counter.total == 0 and isinstance(lazy, dask.array.Array)
-    assert [p["cube"] for p in info_lazy["passes"]] == [p["cube"] for p in info["passes"]] == [(16, 2, 2), (16, 4, 4)]
-    np.testing.assert_allclose(lazy.compute(scheduler="sync"), eager, rtol=0, atol=1e-12)
 
 
 def test_a_lazy_sparse3d_series_stays_lazy_and_equals_the_in_memory_path(fronts):

@@ -133,6 +133,11 @@ def test_the_gain_comes_from_the_estimate_and_the_groups_from_the_pilot():
         collaborative_wiener(noisy, pilot, sigma=1.0, estimate=truth[:4])
     with pytest.raises(ConfigError, match="at least one pass"):
         collaborative_filter(noisy, pilot, sigma=1.0, passes=())
+    with pytest.raises(ConfigError, match="a pass is a dict of"):
+        collaborative_filter(noisy, pilot, sigma=1.0, passes=[{"cube": (8, 2, 2), "size": 3}])
+    with pytest.raises(ConfigError, match="a pass is a dict of"):
+        collaborative_filter_lazy(dask.array.from_array(noisy), dask.array.from_array(pilot), sigma=1.0,
+                                  passes=[(8, 2, 2)])
 
 
 def test_a_lazy_sparse3d_series_stays_lazy_and_equals_the_in_memory_path(fronts):

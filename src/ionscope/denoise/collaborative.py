@@ -91,7 +91,7 @@ __all__ = [
     "CUBE", "WINDOW", "STRIDE", "GROUP_SIZE", "TRANSFORM", "haar_matrix", "axis_transform", "fit_cube",
     "group_noise_variance", "reference_starts",
     "box_sums", "match_groups", "filter_groups", "collaborative_wiener", "collaborative_wiener_lazy",
-    "PASSES", "collaborative_filter", "collaborative_filter_lazy", "BLOCK_FRAMES_PER_OVERLAP",
+    "PASSES", "PASS_KEYS", "collaborative_filter", "collaborative_filter_lazy", "BLOCK_FRAMES_PER_OVERLAP",
 ]
 
 #: Default cube (frames, px, px), search half-window (frames, px, px), reference step and group
@@ -582,6 +582,20 @@ PASSES: tuple[dict[str, Any], ...] = (
 )
 
 
+#: The settings a pass may give (:func:`collaborative_wiener`'s keywords).
+PASS_KEYS = frozenset({"cube", "window", "stride", "group_size", "transform"})
+
+
+def _checked(passes: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+    if not passes:
+        raise ConfigError("passes must name at least one pass, e.g. collaborative.PASSES")
+    for kwargs in passes:
+        unknown = sorted(set(kwargs) - PASS_KEYS) if isinstance(kwargs, dict) else None
+        if unknown is None or unknown:
+            raise ConfigError(f"a pass is a dict of {sorted(PASS_KEYS)}, got {kwargs!r}")
+    return passes
+
+
 def collaborative_filter(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
                          passes: Sequence[dict[str, Any]] = PASSES) -> tuple[np.ndarray, dict[str, Any]]:
     """The collaborative Wiener stage of ``sparse3d``: :func:`collaborative_wiener` passes in turn.
@@ -615,10 +629,8 @@ def collaborative_filter(noisy: np.ndarray, pilot: np.ndarray, *, sigma: float,
     >>> [p["cube"] for p in info["passes"]]
     [(8, 2, 2), (8, 4, 4)]
     """
-    if not passes:
-        raise ConfigError("passes must name at least one pass, e.g. collaborative.PASSES")
     out, infos = None, []
-    for kwargs in passes:
+    for kwargs in _checked(passes):
         out, info = collaborative_wiener(noisy, pilot, sigma=sigma, estimate=out, **kwargs)
         infos.append(info)
     return out, {"passes": infos}
@@ -628,10 +640,8 @@ def collaborative_filter_lazy(noisy, pilot, *, sigma: float, passes: Sequence[di
     """:func:`collaborative_filter` over dask series (:func:`collaborative_wiener_lazy` per pass,
     the in-memory values). Returns a dask array and the info of :func:`collaborative_filter`
     without the number of groups."""
-    if not passes:
-        raise ConfigError("passes must name at least one pass, e.g. collaborative.PASSES")
     out, infos = None, []
-    for kwargs in passes:
+    for kwargs in _checked(passes):
         out = collaborative_wiener_lazy(noisy, pilot, sigma=sigma, estimate=out, **kwargs)
         cube = fit_cube(noisy.shape, kwargs.get("cube", CUBE), kwargs.get("transform", TRANSFORM))
         group_size = int(kwargs.get("group_size", GROUP_SIZE))

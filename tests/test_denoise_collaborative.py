@@ -138,6 +138,9 @@ def test_the_gain_comes_from_the_estimate_and_the_groups_from_the_pilot():
     with pytest.raises(ConfigError, match="a pass is a dict of"):
         collaborative_filter_lazy(dask.array.from_array(noisy), dask.array.from_array(pilot), sigma=1.0,
                                   passes=[(8, 2, 2)])
+    with pytest.raises(ConfigError, match="one shape"):
+        collaborative_wiener_lazy(dask.array.from_array(noisy), dask.array.from_array(pilot), sigma=1.0,
+                                  estimate=dask.array.from_array(truth[:4]))
 
 
 def test_a_lazy_sparse3d_series_stays_lazy_and_equals_the_in_memory_path(fronts):

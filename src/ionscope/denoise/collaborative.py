@@ -27,8 +27,8 @@ adds that step after the sparse-coding estimate (the *pilot*), as the Wiener sta
 4. **Refining pass.** :func:`collaborative_filter` runs the steps twice (``PASSES``): first with
    thin cubes (32 x 2 x 2, 64 per group) matched within 5 px, then with larger ones
    (32 x 4 x 4, 128 per group, references every 8 frames) matched within 12 px, both on the
-   pilot; the second pass's Wiener gains come from the first
-   pass's output, as BM3D's Wiener stage takes its gains from the basic estimate.
+   pilot; the second pass's Wiener gains come from the first pass's output, as BM3D's Wiener
+   stage takes its gains from the basic estimate.
 
 The data are in the stabilised domain (additive Gaussian noise of standard deviation
 ``sigma``: e.g. Anscombe-transformed counts, :mod:`ionscope.denoise.stabilise`).
@@ -61,8 +61,8 @@ The refining pass (same scripts and pilots) takes the fast scene from 35.23 to 3
 35.46 on the fast scene, within 8 px 35.57, within 12 px (references every 4 frames) 35.71
 (seed 1: 35.57; licoo2: 40.60, so the larger groups add 0.74 there at the same cost); 16 x 4 x 4
 cubes give 35.43. Not kept for it: matching on the first pass's output (+0.03 on the fast
-scene, -0.24 on the licoo2 twin), a third pass (no gain), and
-boosting the gains with the first pass's output (strengthen-operate-subtract, +0.03).
+scene, -0.24 on the licoo2 twin), a third pass (no gain), and boosting the gains with the first
+pass's output (strengthen-operate-subtract, +0.03).
 
 Every step is local to ``window[0] + cube[0] - 1`` frames on either side of a reference, so
 :func:`collaborative_wiener_lazy` filters a dask series block by block with
@@ -383,9 +383,9 @@ def filter_groups(noisy: np.ndarray, estimate: np.ndarray, groups: np.ndarray, *
     """Collaborative Wiener filtering of the groups and aggregation (steps 2-3): the filtered
     series (the data where no group reaches, which cannot happen with a reference grid that
     covers the array). The Wiener gain comes from ``estimate``'s groups. ``transform`` names
-    the transform of the group axis, then of the cube's three axes (:func:`axis_transform`). The noise variance of each coefficient is the exact one of
-    its group's overlapping cubes (:func:`group_noise_variance`), in the gain and in the
-    aggregation weights."""
+    the transform of the group axis, then of the cube's three axes (:func:`axis_transform`).
+    The noise variance of each coefficient is the exact one of its group's overlapping cubes
+    (:func:`group_noise_variance`), in the gain and in the aggregation weights."""
     shape = noisy.shape
     # float32 groups and transforms (the noise is ~1e6 times the rounding); sums in float64
     view_n = sliding_window_view(noisy.astype(np.float32), tuple(cube))
@@ -535,7 +535,8 @@ def collaborative_wiener_lazy(noisy, pilot, *, sigma: float, cube: Sequence[int]
     padding at the ends): every group that adds to one of its own frames, and every candidate
     of those groups, lies inside the extended block, and the reference grid is anchored to the
     series' first frame, so the values equal the in-memory path's. Returns a dask array; y and
-    x are one chunk each.
+    x are one chunk each. ``estimate`` (a dask series of the same shape, default: the pilot)
+    sets the Wiener gains, as in :func:`collaborative_wiener`.
     """
     import dask.array as dsa
 
@@ -558,6 +559,9 @@ def collaborative_wiener_lazy(noisy, pilot, *, sigma: float, cube: Sequence[int]
     if n_rows > 1:
         size = -(-shape[1] // n_rows)
         noisy = noisy.rechunk({1: (size,) * (shape[1] // size) + ((shape[1] % size,) if shape[1] % size else ())})
+    if pilot.shape != shape or (estimate is not None and estimate.shape != shape):
+        raise ConfigError(f"noisy {shape}, pilot {pilot.shape} and estimate "
+                          f"{None if estimate is None else estimate.shape} must be (time, y, x) of one shape")
     pilot = pilot.astype(np.float64).rechunk(noisy.chunks)
     estimate = pilot if estimate is None else estimate.astype(np.float64).rechunk(noisy.chunks)
     used = (depth if n_time > 1 else 0, depth_y if len(noisy.chunks[1]) > 1 else 0)

@@ -478,8 +478,9 @@ def sparse_denoise(
         ``sigma_source``, ``sigma_mad``, ``lambda``, ``tol``, ``error_factor``, ``patch_shape``,
         ``parameters``, ``n_patches``, ``mean_atoms`` (per patch), ``training_errors``,
         ``n_replaced``, ``dictionary``, ``wiener`` (``passes``: each Wiener pass's cube, window,
-        stride, transform, group size and number of groups; or None) and ``timings_s`` (``transform``, ``learn``,
-        ``code_aggregate``, ``wiener``, ``kernel``, ``total``), as every denoiser through
+        stride, transform, group size and number of groups; or None) and ``timings_s``
+        (``transform``, ``learn``, ``code_aggregate``, ``wiener``, ``kernel``, ``total``), as
+        every denoiser through
         :func:`~ionscope.denoise.stabilise.run_stabilised`.
 
     Raises
